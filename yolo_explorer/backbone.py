@@ -1,0 +1,115 @@
+"""Backbone(config): the named layers of a config in a chain, returning the pyramid features."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .blocks import build_block
+from .config import BackboneConfig, make_config
+
+__all__ = ["Backbone", "FeatureInfo", "build_backbone"]
+
+
+@dataclass(frozen=True)
+class FeatureInfo:
+    """One pyramid output: its name ("P3"), the layer producing it, its channels and stride."""
+
+    name: str
+    module: str
+    channels: int
+    stride: int
+
+
+class Backbone(nn.Module):
+    """A chain of the config's layers; `forward` returns the pyramid features (P3, P4, P5).
+
+    Attributes:
+        config: the frozen config the model was built from.
+        feature_info: one `FeatureInfo` per output, in the order `forward` returns them.
+        layer_strides: cumulative stride of every top-level layer, by name.
+        lock: serialises hook-based work (captures, summaries) on this model; the app shares one
+            model between browser sessions.
+    """
+
+    def __init__(self, config: BackboneConfig):
+        super().__init__()
+        self.config = config
+        channels, stride = config.in_channels, 1
+        self.layer_strides: dict[str, int] = {}
+        layer_channels: dict[str, int] = {}
+        for spec in config.layers():
+            self.add_module(spec.name, build_block(spec, channels))
+            channels, stride = spec.channels, stride * spec.stride
+            self.layer_strides[spec.name] = stride
+            layer_channels[spec.name] = channels
+        self.feature_info = tuple(
+            FeatureInfo(name, layer, layer_channels[layer], self.layer_strides[layer]) for name, layer in config.outputs
+        )
+        self._output_layers = {info.module for info in self.feature_info}
+        self.lock = threading.RLock()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        features = {}
+        for name, layer in self.named_children():
+            x = layer(x)
+            if name in self._output_layers:
+                features[name] = x
+        return tuple(features[info.module] for info in self.feature_info)
+
+    # A lock cannot be pickled or deep-copied: give every copy its own.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.lock = threading.RLock()
+
+
+def build_backbone(
+    arch: str = "tutorial",
+    *,
+    seed: int | None = 0,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    config: BackboneConfig | None = None,
+    **config_fields: Any,
+) -> Backbone:
+    """Build a backbone in eval mode with deterministic random weights.
+
+    With the same seed, the weights equal those of the tutorial's `YOLOv11Backbone` built right
+    after `torch.manual_seed(seed)`: layers are created in the tutorial's order from PyTorch's default
+    initialisation. The global RNG state is left untouched.
+
+    Args:
+        arch: architecture name (see `config.ARCHITECTURES`), used when `config` is not given.
+        seed: seed of the initialisation; None draws fresh weights from the global RNG.
+        device: where to put the model; "meta" builds a weightless model for shapes and costs.
+        dtype: parameter dtype.
+        config: a ready config; otherwise one is made from `arch` and `config_fields`.
+        **config_fields: config fields, e.g. `width=32`.
+
+    Returns:
+        The model, in eval mode.
+    """
+    if config is None:
+        config = make_config(arch, **config_fields)
+    elif config_fields:
+        raise TypeError("pass either config or config fields, not both")
+    device = torch.device(device)
+    if device.type == "meta":
+        with torch.device("meta"):
+            model = Backbone(config)
+    elif seed is None:
+        model = Backbone(config)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = Backbone(config)
+    return model.to(device=device, dtype=dtype).eval()

@@ -1,0 +1,137 @@
+"""Building blocks of the tutorial's YOLOv11 backbone.
+
+Attribute names follow the tutorial (`conv`, `bn`, `act`, `cv1`, `cv2`, `bottlenecks`, `pool`), so a
+state_dict saved from the tutorial's notebook loads as it is, and module paths read like the series.
+
+Every block also knows its receptive-field geometry: `receptive_field(rf, jump)` takes the receptive
+field (pixels) and jump (input pixels between adjacent positions) of the block's input and returns
+those of its output along the longest path, the standard recurrence rf' = rf + (k - 1) * jump,
+jump' = jump * stride.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .config import LayerSpec
+
+__all__ = ["BLOCKS", "Bottleneck", "C3k2", "ConvBNSiLU", "SPPF", "build_block"]
+
+
+class ConvBNSiLU(nn.Module):
+    """Conv2d (no bias, padding k // 2) -> BatchNorm2d -> SiLU.
+
+    The activation is a separate, not in-place instance per block: an in-place SiLU would overwrite
+    the BatchNorm output that a hook has just captured, and a shared one would fire every hook at once.
+    """
+
+    def __init__(self, c_in: int, c_out: int, k: int = 1, s: int = 1, groups: int = 1, bn_eps: float = 1e-5):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, eps=bn_eps)
+        self.act = nn.SiLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+    def receptive_field(self, rf: int, jump: int) -> tuple[int, int]:
+        (k, _), (s, _) = self.conv.kernel_size, self.conv.stride
+        return rf + (k - 1) * jump, jump * s
+
+
+class Bottleneck(nn.Module):
+    """Two 3x3 ConvBNSiLU (c_in -> int(c_out * e) -> c_out), plus the input when shortcut and c_in == c_out."""
+
+    def __init__(self, c_in: int, c_out: int, shortcut: bool = True, e: float = 0.5, bn_eps: float = 1e-5):
+        super().__init__()
+        hidden = int(c_out * e)
+        self.cv1 = ConvBNSiLU(c_in, hidden, 3, bn_eps=bn_eps)
+        self.cv2 = ConvBNSiLU(hidden, c_out, 3, bn_eps=bn_eps)
+        self.add = shortcut and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.cv2(self.cv1(x))
+        return x + y if self.add else y
+
+    def receptive_field(self, rf: int, jump: int) -> tuple[int, int]:
+        return self.cv2.receptive_field(*self.cv1.receptive_field(rf, jump))
+
+
+class C3k2(nn.Module):
+    """CSP block with two 1x1 convs: split, chain n bottlenecks keeping every output, concatenate, project.
+
+    Channels: c_in -> 2c (cv1) -> halves of c -> n bottlenecks of c -> (2 + n) c -> c_out (cv2),
+    where c = int(c_out * e).
+    """
+
+    def __init__(self, c_in: int, c_out: int, n: int = 1, shortcut: bool = True, e: float = 0.5, bn_eps: float = 1e-5):
+        super().__init__()
+        self.c = int(c_out * e)
+        self.cv1 = ConvBNSiLU(c_in, 2 * self.c, 1, bn_eps=bn_eps)
+        self.cv2 = ConvBNSiLU((2 + n) * self.c, c_out, 1, bn_eps=bn_eps)
+        self.bottlenecks = nn.ModuleList(Bottleneck(self.c, self.c, shortcut, e=1.0, bn_eps=bn_eps) for _ in range(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = list(self.cv1(x).chunk(2, dim=1))  # 2 x (B, c, H, W)
+        y.extend(m(y[-1]) for m in self.bottlenecks)  # each bottleneck takes the previous output
+        return self.cv2(torch.cat(y, dim=1))  # (B, (2 + n) c, H, W) -> (B, c_out, H, W)
+
+    def receptive_field(self, rf: int, jump: int) -> tuple[int, int]:
+        rf, jump = self.cv1.receptive_field(rf, jump)
+        for m in self.bottlenecks:  # the longest path runs through every bottleneck
+            rf, jump = m.receptive_field(rf, jump)
+        return self.cv2.receptive_field(rf, jump)
+
+
+class SPPF(nn.Module):
+    """Spatial pyramid pooling, fast: 1x1 conv to c_in // 2, the same k x k max-pool three times in a row,
+    concatenate the four maps (2 c_in channels), 1x1 conv to c_out.
+
+    The one `pool` module is called three times per forward (as in the tutorial); a capture of
+    "sppf.pool" therefore holds its three outputs, the 5x5, 9x9 and 13x13 pooled maps.
+    """
+
+    def __init__(self, c_in: int, c_out: int, k: int = 5, bn_eps: float = 1e-5):
+        super().__init__()
+        hidden = c_in // 2
+        self.cv1 = ConvBNSiLU(c_in, hidden, 1, bn_eps=bn_eps)
+        self.cv2 = ConvBNSiLU(hidden * 4, c_out, 1, bn_eps=bn_eps)
+        self.pool = nn.MaxPool2d(k, stride=1, padding=k // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = [self.cv1(x)]  # (B, c_in / 2, H, W)
+        y.extend(self.pool(y[-1]) for _ in range(3))
+        return self.cv2(torch.cat(y, dim=1))  # (B, 2 c_in, H, W) -> (B, c_out, H, W)
+
+    def receptive_field(self, rf: int, jump: int) -> tuple[int, int]:
+        rf, jump = self.cv1.receptive_field(rf, jump)
+        rf += 3 * (self.pool.kernel_size - 1) * jump  # three stride-1 pools in a row
+        return self.cv2.receptive_field(rf, jump)
+
+
+def _conv(spec: LayerSpec, c_in: int) -> nn.Module:
+    return ConvBNSiLU(c_in, spec.channels, spec.kernel, spec.stride, bn_eps=spec.bn_eps)
+
+
+def _c3k2(spec: LayerSpec, c_in: int) -> nn.Module:
+    return C3k2(c_in, spec.channels, spec.repeats, spec.shortcut, spec.expansion, bn_eps=spec.bn_eps)
+
+
+def _sppf(spec: LayerSpec, c_in: int) -> nn.Module:
+    return SPPF(c_in, spec.channels, spec.kernel, bn_eps=spec.bn_eps)
+
+
+# LayerSpec.block -> factory(spec, input channels)
+BLOCKS: dict[str, Callable[[LayerSpec, int], nn.Module]] = {"conv": _conv, "c3k2": _c3k2, "sppf": _sppf}
+
+
+def build_block(spec: LayerSpec, c_in: int) -> nn.Module:
+    """Instantiate the module a LayerSpec describes, given its input channels."""
+    try:
+        factory = BLOCKS[spec.block]
+    except KeyError:
+        raise ValueError(f"layer {spec.name!r}: unknown block {spec.block!r}; known: {', '.join(BLOCKS)}") from None
+    return factory(spec, c_in)
