@@ -1,0 +1,98 @@
+"""Devices and precisions: which are present here, and which dtypes each one can run."""
+
+from __future__ import annotations
+
+import platform
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "DTYPES",
+    "available_devices",
+    "check_device",
+    "device_name",
+    "dtype_from_name",
+    "supported_dtypes",
+    "synchronize",
+]
+
+# precision name -> torch dtype, in the order the UI offers them
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def dtype_from_name(name: str) -> torch.dtype:
+    """torch dtype of "fp32", "fp16" or "bf16".
+
+    Raises:
+        ValueError: another name.
+    """
+    try:
+        return DTYPES[name]
+    except KeyError:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {name!r}") from None
+
+
+def available_devices() -> list[str]:
+    """Devices present on this machine: "cpu", then every "cuda:N", then "mps" where it is available."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """The device, if it is present here.
+
+    Raises:
+        ValueError: not a device name, or a device this machine does not have; the message lists the
+            present ones.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{device!r} is not a device name; present here: {', '.join(available_devices())}") from None
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", 0)
+    if str(dev) not in available_devices():
+        raise ValueError(f"device {str(dev)!r} is not present on this machine; present: {', '.join(available_devices())}")
+    return dev
+
+
+def supported_dtypes(device: str | torch.device) -> list[str]:
+    """Precisions the device runs a convolution in, probed with a tiny conv rather than assumed."""
+    dev = check_device(device)
+    names = []
+    for name, dtype in DTYPES.items():
+        try:
+            x = torch.ones(1, 2, 4, 4, device=dev, dtype=dtype)
+            weight = torch.ones(2, 2, 3, 3, device=dev, dtype=dtype)
+            y = F.silu(F.conv2d(x, weight, padding=1))
+            if not torch.isfinite(y.float()).all():
+                continue
+        except (RuntimeError, TypeError, NotImplementedError):
+            continue
+        names.append(name)
+    return names
+
+
+def device_name(device: str | torch.device) -> str:
+    """A person's name for the device: the GPU model, or the CPU's architecture and core count."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    if dev.type == "mps":
+        return "Apple GPU (MPS)"
+    cpu = platform.processor() or platform.machine()
+    return f"CPU {cpu} ({torch.get_num_threads()} threads)"
+
+
+def synchronize(device: str | torch.device) -> None:
+    """Wait until all work queued on the device is done (a no-op on the CPU)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    elif dev.type == "mps":
+        torch.mps.synchronize()
