@@ -1,0 +1,67 @@
+"""One forward of one image that yields every map the views need."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from PIL import Image
+
+from .backbone import Backbone
+from .capture import BatchNormStats, run_with_capture
+from .preprocess import Letterbox, letterbox
+from .stats import parse_size
+
+__all__ = ["FeatureResult", "extract_features"]
+
+
+@dataclass(frozen=True)
+class FeatureResult:
+    """The letterboxed input and the captured maps of one forward.
+
+    Attributes:
+        box: the letterboxed input and its mapping to the original image.
+        maps: layer name -> (C, H, W) float32 CPU tensor (batch dimension dropped). A layer called
+            several times in the forward (SPPF's pool) maps to a tuple of such tensors.
+        outputs: the forward's pyramid outputs, (C, H, W) float32 each, in `feature_info` order.
+    """
+
+    box: Letterbox
+    maps: dict[str, Any]
+    outputs: tuple[torch.Tensor, ...]
+
+
+def extract_features(
+    model: Backbone,
+    image: Image.Image,
+    size: int | str | Sequence[int],
+    layers: Sequence[str] = ("P3", "P4", "P5"),
+    *,
+    batch_norm: BatchNormStats = "running",
+) -> FeatureResult:
+    """Letterbox `image` to `size`, run one forward on the model's device and dtype, capture `layers`.
+
+    Args:
+        model: the backbone (its lock is held during the forward).
+        image: an RGB image (see `load_image`).
+        size: model input size, S or (H, W).
+        layers: names from `list_layers(model)`.
+        batch_norm: "running" (eval, as deployed) or "batch" (the tutorial's figures).
+
+    Raises:
+        KeyError: an unknown layer name, before any work.
+    """
+    box = letterbox(image, parse_size(size))
+    param = next(model.parameters())
+    x = box.tensor().to(param.device, param.dtype)
+    outputs, captures = run_with_capture(model, x, layers, to_cpu=True, batch_norm=batch_norm)
+    maps = {name: _first_image(value) for name, value in captures.items()}
+    return FeatureResult(box=box, maps=maps, outputs=tuple(_first_image(o) for o in outputs))
+
+
+def _first_image(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_first_image(v) for v in value)
+    return value[0].float()

@@ -1,0 +1,310 @@
+"""Safe image loading (any Pillow format and mode -> RGB) and YOLO letterboxing with its inverse."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "CorruptImageError",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_PIXELS",
+    "EmptyImageError",
+    "FileTooLargeError",
+    "ImageLoadError",
+    "Letterbox",
+    "NotAnImageError",
+    "PAD_VALUE",
+    "TooManyPixelsError",
+    "TruncatedImageError",
+    "UnsupportedImageError",
+    "letterbox",
+    "load_image",
+    "to_rgb",
+]
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024  # 50 MiB of file
+DEFAULT_MAX_PIXELS = 50_000_000  # 50 megapixels: a 50 MP phone photo; decoding it takes ~150 MB
+PAD_VALUE = 114  # YOLO's letterbox gray
+
+
+class ImageLoadError(ValueError):
+    """An image that cannot be used. `str(error)` says what is wrong and what to do."""
+
+
+class EmptyImageError(ImageLoadError):
+    """The file has no bytes."""
+
+
+class FileTooLargeError(ImageLoadError):
+    """The file is larger than the byte limit."""
+
+
+class NotAnImageError(ImageLoadError):
+    """No image format recognises the file."""
+
+
+class TooManyPixelsError(ImageLoadError):
+    """The image's dimensions exceed the pixel limit (huge or decompression-bomb files)."""
+
+
+class TruncatedImageError(ImageLoadError):
+    """The file ends before the image data does."""
+
+
+class CorruptImageError(ImageLoadError):
+    """The file claims to be an image but its data cannot be decoded."""
+
+
+class UnsupportedImageError(ImageLoadError):
+    """A valid image in a colour mode that has no RGB conversion."""
+
+
+def load_image(
+    source: bytes | str | os.PathLike | BinaryIO,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """Read an image from bytes, a path or a binary file and return it as 8-bit RGB.
+
+    The first frame of an animation is used; EXIF orientation is applied; every mode is converted
+    (see `to_rgb`). The pixel limit is checked from the header, before any pixel is decoded.
+
+    Args:
+        source: the file's bytes, its path, or an open binary file.
+        max_bytes: refuse larger files.
+        max_pixels: refuse images with more pixels (width x height).
+
+    Returns:
+        A loaded RGB image.
+
+    Raises:
+        ImageLoadError: one of its subclasses, with a message for a person.
+    """
+    data = _read(source, max_bytes)
+    if not data:
+        raise EmptyImageError("the file is empty (0 bytes); choose an image file such as a JPEG or PNG")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        kind = _image_signature(data)
+        if kind:
+            raise CorruptImageError(f"the file starts like a {kind} but its header is damaged; re-export the image") from None
+        raise NotAnImageError(f"this file is not an image ({_describe(data)}); use a JPEG, PNG, WebP, BMP, GIF or TIFF") from None
+    except Image.DecompressionBombError as err:
+        raise TooManyPixelsError(f"the image has too many pixels to decode safely ({err}); downscale it first") from None
+    except Exception as err:  # a hostile header can make a decoder raise anything
+        raise CorruptImageError(f"the image header is damaged ({_reason(err)}); re-export the image and try again") from None
+
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise CorruptImageError(f"the image has no pixels ({width}x{height}); re-export the image and try again")
+    if width * height > max_pixels:
+        raise TooManyPixelsError(
+            f"the image is {width}x{height} = {width * height / 1e6:.1f} megapixels; the limit is "
+            f"{max_pixels / 1e6:.0f} megapixels: downscale it first"
+        )
+    try:
+        image.seek(0)  # animations: the first frame
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return to_rgb(image)
+    except UnsupportedImageError:
+        raise
+    except OSError as err:
+        if "truncated" in str(err) or "broken data stream" in str(err):
+            raise TruncatedImageError(
+                f"the {image.format or 'image'} file is truncated (it ends before the image does); upload the complete file"
+            ) from None
+        raise CorruptImageError(f"the {image.format or 'image'} data is damaged ({_reason(err)}); re-export the image") from None
+    except Exception as err:  # decoders of damaged data raise ValueError, SyntaxError, struct.error, ...
+        raise CorruptImageError(f"the {image.format or 'image'} data is damaged ({_reason(err)}); re-export the image") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB without losing the picture.
+
+    - Transparency (LA, RGBA, PA, P or L/RGB with a transparent colour) is composited onto white.
+    - 16-bit data (I;16*) is scaled from 0..65535 to 0..255, not clipped.
+    - 32-bit integers (I) are scaled the same way when they lie in 0..65535, else stretched min..max.
+    - Floats (F) in 0..1 are scaled by 255, else stretched min..max; NaN and infinities become 0.
+    - Everything else (1, L, P, CMYK, YCbCr, HSV, ...) uses Pillow's own conversion.
+
+    Raises:
+        UnsupportedImageError: a mode with no RGB conversion.
+    """
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode.startswith("I;16"):
+        array = np.asarray(image).astype(np.float64) / 257.0
+        return _gray_to_rgb(array)
+    if mode == "I":
+        array = np.asarray(image).astype(np.float64)
+        if array.size and (array.min() < 0 or array.max() > 65535):
+            return _gray_to_rgb(_stretch(array))
+        return _gray_to_rgb(array / 257.0)
+    if mode == "F":
+        array = np.nan_to_num(np.asarray(image).astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        if array.size and array.min() >= 0 and array.max() <= 1:
+            return _gray_to_rgb(array * 255.0)
+        return _gray_to_rgb(_stretch(array))
+    try:
+        if _has_alpha(image):
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB")
+        return image.convert("RGB")
+    except (ValueError, OSError) as err:
+        raise UnsupportedImageError(f"images in colour mode {mode} cannot be shown ({err}); save it as RGB") from None
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return "A" in image.getbands() or "a" in image.getbands() or "transparency" in image.info
+
+
+def _stretch(array: np.ndarray) -> np.ndarray:
+    lo, hi = float(array.min()), float(array.max())
+    return (array - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(array)
+
+
+def _gray_to_rgb(array: np.ndarray) -> Image.Image:
+    gray = np.clip(np.rint(array), 0, 255).astype(np.uint8)
+    return Image.fromarray(np.stack([gray] * 3, axis=-1), "RGB")
+
+
+def _read(source: bytes | str | os.PathLike | BinaryIO, max_bytes: int) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageLoadError(f"{path} is not a file")
+        if path.stat().st_size > max_bytes:
+            raise FileTooLargeError(_too_large(path.stat().st_size, max_bytes))
+        data = path.read_bytes()
+    else:
+        data = source.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise FileTooLargeError(_too_large(len(data), max_bytes))
+    return data
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"the file is {size / 2**20:.1f} MiB; the limit is {limit / 2**20:.0f} MiB: downscale or recompress it"
+
+
+def _reason(err: Exception) -> str:
+    text = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def _image_signature(data: bytes) -> str | None:
+    """The image format whose magic bytes the file starts with, if any."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in _SIGNATURES if data.startswith(magic)), None)
+
+
+def _describe(data: bytes) -> str:
+    """A guess at what a non-image file is, for the error message."""
+    head = data[:512]
+    if head.startswith(b"PK\x03\x04"):
+        return "it looks like a ZIP archive or an Office document"
+    if head.startswith(b"%PDF"):
+        return "it looks like a PDF document"
+    if head.startswith(b"\x1f\x8b"):
+        return "it looks like a gzip archive"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unrecognised binary data"
+    return "it looks like text"
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """An image letterboxed to the model's input size, and the mapping between the two.
+
+    A point (x, y) of the original image lands at (x * scale + left, y * scale + top) of the
+    letterboxed one.
+
+    Attributes:
+        image: the letterboxed RGB image, `size` in (H, W).
+        scale: resize factor from original to letterboxed pixels.
+        left, top: padding, in letterboxed pixels, before the resized image.
+        resized: (width, height) of the resized image inside the canvas.
+        original: (width, height) of the original image.
+    """
+
+    image: Image.Image
+    scale: float
+    left: int
+    top: int
+    resized: tuple[int, int]
+    original: tuple[int, int]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W) of the letterboxed canvas."""
+        return self.image.height, self.image.width
+
+    def tensor(self) -> torch.Tensor:
+        """The model input: (1, 3, H, W), float32 in [0, 1], RGB."""
+        array = np.asarray(self.image, dtype=np.uint8)  # (H, W, 3)
+        return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+    def to_letterbox(self, x: float, y: float) -> tuple[float, float]:
+        """Original-image coordinates -> letterboxed coordinates (continuous pixels)."""
+        sx, sy = self._scales()
+        return x * sx + self.left, y * sy + self.top
+
+    def to_original(self, x: float, y: float) -> tuple[float, float]:
+        """Letterboxed coordinates -> original-image coordinates (the inverse mapping)."""
+        sx, sy = self._scales()
+        return (x - self.left) / sx, (y - self.top) / sy
+
+    def _scales(self) -> tuple[float, float]:
+        # exact per-axis factors of the resize that was done (rounding makes them differ slightly)
+        return self.resized[0] / self.original[0], self.resized[1] / self.original[1]
+
+
+def letterbox(image: Image.Image, size: int | tuple[int, int]) -> Letterbox:
+    """Resize keeping the aspect ratio to fit (H, W) and pad the rest with gray 114, centred, as YOLO does.
+
+    Small images are scaled up, as in YOLO inference. The offset is floored ((W - w) // 2), as YOLO
+    does; `PIL.ImageOps.pad` rounds it half-to-even and so can differ by a pixel, which would shift
+    every heatmap overlay.
+
+    Args:
+        image: an RGB image.
+        size: S or (H, W) of the model input.
+    """
+    out_h, out_w = (size, size) if isinstance(size, int) else size
+    w0, h0 = image.size
+    scale = min(out_w / w0, out_h / h0)
+    new_w, new_h = max(1, round(w0 * scale)), max(1, round(h0 * scale))
+    resized = image if (new_w, new_h) == (w0, h0) else image.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    left, top = (out_w - new_w) // 2, (out_h - new_h) // 2
+    canvas = Image.new("RGB", (out_w, out_h), (PAD_VALUE,) * 3)
+    canvas.paste(resized, (left, top))
+    return Letterbox(canvas, scale, left, top, (new_w, new_h), (w0, h0))
