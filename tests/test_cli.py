@@ -1,0 +1,96 @@
+"""`python -m yolo_explorer`: outputs parse and agree with the engine; errors are one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from yolo_explorer import make_config, model_stats
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "yolo_explorer" / "samples" / "cat.jpg"
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "yolo_explorer", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_stats_json_matches_the_engine_and_spec():
+    run = cli("stats", "--width", "64", "--imgsz", "640", "--json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["config"]["width"] == 64 and out["input"] == [3, 640, 640]
+    assert [s["name"] for s in out["stages"]] == [s.name for s in model_stats(make_config(width=64), 640).layers]
+    assert out["total"] == {"params": 25_624_128, "macs": 28_907_929_600, "flops": 57_815_859_200, "activation_bytes": out["total"]["activation_bytes"]}
+    assert out["stages"][4]["output_shape"] == [256, 80, 80]
+
+
+def test_stats_table_nonsquare_with_summary():
+    run = cli("stats", "--width", "16", "--imgsz", "480x641", "--dtype", "fp16", "--summary", "--depth", "1")
+    assert run.returncode == 0, run.stderr
+    assert "1,606,032" in run.stdout and "not a multiple of 32" in run.stdout
+    assert "Total params: 1,606,032" in run.stdout
+
+
+def test_features_writes_maps_input_and_grids(tmp_path):
+    run = cli("features", "--image", str(SAMPLE), "--width", "8", "--imgsz", "320", "--seed", "3", "--out", str(tmp_path), "--top", "4")
+    assert run.returncode == 0, run.stderr
+    assert Image.open(tmp_path / "input.png").size == (320, 320)
+    for name, (c, s) in {"P3": (32, 40), "P4": (64, 20), "P5": (128, 10)}.items():
+        array = np.load(tmp_path / f"{name}.npy")
+        assert array.dtype == np.float32 and array.shape == (c, s, s)
+        assert (tmp_path / f"{name}_top4.png").is_file()
+    again = tmp_path / "again"
+    cli("features", "--image", str(SAMPLE), "--width", "8", "--imgsz", "320", "--seed", "3", "--out", str(again), "--layers", "stage1_c3k2.cv1")
+    assert np.load(again / "stage1_c3k2.cv1.npy").shape == (16, 80, 80)  # 2 x int(2w x 0.5)
+
+
+def test_latency_json():
+    run = cli("latency", "--width", "8", "--imgsz", "128", "--iters", "3", "--warmup", "1", "--batch", "2", "--json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert {"median_ms", "p90_ms", "min_ms", "max_ms", "images_per_s", "device", "torch"} <= set(out)
+    assert out["batch"] == 2 and len(out["times_ms"]) == 3
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["stats", "--width", "12"], "multiple of 8"),
+        (["stats", "--imgsz", "640x"], "size must be"),
+        (["stats", "--dtype", "fp64"], "invalid choice"),
+        (["stats", "--summary", "--depth", "0"], "positive integer"),
+        (["latency", "--device", "cuda:3", "--iters", "1"], "not present"),
+        (["latency", "--device", "tpu", "--iters", "1"], "not a device"),
+        (["features", "--image", "x.png"], "--out"),
+        (["features", "--image", str(SAMPLE), "--out", "/tmp/x", "--layers", "stage9"], "not a layer"),
+        (["explode"], "invalid choice"),
+        ([], "required"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, words):
+    run = cli(*args)
+    assert run.returncode == 2
+    assert len(run.stderr.strip().splitlines()) == 1 and words in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n\x00\x00"])
+def test_bad_image_exits_1_with_one_line(tmp_path, content):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(content)
+    run = cli("features", "--image", str(bad), "--out", str(tmp_path / "out"))
+    assert run.returncode == 1
+    assert len(run.stderr.strip().splitlines()) == 1 and "bad.png" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_runs_from_another_directory(tmp_path):
+    run = cli("stats", "--width", "8", "--json", cwd=tmp_path)
+    assert run.returncode == 0 and json.loads(run.stdout)["total"]["params"] > 0

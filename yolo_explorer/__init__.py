@@ -1,0 +1,52 @@
+"""yolo-explorer's engine: the tutorial's YOLOv11 backbone, activation capture, statistics, latency,
+image preprocessing and the numbers behind every chart. It never imports streamlit."""
+
+from __future__ import annotations
+
+from .backbone import Backbone, FeatureInfo, build_backbone
+from .capture import capture_activations, list_layers, resolve_layer, run_with_capture
+from .config import ARCHITECTURES, LayerSpec, TutorialConfig, make_config
+from .devices import DTYPES, available_devices, check_device, device_name, supported_dtypes
+from .features import FeatureResult, extract_features
+from .heatmaps import channel_stats, map_to_original, quantize, rank_channels, reduce_channels
+from .latency import LatencyResult, measure_latency
+from .preprocess import ImageLoadError, Letterbox, letterbox, load_image
+from .stats import LayerStats, ModelStats, Summary, model_stats, model_summary, parse_size
+
+__all__ = [
+    "ARCHITECTURES",
+    "Backbone",
+    "DTYPES",
+    "FeatureInfo",
+    "FeatureResult",
+    "ImageLoadError",
+    "LatencyResult",
+    "LayerSpec",
+    "LayerStats",
+    "Letterbox",
+    "ModelStats",
+    "Summary",
+    "TutorialConfig",
+    "available_devices",
+    "build_backbone",
+    "capture_activations",
+    "channel_stats",
+    "check_device",
+    "device_name",
+    "extract_features",
+    "letterbox",
+    "list_layers",
+    "load_image",
+    "make_config",
+    "map_to_original",
+    "measure_latency",
+    "model_stats",
+    "model_summary",
+    "parse_size",
+    "quantize",
+    "rank_channels",
+    "reduce_channels",
+    "resolve_layer",
+    "run_with_capture",
+    "supported_dtypes",
+]

@@ -1,0 +1,79 @@
+"""Numbers for people: 25624128 -> "25.6 M", bytes -> "97.7 MiB", shapes -> "256×80×80"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .stats import ModelStats
+
+__all__ = ["human_bytes", "human_count", "human_ms", "shape_str", "stats_table"]
+
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def human_count(n: float, digits: int = 3) -> str:
+    """A count with an SI suffix and `digits` significant digits: 25624128 -> "25.6 M"."""
+    for factor, suffix in _SI:
+        if abs(n) >= factor:
+            return f"{_significant(n / factor, digits)} {suffix}"
+    return f"{n:,.0f}" if float(n).is_integer() else _significant(n, digits)
+
+
+def human_bytes(n: float) -> str:
+    """Bytes in binary units: 102496512 -> "97.7 MiB"."""
+    for factor, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(n) >= factor:
+            return f"{_significant(n / factor, 3)} {suffix}"
+    return f"{n:.0f} B"
+
+
+def human_ms(ms: float) -> str:
+    """A duration in milliseconds, to three significant digits, as ms or s."""
+    return f"{_significant(ms / 1000, 3)} s" if ms >= 1000 else f"{_significant(ms, 3)} ms"
+
+
+def shape_str(shape: Sequence[int]) -> str:
+    """(256, 80, 80) -> "256×80×80"."""
+    return "×".join(str(s) for s in shape)
+
+
+def _significant(x: float, digits: int) -> str:
+    if x == 0:
+        return "0"
+    whole = len(str(int(abs(x)))) if abs(x) >= 1 else 1
+    return f"{x:.{max(digits - whole, 0)}f}"
+
+
+def stats_table(stats: ModelStats) -> str:
+    """An aligned text table of the per-layer statistics with human units, and a total row."""
+    header = ("layer", "block", "params", "output C×H×W", "stride", "MACs", "FLOPs", "act. memory", "RF px", "out")
+    rows = [
+        (
+            s.name,
+            s.block,
+            f"{s.params:,}",
+            shape_str(s.output_shape),
+            str(s.stride),
+            human_count(s.macs),
+            human_count(s.flops),
+            human_bytes(s.activation_bytes),
+            str(s.receptive_field),
+            s.feature,
+        )
+        for s in stats.layers
+    ]
+    rows.append(
+        ("total", "", f"{stats.params:,}", "", "", human_count(stats.macs), human_count(stats.flops), human_bytes(stats.activation_bytes), "", "")
+    )
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    right = {2, 4, 5, 6, 7, 8}  # numeric columns align right
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    body = [line(header), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1])]
+    c, h, w = stats.input_shape
+    fields = ", ".join(f"{k} {v}" for k, v in stats.config.items() if k != "arch")
+    title = f"{stats.config.get('arch', 'backbone')} ({fields}), input {c}×{h}×{w}, {stats.dtype}, batch 1"
+    return "\n".join([title, *body, *(f"note: {n}" for n in stats.notes)])
