@@ -1,7 +1,7 @@
 """Engine benchmark: prints timings for this machine. No pass/fail; run it and read the numbers.
 
-    python bench/engine.py            # full run (a few minutes on a 2-core CPU)
-    python bench/engine.py --quick    # fewer repetitions
+python bench/engine.py            # full run (a few minutes on a 2-core CPU)
+python bench/engine.py --quick    # fewer repetitions
 """
 
 from __future__ import annotations

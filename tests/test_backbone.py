@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 import torch
-
 from reference_tutorial import YOLOv11Backbone
+
 from yolo_explorer import build_backbone, make_config
 from yolo_explorer.config import TutorialConfig
 

@@ -87,9 +87,9 @@ def test_tuple_outputs_are_captured_as_tuples():
 def test_unknown_name_fails_before_any_work(model):
     model.train()
     try:
-        with pytest.raises(KeyError, match=r"'stage9' is not a layer; list_layers\(model\) gives the \d+ valid names"):
-            with capture_activations(model, ["P3", "stage9"]):
-                pytest.fail("the block must not run")
+        message = r"'stage9' is not a layer; list_layers\(model\) gives the \d+ valid names"
+        with pytest.raises(KeyError, match=message), capture_activations(model, ["P3", "stage9"]):
+            pytest.fail("the block must not run")
         assert hook_count(model) == 0 and model.training
     finally:
         model.eval()
@@ -99,10 +99,9 @@ def test_hooks_removed_and_modes_restored_even_when_forward_raises(model):
     model.train()
     model.stem.eval()  # mixed modes come back exactly
     try:
-        with pytest.raises(RuntimeError):
-            with capture_activations(model, ["P3", "stem.conv"]):
-                assert not model.training
-                model(torch.rand(1, 5, 64, 64))  # wrong channel count
+        with pytest.raises(RuntimeError), capture_activations(model, ["P3", "stem.conv"]):
+            assert not model.training
+            model(torch.rand(1, 5, 64, 64))  # wrong channel count
         assert hook_count(model) == 0
         assert model.training and not model.stem.training and model.stage1_c3k2.training
     finally:
@@ -133,9 +132,8 @@ def test_batch_norm_batch_mode_uses_batch_statistics_and_touches_no_buffer():
 
 
 def test_bad_batch_norm_mode(model):
-    with pytest.raises(ValueError, match="running' or 'batch"):
-        with capture_activations(model, ["P3"], batch_norm="train"):
-            pass
+    with pytest.raises(ValueError, match="running' or 'batch"), capture_activations(model, ["P3"], batch_norm="train"):
+        pass
 
 
 def test_concurrent_captures_never_see_each_others_activations():
@@ -149,7 +147,7 @@ def test_concurrent_captures_never_see_each_others_activations():
         mismatches = 0
         for _ in range(12):
             _, acts = run_with_capture(model, inputs[i], ["P3", "P4", "P5"])
-            mismatches += sum(not torch.equal(acts[n], e) for n, e in zip(("P3", "P4", "P5"), expected[i]))
+            mismatches += sum(not torch.equal(acts[n], e) for n, e in zip(("P3", "P4", "P5"), expected[i], strict=True))
         return mismatches
 
     with ThreadPoolExecutor(8) as pool:

@@ -27,7 +27,12 @@ def test_stats_json_matches_the_engine_and_spec():
     out = json.loads(run.stdout)
     assert out["config"]["width"] == 64 and out["input"] == [3, 640, 640]
     assert [s["name"] for s in out["stages"]] == [s.name for s in model_stats(make_config(width=64), 640).layers]
-    assert out["total"] == {"params": 25_624_128, "macs": 28_907_929_600, "flops": 57_815_859_200, "activation_bytes": out["total"]["activation_bytes"]}
+    assert out["total"] == {
+        "params": 25_624_128,
+        "macs": 28_907_929_600,
+        "flops": 57_815_859_200,
+        "activation_bytes": out["total"]["activation_bytes"],
+    }
     assert out["stages"][4]["output_shape"] == [256, 80, 80]
 
 
@@ -39,7 +44,9 @@ def test_stats_table_nonsquare_with_summary():
 
 
 def test_features_writes_maps_input_and_grids(tmp_path):
-    run = cli("features", "--image", str(SAMPLE), "--width", "8", "--imgsz", "320", "--seed", "3", "--out", str(tmp_path), "--top", "4")
+    run = cli(
+        "features", "--image", str(SAMPLE), "--width", "8", "--imgsz", "320", "--seed", "3", "--out", str(tmp_path), "--top", "4"
+    )
     assert run.returncode == 0, run.stderr
     assert Image.open(tmp_path / "input.png").size == (320, 320)
     for name, (c, s) in {"P3": (32, 40), "P4": (64, 20), "P5": (128, 10)}.items():
@@ -47,7 +54,21 @@ def test_features_writes_maps_input_and_grids(tmp_path):
         assert array.dtype == np.float32 and array.shape == (c, s, s)
         assert (tmp_path / f"{name}_top4.png").is_file()
     again = tmp_path / "again"
-    cli("features", "--image", str(SAMPLE), "--width", "8", "--imgsz", "320", "--seed", "3", "--out", str(again), "--layers", "stage1_c3k2.cv1")
+    cli(
+        "features",
+        "--image",
+        str(SAMPLE),
+        "--width",
+        "8",
+        "--imgsz",
+        "320",
+        "--seed",
+        "3",
+        "--out",
+        str(again),
+        "--layers",
+        "stage1_c3k2.cv1",
+    )
     assert np.load(again / "stage1_c3k2.cv1.npy").shape == (16, 80, 80)  # 2 x int(2w x 0.5)
 
 

@@ -66,6 +66,19 @@ def test_quantize_per_channel_and_shared(fmap):
     assert (flat.levels == 0).all()
 
 
+def test_quantize_clips_outliers_to_percentiles():
+    maps = np.tile(np.linspace(0, 1, 100, dtype=np.float32), (2, 100, 1))  # (2, 100, 100)
+    maps[0, 0, 0] = 1000.0  # one hot cell
+    plain, clipped = quantize(maps), quantize(maps, clip=1.0)
+    assert np.median(plain.levels[0]) == 0  # the hot cell squeezes everything else to the bottom
+    assert clipped.hi[0] == pytest.approx(np.percentile(maps[0], 99))
+    assert clipped.levels[0, 0, 0] == 255 and 100 < np.median(clipped.levels[0]) < 155
+    shared = quantize(maps, shared=True, clip=1.0)
+    assert shared.hi[0] == shared.hi[1] == pytest.approx(np.percentile(maps, 99))
+    with pytest.raises(ValueError, match="clip"):
+        quantize(maps, clip=60)
+
+
 def test_map_to_original_samples_where_each_pixel_landed():
     """A map whose value is the canvas x (or y) coordinate comes back as the landed coordinate."""
     box = letterbox(Image.new("RGB", (200, 100)), 64)  # resized 64x32, top padding 16

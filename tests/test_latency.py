@@ -53,11 +53,15 @@ def test_reduced_precision_on_cpu_where_supported():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not GPUS, reason="no CUDA or MPS device on this machine; GPU latency paths are checked only where one is present")
+@pytest.mark.skipif(
+    not GPUS, reason="no CUDA or MPS device on this machine; GPU latency paths are checked only where one is present"
+)
 @pytest.mark.parametrize("device", GPUS or ["none"])
 def test_gpu_latency_every_supported_dtype(device):
     for dtype in supported_dtypes(device):
-        model = build_backbone(width=16, device=device, dtype={"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype])
+        model = build_backbone(
+            width=16, device=device, dtype={"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+        )
         result = measure_latency(model, size=320, device=device, dtype=dtype, warmup=3, iters=5)
         assert result.device == device and result.median_ms > 0
         assert result.device_name != "cpu"

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_backbone import SPEC_PARAMS_W64
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from yolo_explorer import build_backbone, make_config, model_stats, model_summary, parse_size
 from yolo_explorer.stats import SUMMARY_COLUMNS
-
-from test_backbone import SPEC_PARAMS_W64
 
 
 def conv_flops(model: nn.Module, x: torch.Tensor) -> int:
@@ -72,7 +71,10 @@ def test_shapes_equal_a_real_forward(size):
     stats = model_stats(make_config(width=8), (h, w))
     model = build_backbone(width=8)
     shapes = {}
-    hooks = [m.register_forward_hook(lambda mod, a, out, n=n: shapes.__setitem__(n, tuple(out.shape[1:]))) for n, m in model.named_children()]
+    hooks = [
+        m.register_forward_hook(lambda mod, a, out, n=n: shapes.__setitem__(n, tuple(out.shape[1:])))
+        for n, m in model.named_children()
+    ]
     with torch.inference_mode():
         model(torch.rand(1, 3, h, w))
     for hook in hooks:
@@ -118,7 +120,10 @@ def test_non_multiple_of_32_gets_a_note():
     assert "not a multiple of 32" in note and "512x640" in note
 
 
-@pytest.mark.parametrize("text, expected", [(640, (640, 640)), ("640", (640, 640)), ("480x640", (480, 640)), ("480X 640", (480, 640)), ((1, 2), (1, 2))])
+@pytest.mark.parametrize(
+    "text, expected",
+    [(640, (640, 640)), ("640", (640, 640)), ("480x640", (480, 640)), ("480X 640", (480, 640)), ((1, 2), (1, 2))],
+)
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
 

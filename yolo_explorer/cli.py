@@ -190,7 +190,8 @@ def _cmd_latency(args: argparse.Namespace) -> None:
     print(f"{model.config.label}, {h}x{w}, batch {result.batch}, {result.dtype} on {result.device_name}, torch {result.torch}")
     print(
         f"median {human_ms(result.median_ms)}  p90 {human_ms(result.p90_ms)}  min {human_ms(result.min_ms)}  "
-        f"max {human_ms(result.max_ms)}  {result.images_per_s:.1f} images/s  ({len(result.times_ms)} runs after {result.warmup} warm-up)"
+        f"max {human_ms(result.max_ms)}  {result.images_per_s:.1f} images/s  ({len(result.times_ms)} runs after "
+        f"{result.warmup} warm-up)"
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 
 from .stats import ModelStats
 
-__all__ = ["human_bytes", "human_count", "human_ms", "shape_str", "stats_table"]
+__all__ = ["STATS_COLUMNS", "human_bytes", "human_count", "human_ms", "shape_str", "stats_csv", "stats_rows", "stats_table"]
 
 _SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
@@ -63,13 +65,25 @@ def stats_table(stats: ModelStats) -> str:
         for s in stats.layers
     ]
     rows.append(
-        ("total", "", f"{stats.params:,}", "", "", human_count(stats.macs), human_count(stats.flops), human_bytes(stats.activation_bytes), "", "")
+        (
+            "total",
+            "",
+            f"{stats.params:,}",
+            "",
+            "",
+            human_count(stats.macs),
+            human_count(stats.flops),
+            human_bytes(stats.activation_bytes),
+            "",
+            "",
+        )
     )
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     right = {2, 4, 5, 6, 7, 8}  # numeric columns align right
 
     def line(row: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+        cells = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        return "  ".join(cells).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     body = [line(header), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1])]
@@ -77,3 +91,60 @@ def stats_table(stats: ModelStats) -> str:
     fields = ", ".join(f"{k} {v}" for k, v in stats.config.items() if k != "arch")
     title = f"{stats.config.get('arch', 'backbone')} ({fields}), input {c}×{h}×{w}, {stats.dtype}, batch 1"
     return "\n".join([title, *body, *(f"note: {n}" for n in stats.notes)])
+
+
+STATS_COLUMNS = (
+    "layer",
+    "block",
+    "output",
+    "params",
+    "output shape",
+    "stride",
+    "MACs",
+    "FLOPs",
+    "activation bytes",
+    "receptive field px",
+)
+
+
+def stats_rows(stats: ModelStats) -> list[dict[str, object]]:
+    """One plain row per layer and a total row: exact numbers, for tables and CSV."""
+    rows: list[dict[str, object]] = [
+        {
+            "layer": s.name,
+            "block": s.block,
+            "output": s.feature,
+            "params": s.params,
+            "output shape": shape_str(s.output_shape),
+            "stride": s.stride,
+            "MACs": s.macs,
+            "FLOPs": s.flops,
+            "activation bytes": s.activation_bytes,
+            "receptive field px": s.receptive_field,
+        }
+        for s in stats.layers
+    ]
+    rows.append(
+        {
+            "layer": "total",
+            "block": "",
+            "output": "",
+            "params": stats.params,
+            "output shape": "",
+            "stride": None,
+            "MACs": stats.macs,
+            "FLOPs": stats.flops,
+            "activation bytes": stats.activation_bytes,
+            "receptive field px": None,
+        }
+    )
+    return rows
+
+
+def stats_csv(stats: ModelStats) -> str:
+    """The per-layer table as CSV (exact integers, a total row last)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=STATS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(stats_rows(stats))
+    return buffer.getvalue()

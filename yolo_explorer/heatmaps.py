@@ -77,9 +77,12 @@ def channel_stats(fmap: torch.Tensor | np.ndarray) -> ChannelStats:
     )
 
 
-def rank_channels(fmap: torch.Tensor | np.ndarray, by: Ranking = "energy") -> np.ndarray:
-    """Channel indices, strongest first, by mean activation, peak activation or L2 energy."""
-    stats = channel_stats(fmap)
+def rank_channels(fmap: torch.Tensor | np.ndarray | ChannelStats, by: Ranking = "energy") -> np.ndarray:
+    """Channel indices, strongest first, by mean activation, peak activation or L2 energy.
+
+    Accepts the map or its `channel_stats` (to rank several ways without recomputing them).
+    """
+    stats = fmap if isinstance(fmap, ChannelStats) else channel_stats(fmap)
     try:
         score = {"mean": stats.mean, "max": stats.max, "energy": stats.energy}[by]
     except KeyError:
@@ -125,17 +128,31 @@ class Quantized:
         return float(self.lo[index] + level / 255.0 * (self.hi[index] - self.lo[index]))
 
 
-def quantize(maps: torch.Tensor | np.ndarray, shared: bool = False) -> Quantized:
-    """Scale (N, H, W) maps to uint8, each over its own min..max, or all over one shared range.
+def quantize(maps: torch.Tensor | np.ndarray, shared: bool = False, clip: float = 0.0) -> Quantized:
+    """Scale (N, H, W) maps to uint8, each over its own range, or all over one shared range.
+
+    Args:
+        maps: the maps.
+        shared: one range for all maps instead of one per map.
+        clip: percent cut from each end of the range (1.0: the 1st to 99th percentile), so that a
+            few extreme cells do not leave the rest of a map dark; values beyond are saturated.
+            0 uses the true min..max.
 
     A constant map becomes all zeros (its range is empty).
     """
     a = np.asarray(torch.as_tensor(maps).detach().to("cpu", torch.float32))
     if a.ndim != 3:
         raise ValueError(f"expected (N, H, W) maps, got shape {a.shape}")
-    if shared:
-        lo = np.full(len(a), a.min() if a.size else 0.0, dtype=np.float32)
-        hi = np.full(len(a), a.max() if a.size else 0.0, dtype=np.float32)
+    if not 0.0 <= clip < 50.0:
+        raise ValueError(f"clip must be a percentage from 0 to 50, got {clip!r}")
+    if not a.size:
+        lo = hi = np.zeros(len(a), dtype=np.float32)
+    elif shared:
+        low, high = np.percentile(a, [clip, 100 - clip]) if clip else (a.min(), a.max())
+        lo, hi = np.full(len(a), low, dtype=np.float32), np.full(len(a), high, dtype=np.float32)
+    elif clip:
+        flat = a.reshape(len(a), -1)
+        lo, hi = np.percentile(flat, clip, axis=1), np.percentile(flat, 100 - clip, axis=1)
     else:
         lo, hi = a.min(axis=(1, 2)), a.max(axis=(1, 2))
     span = np.where(hi > lo, hi - lo, 1.0)[:, None, None]

@@ -12,7 +12,7 @@ from plotly.colors import sample_colorscale
 
 from .heatmaps import quantize
 
-__all__ = ["colormap_lut", "grid_image", "png_bytes"]
+__all__ = ["colormap_lut", "grid_image", "npy_bytes", "png_bytes"]
 
 
 def colormap_lut(name: str = "Viridis") -> np.ndarray:
@@ -65,4 +65,11 @@ def png_bytes(image: Image.Image) -> bytes:
     """The image encoded as PNG."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """The array in NumPy's .npy format."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
     return buffer.getvalue()

@@ -124,11 +124,7 @@ def parse_size(size: int | str | Sequence[int]) -> tuple[int, int]:
         size = int(parts[0]) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
     if isinstance(size, int) and not isinstance(size, bool):
         size = (size, size)
-    if (
-        not isinstance(size, Sequence)
-        or len(size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in size)
-    ):
+    if not isinstance(size, Sequence) or len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in size):
         raise ValueError(f"size must be S or (H, W) in pixels, got {size!r}")
     h, w = size
     if not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):

@@ -1,0 +1,62 @@
+"""Statistics over a grid of widths and input sizes, and the scaling laws they follow."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .config import make_config
+from .stats import model_stats
+
+__all__ = ["CompareRow", "compare_grid", "power_law_fit"]
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    """Totals of one (width, size) combination, for one image."""
+
+    width: int
+    height: int
+    width_px: int
+    params: int
+    macs: int
+    activation_bytes: int
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width_px
+
+    @property
+    def size_label(self) -> str:
+        return f"{self.height}" if self.height == self.width_px else f"{self.height}x{self.width_px}"
+
+
+def compare_grid(
+    widths: Sequence[int],
+    sizes: Sequence[tuple[int, int]],
+    *,
+    arch: str = "tutorial",
+    dtype: str = "fp32",
+) -> list[CompareRow]:
+    """Totals for every width x size, from meta-device statistics (no forward)."""
+    rows = []
+    for width in widths:
+        config = make_config(arch, width=width)
+        for h, w in sizes:
+            s = model_stats(config, (h, w), dtype)
+            rows.append(CompareRow(width, h, w, s.params, s.macs, s.activation_bytes))
+    return rows
+
+
+def power_law_fit(xs: Sequence[float], ys: Sequence[float], exponent: float) -> tuple[float, list[float]]:
+    """Fit y = c * x**exponent with the exponent fixed (least squares in log space).
+
+    Returns:
+        (c, fitted y at each x).
+    """
+    if not xs or len(xs) != len(ys) or any(v <= 0 for v in (*xs, *ys)):
+        raise ValueError("power_law_fit needs matching, positive xs and ys")
+    log_c = sum(math.log(y) - exponent * math.log(x) for x, y in zip(xs, ys, strict=True)) / len(xs)
+    c = math.exp(log_c)
+    return c, [c * x**exponent for x in xs]

@@ -1,0 +1,383 @@
+"""Pure Plotly builders: numbers in, `go.Figure` out. No state, no Streamlit."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+from plotly.subplots import make_subplots
+
+from .formatting import human_bytes, human_count, shape_str
+from .heatmaps import Quantized
+from .stats import ModelStats
+
+__all__ = [
+    "BLOCK_COLORS",
+    "channel_grid",
+    "channel_heatmap",
+    "cost_bars",
+    "flow_diagram",
+    "latency_box",
+    "latency_history",
+    "overlay",
+    "scaling_plot",
+]
+
+# one colour per block type, used by every chart so a C3k2 looks the same everywhere
+BLOCK_COLORS = {"input": "#9aa5b1", "ConvBNSiLU": "#4c78a8", "C3k2": "#f58518", "SPPF": "#54a24b"}
+_OTHER_COLOR = "#b279a2"
+_FONT = dict(family="Inter, Segoe UI, sans-serif", size=12)
+
+
+def _base_layout(fig: go.Figure, height: int, **kwargs) -> go.Figure:
+    layout = {"height": height, "margin": dict(l=10, r=10, t=40, b=10), "font": _FONT, "template": "plotly_white"}
+    fig.update_layout(**(layout | kwargs))
+    return fig
+
+
+def flow_diagram(stats: ModelStats) -> go.Figure:
+    """The data flow: input -> every layer -> P3/P4/P5, each box labelled with its output shape.
+
+    Box height grows with the channel count (log scale), so widening stages are visible at a glance;
+    hovering a box gives its parameters, MACs and receptive field.
+    """
+    c, h, w = stats.input_shape
+    nodes = [("input", "input", (c, h, w), "")] + [(s.name, s.block, s.output_shape, s.feature) for s in stats.layers]
+    max_c = max(shape[0] for _, _, shape, _ in nodes)
+    fig = go.Figure()
+    hover_x, hover_y, hover_text = [], [], []
+    for i, (name, block, shape, feature) in enumerate(nodes):
+        half = 0.18 + 0.32 * math.log2(shape[0] + 1) / math.log2(max_c + 1)
+        color = BLOCK_COLORS.get(block, _OTHER_COLOR)
+        fig.add_shape(
+            type="rect",
+            x0=i - 0.42,
+            x1=i + 0.42,
+            y0=-half,
+            y1=half,
+            fillcolor=color,
+            opacity=0.9,
+            line=dict(width=0),
+            layer="below",
+        )
+        fig.add_annotation(x=i, y=half + 0.08, text=f"<b>{name}</b>", showarrow=False, yanchor="bottom", font=dict(size=11))
+        fig.add_annotation(
+            x=i, y=0, text=shape_str(shape).replace("×", "×<br>", 1), showarrow=False, font=dict(size=11, color="white")
+        )
+        if i:
+            fig.add_annotation(
+                x=i - 0.42,
+                y=0,
+                ax=i - 0.58,
+                ay=0,
+                xref="x",
+                yref="y",
+                axref="x",
+                ayref="y",
+                showarrow=True,
+                arrowhead=2,
+                arrowsize=1,
+                arrowwidth=1.5,
+                arrowcolor="#555",
+                text="",
+            )
+        if feature:
+            fig.add_annotation(
+                x=i,
+                y=-0.95,
+                ax=i,
+                ay=-half,
+                xref="x",
+                yref="y",
+                axref="x",
+                ayref="y",
+                text=f"<b>{feature}</b><br>stride {stats.layers[i - 1].stride}",
+                showarrow=True,
+                arrowhead=2,
+                arrowwidth=1.5,
+                arrowcolor="#d62728",
+                font=dict(color="#d62728", size=12),
+                yanchor="top",
+            )
+        hover_x.append(i)
+        hover_y.append(0)
+        if i:
+            s = stats.layers[i - 1]
+            hover_text.append(
+                f"<b>{s.name}</b> ({s.block})<br>output {shape_str(s.output_shape)}, stride {s.stride}<br>"
+                f"params {s.params:,}<br>MACs {human_count(s.macs)}<br>activations {human_bytes(s.activation_bytes)}<br>"
+                f"receptive field {s.receptive_field} px"
+            )
+        else:
+            hover_text.append(f"<b>input image</b><br>{shape_str(shape)}")
+    fig.add_trace(
+        go.Scatter(
+            x=hover_x,
+            y=hover_y,
+            mode="markers",
+            marker=dict(size=40, opacity=0),
+            hovertext=hover_text,
+            hoverinfo="text",
+            showlegend=False,
+        )
+    )
+    for block, color in BLOCK_COLORS.items():
+        if block != "input" and any(s.block == block for s in stats.layers):
+            fig.add_trace(
+                go.Scatter(x=[None], y=[None], mode="markers", marker=dict(size=12, color=color, symbol="square"), name=block)
+            )
+    _base_layout(fig, 300, legend=dict(orientation="h", x=0, y=1.12), margin=dict(l=10, r=10, t=30, b=10))
+    fig.update_xaxes(visible=False, range=[-0.6, len(nodes) - 0.4])
+    fig.update_yaxes(visible=False, range=[-1.45, 1.0])
+    return fig
+
+
+def cost_bars(stats: ModelStats) -> go.Figure:
+    """Parameters and MACs of every layer, side by side, coloured by block type."""
+    names = [s.name for s in stats.layers]
+    colors = [BLOCK_COLORS.get(s.block, _OTHER_COLOR) for s in stats.layers]
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("Parameters per layer", "MACs per layer (one image)"), horizontal_spacing=0.08
+    )
+    for col, (values, total, label) in enumerate(
+        (([s.params for s in stats.layers], stats.params, "params"), ([s.macs for s in stats.layers], stats.macs, "MACs")),
+        start=1,
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=values,
+                marker_color=colors,
+                showlegend=False,
+                text=[human_count(v) for v in values],
+                textposition="outside",
+                cliponaxis=False,
+                customdata=[[f"{v:,}", v / total if total else 0] for v in values],
+                hovertemplate=f"%{{x}}<br>{label} %{{customdata[0]}}<br>%{{customdata[1]:.1%}} of the total<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+    fig.update_yaxes(showticklabels=False, showgrid=False)
+    fig.update_xaxes(tickangle=-40)
+    return _base_layout(fig, 380)
+
+
+def channel_grid(
+    q: Quantized,
+    channels: Sequence[int],
+    *,
+    shared: bool,
+    colorscale: str = "Viridis",
+    cols: int | None = None,
+    title: str = "",
+) -> go.Figure:
+    """A grid of channel heatmaps from uint8 levels (light payload), one small plot per channel.
+
+    Built as plain dicts with the axis domains computed here: `make_subplots` and per-cell updates
+    take ~15x longer for the same figure, and this one is rebuilt on every view change.
+
+    Args:
+        q: the quantised maps, one per channel shown (same order as `channels`).
+        channels: channel indices, for the captions.
+        shared: all maps share one value range; the colour bar is then in real units. Otherwise each
+            map spans its own range and the colour bar reads "low .. high".
+        colorscale: a Plotly colour scale name.
+        cols: maps per row; default about square.
+        title: figure title.
+    """
+    n = len(channels)
+    cols = cols or max(1, math.ceil(math.sqrt(n)))
+    rows = max(1, math.ceil(n / cols))
+    gap_x, gap_y = 0.012, 0.05 if rows > 1 else 0.0
+    cell_w, cell_h = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / rows
+    data, annotations = [], []
+    layout: dict = {}
+    for i, channel in enumerate(channels):
+        r, c = divmod(i, cols)
+        k = "" if i == 0 else str(i + 1)
+        x0, top = c * (cell_w + gap_x), 1 - r * (cell_h + gap_y)
+        data.append(
+            dict(
+                type="heatmap",
+                z=q.levels[i],
+                coloraxis="coloraxis",
+                xaxis=f"x{k}",
+                yaxis=f"y{k}",
+                name=f"ch {channel}",
+                hovertemplate=f"ch {channel}<br>x %{{x}}, y %{{y}}<br>level %{{z}} of 255<extra></extra>",
+            )
+        )
+        layout[f"xaxis{k}"] = dict(domain=_unit(x0, x0 + cell_w), anchor=f"y{k}", visible=False, constrain="domain")
+        layout[f"yaxis{k}"] = dict(
+            domain=_unit(top - cell_h, top),
+            anchor=f"x{k}",
+            visible=False,
+            autorange="reversed",
+            scaleanchor=f"x{k}",
+            constrain="domain",
+        )
+        annotations.append(
+            dict(
+                text=f"ch {channel}",
+                x=x0 + cell_w / 2,
+                y=top,
+                xref="paper",
+                yref="paper",
+                showarrow=False,
+                yanchor="bottom",
+                font=dict(size=10),
+            )
+        )
+    if shared and n:
+        lo, hi = float(q.lo[0]), float(q.hi[0])
+        ticks = np.linspace(0, 255, 5)
+        colorbar = dict(title="value", tickvals=ticks.tolist(), ticktext=[f"{lo + t / 255 * (hi - lo):.3g}" for t in ticks])
+    else:
+        colorbar = dict(title="per channel", tickvals=[0, 255], ticktext=["low", "high"])
+    layout.update(coloraxis=dict(colorscale=colorscale, cmin=0, cmax=255, colorbar=colorbar), annotations=annotations)
+    fig = go.Figure(data=data, layout=layout)
+    return _base_layout(fig, 70 + rows * max(90, 600 // cols), title=dict(text=title, x=0, font=dict(size=14)))
+
+
+def _unit(lo: float, hi: float) -> list[float]:
+    """An axis domain clamped to [0, 1] (sums of gaps and cells drift by 1e-16)."""
+    return [min(max(lo, 0.0), 1.0), min(max(hi, 0.0), 1.0)]
+
+
+def channel_heatmap(
+    fmap: np.ndarray,
+    *,
+    title: str,
+    colorscale: str = "Viridis",
+    zmin: float | None = None,
+    zmax: float | None = None,
+    height: int = 420,
+) -> go.Figure:
+    """One map at full precision: hover gives the real value at every position."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.asarray(fmap, dtype=np.float32),
+            colorscale=colorscale,
+            zmin=zmin,
+            zmax=zmax,
+            colorbar=dict(thickness=10, len=0.75, exponentformat="e"),
+            hovertemplate="x %{x}, y %{y}<br>value %{z:.4g}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
+    return _base_layout(fig, height, title=dict(text=title, x=0, font=dict(size=13)), margin=dict(l=0, r=0, t=30, b=0))
+
+
+def overlay(photo: Image.Image, heat: np.ndarray, *, opacity: float, colorscale: str = "Inferno", title: str = "") -> go.Figure:
+    """A heatmap laid over a photo. `heat` covers the photo exactly, at any (lower) resolution.
+
+    The photo travels as a JPEG data URI and the heat at its own resolution, smoothed in the
+    browser, so the chart stays light whatever the photo's size.
+    """
+    buffer = io.BytesIO()
+    photo.convert("RGB").save(buffer, format="JPEG", quality=85)
+    source = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    width, height = photo.size
+    hh, hw = heat.shape
+    dx, dy = width / hw, height / hh
+    fig = go.Figure(go.Image(source=source, hoverinfo="skip"))
+    fig.add_trace(
+        go.Heatmap(
+            z=np.asarray(heat, dtype=np.float32),
+            x0=dx / 2 - 0.5,
+            dx=dx,
+            y0=dy / 2 - 0.5,
+            dy=dy,
+            colorscale=colorscale,
+            opacity=opacity,
+            zsmooth="best",
+            colorbar=dict(title="value", thickness=12, exponentformat="e"),
+            hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{z:.4g}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(visible=False, range=[-0.5, width - 0.5])
+    fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor="x")
+    return _base_layout(fig, max(300, min(620, int(560 * height / width) + 60)), title=dict(text=title, x=0, font=dict(size=14)))
+
+
+def latency_box(times_by_run: dict[str, Sequence[float]]) -> go.Figure:
+    """Distribution of the timed runs: one box (with every run as a point) per measurement."""
+    fig = go.Figure()
+    for label, times in times_by_run.items():
+        fig.add_trace(
+            go.Box(y=list(times), name=label, boxpoints="all", jitter=0.4, pointpos=0, hovertemplate="%{y:.2f} ms<extra></extra>")
+        )
+    fig.update_yaxes(title="ms per batch", rangemode="tozero")
+    return _base_layout(fig, 380, showlegend=False)
+
+
+def latency_history(
+    labels: Sequence[str], median_ms: Sequence[float], p90_ms: Sequence[float], min_ms: Sequence[float]
+) -> go.Figure:
+    """Median latency of each run in this session, whiskers from min to p90."""
+    fig = go.Figure(
+        go.Bar(
+            x=list(labels),
+            y=list(median_ms),
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=[p - m for p, m in zip(p90_ms, median_ms, strict=True)],
+                arrayminus=[m - lo for m, lo in zip(median_ms, min_ms, strict=True)],
+            ),
+            marker_color="#4c78a8",
+            hovertemplate="%{x}<br>median %{y:.2f} ms<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title="median ms per batch (whiskers: min to p90)", rangemode="tozero")
+    return _base_layout(fig, 380)
+
+
+def scaling_plot(
+    x: Sequence[float],
+    series: dict[str, Sequence[float]],
+    law: dict[str, Sequence[float]],
+    *,
+    x_title: str,
+    y_title: str,
+    title: str,
+) -> go.Figure:
+    """Computed points per series (markers) and the scaling law fitted through them (dotted line), log-log."""
+    fig = go.Figure()
+    palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"]
+    for i, (name, ys) in enumerate(series.items()):
+        color = palette[i % len(palette)]
+        if name in law:
+            fig.add_trace(
+                go.Scatter(
+                    x=list(x),
+                    y=list(law[name]),
+                    mode="lines",
+                    name=f"{name}: law",
+                    line=dict(color=color, width=1.5, dash="dot"),
+                    legendgroup=name,
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=list(x),
+                y=list(ys),
+                mode="markers" if name in law else "lines+markers",
+                name=name,
+                marker=dict(color=color, size=9),
+                line=dict(color=color),
+                legendgroup=name,
+            )
+        )
+    fig.update_xaxes(type="log", title=x_title, exponentformat="SI")
+    fig.update_yaxes(type="log", title=y_title, exponentformat="SI")
+    return _base_layout(fig, 380, title=dict(text=title, x=0, font=dict(size=14)))
