@@ -1,0 +1,130 @@
+"""Compare: several widths x input sizes at once, with the scaling laws drawn; latency on demand."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pages import ui
+from yolo_explorer import measure_latency
+from yolo_explorer.compare import compare_grid, power_law_fit
+from yolo_explorer.figures import scaling_plot
+from yolo_explorer.formatting import human_bytes, human_count
+from yolo_explorer.memory import check_fits
+
+settings = ui.current_settings()
+st.title("Compare widths and input sizes")
+st.caption("Every number comes from the meta device (no forward), so any grid is instant. Latency runs only on demand.")
+
+left, right = st.columns(2)
+widths = sorted(left.multiselect("Base widths", list(range(8, 257, 8)), default=[16, 32, 64, 128], key="cmp_widths"))
+sides = sorted(right.multiselect("Input sizes (square)", list(range(128, 1281, 32)), default=[320, 640, 1280], key="cmp_sizes"))
+if not widths or not sides:
+    st.info("Pick at least one width and one size.")
+    st.stop()
+
+with ui.guard("computing the grid"):
+    rows = compare_grid(widths, [(s, s) for s in sides], arch=settings.arch, dtype=settings.dtype)
+table = pd.DataFrame(
+    [
+        {
+            "width": r.width,
+            "input": r.size_label,
+            "params": r.params,
+            "MACs": r.macs,
+            "activation bytes": r.activation_bytes,
+            "params (human)": human_count(r.params),
+            "MACs (human)": human_count(r.macs),
+            "activations (human)": human_bytes(r.activation_bytes),
+        }
+        for r in rows
+    ]
+)
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    height=35 * (len(table) + 1) + 3,
+    column_config={c: st.column_config.NumberColumn(format="localized") for c in ("params", "MACs", "activation bytes")},
+)
+
+by_size = {s: [r for r in rows if r.height == s] for s in sides}
+by_width = {w: [r for r in rows if r.width == w] for w in widths}
+params = [by_width[w][0].params for w in widths]
+c1, c2 = st.columns(2)
+with c1:
+    law = {"params": power_law_fit(widths, params, 2)[1]} if len(widths) > 1 else {}
+    ui.show(
+        scaling_plot(widths, {"params": params}, law, x_title="base width w", y_title="parameters", title="Parameters ~ w²"),
+        key="cmp_params",
+    )
+    st.caption(
+        "Doubling the width doubles both sides of every convolution, so parameters grow about 4×; the input size does not matter."
+    )
+with c2:
+    macs = {f"{s} px": [r.macs for r in by_size[s]] for s in sides}
+    law = {k: power_law_fit(widths, v, 2)[1] for k, v in macs.items()} if len(widths) > 1 else {}
+    ui.show(
+        scaling_plot(widths, macs, law, x_title="base width w", y_title="MACs per image", title="MACs ~ w² · H · W"),
+        key="cmp_macs_w",
+    )
+    st.caption("Dots are the exact counts, one colour per input size; the dotted lines are c·w² fitted through them.")
+c3, c4 = st.columns(2)
+with c3:
+    pixels = [s * s for s in sides]
+    per_width = {f"w={w}": [r.macs for r in by_width[w]] for w in widths}
+    law = {k: power_law_fit(pixels, v, 1)[1] for k, v in per_width.items()} if len(sides) > 1 else {}
+    ui.show(
+        scaling_plot(pixels, per_width, law, x_title="pixels H·W", y_title="MACs per image", title="MACs ~ H · W"),
+        key="cmp_macs_px",
+    )
+    st.caption("Twice the side is four times the pixels and four times the work, at every width.")
+with c4:
+    acts = {f"{s} px": [r.activation_bytes for r in by_size[s]] for s in sides}
+    law = {k: power_law_fit(widths, v, 1)[1] for k, v in acts.items()} if len(widths) > 1 else {}
+    ui.show(
+        scaling_plot(
+            widths, acts, law, x_title="base width w", y_title=f"bytes ({settings.dtype})", title="Activation memory ~ w · H · W"
+        ),
+        key="cmp_acts",
+    )
+    st.caption("Activations grow only linearly with width (channels) but with the square of the side.")
+
+st.subheader("Latency on demand")
+st.caption(f"Times every combination above on {settings.device} in {settings.dtype}, batch 1: 1 warm-up and the runs you choose.")
+iters = st.slider("Timed runs per combination", 1, 20, 3, key="cmp_iters")
+if st.button("Time them all", icon=":material/timer:"):
+    results = []
+    bar = st.progress(0.0)
+    with ui.guard("timing the grid"):
+        for i, r in enumerate(rows):
+            bar.progress(i / len(rows), text=f"w={r.width} at {r.size_label} ({i + 1} of {len(rows)})")
+            estimate = ui.memory_for(settings.arch, r.width, settings.depth, (r.height, r.width_px), 1, settings.dtype)
+            check_fits(estimate, settings.device, what=f"w={r.width} at {r.size_label}")
+            model = ui.model_for(settings.arch, r.width, settings.depth, settings.seed, settings.device, settings.dtype)
+            t = measure_latency(
+                model, size=(r.height, r.width_px), device=settings.device, dtype=settings.dtype, warmup=1, iters=iters
+            )
+            results.append(
+                {"width": r.width, "input": r.size_label, "MACs": r.macs, "median ms": t.median_ms, "images/s": t.images_per_s}
+            )
+    bar.empty()
+    st.session_state["cmp_latency"] = results
+if st.session_state.get("cmp_latency"):
+    lat = pd.DataFrame(st.session_state["cmp_latency"])
+    st.dataframe(
+        lat,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "MACs": st.column_config.NumberColumn(format="localized"),
+            "median ms": st.column_config.NumberColumn(format="%.1f"),
+            "images/s": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    series = {f"{s} px": [row["median ms"] for row in st.session_state["cmp_latency"] if row["input"] == str(s)] for s in sides}
+    xs = [row["width"] for row in st.session_state["cmp_latency"] if row["input"] == str(sides[0])]
+    if all(len(v) == len(xs) for v in series.values()) and xs:
+        ui.show(
+            scaling_plot(xs, series, {}, x_title="base width w", y_title="median ms", title="Measured latency"), key="cmp_lat"
+        )

@@ -1,0 +1,190 @@
+"""Feature maps: the letterboxed input, a grid of channels, one channel enlarged, and an overlay on the photo.
+
+The forward runs once per (config, image, size) and is cached; everything below the input is a
+fragment, so changing a view control (layer, channels, colours, opacity) reruns no model code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from pages import ui
+from yolo_explorer import list_layers
+from yolo_explorer.figures import channel_grid, channel_heatmap, overlay
+from yolo_explorer.heatmaps import RANKINGS, REDUCTIONS, channel_stats, map_to_original, quantize, rank_channels, reduce_channels
+from yolo_explorer.rendering import grid_image, npy_bytes, png_bytes
+
+GRID_SIZES = [4, 9, 16, 25, 36, 49, 64]
+COLORSCALES = ["Viridis", "Inferno", "Cividis", "Magma", "Greys", "RdBu"]
+PHOTO_SIDE = 640  # longest side of the photo under the overlay
+HEAT_SIDE = 240  # longest side of the overlay's heat grid (smoothed in the browser)
+
+settings = ui.current_settings()
+st.title("Feature maps")
+
+with ui.guard("running the backbone on the image"):
+    image = ui.image_for(settings.image_bytes)
+    base = ui.features_for(settings)
+model = ui.model_for(*settings.model_key)
+box = base.box
+
+left, middle, right = st.columns([1, 1, 2])
+left.image(image, caption=f"Original: {settings.image_label}, {image.width}×{image.height}", width="stretch")
+middle.image(box.image, caption=f"Model input, {settings.size_label}", width="stretch")
+right.markdown(
+    f"**Letterbox.** The photo is resized by ×{box.scale:.3g} to {box.resized[0]}×{box.resized[1]} so that it fits "
+    f"{settings.size_label} without distortion, then padded with gray 114 ({box.left} px left, {box.top} px top), as YOLO does."
+)
+right.markdown(
+    f"**One forward** of {settings.config.label} gives every map below; changing the layer, the channels, the colours "
+    "or the opacity reuses it."
+)
+mode = {"batch": "batch statistics, as the tutorial's figures", "running": "running statistics (eval mode)"}[settings.batch_norm]
+right.caption(f"Random weights (seed {settings.seed}); BatchNorm uses {mode}. Change it under *More backbone settings*.")
+
+
+def pick_map() -> tuple[str, torch.Tensor]:
+    """The layer control; returns (name, (C, H, W) map), running one extra cached forward for sub-layers."""
+    choice = st.segmented_control("Layer", ["P3", "P4", "P5", "Any layer"], default="P3", required=True, key="fm_layer")
+    if choice != "Any layer":
+        return choice, base.maps[choice]
+    names = [n for n in list_layers(model) if n not in ("P3", "P4", "P5")]
+    name = st.selectbox("Layer", names, key="fm_any", help="Any module of the backbone; one more forward, cached.")
+    with ui.guard(f"capturing {name}"):
+        value = ui.features_for(settings, (name,)).maps[name]
+    if isinstance(value, tuple):  # a module called several times per forward (SPPF's pool)
+        call = st.radio(
+            "Call", range(len(value)), format_func=lambda i: f"call {i + 1} of {len(value)}", horizontal=True, key="fm_call"
+        )
+        return f"{name} (call {call + 1})", value[call]
+    return name, value
+
+
+@st.fragment
+def explorer() -> None:
+    with ui.guard("drawing the feature maps"):  # a fragment's errors do not reach the page's guard
+        views()
+
+
+def views() -> None:
+    name, fmap = pick_map()
+    c, h, w = fmap.shape
+    st.caption(f"**{name}**: {c} channels of {h}×{w}, one cell per {round(settings.size[0] / h)} input pixels")
+
+    cols = st.columns([1.2, 1.2, 1.3, 1, 1.1, 1])
+    mode = cols[0].radio("Channels", ["Strongest", "Range"], key="fm_mode", horizontal=True)
+    count = cols[2].select_slider("How many", GRID_SIZES, value=16, key="fm_count")
+    stats = channel_stats(fmap)  # once per rerun: rankings and the statistics table share it
+    if mode == "Strongest":
+        ranking = cols[1].selectbox(
+            "Ranked by", list(RANKINGS), index=list(RANKINGS).index("energy"), format_func=RANKINGS.get, key="fm_rank"
+        )
+        channels = [int(i) for i in rank_channels(stats, ranking)[:count]]
+    else:
+        start = int(cols[1].number_input("First channel", 0, c - 1, 0, key="fm_start"))
+        channels = list(range(start, min(c, start + count)))
+    shared = cols[3].radio("Colour scale", ["per channel", "shared"], key="fm_scale") == "shared"
+    contrast = cols[4].radio(
+        "Contrast",
+        ["1st–99th pct", "min–max"],
+        key="fm_contrast",
+        help="Clip the colour range to the 1st–99th percentile so that a few extreme cells do not darken the rest.",
+    )
+    clip = 1.0 if contrast.startswith("1st") else 0.0
+    colorscale = cols[5].selectbox("Colours", COLORSCALES, key="fm_colors")
+
+    selected = fmap[channels].numpy()
+    q = quantize(selected, shared=shared, clip=clip)
+    title = f"{name}: {len(channels)} channels" + (f" ranked by {RANKINGS[ranking]}" if mode == "Strongest" else "")
+    ui.show(channel_grid(q, channels, shared=shared, colorscale=colorscale, title=title), key="fm_grid")
+    st.caption(
+        "Colours are scaled per channel unless 'shared' is chosen; the shared colour bar is in the map's own units. "
+        "Bright cells are where a channel responds; compare how P3 follows edges and P5 whole regions."
+    )
+    safe = name.replace(" ", "_").replace("(", "").replace(")", "")
+    d1, d2, _ = st.columns([1, 1, 3])
+    d1.download_button(
+        "Grid as PNG",
+        lambda: png_bytes(grid_image(selected, [f"ch {i}" for i in channels], shared=shared, colorscale=colorscale)),
+        file_name=f"{safe}_grid.png",
+        mime="image/png",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    d2.download_button(
+        f"{name} as .npy",
+        lambda: npy_bytes(fmap.numpy()),
+        file_name=f"{safe}.npy",
+        mime="application/octet-stream",
+        on_click="ignore",
+        icon=":material/download:",
+        help=f"float32, shape ({c}, {h}, {w})",
+    )
+
+    st.subheader("One channel")
+    channel = int(
+        st.columns([1, 3])[0].selectbox(
+            "Channel",
+            channels + [i for i in range(c) if i not in channels],
+            key="fm_channel",
+            help="The grid's channels first, then all others.",
+        )
+    )
+    big, numbers = st.columns([2, 1])
+    with big:
+        ui.show(
+            channel_heatmap(fmap[channel].numpy(), title=f"{name}, channel {channel} (hover for values)", colorscale=colorscale),
+            key="fm_channel_map",
+        )
+    row = stats.row(channel)
+    rank = int(np.nonzero(rank_channels(stats, "energy") == channel)[0][0]) + 1
+    numbers.dataframe(
+        pd.DataFrame(
+            {
+                "statistic": ["mean", "std", "min", "max", "share ≤ 0", "L2 energy", "energy rank"],
+                "value": [
+                    f"{row['mean']:.4g}",
+                    f"{row['std']:.4g}",
+                    f"{row['min']:.4g}",
+                    f"{row['max']:.4g}",
+                    f"{row['frac_nonpositive']:.1%}",
+                    f"{row['energy']:.4g}",
+                    f"{rank} of {c}",
+                ],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+    st.subheader("On the photo")
+    o1, o2, o3 = st.columns([2, 1, 2])
+    options = {"mean": "mean", "max": "max", "topk": "top-k mean", "channel": f"channel {channel}"}
+    how = o1.segmented_control(
+        "Show",
+        list(options),
+        format_func=options.get,
+        default="mean",
+        required=True,
+        key="fm_reduce",
+        help="Over the channels at every position: " + "; ".join(REDUCTIONS.values()) + "; or the one channel above.",
+    )
+    k = o2.number_input("k (top-k mean)", 1, c, min(8, c), key="fm_k", disabled=how != "topk")
+    opacity = o3.slider("Heatmap opacity", 0.0, 1.0, 0.55, 0.05, key="fm_opacity")
+    heat = fmap[channel].numpy() if how == "channel" else reduce_channels(fmap, how, k=int(k))
+    photo = image.copy()
+    photo.thumbnail((PHOTO_SIDE, PHOTO_SIDE))
+    ratio = HEAT_SIDE / max(image.size)
+    heat_size = (max(1, round(image.width * ratio)), max(1, round(image.height * ratio)))
+    on_photo = map_to_original(heat[None], box, out_size=heat_size)[0]
+    label = REDUCTIONS.get(how, f"channel {channel}").replace("top-k", f"top-{int(k)}")
+    ui.show(overlay(photo, on_photo, opacity=opacity, title=f"{name}: {label}, letterbox undone"), key="fm_overlay")
+    st.caption(
+        "The padding is cut away and the resize undone, so every cell sits over the part of the photo it was computed from."
+    )
+
+
+explorer()

@@ -1,0 +1,46 @@
+"""Model summary: torchinfo's table for the current config, with depth and column pickers."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages import ui
+from yolo_explorer.stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS
+
+settings = ui.current_settings()
+st.title("Model summary")
+st.caption(
+    f"torchinfo on {settings.config.label} at {settings.size_label}, computed on a weightless copy on the meta device "
+    "(same modules and shapes, no compute, no hooks on the shared model)."
+)
+
+left, right = st.columns([1, 3])
+levels = left.slider("Depth", 1, 5, 3, key="summary_depth", help="1 lists the ten layers; deeper levels open the blocks.")
+columns = right.multiselect(
+    "Columns",
+    list(SUMMARY_COLUMNS),
+    default=list(DEFAULT_SUMMARY_COLUMNS),
+    format_func=SUMMARY_COLUMNS.get,
+    key="summary_columns",
+)
+if not columns:
+    st.info("Pick at least one column.")
+    st.stop()
+
+with ui.guard("building the summary"):
+    summary = ui.summary_for(settings.arch, settings.width, settings.depth, settings.size, levels, tuple(columns), settings.dtype)
+
+st.code(summary.text, language=None)
+st.download_button(
+    "Download as text",
+    summary.text,
+    file_name=f"summary_w{settings.width}_{settings.size[0]}x{settings.size[1]}_depth{levels}.txt",
+    mime="text/plain",
+    on_click="ignore",
+    icon=":material/download:",
+)
+st.caption(
+    "Rows marked '--' are containers whose numbers are given by the rows under them; a ModuleList row shows its "
+    "parameters but no mult-adds, because it is never called itself. torchinfo's total mult-adds include "
+    "2 × channels for each BatchNorm (its parameter count), which is why it reads slightly above the Overview's MACs."
+)

@@ -1,0 +1,97 @@
+"""Overview: the data flow with this config's shapes, P3/P4/P5 of the image, the per-layer table, costs."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from pages import ui
+from yolo_explorer.figures import channel_heatmap, cost_bars, flow_diagram
+from yolo_explorer.formatting import human_bytes, human_count, stats_csv, stats_rows
+from yolo_explorer.heatmaps import reduce_channels
+from yolo_explorer.insights import cost_insight, flow_insight, memory_insight, receptive_field_insight
+
+settings = ui.current_settings()
+st.title("Inside the YOLOv11 backbone")
+st.caption(
+    f"{settings.config.label} · input {settings.size_label} · {settings.dtype} on {settings.device} · "
+    "random weights (seeded): the shapes and costs are those of the trained model"
+)
+
+with ui.guard("computing the statistics"):
+    stats = ui.stats_for(settings.arch, settings.width, settings.depth, settings.size, settings.dtype)
+
+for note in stats.notes:
+    st.warning(note, icon=":material/straighten:")
+
+cols = st.columns(5)
+cols[0].metric("Parameters", human_count(stats.params), help=f"{stats.params:,} exactly")
+cols[1].metric("MACs per image", human_count(stats.macs), help=f"{stats.macs:,} multiply-accumulates in the convolutions")
+cols[2].metric("FLOPs per image", human_count(stats.flops), help="2 × MACs, as torch.utils.flop_counter counts them")
+cols[3].metric(
+    "Activation memory", human_bytes(stats.activation_bytes), help=f"all ten layer outputs for one image in {stats.dtype}"
+)
+cols[4].metric("P5 receptive field", f"{stats.layers[-1].receptive_field} px")
+
+st.subheader("Data flow")
+ui.show(flow_diagram(stats), key="flow")
+st.caption(flow_insight(stats))
+
+st.subheader("P3, P4 and P5 for this image")
+with ui.guard("running the backbone on the image"):
+    result = ui.features_for(settings)
+cols = st.columns([1.2, 1, 1, 1])
+cols[0].image(result.box.image, caption=f"Model input ({settings.image_label}, letterboxed)", width="stretch")
+for col, info, fmap in zip(cols[1:], ui.model_for(*settings.model_key).feature_info, result.outputs, strict=True):
+    c, h, w = fmap.shape
+    with col:
+        ui.show(
+            channel_heatmap(reduce_channels(fmap, "mean"), title=f"{info.name}: mean of {c} channels, {h}×{w}", height=330),
+            key=f"glance_{info.name}",
+        )
+st.caption(
+    "Each map is the mean over its channels. P3 keeps fine detail (stride 8); P5 is coarse (stride 32) but every cell "
+    "sees most of the image. The Feature maps page shows single channels and overlays."
+)
+
+st.subheader("Per-layer statistics")
+rows = stats_rows(stats)
+table = pd.DataFrame(rows)
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    height=35 * (len(table) + 1) + 3,  # every row, the total included, without scrolling
+    column_config={
+        "params": st.column_config.NumberColumn("params", format="localized"),
+        "MACs": st.column_config.NumberColumn("MACs", format="localized"),
+        "FLOPs": st.column_config.NumberColumn("FLOPs", format="localized"),
+        "activation bytes": st.column_config.NumberColumn("activation bytes", format="localized"),
+        "output": st.column_config.TextColumn("out", help="pyramid output this layer produces"),
+    },
+)
+name = f"yolo_tutorial_w{settings.width}_{settings.size[0]}x{settings.size[1]}_{settings.dtype}"
+left, right, _ = st.columns([1, 1, 4])
+left.download_button(
+    "Download CSV", stats_csv(stats), file_name=f"{name}.csv", mime="text/csv", on_click="ignore", icon=":material/download:"
+)
+right.download_button(
+    "Download JSON",
+    json.dumps(stats.to_dict(), indent=2),
+    file_name=f"{name}.json",
+    mime="application/json",
+    on_click="ignore",
+    icon=":material/download:",
+)
+st.caption(
+    "MACs count the convolutions' multiply-accumulates, exactly as torch.utils.flop_counter does (FLOPs = 2 × MACs). "
+    "torchinfo's 'mult-adds' are slightly higher because it books each BatchNorm's parameter count as mult-adds."
+)
+
+st.subheader("Where the parameters and the compute sit")
+ui.show(cost_bars(stats), key="costs")
+st.caption(cost_insight(stats))
+st.caption(memory_insight(stats))
+st.caption(receptive_field_insight(stats))

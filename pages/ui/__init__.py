@@ -1,0 +1,34 @@
+"""Streamlit glue shared by the pages: the sidebar, cached engine calls, the error boundary, chart display."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from .compute import check_memory, features_for, image_for, memory_for, model_for, stats_for, summary_for
+from .guard import explain, guard
+from .settings import Settings, current_settings, mark_entrypoint, sidebar_controls
+
+__all__ = [
+    "Settings",
+    "check_memory",
+    "current_settings",
+    "explain",
+    "features_for",
+    "guard",
+    "image_for",
+    "mark_entrypoint",
+    "memory_for",
+    "model_for",
+    "show",
+    "sidebar_controls",
+    "stats_for",
+    "summary_for",
+]
+
+_PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def show(fig: go.Figure, key: str | None = None) -> None:
+    """Draw a Plotly figure at the container's width."""
+    st.plotly_chart(fig, width="stretch", config=_PLOTLY_CONFIG, key=key)

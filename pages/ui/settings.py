@@ -1,0 +1,158 @@
+"""The sidebar every page shares: architecture, input size, device, precision, seed and image source.
+
+`sidebar_controls()` draws it (app.py calls it on every run, so widget state survives page changes)
+and returns the user's choices as one frozen `Settings`; pages read it with `current_settings()`.
+"""
+
+from __future__ import annotations
+
+import runpy
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from yolo_explorer import ARCHITECTURES, available_devices, make_config
+from yolo_explorer.samples import SAMPLES, sample_bytes
+
+from .compute import supported_dtypes_cached
+
+WIDTHS = list(range(8, 129, 8))
+SIZES = list(range(128, 1281, 32))
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+BN_MODES = {
+    "batch": "Batch statistics (as the tutorial's figures)",
+    "running": "Running statistics (eval mode, as deployed)",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the sidebar decides, as plain values (hashable cache keys)."""
+
+    arch: str
+    width: int
+    depth: int
+    seed: int
+    size: tuple[int, int]  # (H, W) of the model input
+    device: str
+    dtype: str
+    batch_norm: str
+    image_label: str
+    image_bytes: bytes
+
+    @property
+    def config(self):
+        return make_config(self.arch, width=self.width, depth=self.depth)
+
+    @property
+    def model_key(self) -> tuple:
+        """Arguments of `compute.model_for`."""
+        return (self.arch, self.width, self.depth, self.seed, self.device, self.dtype)
+
+    @property
+    def size_label(self) -> str:
+        h, w = self.size
+        return f"{h}×{w}"
+
+
+def sidebar_controls() -> Settings:
+    """Draw the shared sidebar and return the current settings."""
+    ctx = get_script_run_ctx()
+    # Widget identities depend on the script Streamlit thinks is running. Draw the sidebar as the
+    # entrypoint's own code always, also when Streamlit's legacy pages/ path runs it (see
+    # current_settings), so a value set in one run is found in the next.
+    with ctx.run_with_active_hash(ctx.pages_manager.main_script_hash), st.sidebar:
+        st.subheader("Backbone")
+        arch = "tutorial"
+        if len(ARCHITECTURES) > 1:
+            arch = st.selectbox("Architecture", list(ARCHITECTURES), key="arch")
+        width = st.select_slider(
+            "Base width w",
+            options=WIDTHS,
+            value=64,
+            key="width",
+            help="Channels of the stem. Every stage doubles them: P3 has 4w, P4 8w, P5 16w channels.",
+        )
+        with st.expander("More backbone settings"):
+            depth = st.slider("Bottlenecks per C3k2 (n)", 1, 4, 2, key="depth", help="The tutorial uses n = 2.")
+            seed = int(st.number_input("Seed of the random weights", 0, 2**31 - 1, 0, key="seed"))
+            batch_norm = st.radio(
+                "BatchNorm statistics",
+                list(BN_MODES),
+                format_func=BN_MODES.get,
+                key="batch_norm",
+                help="The weights are random. With running statistics (eval mode) every conv then shrinks the activations "
+                "about 3× and the maps look like blurred copies of the photo; batch statistics keep them at unit scale, "
+                "as in the tutorial's figures. Shapes, costs and latency are the same either way.",
+            )
+
+        st.subheader("Input")
+        if st.toggle("Square input", value=True, key="square"):
+            side = st.select_slider("Input size (px)", options=SIZES, value=640, key="side")
+            size = (side, side)
+        else:
+            size = (
+                st.select_slider("Height (px)", options=SIZES, value=480, key="height"),
+                st.select_slider("Width (px)", options=SIZES, value=640, key="width_px"),
+            )
+
+        st.subheader("Device")
+        devices = available_devices()
+        device = st.selectbox("Device", devices, key="device", help="Only devices present on this server are listed.")
+        dtypes = supported_dtypes_cached(device)
+        if st.session_state.get("dtype") not in dtypes:
+            st.session_state["dtype"] = dtypes[0]
+        dtype = st.selectbox("Precision", dtypes, key="dtype", help="Only precisions this device runs are listed.")
+
+        st.subheader("Image")
+        image_label, image_bytes = _image_source()
+    return Settings(arch, width, depth, seed, size, device, dtype, batch_norm, image_label, image_bytes)
+
+
+def _image_source() -> tuple[str, bytes]:
+    """The image chosen in the sidebar: a sample, an upload or a camera snapshot."""
+    source = st.segmented_control("Source", ["Sample", "Upload", "Camera"], default="Sample", required=True, key="source")
+    if source == "Upload":
+        upload = st.file_uploader("Image file", type=UPLOAD_TYPES, key="upload")
+        if upload is not None:
+            st.session_state["uploaded"] = (upload.name, upload.getvalue())
+        if "uploaded" in st.session_state:
+            name, data = st.session_state["uploaded"]
+            return f"upload: {name}", data
+        st.caption("No file yet: showing the sample below.")
+    elif source == "Camera":
+        snap = st.camera_input("Snapshot", key="camera")
+        if snap is not None:
+            st.session_state["snapshot"] = snap.getvalue()
+        if "snapshot" in st.session_state:
+            return "camera snapshot", st.session_state["snapshot"]
+        st.caption("No snapshot yet: showing the sample below.")
+    name = st.selectbox("Sample", list(SAMPLES), key="sample", format_func=str.capitalize)
+    st.caption(SAMPLES[name][1])
+    return f"sample: {name}", sample_bytes(name)
+
+
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "app.py"
+_ENTRY_FLAG = "_entrypoint_ran"
+
+
+def mark_entrypoint(settings: Settings) -> None:
+    """Called by app.py before it runs the page: the page then knows the sidebar was drawn in this run."""
+    st.session_state["settings"] = settings
+    st.session_state[_ENTRY_FLAG] = True
+
+
+def current_settings() -> Settings:
+    """The settings app.py read from the sidebar in this run; every page calls this first.
+
+    Because a `pages/` folder exists, Streamlit takes its legacy multipage path on a server's very
+    first run (and AppTest on every rerun) and may run a page script on its own, without app.py: no
+    sidebar, no settings. The page then runs app.py itself, which draws the sidebar and runs this
+    page properly, and the outer run stops here.
+    """
+    if not st.session_state.pop(_ENTRY_FLAG, False):
+        runpy.run_path(str(ENTRYPOINT), run_name="__main__")
+        st.stop()
+    return st.session_state["settings"]

@@ -1,0 +1,57 @@
+"""Shared fixtures: AppTest runs of the app, small image files."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+
+
+def image_bytes(size=(300, 100), color=(200, 40, 40), fmt="PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def app():
+    """A factory: the app run once on `page` with `widgets` set first (key -> value), checked error-free."""
+    from streamlit.testing.v1 import AppTest
+
+    def run(page: str | None = None, **widgets):
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.run()
+        if page:
+            at.switch_page(page).run()
+        for key, value in widgets.items():
+            at.get_by_key(key).set_value(value)
+        if widgets:
+            at.run()
+        return at
+
+    return run
+
+
+def no_problems(at) -> None:
+    """No exception element and no error message on the page."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def image_captions(at) -> list[str]:
+    """Captions of every st.image on the main area (AppTest has no typed accessor for images)."""
+    found: list[str] = []
+
+    def walk(node) -> None:
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "type", None) == "image":
+                found.extend(img.caption for img in child.proto.imgs)
+            walk(child)
+
+    walk(at.main)
+    return found

@@ -1,0 +1,232 @@
+"""The main flows in a real browser: Debian's Chromium driven by Playwright against `streamlit run`.
+
+The server is started from another directory (the app must work from anywhere). Without Chromium
+these tests skip on a developer's machine and fail in CI (CI=true), where they must run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must run the browser tests: install Debian's chromium (.ci/run does)")
+    pytest.skip(
+        "Debian's chromium is not installed: browser tests skipped on this developer machine (CI runs them)",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run` of the app, started from a scratch directory; yields its URL."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app.py"),
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=tmp_path_factory.mktemp("elsewhere"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"streamlit did not start:\n{log.read_text()}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if "Traceback" in log.read_text():
+            print(log.read_text())
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1500, "height": 1800}, accept_downloads=True)
+    yield context.new_page()
+    context.close()
+
+
+FINISHED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def settle(page: Page, timeout: float = 120) -> None:
+    """Wait until the app's script run has finished and every chart on the page is drawn.
+
+    Plotly charts mount a moment after the run ends (their bundle loads lazily): assertions on them
+    use `expect`, which retries.
+    """
+    page.wait_for_selector(FINISHED, timeout=timeout * 1000)
+    time.sleep(0.3)
+    page.wait_for_selector(FINISHED, timeout=timeout * 1000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(c => c.querySelector('.main-svg'))",
+        timeout=timeout * 1000,
+    )
+
+
+def problems(page: Page) -> list[str]:
+    """Exceptions and error messages on the page."""
+    return page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').all_inner_texts()
+
+
+def sidebar_width(page: Page) -> int:
+    return int(
+        page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]')
+        .first.locator('input[type="range"]')
+        .get_attribute("aria-valuetext")
+        or 0
+    )
+
+
+def test_first_visit_after_start_can_land_on_any_page(server, page):
+    """A fresh server's very first run, on a page link (Streamlit's legacy pages/ path)."""
+    page.goto(f"{server}/feature_maps")
+    settle(page)
+    expect(page.locator("h1")).to_have_text("Feature maps")
+    expect(page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]')).to_have_count(
+        3
+    )  # width, repeats (in the expander), input size
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)
+    assert not problems(page)
+
+
+def test_opens_with_heatmaps_and_no_upload(server, page):
+    page.goto(server)
+    settle(page)
+    expect(page.locator("h1")).to_have_text("Inside the YOLOv11 backbone")
+    expect(page.locator('[data-testid="stPlotlyChart"] .heatmaplayer image')).to_have_count(3)  # P3, P4, P5
+    expect(page.get_by_text("25.6 M", exact=True)).to_be_visible()
+    assert not problems(page)
+
+
+def test_every_page_opens_without_an_error(server, page):
+    page.goto(server)
+    settle(page)
+    for title in ("Model summary", "Feature maps", "Latency", "Compare", "Overview"):
+        page.locator('[data-testid="stTopNavLink"]', has_text=title).click()
+        settle(page)
+        assert not problems(page), title
+    assert page.locator("h1").inner_text() == "Inside the YOLOv11 backbone"
+
+
+def download_csv(page: Page) -> list[dict[str, str]]:
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download CSV").click()
+    return list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
+
+
+def test_csv_download_and_a_width_change_updates_the_table(server, page):
+    page.goto(server)
+    settle(page)
+    rows = download_csv(page)
+    assert rows[-1]["layer"] == "total" and rows[-1]["params"] == "25624128"
+    slider = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]').first.locator('input[type="range"]')
+    slider.focus()
+    for _ in range(4):  # 64 -> 56 -> 48 -> 40 -> 32
+        slider.press("ArrowLeft")
+    expect(page.get_by_text("6.41 M", exact=True)).to_be_visible(timeout=60_000)
+    settle(page)
+    rows = download_csv(page)
+    assert rows[-1]["params"] == "6412064" and rows[4]["output shape"] == "128×80×80"
+    assert sidebar_width(page) == 32
+
+
+def choose_upload(page: Page, path: Path) -> None:
+    page.locator('[data-testid="stSidebar"] [role="radio"]', has_text="Upload").click()
+    uploader = page.locator('[data-testid="stFileUploader"]')
+    expect(uploader).to_contain_text("25MB per file")  # .streamlit/config.toml is read although started elsewhere
+    uploader.locator('input[type="file"]').set_input_files(str(path))
+
+
+def test_photo_upload_rerenders_the_feature_maps(server, page, tmp_path):
+    photo = tmp_path / "wide.png"
+    Image.new("RGB", (300, 100), (30, 160, 90)).save(photo)
+    page.goto(f"{server}/feature_maps")
+    settle(page)
+    choose_upload(page, photo)
+    expect(page.get_by_text("Original: upload: wide.png, 300×100")).to_be_visible(timeout=60_000)
+    settle(page)
+    expect(page.get_by_text("213 px top")).to_be_visible()
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)
+    assert not problems(page)
+
+
+def test_broken_upload_shows_an_error_and_the_app_goes_on(server, page, tmp_path):
+    bad = tmp_path / "holiday.png"
+    bad.write_text("not a picture at all")
+    page.goto(f"{server}/feature_maps")
+    settle(page)
+    choose_upload(page, bad)
+    error = page.locator('[data-testid="stAlertContentError"]')
+    expect(error).to_contain_text("This image cannot be used", timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "Traceback" not in page.content()
+    page.locator('[data-testid="stSidebar"] [role="radio"]', has_text="Sample").click()
+    settle(page)
+    assert not problems(page)
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)

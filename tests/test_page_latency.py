@@ -1,0 +1,45 @@
+"""AppTest of the Latency page: runs on a button, a history, and refusals before any work."""
+
+from __future__ import annotations
+
+from conftest import no_problems
+
+PAGE = "pages/latency.py"
+
+
+def run_latency(at, **form):
+    """Set the form's widgets and submit them in one run, as a browser does."""
+    for key, value in form.items():
+        at.get_by_key(key).set_value(value)
+    at.get("form_submit_button")[0].click().run()
+    return at
+
+
+def test_nothing_runs_until_the_button(app):
+    at = app(PAGE)
+    no_problems(at)
+    assert "press **Run**" in at.info[0].value and not at.metric
+
+
+def test_runs_fill_a_history(app):
+    at = app(PAGE, width=8, side=128)
+    run_latency(at, lat_iters=3, lat_warmup=1)
+    no_problems(at)
+    labels = [m.label for m in at.metric]
+    assert labels == ["Median", "p90", "Min", "Max", "Images / s"]
+    assert at.dataframe[0].value["run"].tolist() == ["w8 128×128 b1 fp32 cpu"]
+    at.get_by_key("width").set_value(16).run()
+    run_latency(at, lat_iters=3, lat_warmup=1)
+    no_problems(at)
+    assert at.dataframe[0].value["run"].tolist() == ["w8 128×128 b1 fp32 cpu", "w16 128×128 b1 fp32 cpu"]
+    assert len(at.get("plotly_chart")) == 2  # this run's distribution and the history
+    at.get_by_key("lat_clear").click().run()
+    assert "press **Run**" in at.info[0].value
+
+
+def test_a_batch_that_cannot_fit_is_refused_at_once(app):
+    at = app(PAGE, width=128, side=1280)
+    run_latency(at, lat_batch=64, lat_iters=3, lat_warmup=0)  # 64 images of 1280 px at width 128: ~52 GiB of activations
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("Not enough memory:")
+    assert "Lower the width, the input size or the batch size" in at.error[0].value
