@@ -1,0 +1,219 @@
+"""App benchmark in a real browser (Debian's Chromium) on this machine. Prints numbers; no pass/fail.
+
+    python bench/app.py                 # timings, payloads, and screenshots into bench/screenshots/
+    python bench/app.py --no-shots
+
+Measures: the first page after a cold server start until it is interactive; a width change until the
+Feature maps page is fully drawn again; view-only changes (opacity, channel); the bytes the server
+sends for each; and, from AppTest, the JSON size of every chart of every page in its default view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "bench" / "screenshots"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGES = {
+    "overview": "",
+    "model_summary": "model_summary",
+    "feature_maps": "feature_maps",
+    "latency": "latency",
+    "compare": "compare",
+}
+FINISHED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+DRAWN = "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(c => c.querySelector('.main-svg'))"
+
+
+class Traffic:
+    """Bytes the server sends over the websocket, counted per interaction."""
+
+    def __init__(self, page: Page):
+        self.bytes = 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._add))
+
+    def _add(self, payload) -> None:
+        self.bytes += len(payload)
+
+    def take(self) -> int:
+        n, self.bytes = self.bytes, 0
+        return n
+
+
+def drawn(page: Page, charts: int) -> None:
+    """Until the run is over and `charts` Plotly charts are drawn."""
+    page.wait_for_selector(FINISHED, timeout=300_000)
+    page.wait_for_function(
+        f"() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .main-svg').length >= {charts}", timeout=300_000
+    )
+    page.wait_for_function(DRAWN, timeout=300_000)
+
+
+def timed_change(page: Page, act, charts: int) -> float:
+    """Seconds from an interaction until the page is drawn again (waits for the run to start first)."""
+    start = time.perf_counter()
+    act()
+    with contextlib.suppress(PlaywrightTimeout):  # a run quicker than the poll
+        page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=2_000)
+    drawn(page, charts)
+    return time.perf_counter() - start
+
+
+def chart_payloads() -> dict[str, list[int]]:
+    """JSON bytes of every chart in each page's default view (what Streamlit sends for it)."""
+    from streamlit.testing.v1 import AppTest
+
+    sizes = {}
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    for name in PAGES:
+        at.switch_page(f"pages/{name}.py").run()
+        sizes[name] = [len(c.proto.spec) for c in at.get("plotly_chart")]
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-shots", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    print(
+        f"# yolo-explorer app benchmark, {time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, Chromium headless"
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=tempfile.mkdtemp(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        t0 = time.perf_counter()
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.1)
+        print(f"server up after {time.perf_counter() - t0:.1f} s")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 3400})
+            traffic = Traffic(page)
+
+            start = time.perf_counter()
+            page.goto(url)
+            page.wait_for_selector(FINISHED, timeout=300_000)
+            interactive = time.perf_counter() - start
+            drawn(page, 5)
+            print(
+                f"\n## first page after a cold start (Overview, w64, 640 px, one forward)\ninteractive (run finished) "
+                f"{interactive:.2f} s, "
+                f"all charts drawn {time.perf_counter() - start:.2f} s, {traffic.take() / 1e6:.2f} MB sent"
+            )
+
+            page.goto(f"{url}/feature_maps")
+            drawn(page, 3)
+            traffic.take()
+            slider = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]').first.locator('input[type="range"]')
+            print("\n## width change -> Feature maps fully drawn (new model + forward, then cached)")
+            for label, key in (
+                ("64 -> 56 (new config)", "ArrowLeft"),
+                ("56 -> 64 (cached)", "ArrowRight"),
+                ("64 -> 56 (cached)", "ArrowLeft"),
+            ):
+                slider.focus()
+                seconds = timed_change(page, lambda k=key: slider.press(k), 3)
+                print(f"{label:24s} {seconds:6.2f} s, {traffic.take() / 1e6:.2f} MB sent")
+            slider.focus()
+            timed_change(page, lambda: slider.press("ArrowRight"), 3)
+            traffic.take()
+
+            print("\n## view-only changes on Feature maps (no model code runs)")
+            opacity = page.locator('[data-testid="stSlider"]', has_text="Heatmap opacity").locator('input[type="range"]')
+            times, sent = [], []
+            for key in ("ArrowLeft", "ArrowRight") * 3:
+                opacity.focus()
+                times.append(timed_change(page, lambda k=key: opacity.press(k), 3))
+                sent.append(traffic.take())
+            print(
+                f"opacity  median {statistics.median(times) * 1000:6.0f} ms (min {min(times) * 1000:.0f}), "
+                f"{statistics.median(sent) / 1e3:.0f} kB sent"
+            )
+            times, sent = [], []
+            for option in ("max", "mean") * 2:
+                button = (
+                    page.locator('[data-testid="stButtonGroup"]', has_text="top-k mean")
+                    .locator('[role="radio"]', has_text=option)
+                    .first
+                )
+                times.append(timed_change(page, button.click, 3))
+                sent.append(traffic.take())
+            print(
+                f"overlay  median {statistics.median(times) * 1000:6.0f} ms (min {min(times) * 1000:.0f}), "
+                f"{statistics.median(sent) / 1e3:.0f} kB sent"
+            )
+
+            if not args.no_shots:
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                for name, path in PAGES.items():
+                    page.goto(f"{url}/{path}")
+                    drawn(page, 0)
+                    time.sleep(1.5)
+                    page.screenshot(path=str(SHOTS / f"{name}.png"))
+                print(f"\nscreenshots: {', '.join(str((SHOTS / f'{n}.png').relative_to(ROOT)) for n in PAGES)}")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    print("\n## chart payload per page, default view (JSON bytes per chart, from AppTest)")
+    for name, sizes in chart_payloads().items():
+        listed = ", ".join(f"{s / 1e3:.0f} kB" for s in sizes) or "no charts"
+        print(f"{name:14s} {listed}" + (f"  (largest {max(sizes) / 1e6:.2f} MB)" if sizes else ""))
+
+
+if __name__ == "__main__":
+    main()
