@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages import ui
 from yolo_explorer import measure_latency
-from yolo_explorer.compare import compare_grid, power_law_fit
+from yolo_explorer.compare import compare_grid, fit_laws
 from yolo_explorer.figures import scaling_plot
 from yolo_explorer.formatting import human_bytes, human_count
 from yolo_explorer.memory import check_fits
@@ -53,9 +53,11 @@ by_width = {w: [r for r in rows if r.width == w] for w in widths}
 params = [by_width[w][0].params for w in widths]
 c1, c2 = st.columns(2)
 with c1:
-    law = {"params": power_law_fit(widths, params, 2)[1]} if len(widths) > 1 else {}
+    series = {"params": params}
     ui.show(
-        scaling_plot(widths, {"params": params}, law, x_title="base width w", y_title="parameters", title="Parameters ~ w²"),
+        scaling_plot(
+            widths, series, fit_laws(widths, series, 2), x_title="base width w", y_title="parameters", title="Parameters ~ w²"
+        ),
         key="cmp_params",
     )
     st.caption(
@@ -63,9 +65,10 @@ with c1:
     )
 with c2:
     macs = {f"{s} px": [r.macs for r in by_size[s]] for s in sides}
-    law = {k: power_law_fit(widths, v, 2)[1] for k, v in macs.items()} if len(widths) > 1 else {}
     ui.show(
-        scaling_plot(widths, macs, law, x_title="base width w", y_title="MACs per image", title="MACs ~ w² · H · W"),
+        scaling_plot(
+            widths, macs, fit_laws(widths, macs, 2), x_title="base width w", y_title="MACs per image", title="MACs ~ w² · H · W"
+        ),
         key="cmp_macs_w",
     )
     st.caption("Dots are the exact counts, one colour per input size; the dotted lines are c·w² fitted through them.")
@@ -73,18 +76,28 @@ c3, c4 = st.columns(2)
 with c3:
     pixels = [s * s for s in sides]
     per_width = {f"w={w}": [r.macs for r in by_width[w]] for w in widths}
-    law = {k: power_law_fit(pixels, v, 1)[1] for k, v in per_width.items()} if len(sides) > 1 else {}
     ui.show(
-        scaling_plot(pixels, per_width, law, x_title="pixels H·W", y_title="MACs per image", title="MACs ~ H · W"),
+        scaling_plot(
+            pixels,
+            per_width,
+            fit_laws(pixels, per_width, 1),
+            x_title="pixels H·W",
+            y_title="MACs per image",
+            title="MACs ~ H · W",
+        ),
         key="cmp_macs_px",
     )
     st.caption("Twice the side is four times the pixels and four times the work, at every width.")
 with c4:
     acts = {f"{s} px": [r.activation_bytes for r in by_size[s]] for s in sides}
-    law = {k: power_law_fit(widths, v, 1)[1] for k, v in acts.items()} if len(widths) > 1 else {}
     ui.show(
         scaling_plot(
-            widths, acts, law, x_title="base width w", y_title=f"bytes ({settings.dtype})", title="Activation memory ~ w · H · W"
+            widths,
+            acts,
+            fit_laws(widths, acts, 1),
+            x_title="base width w",
+            y_title=f"bytes ({settings.dtype})",
+            title="Activation memory ~ w · H · W",
         ),
         key="cmp_acts",
     )

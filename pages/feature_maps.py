@@ -39,11 +39,13 @@ right.markdown(
     f"{settings.size_label} without distortion, then padded with gray 114 ({box.left} px left, {box.top} px top), as YOLO does."
 )
 right.markdown(
-    f"**One forward** of {settings.config.label} gives every map below; changing the layer, the channels, the colours "
-    "or the opacity reuses it."
+    f"**One forward** of {settings.config.label} gives P3, P4 and P5 below; changing the channels, the colours or the "
+    "opacity reuses it, and any other layer costs one more forward, kept for next time."
 )
-mode = {"batch": "batch statistics, as the tutorial's figures", "running": "running statistics (eval mode)"}[settings.batch_norm]
-right.caption(f"Random weights (seed {settings.seed}); BatchNorm uses {mode}. Change it under *More backbone settings*.")
+bn_mode = {"batch": "batch statistics, as the tutorial's figures", "running": "running statistics (eval mode)"}[
+    settings.batch_norm
+]
+right.caption(f"Random weights (seed {settings.seed}); BatchNorm uses {bn_mode}. Change it under *More backbone settings*.")
 
 
 def pick_map() -> tuple[str, torch.Tensor]:

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from yolo_explorer import measure_latency, supported_dtypes
+from yolo_explorer import measure_latency
 from yolo_explorer.figures import latency_box, latency_history
 
 NOISY_SPREAD = 0.2  # (p90 - min) / median above this: the figures are noisy
@@ -26,7 +26,7 @@ history: list[dict] = st.session_state.setdefault("latency_history", [])
 with st.form("latency_form", border=True):
     cols = st.columns(4)
     batch = cols[0].select_slider("Batch size", [1, 2, 4, 8, 16, 32, 64], value=1, key="lat_batch")
-    dtypes = supported_dtypes(settings.device)
+    dtypes = ui.supported_dtypes_cached(settings.device)
     dtype = cols[1].selectbox(
         "Precision", dtypes, index=dtypes.index(settings.dtype) if settings.dtype in dtypes else 0, key="lat_dtype"
     )

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from yolo_explorer import build_backbone, extract_features, make_config, model_stats
-from yolo_explorer.compare import compare_grid, power_law_fit
+from yolo_explorer.compare import compare_grid, fit_laws, power_law_fit
 from yolo_explorer.figures import (
     channel_grid,
     channel_heatmap,
@@ -133,6 +133,8 @@ def test_compare_grid_and_power_law():
     assert c == pytest.approx(3) and fitted == pytest.approx([3, 12, 48])
     with pytest.raises(ValueError):
         power_law_fit([1, 2], [0, 1], 2)
+    assert fit_laws([1, 2], {"a": [2, 8], "b": [1, 4]}, 2) == {"a": pytest.approx([2, 8]), "b": pytest.approx([1, 4])}
+    assert fit_laws([4], {"a": [3]}, 2) == {}  # one point shows no law
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 9, 16, 25, 36, 49, 64])

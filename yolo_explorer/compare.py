@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from .config import make_config
 from .stats import model_stats
 
-__all__ = ["CompareRow", "compare_grid", "power_law_fit"]
+__all__ = ["CompareRow", "compare_grid", "fit_laws", "power_law_fit"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,10 @@ def power_law_fit(xs: Sequence[float], ys: Sequence[float], exponent: float) -> 
     log_c = sum(math.log(y) - exponent * math.log(x) for x, y in zip(xs, ys, strict=True)) / len(xs)
     c = math.exp(log_c)
     return c, [c * x**exponent for x in xs]
+
+
+def fit_laws(xs: Sequence[float], series: dict[str, Sequence[float]], exponent: float) -> dict[str, list[float]]:
+    """The law c * x**exponent fitted through each series; empty when there are too few points to show one."""
+    if len(xs) < 2:
+        return {}
+    return {name: power_law_fit(xs, ys, exponent)[1] for name, ys in series.items()}

@@ -5,7 +5,16 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from .compute import check_memory, features_for, image_for, memory_for, model_for, stats_for, summary_for
+from .compute import (
+    check_memory,
+    features_for,
+    image_for,
+    memory_for,
+    model_for,
+    stats_for,
+    summary_for,
+    supported_dtypes_cached,
+)
 from .guard import explain, guard
 from .settings import Settings, current_settings, mark_entrypoint, sidebar_controls
 
@@ -24,6 +33,7 @@ __all__ = [
     "sidebar_controls",
     "stats_for",
     "summary_for",
+    "supported_dtypes_cached",
 ]
 
 _PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
