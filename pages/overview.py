@@ -59,6 +59,8 @@ st.caption(
 st.subheader("Per-layer statistics")
 rows = stats_rows(stats)
 table = pd.DataFrame(rows)
+for column in ("stride", "receptive field px"):  # blank in the total row (Streamlit would print "None")
+    table[column] = [f"{v:.0f}" if pd.notna(v) else "" for v in table[column]]
 st.dataframe(
     table,
     hide_index=True,
@@ -70,6 +72,8 @@ st.dataframe(
         "FLOPs": st.column_config.NumberColumn("FLOPs", format="localized"),
         "activation bytes": st.column_config.NumberColumn("activation bytes", format="localized"),
         "output": st.column_config.TextColumn("out", help="pyramid output this layer produces"),
+        "stride": st.column_config.TextColumn("stride", alignment="right"),
+        "receptive field px": st.column_config.TextColumn("receptive field px", alignment="right"),
     },
 )
 name = f"yolo_tutorial_w{settings.width}_{settings.size[0]}x{settings.size[1]}_{settings.dtype}"
