@@ -25,7 +25,7 @@ from .heatmaps import rank_channels
 from .latency import measure_latency
 from .preprocess import ImageLoadError, load_image
 from .rendering import grid_image
-from .stats import SUMMARY_COLUMNS, model_stats, model_summary, parse_size
+from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
 
 __all__ = ["main"]
 
@@ -114,7 +114,7 @@ def _cmd_stats(args: argparse.Namespace) -> None:
     stats = model_stats(config, args.imgsz, args.dtype)
     summary = None
     if args.summary:
-        columns = args.columns or ("input_size", "output_size", "num_params", "mult_adds")
+        columns = args.columns or DEFAULT_SUMMARY_COLUMNS
         try:
             summary = model_summary(config, args.imgsz, depth=args.depth, columns=columns, dtype=args.dtype)
         except ValueError as err:
