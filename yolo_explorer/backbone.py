@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import yolo11_blocks  # noqa: F401 (registers YOLO11's blocks)
 from .blocks import build_block
 from .config import BackboneConfig, make_config
 

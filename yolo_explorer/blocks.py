@@ -3,10 +3,11 @@
 Attribute names follow the tutorial (`conv`, `bn`, `act`, `cv1`, `cv2`, `bottlenecks`, `pool`), so a
 state_dict saved from the tutorial's notebook loads as it is, and module paths read like the series.
 
-Every block also knows its receptive-field geometry: `receptive_field(rf, jump)` takes the receptive
-field (pixels) and jump (input pixels between adjacent positions) of the block's input and returns
-those of its output along the longest path, the standard recurrence rf' = rf + (k - 1) * jump,
-jump' = jump * stride.
+Every block also knows its receptive-field geometry: `receptive_field(rf, jump, side)` takes the
+receptive field (pixels) and jump (input pixels between adjacent positions) of the block's input, and
+the side of its input map (positions, the longer axis), and returns those of its output along the
+longest path, the standard recurrence rf' = rf + (k - 1) * jump, jump' = jump * stride. Only global
+operations (YOLO11's attention) need `side`: their output sees every position.
 """
 
 from __future__ import annotations
@@ -22,22 +23,32 @@ __all__ = ["BLOCKS", "Bottleneck", "C3k2", "ConvBNSiLU", "SPPF", "build_block"]
 
 
 class ConvBNSiLU(nn.Module):
-    """Conv2d (no bias, padding k // 2) -> BatchNorm2d -> SiLU.
+    """Conv2d (no bias, padding k // 2) -> BatchNorm2d -> SiLU (or no activation when `act` is False).
 
     The activation is a separate, not in-place instance per block: an in-place SiLU would overwrite
     the BatchNorm output that a hook has just captured, and a shared one would fire every hook at once.
     """
 
-    def __init__(self, c_in: int, c_out: int, k: int = 1, s: int = 1, groups: int = 1, bn_eps: float = 1e-5):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        k: int = 1,
+        s: int = 1,
+        groups: int = 1,
+        bn_eps: float = 1e-5,
+        bn_momentum: float = 0.1,
+        act: bool = True,
+    ):
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2, groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(c_out, eps=bn_eps)
-        self.act = nn.SiLU()
+        self.bn = nn.BatchNorm2d(c_out, eps=bn_eps, momentum=bn_momentum)
+        self.act = nn.SiLU() if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.conv(x)))
 
-    def receptive_field(self, rf: int, jump: int) -> tuple[int, int]:
+    def receptive_field(self, rf: int, jump: int, side: int) -> tuple[int, int]:
         (k, _), (s, _) = self.conv.kernel_size, self.conv.stride
         return rf + (k - 1) * jump, jump * s
 
@@ -45,19 +56,19 @@ class ConvBNSiLU(nn.Module):
 class Bottleneck(nn.Module):
     """Two 3x3 ConvBNSiLU (c_in -> int(c_out * e) -> c_out), plus the input when shortcut and c_in == c_out."""
 
-    def __init__(self, c_in: int, c_out: int, shortcut: bool = True, e: float = 0.5, bn_eps: float = 1e-5):
+    def __init__(self, c_in: int, c_out: int, shortcut: bool = True, e: float = 0.5, **bn: float):
         super().__init__()
         hidden = int(c_out * e)
-        self.cv1 = ConvBNSiLU(c_in, hidden, 3, bn_eps=bn_eps)
-        self.cv2 = ConvBNSiLU(hidden, c_out, 3, bn_eps=bn_eps)
+        self.cv1 = ConvBNSiLU(c_in, hidden, 3, **bn)
+        self.cv2 = ConvBNSiLU(hidden, c_out, 3, **bn)
         self.add = shortcut and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.cv2(self.cv1(x))
         return x + y if self.add else y
 
-    def receptive_field(self, rf: int, jump: int) -> tuple[int, int]:
-        return self.cv2.receptive_field(*self.cv1.receptive_field(rf, jump))
+    def receptive_field(self, rf: int, jump: int, side: int) -> tuple[int, int]:
+        return self.cv2.receptive_field(*self.cv1.receptive_field(rf, jump, side), side)
 
 
 class C3k2(nn.Module):
@@ -67,23 +78,23 @@ class C3k2(nn.Module):
     where c = int(c_out * e).
     """
 
-    def __init__(self, c_in: int, c_out: int, n: int = 1, shortcut: bool = True, e: float = 0.5, bn_eps: float = 1e-5):
+    def __init__(self, c_in: int, c_out: int, n: int = 1, shortcut: bool = True, e: float = 0.5, **bn: float):
         super().__init__()
         self.c = int(c_out * e)
-        self.cv1 = ConvBNSiLU(c_in, 2 * self.c, 1, bn_eps=bn_eps)
-        self.cv2 = ConvBNSiLU((2 + n) * self.c, c_out, 1, bn_eps=bn_eps)
-        self.bottlenecks = nn.ModuleList(Bottleneck(self.c, self.c, shortcut, e=1.0, bn_eps=bn_eps) for _ in range(n))
+        self.cv1 = ConvBNSiLU(c_in, 2 * self.c, 1, **bn)
+        self.cv2 = ConvBNSiLU((2 + n) * self.c, c_out, 1, **bn)
+        self.bottlenecks = nn.ModuleList(Bottleneck(self.c, self.c, shortcut, e=1.0, **bn) for _ in range(n))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = list(self.cv1(x).chunk(2, dim=1))  # 2 x (B, c, H, W)
         y.extend(m(y[-1]) for m in self.bottlenecks)  # each bottleneck takes the previous output
         return self.cv2(torch.cat(y, dim=1))  # (B, (2 + n) c, H, W) -> (B, c_out, H, W)
 
-    def receptive_field(self, rf: int, jump: int) -> tuple[int, int]:
-        rf, jump = self.cv1.receptive_field(rf, jump)
+    def receptive_field(self, rf: int, jump: int, side: int) -> tuple[int, int]:
+        rf, jump = self.cv1.receptive_field(rf, jump, side)
         for m in self.bottlenecks:  # the longest path runs through every bottleneck
-            rf, jump = m.receptive_field(rf, jump)
-        return self.cv2.receptive_field(rf, jump)
+            rf, jump = m.receptive_field(rf, jump, side)
+        return self.cv2.receptive_field(rf, jump, side)
 
 
 class SPPF(nn.Module):
@@ -94,11 +105,11 @@ class SPPF(nn.Module):
     "sppf.pool" therefore holds its three outputs, the 5x5, 9x9 and 13x13 pooled maps.
     """
 
-    def __init__(self, c_in: int, c_out: int, k: int = 5, bn_eps: float = 1e-5):
+    def __init__(self, c_in: int, c_out: int, k: int = 5, **bn: float):
         super().__init__()
         hidden = c_in // 2
-        self.cv1 = ConvBNSiLU(c_in, hidden, 1, bn_eps=bn_eps)
-        self.cv2 = ConvBNSiLU(hidden * 4, c_out, 1, bn_eps=bn_eps)
+        self.cv1 = ConvBNSiLU(c_in, hidden, 1, **bn)
+        self.cv2 = ConvBNSiLU(hidden * 4, c_out, 1, **bn)
         self.pool = nn.MaxPool2d(k, stride=1, padding=k // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -106,25 +117,30 @@ class SPPF(nn.Module):
         y.extend(self.pool(y[-1]) for _ in range(3))
         return self.cv2(torch.cat(y, dim=1))  # (B, 2 c_in, H, W) -> (B, c_out, H, W)
 
-    def receptive_field(self, rf: int, jump: int) -> tuple[int, int]:
-        rf, jump = self.cv1.receptive_field(rf, jump)
+    def receptive_field(self, rf: int, jump: int, side: int) -> tuple[int, int]:
+        rf, jump = self.cv1.receptive_field(rf, jump, side)
         rf += 3 * (self.pool.kernel_size - 1) * jump  # three stride-1 pools in a row
-        return self.cv2.receptive_field(rf, jump)
+        return self.cv2.receptive_field(rf, jump, side)
+
+
+def bn_args(spec: LayerSpec) -> dict[str, float]:
+    """The BatchNorm settings of a layer, as keyword arguments of the blocks."""
+    return {"bn_eps": spec.bn_eps, "bn_momentum": spec.bn_momentum}
 
 
 def _conv(spec: LayerSpec, c_in: int) -> nn.Module:
-    return ConvBNSiLU(c_in, spec.channels, spec.kernel, spec.stride, bn_eps=spec.bn_eps)
+    return ConvBNSiLU(c_in, spec.channels, spec.kernel, spec.stride, **bn_args(spec))
 
 
 def _c3k2(spec: LayerSpec, c_in: int) -> nn.Module:
-    return C3k2(c_in, spec.channels, spec.repeats, spec.shortcut, spec.expansion, bn_eps=spec.bn_eps)
+    return C3k2(c_in, spec.channels, spec.repeats, spec.shortcut, spec.expansion, **bn_args(spec))
 
 
 def _sppf(spec: LayerSpec, c_in: int) -> nn.Module:
-    return SPPF(c_in, spec.channels, spec.kernel, bn_eps=spec.bn_eps)
+    return SPPF(c_in, spec.channels, spec.kernel, **bn_args(spec))
 
 
-# LayerSpec.block -> factory(spec, input channels)
+# LayerSpec.block -> factory(spec, input channels); yolo11_blocks adds YOLO11's blocks
 BLOCKS: dict[str, Callable[[LayerSpec, int], nn.Module]] = {"conv": _conv, "c3k2": _c3k2, "sppf": _sppf}
 
 

@@ -8,6 +8,9 @@ new architecture is a new config class (and, if needed, new blocks), never new U
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -16,6 +19,8 @@ __all__ = [
     "BackboneConfig",
     "LayerSpec",
     "TutorialConfig",
+    "YOLO11Config",
+    "YOLO11_SCALES",
     "make_config",
 ]
 
@@ -26,14 +31,16 @@ class LayerSpec:
 
     Args:
         name: attribute name of the module, also the layer name users see ("stage2_c3k2").
-        block: kind of block, a key of `blocks.BLOCKS` ("conv", "c3k2", "sppf").
+        block: kind of block, a key of `blocks.BLOCKS` ("conv", "c3k2", "sppf", "yolo11_c3k2", "c2psa").
         channels: output channels.
         kernel: kernel size (conv) or pooling window (sppf).
         stride: spatial stride of the module.
-        repeats: number of inner blocks (C3k2).
+        repeats: number of inner blocks (C3k2, C2PSA).
         shortcut: residual connections inside the inner blocks (C3k2).
-        expansion: hidden-channel ratio of the block (C3k2).
+        expansion: hidden-channel ratio of the block (C3k2, C2PSA).
+        c3k: YOLO11's C3k2 only: inner blocks are C3k (True) or Bottlenecks (False).
         bn_eps: BatchNorm epsilon of every conv in the module.
+        bn_momentum: BatchNorm momentum (only matters when training).
     """
 
     name: str
@@ -44,15 +51,19 @@ class LayerSpec:
     repeats: int = 1
     shortcut: bool = True
     expansion: float = 0.5
+    c3k: bool = False
     bn_eps: float = 1e-5
+    bn_momentum: float = 0.1
 
 
 class BackboneConfig(Protocol):
     """What `Backbone` needs from any architecture config."""
 
-    arch: ClassVar[str]
     in_channels: int
     outputs: ClassVar[tuple[tuple[str, str], ...]]
+
+    @property
+    def arch(self) -> str: ...
 
     def layers(self) -> tuple[LayerSpec, ...]: ...
 
@@ -122,8 +133,104 @@ class TutorialConfig:
         return f"tutorial w={self.width}" + (f" n={self.depth}" if self.depth != 2 else "")
 
 
-# Named architectures: name -> config class. New architectures register here.
-ARCHITECTURES: dict[str, type] = {"tutorial": TutorialConfig}
+# Ultralytics YOLO11 scales: (depth multiple, width multiple, max channels), SPEC section 2
+YOLO11_SCALES: dict[str, tuple[float, float, int]] = {
+    "n": (0.50, 0.25, 1024),
+    "s": (0.50, 0.50, 1024),
+    "m": (0.50, 1.00, 512),
+    "l": (1.00, 1.00, 512),
+    "x": (1.00, 1.50, 512),
+}
+
+# YOLO11's layers 0-10 before scaling: (block, nominal channels, stride or repeats, extra LayerSpec fields)
+_YOLO11_PLAN: tuple[tuple[str, int, int, dict[str, Any]], ...] = (
+    ("conv", 64, 2, {}),
+    ("conv", 128, 2, {}),
+    ("yolo11_c3k2", 256, 2, {"c3k": False, "expansion": 0.25}),
+    ("conv", 256, 2, {}),
+    ("yolo11_c3k2", 512, 2, {"c3k": False, "expansion": 0.25}),
+    ("conv", 512, 2, {}),
+    ("yolo11_c3k2", 512, 2, {"c3k": True}),
+    ("conv", 1024, 2, {}),
+    ("yolo11_c3k2", 1024, 2, {"c3k": True}),
+    ("sppf", 1024, 0, {"kernel": 5}),
+    ("c2psa", 1024, 2, {}),
+)
+
+
+@dataclass(frozen=True)
+class YOLO11Config:
+    """Layers 0-10 of an Ultralytics YOLO11 detection model, its backbone (SPEC section 2).
+
+    Layers are named by their index in the Ultralytics model ("0" ... "10"), so that Ultralytics'
+    `model.6.m.0.cv3` is this backbone's `6.m.0.cv3`. P3, P4 and P5 are layers 4, 6 and 10.
+
+    Args:
+        scale: "n", "s", "m", "l" or "x".
+        in_channels: channels of the input image (3 for RGB).
+    """
+
+    scale: str = "n"
+    in_channels: int = 3
+
+    outputs: ClassVar[tuple[tuple[str, str], ...]] = (("P3", "4"), ("P4", "6"), ("P5", "10"))
+
+    def __post_init__(self) -> None:
+        if self.scale not in YOLO11_SCALES:
+            raise ValueError(f"YOLO11 scale must be one of {', '.join(YOLO11_SCALES)}, got {self.scale!r}")
+        lo, hi = IN_CHANNELS_RANGE
+        if not _is_int(self.in_channels) or not lo <= self.in_channels <= hi:
+            raise ValueError(f"in_channels must be an integer from {lo} to {hi}, got {self.in_channels!r}")
+
+    @property
+    def arch(self) -> str:
+        return f"yolo11{self.scale}"
+
+    @property
+    def multiples(self) -> tuple[float, float, int]:
+        """(depth multiple, width multiple, max channels) of the scale."""
+        return YOLO11_SCALES[self.scale]
+
+    def channels(self, nominal: int) -> int:
+        """Output channels of a layer: the nominal count capped at max_channels, times the width
+        multiple, rounded up to a multiple of 8."""
+        _, width, max_channels = self.multiples
+        return math.ceil(min(nominal, max_channels) * width / 8) * 8
+
+    def repeats(self, nominal: int) -> int:
+        """Inner blocks of a layer: the nominal count times the depth multiple, at least one."""
+        depth = self.multiples[0]
+        return max(round(nominal * depth), 1) if nominal > 1 else nominal
+
+    def layers(self) -> tuple[LayerSpec, ...]:
+        # the m, l and x scales use C3k inner blocks in every C3k2
+        all_c3k = self.scale in ("m", "l", "x")
+        bn = {"bn_eps": 1e-3, "bn_momentum": 0.03}
+        specs = []
+        for index, (block, nominal, number, extra) in enumerate(_YOLO11_PLAN):
+            fields: dict[str, Any] = {**bn, **extra}
+            if block == "conv":
+                fields.update(kernel=3, stride=number)
+            elif block in ("yolo11_c3k2", "c2psa"):
+                fields["repeats"] = self.repeats(number)
+                if block == "yolo11_c3k2":
+                    fields["c3k"] = fields["c3k"] or all_c3k
+            specs.append(LayerSpec(str(index), block, self.channels(nominal), **fields))
+        return tuple(specs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": self.arch, **dataclasses.asdict(self)}
+
+    @property
+    def label(self) -> str:
+        return f"YOLO11{self.scale}"
+
+
+# Named architectures: name -> factory of configs. New architectures register here.
+ARCHITECTURES: dict[str, Callable[..., BackboneConfig]] = {
+    "tutorial": TutorialConfig,
+    **{f"yolo11{scale}": functools.partial(YOLO11Config, scale=scale) for scale in YOLO11_SCALES},
+}
 
 
 def make_config(arch: str = "tutorial", **kwargs: Any) -> BackboneConfig:
@@ -143,7 +250,8 @@ def make_config(arch: str = "tutorial", **kwargs: Any) -> BackboneConfig:
         cls = ARCHITECTURES[arch]
     except KeyError:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}") from None
-    fields = {f.name for f in dataclasses.fields(cls)}
+    fixed = getattr(cls, "keywords", {})  # a partial's preset fields (the YOLO11 scale)
+    fields = {f.name for f in dataclasses.fields(getattr(cls, "func", cls))} - set(fixed)
     unknown = sorted(set(kwargs) - fields)
     if unknown:
         raise ValueError(f"{arch} configs have no field {', '.join(unknown)}; valid: {', '.join(sorted(fields))}")

@@ -19,6 +19,7 @@ from torch import nn
 from .backbone import build_backbone
 from .config import BackboneConfig
 from .devices import dtype_from_name
+from .yolo11_blocks import Attention, attention_macs
 
 __all__ = [
     "LayerStats",
@@ -44,7 +45,7 @@ class LayerStats:
         params: parameters, each shared tensor counted once over the whole model.
         output_shape: (C, H, W) of the layer's output.
         stride: cumulative stride of the layer's output.
-        macs: multiply-accumulates of its convolutions.
+        macs: multiply-accumulates of its convolutions and attention products (q^T k, v attn^T).
         flops: 2 x macs.
         activation_bytes: size of the output tensor in the chosen dtype.
         receptive_field: theoretical receptive field, in input pixels, along the longest path.
@@ -175,6 +176,8 @@ def model_stats(
         for sub in layer.modules():
             if isinstance(sub, nn.Conv2d):
                 handles.append(sub.register_forward_hook(_count_conv_macs(macs, name)))
+            elif isinstance(sub, Attention):
+                handles.append(sub.register_forward_hook(_count_attention_macs(macs, name)))
     try:
         with torch.no_grad():
             model(torch.empty(1, config.in_channels, h, w, device="meta"))
@@ -185,6 +188,7 @@ def model_stats(
     features = {info.module: info.name for info in model.feature_info}
     seen: set[int] = set()
     rf, jump = 1, 1
+    side = max(h, w)  # of the current layer's input map
     rows = []
     for name, layer in layers.items():
         params = 0
@@ -192,8 +196,9 @@ def model_stats(
             if id(p) not in seen:
                 seen.add(id(p))
                 params += p.numel()
-        rf, jump = layer.receptive_field(rf, jump)
+        rf, jump = layer.receptive_field(rf, jump, side)
         shape = shapes[name]
+        side = max(shape[1:])
         rows.append(
             LayerStats(
                 name=name,
@@ -230,6 +235,14 @@ def _count_conv_macs(macs: dict[str, int], name: str):
         kh, kw = conv.kernel_size
         # every output element is a dot product over (C_in / groups) x kh x kw inputs
         macs[name] += output.numel() * (conv.in_channels // conv.groups) * kh * kw
+
+    return hook
+
+
+def _count_attention_macs(macs: dict[str, int], name: str):
+    def hook(attention: Attention, args: Any, output: torch.Tensor) -> None:
+        b, _, h, w = output.shape
+        macs[name] += b * attention_macs(attention, h * w)
 
     return hook
 

@@ -1,0 +1,188 @@
+"""Loading weights: every accepted layout loads exactly, everything else is refused whole with a clear
+message, and a pickle that would run code never runs."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+
+import pytest
+import torch
+from reference_tutorial import YOLOv11Backbone
+from safetensors.torch import save as save_safetensors
+
+from yolo_explorer import build_backbone
+from yolo_explorer.weights import WeightsError, WeightsMismatchError, load_weights, read_state_dict
+
+
+def tutorial_model(width: int = 8, seed: int = 3) -> YOLOv11Backbone:
+    torch.manual_seed(seed)
+    model = YOLOv11Backbone(base_channels=width).eval()
+    for m in model.modules():  # trained-looking BatchNorm statistics, so that they matter
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+def to_bytes(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def same_outputs(a: torch.nn.Module, b: torch.nn.Module, size: int = 64) -> bool:
+    x = torch.rand(1, 3, size, size)
+    with torch.no_grad():
+        return all(torch.equal(p, q) for p, q in zip(a(x), b(x), strict=True))
+
+
+def test_tutorial_notebook_state_dict_file_gives_the_tutorials_outputs(tmp_path):
+    theirs = tutorial_model()
+    path = tmp_path / "tutorial.pt"
+    torch.save(theirs.state_dict(), path)
+    ours = build_backbone(width=8, seed=99)
+    report = load_weights(ours, path)
+    assert report.layout == "yolo-explorer" and report.params == sum(p.numel() for p in theirs.parameters())
+    assert same_outputs(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda sd: sd,
+        lambda sd: {"state_dict": sd, "epoch": 3},
+        lambda sd: {"model": sd, "optimizer": {"lr": 0.01}},
+        lambda sd: {"model_state_dict": sd},
+        lambda sd: {"module." + k: v for k, v in sd.items()},
+        lambda sd: {"state_dict": {"module." + k: v for k, v in sd.items()}},
+    ],
+    ids=["plain", "state_dict", "model", "model_state_dict", "module-prefix", "wrapped-and-prefixed"],
+)
+def test_wrapped_and_prefixed_checkpoints_load(wrap):
+    theirs = tutorial_model()
+    ours = build_backbone(width=8, seed=99)
+    load_weights(ours, to_bytes(wrap(theirs.state_dict())))
+    assert same_outputs(ours, theirs)
+
+
+def test_safetensors_round_trip():
+    theirs = tutorial_model()
+    data = save_safetensors({k: v.contiguous() for k, v in theirs.state_dict().items()})
+    ours = build_backbone(width=8, seed=99)
+    load_weights(ours, data)
+    assert same_outputs(ours, theirs)
+
+
+def test_with_weights_the_seed_no_longer_matters():
+    state = tutorial_model().state_dict()
+    a, b = build_backbone(width=8, seed=1), build_backbone(width=8, seed=2)
+    assert not same_outputs(a, b)
+    load_weights(a, state)
+    load_weights(b, state)
+    assert same_outputs(a, b)
+
+
+def test_ultralytics_key_names_round_trip():
+    """Our YOLO11s written under Ultralytics' names, with a neck and head, loads back exactly."""
+    source = build_backbone("yolo11s", seed=5)
+    state = {f"model.{k}": v for k, v in source.state_dict().items()}
+    state["model.23.dfl.conv.weight"] = torch.zeros(1, 16, 1, 1)  # the head: ignored
+    state["model.13.cv1.conv.weight"] = torch.zeros(256, 768, 1, 1)  # the neck: ignored
+    target = build_backbone("yolo11s", seed=6)
+    report = load_weights(target, {"model": state})
+    assert report.layout == "ultralytics" and report.ignored == 2
+    assert all(torch.equal(a, b) for a, b in zip(source.state_dict().values(), target.state_dict().values(), strict=True))
+    assert same_outputs(source, target)
+
+
+def test_wrong_scale_is_refused_with_the_mismatches_and_nothing_is_loaded():
+    state = {f"model.{k}": v for k, v in build_backbone("yolo11s").state_dict().items()}
+    target = build_backbone("yolo11n", seed=0)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(WeightsMismatchError, match="do not fit YOLO11n; nothing was loaded") as info:
+        load_weights(target, state)
+    assert info.value.wrong_shape and "0.conv.weight: file (32, 3, 3, 3), model (16, 3, 3, 3)" in str(info.value)
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+
+
+def test_wrong_width_missing_and_unexpected_keys_are_listed():
+    state = tutorial_model(width=16).state_dict()
+    with pytest.raises(WeightsMismatchError, match="wrong shape"):
+        load_weights(build_backbone(width=8), state)
+    del state["sppf.cv2.conv.weight"]
+    state["head.weight"] = torch.zeros(3)
+    with pytest.raises(WeightsMismatchError) as info:
+        load_weights(build_backbone(width=16), state)
+    assert info.value.missing == ["sppf.cv2.conv.weight"] and info.value.unexpected == ["head.weight"]
+    assert "1 missing: sppf.cv2.conv.weight" in str(info.value) and "1 unexpected: head.weight" in str(info.value)
+
+
+def test_ultralytics_file_for_the_tutorial_is_refused():
+    state = {f"model.{k}": v for k, v in build_backbone("yolo11n").state_dict().items()}
+    with pytest.raises(WeightsMismatchError, match="do not fit tutorial w=64"):
+        load_weights(build_backbone(), state)
+
+
+def test_non_finite_weights_are_refused():
+    state = tutorial_model().state_dict()
+    state["stem.conv.weight"][0, 0, 0, 0] = float("nan")
+    with pytest.raises(WeightsMismatchError, match="NaN or infinite"):
+        load_weights(build_backbone(width=8), state)
+
+
+class _RunsCode:
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_not_run(tmp_path):
+    marker = tmp_path / "pwned"
+    payload = {"stem.conv.weight": torch.zeros(1), "evil": _RunsCode(str(marker))}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer, pickle_module=pickle)
+    with pytest.raises(WeightsError, match="refused: this checkpoint holds Python objects or code"):
+        read_state_dict(buffer.getvalue())
+    assert not marker.exists()
+
+
+def test_a_whole_pickled_model_is_refused_with_the_way_out():
+    with pytest.raises(WeightsError, match=r"torch.save\(model.state_dict\(\)"):
+        read_state_dict(to_bytes(tutorial_model()))
+
+
+def _zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("a.txt", "hello")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"hello, I am a text file\n" * 10, "not a PyTorch or safetensors weights file"),
+        (_zip_bytes(), "not a PyTorch or safetensors weights file"),
+        (to_bytes({"stem.conv.weight": torch.zeros(2)})[:200], "not a PyTorch or safetensors weights file"),
+        (to_bytes([1, 2, 3]), "holds no state_dict"),
+        (to_bytes({"a": torch.zeros(1), "b": 3}), "not named tensors: b"),
+        (b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}", "safetensors file is damaged"),
+    ],
+    ids=["empty", "text", "zip", "truncated", "list", "mixed", "bad-safetensors"],
+)
+def test_bad_files_give_a_clear_error(data, message):
+    with pytest.raises(WeightsError, match=message):
+        read_state_dict(data)
+
+
+def test_size_cap_and_unreadable_path(tmp_path):
+    with pytest.raises(WeightsError, match="limit is"):
+        read_state_dict(b"x" * 2048, max_bytes=1024)
+    with pytest.raises(WeightsError, match="cannot read"):
+        read_state_dict(tmp_path / "nope.pt")

@@ -1,0 +1,243 @@
+"""Loading trained weights safely: the tutorial notebook's state_dicts, Ultralytics YOLO11 state_dicts,
+and our own, from `.pt`/`.pth` (pickle, read with `torch.load(weights_only=True)`: a file that would
+run code is refused, never run) or `.safetensors`.
+
+    model = build_backbone("yolo11n")
+    report = load_weights(model, "yolo11n_sd.pt")   # Ultralytics' `model.{i}.…` keys, layers 0-10
+
+Loading is all or nothing: every key is checked (names, shapes, finite values) before the first
+tensor is copied, and a mismatch raises `WeightsMismatchError` listing the missing, unexpected and
+wrong-shaped keys.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import re
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = [
+    "DEFAULT_MAX_WEIGHT_BYTES",
+    "WeightsError",
+    "WeightsMismatchError",
+    "WeightsReport",
+    "load_weights",
+    "match_state_dict",
+    "read_state_dict",
+]
+
+DEFAULT_MAX_WEIGHT_BYTES = 512 * 2**20  # YOLO11x's whole detection model in fp32 is about 230 MB
+_WRAPPERS = ("state_dict", "model", "model_state_dict", "ema")  # keys that checkpoints nest a state_dict under
+_ULTRALYTICS_KEY = re.compile(r"^model\.(\d+)\.(.+)$")
+_SHOW = 8  # keys listed per kind of mismatch
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be read as a state_dict; the message says why and what to do."""
+
+
+class WeightsMismatchError(WeightsError):
+    """A state_dict that does not fit the model: the lists say which keys, nothing was loaded."""
+
+    def __init__(self, message: str, missing: list[str], unexpected: list[str], wrong_shape: list[str]):
+        super().__init__(message)
+        self.missing, self.unexpected, self.wrong_shape = missing, unexpected, wrong_shape
+
+
+@dataclass(frozen=True)
+class WeightsReport:
+    """What `load_weights` did: tensors loaded, the source's key layout, and keys it left out on purpose."""
+
+    loaded: int
+    layout: str  # "yolo-explorer", "ultralytics" or "module-prefixed"
+    ignored: int  # Ultralytics' neck and head tensors (layers 11 and up)
+    params: int
+
+
+def read_state_dict(source: str | Path | bytes, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> dict[str, torch.Tensor]:
+    """Read a flat name -> tensor dict from a `.pt`/`.pth` or `.safetensors` file or its bytes.
+
+    The format is recognised from the content, not the name. Pickles go through
+    `torch.load(weights_only=True)`, which refuses anything but tensors and plain containers.
+    Checkpoints that wrap the state_dict in a dict (under "state_dict", "model", ...) are unwrapped.
+
+    Raises:
+        WeightsError: empty, too large, not a checkpoint, holds code or objects, or holds no tensors.
+    """
+    data = _read_bytes(source, max_bytes)
+    if _looks_like_safetensors(data):
+        from safetensors import SafetensorError
+        from safetensors.torch import load as load_safetensors
+
+        try:
+            obj = load_safetensors(data)
+        except (SafetensorError, ValueError, RuntimeError) as err:
+            raise WeightsError(f"this .safetensors file is damaged: {err}") from None
+    else:
+        obj = _torch_load(data)
+    return _flatten(obj)
+
+
+def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str, int]:
+    """Map a state_dict's keys onto the model's and check every name, shape and value.
+
+    Accepted layouts: the model's own keys (which for the tutorial are the notebook's
+    `YOLOv11Backbone` attribute names); the same with a `module.` prefix (DataParallel); and for
+    YOLO11 configs Ultralytics' `model.{layer}.{path}`, of which layers 0-10 are taken and the rest
+    (neck and head) ignored.
+
+    Returns:
+        (state_dict with the model's keys, layout name, number of ignored tensors)
+
+    Raises:
+        WeightsMismatchError: missing, unexpected or wrong-shaped keys (all listed), or a non-finite value.
+    """
+    own = model.state_dict()
+    state, layout, ignored = dict(state_dict), "yolo-explorer", 0
+    if state and all(k.startswith("module.") for k in state):
+        state, layout = {k.removeprefix("module."): v for k, v in state.items()}, "module-prefixed"
+    layers = {name for name, _ in model.named_children()}
+    indexed = all(name.isdigit() for name in layers)  # layers named like Ultralytics' (YOLO11 configs)
+    if indexed and any(_ULTRALYTICS_KEY.match(k) for k in state) and not set(state) & set(own):
+        renamed = {}
+        for key, value in state.items():
+            m = _ULTRALYTICS_KEY.match(key)
+            if m and m[1] in layers:
+                renamed[f"{m[1]}.{m[2]}"] = value
+            elif m and int(m[1]) >= len(layers):
+                ignored += 1  # neck and head
+            else:
+                renamed[key] = value  # reported as unexpected below
+        state, layout = renamed, "ultralytics"
+
+    # a BatchNorm's batch counter only matters when training: absent is fine
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    wrong_shape = [
+        f"{k}: file {tuple(v.shape)}, model {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or wrong_shape:
+        arch = getattr(getattr(model, "config", None), "label", type(model).__name__)
+        raise WeightsMismatchError(
+            f"these weights do not fit {arch}; nothing was loaded. "
+            + "; ".join(
+                _listing(what, keys)
+                for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape))
+                if keys
+            )
+            + ". Pick the architecture (and width or scale) the weights were trained with.",
+            missing,
+            unexpected,
+            wrong_shape,
+        )
+    not_finite = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if not_finite:
+        raise WeightsMismatchError(
+            f"these weights hold NaN or infinite values; nothing was loaded. {_listing('not finite', not_finite)}", [], [], []
+        )
+    return {k: state[k] for k in own if k in state}, layout, ignored
+
+
+def load_weights(
+    model: nn.Module,
+    source: str | Path | bytes | Mapping[str, torch.Tensor],
+    *,
+    max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES,
+) -> WeightsReport:
+    """Load trained weights into `model` in place, all or nothing.
+
+    Args:
+        model: a backbone built for the architecture the weights were trained with.
+        source: a file path, the file's bytes, or a state_dict.
+        max_bytes: largest file accepted.
+
+    Returns:
+        What was loaded.
+
+    Raises:
+        WeightsError: the file cannot be read (see `read_state_dict`).
+        WeightsMismatchError: the weights do not fit the model; the model is unchanged.
+    """
+    state = _flatten(source) if isinstance(source, Mapping) else read_state_dict(source, max_bytes=max_bytes)
+    matched, layout, ignored = match_state_dict(model, state)
+    lock = getattr(model, "lock", None)
+    with lock if lock is not None else nullcontext():
+        model.load_state_dict(matched, strict=False)  # every key was checked above; counters may be absent
+    params = sum(v.numel() for k, v in matched.items() if k in dict(model.named_parameters()))
+    return WeightsReport(loaded=len(matched), layout=layout, ignored=ignored, params=params)
+
+
+def _read_bytes(source: str | Path | bytes, max_bytes: int) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        path = Path(source)
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise WeightsError(f"{path.name} is {size / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
+            data = path.read_bytes()
+        except OSError as err:
+            raise WeightsError(f"cannot read {path}: {err.strerror or err}") from None
+    if not data:
+        raise WeightsError("the weights file is empty")
+    if len(data) > max_bytes:
+        raise WeightsError(f"the weights file is {len(data) / 2**20:.0f} MiB; the limit is {max_bytes / 2**20:.0f} MiB")
+    return data
+
+
+def _looks_like_safetensors(data: bytes) -> bool:
+    # 8-byte little-endian header length, then a JSON header
+    return len(data) > 9 and data[8:9] == b"{" and int.from_bytes(data[:8], "little") <= len(data) - 8
+
+
+def _torch_load(data: bytes) -> object:
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # weights_only refuses globals it does not know: code, modules, custom classes
+        what = str(err).split("\n\n")[-1].strip().splitlines()[0] if str(err) else ""
+        raise WeightsError(
+            "refused: this checkpoint holds Python objects or code, not only tensors, and is not unpickled here"
+            + (f" ({what})" if what else "")
+            + ". Save the state_dict instead: torch.save(model.state_dict(), 'weights.pt')"
+            " (for Ultralytics: torch.save(YOLO('yolo11n.pt').model.state_dict(), 'yolo11n_sd.pt'))."
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, MemoryError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise WeightsError(f"not a PyTorch or safetensors weights file ({first[:200]})") from None
+
+
+def _flatten(obj: object) -> dict[str, torch.Tensor]:
+    """The state_dict in a checkpoint: unwrap known wrapper keys, keep tensors, refuse anything else."""
+    for _ in range(4):  # checkpoints nest at most a few levels
+        if isinstance(obj, Mapping) and not _all_tensors(obj):
+            inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), Mapping)), None)
+            if inner is None:
+                break
+            obj = inner
+    if not isinstance(obj, Mapping) or not obj:
+        raise WeightsError("the file holds no state_dict (a mapping of parameter names to tensors)")
+    if not _all_tensors(obj):
+        bad = [str(k) for k, v in obj.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor))]
+        raise WeightsError(f"the state_dict has entries that are not named tensors: {', '.join(bad[:_SHOW])}")
+    return dict(obj)
+
+
+def _all_tensors(obj: Mapping) -> bool:
+    return all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def _listing(what: str, keys: list[str]) -> str:
+    shown = ", ".join(keys[:_SHOW])
+    more = f" and {len(keys) - _SHOW} more" if len(keys) > _SHOW else ""
+    return f"{len(keys)} {what}: {shown}{more}"
