@@ -177,3 +177,23 @@ def test_plain_forward_in_another_thread_does_not_leak_into_a_capture():
             p3, _, _ = model(mine)
     thread.join()
     assert torch.equal(acts["P3"], p3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here; GPU captures are checked only where one is present"
+)
+@pytest.mark.parametrize("arch, fields", [("tutorial", {"width": 16}), ("yolo11n", {})])
+def test_capture_on_cuda_equals_cpu(arch, fields):
+    cpu = build_backbone(arch, **fields)
+    gpu = build_backbone(arch, device="cuda", **fields)
+    torch.backends.cudnn.allow_tf32 = False  # compare full fp32 with full fp32
+    try:
+        x = torch.rand(1, 3, 160, 192)
+        out_cpu, acts_cpu = run_with_capture(cpu, x, ["P3", "P4", "P5"])
+        out_gpu, acts_gpu = run_with_capture(gpu, x.cuda(), ["P3", "P4", "P5"])
+    finally:
+        torch.backends.cudnn.allow_tf32 = True
+    for name in ("P3", "P4", "P5"):
+        assert acts_gpu[name].device.type == "cpu"
+        torch.testing.assert_close(acts_gpu[name], acts_cpu[name], rtol=1e-3, atol=1e-5)

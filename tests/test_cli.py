@@ -115,3 +115,81 @@ def test_bad_image_exits_1_with_one_line(tmp_path, content):
 def test_runs_from_another_directory(tmp_path):
     run = cli("stats", "--width", "8", "--json", cwd=tmp_path)
     assert run.returncode == 0 and json.loads(run.stdout)["total"]["params"] > 0
+
+
+@pytest.mark.parametrize("arch", ["yolo11n", "yolo11m"])
+def test_yolo11_stats_json_one_row_per_layer_index(arch):
+    run = cli("stats", "--arch", arch, "--json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert [s["name"] for s in out["stages"]] == [str(i) for i in range(11)]
+    assert out["total"]["params"] == model_stats(make_config(arch), 640).params
+    assert out["config"] == {"arch": arch, "scale": arch[-1], "in_channels": 3}
+
+
+def test_width_is_refused_for_yolo11():
+    run = cli("stats", "--arch", "yolo11s", "--width", "32")
+    assert run.returncode == 2 and "apply to the tutorial" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_weights_make_features_independent_of_the_seed(tmp_path):
+    import torch
+
+    from yolo_explorer import build_backbone
+
+    weights = tmp_path / "w.pt"
+    torch.save({"state_dict": build_backbone(width=8, seed=42).state_dict()}, weights)
+    maps = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"seed{seed}"
+        common = ("--width", "8", "--imgsz", "128", "--layers", "P5", "--weights", str(weights))
+        run = cli("features", "--image", str(SAMPLE), *common, "--seed", seed, "--out", str(out))
+        assert run.returncode == 0, run.stderr
+        assert "weights: " in run.stderr
+        maps.append(np.load(out / "P5.npy"))
+    assert np.array_equal(maps[0], maps[1])
+
+
+def test_bad_or_mismatched_weights_exit_1_with_one_line(tmp_path):
+    import torch
+
+    from yolo_explorer import build_backbone
+
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not weights")
+    wrong = tmp_path / "wrong.pt"
+    torch.save(build_backbone(width=16).state_dict(), wrong)
+    for path, message in (
+        (bad, "not a PyTorch or safetensors"),
+        (wrong, "do not fit tutorial w=8"),
+        (tmp_path / "no.pt", "cannot read"),
+    ):
+        run = cli("latency", "--width", "8", "--imgsz", "64", "--iters", "1", "--weights", str(path))
+        assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+def test_latency_modes_sweep_json():
+    run = cli(
+        "latency",
+        "--width",
+        "8",
+        "--imgsz",
+        "64",
+        "--iters",
+        "2",
+        "--channels-last",
+        "--sweep",
+        "1,2",
+        "--threads",
+        "1",
+        "--json",
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert [r["batch"] for r in out] == [1, 2] and all(r["mode"] == "fp32 + channels_last" and r["threads"] == 1 for r in out)
+    assert out[1]["flops"] == 2 * out[0]["flops"] == 2 * model_stats(make_config(width=8), 64).flops
+
+
+def test_gpu_only_modes_are_refused_on_cpu():
+    run = cli("latency", "--width", "8", "--imgsz", "64", "--cuda-graph")
+    assert run.returncode == 2 and "CUDA graphs need a CUDA device" in run.stderr

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import torch
 
-from yolo_explorer import available_devices, build_backbone, measure_latency, supported_dtypes
-from yolo_explorer.devices import check_device
+from yolo_explorer import available_devices, build_backbone, make_config, measure_latency, model_stats, supported_dtypes
+from yolo_explorer.devices import check_device, device_lock
+from yolo_explorer.latency import LatencyMode, batch_sweep, calibrated_copy, mode_error
 
 GPUS = [d for d in available_devices() if d != "cpu"]
 
@@ -30,8 +34,14 @@ def test_latency_refuses_bad_arguments():
     model = build_backbone(width=8)
     with pytest.raises(ValueError, match="not present"):
         measure_latency(model, device="cuda:7", iters=1)
-    with pytest.raises(ValueError, match="move it"):
-        measure_latency(model, dtype="bf16", iters=1)
+    with pytest.raises(ValueError, match="contradicts"):
+        measure_latency(model, dtype="bf16", mode=LatencyMode("fp32"), iters=1)
+    with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
+        measure_latency(model, mode=LatencyMode(cuda_graph=True), iters=1)
+    with pytest.raises(ValueError, match="not both"):
+        LatencyMode(cuda_graph=True, compile="default")
+    with pytest.raises(ValueError, match="threads"):
+        measure_latency(model, threads=0)
     with pytest.raises(ValueError, match="batch"):
         measure_latency(model, batch=0)
     with pytest.raises(ValueError, match="iters"):
@@ -52,6 +62,74 @@ def test_reduced_precision_on_cpu_where_supported():
         assert measure_latency(model, size=64, dtype=dtype, warmup=0, iters=1).dtype == dtype
 
 
+def test_modes_run_on_a_private_copy_and_report_flops():
+    model = build_backbone(width=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for mode in (LatencyMode("bf16"), LatencyMode(channels_last=True), LatencyMode("bf16", channels_last=True)):
+        result = measure_latency(model, size=64, mode=mode, warmup=1, iters=2, threads=1)
+        assert result.mode == mode.label and result.dtype == mode.dtype and result.threads == 1
+        assert result.flops == model_stats(make_config(width=8), 64).flops
+        assert result.tflops == pytest.approx(result.flops / result.median_ms / 1e9)
+    assert next(model.parameters()).dtype == torch.float32 and next(model.parameters()).is_contiguous()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_thread_count_is_restored():
+    threads = torch.get_num_threads()
+    measure_latency(build_backbone(width=8), size=32, iters=1, warmup=0, threads=1)
+    assert torch.get_num_threads() == threads
+
+
+def test_batch_sweep_scales_flops():
+    results = batch_sweep(build_backbone(width=8), (1, 3), size=64, iters=2, warmup=0)
+    assert [r.batch for r in results] == [1, 3] and results[1].flops == 3 * results[0].flops
+
+
+def test_mode_errors_against_float64():
+    model = build_backbone(width=8)
+    calibrated = calibrated_copy(model, torch.rand(2, 3, 96, 96))
+    assert mode_error(calibrated, LatencyMode(), size=96) < 1e-5
+    assert mode_error(calibrated, LatencyMode(channels_last=True), size=96) < 1e-5
+    if "bf16" in supported_dtypes("cpu"):
+        assert 1e-4 < mode_error(calibrated, LatencyMode("bf16"), size=96) < 0.2  # bf16 keeps 8 bits
+
+
+def test_calibrated_copy_keeps_activations_at_unit_scale():
+    model = build_backbone(width=8)
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        plain, calibrated = model(x)[-1], calibrated_copy(model, x)(x)[-1]
+    assert plain.abs().mean() < 1e-3 < 0.05 < calibrated.abs().mean()
+    assert not model.training and all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_compile_on_cpu_reports_compile_time_apart():
+    model = build_backbone(width=8)
+    result = measure_latency(model, size=64, mode=LatencyMode(compile="default"), warmup=1, iters=3)
+    assert result.compile_s > 0 and result.median_ms * 1000 > 0
+    assert result.compile_s * 1000 > result.median_ms  # compiling costs more than a run
+
+
+def test_a_run_waits_for_the_device_and_says_so():
+    model = build_backbone(width=8)
+    holding, release = threading.Event(), threading.Event()
+
+    def other_user():
+        with device_lock("cpu"):
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other_user)
+    thread.start()
+    holding.wait(5)
+    waits = []
+    threading.Timer(0.3, release.set).start()
+    result = measure_latency(model, size=32, iters=1, warmup=0, on_wait=lambda: waits.append(time.perf_counter()))
+    thread.join()
+    assert len(waits) == 1 and result.waited_s >= 0.2
+    assert measure_latency(model, size=32, iters=1, warmup=0).waited_s == 0.0
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(
     not GPUS, reason="no CUDA or MPS device on this machine; GPU latency paths are checked only where one is present"
@@ -65,3 +143,28 @@ def test_gpu_latency_every_supported_dtype(device):
         result = measure_latency(model, size=320, device=device, dtype=dtype, warmup=3, iters=5)
         assert result.device == device and result.median_ms > 0
         assert result.device_name != "cpu"
+
+
+CUDA = [d for d in GPUS if d.startswith("cuda")]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not CUDA, reason="no CUDA device on this machine; CUDA graphs and reduce-overhead are checked only there")
+@pytest.mark.parametrize(
+    "mode, tolerance",
+    [
+        (LatencyMode("fp32"), 1e-2),  # TF32 convolutions by default
+        (LatencyMode("fp32", channels_last=True), 1e-2),
+        (LatencyMode("bf16", channels_last=True), 0.2),
+        (LatencyMode("fp16", channels_last=True, cuda_graph=True), 0.05),
+        (LatencyMode("bf16", channels_last=True, cuda_graph=True), 0.2),
+    ],
+    ids=lambda v: v.label if isinstance(v, LatencyMode) else str(v),
+)
+def test_cuda_modes_are_correct_and_timed(mode, tolerance):
+    device = CUDA[0]
+    model = build_backbone(width=16, device=device)
+    calibrated = calibrated_copy(model, torch.rand(2, 3, 320, 320, device=device))
+    assert mode_error(calibrated, mode, size=320, device=device) < tolerance
+    result = measure_latency(model, size=320, device=device, mode=mode, warmup=3, iters=10)
+    assert result.median_ms > 0 and (result.compile_s > 0) == mode.cuda_graph

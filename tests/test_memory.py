@@ -49,8 +49,9 @@ def test_free_memory_cpu():
     not any(d.startswith("cuda") for d in available_devices()),
     reason="no CUDA device here; the estimate is compared with CUDA's allocator only where one is present",
 )
-def test_estimate_matches_cuda_peak():
-    config = make_config(width=32)
+@pytest.mark.parametrize("arch, fields", [("tutorial", {"width": 32}), ("yolo11s", {})])
+def test_estimate_matches_cuda_peak(arch, fields):
+    config = make_config(arch, **fields)
     e = estimate_forward_memory(config, 640, batch=4)
     model = build_backbone(config=config, device="cuda")
     x = torch.rand(4, 3, 640, 640, device="cuda")

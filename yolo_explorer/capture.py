@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_map
 
+from .devices import device_lock
+
 __all__ = ["BatchNormStats", "capture_activations", "list_layers", "run_with_capture", "resolve_layer"]
 
 BatchNormStats = Literal["running", "batch"]
@@ -143,10 +145,16 @@ def run_with_capture(
 ) -> tuple[tuple[torch.Tensor, ...], dict[str, Any]]:
     """One inference forward of `x` that returns the model's outputs and the named captures.
 
+    The forward holds its device's lock (`devices.device_lock`): forwards on one device run one at a time.
+
     Returns:
         (outputs, captures): the forward's outputs (moved to the CPU when `to_cpu`), and name -> capture.
     """
-    with capture_activations(model, names, to_cpu=to_cpu, batch_norm=batch_norm) as acts, torch.inference_mode():
+    with (
+        device_lock(x.device),
+        capture_activations(model, names, to_cpu=to_cpu, batch_norm=batch_norm) as acts,
+        torch.inference_mode(),
+    ):
         outputs = model(x)
     outputs = tree_map(lambda t: _detach(t, to_cpu), outputs)
     return outputs, acts

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import platform
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +15,7 @@ __all__ = [
     "DTYPES",
     "available_devices",
     "check_device",
+    "device_lock",
     "device_name",
     "dtype_from_name",
     "supported_dtypes",
@@ -96,3 +101,34 @@ def synchronize(device: str | torch.device) -> None:
         torch.cuda.synchronize(dev)
     elif dev.type == "mps":
         torch.mps.synchronize()
+
+
+_DEVICE_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def device_lock(device: str | torch.device, on_wait: Callable[[], None] | None = None) -> Iterator[dict[str, float]]:
+    """Serialise forwards on one device: one user's latency run is not disturbed by another's maps.
+
+    Every forward the engine runs for a caller (captures, latency runs) takes the lock of its device
+    for its whole duration. Yields a dict whose "waited_s" says how long the caller queued.
+
+    Args:
+        device: the device.
+        on_wait: called once, before blocking, when another forward holds the device.
+    """
+    key = str(torch.device(device))
+    with _LOCKS_GUARD:
+        lock = _DEVICE_LOCKS.setdefault(key, threading.RLock())
+    info = {"waited_s": 0.0}
+    if not lock.acquire(blocking=False):
+        if on_wait is not None:
+            on_wait()
+        start = time.perf_counter()
+        lock.acquire()
+        info["waited_s"] = time.perf_counter() - start
+    try:
+        yield info
+    finally:
+        lock.release()

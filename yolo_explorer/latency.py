@@ -1,27 +1,104 @@
-"""Latency of the plain forward (no hooks): warm-up, device synchronisation, N timed runs."""
+"""Latency of the plain forward (no hooks) in the modes a tuned deployment uses: reduced precision,
+channels_last, CUDA graph replay and torch.compile; a batch sweep with achieved TFLOP/s; and each
+mode's numerical error against the full-precision result.
+
+    mode = LatencyMode(dtype="bf16", channels_last=True, cuda_graph=True)
+    result = measure_latency(model, size=640, device="cuda:0", mode=mode)
+    result.median_ms, result.tflops, result.compile_s
+
+The model passed in is never changed: a mode that needs another dtype, memory format or a compiled
+graph runs on a private copy, so a model shared by many app sessions stays as it is.
+"""
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from .devices import check_device, device_name, dtype_from_name, supported_dtypes, synchronize
-from .stats import parse_size
+from .devices import check_device, device_lock, device_name, dtype_from_name, supported_dtypes, synchronize
+from .stats import model_stats, parse_size
 
-__all__ = ["LatencyResult", "measure_latency"]
+__all__ = [
+    "COMPILE_MODES",
+    "LatencyMode",
+    "LatencyResult",
+    "batch_sweep",
+    "calibrated_copy",
+    "matmul_peak_tflops",
+    "measure_latency",
+    "mode_error",
+]
+
+CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
+COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune")
+
+
+@dataclass(frozen=True)
+class LatencyMode:
+    """How the forward is run.
+
+    Attributes:
+        dtype: "fp32", "fp16" or "bf16".
+        channels_last: NHWC memory format for the weights and the input (tensor cores and oneDNN prefer it).
+        cuda_graph: capture the forward once as a CUDA graph and replay it (CUDA only): removes the
+            per-kernel launch cost that dominates small batches.
+        compile: a `torch.compile` mode, or None for eager. "reduce-overhead" also replays CUDA graphs.
+    """
+
+    dtype: str = "fp32"
+    channels_last: bool = False
+    cuda_graph: bool = False
+    compile: CompileMode | None = None
+
+    def __post_init__(self) -> None:
+        dtype_from_name(self.dtype)
+        if self.compile is not None and self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)} or None, got {self.compile!r}")
+        if self.cuda_graph and self.compile is not None:
+            raise ValueError(
+                "choose a CUDA graph or torch.compile, not both (compile's reduce-overhead mode already replays graphs)"
+            )
+
+    @property
+    def label(self) -> str:
+        parts = [self.dtype]
+        if self.channels_last:
+            parts.append("channels_last")
+        if self.cuda_graph:
+            parts.append("CUDA graph")
+        if self.compile:
+            parts.append(f"compile {self.compile}")
+        return " + ".join(parts)
+
+    def check(self, device: torch.device) -> None:
+        """Raise ValueError, saying why, when `device` cannot run this mode."""
+        if self.dtype not in supported_dtypes(device):
+            raise ValueError(f"{device} cannot run {self.dtype}; it supports {', '.join(supported_dtypes(device))}")
+        if self.cuda_graph and device.type != "cuda":
+            raise ValueError(f"CUDA graphs need a CUDA device, not {device}")
+        if self.compile == "reduce-overhead" and device.type != "cuda":
+            raise ValueError("compile mode reduce-overhead replays CUDA graphs and needs a CUDA device; use default here")
 
 
 @dataclass(frozen=True)
 class LatencyResult:
-    """Timings of one latency run, in milliseconds per batch, and the environment they were taken in."""
+    """Timings of one latency run, in milliseconds per batch, and the environment they were taken in.
+
+    Attributes:
+        flops: floating-point operations of one forward of the batch (from the engine's count; 0 when
+            the model has no config).
+        compile_s: seconds spent compiling or capturing before the first timed run (0 for eager).
+        waited_s: seconds this run queued for its device behind other users' forwards.
+    """
 
     times_ms: tuple[float, ...]
     batch: int
@@ -32,6 +109,11 @@ class LatencyResult:
     torch: str
     threads: int
     warmup: int
+    mode: str = "fp32"
+    flops: int = 0
+    compile_s: float = 0.0
+    waited_s: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def median_ms(self) -> float:
@@ -54,6 +136,11 @@ class LatencyResult:
         return self.batch * 1000.0 / self.median_ms
 
     @property
+    def tflops(self) -> float:
+        """Achieved TFLOP/s at the median time."""
+        return self.flops / (self.median_ms / 1000.0) / 1e12
+
+    @property
     def spread(self) -> float:
         """(p90 - min) / median: above ~0.2 the figures are noisy (a busy machine, a shared device)."""
         return (self.p90_ms - self.min_ms) / self.median_ms
@@ -62,7 +149,7 @@ class LatencyResult:
         d = asdict(self)
         d["times_ms"] = list(self.times_ms)
         d["input_size"] = list(self.input_size)
-        for key in ("median_ms", "p90_ms", "min_ms", "max_ms", "images_per_s", "spread"):
+        for key in ("median_ms", "p90_ms", "min_ms", "max_ms", "images_per_s", "tflops", "spread"):
             d[key] = getattr(self, key)
         d["iters"] = len(self.times_ms)
         return d
@@ -74,30 +161,40 @@ def measure_latency(
     size: int | str | Sequence[int] = 640,
     batch: int = 1,
     device: str = "cpu",
-    dtype: str = "fp32",
+    dtype: str | None = None,
+    mode: LatencyMode | None = None,
     warmup: int = 3,
     iters: int = 20,
+    threads: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> LatencyResult:
     """Time `iters` forward passes of a random batch after `warmup` untimed ones.
 
-    The model must already be on `device` in `dtype` and in eval mode. Each run is bracketed by a
-    device synchronisation so that the clock sees the finished work, under `torch.inference_mode`.
-    A `Backbone`'s lock is held throughout, so no capture on the same model runs between the timings.
+    Each run is bracketed by a device synchronisation, under `torch.inference_mode`. The device's lock
+    is held throughout (other users' forwards on the device wait; so does this run, and the result
+    says for how long), and so is a `Backbone`'s own lock.
 
     Args:
-        model: the model to time.
+        model: the model to time, in eval mode; it is not modified.
         size: input size, S or (H, W).
         batch: images per forward.
-        device: where the model lives ("cpu", "cuda:0", "mps").
-        dtype: "fp32", "fp16" or "bf16"; must be supported by the device.
-        warmup: untimed runs first (allocator, kernel selection, caches).
+        device: where to run ("cpu", "cuda:0", "mps"); the model is copied there if it lives elsewhere.
+        dtype: shorthand for `LatencyMode(dtype=...)` when `mode` is not given (default fp32).
+        mode: precision, memory format, CUDA graph and compile settings.
+        warmup: untimed runs after compiling or capturing (allocator, kernel selection, caches).
         iters: timed runs.
+        threads: CPU threads for this run (torch's setting is process-wide: restored afterwards).
         on_progress: called as on_progress(done, total) after every run, warm-up included.
+        on_wait: called once if the device is busy with another forward, before waiting for it.
 
     Raises:
-        ValueError: a bad argument, an absent device, or a dtype the device cannot run.
+        ValueError: a bad argument, an absent device, or a mode the device cannot run.
     """
+    if mode is None:
+        mode = LatencyMode(dtype=dtype or "fp32")
+    elif dtype is not None and dtype != mode.dtype:
+        raise ValueError(f"dtype {dtype!r} contradicts the mode's {mode.dtype!r}; give one")
     h, w = parse_size(size)
     if not isinstance(batch, int) or not 1 <= batch <= 1024:
         raise ValueError(f"batch must be an integer from 1 to 1024, got {batch!r}")
@@ -105,37 +202,217 @@ def measure_latency(
         raise ValueError(f"iters must be an integer from 1 to 10000, got {iters!r}")
     if not isinstance(warmup, int) or not 0 <= warmup <= 1000:
         raise ValueError(f"warmup must be an integer from 0 to 1000, got {warmup!r}")
+    if threads is not None and (not isinstance(threads, int) or not 1 <= threads <= 1024):
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
     dev = check_device(device)
-    torch_dtype = dtype_from_name(dtype)
-    if dtype not in supported_dtypes(dev):
-        raise ValueError(f"{dev} cannot run {dtype}; it supports {', '.join(supported_dtypes(dev))}")
-    param = next(model.parameters())
-    if param.device != dev or param.dtype != torch_dtype:
-        raise ValueError(f"the model is on {param.device} in {param.dtype}; move it to {dev} in {torch_dtype} first")
+    mode.check(dev)
 
-    in_channels = model.config.in_channels if hasattr(model, "config") else param.shape[1]
-    x = torch.rand(batch, in_channels, h, w, device=dev, dtype=torch_dtype)
+    config = getattr(model, "config", None)
+    flops = model_stats(config, (h, w)).flops * batch if config is not None else 0
+    in_channels = config.in_channels if config is not None else next(model.parameters()).shape[1]
     total = warmup + iters
-    times = []
-    with getattr(model, "lock", None) or nullcontext(), torch.inference_mode():
-        for i in range(total):
-            synchronize(dev)
-            start = time.perf_counter()
-            model(x)
-            synchronize(dev)
-            elapsed = time.perf_counter() - start
-            if i >= warmup:
-                times.append(elapsed * 1000.0)
-            if on_progress is not None:
-                on_progress(i + 1, total)
+    times: list[float] = []
+    x = torch.rand(batch, in_channels, h, w, device=dev, dtype=dtype_from_name(mode.dtype))
+    if mode.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    runner, private = _runner_model(model, mode, dev)
+    # compiling takes seconds to minutes: done before queueing for the device, so others are not held up
+    run, compile_s = _compile(runner, mode, x, dev) if mode.compile else ((lambda: runner(x)), 0.0)
+    old_threads = torch.get_num_threads()
+    with device_lock(dev, on_wait) as wait, nullcontext() if private else getattr(model, "lock", None) or nullcontext():
+        if threads is not None:
+            torch.set_num_threads(threads)
+        try:
+            if mode.cuda_graph:
+                start = time.perf_counter()
+                run = _capture_graph(runner, x, dev).replay
+                compile_s = time.perf_counter() - start
+            with torch.inference_mode():
+                for i in range(total):
+                    synchronize(dev)
+                    start = time.perf_counter()
+                    run()
+                    synchronize(dev)
+                    elapsed = time.perf_counter() - start
+                    if i >= warmup:
+                        times.append(elapsed * 1000.0)
+                    if on_progress is not None:
+                        on_progress(i + 1, total)
+            used_threads = torch.get_num_threads()
+        finally:
+            torch.set_num_threads(old_threads)
     return LatencyResult(
         times_ms=tuple(times),
         batch=batch,
         input_size=(h, w),
-        dtype=dtype,
+        dtype=mode.dtype,
         device=str(dev),
         device_name=device_name(dev),
         torch=torch.__version__,
-        threads=torch.get_num_threads(),
+        threads=used_threads,
         warmup=warmup,
+        mode=mode.label,
+        flops=flops,
+        compile_s=compile_s,
+        waited_s=wait["waited_s"],
+        settings=asdict(mode),
     )
+
+
+def _runner_model(model: nn.Module, mode: LatencyMode, dev: torch.device) -> tuple[nn.Module, bool]:
+    """The model to run the mode with, and whether it is a private copy.
+
+    A mode that needs another device, dtype or memory format, or a compiled graph, gets a copy (made
+    under the model's lock, so a capture in progress elsewhere is not copied half-way); the caller's
+    model, possibly shared by many sessions, is never changed.
+    """
+    param = next(model.parameters())
+    torch_dtype = dtype_from_name(mode.dtype)
+    if not (mode.channels_last or mode.compile or mode.cuda_graph or param.device != dev or param.dtype != torch_dtype):
+        return model, False
+    with getattr(model, "lock", None) or nullcontext():
+        clone = copy.deepcopy(model).eval()
+    clone = clone.to(device=dev, dtype=torch_dtype)
+    if mode.channels_last:
+        clone = clone.to(memory_format=torch.channels_last)
+    return clone, True
+
+
+def _compile(model: nn.Module, mode: LatencyMode, x: torch.Tensor, dev: torch.device) -> tuple[Callable[[], Any], float]:
+    """torch.compile the model and run it until compiled (and, for reduce-overhead, its graph recorded).
+
+    Dynamo keys its cache on the code of `forward`, shared by every model of a class: after 8 compiles
+    (dtypes, batch sizes, widths) it would silently fall back to eager and the timings would lie. Every
+    compile therefore starts from an empty cache; the compiled model is used for one measurement only.
+    """
+    torch._dynamo.reset()
+    start = time.perf_counter()
+    compiled = torch.compile(model, mode=mode.compile, dynamic=False)
+    with torch.inference_mode():
+        for _ in range(3):
+            compiled(x)
+    synchronize(dev)
+    return (lambda: compiled(x)), time.perf_counter() - start
+
+
+def _capture_graph(model: nn.Module, x: torch.Tensor, dev: torch.device) -> torch.cuda.CUDAGraph:
+    """Record one forward as a CUDA graph; replaying it reruns the same kernels on the same buffers."""
+    stream = torch.cuda.Stream(dev)
+    stream.wait_stream(torch.cuda.current_stream(dev))
+    with torch.cuda.stream(stream), torch.inference_mode():
+        for _ in range(3):  # warm up on a side stream, as graph capture requires
+            model(x)
+    torch.cuda.current_stream(dev).wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph), torch.inference_mode():
+        graph.outputs = model(x)  # keep the static outputs alive with the graph
+    return graph
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    with getattr(model, "lock", None) or nullcontext():
+        clone = copy.deepcopy(model)
+    return clone.eval()
+
+
+def batch_sweep(
+    model: nn.Module,
+    batches: Sequence[int] = (1, 2, 4, 8, 16, 32),
+    **kwargs: Any,
+) -> list[LatencyResult]:
+    """`measure_latency` at every batch size: images/s and achieved TFLOP/s as the batch grows.
+
+    Args:
+        model: the model to time.
+        batches: batch sizes, in the order run.
+        **kwargs: arguments of `measure_latency` (size, device, mode, iters...).
+    """
+    return [measure_latency(model, batch=b, **kwargs) for b in batches]
+
+
+def mode_error(
+    model: nn.Module,
+    mode: LatencyMode,
+    *,
+    size: int | str | Sequence[int] = 640,
+    device: str = "cpu",
+    batch: int = 1,
+    seed: int = 0,
+) -> float:
+    """Largest relative error (Frobenius norm) over the model's outputs of `mode` against a float64
+    eager forward of the same input on the same device.
+
+    With random weights in eval mode activations shrink about 3x per conv, so the deepest maps fall
+    below fp16's range; pass a `calibrated_copy` for errors that mean what they would for trained weights.
+    """
+    dev = check_device(device)
+    mode.check(dev)
+    h, w = parse_size(size)
+    config = getattr(model, "config", None)
+    in_channels = config.in_channels if config is not None else next(model.parameters()).shape[1]
+    generator = torch.Generator().manual_seed(seed)
+    x64 = torch.rand(batch, in_channels, h, w, generator=generator, dtype=torch.float64).to(dev)
+    reference_model = _copy(model).to(device=dev, dtype=torch.float64)
+    with torch.inference_mode():
+        reference = reference_model(x64)
+    del reference_model
+    x = x64.to(dtype_from_name(mode.dtype))
+    if mode.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    runner, private = _runner_model(model, mode, dev)
+    if mode.compile:
+        run, _ = _compile(runner, mode, x, dev)
+    model_lock = nullcontext() if private else getattr(model, "lock", None) or nullcontext()
+    with device_lock(dev), model_lock, torch.inference_mode():
+        if mode.cuda_graph:
+            graph = _capture_graph(runner, x, dev)
+            graph.replay()
+            out = graph.outputs
+        elif mode.compile:
+            out = run()
+        else:
+            out = runner(x)
+    errors = [
+        (o.double() - r).norm().item() / max(r.norm().item(), 1e-300) for o, r in zip(_as_tuple(out), reference, strict=True)
+    ]
+    return max(errors)
+
+
+def _as_tuple(value: Any) -> tuple[torch.Tensor, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def calibrated_copy(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """A copy whose BatchNorm running statistics are those of `x`: the activations then keep a unit
+    scale through the network, as with trained weights, instead of shrinking at every layer."""
+    clone = _copy(model)
+    batchnorms = [m for m in clone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in batchnorms:
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average: after one batch, exactly its statistics
+    clone.train()
+    with torch.no_grad():
+        clone(x.to(next(clone.parameters())))
+    originals = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn, original in zip(batchnorms, originals, strict=True):
+        bn.momentum = original.momentum
+    return clone.eval()
+
+
+def matmul_peak_tflops(device: str = "cpu", dtype: str = "fp32", n: int | None = None) -> float:
+    """Achieved TFLOP/s of a large square matmul: the practical peak to compare a model's rate with.
+
+    Args:
+        device: the device.
+        dtype: "fp32", "fp16" or "bf16".
+        n: matrix side (default 8192 on a GPU, 1024 on the CPU).
+    """
+    from torch.utils.benchmark import Timer
+
+    dev = check_device(device)
+    n = n or (8192 if dev.type == "cuda" else 1024)
+    a = torch.rand(n, n, device=dev, dtype=dtype_from_name(dtype))
+    b = torch.rand(n, n, device=dev, dtype=dtype_from_name(dtype))
+    with device_lock(dev):
+        measurement = Timer("a @ b", globals={"a": a, "b": b}).blocked_autorange(min_run_time=0.5)
+    return 2 * n**3 / measurement.median / 1e12

@@ -204,12 +204,20 @@ def _torch_load(data: bytes) -> object:
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        # torch's message is long; keep the line that names what it refused
+        text = str(err)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        refused = next((line for line in lines if "GLOBAL" in line), None)
+        if refused is None:  # not a pickle of tensors at all
+            marker = next((i for i, line in enumerate(lines) if "WeightsUnpickler error:" in line), None)
+            after = lines[marker].split("WeightsUnpickler error:")[-1].strip() if marker is not None else ""
+            detail = after or (lines[marker + 1] if marker is not None and marker + 1 < len(lines) else "unreadable pickle")
+            raise WeightsError(f"not a PyTorch or safetensors weights file ({detail[:200]})") from None
+        detail = refused.split("WeightsUnpickler error:")[-1].strip()
         # weights_only refuses globals it does not know: code, modules, custom classes
-        what = str(err).split("\n\n")[-1].strip().splitlines()[0] if str(err) else ""
         raise WeightsError(
-            "refused: this checkpoint holds Python objects or code, not only tensors, and is not unpickled here"
-            + (f" ({what})" if what else "")
-            + ". Save the state_dict instead: torch.save(model.state_dict(), 'weights.pt')"
+            f"refused: this checkpoint holds Python objects or code, not only tensors, and is not unpickled here "
+            f"({detail[:200]}). Save the state_dict instead: torch.save(model.state_dict(), 'weights.pt')"
             " (for Ultralytics: torch.save(YOLO('yolo11n.pt').model.state_dict(), 'yolo11n_sd.pt'))."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, MemoryError) as err:
