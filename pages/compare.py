@@ -6,15 +6,19 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from yolo_explorer import measure_latency
+from yolo_explorer import make_config, measure_latency
 from yolo_explorer.compare import compare_grid, fit_laws
 from yolo_explorer.figures import scaling_plot
 from yolo_explorer.formatting import human_bytes, human_count
 from yolo_explorer.memory import check_fits
 
 settings = ui.current_settings()
+DEPTH = settings.depth if settings.arch == "tutorial" else 2  # the sidebar's n when the tutorial is chosen
 st.title("Compare widths and input sizes")
-st.caption("Every number comes from the meta device (no forward), so any grid is instant. Latency runs only on demand.")
+st.caption(
+    "The tutorial backbone at several base widths and input sizes. Every number comes from the meta device (no forward), "
+    "so any grid is instant; latency runs only on demand. The YOLO11 scales are compared on *Tutorial vs YOLO11*."
+)
 
 left, right = st.columns(2)
 widths = sorted(left.multiselect("Base widths", list(range(8, 257, 8)), default=[16, 32, 64, 128], key="cmp_widths"))
@@ -24,7 +28,7 @@ if not widths or not sides:
     st.stop()
 
 with ui.guard("computing the grid"):
-    rows = compare_grid(widths, [(s, s) for s in sides], arch=settings.arch, dtype=settings.dtype)
+    rows = compare_grid(widths, [(s, s) for s in sides], depth=DEPTH, dtype=settings.dtype)
 table = pd.DataFrame(
     [
         {
@@ -112,9 +116,10 @@ if st.button("Time them all", icon=":material/timer:"):
     with ui.guard("timing the grid"):
         for i, r in enumerate(rows):
             bar.progress(i / len(rows), text=f"w={r.width} at {r.size_label} ({i + 1} of {len(rows)})")
-            estimate = ui.memory_for(settings.arch, r.width, settings.depth, (r.height, r.width_px), 1, settings.dtype)
-            check_fits(estimate, settings.device, what=f"w={r.width} at {r.size_label}")
-            model = ui.model_for(settings.arch, r.width, settings.depth, settings.seed, settings.device, settings.dtype)
+            config = make_config("tutorial", width=r.width, depth=DEPTH)
+            estimate = ui.memory_for(config, (r.height, r.width_px), 1, settings.dtype)
+            check_fits(estimate, settings.device, cap_bytes=ui.memory_cap(), what=f"w={r.width} at {r.size_label}")
+            model = ui.model_for_config(config, settings.seed, settings.device, settings.dtype)
             t = measure_latency(
                 model, size=(r.height, r.width_px), device=settings.device, dtype=settings.dtype, warmup=1, iters=iters
             )

@@ -28,7 +28,7 @@ st.title("Feature maps")
 with ui.guard("running the backbone on the image"):
     image = ui.image_for(settings.image_bytes)
     base = ui.features_for(settings)
-model = ui.model_for(*settings.model_key)
+model = ui.model_for(settings)
 box = base.box
 
 left, middle, right = st.columns([1, 1, 2])
@@ -45,7 +45,7 @@ right.markdown(
 bn_mode = {"batch": "batch statistics, as the tutorial's figures", "running": "running statistics (eval mode)"}[
     settings.batch_norm
 ]
-right.caption(f"Random weights (seed {settings.seed}); BatchNorm uses {bn_mode}. Change it under *More backbone settings*.")
+right.caption(f"{settings.weights_label.capitalize()}; BatchNorm uses {bn_mode}. Change it under *More backbone settings*.")
 
 
 def pick_map() -> tuple[str, torch.Tensor]:

@@ -2,74 +2,116 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import time
 
 import pandas as pd
 import streamlit as st
+import torch
 
 from pages import ui
 from yolo_explorer import measure_latency
-from yolo_explorer.figures import latency_box, latency_history
+from yolo_explorer.figures import latency_box, latency_history, sweep_plot
+from yolo_explorer.latency import LatencyMode
 
 NOISY_SPREAD = 0.2  # (p90 - min) / median above this: the figures are noisy
+BATCHES = [1, 2, 4, 8, 16, 32, 64]
+# what a user waits before the first timed run (measured on an H200 with torch 2.11: bench/results)
+COMPILE_COST = {
+    "default": "torch.compile: about 10-15 s of compiling before timing starts (measured on an H200; longer on a CPU).",
+    "reduce-overhead": "torch.compile reduce-overhead: about 5-15 s of compiling and graph recording before timing starts.",
+    "max-autotune": "torch.compile max-autotune: about 5 minutes of compiling and kernel benchmarking (287 s measured "
+    "on an H200) before timing starts; other users' forwards are not held up meanwhile.",
+}
 
 settings = ui.current_settings()
 st.title("Latency")
 st.caption(
     f"{settings.config.label} at {settings.size_label} on {settings.device}. The plain forward is timed (no hooks), "
-    "under torch.inference_mode, with warm-up runs first and the device synchronised around every run."
+    "under torch.inference_mode, with warm-up runs first and the device synchronised around every run. Forwards on one "
+    "device run one at a time, so other users' maps never disturb a timing."
 )
 history: list[dict] = st.session_state.setdefault("latency_history", [])
+cuda = settings.device.startswith("cuda")
 
 with st.form("latency_form", border=True):
     cols = st.columns(4)
-    batch = cols[0].select_slider("Batch size", [1, 2, 4, 8, 16, 32, 64], value=1, key="lat_batch")
+    batch = cols[0].select_slider("Batch size", BATCHES, value=1, key="lat_batch")
     dtypes = ui.supported_dtypes_cached(settings.device)
     dtype = cols[1].selectbox(
         "Precision", dtypes, index=dtypes.index(settings.dtype) if settings.dtype in dtypes else 0, key="lat_dtype"
     )
     warmup = cols[2].number_input("Warm-up runs", 0, 50, 3, key="lat_warmup")
     iters = cols[3].number_input("Timed runs", 3, 500, 20, key="lat_iters")
+    cols = st.columns(4)
+    channels_last = cols[0].toggle("channels_last", key="lat_cl", help="NHWC memory format (tensor cores and oneDNN prefer it).")
+    graph = cols[1].toggle(
+        "CUDA graph",
+        key="lat_graph",
+        disabled=not cuda,
+        help="Record the forward once and replay it: no per-kernel launch cost." + ("" if cuda else " Needs a CUDA device."),
+    )
+    compile_options = ["eager", "default", "reduce-overhead", "max-autotune"] if cuda else ["eager", "default"]
+    compile_mode = cols[2].selectbox(
+        "torch.compile",
+        compile_options,
+        key="lat_compile",
+        help="Compiling takes seconds to minutes before the first timed run; that time is reported apart.",
+    )
+    threads = cols[3].number_input(
+        "CPU threads",
+        1,
+        os.cpu_count() or 1,
+        torch.get_num_threads(),
+        key="lat_threads",
+        disabled=settings.device != "cpu",
+        help="torch's intra-op threads for this run (restored afterwards).",
+    )
+    sweep = st.toggle(
+        f"Batch sweep (1 to {batch})", key="lat_sweep", help="Time every batch size up to the chosen one: images/s and TFLOP/s."
+    )
+    if compile_mode != "eager":
+        st.caption(COMPILE_COST[compile_mode])
     run = st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")
 
 if run:
-    label = f"w{settings.width} {settings.size_label} b{batch} {dtype} {settings.device}"
     with ui.guard("measuring the latency"):
-        ui.check_memory(
-            dataclasses.replace(settings, dtype=dtype), batch=batch, what=f"a batch of {batch} at {settings.size_label}"
-        )
-        model = ui.model_for(settings.arch, settings.width, settings.depth, settings.seed, settings.device, dtype)
+        mode = LatencyMode(dtype, channels_last, graph and cuda, None if compile_mode == "eager" else compile_mode)
+        batches = [b for b in BATCHES if b <= batch] if sweep else [batch]
+        ui.check_memory(settings, batch=batch, dtype=dtype, what=f"a batch of {batch} at {settings.size_label}")
+        model = ui.model_for(settings)  # each mode converts a private copy: the shared model stays as it is
         load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        waited = 0.0
-        if not model.lock.acquire(blocking=False):  # another session is capturing or timing on this model
-            notice = st.info("Another session is using this model; waiting for it to finish…", icon=":material/hourglass:")
-            start = time.perf_counter()
-            model.lock.acquire()
-            waited = time.perf_counter() - start
-            notice.empty()
-        try:
-            bar = st.progress(0.0, text="Warming up…")
+        notice = st.empty()
+        bar = st.progress(0.0, text="Preparing…" if mode.compile is None else f"Compiling ({mode.compile})…")
+        results = []
+        for i, b in enumerate(batches):
 
-            def progress(done: int, total: int) -> None:
+            def progress(done: int, total: int, i: int = i, b: int = b) -> None:
                 phase = "Warming up" if done <= warmup else "Timing"
-                bar.progress(done / total, text=f"{phase}: run {done} of {total}")
+                bar.progress((i + done / total) / len(batches), text=f"Batch {b}: {phase.lower()}, run {done} of {total}")
 
-            result = measure_latency(
-                model,
-                size=settings.size,
-                batch=batch,
-                device=settings.device,
-                dtype=dtype,
-                warmup=int(warmup),
-                iters=int(iters),
-                on_progress=progress,
+            results.append(
+                measure_latency(
+                    model,
+                    size=settings.size,
+                    batch=b,
+                    device=settings.device,
+                    mode=mode,
+                    warmup=int(warmup),
+                    iters=int(iters),
+                    threads=int(threads) if settings.device == "cpu" else None,
+                    on_progress=progress,
+                    on_wait=lambda: notice.info(
+                        "Another session is running a forward on this device; waiting for it…", icon=":material/hourglass:"
+                    ),
+                )
             )
-        finally:
-            model.lock.release()
+        notice.empty()
         bar.empty()
-    history.append({"label": label, "result": result, "waited_s": waited, "load": load_before})
+    for r in results:
+        label = f"{settings.config.label} {settings.size_label} b{r.batch} {r.mode} {settings.device}"
+        history.append({"label": label, "result": r, "waited_s": r.waited_s, "load": load_before})
+    if len(results) > 1:
+        st.session_state["latency_sweep"] = results
 
 if not history:
     st.info(
@@ -80,12 +122,15 @@ if not history:
 latest = history[-1]
 r = latest["result"]
 st.subheader(f"Last run: {latest['label']}")
-cols = st.columns(5)
-cols[0].metric("Median", f"{r.median_ms:.1f} ms")
-cols[1].metric("p90", f"{r.p90_ms:.1f} ms")
-cols[2].metric("Min", f"{r.min_ms:.1f} ms")
-cols[3].metric("Max", f"{r.max_ms:.1f} ms")
-cols[4].metric("Images / s", f"{r.images_per_s:,.1f}")
+cols = st.columns(6)
+cols[0].metric("Median", f"{r.median_ms:.2f} ms")
+cols[1].metric("p90", f"{r.p90_ms:.2f} ms")
+cols[2].metric("Min", f"{r.min_ms:.2f} ms")
+cols[3].metric("Images / s", f"{r.images_per_s:,.1f}")
+cols[4].metric("TFLOP/s", f"{r.tflops:.3g}", help=f"{r.flops:,} FLOPs per batch (the engine's count) / median time")
+cols[5].metric(
+    "Compile / capture", f"{r.compile_s:.1f} s" if r.compile_s else "none", help="Before the first timed run; not in the timings."
+)
 st.caption(f"{r.device_name} · torch {r.torch} · {r.threads} CPU threads · {len(r.times_ms)} timed runs after {r.warmup} warm-up")
 if r.spread > NOISY_SPREAD:
     st.warning(
@@ -101,7 +146,21 @@ if latest["load"] is not None and latest["load"] > 0.5 * cpus and r.device == "c
     )
 if latest["waited_s"] > 0.05:
     st.info(
-        f"This run waited {latest['waited_s']:.1f} s for another session's work on the same model.", icon=":material/hourglass:"
+        f"This run waited {latest['waited_s']:.1f} s for other sessions' forwards on {r.device} before it started; "
+        "the timings themselves ran alone on the device.",
+        icon=":material/hourglass:",
+    )
+
+sweep_results = st.session_state.get("latency_sweep")
+if sweep_results and sweep_results[-1] is r:
+    st.subheader("Batch sweep")
+    ui.show(
+        sweep_plot([s.batch for s in sweep_results], [s.images_per_s for s in sweep_results], [s.tflops for s in sweep_results]),
+        key="lat_sweep_plot",
+    )
+    st.caption(
+        "Larger batches amortise kernel launches and fill the device: images/s grows until the device is busy. "
+        "TFLOP/s uses the engine's FLOP count of the forward."
     )
 
 ui.show(latency_box({latest["label"]: r.times_ms}), key="lat_box")
@@ -116,6 +175,7 @@ table = pd.DataFrame(
             "min ms": h["result"].min_ms,
             "max ms": h["result"].max_ms,
             "images/s": h["result"].images_per_s,
+            "TFLOP/s": h["result"].tflops,
             "spread": h["result"].spread,
             "device": h["result"].device_name,
         }
@@ -129,6 +189,7 @@ st.dataframe(
     column_config={
         c: st.column_config.NumberColumn(format="%.2f") for c in ("median ms", "p90 ms", "min ms", "max ms", "images/s")
     }
+    | {"TFLOP/s": st.column_config.NumberColumn(format="%.4f")}
     | {"spread": st.column_config.NumberColumn(format="percent")},
 )
 if len(history) > 1:

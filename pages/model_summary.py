@@ -15,7 +15,7 @@ st.caption(
 )
 
 left, right = st.columns([1, 3])
-levels = left.slider("Depth", 1, 5, 3, key="summary_depth", help="1 lists the ten layers; deeper levels open the blocks.")
+levels = left.slider("Depth", 1, 6, 3, key="summary_depth", help="1 lists the top-level layers; deeper levels open the blocks.")
 columns = right.multiselect(
     "Columns",
     list(SUMMARY_COLUMNS),
@@ -28,13 +28,14 @@ if not columns:
     st.stop()
 
 with ui.guard("building the summary"):
-    summary = ui.summary_for(settings.arch, settings.width, settings.depth, settings.size, levels, tuple(columns), settings.dtype)
+    summary = ui.summary_for(settings.config, settings.size, levels, tuple(columns), settings.dtype)
 
 st.code(summary.text, language=None)
 st.download_button(
     "Download as text",
     summary.text,
-    file_name=f"summary_w{settings.width}_{settings.size[0]}x{settings.size[1]}_depth{levels}.txt",
+    file_name=f"summary_{settings.arch}{'_w' + str(settings.width) if settings.arch == 'tutorial' else ''}"
+    f"_{settings.size[0]}x{settings.size[1]}_depth{levels}.txt",
     mime="text/plain",
     on_click="ignore",
     icon=":material/download:",
@@ -43,4 +44,9 @@ st.caption(
     "Rows marked '--' are containers whose numbers are given by the rows under them; a ModuleList row shows its "
     "parameters but no mult-adds, because it is never called itself. torchinfo's total mult-adds include "
     "2 × channels for each BatchNorm (its parameter count), which is why it reads slightly above the Overview's MACs."
+    + (
+        " For YOLO11 it also misses the attention's two matrix products, which are not modules; the Overview counts them."
+        if settings.arch != "tutorial"
+        else ""
+    )
 )

@@ -14,24 +14,32 @@ from yolo_explorer.heatmaps import reduce_channels
 from yolo_explorer.insights import cost_insight, flow_insight, memory_insight, receptive_field_insight
 
 settings = ui.current_settings()
-st.title("Inside the YOLOv11 backbone")
+st.title(f"Inside the {settings.config.label} backbone")
 st.caption(
-    f"{settings.config.label} · input {settings.size_label} · {settings.dtype} on {settings.device} · "
-    "random weights (seeded): the shapes and costs are those of the trained model"
+    f"Input {settings.size_label} · {settings.dtype} on {settings.device} · {settings.weights_label}"
+    + ("" if settings.weights else ": the shapes and costs are those of the trained model")
 )
 
 with ui.guard("computing the statistics"):
-    stats = ui.stats_for(settings.arch, settings.width, settings.depth, settings.size, settings.dtype)
+    stats = ui.stats_for(settings.config, settings.size, settings.dtype)
 
+attention_macs = stats.attention_macs
+has_attention = attention_macs > 0
 for note in stats.notes:
     st.warning(note, icon=":material/straighten:")
 
 cols = st.columns(5)
 cols[0].metric("Parameters", human_count(stats.params), help=f"{stats.params:,} exactly")
-cols[1].metric("MACs per image", human_count(stats.macs), help=f"{stats.macs:,} multiply-accumulates in the convolutions")
+cols[1].metric(
+    "MACs per image",
+    human_count(stats.macs),
+    help=f"{stats.macs:,} multiply-accumulates in the convolutions" + (" and attention products" if has_attention else ""),
+)
 cols[2].metric("FLOPs per image", human_count(stats.flops), help="2 × MACs, as torch.utils.flop_counter counts them")
 cols[3].metric(
-    "Activation memory", human_bytes(stats.activation_bytes), help=f"all ten layer outputs for one image in {stats.dtype}"
+    "Activation memory",
+    human_bytes(stats.activation_bytes),
+    help=f"all {len(stats.layers)} layer outputs for one image in {stats.dtype}",
 )
 cols[4].metric("P5 receptive field", f"{stats.layers[-1].receptive_field} px")
 
@@ -44,7 +52,7 @@ with ui.guard("running the backbone on the image"):
     result = ui.features_for(settings)
 cols = st.columns([1.2, 1, 1, 1])
 cols[0].image(result.box.image, caption=f"Model input ({settings.image_label}, letterboxed)", width="stretch")
-for col, info, fmap in zip(cols[1:], ui.model_for(*settings.model_key).feature_info, result.outputs, strict=True):
+for col, info, fmap in zip(cols[1:], ui.model_for(settings).feature_info, result.outputs, strict=True):
     c, h, w = fmap.shape
     with col:
         ui.show(
@@ -76,7 +84,7 @@ st.dataframe(
         "receptive field px": st.column_config.TextColumn("receptive field px", alignment="right"),
     },
 )
-name = f"yolo_tutorial_w{settings.width}_{settings.size[0]}x{settings.size[1]}_{settings.dtype}"
+name = f"{settings.config.label.replace(' ', '_').replace('=', '')}_{settings.size[0]}x{settings.size[1]}_{settings.dtype}"
 left, right, _ = st.columns([1, 1, 4])
 left.download_button(
     "Download CSV", stats_csv(stats), file_name=f"{name}.csv", mime="text/csv", on_click="ignore", icon=":material/download:"
@@ -90,8 +98,16 @@ right.download_button(
     icon=":material/download:",
 )
 st.caption(
-    "MACs count the convolutions' multiply-accumulates, exactly as torch.utils.flop_counter does (FLOPs = 2 × MACs). "
-    "torchinfo's 'mult-adds' are slightly higher because it books each BatchNorm's parameter count as mult-adds."
+    "MACs count the convolutions' multiply-accumulates"
+    + (" and the attention's two matrix products (q^T k and v·attn^T)" if has_attention else "")
+    + ", exactly as torch.utils.flop_counter does (FLOPs = 2 × MACs). torchinfo's 'mult-adds' are slightly higher "
+    "because it books each BatchNorm's parameter count as mult-adds"
+    + (
+        f", and lower by the attention products ({human_count(attention_macs)} MACs here): they are not modules, so "
+        "counters that hook modules do not see them."
+        if has_attention
+        else "."
+    )
 )
 
 st.subheader("Where the parameters and the compute sit")

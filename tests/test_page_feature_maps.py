@@ -97,7 +97,7 @@ def test_view_changes_run_no_model_code(app, monkeypatch):
 
 def test_overlay_undoes_the_letterbox_of_an_upload(app):
     at = app(PAGE, width=8, source="Upload")
-    at.file_uploader[0].set_value(("wide.png", image_bytes((300, 100)), "image/png")).run()
+    at.file_uploader(key="upload").set_value(("wide.png", image_bytes((300, 100)), "image/png")).run()
     no_problems(at)
     assert image_captions(at)[0] == "Original: upload: wide.png, 300×100"
     assert any("213 px top" in (m.value or "") for m in at.markdown)  # 640 / 300 x 100 = 213 rows, 213 px padding above
@@ -117,7 +117,7 @@ def test_camera_snapshot(app):
 )
 def test_bad_uploads_are_explained(app, name, data):
     at = app(PAGE, width=8, source="Upload")
-    at.file_uploader[0].set_value((name, data, "image/png")).run()
+    at.file_uploader(key="upload").set_value((name, data, "image/png")).run()
     assert not at.exception
     assert len(at.error) == 1 and at.error[0].value.startswith("This image cannot be used:")
     assert not at.get("plotly_chart")

@@ -26,12 +26,15 @@ def test_runs_fill_a_history(app):
     run_latency(at, lat_iters=3, lat_warmup=1)
     no_problems(at)
     labels = [m.label for m in at.metric]
-    assert labels == ["Median", "p90", "Min", "Max", "Images / s"]
-    assert at.dataframe[0].value["run"].tolist() == ["w8 128×128 b1 fp32 cpu"]
+    assert labels == ["Median", "p90", "Min", "Images / s", "TFLOP/s", "Compile / capture"]
+    assert at.dataframe[0].value["run"].tolist() == ["tutorial w=8 128×128 b1 fp32 cpu"]
     at.get_by_key("width").set_value(16).run()
-    run_latency(at, lat_iters=3, lat_warmup=1)
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_cl=True)
     no_problems(at)
-    assert at.dataframe[0].value["run"].tolist() == ["w8 128×128 b1 fp32 cpu", "w16 128×128 b1 fp32 cpu"]
+    assert at.dataframe[0].value["run"].tolist() == [
+        "tutorial w=8 128×128 b1 fp32 cpu",
+        "tutorial w=16 128×128 b1 fp32 + channels_last cpu",
+    ]
     assert len(at.get("plotly_chart")) == 2  # this run's distribution and the history
     at.get_by_key("lat_clear").click().run()
     assert "press **Run**" in at.info[0].value
@@ -43,3 +46,15 @@ def test_a_batch_that_cannot_fit_is_refused_at_once(app):
     assert not at.exception
     assert len(at.error) == 1 and at.error[0].value.startswith("Not enough memory:")
     assert "Lower the width, the input size or the batch size" in at.error[0].value
+
+
+def test_batch_sweep_and_yolo11(app):
+    at = app(PAGE, arch="yolo11n", side=128)
+    run_latency(at, lat_batch=4, lat_sweep=True, lat_iters=3, lat_warmup=0, lat_threads=1)
+    no_problems(at)
+    runs = at.dataframe[0].value
+    assert runs["run"].tolist() == [f"YOLO11n 128×128 b{b} fp32 cpu" for b in (1, 2, 4)]
+    assert (runs["TFLOP/s"] > 0).all()
+    assert any(h.value == "Batch sweep" for h in at.subheader)
+    assert not at.get_by_key("lat_graph").value and at.get_by_key("lat_graph").disabled  # no CUDA here
+    assert at.get_by_key("lat_compile").options == ["eager", "default"]

@@ -55,7 +55,7 @@ def test_downloads_hold_the_table(app):
 def test_upload_and_camera_inputs(app):
     at = app(source="Upload")
     no_problems(at)
-    at.file_uploader[0].set_value(("wide.png", image_bytes((300, 100)), "image/png")).run()
+    at.file_uploader(key="upload").set_value(("wide.png", image_bytes((300, 100)), "image/png")).run()
     no_problems(at)
     assert image_captions(at) == ["Model input (upload: wide.png, letterboxed)"]
     at.get_by_key("source").set_value("Camera").run()
@@ -66,7 +66,7 @@ def test_upload_and_camera_inputs(app):
 
 def test_broken_upload_is_an_error_and_the_next_interaction_works(app):
     at = app(source="Upload")
-    at.file_uploader[0].set_value(("photo.png", b"this is not a png", "image/png")).run()
+    at.file_uploader(key="upload").set_value(("photo.png", b"this is not a png", "image/png")).run()
     assert not at.exception
     assert len(at.error) == 1 and "This image cannot be used" in at.error[0].value and "not an image" in at.error[0].value
     assert "Traceback" not in at.error[0].value

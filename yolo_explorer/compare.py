@@ -36,13 +36,13 @@ def compare_grid(
     widths: Sequence[int],
     sizes: Sequence[tuple[int, int]],
     *,
-    arch: str = "tutorial",
+    depth: int = 2,
     dtype: str = "fp32",
 ) -> list[CompareRow]:
-    """Totals for every width x size, from meta-device statistics (no forward)."""
+    """Totals of the tutorial backbone for every width x size, from meta-device statistics (no forward)."""
     rows = []
     for width in widths:
-        config = make_config(arch, width=width)
+        config = make_config("tutorial", width=width, depth=depth)
         for h, w in sizes:
             s = model_stats(config, (h, w), dtype)
             rows.append(CompareRow(width, h, w, s.params, s.macs, s.activation_bytes))

@@ -26,10 +26,11 @@ __all__ = [
     "latency_history",
     "overlay",
     "scaling_plot",
+    "sweep_plot",
 ]
 
 # one colour per block type, used by every chart so a C3k2 looks the same everywhere
-BLOCK_COLORS = {"input": "#9aa5b1", "ConvBNSiLU": "#4c78a8", "C3k2": "#f58518", "SPPF": "#54a24b"}
+BLOCK_COLORS = {"input": "#9aa5b1", "ConvBNSiLU": "#4c78a8", "C3k2": "#f58518", "SPPF": "#54a24b", "C2PSA": "#e45756"}
 _OTHER_COLOR = "#b279a2"
 _FONT = dict(family="Inter, Segoe UI, sans-serif", size=12)
 
@@ -338,6 +339,38 @@ def latency_history(
     )
     fig.update_yaxes(title="median ms per batch (whiskers: min to p90)", rangemode="tozero")
     return _base_layout(fig, 380)
+
+
+def sweep_plot(batches: Sequence[int], images_per_s: Sequence[float], tflops: Sequence[float]) -> go.Figure:
+    """Throughput of a batch sweep: images/s (bars, left axis) and achieved TFLOP/s (line, right axis)."""
+    labels = [str(b) for b in batches]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=labels,
+                y=list(images_per_s),
+                name="images/s",
+                marker_color="#4c78a8",
+                hovertemplate="%{y:,.1f} images/s<extra></extra>",
+            ),
+            go.Scatter(
+                x=labels,
+                y=list(tflops),
+                name="TFLOP/s",
+                yaxis="y2",
+                mode="lines+markers",
+                line=dict(color="#f58518"),
+                hovertemplate="%{y:.3g} TFLOP/s<extra></extra>",
+            ),
+        ]
+    )
+    fig.update_layout(
+        xaxis=dict(title="batch size", type="category"),
+        yaxis=dict(title="images/s", rangemode="tozero"),
+        yaxis2=dict(title="TFLOP/s", overlaying="y", side="right", rangemode="tozero", showgrid=False),
+        legend=dict(orientation="h", y=1.12),
+    )
+    return _base_layout(fig, 360)
 
 
 def scaling_plot(

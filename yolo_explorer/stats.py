@@ -50,6 +50,8 @@ class LayerStats:
         activation_bytes: size of the output tensor in the chosen dtype.
         receptive_field: theoretical receptive field, in input pixels, along the longest path.
         feature: pyramid name ("P3") if the layer is an output, else "".
+        attention_macs: the part of `macs` spent in attention products (q^T k, v attn^T), which
+            counters that hook modules (torchinfo) do not see.
     """
 
     name: str
@@ -62,6 +64,7 @@ class LayerStats:
     activation_bytes: int
     receptive_field: int
     feature: str = ""
+    attention_macs: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,10 @@ class ModelStats:
     @property
     def activation_bytes(self) -> int:
         return sum(layer.activation_bytes for layer in self.layers)
+
+    @property
+    def attention_macs(self) -> int:
+        return sum(layer.attention_macs for layer in self.layers)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of `python -m yolo_explorer stats --json`."""
@@ -170,6 +177,7 @@ def model_stats(
 
     shapes: dict[str, tuple[int, int, int]] = {}
     macs = dict.fromkeys(layers, 0)
+    attention = dict.fromkeys(layers, 0)
     handles = []
     for name, layer in layers.items():
         handles.append(layer.register_forward_hook(_record_shape(shapes, name)))
@@ -177,7 +185,7 @@ def model_stats(
             if isinstance(sub, nn.Conv2d):
                 handles.append(sub.register_forward_hook(_count_conv_macs(macs, name)))
             elif isinstance(sub, Attention):
-                handles.append(sub.register_forward_hook(_count_attention_macs(macs, name)))
+                handles.append(sub.register_forward_hook(_count_attention_macs(macs, attention, name)))
     try:
         with torch.no_grad():
             model(torch.empty(1, config.in_channels, h, w, device="meta"))
@@ -211,6 +219,7 @@ def model_stats(
                 activation_bytes=math.prod(shape) * element_size,
                 receptive_field=rf,
                 feature=features.get(name, ""),
+                attention_macs=attention[name],
             )
         )
     note = alignment_note(h, w)
@@ -239,10 +248,12 @@ def _count_conv_macs(macs: dict[str, int], name: str):
     return hook
 
 
-def _count_attention_macs(macs: dict[str, int], name: str):
+def _count_attention_macs(macs: dict[str, int], attention_part: dict[str, int], name: str):
     def hook(attention: Attention, args: Any, output: torch.Tensor) -> None:
         b, _, h, w = output.shape
-        macs[name] += b * attention_macs(attention, h * w)
+        count = b * attention_macs(attention, h * w)
+        macs[name] += count
+        attention_part[name] += count
 
     return hook
 

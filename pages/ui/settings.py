@@ -7,20 +7,29 @@ and returns the user's choices as one frozen `Settings`; pages read it with `cur
 from __future__ import annotations
 
 import runpy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from yolo_explorer import ARCHITECTURES, available_devices, make_config
+from yolo_explorer.config import YOLO11_SCALES
 from yolo_explorer.samples import SAMPLES, sample_bytes
+from yolo_explorer.weights import WeightsError
 
-from .compute import supported_dtypes_cached
+from .compute import Weights, supported_dtypes_cached
 
 WIDTHS = list(range(8, 129, 8))
 SIZES = list(range(128, 1281, 32))
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
+WEIGHT_TYPES = ["pt", "pth", "safetensors"]
+MAX_IMAGE_MB = 25  # per uploaded image
+MAX_WEIGHTS_MB = 512  # per uploaded checkpoint: YOLO11x's whole detection model in fp32 is about 230 MB
+ARCH_LABELS = {
+    "tutorial": "Tutorial backbone (YOLOv11 series)",
+    **{f"yolo11{s}": f"YOLO11{s} backbone (Ultralytics)" for s in YOLO11_SCALES},
+}
 BN_MODES = {
     "batch": "Batch statistics (as the tutorial's figures)",
     "running": "Running statistics (eval mode, as deployed)",
@@ -41,15 +50,17 @@ class Settings:
     batch_norm: str
     image_label: str
     image_bytes: bytes
+    weights: Weights | None = field(default=None, compare=False)  # trained weights that fit the config
 
     @property
     def config(self):
-        return make_config(self.arch, width=self.width, depth=self.depth)
+        if self.arch == "tutorial":
+            return make_config(self.arch, width=self.width, depth=self.depth)
+        return make_config(self.arch)
 
     @property
-    def model_key(self) -> tuple:
-        """Arguments of `compute.model_for`."""
-        return (self.arch, self.width, self.depth, self.seed, self.device, self.dtype)
+    def weights_label(self) -> str:
+        return f"trained weights ({self.weights.name})" if self.weights else f"random weights (seed {self.seed})"
 
     @property
     def size_label(self) -> str:
@@ -65,28 +76,41 @@ def sidebar_controls() -> Settings:
     # current_settings), so a value set in one run is found in the next.
     with ctx.run_with_active_hash(ctx.pages_manager.main_script_hash), st.sidebar:
         st.subheader("Backbone")
-        arch = "tutorial"
-        if len(ARCHITECTURES) > 1:
-            arch = st.selectbox("Architecture", list(ARCHITECTURES), key="arch")
-        width = st.select_slider(
-            "Base width w",
-            options=WIDTHS,
-            value=64,
-            key="width",
-            help="Channels of the stem. Every stage doubles them: P3 has 4w, P4 8w, P5 16w channels.",
+        arch = st.selectbox(
+            "Architecture",
+            list(ARCHITECTURES),
+            format_func=ARCH_LABELS.get,
+            key="arch",
+            help="The tutorial's simplified backbone, or the real YOLO11 backbones (layers 0-10 of Ultralytics' models).",
         )
+        width, depth = 64, 2
+        if arch == "tutorial":
+            width = st.select_slider(
+                "Base width w",
+                options=WIDTHS,
+                value=64,
+                key="width",
+                help="Channels of the stem. Every stage doubles them: P3 has 4w, P4 8w, P5 16w channels.",
+            )
+        else:
+            d, w, cap = YOLO11_SCALES[arch[-1]]
+            st.caption(f"Scale {arch[-1]}: depth ×{d:g}, width ×{w:g}, at most {cap} channels before scaling.")
         with st.expander("More backbone settings"):
-            depth = st.slider("Bottlenecks per C3k2 (n)", 1, 4, 2, key="depth", help="The tutorial uses n = 2.")
+            if arch == "tutorial":
+                depth = st.slider("Bottlenecks per C3k2 (n)", 1, 4, 2, key="depth", help="The tutorial uses n = 2.")
             seed = int(st.number_input("Seed of the random weights", 0, 2**31 - 1, 0, key="seed"))
+            weights = _weights_upload()
             batch_norm = st.radio(
                 "BatchNorm statistics",
                 list(BN_MODES),
                 format_func=BN_MODES.get,
                 key="batch_norm",
-                help="The weights are random. With running statistics (eval mode) every conv then shrinks the activations "
-                "about 3× and the maps look like blurred copies of the photo; batch statistics keep them at unit scale, "
-                "as in the tutorial's figures. Shapes, costs and latency are the same either way.",
+                help="With random weights, running statistics (eval mode) shrink the activations about 3× per conv and the "
+                "maps look like blurred copies of the photo; batch statistics keep them at unit scale, as in the tutorial's "
+                "figures. With trained weights use running statistics. Shapes, costs and latency are the same either way.",
             )
+        config = make_config(arch, width=width, depth=depth) if arch == "tutorial" else make_config(arch)
+        weights = _fitting(weights, config)
 
         st.subheader("Input")
         if st.toggle("Square input", value=True, key="square"):
@@ -108,14 +132,55 @@ def sidebar_controls() -> Settings:
 
         st.subheader("Image")
         image_label, image_bytes = _image_source()
-    return Settings(arch, width, depth, seed, size, device, dtype, batch_norm, image_label, image_bytes)
+    return Settings(arch, width, depth, seed, size, device, dtype, batch_norm, image_label, image_bytes, weights)
+
+
+def _weights_upload() -> Weights | None:
+    """The trained-weights uploader: a new file is read once (safely: no pickle code runs)."""
+    upload = st.file_uploader(
+        "Trained weights (optional)",
+        type=WEIGHT_TYPES,
+        key="weights_upload",
+        max_upload_size=MAX_WEIGHTS_MB,
+        help="A state_dict saved with torch.save(model.state_dict(), path) (.pt/.pth) or a .safetensors file: the "
+        "tutorial notebook's, an Ultralytics YOLO11 one, or a checkpoint wrapping one. Files holding code are refused.",
+    )
+    if upload is None:
+        st.session_state.pop("weights", None)
+        return None
+    current = st.session_state.get("weights")
+    if current is None or current[0] != upload.file_id:
+        try:
+            weights: Weights | str = Weights.read(upload.name, upload.getvalue())
+            st.session_state["batch_norm"] = "running"  # trained statistics: use them
+        except WeightsError as err:
+            weights = f"{upload.name} cannot be used: {err}"
+        st.session_state["weights"] = (upload.file_id, weights)
+    weights = st.session_state["weights"][1]
+    if isinstance(weights, str):
+        st.error(weights, icon=":material/error:")
+        return None
+    return weights
+
+
+def _fitting(weights: Weights | None, config) -> Weights | None:
+    """The weights if they fit the chosen architecture; otherwise a warning listing why, and None."""
+    if weights is None:
+        return None
+    try:
+        weights.check(config)
+    except WeightsError as err:
+        st.warning(f"Using random weights: {err}", icon=":material/warning:")
+        return None
+    st.caption(f":material/check_circle: Using {weights.name} ({len(weights.state)} tensors).")
+    return weights
 
 
 def _image_source() -> tuple[str, bytes]:
     """The image chosen in the sidebar: a sample, an upload or a camera snapshot."""
     source = st.segmented_control("Source", ["Sample", "Upload", "Camera"], default="Sample", required=True, key="source")
     if source == "Upload":
-        upload = st.file_uploader("Image file", type=UPLOAD_TYPES, key="upload")
+        upload = st.file_uploader("Image file", type=UPLOAD_TYPES, key="upload", max_upload_size=MAX_IMAGE_MB)
         if upload is not None:
             st.session_state["uploaded"] = (upload.name, upload.getvalue())
         if "uploaded" in st.session_state:
