@@ -16,6 +16,7 @@ pages = [
     st.Page("pages/feature_maps.py", title="Feature maps", icon=":material/grid_view:"),
     st.Page("pages/latency.py", title="Latency", icon=":material/timer:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/versus.py", title="Tutorial vs YOLO11", icon=":material/difference:"),
 ]
 page = st.navigation(pages, position="top")
 with ui.guard(f"showing {page.title}"):  # the last line of defence: a message, never a traceback

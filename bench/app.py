@@ -42,6 +42,7 @@ PAGES = {
     "feature_maps": "feature_maps",
     "latency": "latency",
     "compare": "compare",
+    "versus": "versus",
 }
 FINISHED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 DRAWN = "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(c => c.querySelector('.main-svg'))"

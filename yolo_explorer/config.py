@@ -67,6 +67,8 @@ class BackboneConfig(Protocol):
 
     def layers(self) -> tuple[LayerSpec, ...]: ...
 
+    def stages(self) -> dict[str, tuple[str, ...]]: ...
+
     def to_dict(self) -> dict[str, Any]: ...
 
     @property
@@ -124,6 +126,16 @@ class TutorialConfig:
             ]
         specs.append(LayerSpec("sppf", "sppf", 16 * w, kernel=5))
         return tuple(specs)
+
+    def stages(self) -> dict[str, tuple[str, ...]]:
+        """Stage name -> its layers, the way the tutorial groups them (the same stages as YOLO11's)."""
+        return {
+            "stem": ("stem",),
+            "stage 1": ("stage1_down", "stage1_c3k2"),
+            "stage 2 (P3)": ("stage2_down", "stage2_c3k2"),
+            "stage 3 (P4)": ("stage3_down", "stage3_c3k2"),
+            "stage 4 (P5)": ("stage4_down", "stage4_c3k2", "sppf"),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch, **dataclasses.asdict(self)}
@@ -191,6 +203,11 @@ class YOLO11Config:
         """(depth multiple, width multiple, max channels) of the scale."""
         return YOLO11_SCALES[self.scale]
 
+    @property
+    def nominal_channels(self) -> tuple[int, ...]:
+        """Channels of layers 0-10 before scaling, as Ultralytics' model definition states them."""
+        return tuple(nominal for _, nominal, _, _ in _YOLO11_PLAN)
+
     def channels(self, nominal: int) -> int:
         """Output channels of a layer: the nominal count capped at max_channels, times the width
         multiple, rounded up to a multiple of 8."""
@@ -217,6 +234,16 @@ class YOLO11Config:
                     fields["c3k"] = fields["c3k"] or all_c3k
             specs.append(LayerSpec(str(index), block, self.channels(nominal), **fields))
         return tuple(specs)
+
+    def stages(self) -> dict[str, tuple[str, ...]]:
+        """Stage name -> its layers: each stage starts with a stride-2 conv, as in the tutorial."""
+        return {
+            "stem": ("0",),
+            "stage 1": ("1", "2"),
+            "stage 2 (P3)": ("3", "4"),
+            "stage 3 (P4)": ("5", "6"),
+            "stage 4 (P5)": ("7", "8", "9", "10"),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch, **dataclasses.asdict(self)}

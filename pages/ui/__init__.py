@@ -7,6 +7,8 @@ import streamlit as st
 
 from .compute import (
     check_memory,
+    closest_widths_for,
+    differences_for,
     features_for,
     image_for,
     memory_cap,
@@ -23,7 +25,9 @@ from .settings import Settings, current_settings, mark_entrypoint, sidebar_contr
 __all__ = [
     "Settings",
     "check_memory",
+    "closest_widths_for",
     "current_settings",
+    "differences_for",
     "explain",
     "features_for",
     "guard",

@@ -28,11 +28,12 @@ from yolo_explorer import (
 )
 from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.memory import MemoryEstimate, check_fits, estimate_forward_memory
+from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.weights import load_weights, match_state_dict, read_state_dict
 
 if TYPE_CHECKING:
     from yolo_explorer import Backbone, FeatureResult, ModelStats, Summary
-    from yolo_explorer.config import BackboneConfig
+    from yolo_explorer.config import BackboneConfig, YOLO11Config
 
     from .settings import Settings
 
@@ -100,6 +101,16 @@ def summary_for(config: BackboneConfig, size: tuple[int, int], levels: int, colu
 @st.cache_data(max_entries=64, show_spinner=False)
 def memory_for(config: BackboneConfig, size: tuple[int, int], batch: int, dtype: str) -> MemoryEstimate:
     return estimate_forward_memory(config, size, batch=batch, dtype=dtype)
+
+
+@st.cache_data(max_entries=32, show_spinner="Measuring each YOLO11 design choice…")
+def differences_for(config: YOLO11Config, size: tuple[int, int]) -> list[Difference]:
+    return differences(config, size)
+
+
+@st.cache_data(max_entries=16, show_spinner="Finding the closest tutorial widths…")
+def closest_widths_for(size: tuple[int, int]) -> list[WidthMatch]:
+    return closest_widths(size)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
