@@ -152,7 +152,8 @@ def test_torchinfo_summary_works_and_misses_attention_products():
     stats = model_stats(config, 640)
     summary = model_summary(config, 640, depth=2)
     assert summary.total_params == stats.params
-    assert summary.total_mult_adds < stats.macs + sum(2 * c for c in _bn_channels(config))
+    # torchinfo: the convolutions plus 2 x channels per BatchNorm, but not the attention's matrix products
+    assert summary.total_mult_adds == stats.macs - stats.attention_macs + sum(2 * c for c in _bn_channels(config))
 
 
 def _bn_channels(config: YOLO11Config) -> list[int]:
@@ -201,3 +202,37 @@ def test_config_validation_and_make_config():
     with pytest.raises(ValueError, match="scale must be one of"):
         YOLO11Config(scale="q")
     assert make_config("yolo11n", in_channels=1).in_channels == 1
+
+
+def test_versus_stage_rows_add_up_for_both_backbones():
+    from yolo_explorer.versus import stage_rows
+
+    for config in (make_config("tutorial", width=32), make_config("yolo11m")):
+        stats = model_stats(config, 320)
+        rows = stage_rows(config, stats)
+        assert sum(r.params for r in rows) == stats.params and sum(r.macs for r in rows) == stats.macs
+        assert [r.feature for r in rows] == ["", "", "P3", "P4", "P5"]
+
+
+def test_versus_costs_match_a_hand_count():
+    """YOLO11n's expansion 0.25 in layers 2 and 4, counted by hand (conv weights + BN weight and bias):
+    layer 2 is 6,640 params at e=0.25 and 17,760 at e=0.5; layer 4 is 26,080 and 70,336."""
+    from yolo_explorer.versus import differences
+
+    found = {d.title: d for d in differences(make_config("yolo11n"), 640)}
+    assert found["Expansion 0.25 in the early C3k2s"].params == (6_640 - 17_760) + (26_080 - 70_336)
+    stats = model_stats(make_config("yolo11n"), 640)
+    layer10 = stats.layers[10]
+    psa = found["C2PSA attention after the SPPF"]
+    assert (psa.params, psa.macs) == (layer10.params, layer10.macs) and layer10.attention_macs > 0
+    assert found["The max_channels cap"].params == 0  # 1024 x 0.25 never reaches the cap
+    assert found["Repeats scaled by depth"].params < 0  # one inner block instead of two saves
+
+
+def test_versus_closest_widths_by_brute_force():
+    from yolo_explorer.versus import closest_widths
+
+    (match,) = closest_widths(640, archs=["yolo11s"])
+    target = model_stats(make_config("yolo11s"), 640).params
+    best = min(range(8, 257, 8), key=lambda w: abs(math.log(model_stats(make_config(width=w), 640).params / target)))
+    assert match.width_by_params == best == 32
