@@ -118,7 +118,7 @@ if st.button("Time them all", icon=":material/timer:"):
             bar.progress(i / len(rows), text=f"w={r.width} at {r.size_label} ({i + 1} of {len(rows)})")
             config = make_config("tutorial", width=r.width, depth=DEPTH)
             estimate = ui.memory_for(config, (r.height, r.width_px), 1, settings.dtype)
-            check_fits(estimate, settings.device, cap_bytes=ui.memory_cap(), what=f"w={r.width} at {r.size_label}")
+            check_fits(estimate, settings.device, what=f"w={r.width} at {r.size_label}")
             model = ui.model_for_config(config, settings.seed, settings.device, settings.dtype)
             t = measure_latency(
                 model, size=(r.height, r.width_px), device=settings.device, dtype=settings.dtype, warmup=1, iters=iters

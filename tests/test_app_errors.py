@@ -55,3 +55,16 @@ def test_guard_shows_an_error_and_stops_the_page(kind, words):
     assert len(at.error) == 1 and words in at.error[0].value
     assert "hidden detail" not in at.error[0].value and "Traceback" not in at.error[0].value
     assert [m.value for m in at.markdown] == ["before"]
+
+
+def test_the_servers_memory_cap_refuses_a_forward_with_the_estimate(app, monkeypatch):
+    from yolo_explorer.memory import CAP_ENV
+
+    monkeypatch.setenv(CAP_ENV, "50")
+    at = app()  # width 64 at 640: about 150 MiB with the margin
+    assert not at.exception
+    assert len(at.error) == 1 and "this server allows 50.0 MiB per forward" in at.error[0].value
+    assert "Lower the width, the input size or the batch size" in at.error[0].value
+    assert at.metric  # the statistics above the forward are still shown
+    at.get_by_key("width").set_value(8).run()
+    assert not at.error  # a smaller config fits

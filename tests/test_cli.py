@@ -193,3 +193,18 @@ def test_latency_modes_sweep_json():
 def test_gpu_only_modes_are_refused_on_cpu():
     run = cli("latency", "--width", "8", "--imgsz", "64", "--cuda-graph")
     assert run.returncode == 2 and "CUDA graphs need a CUDA device" in run.stderr
+
+
+def test_memory_cap_from_the_environment(tmp_path):
+    import os
+
+    env = {**os.environ, "YOLO_EXPLORER_MAX_FORWARD_MB": "20"}
+    run = subprocess.run(
+        [sys.executable, "-m", "yolo_explorer", "latency", "--width", "64", "--batch", "4", "--iters", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 1 and "this server allows 20.0 MiB per forward" in run.stderr, run.stderr

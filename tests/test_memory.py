@@ -63,3 +63,18 @@ def test_estimate_matches_cuda_peak(arch, fields):
     torch.cuda.synchronize()
     measured = torch.cuda.max_memory_allocated() - base + x.numel() * 4
     assert measured == pytest.approx(e.peak_activation_bytes, rel=0.25)
+
+
+def test_a_configured_cap_refuses_with_the_estimate(monkeypatch):
+    from yolo_explorer.memory import CAP_ENV, InsufficientMemoryError, check_fits, configured_cap
+
+    estimate = estimate_forward_memory(make_config(width=16), 640)
+    monkeypatch.setenv(CAP_ENV, "1")
+    assert configured_cap() == 2**20
+    with pytest.raises(InsufficientMemoryError, match="this server allows 1.00 MiB per forward"):
+        check_fits(estimate, "cpu")
+    monkeypatch.setenv(CAP_ENV, "lots")
+    with pytest.raises(ValueError, match="must be a number of MiB"):
+        configured_cap()
+    monkeypatch.delenv(CAP_ENV)
+    check_fits(estimate, "cpu")  # no cap: fits this machine

@@ -23,9 +23,37 @@ from .devices import check_device, dtype_from_name
 from .formatting import human_bytes
 from .stats import parse_size
 
-__all__ = ["InsufficientMemoryError", "MemoryEstimate", "check_fits", "estimate_forward_memory", "free_memory"]
+__all__ = [
+    "CAP_ENV",
+    "InsufficientMemoryError",
+    "MemoryEstimate",
+    "check_fits",
+    "configured_cap",
+    "estimate_forward_memory",
+    "free_memory",
+]
 
 MARGIN = 1.25  # headroom over the estimate for allocator rounding and convolution workspaces
+CAP_ENV = "YOLO_EXPLORER_MAX_FORWARD_MB"  # a server's cap on the memory of one forward, in MiB
+
+
+def configured_cap() -> int | None:
+    """The cap on one forward's memory set by the YOLO_EXPLORER_MAX_FORWARD_MB environment variable
+    (MiB), in bytes, or None when it is unset.
+
+    Raises:
+        ValueError: the variable is set but is not a positive number.
+    """
+    value = os.environ.get(CAP_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        mib = float(value)
+    except ValueError:
+        raise ValueError(f"{CAP_ENV} must be a number of MiB, got {value!r}") from None
+    if not mib > 0:
+        raise ValueError(f"{CAP_ENV} must be positive, got {value!r}")
+    return int(mib * 2**20)
 
 
 class InsufficientMemoryError(MemoryError):
@@ -112,11 +140,14 @@ def free_memory(device: str | torch.device) -> int | None:
 def check_fits(
     estimate: MemoryEstimate, device: str | torch.device, *, cap_bytes: int | None = None, what: str = "this forward"
 ) -> None:
-    """Refuse at once a forward that would not fit the device's free memory or the cap.
+    """Refuse at once a forward that would not fit the device's free memory or the cap (by default the
+    one `configured_cap` reads from the environment).
 
     Raises:
         InsufficientMemoryError: with the estimate, the limit, and what to lower.
     """
+    if cap_bytes is None:
+        cap_bytes = configured_cap()
     need = int(estimate.total_bytes * MARGIN)
     limits = []
     free = free_memory(device)

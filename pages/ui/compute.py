@@ -119,19 +119,10 @@ def image_for(data: bytes) -> Image.Image:
     return load_image(data)
 
 
-def memory_cap() -> int | None:
-    """The per-forward memory cap of this server in bytes, from the YOLO_EXPLORER_MAX_FORWARD_MB environment
-    variable (MiB), or None."""
-    import os
-
-    value = os.environ.get("YOLO_EXPLORER_MAX_FORWARD_MB")
-    return int(float(value) * 2**20) if value else None
-
-
 def check_memory(settings: Settings, batch: int = 1, what: str = "this forward", dtype: str | None = None) -> None:
     """Refuse at once a forward that would not fit the device or the server's cap (raises InsufficientMemoryError)."""
     estimate = memory_for(settings.config, settings.size, batch, dtype or settings.dtype)
-    check_fits(estimate, settings.device, cap_bytes=memory_cap(), what=what)
+    check_fits(estimate, settings.device, what=what)  # the server's cap: YOLO_EXPLORER_MAX_FORWARD_MB
 
 
 @st.cache_resource(max_entries=8, show_spinner="Running the backbone on the image…")
