@@ -179,3 +179,26 @@ def test_grayscale_input_and_more_repeats():
     outs = model(torch.zeros(1, 1, 64, 64))
     assert outs[0].shape == (1, 32, 8, 8)
     assert len(model.stage1_c3k2.bottlenecks) == 3
+
+
+def test_seeded_builds_in_many_threads_are_exact():
+    """Found by the concurrency test: seeding the global RNG let simultaneous builds steal each other's draws."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    reference = build_backbone(width=16, seed=11).state_dict()
+    stop = threading.Event()
+
+    def noise() -> None:  # another user drawing from the global RNG all the while
+        while not stop.is_set():
+            torch.rand(64)
+
+    noisy = threading.Thread(target=noise)
+    noisy.start()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            builds = list(pool.map(lambda _: build_backbone(width=16, seed=11).state_dict(), range(16)))
+    finally:
+        stop.set()
+        noisy.join()
+    assert all(torch.equal(b[k], reference[k]) for b in builds for k in reference)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -85,8 +86,9 @@ def build_backbone(
     """Build a backbone in eval mode with deterministic random weights.
 
     With the same seed, the weights equal those of the tutorial's `YOLOv11Backbone` built right
-    after `torch.manual_seed(seed)`: layers are created in the tutorial's order from PyTorch's default
-    initialisation. The global RNG state is left untouched.
+    after `torch.manual_seed(seed)`: PyTorch's default initialisation, drawn in the tutorial's order,
+    but from a private generator, so the global RNG is left untouched and concurrent builds in
+    several threads cannot disturb each other's weights.
 
     Args:
         arch: architecture name (see `config.ARCHITECTURES`), used when `config` is not given.
@@ -110,7 +112,29 @@ def build_backbone(
     elif seed is None:
         model = Backbone(config)
     else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = Backbone(config)
+        model = _seeded(config, seed)
     return model.to(device=device, dtype=dtype).eval()
+
+
+def _seeded(config: BackboneConfig, seed: int) -> Backbone:
+    """The model PyTorch's default initialisation gives right after `torch.manual_seed(seed)`, drawn from a
+    private generator: the global RNG is neither read nor changed, so models built at the same time in
+    several threads (the app's sessions) each get exactly their seed's weights.
+
+    Only the convolutions draw random numbers (kaiming-uniform, as `Conv2d.reset_parameters`; they have
+    no bias); they are drawn in construction order, which is the order of `modules()`.
+    """
+    with torch.device("meta"):
+        model = Backbone(config)
+    model.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            if module.bias is not None:
+                raise NotImplementedError("seeded initialisation of convolutions with a bias")
+            nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_parameters()  # ones, zeros, and fresh running statistics: no randomness
+        elif next(module.parameters(recurse=False), None) is not None:
+            raise NotImplementedError(f"seeded initialisation of {type(module).__name__}")
+    return model

@@ -1,0 +1,70 @@
+"""Many users at once through the app's compute path: K threads, each a session with its own config and
+image, on the caches that all sessions share. Each result must equal its isolated run, no hook may be
+left on a shared model, and the caches must stay within their bounds."""
+
+from __future__ import annotations
+
+import gc
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from pages.ui import compute
+from pages.ui.settings import Settings
+from yolo_explorer import Backbone, build_backbone, extract_features, load_image
+from yolo_explorer.samples import SAMPLES, sample_bytes
+
+SESSIONS = [
+    ("tutorial", 8, "astronaut", (128, 128), "batch"),
+    ("tutorial", 16, "cat", (160, 128), "running"),
+    ("yolo11n", 64, "coffee", (128, 160), "batch"),
+    ("tutorial", 8, "rocket", (128, 128), "running"),
+    ("yolo11n", 64, "astronaut", (96, 128), "running"),
+    ("tutorial", 24, "cat", (128, 96), "batch"),
+]
+assert {s[2] for s in SESSIONS} <= set(SAMPLES)
+
+
+def settings(arch: str, width: int, sample: str, size: tuple[int, int], bn: str) -> Settings:
+    return Settings(arch, width, 2, 0, size, "cpu", "fp32", bn, f"sample: {sample}", sample_bytes(sample))
+
+
+def isolated(s: Settings):
+    model = build_backbone(config=s.config, seed=s.seed)
+    return extract_features(model, load_image(s.image_bytes), s.size, ("P3", "P4", "P5"), batch_norm=s.batch_norm)
+
+
+def hooks(model: torch.nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def test_concurrent_sessions_get_their_own_results_and_leave_no_hooks():
+    compute._model.clear()
+    compute._features.clear()
+    sessions = [settings(*s) for s in SESSIONS]
+    expected = [isolated(s) for s in sessions]
+
+    def session(i: int) -> list[bool]:
+        same = []
+        for _ in range(3):  # first calls race to fill the caches, later ones read them
+            result = compute.features_for(sessions[i])
+            same += [torch.equal(result.maps[n], expected[i].maps[n]) for n in ("P3", "P4", "P5")]
+        return same
+
+    with ThreadPoolExecutor(len(sessions)) as pool:
+        outcomes = list(pool.map(session, range(len(sessions))))
+    assert all(all(o) for o in outcomes), outcomes
+    models = {id(m): m for m in (compute.model_for(s) for s in sessions)}
+    assert all(hooks(m) == 0 for m in models.values())
+
+
+def test_the_model_cache_stays_bounded():
+    compute._model.clear()
+    compute._features.clear()
+    widths = [8, 16, 24, 32, 40, 48]  # more configs than the cache keeps (4 models)
+    sessions = [settings("tutorial", w, "cat", (64, 64), "batch") for w in widths]
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(compute.features_for, sessions))
+    gc.collect()
+    live = [o for o in gc.get_objects() if isinstance(o, Backbone)]
+    assert len(live) <= 4, f"{len(live)} models alive; the cache keeps 4"
