@@ -14,7 +14,7 @@ from yolo_explorer.heatmaps import reduce_channels
 from yolo_explorer.insights import cost_insight, flow_insight, memory_insight, receptive_field_insight
 
 settings = ui.current_settings()
-st.title(f"Inside the {settings.config.label} backbone")
+st.title(f"Inside the {'YOLOv11' if settings.arch == 'tutorial' else settings.config.label} backbone")
 st.caption(
     f"Input {settings.size_label} · {settings.dtype} on {settings.device} · {settings.weights_label}"
     + ("" if settings.weights else ": the shapes and costs are those of the trained model")

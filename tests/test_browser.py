@@ -167,7 +167,7 @@ def test_opens_with_heatmaps_and_no_upload(server, page):
 def test_every_page_opens_without_an_error(server, page):
     page.goto(server)
     settle(page)
-    for title in ("Model summary", "Feature maps", "Latency", "Compare", "Overview"):
+    for title in ("Model summary", "Feature maps", "Latency", "Compare", "Tutorial vs YOLO11", "Overview"):
         page.locator('[data-testid="stTopNavLink"]', has_text=title).click()
         settle(page)
         assert not problems(page), title
@@ -198,7 +198,7 @@ def test_csv_download_and_a_width_change_updates_the_table(server, page):
 
 def choose_upload(page: Page, path: Path) -> None:
     page.locator('[data-testid="stSidebar"] [role="radio"]', has_text="Upload").click()
-    uploader = page.locator('[data-testid="stFileUploader"]')
+    uploader = page.locator('[data-testid="stFileUploader"]', has_text="Image file")
     expect(uploader).to_contain_text("25MB per file")  # .streamlit/config.toml is read although started elsewhere
     uploader.locator('input[type="file"]').set_input_files(str(path))
 
@@ -230,3 +230,50 @@ def test_broken_upload_shows_an_error_and_the_app_goes_on(server, page, tmp_path
     settle(page)
     assert not problems(page)
     expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)
+
+
+def choose_architecture(page: Page, label: str) -> None:
+    page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name=label).click()
+
+
+def test_yolo11_backbone_in_the_browser(server, page):
+    page.goto(server)
+    settle(page)
+    choose_architecture(page, "YOLO11n backbone (Ultralytics)")
+    expect(page.locator("h1")).to_have_text("Inside the YOLO11n backbone", timeout=60_000)
+    settle(page)
+    expect(page.get_by_text("1.37 M", exact=True)).to_be_visible()
+    expect(page.locator('[data-testid="stPlotlyChart"] .heatmaplayer image')).to_have_count(3)
+    page.locator('[data-testid="stTopNavLink"]', has_text="Tutorial vs YOLO11").click()
+    settle(page)
+    expect(page.get_by_text("C2PSA attention after the SPPF")).to_be_visible()
+    assert not problems(page)
+
+
+def test_concurrent_sessions_each_see_their_own_backbone(server, browser):
+    """Three users switch architecture at the same moment; each page shows its own numbers and maps."""
+    sessions = [
+        ("Tutorial backbone (YOLOv11 series)", "Inside the YOLOv11 backbone", "25.6 M", "P5: mean of 1024 channels, 20×20"),
+        ("YOLO11n backbone (Ultralytics)", "Inside the YOLO11n backbone", "1.37 M", "P5: mean of 256 channels, 20×20"),
+        ("YOLO11s backbone (Ultralytics)", "Inside the YOLO11s backbone", "5.44 M", "P5: mean of 512 channels, 20×20"),
+    ]
+    contexts = [browser.new_context(viewport={"width": 1500, "height": 1800}) for _ in sessions]
+    pages = [c.new_page() for c in contexts]
+    try:
+        for p in pages:
+            p.goto(server)
+        for p in pages:
+            settle(p)
+        for p, (label, *_) in zip(pages, sessions, strict=True):  # all three reruns start together
+            if not label.startswith("Tutorial"):
+                choose_architecture(p, label)
+        for p, (_, title, params, p5) in zip(pages, sessions, strict=True):
+            expect(p.locator("h1")).to_have_text(title, timeout=120_000)
+            settle(p)
+            expect(p.get_by_text(params, exact=True)).to_be_visible()
+            expect(p.get_by_text(p5)).to_be_visible()
+            assert not problems(p)
+    finally:
+        for c in contexts:
+            c.close()
