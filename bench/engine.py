@@ -15,6 +15,8 @@ from collections.abc import Callable
 import torch
 
 from yolo_explorer import build_backbone, make_config, measure_latency, model_stats, model_summary, run_with_capture
+from yolo_explorer.devices import supported_dtypes
+from yolo_explorer.latency import LatencyMode
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:
@@ -82,6 +84,16 @@ def main() -> None:
             f"width {width:3d}: median {r.median_ms:8.1f} ms  p90 {r.p90_ms:8.1f} ms  "
             f"min {r.min_ms:8.1f} ms  max {r.max_ms:8.1f} ms  {r.images_per_s:6.2f} images/s"
         )
+
+    print("\n## CPU modes, width 64 and YOLO11n, 640x640, batch 1: channels_last, bf16, thread count")
+    modes = [LatencyMode("fp32"), LatencyMode("fp32", channels_last=True)]
+    modes += [LatencyMode("bf16"), LatencyMode("bf16", channels_last=True)] if "bf16" in supported_dtypes("cpu") else []
+    for arch, fields in (("tutorial", {"width": 64}), ("yolo11n", {})):
+        model = build_backbone(arch, **fields)
+        for threads in sorted({1, torch.get_num_threads()}):
+            for mode in modes:
+                r = measure_latency(model, size=640, mode=mode, threads=threads, warmup=2, iters=5 if args.quick else 10)
+                print(f"{model.config.label:<16} {threads} thread(s)  {mode.label:<24} median {r.median_ms:8.1f} ms")
 
 
 if __name__ == "__main__":

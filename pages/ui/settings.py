@@ -25,7 +25,7 @@ SIZES = list(range(128, 1281, 32))
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 WEIGHT_TYPES = ["pt", "pth", "safetensors"]
 MAX_IMAGE_MB = 25  # per uploaded image
-MAX_WEIGHTS_MB = 512  # per uploaded checkpoint: YOLO11x's whole detection model in fp32 is about 230 MB
+MAX_WEIGHTS_MB = 256  # per uploaded checkpoint (= server.maxUploadSize): YOLO11x's whole model in fp32 is ~230 MB
 ARCH_LABELS = {
     "tutorial": "Tutorial backbone (YOLOv11 series)",
     **{f"yolo11{s}": f"YOLO11{s} backbone (Ultralytics)" for s in YOLO11_SCALES},

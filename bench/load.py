@@ -1,0 +1,160 @@
+"""Load benchmark: N users at once, each a headless Chromium session driving the main flow. Prints numbers.
+
+    python bench/load.py                  # 5, 10 and 20 users
+    python bench/load.py --users 10 --rounds 2
+
+Each user opens the app, picks a sample photo (users differ: 4 photos x 2 input sizes, so the server
+runs real forwards, not only cached ones), opens Feature maps, changes the overlay opacity (a view-only
+change), and opens the Latency page. Every interaction is timed from the action until the page is
+drawn again; errors are exception or error boxes on a page, and timeouts. One Chromium process, one
+browser context per user, one `streamlit run` server, all on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from functools import partial
+from pathlib import Path
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, async_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"]
+FINISHED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+DRAWN = "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(c => c.querySelector('.main-svg'))"
+PROBLEMS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+SAMPLES = ["Astronaut", "Cat", "Coffee", "Rocket"]
+TIMEOUT_MS = 600_000
+
+
+async def settle(page: Page) -> None:
+    await page.wait_for_selector(FINISHED, timeout=TIMEOUT_MS)
+    await asyncio.sleep(0.2)
+    await page.wait_for_selector(FINISHED, timeout=TIMEOUT_MS)
+    await page.wait_for_function(DRAWN, timeout=TIMEOUT_MS)
+
+
+async def timed(page: Page, action, times: dict[str, list[float]], name: str) -> None:
+    start = time.perf_counter()
+    await action()
+    with contextlib.suppress(PlaywrightError):  # the run may be over before the first poll
+        await page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]', timeout=1_500)
+    await settle(page)
+    times.setdefault(name, []).append(time.perf_counter() - start)
+
+
+async def pick_sample(page: Page, sample: str) -> None:
+    await page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]', has_text="Sample").click()
+    await page.get_by_role("option", name=sample).click()
+
+
+async def press(page: Page, slider_scope: str, label: str, key: str, times: int) -> None:
+    slider = page.locator(f'{slider_scope} [data-testid="stSlider"]', has_text=label).locator('input[type="range"]')
+    await slider.focus()
+    for _ in range(times):
+        await slider.press(key)
+
+
+async def open_page(page: Page, title: str) -> None:
+    await page.locator('[data-testid="stTopNavLink"]', has_text=title).click()
+
+
+async def user(browser, url: str, index: int, rounds: int, times: dict[str, list[float]], errors: list[str]) -> None:
+    context = await browser.new_context(viewport={"width": 1400, "height": 1600})
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)  # a slow page is measured, not an error; errors are error boxes
+    try:
+        await timed(page, lambda: page.goto(url), times, "open app")
+        for r in range(rounds):
+            sample = SAMPLES[(index + r) % len(SAMPLES)]
+            await timed(page, partial(pick_sample, page, sample), times, "pick a photo")
+            if index % 2:  # half the users at 480 px: other forwards, other cache entries
+                smaller = partial(press, page, '[data-testid="stSidebar"]', "Input size", "ArrowLeft", 5)
+                await timed(page, smaller, times, "change input size")
+            await timed(page, partial(open_page, page, "Feature maps"), times, "open Feature maps")
+            opacity = partial(press, page, '[data-testid="stMain"]', "opacity", "ArrowRight", 1)
+            await timed(page, opacity, times, "view-only change")
+            await timed(page, partial(open_page, page, "Latency"), times, "open Latency")
+            await timed(page, partial(open_page, page, "Overview"), times, "back to Overview")
+            found = await page.locator(PROBLEMS).all_inner_texts()
+            errors.extend(f"user {index}: {text[:120]}" for text in found)
+    except PlaywrightError as err:  # a timeout or a missing element is an error of the run
+        errors.append(f"user {index}: {type(err).__name__}: {str(err).splitlines()[0][:160]}")
+    finally:
+        await context.close()
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true", "--server.port", str(port)],
+        cwd=tempfile.mkdtemp(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError("streamlit did not start")
+
+
+async def run(users: int, rounds: int, chromium: str) -> tuple[dict[str, list[float]], list[str], float]:
+    proc, url = start_server()
+    times: dict[str, list[float]] = {}
+    errors: list[str] = []
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium, args=ARGS)
+            start = time.perf_counter()
+            await asyncio.gather(*(user(browser, url, i, rounds, times, errors) for i in range(users)))
+            wall = time.perf_counter() - start
+            await browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return times, errors, wall
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, nargs="+", default=[5, 10, 20])
+    parser.add_argument("--rounds", type=int, default=1, help="times each user runs the flow")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args()
+    print(f"# yolo-explorer load benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, one server, one Chromium")
+    for n in args.users:
+        times, errors, wall = asyncio.run(run(n, args.rounds, args.chromium))
+        print(f"\n## {n} concurrent users, {args.rounds} round(s): {wall:.1f} s wall, {len(errors)} errors")
+        print(f"{'interaction':<22} {'count':>5} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
+        for name, values in times.items():
+            p50, p95 = statistics.median(values), percentile(values, 0.95)
+            print(f"{name:<22} {len(values):>5} {p50:>7.2f} {p95:>7.2f} {max(values):>7.2f}")
+        for error in errors:
+            print(f"  error: {error}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Warm-up when the server starts, before the first visitor: `app.py` hands this to `st.App` as its
+lifespan, so `streamlit run app.py` finishes importing torch and the engine, and PyTorch's lazily loaded
+meta-device and CPU kernels, before it answers its first request. Without it the first visitor after a
+restart paid about 3 s of it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+log = logging.getLogger("yolo_explorer.app")
+
+
+def warm_up() -> float:
+    """Import what every page needs and run the engine once on the meta device and the CPU; returns seconds."""
+    start = time.perf_counter()
+    import pandas  # noqa: F401
+    import plotly.graph_objects  # noqa: F401
+    import torch
+
+    from yolo_explorer import build_backbone, make_config, model_stats
+    from yolo_explorer.memory import estimate_forward_memory
+
+    config = make_config("tutorial")
+    model_stats(config, 640)  # the meta device's kernels load on first use (about 1 s)
+    estimate_forward_memory(config, 640)
+    with torch.inference_mode():
+        build_backbone(width=8)(torch.rand(1, 3, 64, 64))  # the CPU convolution kernels
+    _first_page()
+    return time.perf_counter() - start
+
+
+def _first_page() -> None:
+    """Compute, into the shared caches, what the first visitor's first page shows with the default settings."""
+    from pages.ui import compute
+    from pages.ui.settings import Settings
+    from yolo_explorer.samples import SAMPLES, sample_bytes
+
+    sample = next(iter(SAMPLES))
+    settings = Settings("tutorial", 64, 2, 0, (640, 640), "cpu", "fp32", "batch", f"sample: {sample}", sample_bytes(sample))
+    compute.stats_for(settings.config, settings.size, settings.dtype)
+    compute.features_for(settings)
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    seconds = await asyncio.to_thread(warm_up)
+    log.info("yolo-explorer warmed up in %.1f s", seconds)
+    yield
