@@ -95,6 +95,29 @@ def chart_payloads() -> dict[str, list[int]]:
     return sizes
 
 
+def view_server_times() -> dict[str, list[float]]:
+    """Server time (ms) of view-only changes on Feature maps, from AppTest: each is a rerun of the whole app
+    script with the forward cached, an upper bound of the fragment rerun the browser triggers."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/feature_maps.py").run()
+    times: dict[str, list[float]] = {}
+    for key, values in (
+        ("fm_opacity", [0.6, 0.55] * 3),
+        ("fm_reduce", ["max", "mean"] * 3),
+        ("fm_channel", [1, 2, 3, 4, 5, 6]),
+        ("fm_colors", ["Inferno", "Viridis"] * 3),
+        ("fm_rank", ["max", "energy"] * 3),
+    ):
+        for value in values:
+            start = time.perf_counter()
+            at.get_by_key(key).set_value(value).run()
+            times.setdefault(key, []).append((time.perf_counter() - start) * 1000)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-shots", action="store_true")
@@ -138,7 +161,7 @@ def main() -> None:
                     break
             except OSError:
                 time.sleep(0.1)
-        print(f"server up after {time.perf_counter() - t0:.1f} s")
+        print(f"server up after {time.perf_counter() - t0:.1f} s (its warm-up included: pages/ui/startup.py)")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 3400})
@@ -196,6 +219,10 @@ def main() -> None:
                 f"overlay  median {statistics.median(times) * 1000:6.0f} ms (min {min(times) * 1000:.0f}), "
                 f"{statistics.median(sent) / 1e3:.0f} kB sent"
             )
+
+            print("\n## server time of view-only changes (AppTest: whole-script rerun, forward cached)")
+            for key, values in view_server_times().items():
+                print(f"{key:12s} median {statistics.median(values):5.0f} ms, min {min(values):4.0f} ms")
 
             if not args.no_shots:
                 SHOTS.mkdir(parents=True, exist_ok=True)

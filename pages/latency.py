@@ -158,9 +158,12 @@ if sweep_results and sweep_results[-1] is r:
         sweep_plot([s.batch for s in sweep_results], [s.images_per_s for s in sweep_results], [s.tflops for s in sweep_results]),
         key="lat_sweep_plot",
     )
+    peak = ui.peak_tflops(r.device, r.dtype)
+    best = max(sweep_results, key=lambda s: s.tflops)
     st.caption(
         "Larger batches amortise kernel launches and fill the device: images/s grows until the device is busy. "
-        "TFLOP/s uses the engine's FLOP count of the forward."
+        f"TFLOP/s uses the engine's FLOP count of the forward. This device's {r.dtype} matmul peak, measured here: "
+        f"{peak:.3g} TFLOP/s; the best batch ({best.batch}) reaches {best.tflops / peak:.0%} of it."
     )
 
 ui.show(latency_box({latest["label"]: r.times_ms}), key="lat_box")

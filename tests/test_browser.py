@@ -240,7 +240,7 @@ def choose_architecture(page: Page, label: str) -> None:
 def test_yolo11_backbone_in_the_browser(server, page):
     page.goto(server)
     settle(page)
-    choose_architecture(page, "YOLO11n backbone (Ultralytics)")
+    choose_architecture(page, "YOLO11n (Ultralytics)")
     expect(page.locator("h1")).to_have_text("Inside the YOLO11n backbone", timeout=60_000)
     settle(page)
     expect(page.get_by_text("1.37 M", exact=True)).to_be_visible()
@@ -254,9 +254,9 @@ def test_yolo11_backbone_in_the_browser(server, page):
 def test_concurrent_sessions_each_see_their_own_backbone(server, browser):
     """Three users switch architecture at the same moment; each page shows its own numbers and maps."""
     sessions = [
-        ("Tutorial backbone (YOLOv11 series)", "Inside the YOLOv11 backbone", "25.6 M", "P5: mean of 1024 channels, 20×20"),
-        ("YOLO11n backbone (Ultralytics)", "Inside the YOLO11n backbone", "1.37 M", "P5: mean of 256 channels, 20×20"),
-        ("YOLO11s backbone (Ultralytics)", "Inside the YOLO11s backbone", "5.44 M", "P5: mean of 512 channels, 20×20"),
+        ("Tutorial (YOLOv11 series)", "Inside the YOLOv11 backbone", "25.6 M", "P5: mean of 1024 channels, 20×20"),
+        ("YOLO11n (Ultralytics)", "Inside the YOLO11n backbone", "1.37 M", "P5: mean of 256 channels, 20×20"),
+        ("YOLO11s (Ultralytics)", "Inside the YOLO11s backbone", "5.44 M", "P5: mean of 512 channels, 20×20"),
     ]
     contexts = [browser.new_context(viewport={"width": 1500, "height": 1800}) for _ in sessions]
     pages = [c.new_page() for c in contexts]

@@ -56,5 +56,6 @@ def test_batch_sweep_and_yolo11(app):
     assert runs["run"].tolist() == [f"YOLO11n 128×128 b{b} fp32 cpu" for b in (1, 2, 4)]
     assert (runs["TFLOP/s"] > 0).all()
     assert any(h.value == "Batch sweep" for h in at.subheader)
+    assert any("matmul peak, measured here" in (c.value or "") for c in at.caption)
     assert not at.get_by_key("lat_graph").value and at.get_by_key("lat_graph").disabled  # no CUDA here
     assert at.get_by_key("lat_compile").options == ["eager", "default"]

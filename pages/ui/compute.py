@@ -27,6 +27,7 @@ from yolo_explorer import (
     supported_dtypes,
 )
 from yolo_explorer.devices import dtype_from_name
+from yolo_explorer.latency import matmul_peak_tflops
 from yolo_explorer.memory import MemoryEstimate, check_fits, estimate_forward_memory
 from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.weights import load_weights, match_state_dict, read_state_dict
@@ -59,6 +60,12 @@ class Weights:
 @st.cache_data(max_entries=64, show_spinner=False)
 def _check_fit(config: BackboneConfig, digest: str, _state: dict[str, torch.Tensor]) -> None:
     match_state_dict(build_backbone(config=config, device="meta"), _state)
+
+
+@st.cache_data(show_spinner="Measuring the device's matmul peak…")
+def peak_tflops(device: str, dtype: str) -> float:
+    """The device's practical peak: TFLOP/s of a large matmul in `dtype`, measured once per server."""
+    return matmul_peak_tflops(device, dtype)
 
 
 @st.cache_data(show_spinner=False)

@@ -27,8 +27,8 @@ WEIGHT_TYPES = ["pt", "pth", "safetensors"]
 MAX_IMAGE_MB = 25  # per uploaded image
 MAX_WEIGHTS_MB = 256  # per uploaded checkpoint (= server.maxUploadSize): YOLO11x's whole model in fp32 is ~230 MB
 ARCH_LABELS = {
-    "tutorial": "Tutorial backbone (YOLOv11 series)",
-    **{f"yolo11{s}": f"YOLO11{s} backbone (Ultralytics)" for s in YOLO11_SCALES},
+    "tutorial": "Tutorial (YOLOv11 series)",
+    **{f"yolo11{s}": f"YOLO11{s} (Ultralytics)" for s in YOLO11_SCALES},
 }
 BN_MODES = {
     "batch": "Batch statistics (as the tutorial's figures)",
