@@ -53,25 +53,20 @@ with ui.guard("comparing the backbones"):
     diffs = ui.differences_for(yolo, settings.size)
     matches = ui.closest_widths_for(settings.size)
 
-cols = st.columns(4)
-cols[0].metric(f"Parameters, {tutorial.label}", human_count(t_stats.params), help=f"{t_stats.params:,}")
-cols[1].metric(
-    f"Parameters, {yolo.label}",
-    human_count(y_stats.params),
-    delta=f"{y_stats.params / t_stats.params:.2f}× the tutorial's",
-    delta_color="off",
-    delta_arrow="off",
-    help=f"{y_stats.params:,}",
-)
-cols[2].metric(f"MACs per image, {tutorial.label}", human_count(t_stats.macs), help=f"{t_stats.macs:,}")
-cols[3].metric(
-    f"MACs per image, {yolo.label}",
-    human_count(y_stats.macs),
-    delta=f"{y_stats.macs / t_stats.macs:.2f}× the tutorial's",
-    delta_color="off",
-    delta_arrow="off",
-    help=f"{y_stats.macs:,}, of which {y_stats.attention_macs:,} in the attention's matrix products",
-)
+cols = iter(st.columns(4))
+for what, t_value, y_value, extra in (
+    ("Parameters", t_stats.params, y_stats.params, ""),
+    ("MACs per image", t_stats.macs, y_stats.macs, f", of which {y_stats.attention_macs:,} in the attention's matrix products"),
+):
+    next(cols).metric(f"{what}, {tutorial.label}", human_count(t_value), help=f"{t_value:,}")
+    next(cols).metric(
+        f"{what}, {yolo.label}",
+        human_count(y_value),
+        delta=f"{y_value / t_value:.2f}× the tutorial's",
+        delta_color="off",
+        delta_arrow="off",
+        help=f"{y_value:,}{extra}",
+    )
 
 st.subheader("Stage by stage")
 t_rows, y_rows = stage_rows(tutorial, t_stats), stage_rows(yolo, y_stats)

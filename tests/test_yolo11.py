@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from data.make_ultralytics_reference import draw
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -89,7 +90,7 @@ def test_computes_exactly_what_ultralytics_computes():
     for key, shape in ULTRALYTICS["n"]["keys"].items():
         if key.endswith("num_batches_tracked"):
             continue
-        state[key] = _draw(key, shape, generator)
+        state[key] = draw(key, shape, generator)
     x = torch.rand(1, 3, 96, 128, generator=generator)
     assert torch.equal(x, reference["x"])  # same draws as the reference script
 
@@ -103,16 +104,6 @@ def test_computes_exactly_what_ultralytics_computes():
         outputs = model(x)
     for name, out in zip(("P3", "P4", "P5"), outputs, strict=True):
         torch.testing.assert_close(out, reference[name], rtol=1e-5, atol=1e-5)
-
-
-def _draw(key: str, shape: list[int], generator: torch.Generator) -> torch.Tensor:
-    # the reference script's recipe, in the same order
-    if key.endswith("running_var") or key.endswith("bn.weight"):
-        return torch.rand(shape, generator=generator) * 0.5 + 0.75
-    if key.endswith("running_mean") or key.endswith("bn.bias"):
-        return torch.randn(shape, generator=generator) * 0.1
-    fan = math.prod(shape[1:]) if len(shape) > 1 else 1
-    return torch.randn(shape, generator=generator) * (2.0 / max(1, fan)) ** 0.5
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -18,11 +18,10 @@ import sys
 from pathlib import Path
 
 import torch
-import ultralytics
-from ultralytics import YOLO
 
 
 def draw(key: str, shape: list[int], generator: torch.Generator) -> torch.Tensor:
+    """The weight for one key, drawn from `generator`; tests/test_yolo11.py draws the same ones."""
     if key.endswith("running_var") or key.endswith("bn.weight"):
         return torch.rand(shape, generator=generator) * 0.5 + 0.75
     if key.endswith("running_mean") or key.endswith("bn.bias"):
@@ -32,6 +31,9 @@ def draw(key: str, shape: list[int], generator: torch.Generator) -> torch.Tensor
 
 
 def main(out: Path) -> None:
+    import ultralytics  # only here: the tests import `draw` from this file without Ultralytics
+    from ultralytics import YOLO
+
     keys = {"ultralytics": ultralytics.__version__, "scales": {}}
     for scale in "nsmlx":
         model = YOLO(f"yolo11{scale}.yaml").model.eval()
