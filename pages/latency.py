@@ -11,6 +11,7 @@ import torch
 from pages import ui
 from yolo_explorer import measure_latency
 from yolo_explorer.figures import latency_box, latency_history, sweep_plot
+from yolo_explorer.formatting import human_ms
 from yolo_explorer.latency import LatencyMode
 
 NOISY_SPREAD = 0.2  # (p90 - min) / median above this: the figures are noisy
@@ -67,7 +68,7 @@ with st.form("latency_form", border=True):
         help="torch's intra-op threads for this run (restored afterwards).",
     )
     sweep = st.toggle(
-        f"Batch sweep (1 to {batch})", key="lat_sweep", help="Time every batch size up to the chosen one: images/s and TFLOP/s."
+        "Batch sweep", key="lat_sweep", help="Time every batch size from 1 up to the chosen one: images/s and TFLOP/s."
     )
     if compile_mode != "eager":
         st.caption(COMPILE_COST[compile_mode])
@@ -123,10 +124,10 @@ latest = history[-1]
 r = latest["result"]
 st.subheader(f"Last run: {latest['label']}")
 cols = st.columns(6)
-cols[0].metric("Median", f"{r.median_ms:.2f} ms")
-cols[1].metric("p90", f"{r.p90_ms:.2f} ms")
-cols[2].metric("Min", f"{r.min_ms:.2f} ms")
-cols[3].metric("Images / s", f"{r.images_per_s:,.1f}")
+cols[0].metric("Median", human_ms(r.median_ms), help=f"{r.median_ms:.3f} ms per batch")
+cols[1].metric("p90", human_ms(r.p90_ms), help=f"{r.p90_ms:.3f} ms")
+cols[2].metric("Min", human_ms(r.min_ms), help=f"{r.min_ms:.3f} ms")
+cols[3].metric("Images / s", f"{r.images_per_s:,.3g}" if r.images_per_s < 1000 else f"{r.images_per_s:,.0f}")
 cols[4].metric("TFLOP/s", f"{r.tflops:.3g}", help=f"{r.flops:,} FLOPs per batch (the engine's count) / median time")
 cols[5].metric(
     "Compile / capture", f"{r.compile_s:.1f} s" if r.compile_s else "none", help="Before the first timed run; not in the timings."
@@ -163,7 +164,8 @@ if sweep_results and sweep_results[-1] is r:
     st.caption(
         "Larger batches amortise kernel launches and fill the device: images/s grows until the device is busy. "
         f"TFLOP/s uses the engine's FLOP count of the forward. This device's {r.dtype} matmul peak, measured here: "
-        f"{peak:.3g} TFLOP/s; the best batch ({best.batch}) reaches {best.tflops / peak:.0%} of it."
+        f"{peak:.3g} TFLOP/s; the best batch ({best.batch}) reaches {best.tflops / peak:.0%} of it"
+        + (" (convolution kernels can beat a plain matmul on a CPU)." if best.tflops > peak else ".")
     )
 
 ui.show(latency_box({latest["label"]: r.times_ms}), key="lat_box")
