@@ -16,13 +16,6 @@ from yolo_explorer.latency import LatencyMode
 
 NOISY_SPREAD = 0.2  # (p90 - min) / median above this: the figures are noisy
 BATCHES = [1, 2, 4, 8, 16, 32, 64]
-# what a user waits before the first timed run (measured on an H200 with torch 2.11: bench/results)
-COMPILE_COST = {
-    "default": "torch.compile: about 10-15 s of compiling before timing starts (measured on an H200; longer on a CPU).",
-    "reduce-overhead": "torch.compile reduce-overhead: about 5-15 s of compiling and graph recording before timing starts.",
-    "max-autotune": "torch.compile max-autotune: about 5 minutes of compiling and kernel benchmarking (287 s measured "
-    "on an H200) before timing starts; other users' forwards are not held up meanwhile.",
-}
 
 settings = ui.current_settings()
 st.title("Latency")
@@ -33,6 +26,27 @@ st.caption(
 )
 history: list[dict] = st.session_state.setdefault("latency_history", [])
 cuda = settings.device.startswith("cuda")
+compile_times = ui.compile_times()  # (config, size, mode, device) -> seconds, measured on this server
+
+# outside the form, so that choosing a compile mode says what it costs before anyone presses Run
+left, right = st.columns([1, 3])
+compile_mode = left.selectbox(
+    "torch.compile",
+    ["eager", "default", "reduce-overhead", "max-autotune"] if cuda else ["eager", "default"],
+    key="lat_compile",
+    help="Compile the forward before timing it (reduce-overhead and max-autotune also replay CUDA graphs).",
+)
+compile_key = (settings.config.label, settings.size, compile_mode, settings.device)
+if compile_mode != "eager":
+    seen = compile_times.get(compile_key)
+    right.info(
+        f"Compiling {settings.config.label} at {settings.size_label} in this mode took {seen:.0f} s on this server last "
+        "time; it happens before the timed runs and is reported apart."
+        if seen
+        else "Compiling comes first and is reported apart: seconds for default and reduce-overhead, minutes for "
+        "max-autotune (it benchmarks kernels). Other users' forwards are not held up meanwhile.",
+        icon=":material/hourglass_top:",
+    )
 
 with st.form("latency_form", border=True):
     cols = st.columns(4)
@@ -44,19 +58,15 @@ with st.form("latency_form", border=True):
     warmup = cols[2].number_input("Warm-up runs", 0, 50, 3, key="lat_warmup")
     iters = cols[3].number_input("Timed runs", 3, 500, 20, key="lat_iters")
     cols = st.columns(4)
+    sweep = cols[2].toggle(
+        "Batch sweep", key="lat_sweep", help="Time every batch size from 1 up to the chosen one: images/s and TFLOP/s."
+    )
     channels_last = cols[0].toggle("channels_last", key="lat_cl", help="NHWC memory format (tensor cores and oneDNN prefer it).")
     graph = cols[1].toggle(
         "CUDA graph",
         key="lat_graph",
         disabled=not cuda,
         help="Record the forward once and replay it: no per-kernel launch cost." + ("" if cuda else " Needs a CUDA device."),
-    )
-    compile_options = ["eager", "default", "reduce-overhead", "max-autotune"] if cuda else ["eager", "default"]
-    compile_mode = cols[2].selectbox(
-        "torch.compile",
-        compile_options,
-        key="lat_compile",
-        help="Compiling takes seconds to minutes before the first timed run; that time is reported apart.",
     )
     threads = cols[3].number_input(
         "CPU threads",
@@ -67,11 +77,6 @@ with st.form("latency_form", border=True):
         disabled=settings.device != "cpu",
         help="torch's intra-op threads for this run (restored afterwards).",
     )
-    sweep = st.toggle(
-        "Batch sweep", key="lat_sweep", help="Time every batch size from 1 up to the chosen one: images/s and TFLOP/s."
-    )
-    if compile_mode != "eager":
-        st.caption(COMPILE_COST[compile_mode])
     run = st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")
 
 if run:
@@ -108,6 +113,8 @@ if run:
             )
         notice.empty()
         bar.empty()
+    if results[0].compile_s and mode.compile:
+        compile_times[compile_key] = results[0].compile_s
     for r in results:
         label = f"{settings.config.label} {settings.size_label} b{r.batch} {r.mode} {settings.device}"
         history.append({"label": label, "result": r, "waited_s": r.waited_s, "load": load_before})

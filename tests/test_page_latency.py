@@ -59,3 +59,18 @@ def test_batch_sweep_and_yolo11(app):
     assert any("matmul peak, measured here" in (c.value or "") for c in at.caption)
     assert not at.get_by_key("lat_graph").value and at.get_by_key("lat_graph").disabled  # no CUDA here
     assert at.get_by_key("lat_compile").options == ["eager", "default"]
+
+
+def test_compile_cost_is_announced_before_running_and_remembered(app):
+    at = app(PAGE, width=8, side=128)
+    at.get_by_key("lat_compile").set_value("default").run()
+    no_problems(at)
+    assert "Compiling comes first and is reported apart" in at.info[0].value  # before anyone presses Run
+    run_latency(at, lat_iters=3, lat_warmup=1)
+    no_problems(at)
+    compiled = at.dataframe[0].value
+    assert compiled["run"].tolist() == ["tutorial w=8 128×128 b1 fp32 + compile default cpu"]
+    seconds = next(m.value for m in at.metric if m.label == "Compile / capture")
+    assert seconds.endswith(" s") and float(seconds[:-2]) > 0
+    at.run()  # the next run (any session's) is told what it will cost
+    assert f"took {float(seconds[:-2]):.0f} s on this server last time" in at.info[0].value

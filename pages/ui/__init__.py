@@ -8,6 +8,7 @@ import streamlit as st
 from .compute import (
     check_memory,
     closest_widths_for,
+    compile_times,
     differences_for,
     features_for,
     image_for,
@@ -26,6 +27,7 @@ __all__ = [
     "Settings",
     "check_memory",
     "closest_widths_for",
+    "compile_times",
     "current_settings",
     "differences_for",
     "explain",

@@ -62,6 +62,13 @@ def _check_fit(config: BackboneConfig, digest: str, _state: dict[str, torch.Tens
     match_state_dict(build_backbone(config=config, device="meta"), _state)
 
 
+@st.cache_resource
+def compile_times() -> dict[tuple, float]:
+    """Seconds torch.compile took on this server, by (config label, size, mode, device): shown before the
+    next user waits for the same compile. Shared by every session."""
+    return {}
+
+
 @st.cache_data(show_spinner="Measuring the device's matmul peak…")
 def peak_tflops(device: str, dtype: str) -> float:
     """The device's practical peak: TFLOP/s of a large matmul in `dtype`, measured once per server."""
