@@ -367,7 +367,7 @@ def sweep_plot(batches: Sequence[int], images_per_s: Sequence[float], tflops: Se
     fig.update_layout(
         xaxis=dict(title="batch size", type="category"),
         yaxis=dict(title="images/s", rangemode="tozero"),
-        yaxis2=dict(title="TFLOP/s", overlaying="y", side="right", rangemode="tozero", showgrid=False, tickformat=".3g"),
+        yaxis2=dict(title="TFLOP/s", overlaying="y", side="right", rangemode="tozero", showgrid=False, tickformat=".3~f"),
         legend=dict(orientation="h", y=1.12),
     )
     return _base_layout(fig, 360)
