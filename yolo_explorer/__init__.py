@@ -1,17 +1,19 @@
 """yolo-explorer's engine: the tutorial's YOLOv11 backbone, activation capture, statistics, latency,
-image preprocessing and the numbers behind every chart. It never imports streamlit."""
+image preprocessing and the numbers behind every chart, for the tutorial's backbone and Ultralytics'
+YOLO11 backbones. It never imports streamlit."""
 
 from __future__ import annotations
 
 from .backbone import Backbone, FeatureInfo, build_backbone
 from .capture import capture_activations, list_layers, resolve_layer, run_with_capture
-from .config import ARCHITECTURES, LayerSpec, TutorialConfig, make_config
+from .config import ARCHITECTURES, LayerSpec, TutorialConfig, YOLO11Config, make_config
 from .devices import DTYPES, available_devices, check_device, device_name, supported_dtypes
 from .features import FeatureResult, extract_features
 from .heatmaps import channel_stats, map_to_original, quantize, rank_channels, reduce_channels
-from .latency import LatencyResult, measure_latency
+from .latency import LatencyMode, LatencyResult, measure_latency
 from .preprocess import ImageLoadError, Letterbox, letterbox, load_image
 from .stats import LayerStats, ModelStats, Summary, model_stats, model_summary, parse_size
+from .weights import WeightsError, load_weights
 
 __all__ = [
     "ARCHITECTURES",
@@ -20,6 +22,7 @@ __all__ = [
     "FeatureInfo",
     "FeatureResult",
     "ImageLoadError",
+    "LatencyMode",
     "LatencyResult",
     "LayerSpec",
     "LayerStats",
@@ -27,6 +30,8 @@ __all__ = [
     "ModelStats",
     "Summary",
     "TutorialConfig",
+    "WeightsError",
+    "YOLO11Config",
     "available_devices",
     "build_backbone",
     "capture_activations",
@@ -37,6 +42,7 @@ __all__ = [
     "letterbox",
     "list_layers",
     "load_image",
+    "load_weights",
     "make_config",
     "map_to_original",
     "measure_latency",
