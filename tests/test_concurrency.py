@@ -5,6 +5,7 @@ left on a shared model, and the caches must stay within their bounds."""
 from __future__ import annotations
 
 import gc
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -58,13 +59,23 @@ def test_concurrent_sessions_get_their_own_results_and_leave_no_hooks():
     assert all(hooks(m) == 0 for m in models.values())
 
 
-def test_the_model_cache_stays_bounded():
+def test_the_model_cache_stays_bounded(monkeypatch):
+    """Six configs through the 4-model cache: of the models the cache built, at most 4 stay alive."""
+    built: list[weakref.ref] = []
+    real = compute.build_backbone
+    monkeypatch.setattr(compute, "build_backbone", lambda *a, **k: _track(real(*a, **k), built))
     compute._model.clear()
     compute._features.clear()
-    widths = [8, 16, 24, 32, 40, 48]  # more configs than the cache keeps (4 models)
+    widths = [8, 16, 24, 32, 40, 48]
     sessions = [settings("tutorial", w, "cat", (64, 64), "batch") for w in widths]
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(compute.features_for, sessions))
     gc.collect()
-    live = [o for o in gc.get_objects() if isinstance(o, Backbone)]
-    assert len(live) <= 4, f"{len(live)} models alive; the cache keeps 4"
+    assert len(built) == 6
+    alive = [ref() for ref in built if ref() is not None]
+    assert len(alive) <= 4, f"{len(alive)} models alive; the cache keeps 4"
+
+
+def _track(model: Backbone, built: list) -> Backbone:
+    built.append(weakref.ref(model))
+    return model
