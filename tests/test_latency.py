@@ -130,6 +130,21 @@ def test_a_run_waits_for_the_device_and_says_so():
     assert measure_latency(model, size=32, iters=1, warmup=0).waited_s == 0.0
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    not GPUS, reason="no CUDA or MPS device on this machine; GPU latency paths are checked only where one is present"
+)
+@pytest.mark.parametrize("device", GPUS or ["none"])
+def test_gpu_latency_every_supported_dtype(device):
+    for dtype in supported_dtypes(device):
+        model = build_backbone(
+            width=16, device=device, dtype={"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+        )
+        result = measure_latency(model, size=320, device=device, dtype=dtype, warmup=3, iters=5)
+        assert result.device == device and result.median_ms > 0
+        assert result.device_name != "cpu"
+
+
 CUDA = [d for d in GPUS if d.startswith("cuda")]
 
 
