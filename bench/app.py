@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+from appserver import streamlit_server  # bench/appserver.py: run as `python bench/...`
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -129,39 +125,8 @@ def main() -> None:
         f"# yolo-explorer app benchmark, {time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, Chromium headless"
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=tempfile.mkdtemp(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        t0 = time.perf_counter()
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
-        print(f"server up after {time.perf_counter() - t0:.1f} s (its warm-up included: pages/ui/startup.py)")
+    with streamlit_server() as (url, ready_s):
+        print(f"server up after {ready_s:.1f} s (its warm-up included: pages/ui/startup.py)")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1000})  # a laptop screen for the cold start
@@ -243,9 +208,6 @@ def main() -> None:
                     page.screenshot(path=str(SHOTS / f"{name}.png"))
                 print(f"\nscreenshots: {', '.join(str((SHOTS / f'{n}.png').relative_to(ROOT)) for n in PAGES)}")
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     print("\n## chart payload per page, default view (JSON bytes per chart, from AppTest)")
     for name, sizes in chart_payloads().items():

@@ -16,20 +16,14 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from functools import partial
-from pathlib import Path
 
+from appserver import streamlit_server  # bench/appserver.py: run as `python bench/...`
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"]
 FINISHED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 DRAWN = "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(c => c.querySelector('.main-svg'))"
@@ -95,41 +89,16 @@ async def user(browser, url: str, index: int, rounds: int, times: dict[str, list
         await context.close()
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true", "--server.port", str(port)],
-        cwd=tempfile.mkdtemp(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError("streamlit did not start")
-
-
 async def run(users: int, rounds: int, chromium: str) -> tuple[dict[str, list[float]], list[str], float]:
-    proc, url = start_server()
     times: dict[str, list[float]] = {}
     errors: list[str] = []
-    try:
+    with streamlit_server(timeout=300) as (url, _):
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium, args=ARGS)
             start = time.perf_counter()
             await asyncio.gather(*(user(browser, url, i, rounds, times, errors) for i in range(users)))
             wall = time.perf_counter() - start
             await browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     return times, errors, wall
 
 

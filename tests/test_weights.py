@@ -6,12 +6,12 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import zipfile
 
 import pytest
 import torch
 from reference_tutorial import YOLOv11Backbone
 from safetensors.torch import save as save_safetensors
+from test_preprocess import zip_bytes
 
 from yolo_explorer import build_backbone
 from yolo_explorer.weights import WeightsError, WeightsMismatchError, load_weights, read_state_dict
@@ -156,19 +156,12 @@ def test_a_whole_pickled_model_is_refused_with_the_way_out():
         read_state_dict(to_bytes(tutorial_model()))
 
 
-def _zip_bytes() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
-        z.writestr("a.txt", "hello")
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize(
     "data, message",
     [
         (b"", "empty"),
         (b"hello, I am a text file\n" * 10, "not a PyTorch or safetensors weights file"),
-        (_zip_bytes(), "not a PyTorch or safetensors weights file"),
+        (zip_bytes(), "not a PyTorch or safetensors weights file"),
         (to_bytes({"stem.conv.weight": torch.zeros(2)})[:200], "not a PyTorch or safetensors weights file"),
         (to_bytes([1, 2, 3]), "holds no state_dict"),
         (to_bytes({"a": torch.zeros(1), "b": 3}), "not named tensors: b"),

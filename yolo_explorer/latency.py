@@ -13,6 +13,7 @@ graph runs on a private copy, so a model shared by many app sessions stays as it
 from __future__ import annotations
 
 import copy
+import functools
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -208,7 +209,7 @@ def measure_latency(
     mode.check(dev)
 
     config = getattr(model, "config", None)
-    flops = model_stats(config, (h, w)).flops * batch if config is not None else 0
+    flops = _flops_per_image(config, (h, w)) * batch if config is not None else 0
     in_channels = config.in_channels if config is not None else next(model.parameters()).shape[1]
     total = warmup + iters
     times: list[float] = []
@@ -270,9 +271,7 @@ def _runner_model(model: nn.Module, mode: LatencyMode, dev: torch.device) -> tup
     torch_dtype = dtype_from_name(mode.dtype)
     if not (mode.channels_last or mode.compile or mode.cuda_graph or param.device != dev or param.dtype != torch_dtype):
         return model, False
-    with getattr(model, "lock", None) or nullcontext():
-        clone = copy.deepcopy(model).eval()
-    clone = clone.to(device=dev, dtype=torch_dtype)
+    clone = _copy(model).to(device=dev, dtype=torch_dtype)
     if mode.channels_last:
         clone = clone.to(memory_format=torch.channels_last)
     return clone, True
@@ -307,6 +306,13 @@ def _capture_graph(model: nn.Module, x: torch.Tensor, dev: torch.device) -> torc
     with torch.cuda.graph(graph), torch.inference_mode():
         graph.outputs = model(x)  # keep the static outputs alive with the graph
     return graph
+
+
+@functools.lru_cache(maxsize=64)
+def _flops_per_image(config: Any, size: tuple[int, int]) -> int:
+    """The engine's FLOP count of one image (a meta-device forward, done once per config and size: a batch
+    sweep asks for it at every batch size)."""
+    return model_stats(config, size).flops
 
 
 def _copy(model: nn.Module) -> nn.Module:

@@ -171,7 +171,8 @@ def load_weights(
     lock = getattr(model, "lock", None)
     with lock if lock is not None else nullcontext():
         model.load_state_dict(matched, strict=False)  # every key was checked above; counters may be absent
-    params = sum(v.numel() for k, v in matched.items() if k in dict(model.named_parameters()))
+    parameter_names = {name for name, _ in model.named_parameters()}
+    params = sum(v.numel() for k, v in matched.items() if k in parameter_names)
     return WeightsReport(loaded=len(matched), layout=layout, ignored=ignored, params=params)
 
 

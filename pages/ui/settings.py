@@ -22,6 +22,7 @@ from .compute import Weights, supported_dtypes_cached
 
 WIDTHS = list(range(8, 129, 8))
 SIZES = list(range(128, 1281, 32))
+DEFAULT_WIDTH, DEFAULT_DEPTH, DEFAULT_SIDE = 64, 2, 640  # the tutorial's own
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 WEIGHT_TYPES = ["pt", "pth", "safetensors"]
 MAX_IMAGE_MB = 25  # per uploaded image
@@ -54,9 +55,17 @@ class Settings:
 
     @property
     def config(self):
-        if self.arch == "tutorial":
-            return make_config(self.arch, width=self.width, depth=self.depth)
-        return make_config(self.arch)
+        return config_for(self.arch, self.width, self.depth)
+
+    @classmethod
+    def first_visit(cls) -> Settings:
+        """What the sidebar gives a new session before any control is touched (the server warms this up)."""
+        sample = next(iter(SAMPLES))
+        side = (DEFAULT_SIDE, DEFAULT_SIDE)
+        bn = next(iter(BN_MODES))
+        return cls(
+            "tutorial", DEFAULT_WIDTH, DEFAULT_DEPTH, 0, side, "cpu", "fp32", bn, f"sample: {sample}", sample_bytes(sample)
+        )
 
     @property
     def weights_label(self) -> str:
@@ -66,6 +75,11 @@ class Settings:
     def size_label(self) -> str:
         h, w = self.size
         return f"{h}×{w}"
+
+
+def config_for(arch: str, width: int, depth: int):
+    """The config the sidebar describes: width and depth are the tutorial's; a YOLO11 scale fixes its own."""
+    return make_config(arch, width=width, depth=depth) if arch == "tutorial" else make_config(arch)
 
 
 def sidebar_controls() -> Settings:
@@ -83,12 +97,12 @@ def sidebar_controls() -> Settings:
             key="arch",
             help="The tutorial's simplified backbone, or the real YOLO11 backbones (layers 0-10 of Ultralytics' models).",
         )
-        width, depth = 64, 2
+        width, depth = DEFAULT_WIDTH, DEFAULT_DEPTH
         if arch == "tutorial":
             width = st.select_slider(
                 "Base width w",
                 options=WIDTHS,
-                value=64,
+                value=DEFAULT_WIDTH,
                 key="width",
                 help="Channels of the stem. Every stage doubles them: P3 has 4w, P4 8w, P5 16w channels.",
             )
@@ -97,7 +111,7 @@ def sidebar_controls() -> Settings:
             st.caption(f"Scale {arch[-1]}: depth ×{d:g}, width ×{w:g}, at most {cap} channels before scaling.")
         with st.expander("More backbone settings"):
             if arch == "tutorial":
-                depth = st.slider("Bottlenecks per C3k2 (n)", 1, 4, 2, key="depth", help="The tutorial uses n = 2.")
+                depth = st.slider("Bottlenecks per C3k2 (n)", 1, 4, DEFAULT_DEPTH, key="depth", help="The tutorial uses n = 2.")
             seed = int(st.number_input("Seed of the random weights", 0, 2**31 - 1, 0, key="seed"))
             weights = _weights_upload()
             batch_norm = st.radio(
@@ -109,12 +123,11 @@ def sidebar_controls() -> Settings:
                 "maps look like blurred copies of the photo; batch statistics keep them at unit scale, as in the tutorial's "
                 "figures. With trained weights use running statistics. Shapes, costs and latency are the same either way.",
             )
-        config = make_config(arch, width=width, depth=depth) if arch == "tutorial" else make_config(arch)
-        weights = _fitting(weights, config)
+        weights = _fitting(weights, config_for(arch, width, depth))
 
         st.subheader("Input")
         if st.toggle("Square input", value=True, key="square"):
-            side = st.select_slider("Input size (px)", options=SIZES, value=640, key="side")
+            side = st.select_slider("Input size (px)", options=SIZES, value=DEFAULT_SIDE, key="side")
             size = (side, side)
         else:
             size = (

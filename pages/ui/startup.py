@@ -35,13 +35,11 @@ def warm_up() -> float:
 
 
 def _first_page() -> None:
-    """Compute, into the shared caches, what the first visitor's first page shows with the default settings."""
+    """Compute, into the shared caches, what the first visitor's first page shows."""
     from pages.ui import compute
     from pages.ui.settings import Settings
-    from yolo_explorer.samples import SAMPLES, sample_bytes
 
-    sample = next(iter(SAMPLES))
-    settings = Settings("tutorial", 64, 2, 0, (640, 640), "cpu", "fp32", "batch", f"sample: {sample}", sample_bytes(sample))
+    settings = Settings.first_visit()
     compute.stats_for(settings.config, settings.size, settings.dtype)
     compute.features_for(settings)
 
