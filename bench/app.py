@@ -196,13 +196,13 @@ def main() -> None:
                 for name, path in PAGES.items():
                     page.goto(f"{url}/{path}")
                     drawn(page, 0)
-                    if name == "latency":  # show a result: a batch sweep 1-4 with channels_last
+                    if name == "latency":  # show a result: a batch sweep 1-4, channels_last, BN folded
                         batch = page.locator('[data-testid="stSlider"]', has_text="Batch size").locator('input[type="range"]')
                         batch.focus()
                         for _ in range(2):
                             batch.press("ArrowRight")
-                        page.locator('[data-testid="stCheckbox"]', has_text="channels_last").locator("label").click()
-                        page.locator('[data-testid="stCheckbox"]', has_text="Batch sweep").locator("label").click()
+                        for toggle in ("channels_last", "Fold BatchNorm", "Batch sweep"):
+                            page.locator('[data-testid="stCheckbox"]', has_text=toggle).locator("label").click()
                         timed_change(page, page.get_by_role("button", name="Run").click, 3)
                     time.sleep(1.5)
                     page.screenshot(path=str(SHOTS / f"{name}.png"))

@@ -49,7 +49,7 @@ if compile_mode != "eager":
     )
 
 with st.form("latency_form", border=True):
-    cols = st.columns(4)
+    cols = st.columns(5)
     batch = cols[0].select_slider("Batch size", BATCHES, value=1, key="lat_batch")
     dtypes = ui.supported_dtypes_cached(settings.device)
     dtype = cols[1].selectbox(
@@ -57,18 +57,7 @@ with st.form("latency_form", border=True):
     )
     warmup = cols[2].number_input("Warm-up runs", 0, 50, 3, key="lat_warmup")
     iters = cols[3].number_input("Timed runs", 3, 500, 20, key="lat_iters")
-    cols = st.columns(4)
-    sweep = cols[2].toggle(
-        "Batch sweep", key="lat_sweep", help="Time every batch size from 1 up to the chosen one: images/s and TFLOP/s."
-    )
-    channels_last = cols[0].toggle("channels_last", key="lat_cl", help="NHWC memory format (tensor cores and oneDNN prefer it).")
-    graph = cols[1].toggle(
-        "CUDA graph",
-        key="lat_graph",
-        disabled=not cuda,
-        help="Record the forward once and replay it: no per-kernel launch cost." + ("" if cuda else " Needs a CUDA device."),
-    )
-    threads = cols[3].number_input(
+    threads = cols[4].number_input(
         "CPU threads",
         1,
         os.cpu_count() or 1,
@@ -77,11 +66,42 @@ with st.form("latency_form", border=True):
         disabled=settings.device != "cpu",
         help="torch's intra-op threads for this run (restored afterwards).",
     )
+    cols = st.columns(5)
+    channels_last = cols[0].toggle("channels_last", key="lat_cl", help="NHWC memory format (tensor cores and oneDNN prefer it).")
+    fold_bn = cols[1].toggle(
+        "Fold BatchNorm",
+        key="lat_fold",
+        help="Fold each BatchNorm into its convolution, as deployed models are run: one kernel fewer per block, "
+        "the same outputs up to rounding.",
+    )
+    graph = cols[2].toggle(
+        "CUDA graph",
+        key="lat_graph",
+        disabled=not cuda,
+        help="Record the forward once and replay it: no per-kernel launch cost." + ("" if cuda else " Needs a CUDA device."),
+    )
+    autotune = cols[3].toggle(
+        "cuDNN autotune",
+        key="lat_cudnn",
+        disabled=not cuda,
+        help="Let cuDNN time its convolution algorithms for these shapes and keep the fastest "
+        "(torch.backends.cudnn.benchmark), for this run." + ("" if cuda else " Needs a CUDA device."),
+    )
+    sweep = cols[4].toggle(
+        "Batch sweep", key="lat_sweep", help="Time every batch size from 1 up to the chosen one: images/s and TFLOP/s."
+    )
     run = st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")
 
 if run:
     with ui.guard("measuring the latency"):
-        mode = LatencyMode(dtype, channels_last, graph and cuda, None if compile_mode == "eager" else compile_mode)
+        mode = LatencyMode(
+            dtype,
+            channels_last,
+            graph and cuda,
+            None if compile_mode == "eager" else compile_mode,
+            fold_bn=fold_bn,
+            cudnn_benchmark=autotune and cuda,
+        )
         batches = [b for b in BATCHES if b <= batch] if sweep else [batch]
         ui.check_memory(settings, batch=batch, dtype=dtype, what=f"a batch of {batch} at {settings.size_label}")
         model = ui.model_for(settings)  # each mode converts a private copy: the shared model stays as it is

@@ -10,6 +10,7 @@ import torch
 from reference_tutorial import YOLOv11Backbone
 
 from yolo_explorer import build_backbone, make_config
+from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.config import TutorialConfig
 
 # SPEC section 1, parameter counts at w = 64
@@ -136,6 +137,44 @@ def test_no_shared_activation_modules():
     acts = [m for m in model.modules() if isinstance(m, torch.nn.SiLU)]
     assert len(acts) == len({id(a) for a in acts}) > 10
     assert not any(a.inplace for a in acts)
+
+
+def trained_looking(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random BatchNorm statistics and affine parameters, as training leaves them (fresh ones are 0/1)."""
+    generator = torch.Generator().manual_seed(seed)
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        for tensor, low, high in (
+            (bn.running_mean, -0.5, 0.5),
+            (bn.running_var, 0.2, 2.0),
+            (bn.weight, 0.5, 1.5),
+            (bn.bias, -0.3, 0.3),
+        ):
+            tensor.data = torch.empty(tensor.shape).uniform_(low, high, generator=generator)
+    return model
+
+
+@pytest.mark.parametrize("arch, fields", [("tutorial", {"width": 16}), ("yolo11n", {}), ("yolo11m", {})])
+def test_folding_batchnorm_keeps_the_outputs(arch, fields):
+    model = trained_looking(build_backbone(arch, **fields))
+    folded = copy.deepcopy(model)
+    batchnorms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert fold_batchnorm(folded) == batchnorms > 0
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert fold_batchnorm(folded) == 0  # nothing left to fold
+    x = torch.rand(2, 3, 96, 128)
+    with torch.inference_mode():
+        for out, ref in zip(folded(x), model(x), strict=True):
+            assert (out - ref).norm() / ref.norm() < 1e-5
+    assert n_params(folded) == n_params(model) - sum(  # gamma and beta become the conv's bias: one vector per BN, not two
+        m.num_features for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)
+    )
+
+
+def test_folding_batchnorm_refuses_training_mode():
+    model = build_backbone(width=8).train()
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(model)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
 
 
 def test_copies_get_their_own_lock():

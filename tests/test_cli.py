@@ -193,6 +193,15 @@ def test_latency_modes_sweep_json():
 def test_gpu_only_modes_are_refused_on_cpu():
     run = cli("latency", "--width", "8", "--imgsz", "64", "--cuda-graph")
     assert run.returncode == 2 and "CUDA graphs need a CUDA device" in run.stderr
+    run = cli("latency", "--width", "8", "--imgsz", "64", "--cudnn-benchmark")
+    assert run.returncode == 2 and "cuDNN autotuning needs a CUDA device" in run.stderr
+
+
+def test_latency_with_folded_batchnorm_reports_its_error():
+    run = cli("latency", "--width", "8", "--imgsz", "64", "--iters", "2", "--fold-bn", "--error", "--json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["mode"] == "fp32 + BN folded" and out["relative_error"] < 1e-5
 
 
 def test_memory_cap_from_the_environment(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from yolo_explorer import available_devices, build_backbone, make_config, measure_latency, model_stats, supported_dtypes
-from yolo_explorer.devices import check_device, device_lock
+from yolo_explorer.devices import check_device, cudnn_benchmark, device_lock
 from yolo_explorer.latency import LatencyMode, batch_sweep, calibrated_copy, mode_error
 
 GPUS = [d for d in available_devices() if d != "cpu"]
@@ -72,6 +72,33 @@ def test_modes_run_on_a_private_copy_and_report_flops():
         assert result.tflops == pytest.approx(result.flops / result.median_ms / 1e9)
     assert next(model.parameters()).dtype == torch.float32 and next(model.parameters()).is_contiguous()
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_folded_batchnorm_runs_on_a_copy_and_keeps_the_outputs():
+    model = build_backbone(width=8)
+    batchnorms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    result = measure_latency(model, size=64, mode=LatencyMode(fold_bn=True), warmup=0, iters=2)
+    assert result.mode == "fp32 + BN folded" and result.settings["fold_bn"]
+    assert [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)] == batchnorms  # the shared model is untouched
+    calibrated = calibrated_copy(model, torch.rand(2, 3, 96, 96))
+    assert mode_error(calibrated, LatencyMode(fold_bn=True), size=96) < 1e-5
+    assert mode_error(calibrated, LatencyMode(channels_last=True, fold_bn=True), size=96) < 1e-5
+
+
+def test_cudnn_autotuning_is_cuda_only_and_never_switched_off_under_another_run():
+    with pytest.raises(ValueError, match="cuDNN autotuning needs a CUDA device"):
+        measure_latency(build_backbone(width=8), size=32, mode=LatencyMode(cudnn_benchmark=True))
+    before = torch.backends.cudnn.benchmark
+    first, second = cudnn_benchmark(), cudnn_benchmark()
+    first.__enter__()
+    second.__enter__()
+    assert torch.backends.cudnn.benchmark
+    first.__exit__(None, None, None)
+    assert torch.backends.cudnn.benchmark  # the second run still needs it
+    second.__exit__(None, None, None)
+    assert torch.backends.cudnn.benchmark == before
+    with cudnn_benchmark(False):
+        assert torch.backends.cudnn.benchmark == before
 
 
 def test_thread_count_is_restored():
@@ -158,6 +185,8 @@ CUDA = [d for d in GPUS if d.startswith("cuda")]
         (LatencyMode("bf16", channels_last=True), 0.2),
         (LatencyMode("fp16", channels_last=True, cuda_graph=True), 0.05),
         (LatencyMode("bf16", channels_last=True, cuda_graph=True), 0.2),
+        (LatencyMode("fp16", channels_last=True, cuda_graph=True, fold_bn=True, cudnn_benchmark=True), 0.05),
+        (LatencyMode("fp32", fold_bn=True, cudnn_benchmark=True), 1e-2),
     ],
     ids=lambda v: v.label if isinstance(v, LatencyMode) else str(v),
 )

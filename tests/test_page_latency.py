@@ -31,11 +31,11 @@ def test_runs_fill_a_history(app):
     assert labels == ["Median", "p90", "Min", "Images / s", "TFLOP/s", "Compile / capture"]
     assert at.dataframe[0].value["run"].tolist() == ["tutorial w=8 128×128 b1 fp32 cpu"]
     at.get_by_key("width").set_value(16).run()
-    run_latency(at, lat_iters=3, lat_warmup=1, lat_cl=True)
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_cl=True, lat_fold=True)
     no_problems(at)
     assert at.dataframe[0].value["run"].tolist() == [
         "tutorial w=8 128×128 b1 fp32 cpu",
-        "tutorial w=16 128×128 b1 fp32 + channels_last cpu",
+        "tutorial w=16 128×128 b1 fp32 + channels_last + BN folded cpu",
     ]
     assert len(at.get("plotly_chart")) == 2  # this run's distribution and the history
     at.get_by_key("lat_clear").click().run()
@@ -59,7 +59,8 @@ def test_batch_sweep_and_yolo11(app):
     assert (runs["TFLOP/s"] > 0).all()
     assert any(h.value == "Batch sweep" for h in at.subheader)
     assert any("matmul peak, measured here" in (c.value or "") for c in at.caption)
-    assert not at.get_by_key("lat_graph").value and at.get_by_key("lat_graph").disabled  # no CUDA here
+    for key in ("lat_graph", "lat_cudnn"):  # no CUDA here
+        assert not at.get_by_key(key).value and at.get_by_key(key).disabled
     assert at.get_by_key("lat_compile").options == ["eager", "default"]
 
 

@@ -16,10 +16,11 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .config import LayerSpec
 
-__all__ = ["BLOCKS", "Bottleneck", "C3k2", "ConvBNSiLU", "SPPF", "build_block"]
+__all__ = ["BLOCKS", "Bottleneck", "C3k2", "ConvBNSiLU", "SPPF", "build_block", "fold_batchnorm"]
 
 
 class ConvBNSiLU(nn.Module):
@@ -151,3 +152,26 @@ def build_block(spec: LayerSpec, c_in: int) -> nn.Module:
     except KeyError:
         raise ValueError(f"layer {spec.name!r}: unknown block {spec.block!r}; known: {', '.join(BLOCKS)}") from None
     return factory(spec, c_in)
+
+
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold every ConvBNSiLU's BatchNorm into its convolution, in place, as a deployed model is run.
+
+    The conv's weights are scaled by gamma / sqrt(var + eps) and it gains the bias beta - mean * scale,
+    so one kernel and one pass over the map are saved per block; the outputs stay the same up to float
+    rounding. The running statistics are baked in, so the model must be in eval mode, and it stays a
+    deployment copy: there is no BatchNorm left to train or to capture. Call it on a copy of a shared model.
+
+    Returns:
+        How many BatchNorms were folded (0 if already folded).
+
+    Raises:
+        ValueError: the model is in training mode.
+    """
+    if any(m.training for m in model.modules()):
+        raise ValueError("fold BatchNorm in eval mode only: folding bakes in the running statistics (call model.eval())")
+    blocks = [m for m in model.modules() if isinstance(m, ConvBNSiLU) and isinstance(m.bn, nn.BatchNorm2d)]
+    for block in blocks:
+        block.conv = fuse_conv_bn_eval(block.conv, block.bn)  # a new Conv2d with a bias
+        block.bn = nn.Identity().eval()  # new modules start in training mode
+    return len(blocks)

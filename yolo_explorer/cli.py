@@ -108,6 +108,8 @@ def _build_parser() -> _Parser:
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     p.add_argument("--cuda-graph", action="store_true", help="replay the forward as a CUDA graph (CUDA only)")
     p.add_argument("--compile", choices=list(COMPILE_MODES), help="torch.compile mode (compile time reported apart)")
+    p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the convolutions first, as deployed")
+    p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick its fastest algorithms (CUDA only)")
     p.add_argument("--threads", type=_positive, help="CPU threads for the run (default: torch's)")
     p.add_argument("--sweep", type=_batches, help="batch sizes to sweep, e.g. 1,4,16: images/s and TFLOP/s for each")
     p.add_argument("--error", action="store_true", help="also print the mode's relative error against a float64 forward")
@@ -252,7 +254,14 @@ def _mode_error(model, mode: LatencyMode, args: argparse.Namespace) -> float:
 
 def _cmd_latency(args: argparse.Namespace) -> None:
     try:
-        mode = LatencyMode(args.dtype, args.channels_last, args.cuda_graph, args.compile)
+        mode = LatencyMode(
+            args.dtype,
+            args.channels_last,
+            args.cuda_graph,
+            args.compile,
+            fold_bn=args.fold_bn,
+            cudnn_benchmark=args.cudnn_benchmark,
+        )
     except ValueError as err:
         raise _BadArgument(str(err)) from None
     batches = args.sweep or [args.batch]

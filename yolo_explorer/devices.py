@@ -15,6 +15,7 @@ __all__ = [
     "DTYPES",
     "available_devices",
     "check_device",
+    "cudnn_benchmark",
     "device_lock",
     "device_name",
     "dtype_from_name",
@@ -132,3 +133,33 @@ def device_lock(device: str | torch.device, on_wait: Callable[[], None] | None =
         yield info
     finally:
         lock.release()
+
+
+_AUTOTUNE_GUARD = threading.Lock()
+_AUTOTUNE = {"users": 0, "saved": False}  # runs that asked for cuDNN autotuning, and the setting before them
+
+
+@contextmanager
+def cudnn_benchmark(enabled: bool = True) -> Iterator[None]:
+    """cuDNN algorithm autotuning (`torch.backends.cudnn.benchmark`) on for the duration.
+
+    The setting is process-wide: it stays on while any caller is inside, and the value it had before
+    the first one came back when the last one leaves, so concurrent runs never switch it off under
+    each other. Forwards of other users meanwhile are autotuned too: a slower first call for a new
+    shape, then possibly other (equally valid) algorithms.
+    """
+    if not enabled:
+        yield
+        return
+    with _AUTOTUNE_GUARD:
+        if _AUTOTUNE["users"] == 0:
+            _AUTOTUNE["saved"] = torch.backends.cudnn.benchmark
+            torch.backends.cudnn.benchmark = True
+        _AUTOTUNE["users"] += 1
+    try:
+        yield
+    finally:
+        with _AUTOTUNE_GUARD:
+            _AUTOTUNE["users"] -= 1
+            if _AUTOTUNE["users"] == 0:
+                torch.backends.cudnn.benchmark = _AUTOTUNE["saved"]

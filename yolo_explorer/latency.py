@@ -1,6 +1,7 @@
 """Latency of the plain forward (no hooks) in the modes a tuned deployment uses: reduced precision,
-channels_last, CUDA graph replay and torch.compile; a batch sweep with achieved TFLOP/s; and each
-mode's numerical error against the full-precision result.
+channels_last, BatchNorm folded into the convolutions, cuDNN autotuning, CUDA graph replay and
+torch.compile; a batch sweep with achieved TFLOP/s; and each mode's numerical error against the
+full-precision result.
 
     mode = LatencyMode(dtype="bf16", channels_last=True, cuda_graph=True)
     result = measure_latency(model, size=640, device="cuda:0", mode=mode)
@@ -16,8 +17,8 @@ import copy
 import functools
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .devices import check_device, device_lock, device_name, dtype_from_name, supported_dtypes, synchronize
+from .blocks import fold_batchnorm
+from .devices import check_device, cudnn_benchmark, device_lock, device_name, dtype_from_name, supported_dtypes, synchronize
 from .stats import model_stats, parse_size
 
 __all__ = [
@@ -53,12 +55,18 @@ class LatencyMode:
         cuda_graph: capture the forward once as a CUDA graph and replay it (CUDA only): removes the
             per-kernel launch cost that dominates small batches.
         compile: a `torch.compile` mode, or None for eager. "reduce-overhead" also replays CUDA graphs.
+        fold_bn: fold each BatchNorm into its convolution first (`blocks.fold_batchnorm`), as deployed
+            models are run: one kernel fewer per block, the same outputs up to rounding.
+        cudnn_benchmark: let cuDNN time its convolution algorithms for these shapes and keep the
+            fastest (`torch.backends.cudnn.benchmark`), for this run only (CUDA only).
     """
 
     dtype: str = "fp32"
     channels_last: bool = False
     cuda_graph: bool = False
     compile: CompileMode | None = None
+    fold_bn: bool = False
+    cudnn_benchmark: bool = False
 
     def __post_init__(self) -> None:
         dtype_from_name(self.dtype)
@@ -78,6 +86,10 @@ class LatencyMode:
             parts.append("CUDA graph")
         if self.compile:
             parts.append(f"compile {self.compile}")
+        if self.fold_bn:
+            parts.append("BN folded")
+        if self.cudnn_benchmark:
+            parts.append("cuDNN autotune")
         return " + ".join(parts)
 
     def check(self, device: torch.device) -> None:
@@ -88,6 +100,8 @@ class LatencyMode:
             raise ValueError(f"CUDA graphs need a CUDA device, not {device}")
         if self.compile == "reduce-overhead" and device.type != "cuda":
             raise ValueError("compile mode reduce-overhead replays CUDA graphs and needs a CUDA device; use default here")
+        if self.cudnn_benchmark and device.type != "cuda":
+            raise ValueError(f"cuDNN autotuning needs a CUDA device, not {device}")
 
 
 @dataclass(frozen=True)
@@ -211,37 +225,20 @@ def measure_latency(
     config = getattr(model, "config", None)
     flops = _flops_per_image(config, (h, w)) * batch if config is not None else 0
     in_channels = config.in_channels if config is not None else next(model.parameters()).shape[1]
-    total = warmup + iters
-    times: list[float] = []
     x = torch.rand(batch, in_channels, h, w, device=dev, dtype=dtype_from_name(mode.dtype))
     if mode.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     runner, private = _runner_model(model, mode, dev)
-    # compiling takes seconds to minutes: done before queueing for the device, so others are not held up
-    run, compile_s = _compile(runner, mode, x, dev) if mode.compile else ((lambda: runner(x)), 0.0)
-    old_threads = torch.get_num_threads()
-    with device_lock(dev, on_wait) as wait, nullcontext() if private else getattr(model, "lock", None) or nullcontext():
-        if threads is not None:
-            torch.set_num_threads(threads)
-        try:
+    model_lock = nullcontext() if private else getattr(model, "lock", None) or nullcontext()
+    with cudnn_benchmark(mode.cudnn_benchmark):  # from compiling on: graphs record the kernels it chooses
+        # compiling takes seconds to minutes: done before queueing for the device, so others are not held up
+        run, compile_s = _compile(runner, mode, x, dev) if mode.compile else ((lambda: runner(x)), 0.0)
+        with device_lock(dev, on_wait) as wait, model_lock, _num_threads(threads) as used_threads:
             if mode.cuda_graph:
                 start = time.perf_counter()
                 run = _capture_graph(runner, x, dev).replay
                 compile_s = time.perf_counter() - start
-            with torch.inference_mode():
-                for i in range(total):
-                    synchronize(dev)
-                    start = time.perf_counter()
-                    run()
-                    synchronize(dev)
-                    elapsed = time.perf_counter() - start
-                    if i >= warmup:
-                        times.append(elapsed * 1000.0)
-                    if on_progress is not None:
-                        on_progress(i + 1, total)
-            used_threads = torch.get_num_threads()
-        finally:
-            torch.set_num_threads(old_threads)
+            times = _time_runs(run, dev, warmup, iters, on_progress)
     return LatencyResult(
         times_ms=tuple(times),
         batch=batch,
@@ -260,6 +257,37 @@ def measure_latency(
     )
 
 
+def _time_runs(
+    run: Callable[[], Any], dev: torch.device, warmup: int, iters: int, on_progress: Callable[[int, int], None] | None
+) -> list[float]:
+    """Milliseconds of each of `iters` runs after `warmup` untimed ones, the device synchronised around each."""
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + iters):
+            synchronize(dev)
+            start = time.perf_counter()
+            run()
+            synchronize(dev)
+            elapsed = time.perf_counter() - start
+            if i >= warmup:
+                times.append(elapsed * 1000.0)
+            if on_progress is not None:
+                on_progress(i + 1, warmup + iters)
+    return times
+
+
+@contextmanager
+def _num_threads(threads: int | None) -> Iterator[int]:
+    """torch's CPU threads set to `threads` (process-wide) for the duration; yields the count in effect."""
+    old = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(old)
+
+
 def _runner_model(model: nn.Module, mode: LatencyMode, dev: torch.device) -> tuple[nn.Module, bool]:
     """The model to run the mode with, and whether it is a private copy.
 
@@ -269,9 +297,14 @@ def _runner_model(model: nn.Module, mode: LatencyMode, dev: torch.device) -> tup
     """
     param = next(model.parameters())
     torch_dtype = dtype_from_name(mode.dtype)
-    if not (mode.channels_last or mode.compile or mode.cuda_graph or param.device != dev or param.dtype != torch_dtype):
+    if not (
+        mode.channels_last or mode.compile or mode.cuda_graph or mode.fold_bn or param.device != dev or param.dtype != torch_dtype
+    ):
         return model, False
-    clone = _copy(model).to(device=dev, dtype=torch_dtype)
+    clone = _copy(model)
+    if mode.fold_bn:
+        fold_batchnorm(clone)  # in the model's own precision, before any conversion
+    clone = clone.to(device=dev, dtype=torch_dtype)
     if mode.channels_last:
         clone = clone.to(memory_format=torch.channels_last)
     return clone, True
@@ -366,18 +399,16 @@ def mode_error(
     if mode.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     runner, private = _runner_model(model, mode, dev)
-    if mode.compile:
-        run, _ = _compile(runner, mode, x, dev)
     model_lock = nullcontext() if private else getattr(model, "lock", None) or nullcontext()
-    with device_lock(dev), model_lock, torch.inference_mode():
-        if mode.cuda_graph:
-            graph = _capture_graph(runner, x, dev)
-            graph.replay()
-            out = graph.outputs
-        elif mode.compile:
-            out = run()
-        else:
-            out = runner(x)
+    with cudnn_benchmark(mode.cudnn_benchmark):
+        run, _ = _compile(runner, mode, x, dev) if mode.compile else ((lambda: runner(x)), 0.0)
+        with device_lock(dev), model_lock, torch.inference_mode():
+            if mode.cuda_graph:
+                graph = _capture_graph(runner, x, dev)
+                graph.replay()
+                out = graph.outputs
+            else:
+                out = run()
     errors = [
         (o.double() - r).norm().item() / max(r.norm().item(), 1e-300) for o, r in zip(_as_tuple(out), reference, strict=True)
     ]
