@@ -36,7 +36,15 @@ compile_mode = left.selectbox(
     key="lat_compile",
     help="Compile the forward before timing it (reduce-overhead and max-autotune also replay CUDA graphs).",
 )
-compile_key = (settings.config.label, settings.size, compile_mode, settings.device)
+freeze = left.toggle(
+    "Freeze weights",
+    key="lat_freeze",
+    disabled=compile_mode == "eager",
+    help="Compile the weights as constants (inductor's freezing): folded ahead of time and laid out for the "
+    "kernels, e.g. oneDNN's blocked weights on a CPU. Needs a compile mode.",
+)
+freeze = freeze and compile_mode != "eager"
+compile_key = (settings.config.label, settings.size, compile_mode, freeze, settings.device)
 if compile_mode != "eager":
     seen = compile_times.get(compile_key)
     right.info(
@@ -101,6 +109,7 @@ if run:
             None if compile_mode == "eager" else compile_mode,
             fold_bn=fold_bn,
             cudnn_benchmark=autotune and cuda,
+            freeze=freeze,
         )
         batches = [b for b in BATCHES if b <= batch] if sweep else [batch]
         ui.check_memory(settings, batch=batch, dtype=dtype, what=f"a batch of {batch} at {settings.size_label}")
@@ -127,7 +136,8 @@ if run:
                     threads=int(threads) if settings.device == "cpu" else None,
                     on_progress=progress,
                     on_wait=lambda: notice.info(
-                        "Another session is running a forward on this device; waiting for it…", icon=":material/hourglass:"
+                        "Another session is running a forward on this device or compiling; waiting for it…",
+                        icon=":material/hourglass:",
                     ),
                 )
             )
@@ -174,7 +184,7 @@ if latest["load"] is not None and latest["load"] > 0.5 * cpus and r.device == "c
     )
 if latest["waited_s"] > 0.05:
     st.info(
-        f"This run waited {latest['waited_s']:.1f} s for other sessions' forwards on {r.device} before it started; "
+        f"This run waited {latest['waited_s']:.1f} s for other sessions' forwards or compiles on {r.device} before it started; "
         "the timings themselves ran alone on the device.",
         icon=":material/hourglass:",
     )

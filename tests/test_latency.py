@@ -137,6 +137,40 @@ def test_compile_on_cpu_reports_compile_time_apart():
     assert result.compile_s * 1000 > result.median_ms  # compiling costs more than a run
 
 
+def test_frozen_weights_are_a_compile_option_and_keep_the_outputs():
+    with pytest.raises(ValueError, match="choose a compile mode"):
+        LatencyMode(freeze=True)
+    model = build_backbone(width=8)
+    mode = LatencyMode(fold_bn=True, compile="default", freeze=True)
+    assert mode.label == "fp32 + BN folded + compile default (frozen weights)"
+    calibrated = calibrated_copy(model, torch.rand(2, 3, 64, 64))
+    assert mode_error(calibrated, mode, size=64) < 1e-5
+
+
+def test_a_compiled_run_waits_for_another_compiled_run():
+    """Every compile empties dynamo's cache: a second compiled run must not start while the first is timed."""
+    from yolo_explorer.latency import _COMPILED_RUN
+
+    holding, asked = threading.Event(), threading.Event()
+
+    def other_user():
+        with _COMPILED_RUN:
+            holding.set()
+            asked.wait(30)
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=other_user)
+    thread.start()
+    holding.wait(30)
+    waits = []
+    mode = LatencyMode(compile="default")
+    result = measure_latency(
+        build_backbone(width=8), size=32, iters=1, warmup=0, mode=mode, on_wait=lambda: waits.append(asked.set())
+    )
+    thread.join()
+    assert len(waits) == 1 and result.waited_s >= 0.15
+
+
 def test_a_run_waits_for_the_device_and_says_so():
     model = build_backbone(width=8)
     holding, asked = threading.Event(), threading.Event()
@@ -187,6 +221,7 @@ CUDA = [d for d in GPUS if d.startswith("cuda")]
         (LatencyMode("bf16", channels_last=True, cuda_graph=True), 0.2),
         (LatencyMode("fp16", channels_last=True, cuda_graph=True, fold_bn=True, cudnn_benchmark=True), 0.05),
         (LatencyMode("fp32", fold_bn=True, cudnn_benchmark=True), 1e-2),
+        (LatencyMode("bf16", channels_last=True, fold_bn=True, compile="reduce-overhead", freeze=True), 0.2),
     ],
     ids=lambda v: v.label if isinstance(v, LatencyMode) else str(v),
 )
@@ -196,4 +231,4 @@ def test_cuda_modes_are_correct_and_timed(mode, tolerance):
     calibrated = calibrated_copy(model, torch.rand(2, 3, 320, 320, device=device))
     assert mode_error(calibrated, mode, size=320, device=device) < tolerance
     result = measure_latency(model, size=320, device=device, mode=mode, warmup=3, iters=10)
-    assert result.median_ms > 0 and (result.compile_s > 0) == mode.cuda_graph
+    assert result.median_ms > 0 and (result.compile_s > 0) == (mode.cuda_graph or mode.compile is not None)

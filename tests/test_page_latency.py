@@ -66,8 +66,10 @@ def test_batch_sweep_and_yolo11(app):
 
 def test_compile_cost_is_announced_before_running_and_remembered(app):
     at = app(PAGE, width=8, side=128)
+    assert at.get_by_key("lat_freeze").disabled  # freezing is a compile option
     at.get_by_key("lat_compile").set_value("default").run()
     no_problems(at)
+    assert not at.get_by_key("lat_freeze").disabled
     assert "Compiling comes first and is reported apart" in at.info[0].value  # before anyone presses Run
     run_latency(at, lat_iters=3, lat_warmup=1)
     no_problems(at)
@@ -78,3 +80,8 @@ def test_compile_cost_is_announced_before_running_and_remembered(app):
     at.run()  # the next run (any session's) is told what it will cost
     told = re.search(r"took (\d+) s on this server last time", at.info[0].value)
     assert told and abs(int(told[1]) - float(seconds[:-2])) <= 0.5 + 0.05  # the same figure, rounded to seconds
+    at.get_by_key("lat_freeze").set_value(True).run()  # another compile: its cost is not known yet
+    assert "Compiling comes first and is reported apart" in at.info[0].value
+    run_latency(at, lat_iters=3, lat_warmup=1)
+    no_problems(at)
+    assert at.dataframe[0].value["run"].tolist()[-1] == "tutorial w=8 128×128 b1 fp32 + compile default (frozen weights) cpu"

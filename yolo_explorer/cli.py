@@ -108,6 +108,7 @@ def _build_parser() -> _Parser:
     p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     p.add_argument("--cuda-graph", action="store_true", help="replay the forward as a CUDA graph (CUDA only)")
     p.add_argument("--compile", choices=list(COMPILE_MODES), help="torch.compile mode (compile time reported apart)")
+    p.add_argument("--freeze", action="store_true", help="with --compile: compile the weights as constants (inductor freezing)")
     p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the convolutions first, as deployed")
     p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick its fastest algorithms (CUDA only)")
     p.add_argument("--threads", type=_positive, help="CPU threads for the run (default: torch's)")
@@ -261,6 +262,7 @@ def _cmd_latency(args: argparse.Namespace) -> None:
             args.compile,
             fold_bn=args.fold_bn,
             cudnn_benchmark=args.cudnn_benchmark,
+            freeze=args.freeze,
         )
     except ValueError as err:
         raise _BadArgument(str(err)) from None

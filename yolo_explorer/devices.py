@@ -19,6 +19,7 @@ __all__ = [
     "device_lock",
     "device_name",
     "dtype_from_name",
+    "queue_for",
     "supported_dtypes",
     "synchronize",
 ]
@@ -122,6 +123,14 @@ def device_lock(device: str | torch.device, on_wait: Callable[[], None] | None =
     key = str(torch.device(device))
     with _LOCKS_GUARD:
         lock = _DEVICE_LOCKS.setdefault(key, threading.RLock())
+    with queue_for(lock, on_wait) as info:
+        yield info
+
+
+@contextmanager
+def queue_for(lock: threading.Lock | threading.RLock, on_wait: Callable[[], None] | None = None) -> Iterator[dict[str, float]]:
+    """Hold `lock` for the duration, calling `on_wait` first if someone else holds it; yields a dict
+    whose "waited_s" says how long the caller queued."""
     info = {"waited_s": 0.0}
     if not lock.acquire(blocking=False):
         if on_wait is not None:

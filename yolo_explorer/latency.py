@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -27,7 +28,16 @@ import torch
 from torch import nn
 
 from .blocks import fold_batchnorm
-from .devices import check_device, cudnn_benchmark, device_lock, device_name, dtype_from_name, supported_dtypes, synchronize
+from .devices import (
+    check_device,
+    cudnn_benchmark,
+    device_lock,
+    device_name,
+    dtype_from_name,
+    queue_for,
+    supported_dtypes,
+    synchronize,
+)
 from .stats import model_stats, parse_size
 
 __all__ = [
@@ -43,6 +53,9 @@ __all__ = [
 
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
 COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune")
+# one compiled measurement at a time in this process: each starts by emptying dynamo's cache, which
+# would otherwise throw away another run's compiled graph between its warm-up and its timed runs
+_COMPILED_RUN = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,8 @@ class LatencyMode:
             models are run: one kernel fewer per block, the same outputs up to rounding.
         cudnn_benchmark: let cuDNN time its convolution algorithms for these shapes and keep the
             fastest (`torch.backends.cudnn.benchmark`), for this run only (CUDA only).
+        freeze: compile with the weights as constants (inductor's `freezing`): it folds them ahead of
+            time and picks their memory layout, e.g. oneDNN's blocked weights on a CPU.
     """
 
     dtype: str = "fp32"
@@ -67,9 +82,12 @@ class LatencyMode:
     compile: CompileMode | None = None
     fold_bn: bool = False
     cudnn_benchmark: bool = False
+    freeze: bool = False
 
     def __post_init__(self) -> None:
         dtype_from_name(self.dtype)
+        if self.freeze and self.compile is None:
+            raise ValueError("freezing the weights is a torch.compile option: choose a compile mode with it")
         if self.compile is not None and self.compile not in COMPILE_MODES:
             raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)} or None, got {self.compile!r}")
         if self.cuda_graph and self.compile is not None:
@@ -82,14 +100,14 @@ class LatencyMode:
         parts = [self.dtype]
         if self.channels_last:
             parts.append("channels_last")
-        if self.cuda_graph:
-            parts.append("CUDA graph")
-        if self.compile:
-            parts.append(f"compile {self.compile}")
         if self.fold_bn:
             parts.append("BN folded")
         if self.cudnn_benchmark:
             parts.append("cuDNN autotune")
+        if self.cuda_graph:
+            parts.append("CUDA graph")
+        if self.compile:
+            parts.append(f"compile {self.compile}" + (" (frozen weights)" if self.freeze else ""))
         return " + ".join(parts)
 
     def check(self, device: torch.device) -> None:
@@ -230,7 +248,9 @@ def measure_latency(
         x = x.contiguous(memory_format=torch.channels_last)
     runner, private = _runner_model(model, mode, dev)
     model_lock = nullcontext() if private else getattr(model, "lock", None) or nullcontext()
-    with cudnn_benchmark(mode.cudnn_benchmark):  # from compiling on: graphs record the kernels it chooses
+    compiling = queue_for(_COMPILED_RUN, on_wait) if mode.compile else nullcontext({"waited_s": 0.0})
+    # cuDNN autotuning from compiling on: graphs record the kernels it chooses
+    with compiling as compile_wait, cudnn_benchmark(mode.cudnn_benchmark):
         # compiling takes seconds to minutes: done before queueing for the device, so others are not held up
         run, compile_s = _compile(runner, mode, x, dev) if mode.compile else ((lambda: runner(x)), 0.0)
         with device_lock(dev, on_wait) as wait, model_lock, _num_threads(threads) as used_threads:
@@ -252,7 +272,7 @@ def measure_latency(
         mode=mode.label,
         flops=flops,
         compile_s=compile_s,
-        waited_s=wait["waited_s"],
+        waited_s=compile_wait["waited_s"] + wait["waited_s"],
         settings=asdict(mode),
     )
 
@@ -315,11 +335,15 @@ def _compile(model: nn.Module, mode: LatencyMode, x: torch.Tensor, dev: torch.de
 
     Dynamo keys its cache on the code of `forward`, shared by every model of a class: after 8 compiles
     (dtypes, batch sizes, widths) it would silently fall back to eager and the timings would lie. Every
-    compile therefore starts from an empty cache; the compiled model is used for one measurement only.
+    compile therefore starts from an empty cache, and the compiled model is used for one measurement
+    only; the caller holds `_COMPILED_RUN` until it is done, so no other run's reset throws its graph away.
     """
     torch._dynamo.reset()
     start = time.perf_counter()
-    compiled = torch.compile(model, mode=mode.compile, dynamic=False)
+    from torch._inductor import list_mode_options  # inductor is heavy: imported on the first compile
+
+    options = list_mode_options(mode.compile) | ({"freezing": True} if mode.freeze else {})
+    compiled = torch.compile(model, options=options, dynamic=False)
     with torch.inference_mode():
         for _ in range(3):
             compiled(x)
@@ -400,7 +424,7 @@ def mode_error(
         x = x.contiguous(memory_format=torch.channels_last)
     runner, private = _runner_model(model, mode, dev)
     model_lock = nullcontext() if private else getattr(model, "lock", None) or nullcontext()
-    with cudnn_benchmark(mode.cudnn_benchmark):
+    with _COMPILED_RUN if mode.compile else nullcontext(), cudnn_benchmark(mode.cudnn_benchmark):
         run, _ = _compile(runner, mode, x, dev) if mode.compile else ((lambda: runner(x)), 0.0)
         with device_lock(dev), model_lock, torch.inference_mode():
             if mode.cuda_graph:
