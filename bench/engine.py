@@ -85,13 +85,19 @@ def main() -> None:
             f"min {r.min_ms:8.1f} ms  max {r.max_ms:8.1f} ms  {r.images_per_s:6.2f} images/s"
         )
 
-    print("\n## CPU modes, width 64 and YOLO11n, 640x640, batch 1: channels_last, bf16, BatchNorm folded, compile, threads")
+    print("\n## CPU modes, width 64 and YOLO11n, 640x640, batch 1")
+    print("(channels_last, bf16, BatchNorm folded, compile, frozen weights, threads)")
     bf16 = "bf16" in supported_dtypes("cpu")
     modes = [LatencyMode("fp32"), LatencyMode("fp32", channels_last=True), LatencyMode("fp32", fold_bn=True)]
     modes += [LatencyMode("bf16"), LatencyMode("bf16", channels_last=True)] if bf16 else []
     modes += [LatencyMode("bf16", channels_last=True, fold_bn=True)] if bf16 else []
-    modes += [LatencyMode("fp32", fold_bn=True, compile="default")]
-    modes += [LatencyMode("bf16", channels_last=True, fold_bn=True, compile="default")] if bf16 else []
+    modes += [
+        LatencyMode("fp32", fold_bn=True, compile="default"),
+        LatencyMode("fp32", fold_bn=True, compile="default", freeze=True),
+    ]
+    if bf16:
+        modes += [LatencyMode("bf16", channels_last=True, fold_bn=True, compile="default")]
+        modes += [LatencyMode("bf16", channels_last=True, fold_bn=True, compile="default", freeze=True)]
     one_thread = {LatencyMode("fp32"), LatencyMode("bf16", channels_last=True, fold_bn=True)}
     for arch, fields in (("tutorial", {"width": 64}), ("yolo11n", {})):
         model = build_backbone(arch, **fields)
@@ -99,7 +105,7 @@ def main() -> None:
             for threads in sorted({1, torch.get_num_threads()} if mode in one_thread else {torch.get_num_threads()}):
                 r = measure_latency(model, size=640, mode=mode, threads=threads, warmup=2, iters=5 if args.quick else 10)
                 compiled = f"  (compiled in {r.compile_s:.0f} s)" if r.compile_s else ""
-                print(f"{model.config.label:<16} {threads} thread(s)  {mode.label:<50} median {r.median_ms:8.1f} ms{compiled}")
+                print(f"{model.config.label:<16} {threads} thread(s)  {mode.label:<66} median {r.median_ms:8.1f} ms{compiled}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ python bench/gpu.py --device cpu --quick                                        
 
 First the batch-1 target of the performance issue (tutorial w=64, 640x640): the best mode against fp32
 eager on the same card, with and without cuDNN autotuning, BatchNorm folded or not, CUDA graphs and
-reduce-overhead, and in fresh processes (the CLI) max-autotune and inductor's freezing. For each mode:
+reduce-overhead, frozen weights, and in fresh processes (the CLI) max-autotune. For each mode:
 the relative error of the outputs against a float64 forward (on a BatchNorm-calibrated copy, so
 activations keep the scale trained weights give), the median latency, and the compile or capture
 time. Then a batch sweep (images/s and achieved TFLOP/s against a measured bf16 matmul peak), the
@@ -79,6 +79,7 @@ def modes_for(device: str, target: bool = False) -> list[LatencyMode]:
                 LatencyMode(d, channels_last=True, fold_bn=True, cudnn_benchmark=True, cuda_graph=True),
                 LatencyMode(d, channels_last=True, fold_bn=True, compile="reduce-overhead"),
                 LatencyMode(d, channels_last=True, fold_bn=True, cudnn_benchmark=True, compile="reduce-overhead"),
+                LatencyMode(d, channels_last=True, fold_bn=True, cudnn_benchmark=True, compile="reduce-overhead", freeze=True),
             ]
     return modes
 
@@ -238,12 +239,12 @@ def main() -> None:
 
     report["modes"] = mode_table("tutorial", {"width": 64}, args.device, size, iters, target=True)
     say(f"\n## fresh processes (the CLI), tutorial w=64, {size}x{size}, batch 1")
-    freezing = {"TORCHINDUCTOR_FREEZING": "1"}
-    first = [(["--dtype", "bf16", "--channels-last", "--compile", "reduce-overhead"], freezing)]
-    fast = ["--dtype", "bf16", "--channels-last", "--fold-bn", "--cudnn-benchmark", "--compile", "max-autotune"]
-    last = [(fast, {}), (fast, freezing)] if args.autotune else []  # minutes each: after everything else
+    fast = ["--dtype", "bf16", "--channels-last", "--fold-bn", "--cudnn-benchmark"]
+    first = [([*fast, "--compile", "reduce-overhead", "--freeze"], {})]
+    autotune = [*fast, "--compile", "max-autotune"]
+    last = [(autotune, {}), ([*autotune, "--freeze"], {})] if args.autotune else []  # minutes each: after everything else
     if not cuda:  # the same plumbing, with what a CPU runs
-        first, last = [(["--fold-bn", "--compile", "default"], freezing)], []
+        first, last = [(["--fold-bn", "--compile", "default", "--freeze"], {})], []
     report["fresh"] = [r for flags, env in first if (r := fresh_process(args.device, size, iters, flags, env, 400))]
     save(args.out, report)
 

@@ -140,7 +140,13 @@ def test_compile_on_cpu_reports_compile_time_apart():
 def test_frozen_weights_are_a_compile_option_and_keep_the_outputs():
     with pytest.raises(ValueError, match="choose a compile mode"):
         LatencyMode(freeze=True)
+    from torch._dynamo.utils import counters
+
     model = build_backbone(width=8)
+    for freeze in (False, True):  # frozen weights let inductor fold the BatchNorms into the convs' weights
+        counters.clear()
+        measure_latency(model, size=32, iters=1, warmup=0, mode=LatencyMode(compile="default", freeze=freeze))
+        assert (counters["inductor"]["binary_folding_conv"] > 0) == freeze
     mode = LatencyMode(fold_bn=True, compile="default", freeze=True)
     assert mode.label == "fp32 + BN folded + compile default (frozen weights)"
     calibrated = calibrated_copy(model, torch.rand(2, 3, 64, 64))

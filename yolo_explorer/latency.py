@@ -338,13 +338,14 @@ def _compile(model: nn.Module, mode: LatencyMode, x: torch.Tensor, dev: torch.de
     compile therefore starts from an empty cache, and the compiled model is used for one measurement
     only; the caller holds `_COMPILED_RUN` until it is done, so no other run's reset throws its graph away.
     """
+    import torch._inductor.config as inductor  # heavy: imported on the first compile
+
     torch._dynamo.reset()
     start = time.perf_counter()
-    from torch._inductor import list_mode_options  # inductor is heavy: imported on the first compile
-
-    options = list_mode_options(mode.compile) | ({"freezing": True} if mode.freeze else {})
-    compiled = torch.compile(model, options=options, dynamic=False)
-    with torch.inference_mode():
+    compiled = torch.compile(model, mode=mode.compile, dynamic=False)
+    # freezing is read outside inductor's per-compile options (they had no effect): set it around the
+    # calls that compile; `_COMPILED_RUN` keeps any other compile of this process out meanwhile
+    with torch.inference_mode(), inductor.patch(freezing=mode.freeze):
         for _ in range(3):
             compiled(x)
     synchronize(dev)
