@@ -242,7 +242,7 @@ def main() -> None:
     fast = ["--dtype", "bf16", "--channels-last", "--fold-bn", "--cudnn-benchmark"]
     first = [([*fast, "--compile", "reduce-overhead", "--freeze"], {})]
     autotune = [*fast, "--compile", "max-autotune"]
-    last = [(autotune, {}), ([*autotune, "--freeze"], {})] if args.autotune else []  # minutes each: after everything else
+    last = [([*autotune, "--freeze"], {}), (autotune, {})] if args.autotune else []  # minutes each: after everything else
     if not cuda:  # the same plumbing, with what a CPU runs
         first, last = [(["--fold-bn", "--compile", "default", "--freeze"], {})], []
     report["fresh"] = [r for flags, env in first if (r := fresh_process(args.device, size, iters, flags, env, 400))]
