@@ -12,7 +12,7 @@ from pages import ui
 from yolo_explorer import measure_latency
 from yolo_explorer.figures import latency_box, latency_history, sweep_plot
 from yolo_explorer.formatting import human_ms
-from yolo_explorer.latency import LatencyMode
+from yolo_explorer.latency import LatencyMode, speedups
 
 NOISY_SPREAD = 0.2  # (p90 - min) / median above this: the figures are noisy
 BATCHES = [1, 2, 4, 8, 16, 32, 64]
@@ -159,6 +159,7 @@ if not history:
 
 latest = history[-1]
 r = latest["result"]
+ratios = speedups([h["result"] for h in history])  # over plain fp32 eager of the same model, size, batch, device
 st.subheader(f"Last run: {latest['label']}")
 cols = st.columns(6)
 cols[0].metric("Median", human_ms(r.median_ms), help=f"{r.median_ms:.3f} ms per batch")
@@ -170,6 +171,12 @@ cols[5].metric(
     "Compile / capture", f"{r.compile_s:.1f} s" if r.compile_s else "none", help="Before the first timed run; not in the timings."
 )
 st.caption(f"{r.device_name} · torch {r.torch} · {r.threads} CPU threads · {len(r.times_ms)} timed runs after {r.warmup} warm-up")
+if r.mode != "fp32":
+    st.caption(
+        f"**{ratios[-1]:.2f}×** the speed of plain fp32 eager for the same model, size, batch and device in this session."
+        if ratios[-1] is not None
+        else "Run plain fp32 (no options, eager) with the same settings to see how much faster this mode is."
+    )
 if r.spread > NOISY_SPREAD:
     st.warning(
         f"Noisy measurement: the runs spread {r.spread:.0%} of the median between the fastest and p90. "
@@ -218,10 +225,11 @@ table = pd.DataFrame(
             "max ms": h["result"].max_ms,
             "images/s": h["result"].images_per_s,
             "TFLOP/s": h["result"].tflops,
+            "× fp32 eager": ratio,
             "spread": h["result"].spread,
             "device": h["result"].device_name,
         }
-        for h in history
+        for h, ratio in zip(history, ratios, strict=True)
     ]
 )
 st.dataframe(
@@ -232,6 +240,7 @@ st.dataframe(
         c: st.column_config.NumberColumn(format="%.2f") for c in ("median ms", "p90 ms", "min ms", "max ms", "images/s")
     }
     | {"TFLOP/s": st.column_config.NumberColumn(format="%.4f")}
+    | {"× fp32 eager": st.column_config.NumberColumn(format="%.2f×", help="Plain fp32 eager's median over this run's")}
     | {"spread": st.column_config.NumberColumn(format="percent")},
 )
 if len(history) > 1:

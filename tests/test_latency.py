@@ -101,6 +101,23 @@ def test_cudnn_autotuning_is_cuda_only_and_never_switched_off_under_another_run(
         assert torch.backends.cudnn.benchmark == before
 
 
+def test_speedups_compare_with_plain_fp32_of_the_same_setting():
+    from dataclasses import replace
+
+    from yolo_explorer.latency import speedups
+
+    r = measure_latency(build_backbone(width=8), size=32, iters=1, warmup=0)
+    assert r.model == "tutorial w=8" and r.mode == "fp32"
+    fp32 = replace(r, times_ms=(10.0,))
+    fast = replace(r, mode="bf16 + channels_last", times_ms=(2.5,))
+    other_batch = replace(fast, batch=2)
+    other_model = replace(fast, model="YOLO11n")
+    other_threads = replace(fast, threads=r.threads + 1)
+    assert speedups([fast, fp32, other_batch, other_model, other_threads]) == [4.0, 1.0, None, None, None]
+    assert speedups([fp32, fast, replace(r, times_ms=(5.0,))]) == [0.5, 2.0, 1.0]  # the last fp32 run is the baseline
+    assert speedups([fast]) == [None]
+
+
 def test_thread_count_is_restored():
     threads = torch.get_num_threads()
     measure_latency(build_backbone(width=8), size=32, iters=1, warmup=0, threads=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import no_problems
 
 PAGE = "pages/latency.py"
@@ -40,6 +41,21 @@ def test_runs_fill_a_history(app):
     assert len(at.get("plotly_chart")) == 2  # this run's distribution and the history
     at.get_by_key("lat_clear").click().run()
     assert "press **Run**" in at.info[0].value
+
+
+def test_each_run_is_compared_with_plain_fp32(app):
+    at = app(PAGE, width=8, side=128)
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_fold=True)
+    assert any("Run plain fp32 (no options, eager)" in c.value for c in at.caption)
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_fold=False)
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_fold=True)
+    no_problems(at)
+    runs = at.dataframe[0].value
+    assert runs["× fp32 eager"][1] == 1.0  # every run of the same setting against the fp32 one, earlier runs too
+    for i in (0, 2):
+        assert runs["× fp32 eager"][i] == pytest.approx(runs["median ms"][1] / runs["median ms"][i])
+    told = next(c.value for c in at.caption if "the speed of plain fp32 eager" in c.value)
+    assert f"**{runs['× fp32 eager'][2]:.2f}×**" in told
 
 
 def test_a_batch_that_cannot_fit_is_refused_at_once(app):

@@ -49,6 +49,7 @@ __all__ = [
     "matmul_peak_tflops",
     "measure_latency",
     "mode_error",
+    "speedups",
 ]
 
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
@@ -127,6 +128,8 @@ class LatencyResult:
     """Timings of one latency run, in milliseconds per batch, and the environment they were taken in.
 
     Attributes:
+        mode: the mode's label ("fp32" is plain fp32 eager).
+        model: the model's config label ("tutorial w=64", "YOLO11n"; "" when it has no config).
         flops: floating-point operations of one forward of the batch (from the engine's count; 0 when
             the model has no config).
         compile_s: seconds spent compiling or capturing before the first timed run (0 for eager).
@@ -143,6 +146,7 @@ class LatencyResult:
     threads: int
     warmup: int
     mode: str = "fp32"
+    model: str = ""
     flops: int = 0
     compile_s: float = 0.0
     waited_s: float = 0.0
@@ -270,6 +274,7 @@ def measure_latency(
         threads=used_threads,
         warmup=warmup,
         mode=mode.label,
+        model=config.label if config is not None else "",
         flops=flops,
         compile_s=compile_s,
         waited_s=compile_wait["waited_s"] + wait["waited_s"],
@@ -377,6 +382,18 @@ def _copy(model: nn.Module) -> nn.Module:
     with getattr(model, "lock", None) or nullcontext():
         clone = copy.deepcopy(model)
     return clone.eval()
+
+
+def speedups(results: Sequence[LatencyResult]) -> list[float | None]:
+    """Each result's speed-up over plain fp32 eager: the median of the last "fp32" run among `results` of
+    the same model, input size, batch, device and thread count, over the result's median (None where
+    there is no such run)."""
+
+    def same(r: LatencyResult) -> tuple:
+        return r.model, r.input_size, r.batch, r.device, r.threads
+
+    baseline = {same(r): r.median_ms for r in results if r.mode == "fp32"}
+    return [baseline[same(r)] / r.median_ms if same(r) in baseline else None for r in results]
 
 
 def batch_sweep(
