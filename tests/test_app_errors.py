@@ -7,6 +7,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from pages.ui.guard import explain
+from yolo_explorer.latency import CompileError
 from yolo_explorer.memory import InsufficientMemoryError
 from yolo_explorer.preprocess import TruncatedImageError
 
@@ -23,6 +24,10 @@ from yolo_explorer.preprocess import TruncatedImageError
         (
             ValueError("device 'cuda:1' is not present on this machine; present: cpu, cuda:0"),
             "Could not finish running it: device 'cuda:1' is not present",
+        ),
+        (
+            CompileError("torch.compile (fp32 + compile default) failed on this machine: no C++ compiler; time the eager modes"),
+            "failed on this machine: no C++ compiler; time the eager modes.",
         ),
         (RuntimeError("boom"), "Something went wrong while running it (RuntimeError)"),
     ],

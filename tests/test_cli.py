@@ -204,6 +204,22 @@ def test_latency_with_folded_batchnorm_reports_its_error():
     assert out["mode"] == "fp32 + BN folded" and out["relative_error"] < 1e-5
 
 
+def test_a_failed_compile_is_one_line(tmp_path):
+    import os
+
+    env = {**os.environ, "CXX": "/nonexistent/g++", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}  # no compiler, no cache
+    run = subprocess.run(
+        [sys.executable, "-m", "yolo_explorer", "latency", "--width", "8", "--imgsz", "32", "--compile", "default"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "failed on this machine: InvalidCxxCompiler" in run.stderr and "time the eager modes instead" in run.stderr
+
+
 def test_memory_cap_from_the_environment(tmp_path):
     import os
 

@@ -170,6 +170,18 @@ def test_frozen_weights_are_a_compile_option_and_keep_the_outputs():
     assert mode_error(calibrated, mode, size=64) < 1e-5
 
 
+def test_a_machine_that_cannot_compile_gets_a_clear_error_and_others_still_can():
+    import torch._inductor.config as inductor
+
+    from yolo_explorer.latency import CompileError
+
+    model = build_backbone(width=8)
+    no_compiler = inductor.patch({"cpp.cxx": (None, "/nonexistent/g++"), "fx_graph_cache": False})
+    with no_compiler, pytest.raises(CompileError, match="No working C\\+\\+ compiler.*time the eager modes instead"):
+        measure_latency(model, size=32, iters=1, warmup=0, mode=LatencyMode(compile="default"))
+    assert measure_latency(model, size=32, iters=1, warmup=0, mode=LatencyMode(compile="default")).compile_s > 0
+
+
 def test_a_compiled_run_waits_for_another_compiled_run():
     """Every compile empties dynamo's cache: a second compiled run must not start while the first is timed."""
     from yolo_explorer.latency import _COMPILED_RUN

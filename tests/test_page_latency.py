@@ -58,6 +58,28 @@ def test_each_run_is_compared_with_plain_fp32(app):
     assert f"**{runs['× fp32 eager'][2]:.2f}×**" in told
 
 
+def test_a_failed_compile_is_explained_and_eager_still_works(app, monkeypatch):
+    import torch
+
+    def no_compiler(model, **options):  # as on a laptop without g++ (the real failure: tests/test_latency.py)
+        def fail(*args):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx")
+
+        return fail
+
+    at = app(PAGE, width=8, side=128)
+    at.get_by_key("lat_compile").set_value("default").run()
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "compile", no_compiler)
+        run_latency(at, lat_iters=3, lat_warmup=0)
+    assert not at.exception
+    assert len(at.error) == 1 and "time the eager modes instead." in at.error[0].value
+    at.get_by_key("lat_compile").set_value("eager").run()
+    run_latency(at, lat_iters=3, lat_warmup=0)
+    no_problems(at)
+    assert at.dataframe[0].value["run"].tolist() == ["tutorial w=8 128×128 b1 fp32 cpu"]
+
+
 def test_a_batch_that_cannot_fit_is_refused_at_once(app):
     at = app(PAGE, width=128, side=1280)
     run_latency(at, lat_batch=64, lat_iters=3, lat_warmup=0)  # 64 images of 1280 px at width 128: ~52 GiB of activations

@@ -23,7 +23,7 @@ from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
 from .features import extract_features
 from .formatting import human_count, human_ms, stats_table
 from .heatmaps import rank_channels
-from .latency import COMPILE_MODES, LatencyMode, batch_sweep, calibrated_copy, mode_error
+from .latency import COMPILE_MODES, CompileError, LatencyMode, batch_sweep, calibrated_copy, mode_error
 from .memory import InsufficientMemoryError, check_fits, estimate_forward_memory
 from .preprocess import ImageLoadError, load_image
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
@@ -274,6 +274,8 @@ def _cmd_latency(args: argparse.Namespace) -> None:
         error = _mode_error(model, mode, args) if args.error else None
     except ValueError as err:
         raise _BadArgument(str(err)) from None
+    except CompileError as err:
+        raise _RunFailed(str(err)) from None
     if args.json:
         out = [r.to_dict() | ({"relative_error": error} if error is not None else {}) for r in results]
         print(json.dumps(out if args.sweep else out[0], indent=2))

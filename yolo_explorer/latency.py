@@ -42,6 +42,7 @@ from .stats import model_stats, parse_size
 
 __all__ = [
     "COMPILE_MODES",
+    "CompileError",
     "LatencyMode",
     "LatencyResult",
     "batch_sweep",
@@ -57,6 +58,10 @@ COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune")
 # one compiled measurement at a time in this process: each starts by emptying dynamo's cache, which
 # would otherwise throw away another run's compiled graph between its warm-up and its timed runs
 _COMPILED_RUN = threading.Lock()
+
+
+class CompileError(RuntimeError):
+    """torch.compile could not compile the model here (no C++ compiler or Triton, an unsupported device...)."""
 
 
 @dataclass(frozen=True)
@@ -349,11 +354,20 @@ def _compile(model: nn.Module, mode: LatencyMode, x: torch.Tensor, dev: torch.de
     start = time.perf_counter()
     compiled = torch.compile(model, mode=mode.compile, dynamic=False)
     # freezing is read outside inductor's per-compile options (they had no effect): set it around the
-    # calls that compile; `_COMPILED_RUN` keeps any other compile of this process out meanwhile
-    with torch.inference_mode(), inductor.patch(freezing=mode.freeze):
-        for _ in range(3):
-            compiled(x)
-    synchronize(dev)
+    # calls that compile (inductor's config patches hold for this thread only)
+    try:
+        with torch.inference_mode(), inductor.patch(freezing=mode.freeze):
+            for _ in range(3):
+                compiled(x)
+        synchronize(dev)
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as err:  # inductor's errors have no common base; all mean the same to a user
+        reason = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise CompileError(
+            f"torch.compile ({mode.label}) failed on this machine: {reason[:300]}. Compiling needs a working C++ "
+            "compiler for a CPU and Triton for a GPU; time the eager modes instead"
+        ) from err
     return (lambda: compiled(x)), time.perf_counter() - start
 
 

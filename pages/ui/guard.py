@@ -17,6 +17,7 @@ import streamlit as st
 import torch
 
 from yolo_explorer import ImageLoadError
+from yolo_explorer.latency import CompileError
 from yolo_explorer.memory import InsufficientMemoryError
 
 log = logging.getLogger("yolo_explorer.app")
@@ -33,6 +34,8 @@ def explain(error: BaseException, doing: str) -> str:
             f"The device ran out of memory while {doing}. The memory was released; lower the width, "
             "the input size or the batch size, or try again when the server is less busy."
         )
+    if isinstance(error, CompileError):
+        return f"{error}."
     if isinstance(error, (ValueError, KeyError)):
         text = error.args[0] if error.args else str(error)
         return f"Could not finish {doing}: {text}"
