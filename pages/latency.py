@@ -30,11 +30,15 @@ compile_times = ui.compile_times()  # (config, size, mode, device) -> seconds, m
 
 # outside the form, so that choosing a compile mode says what it costs before anyone presses Run
 left, right = st.columns([1, 3])
+compile_choices, compile_note = ui.compile_modes(settings.device)
+if compile_note:
+    st.warning(compile_note, icon=":material/settings:")
 compile_mode = left.selectbox(
     "torch.compile",
-    ["eager", "default", "reduce-overhead", "max-autotune"] if cuda else ["eager", "default"],
+    compile_choices,
     key="lat_compile",
-    help="Compile the forward before timing it (reduce-overhead and max-autotune also replay CUDA graphs).",
+    help="Compile the forward before timing it (reduce-overhead and max-autotune also replay CUDA graphs)."
+    + ("" if len(compile_choices) > 1 else " This server offers eager only."),
 )
 freeze = left.toggle(
     "Freeze weights",

@@ -80,6 +80,28 @@ def test_a_failed_compile_is_explained_and_eager_still_works(app, monkeypatch):
     assert at.dataframe[0].value["run"].tolist() == ["tutorial w=8 128×128 b1 fp32 cpu"]
 
 
+def test_the_server_chooses_which_compile_modes_it_offers(monkeypatch):
+    from pages.ui.settings import compile_modes
+
+    monkeypatch.delenv("YOLO_EXPLORER_COMPILE_MODES", raising=False)
+    assert compile_modes("cuda:0") == (["eager", "default", "reduce-overhead", "max-autotune"], None)
+    assert compile_modes("cpu") == (["eager", "default"], None)
+    monkeypatch.setenv("YOLO_EXPLORER_COMPILE_MODES", "default, reduce-overhead")
+    assert compile_modes("cuda:0") == (["eager", "default", "reduce-overhead"], None)
+    monkeypatch.setenv("YOLO_EXPLORER_COMPILE_MODES", "none")
+    assert compile_modes("cpu") == (["eager"], None)
+    monkeypatch.setenv("YOLO_EXPLORER_COMPILE_MODES", "default,max-autotun")
+    modes, note = compile_modes("cuda:0")
+    assert modes == ["eager", "default"] and "unknown modes (max-autotun)" in note
+
+
+def test_a_server_without_compiling(app, monkeypatch):
+    monkeypatch.setenv("YOLO_EXPLORER_COMPILE_MODES", "none")
+    at = app(PAGE)
+    no_problems(at)
+    assert at.get_by_key("lat_compile").options == ["eager"] and at.get_by_key("lat_freeze").disabled
+
+
 def test_a_batch_that_cannot_fit_is_refused_at_once(app):
     at = app(PAGE, width=128, side=1280)
     run_latency(at, lat_batch=64, lat_iters=3, lat_warmup=0)  # 64 images of 1280 px at width 128: ~52 GiB of activations

@@ -21,12 +21,13 @@ from .compute import (
     supported_dtypes_cached,
 )
 from .guard import explain, guard
-from .settings import Settings, current_settings, mark_entrypoint, sidebar_controls
+from .settings import Settings, compile_modes, current_settings, mark_entrypoint, sidebar_controls
 
 __all__ = [
     "Settings",
     "check_memory",
     "closest_widths_for",
+    "compile_modes",
     "compile_times",
     "current_settings",
     "differences_for",

@@ -6,6 +6,7 @@ and returns the user's choices as one frozen `Settings`; pages read it with `cur
 
 from __future__ import annotations
 
+import os
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from yolo_explorer import ARCHITECTURES, available_devices, make_config
 from yolo_explorer.config import YOLO11_SCALES
+from yolo_explorer.latency import COMPILE_MODES
 from yolo_explorer.samples import SAMPLES, sample_bytes
 from yolo_explorer.weights import WeightsError
 
@@ -27,6 +29,7 @@ UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 WEIGHT_TYPES = ["pt", "pth", "safetensors"]
 MAX_IMAGE_MB = 25  # per uploaded image
 MAX_WEIGHTS_MB = 256  # per uploaded checkpoint (= server.maxUploadSize): YOLO11x's whole model in fp32 is ~230 MB
+COMPILE_MODES_ENV = "YOLO_EXPLORER_COMPILE_MODES"  # the torch.compile modes a server offers, e.g. "default,reduce-overhead"
 ARCH_LABELS = {
     "tutorial": "Tutorial (YOLOv11 series)",
     **{f"yolo11{s}": f"YOLO11{s} (Ultralytics)" for s in YOLO11_SCALES},
@@ -75,6 +78,28 @@ class Settings:
     def size_label(self) -> str:
         h, w = self.size
         return f"{h}×{w}"
+
+
+def compile_modes(device: str) -> tuple[list[str], str | None]:
+    """The Latency page's torch.compile choices on `device` ("eager" first), and a note for the page
+    when the server's setting names modes that do not exist.
+
+    `YOLO_EXPLORER_COMPILE_MODES` in the server's environment keeps some modes off, e.g.
+    "default,reduce-overhead" on a class's shared GPU, where a max-autotune compile holds a CPU core and
+    every other compiled run for minutes; "none" leaves eager only. Unset: every mode the device runs.
+    """
+    runnable = list(COMPILE_MODES) if device.startswith("cuda") else ["default"]  # reduce-overhead replays CUDA graphs
+    setting = os.environ.get(COMPILE_MODES_ENV)
+    if setting is None:
+        return ["eager", *runnable], None
+    wanted = {mode.strip() for mode in setting.split(",")} - {"", "none"}
+    unknown = sorted(wanted - set(COMPILE_MODES))
+    note = (
+        f"The server's {COMPILE_MODES_ENV} names unknown modes ({', '.join(unknown)}); known: {', '.join(COMPILE_MODES)}, none."
+        if unknown
+        else None
+    )
+    return ["eager", *[mode for mode in runnable if mode in wanted]], note
 
 
 def config_for(arch: str, width: int, depth: int):
