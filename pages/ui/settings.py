@@ -166,7 +166,13 @@ def sidebar_controls() -> Settings:
         dtypes = supported_dtypes_cached(device)
         if st.session_state.get("dtype") not in dtypes:
             st.session_state["dtype"] = dtypes[0]
-        dtype = st.selectbox("Precision", dtypes, key="dtype", help="Only precisions this device runs are listed.")
+        dtype = st.selectbox(
+            "Precision",
+            dtypes,
+            key="dtype",
+            help="Only precisions this device runs are listed. On NVIDIA GPUs since Ampere, PyTorch runs fp32 "
+            "convolutions as TF32 by default (a 10-bit mantissa): maps differ from a CPU's in the third digit.",
+        )
 
         st.subheader("Image")
         image_label, image_bytes = _image_source()
