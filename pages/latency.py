@@ -26,7 +26,7 @@ st.caption(
 )
 history: list[dict] = st.session_state.setdefault("latency_history", [])
 cuda = settings.device.startswith("cuda")
-compile_times = ui.compile_times()  # (config, size, mode, device) -> seconds, measured on this server
+compile_times = ui.compile_times()  # (config, size, mode, frozen, device) -> seconds, measured on this server
 
 # outside the form, so that choosing a compile mode says what it costs before anyone presses Run
 left, right = st.columns([1, 3])
@@ -56,7 +56,7 @@ if compile_mode != "eager":
         "time; it happens before the timed runs and is reported apart."
         if seen
         else "Compiling comes first and is reported apart: seconds for default and reduce-overhead, minutes for "
-        "max-autotune (it benchmarks kernels). Other users' forwards are not held up meanwhile.",
+        "max-autotune (it benchmarks kernels). Other users' forwards go on meanwhile; their compiled runs wait for it.",
         icon=":material/hourglass_top:",
     )
 

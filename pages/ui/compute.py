@@ -64,7 +64,7 @@ def _check_fit(config: BackboneConfig, digest: str, _state: dict[str, torch.Tens
 
 @st.cache_resource
 def compile_times() -> dict[tuple, float]:
-    """Seconds torch.compile took on this server, by (config label, size, mode, device): shown before the
+    """Seconds torch.compile took on this server, by (config label, size, mode, frozen, device): shown before the
     next user waits for the same compile. Shared by every session."""
     return {}
 
