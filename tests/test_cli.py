@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "yolo_explorer" / "samples" / "cat.jpg"
 
 
-def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yolo_explorer", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+def cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m yolo_explorer ARGS`, with `env` added to this process's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "yolo_explorer", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def test_stats_json_matches_the_engine_and_spec():
@@ -205,31 +214,12 @@ def test_latency_with_folded_batchnorm_reports_its_error():
 
 
 def test_a_failed_compile_is_one_line(tmp_path):
-    import os
-
-    env = {**os.environ, "CXX": "/nonexistent/g++", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}  # no compiler, no cache
-    run = subprocess.run(
-        [sys.executable, "-m", "yolo_explorer", "latency", "--width", "8", "--imgsz", "32", "--compile", "default"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    no_compiler = {"CXX": "/nonexistent/g++", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}  # and no cached kernels
+    run = cli("latency", "--width", "8", "--imgsz", "32", "--compile", "default", env=no_compiler)
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
     assert "failed on this machine: InvalidCxxCompiler" in run.stderr and "time the eager modes instead" in run.stderr
 
 
-def test_memory_cap_from_the_environment(tmp_path):
-    import os
-
-    env = {**os.environ, "YOLO_EXPLORER_MAX_FORWARD_MB": "20"}
-    run = subprocess.run(
-        [sys.executable, "-m", "yolo_explorer", "latency", "--width", "64", "--batch", "4", "--iters", "1"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+def test_memory_cap_from_the_environment():
+    run = cli("latency", "--width", "64", "--batch", "4", "--iters", "1", env={"YOLO_EXPLORER_MAX_FORWARD_MB": "20"})
     assert run.returncode == 1 and "this server allows 20.0 MiB per forward" in run.stderr, run.stderr
