@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 import torch
@@ -182,14 +184,14 @@ def test_a_machine_that_cannot_compile_gets_a_clear_error_and_others_still_can()
     assert measure_latency(model, size=32, iters=1, warmup=0, mode=LatencyMode(compile="default")).compile_s > 0
 
 
-def test_a_compiled_run_waits_for_another_compiled_run():
-    """Every compile empties dynamo's cache: a second compiled run must not start while the first is timed."""
-    from yolo_explorer.latency import _COMPILED_RUN
-
+@contextmanager
+def held_by_another_user(hold: AbstractContextManager) -> Iterator[threading.Event]:
+    """Another thread enters `hold` and stays until the caller sets the yielded event (on finding it
+    busy), then 0.2 s more."""
     holding, asked = threading.Event(), threading.Event()
 
     def other_user():
-        with _COMPILED_RUN:
+        with hold:
             holding.set()
             asked.wait(30)
             time.sleep(0.2)
@@ -197,31 +199,30 @@ def test_a_compiled_run_waits_for_another_compiled_run():
     thread = threading.Thread(target=other_user)
     thread.start()
     holding.wait(30)
+    try:
+        yield asked
+    finally:
+        thread.join()
+
+
+def test_a_compiled_run_waits_for_another_compiled_run():
+    """Every compile empties dynamo's cache: a second compiled run must not start while the first is timed."""
+    from yolo_explorer.latency import _COMPILED_RUN
+
     waits = []
     mode = LatencyMode(compile="default")
-    result = measure_latency(
-        build_backbone(width=8), size=32, iters=1, warmup=0, mode=mode, on_wait=lambda: waits.append(asked.set())
-    )
-    thread.join()
+    with held_by_another_user(_COMPILED_RUN) as asked:
+        result = measure_latency(
+            build_backbone(width=8), size=32, iters=1, warmup=0, mode=mode, on_wait=lambda: waits.append(asked.set())
+        )
     assert len(waits) == 1 and result.waited_s >= 0.15
 
 
 def test_a_run_waits_for_the_device_and_says_so():
     model = build_backbone(width=8)
-    holding, asked = threading.Event(), threading.Event()
-
-    def other_user():
-        with device_lock("cpu"):
-            holding.set()
-            asked.wait(30)  # until the latency run has found the device busy
-            time.sleep(0.2)
-
-    thread = threading.Thread(target=other_user)
-    thread.start()
-    holding.wait(30)
     waits = []
-    result = measure_latency(model, size=32, iters=1, warmup=0, on_wait=lambda: waits.append(asked.set()))
-    thread.join()
+    with held_by_another_user(device_lock("cpu")) as asked:  # until the latency run has found the device busy
+        result = measure_latency(model, size=32, iters=1, warmup=0, on_wait=lambda: waits.append(asked.set()))
     assert len(waits) == 1 and result.waited_s >= 0.15
     assert measure_latency(model, size=32, iters=1, warmup=0).waited_s == 0.0
 
