@@ -125,7 +125,8 @@ def main() -> None:
         f"# yolo-explorer app benchmark, {time.strftime('%Y-%m-%d')}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, Chromium headless"
     )
-    with streamlit_server() as (url, ready_s):
+    with streamlit_server() as server:
+        url, ready_s = server.url, server.ready_s
         print(f"server up after {ready_s:.1f} s (its warm-up included: pages/ui/startup.py)")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)

@@ -92,7 +92,8 @@ async def user(browser, url: str, index: int, rounds: int, times: dict[str, list
 async def run(users: int, rounds: int, chromium: str) -> tuple[dict[str, list[float]], list[str], float]:
     times: dict[str, list[float]] = {}
     errors: list[str] = []
-    with streamlit_server(timeout=300) as (url, _):
+    with streamlit_server(timeout=300) as server:
+        url = server.url
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium, args=ARGS)
             start = time.perf_counter()

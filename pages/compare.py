@@ -7,9 +7,7 @@ import streamlit as st
 
 from pages import ui
 from yolo_explorer import make_config, measure_latency
-from yolo_explorer.compare import compare_grid, fit_laws
 from yolo_explorer.figures import scaling_plot
-from yolo_explorer.formatting import human_bytes, human_count
 from yolo_explorer.memory import check_fits
 
 settings = ui.current_settings()
@@ -28,22 +26,10 @@ if not widths or not sides:
     st.stop()
 
 with ui.guard("computing the grid"):
-    rows = compare_grid(widths, [(s, s) for s in sides], depth=DEPTH, dtype=settings.dtype)
-table = pd.DataFrame(
-    [
-        {
-            "width": r.width,
-            "input": r.size_label,
-            "params": r.params,
-            "MACs": r.macs,
-            "activation bytes": r.activation_bytes,
-            "params (human)": human_count(r.params),
-            "MACs (human)": human_count(r.macs),
-            "activations (human)": human_bytes(r.activation_bytes),
-        }
-        for r in rows
-    ]
-)
+    grid = (tuple(widths), tuple(sides), DEPTH, settings.dtype)
+    rows = ui.views.compare_rows(*grid)
+    table = ui.views.compare_table(*grid)
+    charts = ui.views.compare_charts(*grid)
 st.dataframe(
     table,
     hide_index=True,
@@ -52,59 +38,21 @@ st.dataframe(
     column_config={c: st.column_config.NumberColumn(format="localized") for c in ("params", "MACs", "activation bytes")},
 )
 
-by_size = {s: [r for r in rows if r.height == s] for s in sides}
-by_width = {w: [r for r in rows if r.width == w] for w in widths}
-params = [by_width[w][0].params for w in widths]
 c1, c2 = st.columns(2)
 with c1:
-    series = {"params": params}
-    ui.show(
-        scaling_plot(
-            widths, series, fit_laws(widths, series, 2), x_title="base width w", y_title="parameters", title="Parameters ~ w²"
-        ),
-        key="cmp_params",
-    )
+    ui.show(charts["params"], key="cmp_params")
     st.caption(
         "Doubling the width doubles both sides of every convolution, so parameters grow about 4×; the input size does not matter."
     )
 with c2:
-    macs = {f"{s} px": [r.macs for r in by_size[s]] for s in sides}
-    ui.show(
-        scaling_plot(
-            widths, macs, fit_laws(widths, macs, 2), x_title="base width w", y_title="MACs per image", title="MACs ~ w² · H · W"
-        ),
-        key="cmp_macs_w",
-    )
+    ui.show(charts["macs_w"], key="cmp_macs_w")
     st.caption("Dots are the exact counts, one colour per input size; the dotted lines are c·w² fitted through them.")
 c3, c4 = st.columns(2)
 with c3:
-    pixels = [s * s for s in sides]
-    per_width = {f"w={w}": [r.macs for r in by_width[w]] for w in widths}
-    ui.show(
-        scaling_plot(
-            pixels,
-            per_width,
-            fit_laws(pixels, per_width, 1),
-            x_title="pixels H·W",
-            y_title="MACs per image",
-            title="MACs ~ H · W",
-        ),
-        key="cmp_macs_px",
-    )
+    ui.show(charts["macs_px"], key="cmp_macs_px")
     st.caption("Twice the side is four times the pixels and four times the work, at every width.")
 with c4:
-    acts = {f"{s} px": [r.activation_bytes for r in by_size[s]] for s in sides}
-    ui.show(
-        scaling_plot(
-            widths,
-            acts,
-            fit_laws(widths, acts, 1),
-            x_title="base width w",
-            y_title=f"bytes ({settings.dtype})",
-            title="Activation memory ~ w · H · W",
-        ),
-        key="cmp_acts",
-    )
+    ui.show(charts["acts"], key="cmp_acts")
     st.caption("Activations grow only linearly with width (channels) but with the square of the side.")
 
 st.subheader("Latency on demand")

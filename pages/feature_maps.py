@@ -13,27 +13,32 @@ import torch
 
 from pages import ui
 from yolo_explorer import list_layers
-from yolo_explorer.figures import channel_grid, channel_heatmap, overlay
-from yolo_explorer.heatmaps import RANKINGS, REDUCTIONS, channel_stats, map_to_original, quantize, rank_channels, reduce_channels
+from yolo_explorer.heatmaps import RANKINGS, REDUCTIONS, rank_channels
 from yolo_explorer.rendering import grid_image, npy_bytes, png_bytes
 
 GRID_SIZES = [4, 9, 16, 25, 36, 49, 64]
 COLORSCALES = ["Viridis", "Inferno", "Cividis", "Magma", "Greys", "RdBu"]
-PHOTO_SIDE = 640  # longest side of the photo under the overlay
-HEAT_SIDE = 240  # longest side of the overlay's heat grid (smoothed in the browser)
 
 settings = ui.current_settings()
 st.title("Feature maps")
 
 with ui.guard("running the backbone on the image"):
-    image = ui.image_for(settings.image_bytes)
+    image = ui.image_for(settings.photo)
     base = ui.features_for(settings)
 model = ui.model_for(settings)
 box = base.box
 
 left, middle, right = st.columns([1, 1, 2])
-left.image(image, caption=f"Original: {settings.image_label}, {image.width}×{image.height}", width="stretch")
-middle.image(box.image, caption=f"Model input, {settings.size_label}", width="stretch")
+left.image(
+    ui.views.jpeg(("photo", settings.photo.digest), image),
+    caption=f"Original: {settings.photo.label}, {image.width}×{image.height}",
+    width="stretch",
+)
+middle.image(
+    ui.views.jpeg(("letterboxed", settings.photo.digest, settings.size), box.image),
+    caption=f"Model input, {settings.size_label}",
+    width="stretch",
+)
 right.markdown(
     f"**Letterbox.** The photo is resized by ×{box.scale:.3g} to {box.resized[0]}×{box.resized[1]} so that it fits "
     f"{settings.size_label} without distortion, then padded with gray 114 ({box.left} px left, {box.top} px top), as YOLO does."
@@ -79,7 +84,8 @@ def views() -> None:
     cols = st.columns([1.2, 1.2, 1.3, 1, 1.1, 1])
     mode = cols[0].radio("Channels", ["Strongest", "Range"], key="fm_mode", horizontal=True)
     count = cols[2].select_slider("How many", GRID_SIZES, value=16, key="fm_count")
-    stats = channel_stats(fmap)  # once per rerun: rankings and the statistics table share it
+    key = settings.forward_key
+    stats = ui.views.stats_of(key, name, fmap)  # rankings and the statistics table share it
     if mode == "Strongest":
         ranking = cols[1].selectbox(
             "Ranked by", list(RANKINGS), index=list(RANKINGS).index("energy"), format_func=RANKINGS.get, key="fm_rank"
@@ -98,10 +104,9 @@ def views() -> None:
     clip = 1.0 if contrast.startswith("1st") else 0.0
     colorscale = cols[5].selectbox("Colours", COLORSCALES, key="fm_colors")
 
-    selected = fmap[channels].numpy()
-    q = quantize(selected, shared=shared, clip=clip)
     title = f"{name}: {len(channels)} channels" + (f" ranked by {RANKINGS[ranking]}" if mode == "Strongest" else "")
-    ui.show(channel_grid(q, channels, shared=shared, colorscale=colorscale, title=title), key="fm_grid")
+    grid = ui.views.grid_chart(key, name, tuple(channels), shared, clip, colorscale, title, fmap)
+    ui.show(grid, key="fm_grid")
     st.caption(
         "Colours are scaled per channel unless 'shared' is chosen; the shared colour bar is in the map's own units. "
         "Bright cells are where a channel responds; compare how P3 follows edges and P5 whole regions."
@@ -110,7 +115,9 @@ def views() -> None:
     d1, d2, _ = st.columns([1, 1, 3])
     d1.download_button(
         "Grid as PNG",
-        lambda: png_bytes(grid_image(selected, [f"ch {i}" for i in channels], shared=shared, colorscale=colorscale)),
+        lambda: png_bytes(
+            grid_image(fmap[channels].numpy(), [f"ch {i}" for i in channels], shared=shared, colorscale=colorscale)
+        ),
         file_name=f"{safe}_grid.png",
         mime="image/png",
         on_click="ignore",
@@ -137,10 +144,7 @@ def views() -> None:
     )
     big, numbers = st.columns([2, 1])
     with big:
-        ui.show(
-            channel_heatmap(fmap[channel].numpy(), title=f"{name}, channel {channel} (hover for values)", colorscale=colorscale),
-            key="fm_channel_map",
-        )
+        ui.show(ui.views.channel_chart(key, name, channel, colorscale, fmap), key="fm_channel_map")
     row = stats.row(channel)
     rank = int(np.nonzero(rank_channels(stats, "energy") == channel)[0][0]) + 1
     numbers.dataframe(
@@ -176,14 +180,12 @@ def views() -> None:
     )
     k = o2.number_input("k (top-k mean)", 1, c, min(8, c), key="fm_k", disabled=how != "topk")
     opacity = o3.slider("Heatmap opacity", 0.0, 1.0, 0.55, 0.05, key="fm_opacity")
-    heat = fmap[channel].numpy() if how == "channel" else reduce_channels(fmap, how, k=int(k))
-    photo = image.copy()
-    photo.thumbnail((PHOTO_SIDE, PHOTO_SIDE))
-    ratio = HEAT_SIDE / max(image.size)
-    heat_size = (max(1, round(image.width * ratio)), max(1, round(image.height * ratio)))
-    on_photo = map_to_original(heat[None], box, out_size=heat_size)[0]
     label = REDUCTIONS.get(how, f"channel {channel}").replace("top-k", f"top-{int(k)}")
-    ui.show(overlay(photo, on_photo, opacity=opacity, title=f"{name}: {label}, letterbox undone"), key="fm_overlay")
+    title = f"{name}: {label}, letterbox undone"
+    # only what the reduction depends on is in the key: k counts for top-k, the channel for "channel"
+    k_used, channel_used = (int(k) if how == "topk" else 0), (channel if how == "channel" else -1)
+    chart = ui.views.overlay_chart(key, name, how, k_used, channel_used, opacity, title, fmap, image, box)
+    ui.show(chart, key="fm_overlay")
     st.caption(
         "The padding is cut away and the resize undone, so every cell sits over the part of the photo it was computed from."
     )

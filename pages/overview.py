@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
-import pandas as pd
 import streamlit as st
 
 from pages import ui
-from yolo_explorer.figures import channel_heatmap, cost_bars, flow_diagram
-from yolo_explorer.formatting import human_bytes, human_count, stats_csv, stats_rows
-from yolo_explorer.heatmaps import reduce_channels
+from yolo_explorer.formatting import human_bytes, human_count
 from yolo_explorer.insights import cost_insight, flow_insight, memory_insight, receptive_field_insight
 
 settings = ui.current_settings()
@@ -44,31 +39,27 @@ cols[3].metric(
 cols[4].metric("P5 receptive field", f"{stats.layers[-1].receptive_field} px")
 
 st.subheader("Data flow")
-ui.show(flow_diagram(stats), key="flow")
+ui.show(ui.views.flow_chart(settings.config, settings.size, settings.dtype), key="flow")
 st.caption(flow_insight(stats))
 
 st.subheader("P3, P4 and P5 for this image")
 with ui.guard("running the backbone on the image"):
     result = ui.features_for(settings)
 cols = st.columns([1.2, 1, 1, 1])
-cols[0].image(result.box.image, caption=f"Model input ({settings.image_label}, letterboxed)", width="stretch")
+model_input = ui.views.jpeg(("letterboxed", settings.photo.digest, settings.size), result.box.image)
+cols[0].image(model_input, caption=f"Model input ({settings.photo.label}, letterboxed)", width="stretch")
 for col, info, fmap in zip(cols[1:], ui.model_for(settings).feature_info, result.outputs, strict=True):
     c, h, w = fmap.shape
+    title = f"{info.name}: mean of {c} channels, {h}×{w}"
     with col:
-        ui.show(
-            channel_heatmap(reduce_channels(fmap, "mean"), title=f"{info.name}: mean of {c} channels, {h}×{w}", height=330),
-            key=f"glance_{info.name}",
-        )
+        ui.show(ui.views.mean_chart(settings.forward_key, info.name, title, 330, fmap), key=f"glance_{info.name}")
 st.caption(
     "Each map is the mean over its channels. P3 keeps fine detail (stride 8); P5 is coarse (stride 32) but every cell "
     "sees most of the image. The Feature maps page shows single channels and overlays."
 )
 
 st.subheader("Per-layer statistics")
-rows = stats_rows(stats)
-table = pd.DataFrame(rows)
-for column in ("stride", "receptive field px"):  # blank in the total row (Streamlit would print "None")
-    table[column] = [f"{v:.0f}" if pd.notna(v) else "" for v in table[column]]
+table = ui.views.layer_table(settings.config, settings.size, settings.dtype)
 st.dataframe(
     table,
     hide_index=True,
@@ -85,13 +76,14 @@ st.dataframe(
     },
 )
 name = f"{settings.config.label.replace(' ', '_').replace('=', '')}_{settings.size[0]}x{settings.size[1]}_{settings.dtype}"
+csv_text, json_text = ui.views.stats_files(settings.config, settings.size, settings.dtype)
 left, right, _ = st.columns([1, 1, 4])
 left.download_button(
-    "Download CSV", stats_csv(stats), file_name=f"{name}.csv", mime="text/csv", on_click="ignore", icon=":material/download:"
+    "Download CSV", csv_text, file_name=f"{name}.csv", mime="text/csv", on_click="ignore", icon=":material/download:"
 )
 right.download_button(
     "Download JSON",
-    json.dumps(stats.to_dict(), indent=2),
+    json_text,
     file_name=f"{name}.json",
     mime="application/json",
     on_click="ignore",
@@ -111,7 +103,7 @@ st.caption(
 )
 
 st.subheader("Where the parameters and the compute sit")
-ui.show(cost_bars(stats), key="costs")
+ui.show(ui.views.cost_chart(settings.config, settings.size, settings.dtype), key="costs")
 st.caption(cost_insight(stats))
 st.caption(memory_insight(stats))
 st.caption(receptive_field_insight(stats))

@@ -4,7 +4,6 @@ difference explained where it occurs and measured, and the tutorial width closes
 from __future__ import annotations
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from pages import ui
@@ -98,28 +97,7 @@ st.caption(
     "model (layer 4 is P3, 6 is P4, 10 is P5)."
 )
 
-fig = go.Figure(
-    [
-        go.Bar(
-            name=config.label,
-            x=[r.stage for r in rows],
-            y=[r.macs / stats.macs for r in rows],
-            marker_color=color,
-            customdata=[human_count(r.macs) for r in rows],
-            hovertemplate="%{x}: %{y:.0%} of the MACs (%{customdata})<extra>" + config.label + "</extra>",
-        )
-        for config, rows, stats, color in ((tutorial, t_rows, t_stats, "#4c78a8"), (yolo, y_rows, y_stats, "#e45756"))
-    ]
-)
-fig.update_layout(
-    barmode="group",
-    height=320,
-    margin=dict(l=10, r=10, t=30, b=10),
-    template="plotly_white",
-    yaxis=dict(title="share of the backbone's MACs", tickformat=".0%"),
-    legend=dict(orientation="h", y=1.15),
-)
-ui.show(fig, key="vs_macs")
+ui.show(ui.views.stage_share_chart(tutorial, yolo, settings.size, settings.dtype), key="vs_macs")
 t_top, y_top = max(t_rows, key=lambda r: r.macs), max(y_rows, key=lambda r: r.macs)
 st.caption(
     f"Where the compute sits: the tutorial spends the most in its {t_top.stage} ({t_top.macs / t_stats.macs:.0%} of its "

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from pages.ui import compute
-from pages.ui.settings import Settings
+from pages.ui.settings import Photo, Settings
 from yolo_explorer import Backbone, build_backbone, extract_features, load_image
-from yolo_explorer.samples import SAMPLES, sample_bytes
+from yolo_explorer.samples import SAMPLES
 
 SESSIONS = [
     ("tutorial", 8, "astronaut", (128, 128), "batch"),
@@ -27,12 +27,12 @@ assert {s[2] for s in SESSIONS} <= set(SAMPLES)
 
 
 def settings(arch: str, width: int, sample: str, size: tuple[int, int], bn: str) -> Settings:
-    return Settings(arch, width, 2, 0, size, "cpu", "fp32", bn, f"sample: {sample}", sample_bytes(sample))
+    return Settings(arch, width, 2, 0, size, "cpu", "fp32", bn, Photo.sample(sample))
 
 
 def isolated(s: Settings):
     model = build_backbone(config=s.config, seed=s.seed)
-    return extract_features(model, load_image(s.image_bytes), s.size, ("P3", "P4", "P5"), batch_norm=s.batch_norm)
+    return extract_features(model, load_image(s.photo.data), s.size, ("P3", "P4", "P5"), batch_norm=s.batch_norm)
 
 
 def hooks(model: torch.nn.Module) -> int:

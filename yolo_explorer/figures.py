@@ -26,6 +26,7 @@ __all__ = [
     "latency_history",
     "overlay",
     "scaling_plot",
+    "stage_share_bars",
     "sweep_plot",
 ]
 
@@ -45,68 +46,50 @@ def flow_diagram(stats: ModelStats) -> go.Figure:
     """The data flow: input -> every layer -> P3/P4/P5, each box labelled with its output shape.
 
     Box height grows with the channel count (log scale), so widening stages are visible at a glance;
-    hovering a box gives its parameters, MACs and receptive field.
+    hovering a box gives its parameters, MACs and receptive field. Boxes and labels are handed to the
+    layout as one list each: adding them one by one re-validates the whole list every time (~10x slower).
     """
     c, h, w = stats.input_shape
     nodes = [("input", "input", (c, h, w), "")] + [(s.name, s.block, s.output_shape, s.feature) for s in stats.layers]
     max_c = max(shape[0] for _, _, shape, _ in nodes)
-    fig = go.Figure()
-    hover_x, hover_y, hover_text = [], [], []
+    shapes, annotations, hover_text = [], [], []
+    arrow = dict(xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowwidth=1.5)
     for i, (name, block, shape, feature) in enumerate(nodes):
         half = 0.18 + 0.32 * math.log2(shape[0] + 1) / math.log2(max_c + 1)
         color = BLOCK_COLORS.get(block, _OTHER_COLOR)
-        fig.add_shape(
-            type="rect",
-            x0=i - 0.42,
-            x1=i + 0.42,
-            y0=-half,
-            y1=half,
-            fillcolor=color,
-            opacity=0.9,
-            line=dict(width=0),
-            layer="below",
+        shapes.append(
+            dict(
+                type="rect",
+                x0=i - 0.42,
+                x1=i + 0.42,
+                y0=-half,
+                y1=half,
+                fillcolor=color,
+                opacity=0.9,
+                line=dict(width=0),
+                layer="below",
+            )
         )
-        fig.add_annotation(x=i, y=half + 0.08, text=f"<b>{name}</b>", showarrow=False, yanchor="bottom", font=dict(size=11))
-        fig.add_annotation(
-            x=i, y=0, text=shape_str(shape).replace("×", "×<br>", 1), showarrow=False, font=dict(size=11, color="white")
+        annotations.append(dict(x=i, y=half + 0.08, text=f"<b>{name}</b>", showarrow=False, yanchor="bottom", font=dict(size=11)))
+        annotations.append(
+            dict(x=i, y=0, text=shape_str(shape).replace("×", "×<br>", 1), showarrow=False, font=dict(size=11, color="white"))
         )
         if i:
-            fig.add_annotation(
-                x=i - 0.42,
-                y=0,
-                ax=i - 0.58,
-                ay=0,
-                xref="x",
-                yref="y",
-                axref="x",
-                ayref="y",
-                showarrow=True,
-                arrowhead=2,
-                arrowsize=1,
-                arrowwidth=1.5,
-                arrowcolor="#555",
-                text="",
-            )
+            annotations.append(dict(arrow, x=i - 0.42, y=0, ax=i - 0.58, ay=0, arrowsize=1, arrowcolor="#555", text=""))
         if feature:
-            fig.add_annotation(
-                x=i,
-                y=-0.95,
-                ax=i,
-                ay=-half,
-                xref="x",
-                yref="y",
-                axref="x",
-                ayref="y",
-                text=f"<b>{feature}</b><br>stride {stats.layers[i - 1].stride}",
-                showarrow=True,
-                arrowhead=2,
-                arrowwidth=1.5,
-                arrowcolor="#d62728",
-                font=dict(color="#d62728", size=12),
-                yanchor="top",
+            annotations.append(
+                dict(
+                    arrow,
+                    x=i,
+                    y=-0.95,
+                    ax=i,
+                    ay=-half,
+                    text=f"<b>{feature}</b><br>stride {stats.layers[i - 1].stride}",
+                    arrowcolor="#d62728",
+                    font=dict(color="#d62728", size=12),
+                    yanchor="top",
+                )
             )
-        hover_x.append(i)
-        hover_y.append(0)
         if i:
             s = stats.layers[i - 1]
             hover_text.append(
@@ -116,26 +99,30 @@ def flow_diagram(stats: ModelStats) -> go.Figure:
             )
         else:
             hover_text.append(f"<b>input image</b><br>{shape_str(shape)}")
-    fig.add_trace(
+    data = [
         go.Scatter(
-            x=hover_x,
-            y=hover_y,
+            x=list(range(len(nodes))),
+            y=[0] * len(nodes),
             mode="markers",
             marker=dict(size=40, opacity=0),
             hovertext=hover_text,
             hoverinfo="text",
             showlegend=False,
         )
+    ]
+    data += [
+        go.Scatter(x=[None], y=[None], mode="markers", marker=dict(size=12, color=color, symbol="square"), name=block)
+        for block, color in BLOCK_COLORS.items()
+        if block != "input" and any(s.block == block for s in stats.layers)
+    ]
+    layout = dict(
+        shapes=shapes,
+        annotations=annotations,
+        xaxis=dict(visible=False, range=[-0.6, len(nodes) - 0.4]),
+        yaxis=dict(visible=False, range=[-1.45, 1.0]),
     )
-    for block, color in BLOCK_COLORS.items():
-        if block != "input" and any(s.block == block for s in stats.layers):
-            fig.add_trace(
-                go.Scatter(x=[None], y=[None], mode="markers", marker=dict(size=12, color=color, symbol="square"), name=block)
-            )
-    _base_layout(fig, 300, legend=dict(orientation="h", x=0, y=1.12), margin=dict(l=10, r=10, t=30, b=10))
-    fig.update_xaxes(visible=False, range=[-0.6, len(nodes) - 0.4])
-    fig.update_yaxes(visible=False, range=[-1.45, 1.0])
-    return fig
+    fig = go.Figure(data=data, layout=layout)
+    return _base_layout(fig, 300, legend=dict(orientation="h", x=0, y=1.12), margin=dict(l=10, r=10, t=30, b=10))
 
 
 def cost_bars(stats: ModelStats) -> go.Figure:
@@ -167,6 +154,29 @@ def cost_bars(stats: ModelStats) -> go.Figure:
     fig.update_yaxes(showticklabels=False, showgrid=False)
     fig.update_xaxes(tickangle=-40)
     return _base_layout(fig, 380)
+
+
+def stage_share_bars(stages: Sequence[str], macs: dict[str, tuple[Sequence[int], int]]) -> go.Figure:
+    """Each model's share of its backbone's MACs per stage, grouped by stage.
+
+    Args:
+        stages: the stage names, in order (the x axis).
+        macs: model label -> (its MACs per stage, its total MACs).
+    """
+    colors = ["#4c78a8", "#e45756", "#54a24b", "#f58518"]
+    data = [
+        go.Bar(
+            name=label,
+            x=list(stages),
+            y=[m / total for m in per_stage],
+            marker_color=colors[i % len(colors)],
+            customdata=[human_count(m) for m in per_stage],
+            hovertemplate="%{x}: %{y:.0%} of the MACs (%{customdata})<extra>" + label + "</extra>",
+        )
+        for i, (label, (per_stage, total)) in enumerate(macs.items())
+    ]
+    fig = go.Figure(data, layout=dict(barmode="group", yaxis=dict(title="share of the backbone's MACs", tickformat=".0%")))
+    return _base_layout(fig, 320, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.15))
 
 
 def channel_grid(

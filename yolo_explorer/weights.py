@@ -12,6 +12,7 @@ wrong-shaped keys.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import re
@@ -23,14 +24,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .backbone import build_backbone
+from .config import YOLO11_SCALES, BackboneConfig, make_config
+
 __all__ = [
     "DEFAULT_MAX_WEIGHT_BYTES",
+    "FolderFile",
     "WeightsError",
     "WeightsMismatchError",
     "WeightsReport",
+    "fitting_config",
     "load_weights",
     "match_state_dict",
     "read_state_dict",
+    "scan_folder",
 ]
 
 DEFAULT_MAX_WEIGHT_BYTES = 512 * 2**20  # YOLO11x's whole detection model in fp32 is about 230 MB
@@ -174,6 +181,97 @@ def load_weights(
     parameter_names = {name for name, _ in model.named_parameters()}
     params = sum(v.numel() for k, v in matched.items() if k in parameter_names)
     return WeightsReport(loaded=len(matched), layout=layout, ignored=ignored, params=params)
+
+
+def fitting_config(state_dict: Mapping[str, torch.Tensor]) -> BackboneConfig:
+    """The architecture a state_dict was trained for: one of the YOLO11 scales (a whole Ultralytics detection
+    model's state_dict included), or the tutorial at the width and depth its stem and first C3k2 imply.
+
+    Every candidate is checked key for key by `match_state_dict` against a weightless model on the meta device.
+
+    Raises:
+        WeightsMismatchError: it fits none; the message names the closest candidate and what does not fit.
+    """
+    state = _flatten(state_dict)
+    closest: tuple[int, BackboneConfig, WeightsMismatchError] | None = None
+    for config in [make_config(f"yolo11{scale}") for scale in YOLO11_SCALES] + _tutorial_candidates(state):
+        try:
+            match_state_dict(build_backbone(config=config, device="meta"), state)
+        except WeightsMismatchError as err:
+            problems = len(err.missing) + len(err.unexpected) + len(err.wrong_shape)
+            if not problems:  # it fits, but holds NaN or infinite values
+                raise
+            if closest is None or problems < closest[0]:
+                closest = (problems, config, err)
+            continue
+        return config
+    assert closest is not None
+    _, config, err = closest
+    detail = "; ".join(
+        _listing(what, keys)
+        for what, keys in (("missing", err.missing), ("unexpected", err.unexpected), ("wrong shape", err.wrong_shape))
+        if keys
+    )
+    raise WeightsMismatchError(
+        f"fits none of the architectures (YOLO11 n-x, or the tutorial at any width); the closest is {config.label}: {detail}",
+        err.missing,
+        err.unexpected,
+        err.wrong_shape,
+    )
+
+
+def _tutorial_candidates(state: Mapping[str, torch.Tensor]) -> list[BackboneConfig]:
+    """The tutorial configs a state_dict could be: width from its stem conv, depth from its first C3k2."""
+    keys = {k.removeprefix("module."): v for k, v in state.items()}
+    stem = keys.get("stem.conv.weight")
+    if stem is None or stem.dim() != 4:
+        return []
+    blocks = {k.split(".")[2] for k in keys if k.startswith("stage1_c3k2.bottlenecks.")}
+    try:
+        return [make_config("tutorial", width=int(stem.shape[0]), depth=max(1, len(blocks)))]
+    except ValueError:  # a width or depth the tutorial does not allow: reported as the YOLO11 mismatch
+        return []
+
+
+@dataclass(frozen=True)
+class FolderFile:
+    """One file of a weights folder: the architecture it fits and its tensors, or why it cannot be used."""
+
+    name: str
+    digest: str  # of the file's bytes ("" if unreadable)
+    config: BackboneConfig | None
+    state: dict[str, torch.Tensor] | None
+    problem: str | None
+
+
+def scan_folder(folder: str | Path, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> list[FolderFile]:
+    """Read every file of `folder` (hidden files and sub-folders skipped), each as safely as an upload.
+
+    A file that fits an architecture keeps only the tensors that architecture uses (a whole Ultralytics
+    model's neck and head are dropped), renamed to the backbone's keys.
+
+    Raises:
+        WeightsError: the folder cannot be read.
+    """
+    path = Path(folder)
+    try:
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    except OSError as err:
+        raise WeightsError(f"cannot read the weights folder {path}: {err.strerror or err}") from None
+    found = []
+    for file in files:
+        digest = ""
+        try:
+            data = _read_bytes(file, max_bytes)
+            digest = hashlib.sha256(data).hexdigest()[:16]
+            state = read_state_dict(data, max_bytes=max_bytes)
+            config = fitting_config(state)
+            matched, _, _ = match_state_dict(build_backbone(config=config, device="meta"), state)
+        except WeightsError as err:
+            found.append(FolderFile(file.name, digest, None, None, str(err)))
+        else:
+            found.append(FolderFile(file.name, digest, config, matched, None))
+    return found
 
 
 def _read_bytes(source: str | Path | bytes, max_bytes: int) -> bytes:

@@ -1,10 +1,11 @@
-"""Streamlit glue shared by the pages: the sidebar, cached engine calls, the error boundary, chart display."""
+"""Streamlit glue shared by the pages: the sidebar, cached engine calls and views, the error boundary."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 import streamlit as st
 
+from . import views
 from .compute import (
     check_memory,
     closest_widths_for,
@@ -20,10 +21,13 @@ from .compute import (
     summary_for,
     supported_dtypes_cached,
 )
+from .entrypoint import current_settings, mark_entrypoint
 from .guard import explain, guard
-from .settings import Settings, compile_modes, current_settings, mark_entrypoint, sidebar_controls
+from .settings import Photo, Settings, compile_modes
+from .sidebar import sidebar_controls
 
 __all__ = [
+    "Photo",
     "Settings",
     "check_memory",
     "closest_widths_for",
@@ -45,11 +49,12 @@ __all__ = [
     "stats_for",
     "summary_for",
     "supported_dtypes_cached",
+    "views",
 ]
 
 _PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
 def show(fig: go.Figure, key: str | None = None) -> None:
-    """Draw a Plotly figure at the container's width."""
+    """Draw a Plotly figure at the container's width (a shared figure from `views` is only read)."""
     st.plotly_chart(fig, width="stretch", config=_PLOTLY_CONFIG, key=key)

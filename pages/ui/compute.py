@@ -1,21 +1,20 @@
 """Cached calls into the engine. Caching lives here, in the UI layer, keyed by plain values.
 
-- Models: `st.cache_resource`, one per (config, seed, device, precision, weights), shared by every
-  browser session; the engine's per-model lock keeps concurrent captures apart, and its per-device
-  lock runs one forward at a time on a device.
-- Forward results: `st.cache_resource` too, so a rerun reads the maps without copying tens of MB;
-  they are never mutated. One forward per (config, image, size) serves every view.
-- Statistics, summaries, decoded images: `st.cache_data`. Configs are frozen dataclasses: hashable keys.
+- Models: `st.cache_resource`, one per `Settings.model_key` (config, seed, device, precision, weights
+  digest), shared by every browser session; the engine's per-model lock keeps concurrent captures apart,
+  and its per-device lock runs one forward at a time on a device.
+- Forward results and decoded photos: `st.cache_resource` too, so a rerun reads the maps without copying
+  tens of MB; they are never mutated. One forward per `Settings.forward_key` serves every view. Photos
+  and weights are keyed by their digest, never by their bytes (hashing a 20 MB upload at every call costs).
+- Statistics, summaries: `st.cache_data`. Configs are frozen dataclasses: hashable keys.
+- What the pages draw from these (figures, tables, pictures) is cached in `views`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import streamlit as st
-import torch
 from PIL import Image
 
 from yolo_explorer import (
@@ -30,36 +29,14 @@ from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.latency import matmul_peak_tflops
 from yolo_explorer.memory import MemoryEstimate, check_fits, estimate_forward_memory
 from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
-from yolo_explorer.weights import load_weights, match_state_dict, read_state_dict
+from yolo_explorer.weights import load_weights
 
 if TYPE_CHECKING:
     from yolo_explorer import Backbone, FeatureResult, ModelStats, Summary
     from yolo_explorer.config import BackboneConfig, YOLO11Config
 
-    from .settings import Settings
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Uploaded weights, read once: their file name, content digest (the cache key) and tensors."""
-
-    name: str
-    digest: str
-    state: dict[str, torch.Tensor]
-
-    @classmethod
-    def read(cls, name: str, data: bytes) -> Weights:
-        """Read an upload (raises `WeightsError` with a clear message on a bad file)."""
-        return cls(name, hashlib.sha256(data).hexdigest()[:16], read_state_dict(data))
-
-    def check(self, config: BackboneConfig) -> None:
-        """Raise `WeightsMismatchError`, listing the keys, if these weights do not fit `config`."""
-        _check_fit(config, self.digest, self.state)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _check_fit(config: BackboneConfig, digest: str, _state: dict[str, torch.Tensor]) -> None:
-    match_state_dict(build_backbone(config=config, device="meta"), _state)
+    from .settings import Photo, Settings
+    from .weights import Weights
 
 
 @st.cache_resource
@@ -81,9 +58,8 @@ def supported_dtypes_cached(device: str) -> list[str]:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Building the backbone…")
-def _model(
-    config: BackboneConfig, seed: int, device: str, dtype: str, weights_digest: str | None, _weights: Weights | None
-) -> Backbone:
+def _model(key: tuple, _weights: Weights | None) -> Backbone:
+    config, seed, device, dtype, _ = key
     model = build_backbone(config=config, seed=seed, device=device, dtype=dtype_from_name(dtype))
     if _weights is not None:
         load_weights(model, _weights.state)
@@ -92,14 +68,14 @@ def _model(
 
 def model_for_config(config: BackboneConfig, seed: int, device: str, dtype: str) -> Backbone:
     """A model with random weights for a config that is not the sidebar's (the Compare page's widths)."""
-    return _model(config, seed, device, dtype, None, None)
+    return _model((config, seed, device, dtype, None), None)
 
 
 def model_for(settings: Settings, dtype: str | None = None) -> Backbone:
-    """The model for the current settings (trained weights if uploaded and fitting), shared by every
+    """The model for the current settings (trained weights if chosen and fitting), shared by every
     session (bounded: 4 models)."""
-    weights = settings.weights
-    return _model(settings.config, settings.seed, settings.device, dtype or settings.dtype, weights and weights.digest, weights)
+    config, seed, device, own_dtype, digest = settings.model_key
+    return _model((config, seed, device, dtype or own_dtype, digest), settings.weights)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -127,10 +103,14 @@ def closest_widths_for(size: tuple[int, int]) -> list[WidthMatch]:
     return closest_widths(size)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def image_for(data: bytes) -> Image.Image:
-    """The decoded RGB image (typed errors from `load_image` propagate)."""
-    return load_image(data)
+def image_for(photo: Photo) -> Image.Image:
+    """The decoded RGB image, shared (never mutated; typed errors from `load_image` propagate)."""
+    return _decoded(photo.digest, photo.data)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _decoded(digest: str, _data: bytes) -> Image.Image:
+    return load_image(_data)
 
 
 def check_memory(settings: Settings, batch: int = 1, what: str = "this forward", dtype: str | None = None) -> None:
@@ -140,35 +120,15 @@ def check_memory(settings: Settings, batch: int = 1, what: str = "this forward",
 
 
 @st.cache_resource(max_entries=8, show_spinner="Running the backbone on the image…")
-def _features(
-    config: BackboneConfig,
-    seed: int,
-    device: str,
-    dtype: str,
-    weights_digest: str | None,
-    image_bytes: bytes,
-    size: tuple[int, int],
-    layers: tuple[str, ...],
-    batch_norm: str,
-    _model: Backbone,
-) -> FeatureResult:
-    return extract_features(_model, image_for(image_bytes), size, layers, batch_norm=batch_norm)
+def _features(key: tuple, layers: tuple[str, ...], _settings: Settings) -> FeatureResult:
+    return extract_features(
+        model_for(_settings), image_for(_settings.photo), _settings.size, layers, batch_norm=_settings.batch_norm
+    )
 
 
 def features_for(settings: Settings, layers: tuple[str, ...] = ("P3", "P4", "P5")) -> FeatureResult:
-    """One forward of the current image with the current settings, capturing `layers` (cached)."""
-    image_for(settings.image_bytes)  # a bad image fails here, before any model work
+    """One forward of the current photo with the current settings, capturing `layers` (cached under
+    `settings.forward_key`)."""
+    image_for(settings.photo)  # a bad image fails here, before any model work
     check_memory(settings, what=f"a forward of {settings.config.label} at {settings.size_label}")
-    weights = settings.weights
-    return _features(
-        settings.config,
-        settings.seed,
-        settings.device,
-        settings.dtype,
-        weights and weights.digest,
-        settings.image_bytes,
-        settings.size,
-        layers,
-        settings.batch_norm,
-        model_for(settings),
-    )
+    return _features(settings.forward_key, layers, settings)

@@ -1,0 +1,238 @@
+"""What the pages draw, built once per everything it depends on and shared by every session.
+
+Building a Plotly figure runs plotly's validators on every property it sets (milliseconds to tens of
+milliseconds a chart); drawing one that is already built costs Streamlit a serialisation (1-2 ms). A
+class looks at the same few configs, photos and views, so each figure, table and picture here is made
+once per key (a config and size, or a forward's `Settings.forward_key`, plus the view's own controls)
+into `st.cache_resource`, and every rerun of every session draws the same object. Shared objects are
+never mutated: `st.plotly_chart` serialises a copy, and pages only read tables.
+
+Arguments starting with "_" are not hashed: each is determined by the key arguments before it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+from PIL import Image
+
+from yolo_explorer.compare import CompareRow, compare_grid, fit_laws
+from yolo_explorer.figures import (
+    channel_grid,
+    channel_heatmap,
+    cost_bars,
+    flow_diagram,
+    overlay,
+    scaling_plot,
+    stage_share_bars,
+)
+from yolo_explorer.formatting import human_bytes, human_count, stats_csv, stats_rows
+from yolo_explorer.heatmaps import ChannelStats, channel_stats, map_to_original, quantize, reduce_channels
+from yolo_explorer.versus import stage_rows
+
+from .compute import stats_for
+
+if TYPE_CHECKING:
+    from yolo_explorer import Letterbox
+    from yolo_explorer.config import BackboneConfig
+
+PHOTO_SIDE = 800  # longest side of a photo shown beside the maps (the column is narrower)
+OVERLAY_PHOTO_SIDE = 640  # longest side of the photo under the overlay
+OVERLAY_HEAT_SIDE = 240  # longest side of the overlay's heat grid (smoothed in the browser)
+
+shared = st.cache_resource(max_entries=64, show_spinner=False)
+
+
+# Overview: the statistics of a config at a size
+
+
+@shared
+def flow_chart(config: BackboneConfig, size: tuple[int, int], dtype: str) -> go.Figure:
+    return flow_diagram(stats_for(config, size, dtype))
+
+
+@shared
+def cost_chart(config: BackboneConfig, size: tuple[int, int], dtype: str) -> go.Figure:
+    return cost_bars(stats_for(config, size, dtype))
+
+
+@shared
+def layer_table(config: BackboneConfig, size: tuple[int, int], dtype: str) -> pd.DataFrame:
+    """The per-layer table with its total row, as the Overview shows it."""
+    table = pd.DataFrame(stats_rows(stats_for(config, size, dtype)))
+    for column in ("stride", "receptive field px"):  # blank in the total row (Streamlit would print "None")
+        table[column] = [f"{v:.0f}" if pd.notna(v) else "" for v in table[column]]
+    return table
+
+
+@shared
+def stats_files(config: BackboneConfig, size: tuple[int, int], dtype: str) -> tuple[str, str]:
+    """The statistics as (CSV, JSON) text, for the downloads."""
+    stats = stats_for(config, size, dtype)
+    return stats_csv(stats), json.dumps(stats.to_dict(), indent=2)
+
+
+# Pictures
+
+
+@shared
+def jpeg(key: tuple, _image: Image.Image, max_side: int = PHOTO_SIDE) -> bytes:
+    """`_image` (identified by `key`) as JPEG bytes of at most `max_side` pixels a side: `st.image` then sends
+    them as they are, instead of encoding the picture again at every rerun."""
+    image = _image.convert("RGB")
+    if max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+# Feature maps: views of one forward's maps, keyed by `Settings.forward_key` and the layer shown
+
+
+@shared
+def mean_chart(forward_key: tuple, layer: str, title: str, height: int, _fmap: torch.Tensor) -> go.Figure:
+    """The mean over channels of one map."""
+    return channel_heatmap(reduce_channels(_fmap, "mean"), title=title, height=height)
+
+
+@shared
+def stats_of(forward_key: tuple, layer: str, _fmap: torch.Tensor) -> ChannelStats:
+    """Per-channel statistics of one map (the rankings and the statistics table share them)."""
+    return channel_stats(_fmap)
+
+
+@shared
+def grid_chart(
+    forward_key: tuple,
+    layer: str,
+    channels: tuple[int, ...],
+    shared_scale: bool,
+    clip: float,
+    colorscale: str,
+    title: str,
+    _fmap: torch.Tensor,
+) -> go.Figure:
+    q = quantize(_fmap[list(channels)].numpy(), shared=shared_scale, clip=clip)
+    return channel_grid(q, channels, shared=shared_scale, colorscale=colorscale, title=title)
+
+
+@shared
+def channel_chart(forward_key: tuple, layer: str, channel: int, colorscale: str, _fmap: torch.Tensor) -> go.Figure:
+    return channel_heatmap(_fmap[channel].numpy(), title=f"{layer}, channel {channel} (hover for values)", colorscale=colorscale)
+
+
+@shared
+def overlay_chart(
+    forward_key: tuple,
+    layer: str,
+    how: str,
+    k: int,
+    channel: int,
+    opacity: float,
+    title: str,
+    _fmap: torch.Tensor,
+    _image: Image.Image,
+    _box: Letterbox,
+) -> go.Figure:
+    """A reduction of the map (or one channel) over the original photo, the letterbox undone."""
+    photo, heat = _overlay_parts(forward_key, layer, how, k, channel, _fmap, _image, _box)
+    return overlay(photo, heat, opacity=opacity, title=title)
+
+
+@shared
+def _overlay_parts(
+    forward_key: tuple, layer: str, how: str, k: int, channel: int, _fmap: torch.Tensor, _image: Image.Image, _box: Letterbox
+) -> tuple[Image.Image, np.ndarray]:
+    """The photo at the overlay's size and the heat mapped onto it: an opacity change reuses both."""
+    heat = _fmap[channel].numpy() if how == "channel" else reduce_channels(_fmap, how, k=k)
+    photo = _image.copy()
+    photo.thumbnail((OVERLAY_PHOTO_SIDE, OVERLAY_PHOTO_SIDE))
+    ratio = OVERLAY_HEAT_SIDE / max(_image.size)
+    heat_size = (max(1, round(_image.width * ratio)), max(1, round(_image.height * ratio)))
+    return photo, map_to_original(heat[None], _box, out_size=heat_size)[0]
+
+
+# Compare: the tutorial over a grid of widths and sizes
+
+
+@shared
+def compare_rows(widths: tuple[int, ...], sides: tuple[int, ...], depth: int, dtype: str) -> list[CompareRow]:
+    return compare_grid(widths, [(s, s) for s in sides], depth=depth, dtype=dtype)
+
+
+@shared
+def compare_table(widths: tuple[int, ...], sides: tuple[int, ...], depth: int, dtype: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "width": r.width,
+                "input": r.size_label,
+                "params": r.params,
+                "MACs": r.macs,
+                "activation bytes": r.activation_bytes,
+                "params (human)": human_count(r.params),
+                "MACs (human)": human_count(r.macs),
+                "activations (human)": human_bytes(r.activation_bytes),
+            }
+            for r in compare_rows(widths, sides, depth, dtype)
+        ]
+    )
+
+
+@shared
+def compare_charts(widths: tuple[int, ...], sides: tuple[int, ...], depth: int, dtype: str) -> dict[str, go.Figure]:
+    """The four scaling charts: parameters ~ w², MACs ~ w² (per size), MACs ~ H·W (per width), activations ~ w."""
+    rows = compare_rows(widths, sides, depth, dtype)
+    by_size = {s: [r for r in rows if r.height == s] for s in sides}
+    by_width = {w: [r for r in rows if r.width == w] for w in widths}
+    params = {"params": [by_width[w][0].params for w in widths]}
+    macs = {f"{s} px": [r.macs for r in by_size[s]] for s in sides}
+    pixels = [s * s for s in sides]
+    per_width = {f"w={w}": [r.macs for r in by_width[w]] for w in widths}
+    acts = {f"{s} px": [r.activation_bytes for r in by_size[s]] for s in sides}
+    return {
+        "params": scaling_plot(
+            widths, params, fit_laws(widths, params, 2), x_title="base width w", y_title="parameters", title="Parameters ~ w²"
+        ),
+        "macs_w": scaling_plot(
+            widths, macs, fit_laws(widths, macs, 2), x_title="base width w", y_title="MACs per image", title="MACs ~ w² · H · W"
+        ),
+        "macs_px": scaling_plot(
+            pixels,
+            per_width,
+            fit_laws(pixels, per_width, 1),
+            x_title="pixels H·W",
+            y_title="MACs per image",
+            title="MACs ~ H · W",
+        ),
+        "acts": scaling_plot(
+            widths,
+            acts,
+            fit_laws(widths, acts, 1),
+            x_title="base width w",
+            y_title=f"bytes ({dtype})",
+            title="Activation memory ~ w · H · W",
+        ),
+    }
+
+
+# Tutorial vs YOLO11
+
+
+@shared
+def stage_share_chart(tutorial: BackboneConfig, yolo: BackboneConfig, size: tuple[int, int], dtype: str) -> go.Figure:
+    series = {}
+    for config in (tutorial, yolo):
+        stats = stats_for(config, size, dtype)
+        rows = stage_rows(config, stats)
+        series[config.label] = ([r.macs for r in rows], stats.macs)
+    return stage_share_bars([r.stage for r in rows], series)
