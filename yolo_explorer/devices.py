@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import platform
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from filelock import FileLock, Timeout
 
 __all__ = [
     "DTYPES",
+    "LOCK_DIR_ENV",
     "available_devices",
     "check_device",
     "cudnn_benchmark",
@@ -105,7 +111,79 @@ def synchronize(device: str | torch.device) -> None:
         torch.mps.synchronize()
 
 
-_DEVICE_LOCKS: dict[str, threading.RLock] = {}
+LOCK_DIR_ENV = "YOLO_EXPLORER_LOCK_DIR"  # where the processes of one host share their device locks; "none": per process
+log = logging.getLogger(__name__)
+
+
+class _DeviceLock:
+    """One device's lock. Lock order, outermost first: the compile queue (`latency`), then this lock, then a
+    model's own lock; never the other way round.
+
+    Two layers: a re-entrant thread lock for the sessions of this process, and, for whoever holds it, a
+    file lock that every process of this host shares (the replicas of `deploy/serve`, a CLI run beside the
+    app), so that a latency run on a shared GPU is never disturbed by another replica's heatmaps.
+    """
+
+    def __init__(self, key: str):
+        self.threads = threading.RLock()
+        self.depth = 0  # nesting of the holding thread; the file lock is taken at 1 and released at 0
+        self.file = _file_lock(key)
+
+    def acquire(self, on_wait: Callable[[], None] | None) -> float:
+        """Block until this thread holds the device, calling `on_wait` once first if it is busy; returns the wait."""
+        start, told = time.perf_counter(), False
+        if not self.threads.acquire(blocking=False):
+            if on_wait is not None:
+                on_wait()
+            told = True
+            self.threads.acquire()
+        self.depth += 1
+        if self.depth == 1 and self.file is not None:
+            try:
+                try:
+                    self.file.acquire(blocking=False)
+                except Timeout:  # another process runs a forward on this device
+                    if on_wait is not None and not told:
+                        on_wait()
+                    told = True
+                    self.file.acquire()
+            except BaseException:
+                self.depth -= 1
+                self.threads.release()
+                raise
+        return time.perf_counter() - start if told else 0.0
+
+    def release(self) -> None:
+        self.depth -= 1
+        if self.depth == 0 and self.file is not None:
+            self.file.release()
+        self.threads.release()
+
+
+def _file_lock(key: str) -> FileLock | None:
+    """The host-wide lock file of a device, in YOLO_EXPLORER_LOCK_DIR (default: the temp dir's yolo-explorer-locks)."""
+    setting = os.environ.get(LOCK_DIR_ENV, "")
+    if setting.lower() == "none":
+        return None
+    folder = Path(setting) if setting else Path(tempfile.gettempdir()) / "yolo-explorer-locks"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        log.warning("device locks are per process only: cannot create %s (%s); set %s", folder, err, LOCK_DIR_ENV)
+        return None
+    return FileLock(folder / f"{key}.lock", thread_local=False)
+
+
+def _lock_name(device: torch.device) -> str:
+    """A file name for the device that means the same GPU in every process (CUDA_VISIBLE_DEVICES may renumber)."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+        return f"cuda-{uuid}" if uuid is not None else f"cuda-{index}"
+    return device.type if device.index is None else f"{device.type}-{device.index}"
+
+
+_DEVICE_LOCKS: dict[str, _DeviceLock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -114,17 +192,25 @@ def device_lock(device: str | torch.device, on_wait: Callable[[], None] | None =
     """Serialise forwards on one device: one user's latency run is not disturbed by another's maps.
 
     Every forward the engine runs for a caller (captures, latency runs) takes the lock of its device
-    for its whole duration. Yields a dict whose "waited_s" says how long the caller queued.
+    for its whole duration; the lock is shared by the threads of this process and, through a lock file,
+    by every process of this host (`YOLO_EXPLORER_LOCK_DIR`). Yields a dict whose "waited_s" says how
+    long the caller queued. Re-entrant within a thread.
 
     Args:
         device: the device.
-        on_wait: called once, before blocking, when another forward holds the device.
+        on_wait: called once, before blocking, when another forward (here or in another process) holds the device.
     """
-    key = str(torch.device(device))
+    dev = torch.device(device)
+    key = str(dev)
     with _LOCKS_GUARD:
-        lock = _DEVICE_LOCKS.setdefault(key, threading.RLock())
-    with queue_for(lock, on_wait) as info:
+        lock = _DEVICE_LOCKS.get(key)
+        if lock is None:
+            lock = _DEVICE_LOCKS[key] = _DeviceLock(_lock_name(dev))
+    info = {"waited_s": lock.acquire(on_wait)}
+    try:
         yield info
+    finally:
+        lock.release()
 
 
 @contextmanager
