@@ -141,7 +141,7 @@ class _DeviceLock:
         if self.depth == 1 and self.file is not None:
             try:
                 try:
-                    self.file.acquire(blocking=False)
+                    self.file.acquire(timeout=0)
                 except Timeout:  # another process runs a forward on this device
                     if on_wait is not None and not told:
                         on_wait()
