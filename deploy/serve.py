@@ -1,0 +1,282 @@
+"""Serve a class: N `streamlit run app.py` replicas behind HAProxy, in the foreground.
+
+    deploy/serve                          # replicas to suit this host, the class connects to port 8501
+    deploy/serve --replicas 4 --port 8501
+    YOLO_EXPLORER_WEIGHTS_DIR=~/weights deploy/serve --replicas 8
+
+One Streamlit process runs its Python on one core (one GIL), so a class needs several. Each replica
+listens on 127.0.0.1 (ports P+1 ... P+N); HAProxy listens on P and sends every browser to one replica,
+remembered in a cookie: a session's websocket, its uploads and its media must stay on the replica that
+holds the session, and a class behind one NAT shares one address. HAProxy checks every replica's
+`/_stcore/health` every 2 s, takes a replica that stops answering out, and sends new sessions to the
+others; this script starts a replica that exited again. The replicas share the device lock (forwards on
+one device run one at a time across them, `YOLO_EXPLORER_LOCK_DIR`) and one cookie secret (a browser's
+XSRF token is valid on every replica).
+
+Ctrl-C or SIGTERM stops HAProxy and every replica (and their children), and nothing is left listening.
+HAProxy's status page (replicas up or down, sessions, bytes) is served on 127.0.0.1 only; its address is
+printed at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COOKIE = "yolo_explorer_replica"  # HAProxy's stickiness cookie: which replica holds this browser's session
+HEALTH = "/_stcore/health"
+START_TIMEOUT_S = 300  # a replica's warm-up (imports, the first page) takes seconds; a loaded host longer
+RESTART_AFTER_S = 2.0
+
+
+def default_replicas() -> int:
+    """One replica per two cores (a replica's Python uses one core; forwards and the browsers' traffic the
+    rest), at least one, at most eight."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+@dataclass
+class Replica:
+    name: str
+    port: int
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    restarts: list[float] = field(default_factory=list)
+
+
+def haproxy_config(host: str, port: int, replicas: list[Replica], stats_port: int, also: list[str]) -> str:
+    """HAProxy's configuration: one frontend for the class, one backend of replicas, a local status page."""
+    servers = [f"    server {r.name} 127.0.0.1:{r.port} cookie {r.name}" for r in replicas]
+    servers += [f"    server remote{i} {address} cookie remote{i}" for i, address in enumerate(also, start=1)]
+    return "\n".join(
+        [
+            "global",
+            "    log stdout format raw local0 notice",
+            "    maxconn 4096",
+            "defaults",
+            "    mode http",
+            "    log global",
+            "    option redispatch  # a session whose replica is down goes to another one",
+            "    retries 2",
+            "    timeout connect 5s",
+            "    timeout client 120s",
+            "    timeout server 600s  # a first forward at a large size on a busy CPU",
+            "    timeout http-request 60s",
+            "    timeout tunnel 8h  # the websocket of a session open for a whole class",
+            "frontend class",
+            f"    bind {host}:{port}",
+            "    default_backend replicas",
+            "backend replicas",
+            "    balance leastconn  # a new session goes to the replica with the fewest open connections",
+            f"    cookie {COOKIE} insert indirect nocache httponly",
+            f"    option httpchk GET {HEALTH}",
+            "    http-check expect status 200",
+            "    default-server check inter 2s fall 2 rise 1",
+            *servers,
+            "listen status",
+            f"    bind 127.0.0.1:{stats_port}",
+            "    stats enable",
+            "    stats uri /",
+            "    stats refresh 5s",
+            "",
+        ]
+    )
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(port: int) -> bool:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}{HEALTH}", timeout=1).read() == b"ok"
+    except OSError:
+        return False
+
+
+def relay(prefix: str, stream) -> None:
+    """Copy a child's output to ours, each line prefixed with its name."""
+    for line in iter(stream.readline, ""):
+        print(f"[{prefix}] {line.rstrip()}", flush=True)
+
+
+def spawn(command: list[str], name: str, env: dict[str, str]) -> subprocess.Popen:
+    # its own process group: a stop reaches its children too (torch.compile's workers), and Ctrl-C in the
+    # terminal reaches only this script, which then stops everything in order
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    threading.Thread(target=relay, args=(name, proc.stdout), daemon=True).start()
+    return proc
+
+
+def stop(procs: list[subprocess.Popen], grace_s: float = 15.0) -> None:
+    """SIGTERM to every process group, then SIGKILL to what is left after `grace_s`."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group: also children left behind by a replica that exited
+        proc.wait()
+
+
+class Stop(Exception):
+    """SIGTERM or SIGINT arrived."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="deploy/serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--replicas", type=int, default=default_replicas(), help="streamlit processes (default: %(default)s here)"
+    )
+    parser.add_argument("--port", type=int, default=8501, help="the port the class connects to (default: %(default)s)")
+    parser.add_argument("--host", default="0.0.0.0", help="the address HAProxy listens on (default: every interface)")
+    parser.add_argument("--replica-port", type=int, help="the first replica's port, on 127.0.0.1 (default: PORT + 1)")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="a replica on another host, also behind this proxy (it must share STREAMLIT_SERVER_COOKIE_SECRET)",
+    )
+    parser.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy", help="HAProxy's executable")
+    args = parser.parse_args(argv)
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
+    if not Path(args.haproxy).exists():
+        print("deploy/serve: HAProxy is not installed: sudo apt-get install haproxy (Debian/Ubuntu)", file=sys.stderr)
+        return 2
+    first = args.replica_port or args.port + 1
+    replicas = [Replica(f"r{i + 1}", first + i) for i in range(args.replicas)]
+    busy = [p for p in [args.port, *(r.port for r in replicas)] if not port_is_free("127.0.0.1", p)]
+    if busy or not port_is_free(args.host, args.port):
+        print(f"deploy/serve: port(s) {', '.join(map(str, busy or [args.port]))} already in use; pick --port", file=sys.stderr)
+        return 2
+
+    def on_signal(signum, frame):
+        raise Stop
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    env = dict(os.environ)
+    env.setdefault("STREAMLIT_SERVER_COOKIE_SECRET", secrets.token_hex(32))  # one XSRF secret for every replica
+    workdir = Path(tempfile.mkdtemp(prefix="yolo-explorer-serve-"))
+    stats_port = free_port()
+    config = workdir / "haproxy.cfg"
+    config.write_text(haproxy_config(args.host, args.port, replicas, stats_port, args.also))
+    procs: list[subprocess.Popen] = []
+    proxy = None
+
+    def start(replica: Replica) -> None:
+        command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(replica.port)]
+        command += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        replica.proc, replica.started = spawn(command, replica.name, env), time.monotonic()
+        procs.append(replica.proc)
+
+    try:
+        check = subprocess.run([args.haproxy, "-c", "-q", "-f", str(config)], capture_output=True, text=True)
+        if check.returncode != 0:
+            print(f"deploy/serve: HAProxy refused its configuration:\n{check.stdout}{check.stderr}", file=sys.stderr)
+            return 1
+        print(
+            f"Starting {len(replicas)} replica(s) of yolo-explorer on 127.0.0.1:{first}-{first + len(replicas) - 1}…", flush=True
+        )
+        for replica in replicas:
+            start(replica)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not all(healthy(r.port) for r in replicas):
+            dead = [r for r in replicas if r.proc.poll() is not None]
+            if dead:
+                print(
+                    f"deploy/serve: replica {dead[0].name} exited with {dead[0].proc.returncode} while starting", file=sys.stderr
+                )
+                return 1
+            if time.monotonic() > deadline:
+                print(f"deploy/serve: the replicas did not answer {HEALTH} in {START_TIMEOUT_S} s", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        proxy = spawn([args.haproxy, "-db", "-f", str(config)], "haproxy", env)
+        procs.append(proxy)
+        shown = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
+        print(
+            f"Serving the class at http://{shown}:{args.port} ({len(replicas)} replica(s) behind HAProxy"
+            + (f", and {len(args.also)} on other hosts" if args.also else "")
+            + f"). HAProxy's status page, this machine only: http://127.0.0.1:{stats_port}/ . Ctrl-C stops everything.",
+            flush=True,
+        )
+        while True:
+            time.sleep(1.0)
+            if proxy.poll() is not None:
+                print(f"deploy/serve: HAProxy exited with {proxy.returncode}; stopping", file=sys.stderr)
+                return 1
+            for replica in replicas:
+                if replica.proc.poll() is None:
+                    continue
+                now = time.monotonic()
+                replica.restarts = [t for t in replica.restarts if now - t < 300]
+                if len(replica.restarts) >= 3:
+                    continue  # it keeps dying: leave it out (HAProxy already does), the others go on
+                print(
+                    f"deploy/serve: replica {replica.name} exited with {replica.proc.returncode}; HAProxy sends its sessions "
+                    f"to the others; starting it again" + (" (last try for 5 minutes)" if len(replica.restarts) == 2 else ""),
+                    flush=True,
+                )
+                procs.remove(replica.proc)
+                stop([replica.proc], grace_s=1)
+                time.sleep(RESTART_AFTER_S)
+                replica.restarts.append(now)
+                start(replica)
+    except Stop:
+        print("Stopping HAProxy and the replicas…", flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop(([proxy] if proxy else []) + [p for p in procs if p is not proxy])
+        shutil.rmtree(workdir, ignore_errors=True)
+        print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

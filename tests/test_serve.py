@@ -1,0 +1,182 @@
+"""`deploy/serve`: replicas behind HAProxy, driven as a class would, in Debian's Chromium.
+
+Four browsers at once, each uploading its own photo: every upload must reach the replica that holds its
+session (stickiness by cookie, with every browser on 127.0.0.1), both replicas serve sessions, a replica
+that dies is taken out by the health check while the others go on, and a SIGTERM stops everything.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from test_browser import CHROMIUM, LAUNCH_ARGS, problems, settle
+
+ROOT = Path(__file__).resolve().parents[1]
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+COOKIE = "yolo_explorer_replica"
+
+pytestmark = pytest.mark.browser
+
+if not os.path.exists(HAPROXY):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must run the deploy/serve tests: install Debian's haproxy (.ci/run does)")
+    pytest.skip("Debian's haproxy is not installed: deploy/serve's tests skipped on this developer machine", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+
+def free_port_block(n: int) -> int:
+    """A port P such that P .. P+n-1 are free now."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = s.getsockname()[1]
+        if base + n < 65535 and all(listening(p) is False for p in range(base, base + n)):
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Served:
+    def __init__(self, tmp: Path):
+        self.port = free_port_block(3)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / "serve.log"
+        self.out = open(self.log, "w")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [str(ROOT / "deploy" / "serve"), "--replicas", "2", "--port", str(self.port), "--host", "127.0.0.1"],
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        deadline = time.time() + timeout
+        while "Serving the class at" not in self.log.read_text():
+            assert self.proc.poll() is None, self.log.read_text()
+            assert time.time() < deadline, self.log.read_text()
+            time.sleep(0.2)
+
+    @property
+    def status_url(self) -> str:
+        return re.search(r"status page, this machine only: (http://127\.0\.0\.1:\d+/)", self.log.read_text())[1]
+
+    def replica_states(self) -> dict[str, str]:
+        """HAProxy's own view of each replica ("UP", "DOWN", ...), from its status page as CSV."""
+        text = urllib.request.urlopen(self.status_url + ";csv", timeout=5).read().decode()
+        rows = csv.DictReader(io.StringIO(text.removeprefix("# ")))
+        return {r["svname"]: r["status"] for r in rows if r["pxname"] == "replicas" and r["svname"].startswith("r")}
+
+    def replica_pid(self, name: str) -> int:
+        port = self.port + int(name[1:])
+        out = subprocess.run(["pgrep", "-f", "--", f"--server.port {port} "], capture_output=True, text=True).stdout.split()
+        assert len(out) == 1, out
+        return int(out[0])
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        self.out.close()
+        return code
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    served = Served(tmp_path_factory.mktemp("serve"))
+    try:
+        served.wait_ready()
+        yield served
+    finally:
+        served.stop()
+        if "Traceback" in served.log.read_text():
+            print(served.log.read_text())
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+def test_four_sessions_at_once_each_upload_their_photo_and_both_replicas_serve(served, browser, tmp_path):
+    sizes = [(300, 100), (200, 320), (480, 360), (640, 200)]
+    photos = []
+    for i, size in enumerate(sizes):
+        photos.append(tmp_path / f"photo{i}.png")
+        Image.new("RGB", size, (40 * i, 200 - 40 * i, 90)).save(photos[-1])
+    contexts = [browser.new_context(viewport={"width": 1500, "height": 1800}) for _ in sizes]
+    pages = [c.new_page() for c in contexts]
+    try:
+        for p in pages:
+            p.goto(f"{served.url}/feature_maps")
+        for p in pages:
+            settle(p)
+            p.locator('[data-testid="stSidebar"] [role="radio"]', has_text="Upload").click()
+        for p, photo in zip(pages, photos, strict=True):  # four uploads in flight at once
+            p.locator('[data-testid="stFileUploader"]', has_text="Image file").locator('input[type="file"]').set_input_files(
+                str(photo)
+            )
+        for i, (p, (w, h)) in enumerate(zip(pages, sizes, strict=True)):
+            expect(p.get_by_text(f"Original: upload: photo{i}.png, {w}×{h}")).to_be_visible(timeout=120_000)
+            settle(p)
+            expect(p.locator('[data-testid="stPlotlyChart"] .heatmaplayer image').first).to_be_visible()
+            assert not problems(p), problems(p)
+        replicas = [next(c["value"] for c in ctx.cookies() if c["name"] == COOKIE) for ctx in contexts]
+        assert set(replicas) == {"r1", "r2"}, replicas
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def test_a_replica_that_dies_is_taken_out_and_the_others_go_on(served, browser):
+    assert served.replica_states() == {"r1": "UP", "r2": "UP"}
+    os.kill(served.replica_pid("r2"), signal.SIGKILL)
+    deadline = time.time() + 30
+    while served.replica_states()["r2"] == "UP":  # two failed checks, 2 s apart
+        assert time.time() < deadline, served.replica_states()
+        time.sleep(0.5)
+    for _ in range(2):  # new sessions, wherever their cookie would have sent them, are served by r1
+        context = browser.new_context(viewport={"width": 1500, "height": 1800})
+        page = context.new_page()
+        page.goto(served.url)
+        settle(page)
+        expect(page.locator("h1")).to_have_text("Inside the YOLOv11 backbone")
+        assert not problems(page)
+        assert next(c["value"] for c in context.cookies() if c["name"] == COOKIE) == "r1"
+        context.close()
+    assert "replica r2 exited" in served.log.read_text()
+    deadline = time.time() + 300
+    while served.replica_states()["r2"] != "UP":  # deploy/serve starts it again; the health check lets it back in
+        assert time.time() < deadline, served.log.read_text()[-3000:]
+        time.sleep(1)
+
+
+def test_sigterm_stops_every_process_and_leaves_nothing_listening(served):
+    pids = [served.replica_pid("r1"), served.replica_pid("r2")]
+    status_port = int(served.status_url.rsplit(":", 1)[1].strip("/"))
+    assert served.stop() == 0
+    assert "Stopped." in served.log.read_text()
+    for port in (served.port, served.port + 1, served.port + 2, status_port):
+        assert not listening(port), port
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text(), pid
+    assert subprocess.run(["pgrep", "-f", "--", f"127.0.0.1:{served.port}|--server.port {served.port + 1} "]).returncode == 1
