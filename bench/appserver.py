@@ -1,9 +1,10 @@
-"""`streamlit run` for the benchmark scripts: started from a scratch directory on a free port, waited for
-until healthy, stopped afterwards."""
+"""The app for the benchmark scripts: `streamlit run` started from a scratch directory on a free port, or
+`deploy/serve` with N replicas behind HAProxy; waited for until healthy, stopped afterwards."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -63,3 +64,27 @@ def streamlit_server(app: Path = ROOT / "app.py", timeout: float = 120, env: dic
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextmanager
+def served(replicas: int, timeout: float = 300) -> Iterator[Server]:
+    """`deploy/serve --replicas N` on a free port of 127.0.0.1 (the Server's pid is deploy/serve's)."""
+    while True:
+        port = free_port()
+        if all(_free(p) for p in range(port, port + replicas + 1)):
+            break
+    url = f"http://127.0.0.1:{port}"
+    command = [str(ROOT / "deploy" / "serve"), "--replicas", str(replicas), "--port", str(port), "--host", "127.0.0.1"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=tempfile.mkdtemp(), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_healthy(url, timeout, proc)
+        yield Server(url, time.perf_counter() - start, proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0

@@ -1,7 +1,8 @@
 """Load benchmark: N users at once, each a headless Chromium session driving the main flow. Prints numbers.
 
-    python bench/load.py                  # 5, 10 and 20 users
+    python bench/load.py                  # 5, 10 and 20 users, one `streamlit run`
     python bench/load.py --users 10 --rounds 2
+    python bench/load.py --users 10 20 --replicas 1 2    # through deploy/serve (HAProxy), 1 then 2 replicas
 
 Each user opens the app, picks a sample photo (users differ: 4 photos x 2 input sizes, so the server
 runs real forwards, not only cached ones), opens Feature maps, changes the overlay opacity (a view-only
@@ -20,7 +21,7 @@ import statistics
 import time
 from functools import partial
 
-from appserver import streamlit_server  # bench/appserver.py: run as `python bench/...`
+from appserver import served, streamlit_server  # bench/appserver.py: run as `python bench/...`
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, async_playwright
 
@@ -89,10 +90,10 @@ async def user(browser, url: str, index: int, rounds: int, times: dict[str, list
         await context.close()
 
 
-async def run(users: int, rounds: int, chromium: str) -> tuple[dict[str, list[float]], list[str], float]:
+async def run(users: int, rounds: int, chromium: str, replicas: int) -> tuple[dict[str, list[float]], list[str], float]:
     times: dict[str, list[float]] = {}
     errors: list[str] = []
-    with streamlit_server(timeout=300) as server:
+    with served(replicas) if replicas else streamlit_server(timeout=300) as server:
         url = server.url
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium, args=ARGS)
@@ -113,17 +114,25 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--rounds", type=int, default=1, help="times each user runs the flow")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument(
+        "--replicas", type=int, nargs="+", default=[0], help="through deploy/serve with N replicas (0: one `streamlit run`)"
+    )
     args = parser.parse_args()
-    print(f"# yolo-explorer load benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, one server, one Chromium")
-    for n in args.users:
-        times, errors, wall = asyncio.run(run(n, args.rounds, args.chromium))
-        print(f"\n## {n} concurrent users, {args.rounds} round(s): {wall:.1f} s wall, {len(errors)} errors")
-        print(f"{'interaction':<22} {'count':>5} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
-        for name, values in times.items():
-            p50, p95 = statistics.median(values), percentile(values, 0.95)
-            print(f"{name:<22} {len(values):>5} {p50:>7.2f} {p95:>7.2f} {max(values):>7.2f}")
-        for error in errors:
-            print(f"  error: {error}")
+    print(f"# yolo-explorer load benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, one Chromium on the same machine")
+    for replicas in args.replicas:
+        serving = f"deploy/serve, {replicas} replica(s) behind HAProxy" if replicas else "one streamlit run"
+        for n in args.users:
+            report(n, args.rounds, serving, *asyncio.run(run(n, args.rounds, args.chromium, replicas)))
+
+
+def report(n: int, rounds: int, serving: str, times: dict[str, list[float]], errors: list[str], wall: float) -> None:
+    print(f"\n## {n} concurrent users, {rounds} round(s), {serving}: {wall:.1f} s wall, {len(errors)} errors", flush=True)
+    print(f"{'interaction':<22} {'count':>5} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
+    for name, values in times.items():
+        p50, p95 = statistics.median(values), percentile(values, 0.95)
+        print(f"{name:<22} {len(values):>5} {p50:>7.2f} {p95:>7.2f} {max(values):>7.2f}")
+    for error in errors:
+        print(f"  error: {error}")
 
 
 if __name__ == "__main__":
