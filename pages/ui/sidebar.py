@@ -61,8 +61,8 @@ def sidebar_controls() -> Settings:
             if arch == "tutorial":
                 depth = st.slider("Bottlenecks per C3k2 (n)", 1, 4, DEFAULT_DEPTH, key="depth", help="The tutorial uses n = 2.")
             config = config_for(arch, width, depth)
-            seed = int(st.number_input("Seed of the random weights", 0, 2**31 - 1, 0, key="seed"))
             weights, mismatch = _weights(config)
+            seed = int(st.number_input("Seed of the random weights", 0, 2**31 - 1, 0, key="seed"))
             batch_norm = st.radio(
                 "BatchNorm statistics",
                 list(BN_MODES),
@@ -126,7 +126,7 @@ def _weights(config) -> tuple[Weights | None, str | None]:
             "Weights",
             [*names, RANDOM],
             key=f"server_weights_{config.label}",  # each architecture keeps its own choice; the folder's file is the default
-            format_func=lambda name: name if name == RANDOM else f"{name} (trained, from the server)",
+            format_func=lambda name: name if name == RANDOM else f"{name} (server)",
             help="Trained weights the server offers to everyone (its YOLO_EXPLORER_WEIGHTS_DIR), loaded once and shared. "
             "An upload below takes precedence.",
         )
