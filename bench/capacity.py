@@ -172,9 +172,12 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--profile", type=Path, help="record our server with py-spy into PROFILE.txt")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare app (quick checks while profiling)")
+    parser.add_argument(
+        "--app", type=Path, default=ROOT / "app.py", help="the app to measure (another checkout's, for a before/after)"
+    )
     args = parser.parse_args()
     print(f"# yolo-explorer capacity: server CPU per visitor, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
-    ours = measure(ROOT / "app.py", args.visitors, args.chromium, args.profile)
+    ours = measure(args.app, args.visitors, args.chromium, args.profile)
     bare = ours if args.no_floor else measure(ROOT / "bench" / "bare" / "app.py", args.visitors, args.chromium)
     print(f"\nmedian of {args.visitors} visitors after a first one warmed the caches; seconds of server CPU")
     print(f"| {'step':<40} | {'yolo-explorer':>13} | {'bare app':>8} | {'ratio':>5} |")

@@ -65,11 +65,9 @@ def haproxy_config(host: str, port: int, replicas: list[Replica], stats_port: in
     return "\n".join(
         [
             "global",
-            "    log stdout format raw local0 notice",
-            "    maxconn 4096",
+            "    maxconn 4096",  # replicas going up or down are reported as warnings on stderr
             "defaults",
             "    mode http",
-            "    log global",
             "    option redispatch  # a session whose replica is down goes to another one",
             "    retries 2",
             "    timeout connect 5s",
@@ -85,6 +83,7 @@ def haproxy_config(host: str, port: int, replicas: list[Replica], stats_port: in
             f"    cookie {COOKIE} insert indirect nocache httponly",
             f"    option httpchk GET {HEALTH}",
             "    http-check expect status 200",
+            "    timeout check 20s  # a busy replica answers late; a dead one refuses at once",
             "    default-server check inter 2s fall 2 rise 1",
             *servers,
             "listen status",

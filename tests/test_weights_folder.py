@@ -129,3 +129,15 @@ def test_other_architectures_are_untouched_and_uploads_still_win(app, folder):
     at.file_uploader(key="weights_upload").set_value(("mine.pt", upload, "application/octet-stream")).run()
     no_problems(at)
     assert "trained weights (mine.pt)" in at.caption[0].value
+
+
+def test_the_warm_up_prepares_what_the_first_visitor_gets(tmp_path, monkeypatch):
+    """The server's warm-up computes the first page with the folder's weights for the default architecture."""
+    from pages.ui.settings import Settings
+
+    save(tmp_path / "tutorial_w64.pt", build_backbone(width=64, seed=2).state_dict())
+    monkeypatch.setenv("YOLO_EXPLORER_WEIGHTS_DIR", str(tmp_path))
+    first = Settings.first_visit()
+    assert first.weights is not None and first.weights.name == "tutorial_w64.pt" and first.batch_norm == "running"
+    monkeypatch.delenv("YOLO_EXPLORER_WEIGHTS_DIR")
+    assert Settings.first_visit().weights is None and Settings.first_visit().batch_norm == "batch"

@@ -11,7 +11,7 @@ from yolo_explorer import make_config
 from yolo_explorer.latency import COMPILE_MODES
 from yolo_explorer.samples import SAMPLES, sample_bytes
 
-from .weights import Weights
+from .weights import Weights, server_weights
 
 WIDTHS = list(range(8, 129, 8))
 SIZES = list(range(128, 1281, 32))
@@ -72,9 +72,13 @@ class Settings:
 
     @classmethod
     def first_visit(cls) -> Settings:
-        """What the sidebar gives a new session before any control is touched (the server warms this up)."""
+        """What the sidebar gives a new session before any control is touched (the server warms this up):
+        the server folder's weights for the default architecture if it has some, with running statistics."""
         side = (DEFAULT_SIDE, DEFAULT_SIDE)
-        return cls("tutorial", DEFAULT_WIDTH, DEFAULT_DEPTH, 0, side, "cpu", "fp32", next(iter(BN_MODES)), first_sample())
+        offered = server_weights().for_config(config_for("tutorial", DEFAULT_WIDTH, DEFAULT_DEPTH))
+        weights = offered[0] if offered else None
+        bn = "running" if weights else "batch"
+        return cls("tutorial", DEFAULT_WIDTH, DEFAULT_DEPTH, 0, side, "cpu", "fp32", bn, first_sample(), weights)
 
     @property
     def weights_label(self) -> str:

@@ -41,9 +41,13 @@ def warm_up() -> float:
 
 
 def _first_page() -> None:
-    """Compute, into the shared caches, what the first visitor's first page (the Overview) shows."""
+    """Read the server's weights folder (its refusals go to the log now) and compute, into the shared
+    caches, what the first visitor's first page (the Overview) shows."""
     from pages.ui import compute, views
     from pages.ui.settings import Settings
+    from pages.ui.weights import server_weights
+
+    server_weights()  # read once, before anyone asks
 
     settings = Settings.first_visit()
     key = (settings.config, settings.size, settings.dtype)
