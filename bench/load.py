@@ -20,6 +20,7 @@ import os
 import statistics
 import time
 from functools import partial
+from pathlib import Path
 
 from appserver import served, streamlit_server  # bench/appserver.py: run as `python bench/...`
 from playwright.async_api import Error as PlaywrightError
@@ -31,6 +32,7 @@ DRAWN = "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')]
 PROBLEMS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 SAMPLES = ["Astronaut", "Cat", "Coffee", "Rocket"]
 TIMEOUT_MS = 600_000
+FAILURES: Path | None = None  # --failures: a screenshot and the console of each user who failed
 
 
 async def settle(page: Page) -> None:
@@ -69,6 +71,9 @@ async def user(browser, url: str, index: int, rounds: int, times: dict[str, list
     context = await browser.new_context(viewport={"width": 1400, "height": 1600})
     page = await context.new_page()
     page.set_default_timeout(TIMEOUT_MS)  # a slow page is measured, not an error; errors are error boxes
+    console: list[str] = []  # what the page said, for the failure's record
+    page.on("console", lambda m: console.append(f"{time.strftime('%H:%M:%S')} {m.type}: {m.text[:300]}"))
+    page.on("websocket", lambda ws: ws.on("close", lambda _: console.append(f"{time.strftime('%H:%M:%S')} websocket closed")))
     try:
         await timed(page, lambda: page.goto(url), times, "open app")
         for r in range(rounds):
@@ -86,6 +91,11 @@ async def user(browser, url: str, index: int, rounds: int, times: dict[str, list
             errors.extend(f"user {index}: {text[:120]}" for text in found)
     except PlaywrightError as err:  # a timeout or a missing element is an error of the run
         errors.append(f"user {index}: {type(err).__name__}: {str(err).splitlines()[0][:160]}")
+        if FAILURES is not None:
+            FAILURES.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(PlaywrightError):
+                await page.screenshot(path=FAILURES / f"user{index}.png")
+            (FAILURES / f"user{index}.log").write_text("\n".join([str(err), *console]))
     finally:
         await context.close()
 
@@ -110,14 +120,18 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
+    global FAILURES, TIMEOUT_MS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--rounds", type=int, default=1, help="times each user runs the flow")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--failures", type=Path, help="save a screenshot and the console of every user who fails here")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds a step may take (default %(default)s)")
     parser.add_argument(
         "--replicas", type=int, nargs="+", default=[0], help="through deploy/serve with N replicas (0: one `streamlit run`)"
     )
     args = parser.parse_args()
+    FAILURES, TIMEOUT_MS = args.failures, int(args.timeout * 1000)
     print(f"# yolo-explorer load benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, one Chromium on the same machine")
     for replicas in args.replicas:
         serving = f"deploy/serve, {replicas} replica(s) behind HAProxy" if replicas else "one streamlit run"
