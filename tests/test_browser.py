@@ -144,7 +144,9 @@ def sidebar_width(page: Page) -> int:
 
 
 def test_first_visit_after_start_can_land_on_any_page(server, page):
-    """A fresh server's very first run, on a page link (Streamlit's legacy pages/ path)."""
+    """A fresh server's very first run, on a page link (Streamlit's legacy pages/ path runs the page's file on
+    its own): the page draws the shared frame itself, and the sidebar keeps what the user sets there when
+    the next run goes through app.py."""
     page.goto(f"{server}/feature_maps")
     settle(page)
     expect(page.locator("h1")).to_have_text("Feature maps")
@@ -152,6 +154,17 @@ def test_first_visit_after_start_can_land_on_any_page(server, page):
         3
     )  # width, repeats (in the expander), input size
     expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)
+    expect(page.locator('[data-testid="stTopNavLink"]')).to_have_count(6)
+    assert not problems(page)
+    slider = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]').first.locator('input[type="range"]')
+    slider.focus()
+    slider.press("ArrowLeft")  # 64 -> 56, on the legacy run's sidebar
+    expect(page.get_by_text("tutorial w=56")).to_be_visible(timeout=60_000)
+    settle(page)
+    page.locator('[data-testid="stTopNavLink"]', has_text="Overview").click()
+    settle(page)
+    assert sidebar_width(page) == 56
+    expect(page.get_by_text("19.6 M", exact=True)).to_be_visible()  # the parameters of w=56
     assert not problems(page)
 
 

@@ -21,7 +21,7 @@ from .compute import (
     summary_for,
     supported_dtypes_cached,
 )
-from .entrypoint import current_settings, mark_entrypoint
+from .entrypoint import current_settings, frame
 from .guard import explain, guard
 from .settings import Photo, Settings, compile_modes
 from .sidebar import sidebar_controls
@@ -37,9 +37,9 @@ __all__ = [
     "differences_for",
     "explain",
     "features_for",
+    "frame",
     "guard",
     "image_for",
-    "mark_entrypoint",
     "memory_for",
     "model_for",
     "model_for_config",

@@ -1,14 +1,16 @@
 """The sidebar every page shares: architecture, weights, input size, device, precision and the photo.
 
-`sidebar_controls()` draws it (app.py calls it on every run, so widget state survives page changes) and
-returns the user's choices as one frozen `Settings`. Everything it reads that every session shares (the
-samples, the server's weights folder, the devices and their precisions) is read once per server.
+`sidebar_controls()` draws it (the frame calls it on every run) and returns the user's choices as one
+frozen `Settings`. Every widget keeps its value through page changes (`kept`). Everything it reads that
+every session shares (the samples, the server's weights folder, the devices and their precisions) is read
+once per server.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from yolo_explorer import ARCHITECTURES, available_devices
 from yolo_explorer.config import YOLO11_SCALES
@@ -30,44 +32,69 @@ ARCH_LABELS = {
 }
 
 
+_COPY = "_kept_"  # prefix of the copies `kept` keeps
+
+
+def kept(key: str, default: Any) -> dict[str, Any]:
+    """Keyword arguments that make a widget keep its value across pages: its key, and a copy under another key.
+
+    Streamlit forgets a widget's value when the widget is drawn by another page's code: the sidebar is
+    drawn by app.py, but on Streamlit's legacy first run (and in AppTest) by the page itself. Its documented
+    remedy is to keep a copy of the value in Session State under another key (updated by the widget's
+    on_change) and to hand it back before the widget is drawn. `default` is the value before any choice:
+    draw the widget without a default of its own.
+    """
+    copy = _COPY + key
+    if copy not in st.session_state:
+        st.session_state[copy] = st.session_state.get(key, default)
+    st.session_state[key] = st.session_state[copy]
+    return {"key": key, "on_change": _keep, "args": (key,)}
+
+
+def set_kept(key: str, value: Any) -> None:
+    """Change a kept widget's value from code (before the widget is drawn in this run)."""
+    st.session_state[_COPY + key] = value
+
+
+def _keep(key: str) -> None:
+    st.session_state[_COPY + key] = st.session_state[key]
+
+
 def sidebar_controls() -> Settings:
     """Draw the shared sidebar and return the current settings."""
-    ctx = get_script_run_ctx()
-    # Widget identities depend on the script Streamlit thinks is running. Draw the sidebar as the
-    # entrypoint's own code always, also when Streamlit's legacy pages/ path runs it (see
-    # entrypoint.current_settings), so a value set in one run is found in the next.
-    with ctx.run_with_active_hash(ctx.pages_manager.main_script_hash), st.sidebar:
+    with st.sidebar:
         st.subheader("Backbone")
         arch = st.selectbox(
             "Architecture",
             list(ARCHITECTURES),
             format_func=ARCH_LABELS.get,
-            key="arch",
             help="The tutorial's simplified backbone, or the real YOLO11 backbones (layers 0-10 of Ultralytics' models).",
+            **kept("arch", next(iter(ARCHITECTURES))),
         )
         width, depth = DEFAULT_WIDTH, DEFAULT_DEPTH
         if arch == "tutorial":
             width = st.select_slider(
                 "Base width w",
                 options=WIDTHS,
-                value=DEFAULT_WIDTH,
-                key="width",
                 help="Channels of the stem. Every stage doubles them: P3 has 4w, P4 8w, P5 16w channels.",
+                **kept("width", DEFAULT_WIDTH),
             )
         else:
             d, w, cap = YOLO11_SCALES[arch[-1]]
             st.caption(f"Scale {arch[-1]}: depth ×{d:g}, width ×{w:g}, at most {cap} channels before scaling.")
         with st.expander("More backbone settings"):
             if arch == "tutorial":
-                depth = st.slider("Bottlenecks per C3k2 (n)", 1, 4, DEFAULT_DEPTH, key="depth", help="The tutorial uses n = 2.")
+                depth = st.slider(
+                    "Bottlenecks per C3k2 (n)", 1, 4, help="The tutorial uses n = 2.", **kept("depth", DEFAULT_DEPTH)
+                )
             config = config_for(arch, width, depth)
             weights, mismatch = _weights(config)
-            seed = int(st.number_input("Seed of the random weights", 0, 2**31 - 1, 0, key="seed"))
+            seed = int(st.number_input("Seed of the random weights", 0, 2**31 - 1, **kept("seed", 0)))
             batch_norm = st.radio(
                 "BatchNorm statistics",
                 list(BN_MODES),
                 format_func=BN_MODES.get,
-                key="batch_norm",
+                **kept("batch_norm", next(iter(BN_MODES))),
                 help="With random weights, running statistics (eval mode) shrink the activations about 3× per conv and the "
                 "maps look like blurred copies of the photo; batch statistics keep them at unit scale, as in the tutorial's "
                 "figures. With trained weights use running statistics. Shapes, costs and latency are the same either way.",
@@ -79,24 +106,27 @@ def sidebar_controls() -> Settings:
             st.caption(f":material/check_circle: Using {weights.name} from {where} ({len(weights.state)} tensors).")
 
         st.subheader("Input")
-        if st.toggle("Square input", value=True, key="square"):
-            side = st.select_slider("Input size (px)", options=SIZES, value=DEFAULT_SIDE, key="side")
+        if st.toggle("Square input", **kept("square", True)):
+            side = st.select_slider("Input size (px)", options=SIZES, **kept("side", DEFAULT_SIDE))
             size = (side, side)
         else:
             size = (
-                st.select_slider("Height (px)", options=SIZES, value=480, key="height"),
-                st.select_slider("Width (px)", options=SIZES, value=640, key="width_px"),
+                st.select_slider("Height (px)", options=SIZES, **kept("height", 480)),
+                st.select_slider("Width (px)", options=SIZES, **kept("width_px", 640)),
             )
 
         st.subheader("Device")
-        device = st.selectbox("Device", _devices(), key="device", help="Only devices present on this server are listed.")
+        devices = _devices()
+        device = st.selectbox(
+            "Device", devices, help="Only devices present on this server are listed.", **kept("device", devices[0])
+        )
         dtypes = supported_dtypes_cached(device)
-        if st.session_state.get("dtype") not in dtypes:
-            st.session_state["dtype"] = dtypes[0]
+        if st.session_state.get(_COPY + "dtype", dtypes[0]) not in dtypes:
+            set_kept("dtype", dtypes[0])
         dtype = st.selectbox(
             "Precision",
             dtypes,
-            key="dtype",
+            **kept("dtype", dtypes[0]),
             help="Only precisions this device runs are listed. On NVIDIA GPUs since Ampere, PyTorch runs fp32 "
             "convolutions as TF32 by default (a 10-bit mantissa): maps differ from a CPU's in the third digit.",
         )
@@ -125,7 +155,7 @@ def _weights(config) -> tuple[Weights | None, str | None]:
         pick = st.selectbox(
             "Weights",
             [*names, RANDOM],
-            key=f"server_weights_{config.label}",  # each architecture keeps its own choice; the folder's file is the default
+            **kept(f"server_weights_{config.label}", names[0]),  # each architecture keeps its own choice
             format_func=lambda name: name if name == RANDOM else f"{name} (server)",
             help="Trained weights the server offers to everyone (its YOLO_EXPLORER_WEIGHTS_DIR), loaded once and shared. "
             "An upload below takes precedence.",
@@ -146,7 +176,7 @@ def _weights(config) -> tuple[Weights | None, str | None]:
     in_use = weights and weights.digest
     if "weights_in_use" not in st.session_state or st.session_state["weights_in_use"] != in_use:
         st.session_state["weights_in_use"] = in_use
-        st.session_state["batch_norm"] = "running" if weights else "batch"
+        set_kept("batch_norm", "running" if weights else "batch")
     return weights, mismatch
 
 
@@ -184,25 +214,25 @@ def _sample(name: str) -> Photo:
 
 def _photo() -> Photo:
     """The photo chosen in the sidebar: a sample, an upload or a camera snapshot (each read once)."""
-    source = st.segmented_control("Source", ["Sample", "Upload", "Camera"], default="Sample", required=True, key="source")
+    source = st.segmented_control("Source", ["Sample", "Upload", "Camera"], required=True, **kept("source", "Sample"))
     if source == "Upload":
         upload = st.file_uploader("Image file", type=UPLOAD_TYPES, key="upload", max_upload_size=MAX_IMAGE_MB)
-        _keep(upload, "uploaded", lambda: f"upload: {upload.name}")
+        _remember(upload, "uploaded", lambda: f"upload: {upload.name}")
         if "uploaded" in st.session_state:
             return st.session_state["uploaded"][1]
         st.caption("No file yet: showing the sample below.")
     elif source == "Camera":
         snap = st.camera_input("Snapshot", key="camera")
-        _keep(snap, "snapshot", lambda: "camera snapshot")
+        _remember(snap, "snapshot", lambda: "camera snapshot")
         if "snapshot" in st.session_state:
             return st.session_state["snapshot"][1]
         st.caption("No snapshot yet: showing the sample below.")
-    name = st.selectbox("Sample", list(SAMPLES), key="sample", format_func=str.capitalize)
+    name = st.selectbox("Sample", list(SAMPLES), format_func=str.capitalize, **kept("sample", next(iter(SAMPLES))))
     st.caption(SAMPLES[name][1])
     return _sample(name)
 
 
-def _keep(file, key: str, label) -> None:
+def _remember(file, key: str, label) -> None:
     """Remember a new upload or snapshot in the session as a `Photo` (read and hashed once per file)."""
     if file is not None and st.session_state.get(key, (None,))[0] != file.file_id:
         st.session_state[key] = (file.file_id, Photo.of(label(), file.getvalue()))
