@@ -29,9 +29,13 @@ def streamlit_uses(tree: ast.AST) -> list[str]:
             found += [a.name for a in node.names if a.name.split(".")[0] == "streamlit"]
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "streamlit":
             found.append(node.module)
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("st", "streamlit"):
-            if node.attr.startswith("_") or node.attr in ("runtime", "web", "elements", "proto", "delta_generator"):
-                found.append(f"st.{node.attr}")
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("st", "streamlit")
+            and (node.attr.startswith("_") or node.attr in ("runtime", "web", "elements", "proto", "delta_generator"))
+        ):
+            found.append(f"st.{node.attr}")
     return found
 
 

@@ -32,7 +32,9 @@ pytestmark = pytest.mark.browser
 if not os.path.exists(HAPROXY):
     if os.environ.get("CI"):
         raise RuntimeError("CI must run the deploy/serve tests: install Debian's haproxy (.ci/run does)")
-    pytest.skip("Debian's haproxy is not installed: deploy/serve's tests skipped on this developer machine", allow_module_level=True)
+    pytest.skip(
+        "Debian's haproxy is not installed: deploy/serve's tests skipped on this developer machine", allow_module_level=True
+    )
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
