@@ -16,7 +16,7 @@ import torch
 
 from yolo_explorer import build_backbone, make_config, measure_latency, model_stats, model_summary, run_with_capture
 from yolo_explorer.devices import supported_dtypes
-from yolo_explorer.latency import LatencyMode
+from yolo_explorer.modes import LatencyMode
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:
@@ -88,17 +88,17 @@ def main() -> None:
     print("\n## CPU modes, width 64 and YOLO11n, 640x640, batch 1")
     print("(channels_last, bf16, BatchNorm folded, compile, frozen weights, threads)")
     bf16 = "bf16" in supported_dtypes("cpu")
-    modes = [LatencyMode("fp32"), LatencyMode("fp32", channels_last=True), LatencyMode("fp32", fold_bn=True)]
-    modes += [LatencyMode("bf16"), LatencyMode("bf16", channels_last=True)] if bf16 else []
-    modes += [LatencyMode("bf16", channels_last=True, fold_bn=True)] if bf16 else []
+    modes = [LatencyMode(dtype="fp32"), LatencyMode(dtype="fp32", channels_last=True), LatencyMode(dtype="fp32", fold_bn=True)]
+    modes += [LatencyMode(dtype="bf16"), LatencyMode(dtype="bf16", channels_last=True)] if bf16 else []
+    modes += [LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)] if bf16 else []
     modes += [
-        LatencyMode("fp32", fold_bn=True, compile="default"),
-        LatencyMode("fp32", fold_bn=True, compile="default", freeze=True),
+        LatencyMode(dtype="fp32", fold_bn=True, compile="default"),
+        LatencyMode(dtype="fp32", fold_bn=True, compile="default", freeze=True),
     ]
     if bf16:
-        modes += [LatencyMode("bf16", channels_last=True, fold_bn=True, compile="default")]
-        modes += [LatencyMode("bf16", channels_last=True, fold_bn=True, compile="default", freeze=True)]
-    one_thread = {LatencyMode("fp32"), LatencyMode("bf16", channels_last=True, fold_bn=True)}
+        modes += [LatencyMode(dtype="bf16", channels_last=True, fold_bn=True, compile="default")]
+        modes += [LatencyMode(dtype="bf16", channels_last=True, fold_bn=True, compile="default", freeze=True)]
+    one_thread = {LatencyMode(dtype="fp32"), LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)}
     for arch, fields in (("tutorial", {"width": 64}), ("yolo11n", {})):
         model = build_backbone(arch, **fields)
         for mode in modes:

@@ -28,8 +28,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from yolo_explorer import build_backbone, supported_dtypes  # noqa: E402
+from yolo_explorer.accuracy import calibrated_copy, mode_error  # noqa: E402
 from yolo_explorer.devices import device_name  # noqa: E402
-from yolo_explorer.latency import LatencyMode, calibrated_copy, matmul_peak_tflops, measure_latency, mode_error  # noqa: E402
+from yolo_explorer.latency import measure_latency  # noqa: E402
+from yolo_explorer.modes import LatencyMode  # noqa: E402
+from yolo_explorer.peaks import matmul_peak_tflops  # noqa: E402
 
 LINES: list[str] = []
 LOG: list[Path] = []  # gpu.txt when --out is given
@@ -60,27 +63,32 @@ def modes_for(device: str, target: bool = False) -> list[LatencyMode]:
     cuda = device.startswith("cuda")
     dtypes = supported_dtypes(device)
     low = [d for d in ("fp16", "bf16") if d in dtypes]
-    modes = [LatencyMode("fp32"), LatencyMode("fp32", channels_last=True)]
-    modes += [LatencyMode(d) for d in low] + [LatencyMode(d, channels_last=True) for d in low]
+    modes = [LatencyMode(dtype="fp32"), LatencyMode(dtype="fp32", channels_last=True)]
+    modes += [LatencyMode(dtype=d) for d in low] + [LatencyMode(dtype=d, channels_last=True) for d in low]
     if not cuda:
-        modes += [LatencyMode("fp32", fold_bn=True), LatencyMode("fp32", channels_last=True, fold_bn=True, compile="default")]
+        modes += [
+            LatencyMode(dtype="fp32", fold_bn=True),
+            LatencyMode(dtype="fp32", channels_last=True, fold_bn=True, compile="default"),
+        ]
         return modes
-    modes += [LatencyMode("fp32", channels_last=True, cuda_graph=True)]
-    modes += [LatencyMode(d, channels_last=True, cuda_graph=True) for d in low]
+    modes += [LatencyMode(dtype="fp32", channels_last=True, cuda_graph=True)]
+    modes += [LatencyMode(dtype=d, channels_last=True, cuda_graph=True) for d in low]
     modes += [
-        LatencyMode("bf16", channels_last=True, compile="default"),
-        LatencyMode("bf16", channels_last=True, compile="reduce-overhead"),
-        LatencyMode("fp16", channels_last=True, compile="reduce-overhead"),
+        LatencyMode(dtype="bf16", channels_last=True, compile="default"),
+        LatencyMode(dtype="bf16", channels_last=True, compile="reduce-overhead"),
+        LatencyMode(dtype="fp16", channels_last=True, compile="reduce-overhead"),
     ]
     if target:
-        modes += [LatencyMode("fp32", cudnn_benchmark=True), LatencyMode("fp32", fold_bn=True, cudnn_benchmark=True)]
+        modes += [LatencyMode(dtype="fp32", cudnn_benchmark=True), LatencyMode(dtype="fp32", fold_bn=True, cudnn_benchmark=True)]
         for d in low:
             modes += [
-                LatencyMode(d, channels_last=True, fold_bn=True, cuda_graph=True),
-                LatencyMode(d, channels_last=True, fold_bn=True, cudnn_benchmark=True, cuda_graph=True),
-                LatencyMode(d, channels_last=True, fold_bn=True, compile="reduce-overhead"),
-                LatencyMode(d, channels_last=True, fold_bn=True, cudnn_benchmark=True, compile="reduce-overhead"),
-                LatencyMode(d, channels_last=True, fold_bn=True, cudnn_benchmark=True, compile="reduce-overhead", freeze=True),
+                LatencyMode(dtype=d, channels_last=True, fold_bn=True, cuda_graph=True),
+                LatencyMode(dtype=d, channels_last=True, fold_bn=True, cudnn_benchmark=True, cuda_graph=True),
+                LatencyMode(dtype=d, channels_last=True, fold_bn=True, compile="reduce-overhead"),
+                LatencyMode(dtype=d, channels_last=True, fold_bn=True, cudnn_benchmark=True, compile="reduce-overhead"),
+                LatencyMode(
+                    dtype=d, channels_last=True, fold_bn=True, cudnn_benchmark=True, compile="reduce-overhead", freeze=True
+                ),
             ]
     return modes
 
@@ -252,11 +260,11 @@ def main() -> None:
     save(args.out, report)
 
     batches = [1, 4] if args.quick else [1, 8, 16, 32]
-    sweep_modes = [LatencyMode("fp32")]
+    sweep_modes = [LatencyMode(dtype="fp32")]
     if cuda:
         sweep_modes += [
-            LatencyMode("bf16", channels_last=True, cuda_graph=True),
-            LatencyMode("bf16", channels_last=True, compile="reduce-overhead"),
+            LatencyMode(dtype="bf16", channels_last=True, cuda_graph=True),
+            LatencyMode(dtype="bf16", channels_last=True, compile="reduce-overhead"),
         ]
     report["sweep"] = sweep(args.device, size, batches, sweep_modes, peak, iters)
     report["yolo11"] = []

@@ -8,7 +8,15 @@ import streamlit as st
 from pages import ui
 from yolo_explorer import make_config, measure_latency
 from yolo_explorer.figures import scaling_plot
+from yolo_explorer.insights import activation_law_insight, params_law_insight, pixels_law_insight
 from yolo_explorer.memory import check_fits
+
+
+
+def caption(text: str | None) -> None:
+    if text:  # a sentence needs at least two widths or two sizes to compare
+        st.caption(text)
+
 
 settings = ui.current_settings()
 DEPTH = settings.depth if settings.arch == "tutorial" else 2  # the sidebar's n when the tutorial is chosen
@@ -19,8 +27,8 @@ st.caption(
 )
 
 left, right = st.columns(2)
-widths = sorted(left.multiselect("Base widths", list(range(8, 257, 8)), default=[16, 32, 64, 128], key="cmp_widths"))
-sides = sorted(right.multiselect("Input sizes (square)", list(range(128, 1281, 32)), default=[320, 640, 1280], key="cmp_sizes"))
+widths = sorted(left.multiselect("Base widths", ui.WIDTHS, default=[16, 32, 64, 128], key="cmp_widths"))
+sides = sorted(right.multiselect("Input sizes (square)", ui.SIZES, default=[320, 640, 1280], key="cmp_sizes"))
 if not widths or not sides:
     st.info("Pick at least one width and one size.")
     st.stop()
@@ -41,19 +49,17 @@ st.dataframe(
 c1, c2 = st.columns(2)
 with c1:
     ui.show(charts["params"], key="cmp_params")
-    st.caption(
-        "Doubling the width doubles both sides of every convolution, so parameters grow about 4×; the input size does not matter."
-    )
+    caption(params_law_insight(rows))
 with c2:
     ui.show(charts["macs_w"], key="cmp_macs_w")
     st.caption("Dots are the exact counts, one colour per input size; the dotted lines are c·w² fitted through them.")
 c3, c4 = st.columns(2)
 with c3:
     ui.show(charts["macs_px"], key="cmp_macs_px")
-    st.caption("Twice the side is four times the pixels and four times the work, at every width.")
+    caption(pixels_law_insight(rows))
 with c4:
     ui.show(charts["acts"], key="cmp_acts")
-    st.caption("Activations grow only linearly with width (channels) but with the square of the side.")
+    caption(activation_law_insight(rows))
 
 st.subheader("Latency on demand")
 st.caption(f"Times every combination above on {settings.device} in {settings.dtype}, batch 1: 1 warm-up and the runs you choose.")

@@ -12,7 +12,8 @@ from pages import ui
 from yolo_explorer import measure_latency
 from yolo_explorer.figures import latency_box, latency_history, sweep_plot
 from yolo_explorer.formatting import human_ms
-from yolo_explorer.latency import LatencyMode, speedups
+from yolo_explorer.latency import speedups
+from yolo_explorer.modes import LatencyMode
 
 NOISY_SPREAD = 0.2  # (p90 - min) / median above this: the figures are noisy
 BATCHES = [1, 2, 4, 8, 16, 32, 64]
@@ -107,10 +108,10 @@ with st.form("latency_form", border=True):
 if run:
     with ui.guard("measuring the latency"):
         mode = LatencyMode(
-            dtype,
-            channels_last,
-            graph and cuda,
-            None if compile_mode == "eager" else compile_mode,
+            dtype=dtype,
+            channels_last=channels_last,
+            cuda_graph=graph and cuda,
+            compile=None if compile_mode == "eager" else compile_mode,
             fold_bn=fold_bn,
             cudnn_benchmark=autotune and cuda,
             freeze=freeze,

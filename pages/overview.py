@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages import ui
 from yolo_explorer.formatting import human_bytes, human_count
-from yolo_explorer.insights import cost_insight, flow_insight, memory_insight, receptive_field_insight
+from yolo_explorer.insights import cost_insight, flow_insight, memory_insight, pyramid_insight, receptive_field_insight
 
 settings = ui.current_settings()
 st.title(f"Inside the {'YOLOv11' if settings.arch == 'tutorial' else settings.config.label} backbone")
@@ -43,20 +43,18 @@ ui.show(ui.views.flow_chart(settings.config, settings.size, settings.dtype), key
 st.caption(flow_insight(stats))
 
 st.subheader("P3, P4 and P5 for this image")
-with ui.guard("running the backbone on the image"):
-    result = ui.features_for(settings)
-cols = st.columns([1.2, 1, 1, 1])
-model_input = ui.views.jpeg(("letterboxed", settings.photo.digest, settings.size), result.box.image)
-cols[0].image(model_input, caption=f"Model input ({settings.photo.label}, letterboxed)", width="stretch")
-for col, info, fmap in zip(cols[1:], ui.model_for(settings).feature_info, result.outputs, strict=True):
-    c, h, w = fmap.shape
-    title = f"{info.name}: mean of {c} channels, {h}×{w}"
-    with col:
-        ui.show(ui.views.mean_chart(settings.forward_key, info.name, title, 330, fmap), key=f"glance_{info.name}")
-st.caption(
-    "Each map is the mean over its channels. P3 keeps fine detail (stride 8); P5 is coarse (stride 32) but every cell "
-    "sees most of the image. The Feature maps page shows single channels and overlays."
-)
+# only this section needs the photo: a photo that cannot be used leaves the table and the costs below
+result = ui.attempt("running the backbone on the image", lambda: ui.features_for(settings))
+if result is not None:
+    cols = st.columns([1.2, 1, 1, 1])
+    model_input = ui.views.jpeg(("letterboxed", settings.photo.digest, settings.size), result.box.image)
+    cols[0].image(model_input, caption=f"Model input ({settings.photo.label}, letterboxed)", width="stretch")
+    for col, info, fmap in zip(cols[1:], ui.model_for(settings).feature_info, result.outputs, strict=True):
+        c, h, w = fmap.shape
+        title = f"{info.name}: mean of {c} channels, {h}×{w}"
+        with col:
+            ui.show(ui.views.mean_chart(settings.forward_key, info.name, title, 330, fmap), key=f"glance_{info.name}")
+    st.caption(pyramid_insight(stats))
 
 st.subheader("Per-layer statistics")
 table = ui.views.layer_table(settings.config, settings.size, settings.dtype)

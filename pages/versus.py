@@ -36,7 +36,7 @@ if st.session_state.get("vs_followed") != followed:
 st.session_state.setdefault("vs_width", 16)
 st.session_state.setdefault("vs_scale", "n")
 left, right = st.columns(2)
-width = left.select_slider("Tutorial base width w", options=list(range(8, 257, 8)), key="vs_width")
+width = left.select_slider("Tutorial base width w", options=ui.WIDTHS, key="vs_width")
 scale = right.segmented_control(
     "YOLO11 scale",
     list(YOLO11_SCALES),

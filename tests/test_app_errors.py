@@ -7,8 +7,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from pages.ui.guard import explain
-from yolo_explorer.latency import CompileError
 from yolo_explorer.memory import InsufficientMemoryError
+from yolo_explorer.modes import CompileError
 from yolo_explorer.preprocess import TruncatedImageError
 
 

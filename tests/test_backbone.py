@@ -8,25 +8,11 @@ import pickle
 import pytest
 import torch
 from reference_tutorial import YOLOv11Backbone
+from spec import PARAMS_W64, TOTALS
 
 from yolo_explorer import build_backbone, make_config
 from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.config import TutorialConfig
-
-# SPEC section 1, parameter counts at w = 64
-SPEC_PARAMS_W64 = {
-    "stem": 1_856,
-    "stage1_down": 73_984,
-    "stage1_c3k2": 197_632,
-    "stage2_down": 295_424,
-    "stage2_c3k2": 788_480,
-    "stage3_down": 1_180_672,
-    "stage3_c3k2": 3_149_824,
-    "stage4_down": 4_720_640,
-    "stage4_c3k2": 12_591_104,
-    "sppf": 2_624_512,
-}
-SPEC_TOTALS = {16: 1_606_032, 32: 6_412_064, 64: 25_624_128}
 
 
 def n_params(module: torch.nn.Module) -> int:
@@ -35,12 +21,12 @@ def n_params(module: torch.nn.Module) -> int:
 
 def test_width64_matches_spec_table_module_by_module():
     model = build_backbone(width=64, device="meta")
-    assert {name: n_params(m) for name, m in model.named_children()} == SPEC_PARAMS_W64
-    assert list(dict(model.named_children())) == list(SPEC_PARAMS_W64)  # the table's order
-    assert n_params(model) == 25_624_128
+    assert {name: n_params(m) for name, m in model.named_children()} == PARAMS_W64
+    assert list(dict(model.named_children())) == list(PARAMS_W64)  # the table's order
+    assert n_params(model) == TOTALS[64]
 
 
-@pytest.mark.parametrize("width, total", SPEC_TOTALS.items())
+@pytest.mark.parametrize("width, total", TOTALS.items())
 def test_totals_match_spec(width, total):
     assert n_params(build_backbone(width=width, device="meta")) == total
 

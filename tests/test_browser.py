@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from spec import FLOPS_W64_640, MACS_W64_640, PARAMS_W64, SHAPES_640, TOTALS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -187,17 +189,27 @@ def test_every_page_opens_without_an_error(server, page):
     assert page.locator("h1").inner_text() == "Inside the YOLOv11 backbone"
 
 
-def download_csv(page: Page) -> list[dict[str, str]]:
+def download(page: Page, label: str) -> str:
     with page.expect_download() as info:
-        page.get_by_role("button", name="Download CSV").click()
-    return list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
+        page.get_by_role("button", name=label).click()
+    return Path(info.value.path()).read_text()
 
 
-def test_csv_download_and_a_width_change_updates_the_table(server, page):
+def download_csv(page: Page) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(download(page, "Download CSV"))))
+
+
+def test_downloads_and_a_width_change_updates_the_table(server, page):
     page.goto(server)
     settle(page)
     rows = download_csv(page)
-    assert rows[-1]["layer"] == "total" and rows[-1]["params"] == "25624128"
+    assert {r["layer"]: int(r["params"]) for r in rows[:-1]} == PARAMS_W64
+    assert rows[-1]["layer"] == "total" and int(rows[-1]["params"]) == TOTALS[64] and int(rows[-1]["MACs"]) == MACS_W64_640
+    data = json.loads(download(page, "Download JSON"))
+    assert [s["name"] for s in data["stages"]] == list(PARAMS_W64) and data["total"]["flops"] == FLOPS_W64_640
+    assert [s["output_shape"] for s in data["stages"] if s["name"] in ("stage2_c3k2", "stage3_c3k2", "sppf")] == [
+        list(shape) for shape in SHAPES_640
+    ]
     slider = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]').first.locator('input[type="range"]')
     slider.focus()
     for _ in range(4):  # 64 -> 56 -> 48 -> 40 -> 32

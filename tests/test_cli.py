@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from spec import FLOPS_W64_640, MACS_W64_640, TOTALS
 
 from yolo_explorer import make_config, model_stats
 
@@ -37,9 +38,9 @@ def test_stats_json_matches_the_engine_and_spec():
     assert out["config"]["width"] == 64 and out["input"] == [3, 640, 640]
     assert [s["name"] for s in out["stages"]] == [s.name for s in model_stats(make_config(width=64), 640).layers]
     assert out["total"] == {
-        "params": 25_624_128,
-        "macs": 28_907_929_600,
-        "flops": 57_815_859_200,
+        "params": TOTALS[64],
+        "macs": MACS_W64_640,
+        "flops": FLOPS_W64_640,
         "activation_bytes": out["total"]["activation_bytes"],
     }
     assert out["stages"][4]["output_shape"] == [256, 80, 80]

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from spec import TOTALS
 
 from yolo_explorer import build_backbone, extract_features, make_config, model_stats
 from yolo_explorer.compare import compare_grid, fit_laws, power_law_fit
@@ -97,7 +98,7 @@ def test_latency_and_scaling_figures():
 
 def test_tables_and_csv(stats):
     rows = stats_rows(stats)
-    assert rows[-1]["layer"] == "total" and rows[-1]["params"] == 25_624_128
+    assert rows[-1]["layer"] == "total" and rows[-1]["params"] == TOTALS[64]
     csv_text = stats_csv(stats)
     assert csv_text.splitlines()[-1].startswith("total,,,25624128,")
     assert "25,624,128" in stats_table(stats)

@@ -7,6 +7,7 @@ import io
 import pytest
 import torch
 from conftest import no_problems
+from spec import YOLO11N_BACKBONE_PARAMS
 
 from yolo_explorer import build_backbone, make_config, model_stats
 from yolo_explorer.versus import closest_widths, differences
@@ -49,7 +50,7 @@ def test_overview_of_yolo11_has_eleven_layers_and_counts_attention(app):
     no_problems(at)
     table = at.dataframe[0].value
     assert list(table["layer"][:11]) == [str(i) for i in range(11)]
-    assert table["params"].iloc[-1] == 1_365_472
+    assert table["params"].iloc[-1] == YOLO11N_BACKBONE_PARAMS
     stats = model_stats(make_config("yolo11n"), 640)
     assert table["MACs"].iloc[-1] == stats.macs
     assert any("attention products" in (c.value or "") for c in at.caption)

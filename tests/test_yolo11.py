@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from data.make_ultralytics_reference import draw
+from spec import YOLO11N_BACKBONE_PARAMS
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -27,7 +28,13 @@ DATA = Path(__file__).parent / "data"
 ULTRALYTICS = json.loads((DATA / "ultralytics_yolo11_keys.json").read_text())["scales"]
 ARCHS = [f"yolo11{s}" for s in YOLO11_SCALES]
 # backbone (layers 0-10) parameter counts, summed from Ultralytics' own state_dicts
-PARAMS = {"yolo11n": 1_365_472, "yolo11s": 5_441_984, "yolo11m": 10_352_192, "yolo11l": 12_833_600, "yolo11x": 28_847_328}
+PARAMS = {
+    "yolo11n": YOLO11N_BACKBONE_PARAMS,
+    "yolo11s": 5_441_984,
+    "yolo11m": 10_352_192,
+    "yolo11l": 12_833_600,
+    "yolo11x": 28_847_328,
+}
 
 
 def ultralytics_backbone_shapes(scale: str) -> dict[str, list[int]]:
@@ -37,7 +44,7 @@ def ultralytics_backbone_shapes(scale: str) -> dict[str, list[int]]:
 
 
 def test_yolo11n_has_spec_parameter_count():
-    assert sum(p.numel() for p in build_backbone("yolo11n", device="meta").parameters()) == 1_365_472  # SPEC
+    assert sum(p.numel() for p in build_backbone("yolo11n", device="meta").parameters()) == YOLO11N_BACKBONE_PARAMS
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -98,7 +105,7 @@ def test_computes_exactly_what_ultralytics_computes():
 
     model = build_backbone("yolo11n", seed=123)
     report = load_weights(model, state)
-    assert report.layout == "ultralytics" and report.params == 1_365_472
+    assert report.layout == "ultralytics" and report.params == YOLO11N_BACKBONE_PARAMS
     assert report.ignored == sum(1 for k in state if int(k.split(".")[1]) > 10)
     with torch.no_grad():
         outputs = model(x)

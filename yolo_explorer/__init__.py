@@ -10,7 +10,8 @@ from .config import ARCHITECTURES, LayerSpec, TutorialConfig, YOLO11Config, make
 from .devices import DTYPES, available_devices, check_device, device_name, supported_dtypes
 from .features import FeatureResult, extract_features
 from .heatmaps import channel_stats, map_to_original, quantize, rank_channels, reduce_channels
-from .latency import LatencyMode, LatencyResult, measure_latency
+from .latency import LatencyResult, measure_latency
+from .modes import LatencyMode
 from .preprocess import ImageLoadError, Letterbox, letterbox, load_image
 from .stats import LayerStats, ModelStats, Summary, model_stats, model_summary, parse_size
 from .weights import WeightsError, load_weights

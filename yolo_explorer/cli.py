@@ -17,14 +17,16 @@ from typing import NoReturn
 import numpy as np
 import torch
 
+from .accuracy import calibrated_copy, mode_error
 from .backbone import build_backbone
 from .config import ARCHITECTURES, make_config
 from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
 from .features import extract_features
 from .formatting import human_count, human_ms, stats_table
 from .heatmaps import rank_channels
-from .latency import COMPILE_MODES, CompileError, LatencyMode, batch_sweep, calibrated_copy, mode_error
+from .latency import batch_sweep
 from .memory import InsufficientMemoryError, check_fits, estimate_forward_memory
+from .modes import COMPILE_MODES, CompileError, LatencyMode
 from .preprocess import ImageLoadError, load_image
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
 from .weights import WeightsError, load_weights, match_state_dict, read_state_dict
@@ -256,10 +258,10 @@ def _mode_error(model, mode: LatencyMode, args: argparse.Namespace) -> float:
 def _cmd_latency(args: argparse.Namespace) -> None:
     try:
         mode = LatencyMode(
-            args.dtype,
-            args.channels_last,
-            args.cuda_graph,
-            args.compile,
+            dtype=args.dtype,
+            channels_last=args.channels_last,
+            cuda_graph=args.cuda_graph,
+            compile=args.compile,
             fold_bn=args.fold_bn,
             cudnn_benchmark=args.cudnn_benchmark,
             freeze=args.freeze,

@@ -18,6 +18,7 @@ __all__ = [
     "ARCHITECTURES",
     "BackboneConfig",
     "LayerSpec",
+    "TUTORIAL_WIDTHS",
     "TutorialConfig",
     "YOLO11Config",
     "YOLO11_SCALES",
@@ -76,6 +77,7 @@ class BackboneConfig(Protocol):
 
 
 WIDTH_RANGE = (8, 256)  # base width: multiples of 8 within this range
+TUTORIAL_WIDTHS: tuple[int, ...] = tuple(range(WIDTH_RANGE[0], WIDTH_RANGE[1] + 1, 8))  # every width a TutorialConfig takes
 DEPTH_RANGE = (1, 8)  # C3k2 repeats
 IN_CHANNELS_RANGE = (1, 16)
 

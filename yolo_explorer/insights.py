@@ -3,10 +3,28 @@ config. A sentence states a pattern only when the numbers show it (every claim i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .compare import CompareRow
 from .formatting import human_bytes, human_count, shape_str
 from .stats import ModelStats
 
-__all__ = ["cost_insight", "flow_insight", "memory_insight", "receptive_field_insight"]
+__all__ = [
+    "ABOUT_4",
+    "StageTotal",
+    "activation_law_insight",
+    "cost_insight",
+    "flow_insight",
+    "memory_insight",
+    "params_law_insight",
+    "pixels_law_insight",
+    "pyramid_insight",
+    "receptive_field_insight",
+    "stage_totals",
+]
+
+ABOUT_4 = (3.2, 4.8)  # a growth from stage to stage said to be "about 4×" (±20 %)
 
 
 def flow_insight(stats: ModelStats) -> str:
@@ -24,7 +42,7 @@ def flow_insight(stats: ModelStats) -> str:
 
 
 def cost_insight(stats: ModelStats) -> str:
-    """Where parameters and MACs sit, and whether the stages cost the same."""
+    """Where parameters and MACs sit, whether the stages cost the same, and how parameters grow per stage."""
     parts = []
     by_block: dict[str, list[int]] = {}
     for s in stats.layers[1:]:  # the stem reads the 3 image channels: it is cheaper by design
@@ -36,26 +54,91 @@ def cost_insight(stats: ModelStats) -> str:
             f"Notice that {said}: each stage halves H and W (¼ of the positions) and doubles the channels (4× the work "
             "per position), and the two cancel."
         )
+    stages = stage_totals(stats)[1:]  # after the stem
+    steps = list(zip(stages, stages[1:], strict=False))
+    ratios = [b.params / a.params for a, b in steps]
+    listed = f"{_and([f'{r:.1f}×' for r in ratios])} from stage 1 to 2, 2 to 3 and 3 to 4"
+    if ratios and all(ABOUT_4[0] <= r <= ABOUT_4[1] for r in ratios):
+        growth = f"they grow about 4× per stage ({listed})"
+    else:
+        growth = f"they grow {listed}"
+        kept = [
+            f"stage {i + 2} keeps the {b.channels} channels of stage {i + 1}"
+            for i, (a, b) in enumerate(steps)
+            if b.channels == a.channels
+        ]
+        if kept:
+            growth += f" ({_and(kept)})"
+    parts.append(("Parameters do not cancel: " if equal else "Parameters: ") + growth + ".")
     heavy = max(stats.layers, key=lambda s: s.params)
+    params, macs = heavy.params / stats.params, heavy.macs / stats.macs
     parts.append(
-        f"Parameters do not cancel: they grow about 4× per stage, so {heavy.name} alone holds "
-        f"{heavy.params / stats.params:.0%} of the {human_count(stats.params)} parameters but only "
-        f"{heavy.macs / stats.macs:.0%} of the MACs."
+        f"{_layer(heavy.name, start=True)} alone holds {params:.0%} of the {human_count(stats.params)} parameters but "
+        f"{macs:.0%} of the MACs."
     )
     return " ".join(parts)
 
 
 def memory_insight(stats: ModelStats) -> str:
-    """Activation memory sits in the early, high-resolution layers."""
+    """Where activation memory sits: the early, high-resolution layers, when the numbers say so."""
     first = stats.layers[0]
-    early = sum(s.activation_bytes for s in stats.layers[:3])
-    return (
-        f"Activation memory is the opposite of parameters: the high-resolution early layers dominate. The first three "
-        "outputs take "
-        f"{early / stats.activation_bytes:.0%} of the {human_bytes(stats.activation_bytes)} that all ten layer outputs "
-        f"need in {stats.dtype} "
-        f"({first.name} alone {human_bytes(first.activation_bytes)})."
+    early = sum(s.activation_bytes for s in stats.layers[:3]) / stats.activation_bytes
+    early_params = sum(s.params for s in stats.layers[:3]) / stats.params
+    share = (
+        f"The first three outputs take {early:.0%} of the {human_bytes(stats.activation_bytes)} that all "
+        f"{len(stats.layers)} layer outputs need in {stats.dtype} "
+        f"({_layer(first.name)} alone {human_bytes(first.activation_bytes)})"
     )
+    if early >= 0.5 and early_params < 0.1:
+        return (
+            f"Activation memory is the opposite of parameters: the high-resolution early layers dominate. {share}, "
+            f"and only {early_params:.1%} of the parameters."
+        )
+    return f"{share}."
+
+
+def pyramid_insight(stats: ModelStats) -> str:
+    """What the pyramid outputs trade: fine detail against how much of the image a cell sees."""
+    _, h, w = stats.input_shape
+    outs = [s for s in stats.layers if s.feature]
+    fine, coarse = outs[0], outs[-1]
+    side = max(h, w)
+    if coarse.receptive_field >= side:
+        reach = f"every {coarse.feature} cell sees the whole {h}×{w} image"
+    else:
+        reach = (
+            f"every {coarse.feature} cell sees a window of {coarse.receptive_field} px, {coarse.receptive_field / side:.0%} "
+            f"of the image's longest side"
+        )
+    return (
+        f"Each map is the mean over its channels. {fine.feature} keeps fine detail (a cell per {fine.stride}×{fine.stride} "
+        f"pixels); {coarse.feature} is coarse (a cell per {coarse.stride}×{coarse.stride}) but {reach}. The Feature maps "
+        "page shows single channels and overlays."
+    )
+
+
+@dataclass(frozen=True)
+class StageTotal:
+    """The layers of one output stride: the stem (2), stage 1 (4) ... stage 4 (32, SPPF and C2PSA included)."""
+
+    stride: int
+    params: int
+    macs: int
+    channels: int  # of the stage's last output
+
+
+def stage_totals(stats: ModelStats) -> list[StageTotal]:
+    """Parameters and MACs summed over the layers of each output stride, in order."""
+    strides = sorted({s.stride for s in stats.layers})
+    return [
+        StageTotal(
+            stride,
+            sum(s.params for s in stats.layers if s.stride == stride),
+            sum(s.macs for s in stats.layers if s.stride == stride),
+            [s for s in stats.layers if s.stride == stride][-1].output_shape[0],
+        )
+        for stride in strides
+    ]
 
 
 def receptive_field_insight(stats: ModelStats) -> str:
@@ -78,3 +161,78 @@ def _within(values: list[int], tolerance: float) -> bool:
 
 def _block_name(block: str) -> str:
     return {"ConvBNSiLU": "downsampling conv after the stem"}.get(block, block)
+
+
+# The Compare page: sentences about a grid of widths x sizes, from its own numbers
+
+
+def params_law_insight(rows: Sequence[CompareRow]) -> str | None:
+    """How parameters grow from the narrowest to the widest width of the grid (None with one width)."""
+    (lo, hi), ratio = _span(rows, "width", "params")
+    if lo == hi:
+        return None
+    law = (hi / lo) ** 2
+    near = "close to" if abs(ratio / law - 1) <= 0.1 else "where w² alone would give"
+    return (
+        f"From w={lo} to w={hi} ({hi / lo:g}× wider) the parameters grow {ratio:.1f}×, {near} the {law:g}× of w²: every "
+        "convolution's weights scale with its input and its output channels. The input size does not change them."
+    )
+
+
+def pixels_law_insight(rows: Sequence[CompareRow]) -> str | None:
+    """How MACs grow from the smallest to the largest input of the grid, at every width (None with one size)."""
+    sizes = sorted({(r.height, r.width_px) for r in rows}, key=lambda hw: hw[0] * hw[1])
+    if len(sizes) < 2:
+        return None
+    small, large = sizes[0], sizes[-1]
+    pixels = (large[0] * large[1]) / (small[0] * small[1])
+    ratios = [_at(rows, w, large).macs / _at(rows, w, small).macs for w in sorted({r.width for r in rows})]
+    grown = f"{ratios[0]:.1f}×" if max(ratios) - min(ratios) < 0.05 else f"between {min(ratios):.1f}× and {max(ratios):.1f}×"
+    if all(abs(r / pixels - 1) <= 0.02 for r in ratios):
+        why = "the same work per pixel"
+    else:
+        why = "not quite the pixels' growth, since a side that is not a multiple of 32 rounds up at every stride-2 conv"
+    return f"From {_size(small)} to {_size(large)} px ({pixels:.3g}× the pixels) the MACs grow {grown} at every width: {why}."
+
+
+def activation_law_insight(rows: Sequence[CompareRow]) -> str | None:
+    """How activation memory grows with the width (linearly) and with the pixels (None for a single cell)."""
+    parts = []
+    (lo, hi), by_width = _span(rows, "width", "activation_bytes")
+    if lo != hi:
+        parts.append(f"from w={lo} to w={hi} ({hi / lo:g}× wider) they grow {by_width:.1f}×, as the channels do")
+    sizes = sorted({(r.height, r.width_px) for r in rows}, key=lambda hw: hw[0] * hw[1])
+    if len(sizes) > 1:
+        small, large = sizes[0], sizes[-1]
+        width = min(r.width for r in rows)
+        ratio = _at(rows, width, large).activation_bytes / _at(rows, width, small).activation_bytes
+        pixels = (large[0] * large[1]) / (small[0] * small[1])
+        parts.append(f"from {_size(small)} to {_size(large)} px ({pixels:.3g}× the pixels) {ratio:.1f}×")
+    if not parts:
+        return None
+    return "Activations: " + "; ".join(parts) + "."
+
+
+def _span(rows: Sequence[CompareRow], key: str, value: str) -> tuple[tuple[int, int], float]:
+    """(smallest, largest) of `key` over the grid and the ratio of `value` between them (at the smallest size)."""
+    keys = sorted({getattr(r, key) for r in rows})
+    size = min(((r.height, r.width_px) for r in rows), key=lambda hw: hw[0] * hw[1])
+    lo, hi = _at(rows, keys[0], size), _at(rows, keys[-1], size)
+    return (keys[0], keys[-1]), getattr(hi, value) / getattr(lo, value)
+
+
+def _at(rows: Sequence[CompareRow], width: int, size: tuple[int, int]) -> CompareRow:
+    return next(r for r in rows if r.width == width and (r.height, r.width_px) == size)
+
+
+def _size(hw: tuple[int, int]) -> str:
+    return f"{hw[0]}" if hw[0] == hw[1] else f"{hw[0]}×{hw[1]}"
+
+
+def _layer(name: str, start: bool = False) -> str:
+    """How a sentence names a layer: YOLO11's are numbers ("layer 8"), the tutorial's names ("stage4_c3k2")."""
+    return f"{'Layer' if start else 'layer'} {name}" if name.isdigit() else name
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

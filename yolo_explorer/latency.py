@@ -1,131 +1,33 @@
-"""Latency of the plain forward (no hooks) in the modes a tuned deployment uses: reduced precision,
-channels_last, BatchNorm folded into the convolutions, cuDNN autotuning, CUDA graph replay and
-torch.compile; a batch sweep with achieved TFLOP/s; and each mode's numerical error against the
-full-precision result.
+"""Latency of the plain forward (no hooks) in the modes a tuned deployment uses (`modes.LatencyMode`):
+median and spread over timed runs, images/s and achieved TFLOP/s, a batch sweep, and each run's speed-up
+over plain fp32 eager.
 
     mode = LatencyMode(dtype="bf16", channels_last=True, cuda_graph=True)
     result = measure_latency(model, size=640, device="cuda:0", mode=mode)
     result.median_ms, result.tflops, result.compile_s
 
-The model passed in is never changed: a mode that needs another dtype, memory format or a compiled
-graph runs on a private copy, so a model shared by many app sessions stays as it is.
+The model passed in is never changed (`modes.prepared` runs a mode on a private copy when it needs one).
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import statistics
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .blocks import fold_batchnorm
-from .devices import (
-    check_device,
-    cudnn_benchmark,
-    device_lock,
-    device_name,
-    dtype_from_name,
-    queue_for,
-    supported_dtypes,
-    synchronize,
-)
+from .devices import check_device, device_name, synchronize
+from .modes import LatencyMode, prepared
 from .stats import model_stats, parse_size
 
-__all__ = [
-    "COMPILE_MODES",
-    "CompileError",
-    "LatencyMode",
-    "LatencyResult",
-    "batch_sweep",
-    "calibrated_copy",
-    "matmul_peak_tflops",
-    "measure_latency",
-    "mode_error",
-    "speedups",
-]
-
-CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
-COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune")
-# one compiled measurement at a time in this process: each starts by emptying dynamo's cache, which
-# would otherwise throw away another run's compiled graph between its warm-up and its timed runs
-_COMPILED_RUN = threading.Lock()
-
-
-class CompileError(RuntimeError):
-    """torch.compile could not compile the model here (no C++ compiler or Triton, an unsupported device...)."""
-
-
-@dataclass(frozen=True)
-class LatencyMode:
-    """How the forward is run.
-
-    Attributes:
-        dtype: "fp32", "fp16" or "bf16".
-        channels_last: NHWC memory format for the weights and the input (tensor cores and oneDNN prefer it).
-        cuda_graph: capture the forward once as a CUDA graph and replay it (CUDA only): removes the
-            per-kernel launch cost that dominates small batches.
-        compile: a `torch.compile` mode, or None for eager. "reduce-overhead" also replays CUDA graphs.
-        fold_bn: fold each BatchNorm into its convolution first (`blocks.fold_batchnorm`), as deployed
-            models are run: one kernel fewer per block, the same outputs up to rounding.
-        cudnn_benchmark: let cuDNN time its convolution algorithms for these shapes and keep the
-            fastest (`torch.backends.cudnn.benchmark`), for this run only (CUDA only).
-        freeze: compile with the weights as constants (inductor's `freezing`): it folds them ahead of
-            time and picks their memory layout, e.g. oneDNN's blocked weights on a CPU.
-    """
-
-    dtype: str = "fp32"
-    channels_last: bool = False
-    cuda_graph: bool = False
-    compile: CompileMode | None = None
-    fold_bn: bool = False
-    cudnn_benchmark: bool = False
-    freeze: bool = False
-
-    def __post_init__(self) -> None:
-        dtype_from_name(self.dtype)
-        if self.freeze and self.compile is None:
-            raise ValueError("freezing the weights is a torch.compile option: choose a compile mode with it")
-        if self.compile is not None and self.compile not in COMPILE_MODES:
-            raise ValueError(f"compile must be one of {', '.join(COMPILE_MODES)} or None, got {self.compile!r}")
-        if self.cuda_graph and self.compile is not None:
-            raise ValueError(
-                "choose a CUDA graph or torch.compile, not both (compile's reduce-overhead mode already replays graphs)"
-            )
-
-    @property
-    def label(self) -> str:
-        parts = [self.dtype]
-        if self.channels_last:
-            parts.append("channels_last")
-        if self.fold_bn:
-            parts.append("BN folded")
-        if self.cudnn_benchmark:
-            parts.append("cuDNN autotune")
-        if self.cuda_graph:
-            parts.append("CUDA graph")
-        if self.compile:
-            parts.append(f"compile {self.compile}" + (" (frozen weights)" if self.freeze else ""))
-        return " + ".join(parts)
-
-    def check(self, device: torch.device) -> None:
-        """Raise ValueError, saying why, when `device` cannot run this mode."""
-        if self.dtype not in supported_dtypes(device):
-            raise ValueError(f"{device} cannot run {self.dtype}; it supports {', '.join(supported_dtypes(device))}")
-        if self.cuda_graph and device.type != "cuda":
-            raise ValueError(f"CUDA graphs need a CUDA device, not {device}")
-        if self.compile == "reduce-overhead" and device.type != "cuda":
-            raise ValueError("compile mode reduce-overhead replays CUDA graphs and needs a CUDA device; use default here")
-        if self.cudnn_benchmark and device.type != "cuda":
-            raise ValueError(f"cuDNN autotuning needs a CUDA device, not {device}")
+__all__ = ["LatencyResult", "batch_sweep", "measure_latency", "speedups"]
 
 
 @dataclass(frozen=True)
@@ -252,22 +154,9 @@ def measure_latency(
     config = getattr(model, "config", None)
     flops = _flops_per_image(config, (h, w)) * batch if config is not None else 0
     in_channels = config.in_channels if config is not None else next(model.parameters()).shape[1]
-    x = torch.rand(batch, in_channels, h, w, device=dev, dtype=dtype_from_name(mode.dtype))
-    if mode.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    runner, private = _runner_model(model, mode, dev)
-    model_lock = nullcontext() if private else getattr(model, "lock", None) or nullcontext()
-    compiling = queue_for(_COMPILED_RUN, on_wait) if mode.compile else nullcontext({"waited_s": 0.0})
-    # cuDNN autotuning from compiling on: graphs record the kernels it chooses
-    with compiling as compile_wait, cudnn_benchmark(mode.cudnn_benchmark):
-        # compiling takes seconds to minutes: done before queueing for the device, so others are not held up
-        run, compile_s = _compile(runner, mode, x, dev) if mode.compile else ((lambda: runner(x)), 0.0)
-        with device_lock(dev, on_wait) as wait, model_lock, _num_threads(threads) as used_threads:
-            if mode.cuda_graph:
-                start = time.perf_counter()
-                run = _capture_graph(runner, x, dev).replay
-                compile_s = time.perf_counter() - start
-            times = _time_runs(run, dev, warmup, iters, on_progress)
+    x = mode.input_like(torch.rand(batch, in_channels, h, w, device=dev))
+    with prepared(model, mode, x, dev, on_wait=on_wait) as run, _num_threads(threads) as used_threads:
+        times = _time_runs(run, dev, warmup, iters, on_progress)
     return LatencyResult(
         times_ms=tuple(times),
         batch=batch,
@@ -281,8 +170,8 @@ def measure_latency(
         mode=mode.label,
         model=config.label if config is not None else "",
         flops=flops,
-        compile_s=compile_s,
-        waited_s=compile_wait["waited_s"] + wait["waited_s"],
+        compile_s=run.compile_s,
+        waited_s=run.waited_s,
         settings=asdict(mode),
     )
 
@@ -318,84 +207,11 @@ def _num_threads(threads: int | None) -> Iterator[int]:
         torch.set_num_threads(old)
 
 
-def _runner_model(model: nn.Module, mode: LatencyMode, dev: torch.device) -> tuple[nn.Module, bool]:
-    """The model to run the mode with, and whether it is a private copy.
-
-    A mode that needs another device, dtype or memory format, or a compiled graph, gets a copy (made
-    under the model's lock, so a capture in progress elsewhere is not copied half-way); the caller's
-    model, possibly shared by many sessions, is never changed.
-    """
-    param = next(model.parameters())
-    torch_dtype = dtype_from_name(mode.dtype)
-    if not (
-        mode.channels_last or mode.compile or mode.cuda_graph or mode.fold_bn or param.device != dev or param.dtype != torch_dtype
-    ):
-        return model, False
-    clone = _copy(model)
-    if mode.fold_bn:
-        fold_batchnorm(clone)  # in the model's own precision, before any conversion
-    clone = clone.to(device=dev, dtype=torch_dtype)
-    if mode.channels_last:
-        clone = clone.to(memory_format=torch.channels_last)
-    return clone, True
-
-
-def _compile(model: nn.Module, mode: LatencyMode, x: torch.Tensor, dev: torch.device) -> tuple[Callable[[], Any], float]:
-    """torch.compile the model and run it until compiled (and, for reduce-overhead, its graph recorded).
-
-    Dynamo keys its cache on the code of `forward`, shared by every model of a class: after 8 compiles
-    (dtypes, batch sizes, widths) it would silently fall back to eager and the timings would lie. Every
-    compile therefore starts from an empty cache, and the compiled model is used for one measurement
-    only; the caller holds `_COMPILED_RUN` until it is done, so no other run's reset throws its graph away.
-    """
-    import torch._inductor.config as inductor  # heavy: imported on the first compile
-
-    torch._dynamo.reset()
-    start = time.perf_counter()
-    compiled = torch.compile(model, mode=mode.compile, dynamic=False)
-    # freezing is read outside inductor's per-compile options (they had no effect): set it around the
-    # calls that compile (inductor's config patches hold for this thread only)
-    try:
-        with torch.inference_mode(), inductor.patch(freezing=mode.freeze):
-            for _ in range(3):
-                compiled(x)
-        synchronize(dev)
-    except torch.OutOfMemoryError:
-        raise
-    except Exception as err:  # inductor's errors have no common base; all mean the same to a user
-        reason = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
-        raise CompileError(
-            f"torch.compile ({mode.label}) failed on this machine: {reason[:300]}. Compiling needs a working C++ "
-            "compiler for a CPU and Triton for a GPU; time the eager modes instead"
-        ) from err
-    return (lambda: compiled(x)), time.perf_counter() - start
-
-
-def _capture_graph(model: nn.Module, x: torch.Tensor, dev: torch.device) -> torch.cuda.CUDAGraph:
-    """Record one forward as a CUDA graph; replaying it reruns the same kernels on the same buffers."""
-    stream = torch.cuda.Stream(dev)
-    stream.wait_stream(torch.cuda.current_stream(dev))
-    with torch.cuda.stream(stream), torch.inference_mode():
-        for _ in range(3):  # warm up on a side stream, as graph capture requires
-            model(x)
-    torch.cuda.current_stream(dev).wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph), torch.inference_mode():
-        graph.outputs = model(x)  # keep the static outputs alive with the graph
-    return graph
-
-
 @functools.lru_cache(maxsize=64)
 def _flops_per_image(config: Any, size: tuple[int, int]) -> int:
     """The engine's FLOP count of one image (a meta-device forward, done once per config and size: a batch
     sweep asks for it at every batch size)."""
     return model_stats(config, size).flops
-
-
-def _copy(model: nn.Module) -> nn.Module:
-    with getattr(model, "lock", None) or nullcontext():
-        clone = copy.deepcopy(model)
-    return clone.eval()
 
 
 def speedups(results: Sequence[LatencyResult]) -> list[float | None]:
@@ -423,89 +239,3 @@ def batch_sweep(
         **kwargs: arguments of `measure_latency` (size, device, mode, iters...).
     """
     return [measure_latency(model, batch=b, **kwargs) for b in batches]
-
-
-def mode_error(
-    model: nn.Module,
-    mode: LatencyMode,
-    *,
-    size: int | str | Sequence[int] = 640,
-    device: str = "cpu",
-    batch: int = 1,
-    seed: int = 0,
-) -> float:
-    """Largest relative error (Frobenius norm) over the model's outputs of `mode` against a float64
-    eager forward of the same input on the same device.
-
-    With random weights in eval mode activations shrink about 3x per conv, so the deepest maps fall
-    below fp16's range; pass a `calibrated_copy` for errors that mean what they would for trained weights.
-    """
-    dev = check_device(device)
-    mode.check(dev)
-    h, w = parse_size(size)
-    config = getattr(model, "config", None)
-    in_channels = config.in_channels if config is not None else next(model.parameters()).shape[1]
-    generator = torch.Generator().manual_seed(seed)
-    x64 = torch.rand(batch, in_channels, h, w, generator=generator, dtype=torch.float64).to(dev)
-    reference_model = _copy(model).to(device=dev, dtype=torch.float64)
-    with torch.inference_mode():
-        reference = reference_model(x64)
-    del reference_model
-    x = x64.to(dtype_from_name(mode.dtype))
-    if mode.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    runner, private = _runner_model(model, mode, dev)
-    model_lock = nullcontext() if private else getattr(model, "lock", None) or nullcontext()
-    with _COMPILED_RUN if mode.compile else nullcontext(), cudnn_benchmark(mode.cudnn_benchmark):
-        run, _ = _compile(runner, mode, x, dev) if mode.compile else ((lambda: runner(x)), 0.0)
-        with device_lock(dev), model_lock, torch.inference_mode():
-            if mode.cuda_graph:
-                graph = _capture_graph(runner, x, dev)
-                graph.replay()
-                out = graph.outputs
-            else:
-                out = run()
-    errors = [
-        (o.double() - r).norm().item() / max(r.norm().item(), 1e-300) for o, r in zip(_as_tuple(out), reference, strict=True)
-    ]
-    return max(errors)
-
-
-def _as_tuple(value: Any) -> tuple[torch.Tensor, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
-def calibrated_copy(model: nn.Module, x: torch.Tensor) -> nn.Module:
-    """A copy whose BatchNorm running statistics are those of `x`: the activations then keep a unit
-    scale through the network, as with trained weights, instead of shrinking at every layer."""
-    clone = _copy(model)
-    batchnorms = [m for m in clone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in batchnorms:
-        bn.reset_running_stats()
-        bn.momentum = None  # a cumulative average: after one batch, exactly its statistics
-    clone.train()
-    with torch.no_grad():
-        clone(x.to(next(clone.parameters())))
-    originals = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn, original in zip(batchnorms, originals, strict=True):
-        bn.momentum = original.momentum
-    return clone.eval()
-
-
-def matmul_peak_tflops(device: str = "cpu", dtype: str = "fp32", n: int | None = None) -> float:
-    """Achieved TFLOP/s of a large square matmul: the practical peak to compare a model's rate with.
-
-    Args:
-        device: the device.
-        dtype: "fp32", "fp16" or "bf16".
-        n: matrix side (default 8192 on a GPU, 2048 on the CPU).
-    """
-    from torch.utils.benchmark import Timer
-
-    dev = check_device(device)
-    n = n or (8192 if dev.type == "cuda" else 2048)
-    a = torch.rand(n, n, device=dev, dtype=dtype_from_name(dtype))
-    b = torch.rand(n, n, device=dev, dtype=dtype_from_name(dtype))
-    with device_lock(dev):
-        measurement = Timer("a @ b", globals={"a": a, "b": b}).blocked_autorange(min_run_time=0.5)
-    return 2 * n**3 / measurement.median / 1e12

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .config import WIDTH_RANGE, YOLO11_SCALES, LayerSpec, TutorialConfig, YOLO11Config
+from .config import TUTORIAL_WIDTHS, YOLO11_SCALES, LayerSpec, TutorialConfig, YOLO11Config
 from .stats import ModelStats, model_stats
 
 __all__ = ["Difference", "StageRow", "WidthMatch", "closest_widths", "differences", "stage_rows"]
@@ -223,7 +223,7 @@ def differences(config: YOLO11Config, size: int | tuple[int, int] = 640) -> list
 def closest_widths(
     size: int | tuple[int, int] = 640,
     archs: Sequence[str] = tuple(f"yolo11{s}" for s in YOLO11_SCALES),
-    widths: Sequence[int] = tuple(range(WIDTH_RANGE[0], WIDTH_RANGE[1] + 1, 8)),
+    widths: Sequence[int] = TUTORIAL_WIDTHS,
 ) -> list[WidthMatch]:
     """For each YOLO11 scale, the tutorial width whose parameters, and the one whose MACs, are closest
     (in ratio) at `size`."""

@@ -22,13 +22,16 @@ from .compute import (
     supported_dtypes_cached,
 )
 from .entrypoint import current_settings, frame
-from .guard import explain, guard
-from .settings import Photo, Settings, compile_modes
+from .guard import attempt, explain, guard
+from .settings import SIZES, WIDTHS, Photo, Settings, compile_modes
 from .sidebar import sidebar_controls
 
 __all__ = [
+    "SIZES",
+    "WIDTHS",
     "Photo",
     "Settings",
+    "attempt",
     "check_memory",
     "closest_widths_for",
     "compile_modes",

@@ -26,8 +26,8 @@ from yolo_explorer import (
     supported_dtypes,
 )
 from yolo_explorer.devices import dtype_from_name
-from yolo_explorer.latency import matmul_peak_tflops
 from yolo_explorer.memory import MemoryEstimate, check_fits, estimate_forward_memory
+from yolo_explorer.peaks import matmul_peak_tflops
 from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.weights import load_weights
 

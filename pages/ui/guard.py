@@ -4,23 +4,28 @@
         result = features_for(settings)
 
 On an error the message is shown and the page stops; the sidebar and other pages keep working, and
-so does every other user's session.
+so does every other user's session. Where the rest of the page does not depend on the failing part,
+`attempt` shows the message in its place and lets the page go on:
+
+    result = attempt("running the backbone on the image", lambda: features_for(settings))  # None on an error
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import streamlit as st
 import torch
 
 from yolo_explorer import ImageLoadError
-from yolo_explorer.latency import CompileError
 from yolo_explorer.memory import InsufficientMemoryError
+from yolo_explorer.modes import CompileError
 
 log = logging.getLogger("yolo_explorer.app")
+T = TypeVar("T")
 
 
 def explain(error: BaseException, doing: str) -> str:
@@ -48,12 +53,26 @@ def guard(doing: str) -> Iterator[None]:
     try:
         yield
     except Exception as error:  # the page's last line of defence; Streamlit's stop/rerun are BaseExceptions
-        if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        log.warning(
-            "error while %s",
-            doing,
-            exc_info=not isinstance(error, (ImageLoadError, InsufficientMemoryError, ValueError, KeyError)),
-        )
-        st.error(explain(error, doing), icon=":material/error:")
+        _report(error, doing)
         st.stop()
+
+
+def attempt(doing: str, compute: Callable[[], T]) -> T | None:
+    """`compute()`, or None after showing why it failed (as `guard` does) where its result would have been:
+    the rest of the page, which does not need it, goes on."""
+    try:
+        return compute()
+    except Exception as error:  # as guard, without stopping the page
+        _report(error, doing)
+        return None
+
+
+def _report(error: Exception, doing: str) -> None:
+    if isinstance(error, torch.OutOfMemoryError) and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    log.warning(
+        "error while %s",
+        doing,
+        exc_info=not isinstance(error, (ImageLoadError, InsufficientMemoryError, ValueError, KeyError)),
+    )
+    st.error(explain(error, doing), icon=":material/error:")

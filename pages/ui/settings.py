@@ -8,13 +8,14 @@ import os
 from dataclasses import dataclass, field
 
 from yolo_explorer import make_config
-from yolo_explorer.latency import COMPILE_MODES
+from yolo_explorer.config import TUTORIAL_WIDTHS
+from yolo_explorer.modes import COMPILE_MODES
 from yolo_explorer.samples import SAMPLES, sample_bytes
 
 from .weights import Weights, server_weights
 
-WIDTHS = list(range(8, 129, 8))
-SIZES = list(range(128, 1281, 32))
+WIDTHS = list(TUTORIAL_WIDTHS)  # every width the tutorial's config takes
+SIZES = list(range(128, 1281, 32))  # square sides and heights/widths the app offers: multiples of the largest stride
 DEFAULT_WIDTH, DEFAULT_DEPTH, DEFAULT_SIDE = 64, 2, 640  # the tutorial's own
 BN_MODES = {
     "batch": "Batch statistics (as the tutorial's figures)",

@@ -23,8 +23,7 @@ from .weights import Weights, server_weights
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 WEIGHT_TYPES = ["pt", "pth", "safetensors"]
-MAX_IMAGE_MB = 25  # per uploaded image
-MAX_WEIGHTS_MB = 256  # per uploaded checkpoint (= server.maxUploadSize): YOLO11x's whole model in fp32 is ~230 MB
+MAX_IMAGE_MB = 25  # per uploaded image (a checkpoint may be as large as the server takes: server.maxUploadSize)
 RANDOM = "random weights"
 ARCH_LABELS = {
     "tutorial": "Tutorial (YOLOv11 series)",
@@ -42,7 +41,9 @@ def kept(key: str, default: Any) -> dict[str, Any]:
     drawn by app.py, but on Streamlit's legacy first run (and in AppTest) by the page itself. Its documented
     remedy is to keep a copy of the value in Session State under another key (updated by the widget's
     on_change) and to hand it back before the widget is drawn. `default` is the value before any choice:
-    draw the widget without a default of its own.
+    draw the widget without a default of its own. (The value is handed back at every run: only then does
+    a widget whose identity just changed start from it. A server's very first session sees that change
+    once, and a click made while its first rerun redraws the sidebar can be lost.)
     """
     copy = _COPY + key
     if copy not in st.session_state:
@@ -186,7 +187,7 @@ def _weights_upload() -> Weights | None:
         "Trained weights (optional)",
         type=WEIGHT_TYPES,
         key="weights_upload",
-        max_upload_size=MAX_WEIGHTS_MB,
+        max_upload_size=st.get_option("server.maxUploadSize"),  # .streamlit/config.toml: room for YOLO11x's ~230 MB
         help="A state_dict saved with torch.save(model.state_dict(), path) (.pt/.pth) or a .safetensors file: the "
         "tutorial notebook's, an Ultralytics YOLO11 one, or a checkpoint wrapping one. Files holding code are refused.",
     )
