@@ -12,7 +12,6 @@ from yolo_explorer.insights import activation_law_insight, params_law_insight, p
 from yolo_explorer.memory import check_fits
 
 
-
 def caption(text: str | None) -> None:
     if text:  # a sentence needs at least two widths or two sizes to compare
         st.caption(text)
