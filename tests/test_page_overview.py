@@ -65,5 +65,8 @@ def test_broken_upload_is_an_error_and_the_next_interaction_works(app):
     assert len(at.error) == 1 and "This image cannot be used" in at.error[0].value and "not an image" in at.error[0].value
     assert "Traceback" not in at.error[0].value
     assert [m.label for m in at.metric]  # the statistics above the image still show
+    assert at.dataframe[0].value["params"].iloc[-1] == TOTALS[64]  # and so do the table and the charts below it
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 2 and [t["y"] for t in charts[1]["data"][:1]] == [list(PARAMS_W64.values())]
     at.get_by_key("source").set_value("Sample").run()
     no_problems(at)
