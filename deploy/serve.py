@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[1]
 COOKIE = "yolo_explorer_replica"  # HAProxy's stickiness cookie: which replica holds this browser's session
 HEALTH = "/_stcore/health"
 START_TIMEOUT_S = 300  # a replica's warm-up (imports, the first page) takes seconds; a loaded host longer
-RESTART_AFTER_S = 2.0
 
 
 def default_replicas() -> int:
@@ -178,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="HOST:PORT",
         help="a replica on another host, also behind this proxy (it must share STREAMLIT_SERVER_COOKIE_SECRET)",
     )
+    parser.add_argument(
+        "--restart-after", type=float, default=2.0, metavar="S", help="seconds before a replica that exited starts again"
+    )
     parser.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy", help="HAProxy's executable")
     args = parser.parse_args(argv)
     if args.replicas < 1:
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 procs.remove(replica.proc)
                 stop([replica.proc], grace_s=1)
-                time.sleep(RESTART_AFTER_S)
+                time.sleep(args.restart_after)
                 replica.restarts.append(now)
                 start(replica)
     except Stop:

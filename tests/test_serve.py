@@ -62,7 +62,9 @@ class Served:
         self.log = tmp / "serve.log"
         self.out = open(self.log, "w")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
-            [str(ROOT / "deploy" / "serve"), "--replicas", "2", "--port", str(self.port), "--host", "127.0.0.1"],
+            # a dead replica is started again after 20 s: long enough to see the others serve without it
+            [str(ROOT / "deploy" / "serve"), "--replicas", "2", "--port", str(self.port), "--host", "127.0.0.1"]
+            + ["--restart-after", "20"],
             stdout=self.out,
             stderr=subprocess.STDOUT,
             cwd=tmp,
