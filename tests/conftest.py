@@ -55,3 +55,16 @@ def image_captions(at) -> list[str]:
 
     walk(at.main)
     return found
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium for the real-browser tests (test_browser.py and test_serve.py skip, or fail
+    in CI, where it is missing)."""
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, LAUNCH_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()

@@ -45,7 +45,7 @@ if not os.path.exists(CHROMIUM):
         allow_module_level=True,
     )
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 
 def _free_port() -> int:
@@ -96,14 +96,6 @@ def server(tmp_path_factory):
         proc.wait(timeout=30)
         if "Traceback" in log.read_text():
             print(log.read_text())
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_browser import CHROMIUM, LAUNCH_ARGS, problems, settle
+from test_browser import problems, settle
 
 ROOT = Path(__file__).resolve().parents[1]
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -36,7 +36,7 @@ if not os.path.exists(HAPROXY):
         "Debian's haproxy is not installed: deploy/serve's tests skipped on this developer machine", allow_module_level=True
     )
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 
 def free_port_block(n: int) -> int:
@@ -111,14 +111,6 @@ def served(tmp_path_factory):
         served.stop()
         if "Traceback" in served.log.read_text():
             print(served.log.read_text())
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 def test_four_sessions_at_once_each_upload_their_photo_and_both_replicas_serve(served, browser, tmp_path):
