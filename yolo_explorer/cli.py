@@ -1,4 +1,4 @@
-"""Command line: `python -m yolo_explorer stats | features | latency`.
+"""Command line: `python -m yolo_explorer stats | features | latency | profile`.
 
 Exit status: 0 done, 1 a bad image or a failed run, 2 a bad argument. Errors are one line, never a
 traceback (set YOLO_EXPLORER_DEBUG=1 to see one).
@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import NoReturn
 
@@ -27,11 +28,17 @@ from .heatmaps import rank_channels
 from .latency import batch_sweep
 from .memory import InsufficientMemoryError, check_fits, estimate_forward_memory
 from .modes import COMPILE_MODES, CompileError, LatencyMode
+from .onnx_models import ONNX_DTYPES, OnnxExportError, RuntimeUnavailableError, deployable, error_images
+from .onnx_runtime import measure_onnx_latency, output_errors
+from .peaks import device_peaks
 from .preprocess import ImageLoadError, load_image
+from .profile import profile_layers
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
 from .weights import WeightsError, load_weights, match_state_dict, read_state_dict
 
 __all__ = ["main"]
+
+RUNTIMES = ["torch", "onnxruntime"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,24 +107,39 @@ def _build_parser() -> _Parser:
     p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
     p.add_argument("--bn", default="running", choices=["running", "batch"], help="BatchNorm statistics (default running)")
 
+    def timing_args(p: argparse.ArgumentParser, dtypes: list[str]) -> None:
+        model_args(p)
+        p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
+        p.add_argument("--batch", type=_positive, default=1, help="images per forward (default 1)")
+        p.add_argument("--iters", type=_positive, default=20, help="timed runs (default 20)")
+        p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+        p.add_argument("--dtype", default="fp32", choices=dtypes, help="precision (default fp32)")
+        p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
+        p.add_argument("--cuda-graph", action="store_true", help="replay the forward as a CUDA graph (CUDA only)")
+        p.add_argument("--compile", choices=list(COMPILE_MODES), help="torch.compile mode (compile time reported apart)")
+        p.add_argument(
+            "--freeze", action="store_true", help="with --compile: compile the weights as constants (inductor freezing)"
+        )
+        p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the convolutions first, as deployed")
+        p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick its fastest algorithms (CUDA only)")
+        p.add_argument("--threads", type=_positive, help="CPU threads for the run (default: torch's)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+        p.add_argument("--json", action="store_true", help="print JSON")
+
     p = sub.add_parser("latency", help="time the forward pass")
-    model_args(p)
-    p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
-    p.add_argument("--batch", type=_positive, default=1, help="images per forward (default 1)")
-    p.add_argument("--iters", type=_positive, default=20, help="timed runs (default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
-    p.add_argument("--dtype", default="fp32", choices=list(DTYPES), help="precision (default fp32)")
-    p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
-    p.add_argument("--cuda-graph", action="store_true", help="replay the forward as a CUDA graph (CUDA only)")
-    p.add_argument("--compile", choices=list(COMPILE_MODES), help="torch.compile mode (compile time reported apart)")
-    p.add_argument("--freeze", action="store_true", help="with --compile: compile the weights as constants (inductor freezing)")
-    p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the convolutions first, as deployed")
-    p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick its fastest algorithms (CUDA only)")
-    p.add_argument("--threads", type=_positive, help="CPU threads for the run (default: torch's)")
+    timing_args(p, [*DTYPES, "int8"])
+    p.add_argument(
+        "--runtime",
+        default="torch",
+        choices=RUNTIMES,
+        help="torch (default), or onnxruntime: the model exported to ONNX (fp32, or --dtype int8, quantized on the samples)",
+    )
+    p.add_argument("--save-onnx", type=Path, help="with --runtime onnxruntime: also write the .onnx file here (opens in Netron)")
     p.add_argument("--sweep", type=_batches, help="batch sizes to sweep, e.g. 1,4,16: images/s and TFLOP/s for each")
-    p.add_argument("--error", action="store_true", help="also print the mode's relative error against a float64 forward")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--error", action="store_true", help="also print the relative error against a float64 forward")
+
+    p = sub.add_parser("profile", help="time every layer: its share of the forward and of the MACs, its rate, a roofline")
+    timing_args(p, list(DTYPES))
     return parser
 
 
@@ -255,9 +277,9 @@ def _mode_error(model, mode: LatencyMode, args: argparse.Namespace) -> float:
     return mode_error(model, mode, size=args.imgsz, device=args.device)
 
 
-def _cmd_latency(args: argparse.Namespace) -> None:
+def _mode(args: argparse.Namespace) -> LatencyMode:
     try:
-        mode = LatencyMode(
+        return LatencyMode(
             dtype=args.dtype,
             channels_last=args.channels_last,
             cuda_graph=args.cuda_graph,
@@ -268,6 +290,19 @@ def _cmd_latency(args: argparse.Namespace) -> None:
         )
     except ValueError as err:
         raise _BadArgument(str(err)) from None
+
+
+def _cmd_latency(args: argparse.Namespace) -> None:
+    if args.runtime == "onnxruntime":
+        _latency_onnx(args)
+        return
+    if args.dtype == "int8":
+        raise _BadArgument(
+            "int8 runs in ONNX Runtime (static quantization): add --runtime onnxruntime; torch runs fp32, fp16, bf16"
+        )
+    if args.save_onnx:
+        raise _BadArgument("--save-onnx goes with --runtime onnxruntime")
+    mode = _mode(args)
     batches = args.sweep or [args.batch]
     model = _model_on(args, "fp32", batch=max(batches))  # each run converts a private copy to the mode
     common = {"size": args.imgsz, "device": args.device, "mode": mode, "warmup": args.warmup, "iters": args.iters}
@@ -297,7 +332,94 @@ def _cmd_latency(args: argparse.Namespace) -> None:
         print(f"relative error against float64: {error:.2e}{basis}")
 
 
-_COMMANDS = {"stats": _cmd_stats, "features": _cmd_features, "latency": _cmd_latency}
+def _latency_onnx(args: argparse.Namespace) -> None:
+    torch_only = [flag for flag, on in _TORCH_MODES.items() if getattr(args, on)]
+    if torch_only:
+        raise _BadArgument(f"{', '.join(torch_only)}: torch modes; ONNX Runtime optimises the graph itself")
+    if args.dtype not in ONNX_DTYPES:
+        raise _BadArgument(f"ONNX Runtime runs {' and '.join(ONNX_DTYPES)} here, not {args.dtype}")
+    batches = args.sweep or [args.batch]
+    model = _model_on(args, "fp32", batch=max(batches))
+    try:
+        model, onnx = deployable(model, size=args.imgsz, dtype=args.dtype, calibrate_batchnorm=args.weights is None)
+        flops = model_stats(model.config, args.imgsz).flops
+        common = {"flops": flops, "device": args.device, "warmup": args.warmup, "iters": args.iters, "threads": args.threads}
+        results = [measure_onnx_latency(onnx, batch=b, **common) for b in batches]
+        errors = output_errors(model, onnx, error_images(args.imgsz), device=args.device) if args.error else None
+    except ValueError as err:
+        raise _BadArgument(str(err)) from None
+    except (RuntimeUnavailableError, OnnxExportError) as err:
+        raise _RunFailed(str(err)) from None
+    if args.save_onnx:
+        args.save_onnx.write_bytes(onnx.data)
+    if args.json:
+        extra = (
+            {"relative_error": max(e.relative_error for e in errors), "outputs": [asdict(e) for e in errors]} if errors else {}
+        )
+        out = [r.to_dict() | extra for r in results]
+        print(json.dumps(out if args.sweep else out[0], indent=2))
+        return
+    first = results[0]
+    h, w = first.input_size
+    print(f"{onnx.label}, {h}x{w}, {first.mode} on {first.device_name}, {first.threads} threads")
+    calibrated = "" if args.weights else "; random weights: BatchNorm statistics set from the sample photos first"
+    print(f"export {first.export_s:.1f} s, session {first.compile_s:.1f} s, before timing{calibrated}")
+    for r in results:
+        print(
+            f"batch {r.batch:>4}: median {human_ms(r.median_ms)}  p90 {human_ms(r.p90_ms)}  min {human_ms(r.min_ms)}  "
+            f"{r.images_per_s:,.1f} images/s  {r.tflops:.3f} TFLOP/s  ({len(r.times_ms)} runs after {r.warmup} warm-up)"
+        )
+    if errors:
+        print("against float64, on the sample photos mirrored (int8's calibration saw them unmirrored):")
+        for e in errors:
+            print(f"  {e.name}: relative error {e.relative_error:.2e}, cosine similarity {e.cosine:.5f}")
+    if args.save_onnx:
+        print(f"wrote {args.save_onnx} ({len(onnx.data) / 2**20:.1f} MiB)")
+
+
+_TORCH_MODES = {
+    "--channels-last": "channels_last",
+    "--cuda-graph": "cuda_graph",
+    "--compile": "compile",
+    "--freeze": "freeze",
+    "--fold-bn": "fold_bn",
+    "--cudnn-benchmark": "cudnn_benchmark",
+}
+
+
+def _cmd_profile(args: argparse.Namespace) -> None:
+    mode = _mode(args)
+    model = _model_on(args, "fp32", batch=args.batch)
+    common = {"size": args.imgsz, "batch": args.batch, "device": args.device, "warmup": args.warmup, "iters": args.iters}
+    try:
+        profile = profile_layers(model, mode=mode, threads=args.threads, **common)
+        peaks = device_peaks(args.device, args.dtype)
+    except ValueError as err:
+        raise _BadArgument(str(err)) from None
+    if args.json:
+        out = profile.to_dict() | {"peak_tflops": peaks.tflops, "peak_gbps": peaks.gbps, "peak_kernel": peaks.compute}
+        print(json.dumps(out, indent=2))
+        return
+    h, w = profile.input_size
+    print(f"{profile.model}, {h}x{w}, batch {profile.batch}, {profile.mode} on {profile.device_name}: {profile.runs} runs")
+    print(
+        f"peaks measured here: {peaks.tflops:.3g} TFLOP/s ({peaks.compute}), {peaks.gbps:.3g} GB/s; "
+        f"ridge {peaks.ridge:.3g} FLOP/byte (below it a layer is memory-bound)"
+    )
+    print(f"{'layer':<14}{'block':<12}{'ms':>9}{'time':>7}{'MACs':>7}{'GFLOP/s':>10}{'FLOP/B':>8}  bound")
+    for layer in profile.layers:
+        bound = "memory" if layer.intensity < peaks.ridge else "compute"
+        print(
+            f"{layer.name:<14}{layer.block:<12}{layer.ms:>9.3f}{layer.share:>7.1%}{layer.macs_share:>7.1%}"
+            f"{layer.gflops_per_s:>10.1f}{layer.intensity:>8.1f}  {bound}"
+        )
+    print(
+        f"layers {profile.total_ms:.3f} ms in all; the plain forward {profile.forward_ms:.3f} ms in the same run "
+        f"({profile.overhead:.2f}x: {profile.method})"
+    )
+
+
+_COMMANDS = {"stats": _cmd_stats, "features": _cmd_features, "latency": _cmd_latency, "profile": _cmd_profile}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

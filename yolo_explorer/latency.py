@@ -39,8 +39,11 @@ class LatencyResult:
         model: the model's config label ("tutorial w=64", "YOLO11n"; "" when it has no config).
         flops: floating-point operations of one forward of the batch (from the engine's count; 0 when
             the model has no config).
-        compile_s: seconds spent compiling or capturing before the first timed run (0 for eager).
+        compile_s: seconds spent compiling or capturing before the first timed run (0 for eager; for ONNX
+            Runtime, creating the session, which optimises the graph).
         waited_s: seconds this run queued for its device behind other users' forwards.
+        runtime: "torch" or "onnxruntime".
+        export_s: for ONNX Runtime, seconds spent exporting the model (and quantizing it), before all else.
     """
 
     times_ms: tuple[float, ...]
@@ -58,6 +61,8 @@ class LatencyResult:
     compile_s: float = 0.0
     waited_s: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    runtime: str = "torch"
+    export_s: float = 0.0
 
     @property
     def median_ms(self) -> float:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -114,13 +114,14 @@ class LatencyMode:
 
 @dataclass
 class Prepared:
-    """A forward set up in a mode: call it to run it once. `compile_s` is the time spent compiling or
-    capturing a graph, `waited_s` the time spent queueing for other users' compiles and forwards."""
+    """A forward set up in a mode: call it to run it once. `model` is the module it runs (a private copy
+    when the mode needed one), `compile_s` the time spent compiling or capturing a graph, `waited_s` the
+    time spent queueing for other users' compiles and forwards."""
 
     run: Callable[[], Any]
+    model: nn.Module
     compile_s: float = 0.0
     waited_s: float = 0.0
-    info: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self) -> Any:
         return self.run()
@@ -164,7 +165,7 @@ def prepared(
                     graph.replay()
                     return graph.outputs
 
-            yield Prepared(run, compile_s, compile_wait["waited_s"] + wait["waited_s"])
+            yield Prepared(run, runner, compile_s, compile_wait["waited_s"] + wait["waited_s"])
 
 
 def private_copy(model: nn.Module) -> nn.Module:

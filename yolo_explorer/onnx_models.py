@@ -1,0 +1,222 @@
+"""A backbone as a deployment ships it: exported to ONNX (torch.onnx's dynamo exporter, any batch size), and
+quantized to int8 by ONNX Runtime's static post-training quantization (QDQ, per-channel weights) calibrated
+on photos.
+
+    fp32 = export_onnx(model, size=640)                       # OnnxModel: the .onnx bytes, the export time
+    int8 = quantize_int8(fp32, calibration_images(640))       # the four sample photos, letterboxed
+
+onnx, onnxscript and onnxruntime are imported only here and in `onnx_runtime`, when they are used: without
+them the rest of the engine works, and these raise `RuntimeUnavailableError` saying what to install.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .modes import private_copy
+from .preprocess import letterbox, load_image
+from .samples import SAMPLES, sample_bytes
+from .stats import parse_size
+
+__all__ = [
+    "ONNX_DTYPES",
+    "OnnxExportError",
+    "OnnxModel",
+    "RuntimeUnavailableError",
+    "calibration_images",
+    "deployable",
+    "error_images",
+    "export_onnx",
+    "quantize_int8",
+    "require",
+]
+
+ONNX_DTYPES = ("fp32", "int8")  # what the ONNX Runtime path runs
+INPUT = "images"
+
+
+class RuntimeUnavailableError(RuntimeError):
+    """A runtime (or the package it needs) is not installed here; the message says what to install."""
+
+
+class OnnxExportError(RuntimeError):
+    """torch.onnx could not export this model; the message is one line."""
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """An exported model: the `.onnx` file's bytes and what it is.
+
+    Attributes:
+        data: the serialized ONNX model (opens in Netron).
+        dtype: "fp32", or "int8" after `quantize_int8`.
+        size: (H, W) of the input it was exported for; any batch size runs.
+        outputs: names of its outputs, the pyramid features ("P3", "P4", "P5").
+        label: the model's config label.
+        export_s: seconds spent exporting (and quantizing).
+    """
+
+    data: bytes = field(repr=False)
+    dtype: str
+    size: tuple[int, int]
+    outputs: tuple[str, ...]
+    label: str
+    export_s: float
+
+    @property
+    def file_name(self) -> str:
+        h, w = self.size
+        return f"{self.label.replace(' ', '_').replace('=', '')}_{h}x{w}_{self.dtype}.onnx"
+
+
+def require(*modules: str) -> None:
+    """Raise `RuntimeUnavailableError` naming what to install if a module cannot be imported."""
+    missing = []
+    for module in modules:
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise RuntimeUnavailableError(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed here: pip install onnx onnxscript "
+            "onnxruntime (the project's requirements include them); the torch runtime works without"
+        )
+
+
+def export_onnx(model: nn.Module, *, size: int | str | Sequence[int] = 640) -> OnnxModel:
+    """Export a backbone to ONNX in fp32, for any batch size, with its outputs named after the pyramid.
+
+    Raises:
+        RuntimeUnavailableError: onnx or onnxscript is not installed.
+        OnnxExportError: the exporter failed (the message is its first line).
+    """
+    require("onnx", "onnxscript")
+    h, w = parse_size(size)
+    clone = private_copy(model).to(device="cpu", dtype=torch.float32)
+    config = getattr(clone, "config", None)
+    in_channels = config.in_channels if config is not None else next(clone.parameters()).shape[1]
+    names = tuple(info.name for info in clone.feature_info) if hasattr(clone, "feature_info") else ()
+    label = config.label if config is not None else type(model).__name__
+    start = time.perf_counter()
+    try:
+        with _quiet_exporter():
+            program = torch.onnx.export(
+                clone,
+                (torch.rand(1, in_channels, h, w),),
+                dynamo=True,
+                input_names=[INPUT],
+                output_names=list(names) or None,
+                dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1024)},),
+                verbose=False,
+            )
+        data = program.model_proto.SerializeToString()
+    except Exception as err:  # the exporter's errors have no common base
+        reason = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise OnnxExportError(f"{label} at {h}x{w} could not be exported to ONNX: {reason[:300]}") from err
+    return OnnxModel(data, "fp32", (h, w), names, label, time.perf_counter() - start)
+
+
+def calibration_images(size: int | str | Sequence[int] = 640) -> list[np.ndarray]:
+    """The built-in sample photos, letterboxed to `size` as the model sees them: (1, 3, H, W) float32 each."""
+    h, w = parse_size(size)
+    return [letterbox(load_image(sample_bytes(name)), (h, w)).tensor().numpy().astype(np.float32) for name in SAMPLES]
+
+
+def error_images(size: int | str | Sequence[int] = 640) -> np.ndarray:
+    """The sample photos mirrored left to right, as one batch (4, 3, H, W): images that int8's calibration
+    did not see, for measuring errors."""
+    return np.ascontiguousarray(np.concatenate(calibration_images(size))[..., ::-1])
+
+
+def deployable(
+    model: nn.Module, *, size: int | str | Sequence[int] = 640, dtype: str = "fp32", calibrate_batchnorm: bool = False
+) -> tuple[nn.Module, OnnxModel]:
+    """The model as a deployment would run it in ONNX Runtime: exported, and for "int8" quantized on the
+    sample photos. Returns the torch model the export came from (the reference for errors) and the export.
+
+    With `calibrate_batchnorm` (random weights), BatchNorm's statistics are first set from the sample
+    photos (`accuracy.calibrated_copy`): the activations keep a unit scale, as trained weights would,
+    instead of shrinking at every layer below what int8 can tell apart.
+
+    Raises:
+        ValueError: a dtype ONNX Runtime does not run here.
+        RuntimeUnavailableError, OnnxExportError: as `export_onnx` and `quantize_int8`.
+    """
+    from .accuracy import calibrated_copy
+
+    if dtype not in ONNX_DTYPES:
+        raise ValueError(f"ONNX Runtime runs {' and '.join(ONNX_DTYPES)} here, not {dtype}")
+    photos = calibration_images(size)
+    if calibrate_batchnorm:
+        model = calibrated_copy(model, torch.from_numpy(np.concatenate(photos)))
+    fp32 = export_onnx(model, size=size)
+    return model, (quantize_int8(fp32, photos) if dtype == "int8" else fp32)
+
+
+def quantize_int8(fp32: OnnxModel, calibration: Sequence[np.ndarray]) -> OnnxModel:
+    """Static post-training int8 quantization by ONNX Runtime: QDQ format, int8 activations and per-channel
+    int8 weights, activation ranges from the min and max seen on `calibration` (inputs of the model).
+
+    With random weights the ranges are those of random activations: the error then says little about a
+    trained model's.
+
+    Raises:
+        RuntimeUnavailableError: onnxruntime is not installed.
+    """
+    require("onnxruntime")
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Photos(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(calibration)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self.batches, None)
+            return None if batch is None else {INPUT: batch}
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, _quiet_exporter():
+        source, prepared, quantized = Path(tmp, "fp32.onnx"), Path(tmp, "prepared.onnx"), Path(tmp, "int8.onnx")
+        source.write_bytes(fp32.data)
+        quant_pre_process(str(source), str(prepared))  # shape inference and graph cleanup, as ONNX Runtime advises
+        quantize_static(
+            str(prepared),
+            str(quantized),
+            Photos(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+        )
+        data = quantized.read_bytes()
+    return OnnxModel(data, "int8", fp32.size, fp32.outputs, fp32.label, fp32.export_s + time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter and the quantizer talk on stdout, in warnings and in logs; none of it is for a user."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxruntime")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

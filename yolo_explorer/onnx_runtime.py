@@ -1,0 +1,145 @@
+"""Running an exported backbone in ONNX Runtime: sessions on the CPU (or CUDA, where onnxruntime-gpu is
+installed), latency in the same terms as torch's (`latency.LatencyResult`), and how far its outputs are
+from a float64 forward of the same model (relative error and cosine similarity per output).
+
+    fp32 = export_onnx(model, size=640)
+    result = measure_onnx_latency(fp32, flops=model_stats(model.config, 640).flops, batch=1)
+    errors = output_errors(model, fp32, calibration_images(640)[0])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .devices import check_device, device_lock, device_name
+from .latency import LatencyResult
+from .modes import private_copy
+from .onnx_models import INPUT, OnnxModel, RuntimeUnavailableError, require
+
+__all__ = ["OutputError", "measure_onnx_latency", "output_errors", "run_onnx", "session"]
+
+
+@dataclass(frozen=True)
+class OutputError:
+    """How far one output is from float64: relative error (Frobenius norm) and cosine similarity."""
+
+    name: str
+    relative_error: float
+    cosine: float
+
+
+def session(onnx: OnnxModel, *, device: str = "cpu", threads: int | None = None) -> Any:
+    """An ONNX Runtime inference session on `device` ("cpu", or "cuda:N" with onnxruntime-gpu).
+
+    Raises:
+        RuntimeUnavailableError: onnxruntime is not installed, or has no CUDA provider for a CUDA device.
+        ValueError: a device that is not present, or one ONNX Runtime does not run (MPS).
+    """
+    require("onnxruntime")
+    import onnxruntime as ort
+
+    dev = check_device(device)
+    if dev.type == "cuda":
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise RuntimeUnavailableError(
+                "this onnxruntime has no CUDA provider: pip install onnxruntime-gpu to run ONNX Runtime on the GPU; "
+                "the CPU runs it here"
+            )
+        providers: list[Any] = [("CUDAExecutionProvider", {"device_id": dev.index or 0}), "CPUExecutionProvider"]
+    elif dev.type == "cpu":
+        providers = ["CPUExecutionProvider"]
+    else:
+        raise ValueError(f"ONNX Runtime runs on the CPU and on CUDA here, not on {dev}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(onnx.data, sess_options=options, providers=providers)
+
+
+def run_onnx(onnx: OnnxModel, x: np.ndarray, *, device: str = "cpu", threads: int | None = None) -> list[np.ndarray]:
+    """One forward of `x` ((B, C, H, W) float32) in ONNX Runtime; the outputs in `onnx.outputs` order."""
+    with device_lock(device):
+        return session(onnx, device=device, threads=threads).run(None, {INPUT: np.ascontiguousarray(x, dtype=np.float32)})
+
+
+def measure_onnx_latency(
+    onnx: OnnxModel,
+    *,
+    flops: int = 0,
+    batch: int = 1,
+    device: str = "cpu",
+    warmup: int = 3,
+    iters: int = 20,
+    threads: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> LatencyResult:
+    """Time `iters` runs of a random batch in ONNX Runtime after `warmup` untimed ones, holding the device's
+    lock (as torch runs do). Inputs and outputs are numpy arrays: on a GPU the copies to and from it are in
+    the time.
+
+    Args:
+        onnx: the exported (or quantized) model.
+        flops: FLOPs of one image (the engine's count), for TFLOP/s; 0 when unknown.
+        batch, device, warmup, iters, threads, on_progress, on_wait: as `latency.measure_latency`.
+    """
+    if not isinstance(batch, int) or not 1 <= batch <= 1024:
+        raise ValueError(f"batch must be an integer from 1 to 1024, got {batch!r}")
+    if not isinstance(iters, int) or not 1 <= iters <= 10_000:
+        raise ValueError(f"iters must be an integer from 1 to 10000, got {iters!r}")
+    dev = check_device(device)
+    start = time.perf_counter()
+    sess = session(onnx, device=str(dev), threads=threads)
+    load_s = time.perf_counter() - start
+    h, w = onnx.size
+    x = np.random.default_rng(0).random((batch, 3, h, w), dtype=np.float32)
+    times = []
+    with device_lock(dev, on_wait) as wait:
+        for i in range(warmup + iters):
+            start = time.perf_counter()
+            sess.run(None, {INPUT: x})
+            elapsed = time.perf_counter() - start
+            if i >= warmup:
+                times.append(elapsed * 1000.0)
+            if on_progress is not None:
+                on_progress(i + 1, warmup + iters)
+    return LatencyResult(
+        times_ms=tuple(times),
+        batch=batch,
+        input_size=(h, w),
+        dtype=onnx.dtype,
+        device=str(dev),
+        device_name=device_name(dev),
+        torch=torch.__version__,
+        threads=sess.get_session_options().intra_op_num_threads,
+        warmup=warmup,
+        mode=f"onnxruntime {onnx.dtype}",
+        model=onnx.label,
+        flops=flops * batch,
+        compile_s=load_s,
+        waited_s=wait["waited_s"],
+        runtime="onnxruntime",
+        export_s=onnx.export_s,
+    )
+
+
+def output_errors(model: nn.Module, onnx: OnnxModel, x: np.ndarray, *, device: str = "cpu") -> list[OutputError]:
+    """Each output of `onnx` on `x` against a float64 forward of `model` (on the CPU) on the same input."""
+    reference_model = private_copy(model).to(device="cpu", dtype=torch.float64)
+    with torch.inference_mode():
+        reference = reference_model(torch.from_numpy(np.asarray(x, dtype=np.float64)))
+    outputs = run_onnx(onnx, x, device=device)
+    errors = []
+    for name, out, ref in zip(onnx.outputs, outputs, reference, strict=True):
+        o, r = torch.from_numpy(out).double().flatten(), ref.flatten()
+        relative = ((o - r).norm() / r.norm().clamp_min(1e-300)).item()
+        cosine = torch.nn.functional.cosine_similarity(o, r, dim=0, eps=1e-300).item()
+        errors.append(OutputError(name, relative, cosine))
+    return errors
