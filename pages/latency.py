@@ -14,6 +14,8 @@ from yolo_explorer.figures import latency_box, latency_history, sweep_plot
 from yolo_explorer.formatting import human_ms
 from yolo_explorer.latency import speedups
 from yolo_explorer.modes import LatencyMode
+from yolo_explorer.onnx_models import ONNX_DTYPES
+from yolo_explorer.onnx_runtime import measure_onnx_latency
 
 NOISY_SPREAD = 0.2  # (p90 - min) / median above this: the figures are noisy
 BATCHES = [1, 2, 4, 8, 16, 32, 64]
@@ -29,26 +31,46 @@ history: list[dict] = st.session_state.setdefault("latency_history", [])
 cuda = settings.device.startswith("cuda")
 compile_times = ui.compile_times()  # (config, size, mode, frozen, device) -> seconds, measured on this server
 
-# outside the form, so that choosing a compile mode says what it costs before anyone presses Run
+# outside the form, so that the runtime and the compile mode say what they cost before anyone presses Run
 left, right = st.columns([1, 3])
-compile_choices, compile_note = ui.compile_modes(settings.device)
-if compile_note:
-    st.warning(compile_note, icon=":material/settings:")
-compile_mode = left.selectbox(
-    "torch.compile",
-    compile_choices,
-    key="lat_compile",
-    help="Compile the forward before timing it (reduce-overhead and max-autotune also replay CUDA graphs)."
-    + ("" if len(compile_choices) > 1 else " This server offers eager only."),
+runtime = left.segmented_control(
+    "Runtime",
+    ["torch", "ONNX Runtime"],
+    default="torch",
+    required=True,
+    key="lat_runtime",
+    help="torch runs the model as it is, in the modes below; ONNX Runtime runs it exported to ONNX, as many deployments "
+    "ship it (fp32, or int8 after static quantization).",
 )
-freeze = left.toggle(
-    "Freeze weights",
-    key="lat_freeze",
-    disabled=compile_mode == "eager",
-    help="Compile the weights as constants (inductor's freezing): folded ahead of time and laid out for the "
-    "kernels, e.g. oneDNN's blocked weights on a CPU. Needs a compile mode.",
-)
-freeze = freeze and compile_mode != "eager"
+onnx = runtime == "ONNX Runtime"
+compile_mode, freeze = "eager", False
+if onnx:
+    right.info(
+        "The model is exported once (torch.onnx's dynamo exporter, any batch size) and run by ONNX Runtime, which "
+        "optimises the graph itself (BatchNorm folded, kernels fused): the torch modes below do not apply. **int8**: "
+        "static post-training quantization (QDQ, int8 activations, per-channel int8 weights), its ranges calibrated on the "
+        "four sample photos at this size. Export and session start are reported apart.",
+        icon=":material/deployed_code:",
+    )
+else:
+    compile_choices, compile_note = ui.compile_modes(settings.device)
+    if compile_note:
+        st.warning(compile_note, icon=":material/settings:")
+    compile_mode = left.selectbox(
+        "torch.compile",
+        compile_choices,
+        key="lat_compile",
+        help="Compile the forward before timing it (reduce-overhead and max-autotune also replay CUDA graphs)."
+        + ("" if len(compile_choices) > 1 else " This server offers eager only."),
+    )
+    freeze = left.toggle(
+        "Freeze weights",
+        key="lat_freeze",
+        disabled=compile_mode == "eager",
+        help="Compile the weights as constants (inductor's freezing): folded ahead of time and laid out for the "
+        "kernels, e.g. oneDNN's blocked weights on a CPU. Needs a compile mode.",
+    )
+    freeze = freeze and compile_mode != "eager"
 compile_key = (settings.config.label, settings.size, compile_mode, freeze, settings.device)
 if compile_mode != "eager":
     seen = compile_times.get(compile_key)
@@ -64,9 +86,12 @@ if compile_mode != "eager":
 with st.form("latency_form", border=True):
     cols = st.columns(5)
     batch = cols[0].select_slider("Batch size", BATCHES, value=1, key="lat_batch")
-    dtypes = ui.supported_dtypes_cached(settings.device)
+    dtypes = list(ONNX_DTYPES) if onnx else ui.supported_dtypes_cached(settings.device)
     dtype = cols[1].selectbox(
-        "Precision", dtypes, index=dtypes.index(settings.dtype) if settings.dtype in dtypes else 0, key="lat_dtype"
+        "Precision",
+        dtypes,
+        index=dtypes.index(settings.dtype) if settings.dtype in dtypes else 0,
+        key="lat_dtype_onnx" if onnx else "lat_dtype",
     )
     warmup = cols[2].number_input("Warm-up runs", 0, 50, 3, key="lat_warmup")
     iters = cols[3].number_input("Timed runs", 3, 500, 20, key="lat_iters")
@@ -77,26 +102,30 @@ with st.form("latency_form", border=True):
         torch.get_num_threads(),
         key="lat_threads",
         disabled=settings.device != "cpu",
-        help="torch's intra-op threads for this run (restored afterwards).",
+        help="torch's (or ONNX Runtime's) intra-op threads for this run.",
     )
     cols = st.columns(5)
-    channels_last = cols[0].toggle("channels_last", key="lat_cl", help="NHWC memory format (tensor cores and oneDNN prefer it).")
+    torch_only = " (a torch mode: ONNX Runtime optimises the graph itself)" if onnx else ""
+    channels_last = cols[0].toggle(
+        "channels_last", key="lat_cl", disabled=onnx, help="NHWC memory format (tensor cores and oneDNN prefer it)." + torch_only
+    )
     fold_bn = cols[1].toggle(
         "Fold BatchNorm",
         key="lat_fold",
+        disabled=onnx,
         help="Fold each BatchNorm into its convolution, as deployed models are run: one kernel fewer per block, "
-        "the same outputs up to rounding.",
+        "the same outputs up to rounding." + torch_only,
     )
     graph = cols[2].toggle(
         "CUDA graph",
         key="lat_graph",
-        disabled=not cuda,
+        disabled=not cuda or onnx,
         help="Record the forward once and replay it: no per-kernel launch cost." + ("" if cuda else " Needs a CUDA device."),
     )
     autotune = cols[3].toggle(
         "cuDNN autotune",
         key="lat_cudnn",
-        disabled=not cuda,
+        disabled=not cuda or onnx,
         help="Let cuDNN time its convolution algorithms for these shapes and keep the fastest "
         "(torch.backends.cudnn.benchmark), for this run." + ("" if cuda else " Needs a CUDA device."),
     )
@@ -107,21 +136,35 @@ with st.form("latency_form", border=True):
 
 if run:
     with ui.guard("measuring the latency"):
-        mode = LatencyMode(
-            dtype=dtype,
-            channels_last=channels_last,
-            cuda_graph=graph and cuda,
-            compile=None if compile_mode == "eager" else compile_mode,
-            fold_bn=fold_bn,
-            cudnn_benchmark=autotune and cuda,
-            freeze=freeze,
-        )
         batches = [b for b in BATCHES if b <= batch] if sweep else [batch]
-        ui.check_memory(settings, batch=batch, dtype=dtype, what=f"a batch of {batch} at {settings.size_label}")
-        model = ui.model_for(settings)  # each mode converts a private copy: the shared model stays as it is
+        what = f"a batch of {batch} at {settings.size_label}"
+        ui.check_memory(settings, batch=batch, dtype="fp32" if onnx else dtype, what=what)
         load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         notice = st.empty()
-        bar = st.progress(0.0, text="Preparing…" if mode.compile is None else f"Compiling ({mode.compile})…")
+
+        def waiting() -> None:
+            notice.info(
+                "Another session is running a forward on this device or compiling; waiting for it…", icon=":material/hourglass:"
+            )
+
+        if onnx:
+            reference, exported = ui.onnx_for(settings, dtype)
+            st.session_state["latency_onnx"] = (reference, exported)
+            mode_compile = None
+        else:
+            mode = LatencyMode(
+                dtype=dtype,
+                channels_last=channels_last and not onnx,
+                cuda_graph=graph and cuda,
+                compile=None if compile_mode == "eager" else compile_mode,
+                fold_bn=fold_bn,
+                cudnn_benchmark=autotune and cuda,
+                freeze=freeze,
+            )
+            model = ui.model_for(settings)  # each mode converts a private copy: the shared model stays as it is
+            mode_compile = mode.compile
+        bar = st.progress(0.0, text="Preparing…" if mode_compile is None else f"Compiling ({mode_compile})…")
+        flops = ui.stats_for(settings.config, settings.size, settings.dtype).flops
         results = []
         for i, b in enumerate(batches):
 
@@ -129,26 +172,15 @@ if run:
                 phase = "Warming up" if done <= warmup else "Timing"
                 bar.progress((i + done / total) / len(batches), text=f"Batch {b}: {phase.lower()}, run {done} of {total}")
 
-            results.append(
-                measure_latency(
-                    model,
-                    size=settings.size,
-                    batch=b,
-                    device=settings.device,
-                    mode=mode,
-                    warmup=int(warmup),
-                    iters=int(iters),
-                    threads=int(threads) if settings.device == "cpu" else None,
-                    on_progress=progress,
-                    on_wait=lambda: notice.info(
-                        "Another session is running a forward on this device or compiling; waiting for it…",
-                        icon=":material/hourglass:",
-                    ),
-                )
-            )
+            common = {"batch": b, "device": settings.device, "warmup": int(warmup), "iters": int(iters)}
+            common |= {"threads": int(threads) if settings.device == "cpu" else None, "on_progress": progress, "on_wait": waiting}
+            if onnx:
+                results.append(measure_onnx_latency(exported, flops=flops, **common))
+            else:
+                results.append(measure_latency(model, size=settings.size, mode=mode, **common))
         notice.empty()
         bar.empty()
-    if results[0].compile_s and mode.compile:
+    if results[0].compile_s and mode_compile:
         compile_times[compile_key] = results[0].compile_s
     for r in results:
         label = f"{settings.config.label} {settings.size_label} b{r.batch} {r.mode} {settings.device}"
@@ -172,10 +204,22 @@ cols[1].metric("p90", human_ms(r.p90_ms), help=f"{r.p90_ms:.3f} ms")
 cols[2].metric("Min", human_ms(r.min_ms), help=f"{r.min_ms:.3f} ms")
 cols[3].metric("Images / s", f"{r.images_per_s:,.3g}" if r.images_per_s < 1000 else f"{r.images_per_s:,.0f}")
 cols[4].metric("TFLOP/s", f"{r.tflops:.3g}", help=f"{r.flops:,} FLOPs per batch (the engine's count) / median time")
-cols[5].metric(
-    "Compile / capture", f"{r.compile_s:.1f} s" if r.compile_s else "none", help="Before the first timed run; not in the timings."
-)
-st.caption(f"{r.device_name} · torch {r.torch} · {r.threads} CPU threads · {len(r.times_ms)} timed runs after {r.warmup} warm-up")
+if r.runtime == "onnxruntime":
+    cols[5].metric(
+        "Export / session",
+        f"{r.export_s:.1f} s / {r.compile_s:.1f} s",
+        help="Exporting (and quantizing) the model, once for every session, then starting ONNX Runtime's session (it "
+        "optimises the graph): before the first timed run, not in the timings.",
+    )
+    engine = f"ONNX Runtime {r.settings.get('onnxruntime', '')}"
+else:
+    cols[5].metric(
+        "Compile / capture",
+        f"{r.compile_s:.1f} s" if r.compile_s else "none",
+        help="Before the first timed run; not in the timings.",
+    )
+    engine = f"torch {r.torch}"
+st.caption(f"{r.device_name} · {engine} · {r.threads} CPU threads · {len(r.times_ms)} timed runs after {r.warmup} warm-up")
 if r.mode != "fp32":
     st.caption(
         f"**{ratios[-1]:.2f}×** the speed of plain fp32 eager for the same model, size, batch and device in this session."
@@ -208,16 +252,75 @@ if sweep_results and sweep_results[-1] is r:
         sweep_plot([s.batch for s in sweep_results], [s.images_per_s for s in sweep_results], [s.tflops for s in sweep_results]),
         key="lat_sweep_plot",
     )
-    peak = ui.peak_tflops(r.device, r.dtype)
     best = max(sweep_results, key=lambda s: s.tflops)
+    if r.runtime == "torch":
+        peaks = ui.peaks_for(r.device, r.dtype)
+        reach = f"the best batch ({best.batch}) reaches {best.tflops / peaks.tflops:.0%} of it."
+        peak_words = f"This device's {r.dtype} compute peak, measured here ({peaks.compute}): {peaks.tflops:.3g} TFLOP/s; {reach}"
+    else:
+        peak_words = f"The best batch is {best.batch}."
     st.caption(
         "Larger batches amortise kernel launches and fill the device: images/s grows until the device is busy. "
-        f"TFLOP/s uses the engine's FLOP count of the forward. This device's {r.dtype} matmul peak, measured here: "
-        f"{peak:.3g} TFLOP/s; the best batch ({best.batch}) reaches {best.tflops / peak:.0%} of it"
-        + (" (convolution kernels can beat a plain matmul on a CPU)." if best.tflops > peak else ".")
+        f"TFLOP/s uses the engine's FLOP count of the forward. {peak_words}"
     )
 
 ui.show(latency_box({latest["label"]: r.times_ms}), key="lat_box")
+
+exported_run = st.session_state.get("latency_onnx")
+if r.runtime == "onnxruntime" and exported_run is not None:
+    reference, exported = exported_run
+    st.subheader("The exported model")
+    download, about = st.columns([1, 3])
+    download.download_button(
+        f"Download .onnx ({len(exported.data) / 2**20:.1f} MiB)",
+        lambda: exported.data,
+        file_name=exported.file_name,
+        mime="application/octet-stream",
+        on_click="ignore",
+        icon=":material/download:",
+        help="Open it in Netron (netron.app) to see the graph ONNX Runtime loads: in int8, every convolution between "
+        "QuantizeLinear and DequantizeLinear nodes.",
+    )
+    about.caption(
+        f"{exported.label} at {exported.size[0]}×{exported.size[1]} in {exported.dtype}, any batch size. "
+        + (
+            "Random weights: BatchNorm's statistics were first set from the four sample photos (as training would), so "
+            "the activations keep a unit scale; int8's calibration then sees the activations of random weights, and its "
+            "error says what int8 does to them, not what it does to a trained model's (load trained weights for that)."
+            if settings.weights is None
+            else f"Trained weights ({settings.weights.name}): int8's calibration sees what a deployment's would."
+        )
+    )
+    with ui.guard("comparing ONNX Runtime's outputs with float64"):
+        errors = ui.onnx_errors(exported.digest, reference, exported)
+    st.dataframe(
+        pd.DataFrame([{"output": e.name, "relative error": e.relative_error, "cosine similarity": e.cosine} for e in errors]),
+        hide_index=True,
+        column_config={
+            "relative error": st.column_config.NumberColumn(format="%.2e"),
+            "cosine similarity": st.column_config.NumberColumn(format="%.5f"),
+        },
+    )
+    st.caption(
+        "Against a float64 forward of the same model on the four sample photos mirrored (images the int8 calibration did "
+        "not see): the relative error is ‖ONNX − float64‖ / ‖float64‖ over each output, the cosine similarity 1 when the "
+        f"two point the same way. Worst here: {max(e.relative_error for e in errors):.1e}."
+    )
+    if exported.dtype == "int8":
+        with ui.guard("running the int8 model on the photo"):
+            pair = ui.views.quantization_pair(
+                exported.digest, settings.photo.digest, reference, exported, ui.image_for(settings.photo)
+            )
+        st.markdown(f"**What quantization does to one channel**: {pair.layer} channel {pair.channel} of the photo")
+        left_map, right_map = st.columns(2)
+        with left_map:
+            ui.show(pair.fp32, key="lat_q_fp32")
+        with right_map:
+            ui.show(pair.int8, key="lat_q_int8")
+        st.caption(
+            f"The same colour scale on both. This channel (the strongest of {pair.layer} in fp32) differs by "
+            f"{pair.relative_error:.1%} (relative error) after int8: the ranges are coarser, small values round to zero."
+        )
 
 st.subheader("This session's runs")
 table = pd.DataFrame(

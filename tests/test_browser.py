@@ -148,7 +148,7 @@ def test_first_visit_after_start_can_land_on_any_page(server, page):
         3
     )  # width, repeats (in the expander), input size
     expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)
-    expect(page.locator('[data-testid="stTopNavLink"]')).to_have_count(6)
+    expect(page.locator('[data-testid="stTopNavLink"]')).to_have_count(7)
     assert not problems(page)
     slider = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]').first.locator('input[type="range"]')
     slider.focus()
@@ -174,7 +174,7 @@ def test_opens_with_heatmaps_and_no_upload(server, page):
 def test_every_page_opens_without_an_error(server, page):
     page.goto(server)
     settle(page)
-    for title in ("Model summary", "Feature maps", "Latency", "Compare", "Tutorial vs YOLO11", "Overview"):
+    for title in ("Model summary", "Feature maps", "Latency", "Profile", "Compare", "Tutorial vs YOLO11", "Overview"):
         page.locator('[data-testid="stTopNavLink"]', has_text=title).click()
         settle(page)
         assert not problems(page), title

@@ -12,7 +12,7 @@ from conftest import no_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/overview.py", "pages/model_summary.py", "pages/feature_maps.py", "pages/latency.py", "pages/compare.py"]
-PAGES += ["pages/versus.py"]
+PAGES += ["pages/profile.py", "pages/versus.py"]
 PUBLIC = {"streamlit", "streamlit.testing.v1", "streamlit.components.v1", "streamlit.column_config"}  # documented modules
 
 

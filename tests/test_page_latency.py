@@ -118,7 +118,7 @@ def test_batch_sweep_and_yolo11(app):
     assert runs["run"].tolist() == [f"YOLO11n 128×128 b{b} fp32 cpu" for b in (1, 2, 4)]
     assert (runs["TFLOP/s"] > 0).all()
     assert any(h.value == "Batch sweep" for h in at.subheader)
-    assert any("matmul peak, measured here" in (c.value or "") for c in at.caption)
+    assert any("compute peak, measured here" in (c.value or "") for c in at.caption)
     for key in ("lat_graph", "lat_cudnn"):  # no CUDA here
         assert not at.get_by_key(key).value and at.get_by_key(key).disabled
     assert at.get_by_key("lat_compile").options == ["eager", "default"]
@@ -145,3 +145,41 @@ def test_compile_cost_is_announced_before_running_and_remembered(app):
     run_latency(at, lat_iters=3, lat_warmup=1)
     no_problems(at)
     assert at.dataframe[0].value["run"].tolist()[-1] == "tutorial w=8 128×128 b1 fp32 + compile default (frozen weights) cpu"
+
+
+def test_onnx_runtime_fp32_then_int8_with_errors_download_and_a_channel_side_by_side(app):
+    import json
+
+    at = app(PAGE, arch="yolo11n", side=128)
+    at.get_by_key("lat_runtime").set_value("ONNX Runtime").run()
+    no_problems(at)
+    assert at.get_by_key("lat_cl").disabled and at.get_by_key("lat_fold").disabled  # torch modes
+    run_latency(at, lat_iters=3, lat_warmup=1)
+    no_problems(at)
+    assert at.dataframe[0].value["output"].tolist() == ["P3", "P4", "P5"]
+    assert (at.dataframe[0].value["relative error"] < 1e-4).all()  # the export computes what the model computes
+    assert any(d.proto.label.startswith("Download .onnx") for d in at.get("download_button"))
+    assert [m.label for m in at.metric][-1] == "Export / session"
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_dtype_onnx="int8")
+    no_problems(at)
+    errors = at.dataframe[0].value
+    assert (errors["relative error"] > 1e-3).all()
+    fp32_map, int8_map = (json.loads(c.proto.spec) for c in at.get("plotly_chart")[-3:-1])
+    assert fp32_map["data"][0]["zmin"] == int8_map["data"][0]["zmin"]  # one colour scale for both
+    assert "int8 (ONNX Runtime)" in int8_map["layout"]["title"]["text"]
+    history = at.dataframe[-1].value["run"].tolist()
+    assert [run.split(" b1 ")[1] for run in history] == ["onnxruntime fp32 cpu", "onnxruntime int8 cpu"]
+
+
+def test_an_export_that_fails_is_a_message_and_torch_goes_on(app, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("unsupported op")))
+    at = app(PAGE, width=24, side=128)  # a config no other test exports
+    at.get_by_key("lat_runtime").set_value("ONNX Runtime").run()
+    run_latency(at, lat_iters=3, lat_warmup=1)
+    assert not at.exception
+    assert "could not be exported to ONNX: unsupported op. The torch runtime times it as it is." in at.error[0].value
+    at.get_by_key("lat_runtime").set_value("torch").run()
+    run_latency(at, lat_iters=3, lat_warmup=1)
+    no_problems(at)

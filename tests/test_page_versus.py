@@ -13,7 +13,8 @@ from yolo_explorer import build_backbone, make_config, model_stats
 from yolo_explorer.versus import closest_widths, differences
 
 PAGE = "pages/versus.py"
-PAGES = ["pages/overview.py", "pages/model_summary.py", "pages/feature_maps.py", "pages/latency.py", "pages/compare.py", PAGE]
+PAGES = ["pages/overview.py", "pages/model_summary.py", "pages/feature_maps.py", "pages/latency.py", "pages/profile.py"]
+PAGES += ["pages/compare.py", PAGE]
 
 
 def test_side_by_side_numbers_come_from_the_engine(app):

@@ -25,9 +25,11 @@ __all__ = [
     "latency_box",
     "latency_history",
     "overlay",
+    "roofline",
     "scaling_plot",
     "stage_share_bars",
     "sweep_plot",
+    "time_vs_macs",
 ]
 
 # one colour per block type, used by every chart so a C3k2 looks the same everywhere
@@ -424,3 +426,100 @@ def scaling_plot(
     fig.update_xaxes(type="log", title=x_title, exponentformat="SI")
     fig.update_yaxes(type="log", title=y_title, exponentformat="SI")
     return _base_layout(fig, 380, title=dict(text=title, x=0, font=dict(size=14)))
+
+
+def time_vs_macs(
+    names: Sequence[str], blocks: Sequence[str], time_share: Sequence[float], macs_share: Sequence[float]
+) -> go.Figure:
+    """Each layer's share of the forward's time beside its share of the MACs: where the two differ, MACs do
+    not predict time."""
+    colors = [BLOCK_COLORS.get(b, _OTHER_COLOR) for b in blocks]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=list(names),
+                y=list(time_share),
+                name="share of the time",
+                marker_color=colors,
+                hovertemplate="%{x}: %{y:.1%} of the time<extra></extra>",
+            ),
+            go.Bar(
+                x=list(names),
+                y=list(macs_share),
+                name="share of the MACs",
+                marker=dict(color="rgba(0,0,0,0)", line=dict(color="#333", width=1.5)),
+                hovertemplate="%{x}: %{y:.1%} of the MACs<extra></extra>",
+            ),
+        ],
+        layout=dict(barmode="group", yaxis=dict(tickformat=".0%", title="share of the forward"), xaxis=dict(tickangle=-40)),
+    )
+    return _base_layout(fig, 360, legend=dict(orientation="h", y=1.12))
+
+
+def roofline(
+    names: Sequence[str],
+    blocks: Sequence[str],
+    intensity: Sequence[float],
+    gflops_per_s: Sequence[float],
+    *,
+    peak_tflops: float,
+    peak_gbps: float,
+    peak_label: str = "compute peak",
+) -> go.Figure:
+    """The roofline: each layer at its arithmetic intensity (FLOPs per byte) and achieved GFLOP/s, under the
+    device's two ceilings, memory bandwidth x intensity (slanted) and the compute peak (flat), log-log."""
+    ridge = peak_tflops * 1e3 / peak_gbps  # FLOP/byte where the ceilings meet
+    lo, hi = min([*intensity, ridge]) / 2, max([*intensity, ridge]) * 2
+    xs = [lo, ridge, hi]
+    ceiling = [min(peak_tflops * 1e3, x * peak_gbps) for x in xs]
+    data = [
+        go.Scatter(
+            x=xs,
+            y=ceiling,
+            mode="lines",
+            line=dict(color="#888", width=2),
+            name=f"ceiling: {peak_gbps:.3g} GB/s, {peak_tflops * 1e3:.3g} GFLOP/s",
+            hovertemplate="%{x:.3g} FLOP/B: at most %{y:.3g} GFLOP/s<extra></extra>",
+        )
+    ]
+    for block in dict.fromkeys(blocks):
+        idx = [i for i, b in enumerate(blocks) if b == block]
+        data.append(
+            go.Scatter(
+                x=[intensity[i] for i in idx],
+                y=[gflops_per_s[i] for i in idx],
+                mode="markers+text",
+                text=[names[i] for i in idx],
+                textposition="top center",
+                marker=dict(size=11, color=BLOCK_COLORS.get(block, _OTHER_COLOR)),
+                name=block,
+                hovertemplate="%{text}: %{x:.3g} FLOP/B, %{y:.3g} GFLOP/s<extra>" + block + "</extra>",
+            )
+        )
+    low = min([*gflops_per_s, ceiling[0]]) / 2
+    data.append(  # the ridge: where the two ceilings meet
+        go.Scatter(
+            x=[ridge, ridge],
+            y=[low, peak_tflops * 1e3],
+            mode="lines",
+            line=dict(color="#bbb", dash="dot"),
+            showlegend=False,
+            hovertemplate=f"ridge: {ridge:.3g} FLOP/B<extra></extra>",
+        )
+    )
+    layout = dict(
+        xaxis=dict(type="log", title="arithmetic intensity (FLOPs per byte moved)"),
+        yaxis=dict(type="log", title="achieved GFLOP/s"),
+        annotations=[  # on log axes an annotation's position is given in powers of ten
+            dict(x=math.log10(ridge), y=math.log10(low), text=f"ridge {ridge:.3g} FLOP/B", showarrow=False, yanchor="bottom"),
+            dict(
+                x=math.log10(hi),
+                y=math.log10(peak_tflops * 1e3),
+                text=peak_label,
+                showarrow=False,
+                xanchor="right",
+                yanchor="bottom",
+            ),
+        ],
+    )
+    return _base_layout(go.Figure(data, layout=layout), 460, legend=dict(orientation="h", y=-0.2))

@@ -21,6 +21,7 @@ __all__ = [
     "pixels_law_insight",
     "pyramid_insight",
     "receptive_field_insight",
+    "roofline_insight",
     "stage_totals",
 ]
 
@@ -161,6 +162,33 @@ def _within(values: list[int], tolerance: float) -> bool:
 
 def _block_name(block: str) -> str:
     return {"ConvBNSiLU": "downsampling conv after the stem"}.get(block, block)
+
+
+# The Profile page: where the time goes
+
+
+def roofline_insight(layers: Sequence, peak_tflops: float, peak_gbps: float) -> str:
+    """Which layers the memory bounds, and the layer whose time most outgrows its MACs, from a profile's layers
+    (`profile.LayerProfile`: name, share, macs_share, intensity, gflops_per_s) and the device's peaks."""
+    ridge = peak_tflops * 1e3 / peak_gbps
+    memory = [layer for layer in layers if layer.intensity < ridge]
+    if memory:
+        names = _and([_layer(layer.name) for layer in memory])
+        first = (
+            f"Left of the ridge ({ridge:.3g} FLOP per byte) the memory, not the arithmetic, sets the pace: {names} "
+            f"({sum(layer.share for layer in memory):.0%} of the time)."
+        )
+    else:
+        first = f"Every layer moves few enough bytes to be compute-bound here (right of the ridge, {ridge:.3g} FLOP per byte)."
+    worst = max(layers, key=lambda layer: layer.share / layer.macs_share if layer.macs_share else 0.0)
+    best = max(layers, key=lambda layer: layer.gflops_per_s)
+    peak = peak_tflops * 1e3
+    second = (
+        f"{_layer(worst.name, start=True)} takes {worst.share:.0%} of the time for {worst.macs_share:.0%} of the MACs, at "
+        f"{worst.gflops_per_s:.3g} GFLOP/s ({worst.gflops_per_s / peak:.0%} of the compute peak); {_layer(best.name)} reaches "
+        f"{best.gflops_per_s:.3g} ({best.gflops_per_s / peak:.0%})."
+    )
+    return f"{first} {second}"
 
 
 # The Compare page: sentences about a grid of widths x sizes, from its own numbers

@@ -12,6 +12,8 @@ them the rest of the engine works, and these raise `RuntimeUnavailableError` say
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import io
 import logging
 import tempfile
@@ -74,6 +76,11 @@ class OnnxModel:
     outputs: tuple[str, ...]
     label: str
     export_s: float
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """Of the file's bytes: the key under which the app caches what it computes from this model."""
+        return hashlib.sha256(self.data).hexdigest()[:16]
 
     @property
     def file_name(self) -> str:

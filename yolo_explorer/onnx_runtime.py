@@ -127,7 +127,14 @@ def measure_onnx_latency(
         waited_s=wait["waited_s"],
         runtime="onnxruntime",
         export_s=onnx.export_s,
+        settings={"onnxruntime": _version(), "providers": sess.get_providers()},
     )
+
+
+def _version() -> str:
+    import onnxruntime as ort
+
+    return ort.__version__
 
 
 def output_errors(model: nn.Module, onnx: OnnxModel, x: np.ndarray, *, device: str = "cpu") -> list[OutputError]:

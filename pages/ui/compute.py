@@ -27,7 +27,9 @@ from yolo_explorer import (
 )
 from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.memory import MemoryEstimate, check_fits, estimate_forward_memory
-from yolo_explorer.peaks import matmul_peak_tflops
+from yolo_explorer.onnx_models import OnnxModel, deployable, error_images
+from yolo_explorer.onnx_runtime import OutputError, output_errors
+from yolo_explorer.peaks import Peaks, device_peaks
 from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.weights import load_weights
 
@@ -46,10 +48,31 @@ def compile_times() -> dict[tuple, float]:
     return {}
 
 
-@st.cache_data(show_spinner="Measuring the device's matmul peak…")
-def peak_tflops(device: str, dtype: str) -> float:
-    """The device's practical peak: TFLOP/s of a large matmul in `dtype`, measured once per server."""
-    return matmul_peak_tflops(device, dtype)
+@st.cache_data(show_spinner="Measuring the device's compute peak and memory bandwidth…")
+def peaks_for(device: str, dtype: str) -> Peaks:
+    """The device's measured ceilings in `dtype` (the faster of a large matmul and a large 3x3 conv; a large
+    copy), measured once per server."""
+    return device_peaks(device, dtype)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Exporting the model to ONNX (and quantizing it)…")
+def _onnx(key: tuple, dtype: str, _model: Backbone, _size: tuple[int, int], _calibrate: bool) -> tuple[Backbone, OnnxModel]:
+    return deployable(_model, size=_size, dtype=dtype, calibrate_batchnorm=_calibrate)
+
+
+def onnx_for(settings: Settings, dtype: str) -> tuple[Backbone, OnnxModel]:
+    """The current model exported to ONNX ("fp32", or "int8" quantized on the sample photos), shared by every
+    session, and the torch model it came from (with random weights, BatchNorm set from the photos first)."""
+    config, seed, _, _, digest = settings.model_key
+    model = model_for(settings, dtype="fp32")
+    calibrate = settings.weights is None
+    return _onnx((config, seed, digest, settings.size, calibrate), dtype, model, settings.size, calibrate)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Comparing ONNX Runtime's outputs with float64…")
+def onnx_errors(onnx_digest: str, _reference: Backbone, _onnx: OnnxModel) -> list[OutputError]:
+    """Each output's error against float64 on the mirrored sample photos, once per exported model."""
+    return output_errors(_reference, _onnx, error_images(_onnx.size))
 
 
 @st.cache_data(show_spinner=False)

@@ -27,6 +27,7 @@ PAGES = [  # (file, title, icon)
     ("pages/model_summary.py", "Model summary", ":material/list_alt:"),
     ("pages/feature_maps.py", "Feature maps", ":material/grid_view:"),
     ("pages/latency.py", "Latency", ":material/timer:"),
+    ("pages/profile.py", "Profile", ":material/speed:"),
     ("pages/compare.py", "Compare", ":material/compare_arrows:"),
     ("pages/versus.py", "Tutorial vs YOLO11", ":material/difference:"),
 ]

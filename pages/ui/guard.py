@@ -23,6 +23,7 @@ import torch
 from yolo_explorer import ImageLoadError
 from yolo_explorer.memory import InsufficientMemoryError
 from yolo_explorer.modes import CompileError
+from yolo_explorer.onnx_models import OnnxExportError, RuntimeUnavailableError
 
 log = logging.getLogger("yolo_explorer.app")
 T = TypeVar("T")
@@ -41,6 +42,10 @@ def explain(error: BaseException, doing: str) -> str:
         )
     if isinstance(error, CompileError):
         return f"{error}."
+    if isinstance(error, RuntimeUnavailableError):
+        return f"{error}."
+    if isinstance(error, OnnxExportError):
+        return f"{error}. The torch runtime times it as it is."
     if isinstance(error, (ValueError, KeyError)):
         text = error.args[0] if error.args else str(error)
         return f"Could not finish {doing}: {text}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,14 +35,20 @@ from yolo_explorer.figures import (
     stage_share_bars,
 )
 from yolo_explorer.formatting import human_bytes, human_count, stats_csv, stats_rows
-from yolo_explorer.heatmaps import ChannelStats, channel_stats, map_to_original, quantize, reduce_channels
+from yolo_explorer.heatmaps import ChannelStats, channel_stats, map_to_original, quantize, rank_channels, reduce_channels
+from yolo_explorer.modes import private_copy
+from yolo_explorer.onnx_runtime import run_onnx
+from yolo_explorer.preprocess import letterbox
 from yolo_explorer.versus import stage_rows
 
 from .compute import stats_for
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from yolo_explorer import Letterbox
     from yolo_explorer.config import BackboneConfig
+    from yolo_explorer.onnx_models import OnnxModel
 
 PHOTO_SIDE = 800  # longest side of a photo shown beside the maps (the column is narrower)
 OVERLAY_PHOTO_SIDE = 640  # longest side of the photo under the overlay
@@ -159,6 +166,43 @@ def _overlay_parts(
     ratio = OVERLAY_HEAT_SIDE / max(_image.size)
     heat_size = (max(1, round(_image.width * ratio)), max(1, round(_image.height * ratio)))
     return photo, map_to_original(heat[None], _box, out_size=heat_size)[0]
+
+
+# Latency: what int8 does to one channel
+
+
+@dataclass(frozen=True)
+class QuantizationPair:
+    """One channel of the photo's P3 from the fp32 model (torch) and from the int8 model (ONNX Runtime)."""
+
+    layer: str
+    channel: int
+    fp32: go.Figure
+    int8: go.Figure
+    relative_error: float
+
+
+@shared
+def quantization_pair(
+    int8_digest: str, photo_digest: str, _reference: nn.Module, _int8: OnnxModel, _image: Image.Image
+) -> QuantizationPair:
+    """The strongest channel of P3 for the photo, as the fp32 model and the int8 model compute it, on one colour scale."""
+    box = letterbox(_image, _int8.size)
+    x = box.tensor()
+    with torch.inference_mode():
+        fp32 = private_copy(_reference).float().cpu()(x)[0][0]  # P3: (C, H, W)
+    int8 = torch.from_numpy(run_onnx(_int8, x.numpy())[0][0])
+    channel = int(rank_channels(fp32, "energy")[0])
+    a, b = fp32[channel].numpy(), int8[channel].numpy()
+    lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
+    name = _int8.outputs[0] if _int8.outputs else "output 0"
+    return QuantizationPair(
+        name,
+        channel,
+        channel_heatmap(a, title=f"fp32 (torch): {name} channel {channel}", zmin=lo, zmax=hi, height=360),
+        channel_heatmap(b, title=f"int8 (ONNX Runtime): {name} channel {channel}", zmin=lo, zmax=hi, height=360),
+        float(np.linalg.norm(b - a) / max(np.linalg.norm(a), 1e-30)),
+    )
 
 
 # Compare: the tutorial over a grid of widths and sizes
