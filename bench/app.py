@@ -37,6 +37,7 @@ PAGES = {
     "model_summary": "model_summary",
     "feature_maps": "feature_maps",
     "latency": "latency",
+    "profile": "profile",
     "compare": "compare",
     "versus": "versus",
 }
@@ -204,10 +205,24 @@ def main() -> None:
                             batch.press("ArrowRight")
                         for toggle in ("channels_last", "Fold BatchNorm", "Batch sweep"):
                             page.locator('[data-testid="stCheckbox"]', has_text=toggle).locator("label").click()
-                        timed_change(page, page.get_by_role("button", name="Run").click, 3)
+                        timed_change(page, page.get_by_role("button", name="Run", exact=True).click, 3)
+                    if name == "profile":  # show a result: bf16 + channels_last
+                        page.locator('[data-testid="stCheckbox"]', has_text="channels_last").locator("label").click()
+                        timed_change(page, page.get_by_role("button", name="Profile").click, 2)
                     time.sleep(1.5)
                     page.screenshot(path=str(SHOTS / f"{name}.png"))
-                print(f"\nscreenshots: {', '.join(str((SHOTS / f'{n}.png').relative_to(ROOT)) for n in PAGES)}")
+                # the Latency page on ONNX Runtime in int8: errors, the download, one channel in fp32 and int8
+                page.goto(f"{url}/latency")
+                drawn(page, 0)
+                page.locator('[data-testid="stButtonGroup"]', has_text="ONNX Runtime").get_by_text("ONNX Runtime").click()
+                drawn(page, 0)
+                page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]', has_text="Precision").click()
+                page.get_by_role("option", name="int8").click()
+                timed_change(page, page.get_by_role("button", name="Run", exact=True).click, 3)
+                time.sleep(1.5)
+                page.screenshot(path=str(SHOTS / "latency_onnx.png"))
+                shots = [*PAGES, "latency_onnx"]
+                print(f"\nscreenshots: {', '.join(str((SHOTS / f'{n}.png').relative_to(ROOT)) for n in shots)}")
             browser.close()
 
     print("\n## chart payload per page, default view (JSON bytes per chart, from AppTest)")

@@ -2,6 +2,7 @@
 
 python bench/engine.py            # full run (a few minutes on a 2-core CPU)
 python bench/engine.py --quick    # fewer repetitions
+python bench/engine.py --only profile onnx   # some sections: build stats capture latency modes profile onnx
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ import torch
 from yolo_explorer import build_backbone, make_config, measure_latency, model_stats, model_summary, run_with_capture
 from yolo_explorer.devices import supported_dtypes
 from yolo_explorer.modes import LatencyMode
+from yolo_explorer.onnx_models import deployable, error_images
+from yolo_explorer.onnx_runtime import measure_onnx_latency, output_errors
+from yolo_explorer.peaks import device_peaks
+from yolo_explorer.profile import profile_layers
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:
@@ -33,79 +38,147 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:9.1f} ms"
 
 
+SECTIONS = ["build", "stats", "capture", "latency", "modes", "profile", "onnx"]
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS)
     args = parser.parse_args()
     reps = 3 if args.quick else 7
 
     print(f"# yolo-explorer engine benchmark, {time.strftime('%Y-%m-%d')}")
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
 
-    print("\n## model build (random init, CPU, fp32)")
-    for width in (16, 32, 64, 128):
-        t = timed(lambda w=width: build_backbone(width=w), reps)
-        print(f"width {width:3d}: {ms(statistics.median(t))}")
+    if "build" in args.only:
+        print("\n## model build (random init, CPU, fp32)")
+        for width in (16, 32, 64, 128):
+            t = timed(lambda w=width: build_backbone(width=w), reps)
+            print(f"width {width:3d}: {ms(statistics.median(t))}")
 
-    print("\n## statistics without a forward (meta device) vs one real forward")
-    for width, size in ((64, 640), (128, 1280)):
-        config = make_config(width=width)
-        t_stats = statistics.median(timed(lambda c=config, s=size: model_stats(c, s), reps))
-        t_summary = statistics.median(timed(lambda c=config, s=size: model_summary(c, s, depth=3), max(1, reps // 2)))
-        model = build_backbone(config=config)
-        x = torch.rand(1, 3, size, size)
+    if "stats" in args.only:
+        print("\n## statistics without a forward (meta device) vs one real forward")
+        for width, size in ((64, 640), (128, 1280)):
+            config = make_config(width=width)
+            t_stats = statistics.median(timed(lambda c=config, s=size: model_stats(c, s), reps))
+            t_summary = statistics.median(timed(lambda c=config, s=size: model_summary(c, s, depth=3), max(1, reps // 2)))
+            model = build_backbone(config=config)
+            x = torch.rand(1, 3, size, size)
+            with torch.inference_mode():
+                t_forward = min(timed(lambda m=model, x=x: m(x), 2))
+            print(
+                f"width {width:3d} @ {size:4d}: model_stats {ms(t_stats)}, torchinfo summary {ms(t_summary)}, "
+                f"one real forward {ms(t_forward)}  (stats = {t_stats / t_forward:.1%} of a forward)"
+            )
+            del model, x
+
+    if "capture" in args.only:
+        print("\n## capture overhead: P3/P4/P5 captured vs plain forward (width 64, 640x640, batch 1)")
+        model = build_backbone(width=64)
+        x = torch.rand(1, 3, 640, 640)
         with torch.inference_mode():
-            t_forward = min(timed(lambda m=model, x=x: m(x), 2))
+            for _ in range(2):
+                model(x)  # warm-up
+        plain, captured = [], []
+        for _ in range(reps + 3):  # interleaved so drift hits both alike
+            with torch.inference_mode():
+                plain += timed(lambda: model(x), 1)
+            captured += timed(lambda: run_with_capture(model, x, ["P3", "P4", "P5"]), 1)
+        p, c = statistics.median(plain), statistics.median(captured)
+        print(f"plain {ms(p)}, with capture {ms(c)}, overhead {(c - p) / p:+.1%} (target <= +10%)")
+
+    if "latency" in args.only:
+        print("\n## CPU latency, fp32, batch 1, 640x640 (measure_latency: warm-up 3, median of timed runs)")
+        for width in (16, 32, 64):
+            model = build_backbone(width=width)
+            r = measure_latency(model, size=640, warmup=3, iters=5 if args.quick else 15)
+            print(
+                f"width {width:3d}: median {r.median_ms:8.1f} ms  p90 {r.p90_ms:8.1f} ms  "
+                f"min {r.min_ms:8.1f} ms  max {r.max_ms:8.1f} ms  {r.images_per_s:6.2f} images/s"
+            )
+
+    if "modes" in args.only:
+        print("\n## CPU modes, width 64 and YOLO11n, 640x640, batch 1")
+        print("(channels_last, bf16, BatchNorm folded, compile, frozen weights, threads)")
+        bf16 = "bf16" in supported_dtypes("cpu")
+        modes = [
+            LatencyMode(dtype="fp32"),
+            LatencyMode(dtype="fp32", channels_last=True),
+            LatencyMode(dtype="fp32", fold_bn=True),
+        ]
+        modes += [LatencyMode(dtype="bf16"), LatencyMode(dtype="bf16", channels_last=True)] if bf16 else []
+        modes += [LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)] if bf16 else []
+        modes += [
+            LatencyMode(dtype="fp32", fold_bn=True, compile="default"),
+            LatencyMode(dtype="fp32", fold_bn=True, compile="default", freeze=True),
+        ]
+        if bf16:
+            modes += [LatencyMode(dtype="bf16", channels_last=True, fold_bn=True, compile="default")]
+            modes += [LatencyMode(dtype="bf16", channels_last=True, fold_bn=True, compile="default", freeze=True)]
+        one_thread = {LatencyMode(dtype="fp32"), LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)}
+        for arch, fields in (("tutorial", {"width": 64}), ("yolo11n", {})):
+            model = build_backbone(arch, **fields)
+            for mode in modes:
+                for threads in sorted({1, torch.get_num_threads()} if mode in one_thread else {torch.get_num_threads()}):
+                    r = measure_latency(model, size=640, mode=mode, threads=threads, warmup=2, iters=5 if args.quick else 10)
+                    compiled = f"  (compiled in {r.compile_s:.0f} s)" if r.compile_s else ""
+                    print(
+                        f"{model.config.label:<16} {threads} thread(s)  {mode.label:<66} median {r.median_ms:8.1f} ms{compiled}"
+                    )
+
+    if "profile" in args.only:
+        profile_section(args.quick)
+
+    if "onnx" in args.only:
+        onnx_section(args.quick)
+
+
+def profile_section(quick: bool) -> None:
+    print("\n## per-layer time (profile_layers), 640x640, batch 1: each layer's median, its share of the time and the MACs")
+    for dtype in ("fp32", "bf16"):
+        peaks = device_peaks("cpu", dtype)
         print(
-            f"width {width:3d} @ {size:4d}: model_stats {ms(t_stats)}, torchinfo summary {ms(t_summary)}, "
-            f"one real forward {ms(t_forward)}  (stats = {t_stats / t_forward:.1%} of a forward)"
+            f"{dtype} peaks measured here: {peaks.tflops * 1e3:.0f} GFLOP/s ({peaks.compute}), {peaks.gbps:.1f} GB/s, "
+            f"ridge {peaks.ridge:.1f} FLOP/byte"
         )
-        del model, x
-
-    print("\n## capture overhead: P3/P4/P5 captured vs plain forward (width 64, 640x640, batch 1)")
-    model = build_backbone(width=64)
-    x = torch.rand(1, 3, 640, 640)
-    with torch.inference_mode():
-        for _ in range(2):
-            model(x)  # warm-up
-    plain, captured = [], []
-    for _ in range(reps + 3):  # interleaved so drift hits both alike
-        with torch.inference_mode():
-            plain += timed(lambda: model(x), 1)
-        captured += timed(lambda: run_with_capture(model, x, ["P3", "P4", "P5"]), 1)
-    p, c = statistics.median(plain), statistics.median(captured)
-    print(f"plain {ms(p)}, with capture {ms(c)}, overhead {(c - p) / p:+.1%} (target <= +10%)")
-
-    print("\n## CPU latency, fp32, batch 1, 640x640 (measure_latency: warm-up 3, median of timed runs)")
-    for width in (16, 32, 64):
-        model = build_backbone(width=width)
-        r = measure_latency(model, size=640, warmup=3, iters=5 if args.quick else 15)
-        print(
-            f"width {width:3d}: median {r.median_ms:8.1f} ms  p90 {r.p90_ms:8.1f} ms  "
-            f"min {r.min_ms:8.1f} ms  max {r.max_ms:8.1f} ms  {r.images_per_s:6.2f} images/s"
-        )
-
-    print("\n## CPU modes, width 64 and YOLO11n, 640x640, batch 1")
-    print("(channels_last, bf16, BatchNorm folded, compile, frozen weights, threads)")
-    bf16 = "bf16" in supported_dtypes("cpu")
-    modes = [LatencyMode(dtype="fp32"), LatencyMode(dtype="fp32", channels_last=True), LatencyMode(dtype="fp32", fold_bn=True)]
-    modes += [LatencyMode(dtype="bf16"), LatencyMode(dtype="bf16", channels_last=True)] if bf16 else []
-    modes += [LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)] if bf16 else []
-    modes += [
-        LatencyMode(dtype="fp32", fold_bn=True, compile="default"),
-        LatencyMode(dtype="fp32", fold_bn=True, compile="default", freeze=True),
-    ]
-    if bf16:
-        modes += [LatencyMode(dtype="bf16", channels_last=True, fold_bn=True, compile="default")]
-        modes += [LatencyMode(dtype="bf16", channels_last=True, fold_bn=True, compile="default", freeze=True)]
-    one_thread = {LatencyMode(dtype="fp32"), LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)}
     for arch, fields in (("tutorial", {"width": 64}), ("yolo11n", {})):
         model = build_backbone(arch, **fields)
-        for mode in modes:
-            for threads in sorted({1, torch.get_num_threads()} if mode in one_thread else {torch.get_num_threads()}):
-                r = measure_latency(model, size=640, mode=mode, threads=threads, warmup=2, iters=5 if args.quick else 10)
-                compiled = f"  (compiled in {r.compile_s:.0f} s)" if r.compile_s else ""
-                print(f"{model.config.label:<16} {threads} thread(s)  {mode.label:<66} median {r.median_ms:8.1f} ms{compiled}")
+        for mode in (LatencyMode(), LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)):
+            profile = profile_layers(model, size=640, mode=mode, warmup=2, iters=5 if quick else 15)
+            peaks = device_peaks("cpu", mode.dtype)
+            print(
+                f"\n{profile.model}, {mode.label}: layers {profile.total_ms:.1f} ms, plain forward {profile.forward_ms:.1f} ms "
+                f"in the same run: {profile.overhead:.2f}x"
+            )
+            for layer in profile.layers:
+                bound = "memory" if layer.intensity < peaks.ridge else "compute"
+                print(
+                    f"  {layer.name:<12} {layer.block:<10} {layer.ms:8.2f} ms {layer.share:6.1%} of time {layer.macs_share:6.1%} "
+                    f"of MACs {layer.gflops_per_s:7.1f} GFLOP/s {layer.intensity:7.1f} FLOP/B  {bound}"
+                )
+
+
+def onnx_section(quick: bool) -> None:
+    print("\n## ONNX Runtime against torch, 640x640, batch 1 (random weights, BatchNorm set from the sample photos)")
+    print("errors against float64 on the sample photos mirrored: relative error / cosine similarity per output")
+    for arch, fields in (("tutorial", {"width": 64}), ("yolo11n", {})):
+        model = build_backbone(arch, **fields)
+        iters = 5 if quick else 15
+        for dtype in ("fp32", "int8"):
+            reference, exported = deployable(model, size=640, dtype=dtype, calibrate_batchnorm=True)
+            flops = model_stats(reference.config, 640).flops
+            if dtype == "fp32":
+                torch_r = measure_latency(reference, size=640, warmup=2, iters=iters)
+                print(f"{reference.config.label:<16} torch fp32 eager           median {torch_r.median_ms:8.1f} ms")
+            r = measure_onnx_latency(exported, flops=flops, warmup=2, iters=iters)
+            errors = output_errors(reference, exported, error_images(640))
+            listed = ", ".join(f"{e.name} {e.relative_error:.1e} / {e.cosine:.4f}" for e in errors)
+            print(
+                f"{reference.config.label:<16} onnxruntime {dtype:<4}            median {r.median_ms:8.1f} ms "
+                f"({torch_r.median_ms / r.median_ms:.2f}x torch fp32; export {r.export_s:.1f} s, "
+                f"{len(exported.data) / 2**20:.1f} MiB)  {listed}"
+            )
 
 
 if __name__ == "__main__":

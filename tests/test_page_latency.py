@@ -159,7 +159,7 @@ def test_onnx_runtime_fp32_then_int8_with_errors_download_and_a_channel_side_by_
     assert at.dataframe[0].value["output"].tolist() == ["P3", "P4", "P5"]
     assert (at.dataframe[0].value["relative error"] < 1e-4).all()  # the export computes what the model computes
     assert any(d.proto.label.startswith("Download .onnx") for d in at.get("download_button"))
-    assert [m.label for m in at.metric][-1] == "Export / session"
+    assert [m.label for m in at.metric][-1] == "Export"
     run_latency(at, lat_iters=3, lat_warmup=1, lat_dtype_onnx="int8")
     no_problems(at)
     errors = at.dataframe[0].value

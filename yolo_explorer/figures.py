@@ -490,7 +490,8 @@ def roofline(
                 y=[gflops_per_s[i] for i in idx],
                 mode="markers+text",
                 text=[names[i] for i in idx],
-                textposition="top center",
+                textposition=["top center" if i % 2 else "bottom center" for i in idx],  # neighbours alternate
+                textfont=dict(size=10),
                 marker=dict(size=11, color=BLOCK_COLORS.get(block, _OTHER_COLOR)),
                 name=block,
                 hovertemplate="%{text}: %{x:.3g} FLOP/B, %{y:.3g} GFLOP/s<extra>" + block + "</extra>",
@@ -508,8 +509,8 @@ def roofline(
         )
     )
     layout = dict(
-        xaxis=dict(type="log", title="arithmetic intensity (FLOPs per byte moved)"),
-        yaxis=dict(type="log", title="achieved GFLOP/s"),
+        xaxis=dict(type="log", dtick=1, title="arithmetic intensity (FLOPs per byte moved)"),  # ticks at powers of 10
+        yaxis=dict(type="log", dtick=1, title="achieved GFLOP/s"),
         annotations=[  # on log axes an annotation's position is given in powers of ten
             dict(x=math.log10(ridge), y=math.log10(low), text=f"ridge {ridge:.3g} FLOP/B", showarrow=False, yanchor="bottom"),
             dict(
