@@ -259,6 +259,13 @@ def main() -> None:
     report["target"] = verdict(report["modes"], report["fresh"])
     save(args.out, report)
 
+    if not out_of_time("per-layer profile"):
+        report["profile"] = profile_section(args.device, size, iters)
+        save(args.out, report)
+    if not out_of_time("ONNX Runtime"):
+        report["onnxruntime"] = onnx_section(args.device, size, iters)
+        save(args.out, report)
+
     batches = [1, 4] if args.quick else [1, 8, 16, 32]
     sweep_modes = [LatencyMode(dtype="fp32")]
     if cuda:
@@ -274,6 +281,61 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     say(f"\nbenchmark took {elapsed:.0f} s")
     save(args.out, report)
+
+
+def profile_section(device: str, size: int, iters: int) -> list[dict]:
+    """Every layer's time on the device, fp32 and bf16 + channels_last + folded, against the device's peaks."""
+    from yolo_explorer.peaks import device_peaks
+    from yolo_explorer.profile import profile_layers
+
+    say(f"\n## per-layer time on {device}, tutorial w=64, {size}x{size}, batch 1 (hooks that synchronise around every layer)")
+    out = []
+    model = build_backbone(width=64)
+    for mode in (LatencyMode(), LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)):
+        if mode.dtype not in supported_dtypes(device):
+            continue
+        profile = profile_layers(model, size=size, device=device, mode=mode, warmup=5, iters=iters)
+        peaks = device_peaks(device, mode.dtype)
+        say(
+            f"{mode.label}: layers {profile.total_ms:.3f} ms, plain forward {profile.forward_ms:.3f} ms "
+            f"({profile.overhead:.2f}x); "
+            f"peaks {peaks.tflops:.0f} TFLOP/s ({peaks.compute}), {peaks.gbps:.0f} GB/s, ridge {peaks.ridge:.0f} FLOP/B"
+        )
+        for layer in profile.layers:
+            bound = "memory" if layer.intensity < peaks.ridge else "compute"
+            say(
+                f"  {layer.name:<12} {layer.ms:8.3f} ms {layer.share:6.1%} of time {layer.macs_share:6.1%} of MACs "
+                f"{layer.gflops_per_s / 1e3:7.2f} TFLOP/s {layer.intensity:7.1f} FLOP/B  {bound}"
+            )
+        out.append(profile.to_dict() | {"peak_tflops": peaks.tflops, "peak_gbps": peaks.gbps, "peak_kernel": peaks.compute})
+    return out
+
+
+def onnx_section(device: str, size: int, iters: int) -> dict:
+    """The tutorial w=64 exported, in ONNX Runtime on the device where its CUDA provider is installed."""
+    say(f"\n## ONNX Runtime on {device}, tutorial w=64, {size}x{size}, batch 1")
+    try:
+        import onnxruntime as ort
+
+        from yolo_explorer.onnx_models import deployable, error_images
+        from yolo_explorer.onnx_runtime import measure_onnx_latency, output_errors
+    except ImportError as err:
+        say(f"skipped: {err}")
+        return {"skipped": str(err)}
+    providers = ort.get_available_providers()
+    say(f"onnxruntime {ort.__version__}, providers {', '.join(providers)}")
+    if device.startswith("cuda") and "CUDAExecutionProvider" not in providers:
+        say("skipped: this onnxruntime has no CUDA provider (onnxruntime-gpu is not installed on this machine)")
+        return {"skipped": "no CUDAExecutionProvider", "providers": providers}
+    rows = {}
+    for dtype in ("fp32", "int8"):
+        reference, exported = deployable(build_backbone(width=64), size=size, dtype=dtype, calibrate_batchnorm=True)
+        result = measure_onnx_latency(exported, device=device, warmup=5, iters=iters)
+        errors = output_errors(reference, exported, error_images(size), device=device)
+        listed = ", ".join(f"{e.name} {e.relative_error:.1e} / {e.cosine:.4f}" for e in errors)
+        say(f"onnxruntime {dtype}: median {result.median_ms:.3f} ms (export {result.export_s:.1f} s); error / cosine: {listed}")
+        rows[dtype] = result.to_dict() | {"errors": [e.__dict__ for e in errors]}
+    return rows
 
 
 def save(out: Path | None, report: dict) -> None:

@@ -48,7 +48,7 @@ if onnx:
     right.info(
         "The model is exported once (torch.onnx's dynamo exporter, any batch size) and run by ONNX Runtime, which "
         "optimises the graph itself (BatchNorm folded, kernels fused): the torch modes below do not apply. **int8**: "
-        "static post-training quantization (QDQ, int8 activations, per-channel int8 weights), its ranges calibrated on the "
+        "static post-training quantization (QDQ, uint8 activations, per-channel int8 weights), its ranges calibrated on the "
         "four sample photos at this size. Export and session start are reported apart.",
         icon=":material/deployed_code:",
     )
