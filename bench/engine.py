@@ -136,8 +136,9 @@ def main() -> None:
 
 def profile_section(quick: bool) -> None:
     print("\n## per-layer time (profile_layers), 640x640, batch 1: each layer's median, its share of the time and the MACs")
+    measured = {}
     for dtype in ("fp32", "bf16"):
-        peaks = device_peaks("cpu", dtype)
+        peaks = measured[dtype] = device_peaks("cpu", dtype)
         print(
             f"{dtype} peaks measured here: {peaks.tflops * 1e3:.0f} GFLOP/s ({peaks.compute}), {peaks.gbps:.1f} GB/s, "
             f"ridge {peaks.ridge:.1f} FLOP/byte"
@@ -146,7 +147,7 @@ def profile_section(quick: bool) -> None:
         model = build_backbone(arch, **fields)
         for mode in (LatencyMode(), LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)):
             profile = profile_layers(model, size=640, mode=mode, warmup=2, iters=5 if quick else 15)
-            peaks = device_peaks("cpu", mode.dtype)
+            peaks = measured[mode.dtype]
             print(
                 f"\n{profile.model}, {mode.label}: layers {profile.total_ms:.1f} ms, plain forward {profile.forward_ms:.1f} ms "
                 f"in the same run: {profile.overhead:.2f}x"

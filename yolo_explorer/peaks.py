@@ -1,5 +1,6 @@
 """What a device can do at best, measured on it: the rates a model's achieved rates are compared with (the
-roofline's two ceilings)."""
+roofline's two ceilings). Each is the fastest block of `torch.utils.benchmark`'s runs: a peak is the best the
+device did, and on a shared machine the median drifts with the neighbours."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def matmul_peak_tflops(device: str = "cpu", dtype: str = "fp32", n: int | None =
         measurement = Timer("a @ b", globals={"a": a, "b": b}, num_threads=torch.get_num_threads()).blocked_autorange(
             min_run_time=0.5
         )
-    return 2 * n**3 / measurement.median / 1e12
+    return 2 * n**3 / min(measurement.times) / 1e12
 
 
 def conv_peak_tflops(device: str = "cpu", dtype: str = "fp32") -> float:
@@ -76,7 +77,7 @@ def conv_peak_tflops(device: str = "cpu", dtype: str = "fp32") -> float:
         measurement = Timer("conv(x)", globals={"conv": conv, "x": x}, num_threads=torch.get_num_threads()).blocked_autorange(
             min_run_time=0.5
         )
-    return 2 * 9 * channels * channels * side * side * batch / measurement.median / 1e12
+    return 2 * 9 * channels * channels * side * side * batch / min(measurement.times) / 1e12
 
 
 def memory_bandwidth_gbps(device: str = "cpu", mib: int | None = None) -> float:
@@ -96,4 +97,4 @@ def memory_bandwidth_gbps(device: str = "cpu", mib: int | None = None) -> float:
         measurement = Timer("b.copy_(a)", globals={"a": a, "b": b}, num_threads=torch.get_num_threads()).blocked_autorange(
             min_run_time=0.5
         )
-    return 2 * a.numel() * a.element_size() / measurement.median / 1e9
+    return 2 * a.numel() * a.element_size() / min(measurement.times) / 1e9
