@@ -8,6 +8,7 @@ once per server.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -32,24 +33,43 @@ ARCH_LABELS = {
 
 
 _COPY = "_kept_"  # prefix of the copies `kept` keeps
+_PENDING = "_kept_pending"  # keys of this run whose widget came back with something else than its copy
+_TRIED = "_kept_tried"  # keys the last rerun handed back
+_MISSING = object()
 
 
-def kept(key: str, default: Any) -> dict[str, Any]:
-    """Keyword arguments that make a widget keep its value across pages: its key, and a copy under another key.
+def kept(widget: Callable[..., Any], label: str, *, key: str, default: Any, **kwargs: Any) -> Any:
+    """Draw `widget` so that it keeps its value across pages, and return its value.
 
     Streamlit forgets a widget's value when the widget is drawn by another page's code: the sidebar is
     drawn by app.py, but on Streamlit's legacy first run (and in AppTest) by the page itself. Its documented
     remedy is to keep a copy of the value in Session State under another key (updated by the widget's
-    on_change) and to hand it back before the widget is drawn. `default` is the value before any choice:
-    draw the widget without a default of its own. (The value is handed back at every run: only then does
-    a widget whose identity just changed start from it. A server's very first session sees that change
-    once, and a click made while its first rerun redraws the sidebar can be lost.)
+    on_change) and to hand it back before the widget is drawn. The copy is handed back only when the
+    widget's state differs from it (writing it at every run would undo fast clicks in a browser); when
+    Streamlit has just started a widget over from its default under a new identity, the value it returns
+    differs from the copy, and one rerun (`restore_kept`) hands the copy back. `default` is the value
+    before any choice: the widget gets no default of its own.
     """
     copy = _COPY + key
     if copy not in st.session_state:
         st.session_state[copy] = st.session_state.get(key, default)
-    st.session_state[key] = st.session_state[copy]
-    return {"key": key, "on_change": _keep, "args": (key,)}
+    if st.session_state.get(key, _MISSING) != st.session_state[copy]:
+        st.session_state[key] = st.session_state[copy]  # a value changed in code, or the rerun below
+    value = widget(label, key=key, on_change=_keep, args=(key,), **kwargs)
+    if value != st.session_state[copy]:
+        if key in st.session_state.get(_TRIED, ()):  # handed back once already: take what the widget says
+            st.session_state[copy] = value
+        else:
+            st.session_state.setdefault(_PENDING, set()).add(key)
+    return value
+
+
+def restore_kept() -> None:
+    """After the sidebar: rerun once if a widget came back from Streamlit with its default instead of its value."""
+    pending = st.session_state.pop(_PENDING, set())
+    st.session_state[_TRIED] = pending
+    if pending:
+        st.rerun()
 
 
 def set_kept(key: str, value: Any) -> None:
@@ -65,37 +85,51 @@ def sidebar_controls() -> Settings:
     """Draw the shared sidebar and return the current settings."""
     with st.sidebar:
         st.subheader("Backbone")
-        arch = st.selectbox(
+        arch = kept(
+            st.selectbox,
             "Architecture",
-            list(ARCHITECTURES),
+            key="arch",
+            default=next(iter(ARCHITECTURES)),
+            options=list(ARCHITECTURES),
             format_func=ARCH_LABELS.get,
             help="The tutorial's simplified backbone, or the real YOLO11 backbones (layers 0-10 of Ultralytics' models).",
-            **kept("arch", next(iter(ARCHITECTURES))),
         )
         width, depth = DEFAULT_WIDTH, DEFAULT_DEPTH
         if arch == "tutorial":
-            width = st.select_slider(
+            width = kept(
+                st.select_slider,
                 "Base width w",
+                key="width",
+                default=DEFAULT_WIDTH,
                 options=WIDTHS,
                 help="Channels of the stem. Every stage doubles them: P3 has 4w, P4 8w, P5 16w channels.",
-                **kept("width", DEFAULT_WIDTH),
             )
         else:
             d, w, cap = YOLO11_SCALES[arch[-1]]
             st.caption(f"Scale {arch[-1]}: depth ×{d:g}, width ×{w:g}, at most {cap} channels before scaling.")
         with st.expander("More backbone settings"):
             if arch == "tutorial":
-                depth = st.slider(
-                    "Bottlenecks per C3k2 (n)", 1, 4, help="The tutorial uses n = 2.", **kept("depth", DEFAULT_DEPTH)
+                depth = kept(
+                    st.slider,
+                    "Bottlenecks per C3k2 (n)",
+                    key="depth",
+                    default=DEFAULT_DEPTH,
+                    min_value=1,
+                    max_value=4,
+                    help="The tutorial uses n = 2.",
                 )
             config = config_for(arch, width, depth)
             weights, mismatch = _weights(config)
-            seed = int(st.number_input("Seed of the random weights", 0, 2**31 - 1, **kept("seed", 0)))
-            batch_norm = st.radio(
+            seed = int(
+                kept(st.number_input, "Seed of the random weights", key="seed", default=0, min_value=0, max_value=2**31 - 1)
+            )
+            batch_norm = kept(
+                st.radio,
                 "BatchNorm statistics",
-                list(BN_MODES),
+                key="batch_norm",
+                default=next(iter(BN_MODES)),
+                options=list(BN_MODES),
                 format_func=BN_MODES.get,
-                **kept("batch_norm", next(iter(BN_MODES))),
                 help="With random weights, running statistics (eval mode) shrink the activations about 3× per conv and the "
                 "maps look like blurred copies of the photo; batch statistics keep them at unit scale, as in the tutorial's "
                 "figures. With trained weights use running statistics. Shapes, costs and latency are the same either way.",
@@ -107,33 +141,41 @@ def sidebar_controls() -> Settings:
             st.caption(f":material/check_circle: Using {weights.name} from {where} ({len(weights.state)} tensors).")
 
         st.subheader("Input")
-        if st.toggle("Square input", **kept("square", True)):
-            side = st.select_slider("Input size (px)", options=SIZES, **kept("side", DEFAULT_SIDE))
+        if kept(st.toggle, "Square input", key="square", default=True):
+            side = kept(st.select_slider, "Input size (px)", key="side", default=DEFAULT_SIDE, options=SIZES)
             size = (side, side)
         else:
             size = (
-                st.select_slider("Height (px)", options=SIZES, **kept("height", 480)),
-                st.select_slider("Width (px)", options=SIZES, **kept("width_px", 640)),
+                kept(st.select_slider, "Height (px)", key="height", default=480, options=SIZES),
+                kept(st.select_slider, "Width (px)", key="width_px", default=640, options=SIZES),
             )
 
         st.subheader("Device")
         devices = _devices()
-        device = st.selectbox(
-            "Device", devices, help="Only devices present on this server are listed.", **kept("device", devices[0])
+        device = kept(
+            st.selectbox,
+            "Device",
+            key="device",
+            default=devices[0],
+            options=devices,
+            help="Only devices present on this server are listed.",
         )
         dtypes = supported_dtypes_cached(device)
         if st.session_state.get(_COPY + "dtype", dtypes[0]) not in dtypes:
             set_kept("dtype", dtypes[0])
-        dtype = st.selectbox(
+        dtype = kept(
+            st.selectbox,
             "Precision",
-            dtypes,
-            **kept("dtype", dtypes[0]),
+            key="dtype",
+            default=dtypes[0],
+            options=dtypes,
             help="Only precisions this device runs are listed. On NVIDIA GPUs since Ampere, PyTorch runs fp32 "
             "convolutions as TF32 by default (a 10-bit mantissa): maps differ from a CPU's in the third digit.",
         )
 
         st.subheader("Image")
         photo = _photo()
+    restore_kept()
     return Settings(arch, width, depth, seed, size, device, dtype, batch_norm, photo, weights)
 
 
@@ -153,10 +195,12 @@ def _weights(config) -> tuple[Weights | None, str | None]:
     chosen = None
     if offered:
         names = [w.name for w in offered]
-        pick = st.selectbox(
+        pick = kept(
+            st.selectbox,
             "Weights",
-            [*names, RANDOM],
-            **kept(f"server_weights_{config.label}", names[0]),  # each architecture keeps its own choice
+            key=f"server_weights_{config.label}",  # each architecture keeps its own choice
+            default=names[0],
+            options=[*names, RANDOM],
             format_func=lambda name: name if name == RANDOM else f"{name} (server)",
             help="Trained weights the server offers to everyone (its YOLO_EXPLORER_WEIGHTS_DIR), loaded once and shared. "
             "An upload below takes precedence.",
@@ -215,7 +259,9 @@ def _sample(name: str) -> Photo:
 
 def _photo() -> Photo:
     """The photo chosen in the sidebar: a sample, an upload or a camera snapshot (each read once)."""
-    source = st.segmented_control("Source", ["Sample", "Upload", "Camera"], required=True, **kept("source", "Sample"))
+    source = kept(
+        st.segmented_control, "Source", key="source", default="Sample", options=["Sample", "Upload", "Camera"], required=True
+    )
     if source == "Upload":
         upload = st.file_uploader("Image file", type=UPLOAD_TYPES, key="upload", max_upload_size=MAX_IMAGE_MB)
         _remember(upload, "uploaded", lambda: f"upload: {upload.name}")
@@ -228,7 +274,9 @@ def _photo() -> Photo:
         if "snapshot" in st.session_state:
             return st.session_state["snapshot"][1]
         st.caption("No snapshot yet: showing the sample below.")
-    name = st.selectbox("Sample", list(SAMPLES), format_func=str.capitalize, **kept("sample", next(iter(SAMPLES))))
+    name = kept(
+        st.selectbox, "Sample", key="sample", default=next(iter(SAMPLES)), options=list(SAMPLES), format_func=str.capitalize
+    )
     st.caption(SAMPLES[name][1])
     return _sample(name)
 
