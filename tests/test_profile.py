@@ -7,6 +7,7 @@ import time
 import types
 
 import pytest
+import torch
 
 from yolo_explorer import build_backbone, make_config, model_stats
 from yolo_explorer.modes import LatencyMode
@@ -85,3 +86,15 @@ def test_profile_json_shape():
     assert set(d["layers"][0]) >= {"name", "ms", "share", "macs", "flops", "bytes", "gflops_per_s", "intensity"}
     assert d["total_ms"] == pytest.approx(sum(layer["ms"] for layer in d["layers"]))
     assert d["model"] == make_config(width=8).label
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine; the profile on a GPU is checked only there")
+@pytest.mark.parametrize("mode", [LatencyMode(), LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)])
+def test_cuda_layers_add_up_to_the_forward(mode):
+    """On a GPU the hooks synchronise around every layer: the layers still add up to the plain forward."""
+    profile = profile_layers(build_backbone(width=32), size=320, device="cuda:0", mode=mode, warmup=5, iters=20)
+    assert [layer.name for layer in profile.layers] == [s.name for s in model_stats(make_config(width=32), 320).layers]
+    assert 0.7 <= profile.overhead <= 1.4, profile.overhead
+    peaks = device_peaks("cuda:0", mode.dtype)
+    assert peaks.tflops > 1 and peaks.gbps > 100
