@@ -89,7 +89,7 @@ def test_profile_json_shape():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine; the profile on a GPU is checked only there")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine; the GPU profile is checked only there")
 @pytest.mark.parametrize("mode", [LatencyMode(), LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)])
 def test_cuda_layers_add_up_to_the_forward(mode):
     """On a GPU the hooks synchronise around every layer: the layers still add up to the plain forward."""
