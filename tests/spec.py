@@ -24,3 +24,16 @@ TORCHINFO_MULT_ADDS_W64_640 = 28_907_952_000
 
 # Section 2: Ultralytics YOLO11
 YOLO11N_BACKBONE_PARAMS = 1_365_472  # layers 0-10 of YOLO11n
+
+# Section 3: the whole YOLO11 detector (layers 0-23, nc = 80): (parameters, FLOPs at 640x640 by flop_counter)
+YOLO11_DETECTOR = {
+    "n": (2_624_080, 6_542_502_400),
+    "s": (9_458_752, 21_589_760_000),
+    "m": (20_114_688, 68_104_448_000),
+    "l": (25_372_160, 87_155_968_000),
+    "x": (56_966_176, 195_272_448_000),
+}
+# Ultralytics' published figures for the same models: (millions of parameters, GFLOPs)
+YOLO11_PUBLISHED = {"n": (2.6, 6.5), "s": (9.4, 21.5), "m": (20.1, 68.0), "l": (25.3, 86.9), "x": (56.9, 194.9)}
+# Detect's parameters for YOLO11n (the SPEC table's layer 23)
+YOLO11N_DETECT_PARAMS = 464_912

@@ -1,12 +1,13 @@
 """yolo-explorer's engine: the tutorial's YOLOv11 backbone, activation capture, statistics, latency,
-image preprocessing and the numbers behind every chart, for the tutorial's backbone and Ultralytics'
-YOLO11 backbones. It never imports streamlit."""
+image preprocessing and the numbers behind every chart, for the tutorial's backbone, Ultralytics' YOLO11
+backbones and the whole YOLO11 detectors (neck, head, NMS). It never imports streamlit."""
 
 from __future__ import annotations
 
 from .backbone import Backbone, FeatureInfo, build_backbone
 from .capture import capture_activations, list_layers, resolve_layer, run_with_capture
 from .config import ARCHITECTURES, LayerSpec, TutorialConfig, YOLO11Config, make_config
+from .detector import Detector, DetectorOutput, build_detector, build_model
 from .devices import DTYPES, available_devices, check_device, device_name, supported_dtypes
 from .features import FeatureResult, extract_features
 from .heatmaps import channel_stats, map_to_original, quantize, rank_channels, reduce_channels
@@ -20,6 +21,8 @@ __all__ = [
     "ARCHITECTURES",
     "Backbone",
     "DTYPES",
+    "Detector",
+    "DetectorOutput",
     "FeatureInfo",
     "FeatureResult",
     "ImageLoadError",
@@ -35,6 +38,8 @@ __all__ = [
     "YOLO11Config",
     "available_devices",
     "build_backbone",
+    "build_detector",
+    "build_model",
     "capture_activations",
     "channel_stats",
     "check_device",

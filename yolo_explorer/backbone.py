@@ -13,6 +13,7 @@ from torch import nn
 from . import yolo11_blocks  # noqa: F401 (registers YOLO11's blocks)
 from .blocks import build_block
 from .config import BackboneConfig, make_config
+from .head import DFL, Detect
 
 __all__ = ["Backbone", "FeatureInfo", "build_backbone"]
 
@@ -43,19 +44,34 @@ class Backbone(nn.Module):
         self.config = config
         channels, stride = config.in_channels, 1
         self.layer_strides: dict[str, int] = {}
-        layer_channels: dict[str, int] = {}
+        self.layer_channels: dict[str, int] = {}
+        self.sources: dict[str, tuple[str, ...]] = {}  # layers that take other layers' outputs than the previous one
         for spec in config.layers():
-            self.add_module(spec.name, build_block(spec, channels))
-            channels, stride = spec.channels, stride * spec.stride
+            if spec.sources:
+                self.sources[spec.name] = spec.sources
+                c_in = tuple(self.layer_channels[s] for s in spec.sources)
+                strides = tuple(self.layer_strides[s] for s in spec.sources)
+                self.add_module(
+                    spec.name, build_block(spec, c_in, strides=strides) if spec.block == "detect" else build_block(spec, c_in)
+                )
+                channels, stride = (sum(c_in), strides[0]) if spec.block == "concat" else (4 + spec.num_classes, min(strides))
+            elif spec.block == "upsample":
+                self.add_module(spec.name, build_block(spec, channels))
+                stride //= spec.stride
+            else:
+                self.add_module(spec.name, build_block(spec, channels))
+                channels, stride = spec.channels, stride * spec.stride
             self.layer_strides[spec.name] = stride
-            layer_channels[spec.name] = channels
+            self.layer_channels[spec.name] = channels
         self.feature_info = tuple(
-            FeatureInfo(name, layer, layer_channels[layer], self.layer_strides[layer]) for name, layer in config.outputs
+            FeatureInfo(name, layer, self.layer_channels[layer], self.layer_strides[layer]) for name, layer in config.outputs
         )
         self._output_layers = {info.module for info in self.feature_info}
         self.lock = threading.RLock()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.sources:
+            raise TypeError(f"{self.config.label} is not a chain of layers: build it with build_model (a Detector)")
         features = {}
         for name, layer in self.named_children():
             x = layer(x)
@@ -105,36 +121,52 @@ def build_backbone(
         config = make_config(arch, **config_fields)
     elif config_fields:
         raise TypeError("pass either config or config fields, not both")
+    if getattr(config, "detector", False):
+        raise ValueError(f"{config.label} is a whole detector: build it with build_detector or build_model")
+    return _built(Backbone, config, seed, device, dtype)
+
+
+def _built(
+    cls: type[Backbone], config: BackboneConfig, seed: int | None, device: str | torch.device, dtype: torch.dtype
+) -> Backbone:
     device = torch.device(device)
     if device.type == "meta":
         with torch.device("meta"):
-            model = Backbone(config)
+            model = cls(config)
     elif seed is None:
-        model = Backbone(config)
+        model = cls(config)
     else:
-        model = _seeded(config, seed)
+        model = _seeded(cls, config, seed)
     return model.to(device=device, dtype=dtype).eval()
 
 
-def _seeded(config: BackboneConfig, seed: int) -> Backbone:
+def _seeded(cls: type[Backbone], config: BackboneConfig, seed: int) -> Backbone:
     """The model PyTorch's default initialisation gives right after `torch.manual_seed(seed)`, drawn from a
     private generator: the global RNG is neither read nor changed, so models built at the same time in
     several threads (the app's sessions) each get exactly their seed's weights.
 
     Only the convolutions draw random numbers (kaiming-uniform, as `Conv2d.reset_parameters`; they have
     no bias); they are drawn in construction order, which is the order of `modules()`.
+    A detector's head adds convolutions with a bias (drawn as `Conv2d.reset_parameters` draws it), the
+    DFL's fixed weights 0..15, and the starting biases Ultralytics gives an untrained head.
     """
     with torch.device("meta"):
-        model = Backbone(config)
+        model = cls(config)
     model.to_empty(device="cpu")
     generator = torch.Generator().manual_seed(seed)
     for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            if module.bias is not None:
-                raise NotImplementedError("seeded initialisation of convolutions with a bias")
+        if isinstance(module, DFL):
+            module.conv.weight.copy_(torch.arange(module.bins, dtype=torch.float32).view(1, -1, 1, 1))
+        elif isinstance(module, nn.Conv2d) and module.weight.requires_grad:
             nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+            if module.bias is not None:
+                fan_in = module.weight[0].numel()
+                bound = 1 / math.sqrt(fan_in)
+                nn.init.uniform_(module.bias, -bound, bound, generator=generator)
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.reset_parameters()  # ones, zeros, and fresh running statistics: no randomness
-        elif next(module.parameters(recurse=False), None) is not None:
+        elif next(module.parameters(recurse=False), None) is not None and not isinstance(module, nn.Conv2d):
             raise NotImplementedError(f"seeded initialisation of {type(module).__name__}")
+        if isinstance(module, Detect):
+            module.bias_init()
     return model

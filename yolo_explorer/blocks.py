@@ -13,6 +13,7 @@ operations (YOLO11's attention) need `side`: their output sees every position.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -142,16 +143,17 @@ def _sppf(spec: LayerSpec, c_in: int) -> nn.Module:
 
 
 # LayerSpec.block -> factory(spec, input channels); yolo11_blocks adds YOLO11's blocks
-BLOCKS: dict[str, Callable[[LayerSpec, int], nn.Module]] = {"conv": _conv, "c3k2": _c3k2, "sppf": _sppf}
+BLOCKS: dict[str, Callable[..., nn.Module]] = {"conv": _conv, "c3k2": _c3k2, "sppf": _sppf}
 
 
-def build_block(spec: LayerSpec, c_in: int) -> nn.Module:
-    """Instantiate the module a LayerSpec describes, given its input channels."""
+def build_block(spec: LayerSpec, c_in: int | tuple[int, ...], **context: Any) -> nn.Module:
+    """Instantiate the module a LayerSpec describes, given its input channels (one count per source for a
+    layer with several inputs) and any context its factory takes (Detect: the strides of its inputs)."""
     try:
         factory = BLOCKS[spec.block]
     except KeyError:
         raise ValueError(f"layer {spec.name!r}: unknown block {spec.block!r}; known: {', '.join(BLOCKS)}") from None
-    return factory(spec, c_in)
+    return factory(spec, c_in, **context)
 
 
 def fold_batchnorm(model: nn.Module) -> int:

@@ -42,6 +42,9 @@ class LayerSpec:
         c3k: YOLO11's C3k2 only: inner blocks are C3k (True) or Bottlenecks (False).
         bn_eps: BatchNorm epsilon of every conv in the module.
         bn_momentum: BatchNorm momentum (only matters when training).
+        sources: the layers whose outputs it takes, by name (a Concat takes two, Detect three); empty for
+            the previous layer, as in a chain.
+        num_classes: Detect only: the number of classes it scores.
     """
 
     name: str
@@ -55,6 +58,8 @@ class LayerSpec:
     c3k: bool = False
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
+    sources: tuple[str, ...] = ()
+    num_classes: int = 0
 
 
 class BackboneConfig(Protocol):
@@ -69,6 +74,8 @@ class BackboneConfig(Protocol):
     def layers(self) -> tuple[LayerSpec, ...]: ...
 
     def stages(self) -> dict[str, tuple[str, ...]]: ...
+
+    def parts(self) -> dict[str, tuple[str, ...]]: ...
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -139,6 +146,10 @@ class TutorialConfig:
             "stage 4 (P5)": ("stage4_down", "stage4_c3k2", "sppf"),
         }
 
+    def parts(self) -> dict[str, tuple[str, ...]]:
+        """Backbone, neck and head: the tutorial is a backbone only."""
+        return {"backbone": tuple(spec.name for spec in self.layers())}
+
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch, **dataclasses.asdict(self)}
 
@@ -154,6 +165,30 @@ YOLO11_SCALES: dict[str, tuple[float, float, int]] = {
     "m": (0.50, 1.00, 512),
     "l": (1.00, 1.00, 512),
     "x": (1.00, 1.50, 512),
+}
+
+# YOLO11's neck (FPN top-down, PAN bottom-up) and head, layers 11-23 before scaling (SPEC section 3):
+# (block, sources by index, nominal channels, stride or repeats, extra LayerSpec fields)
+_YOLO11_NECK_PLAN: tuple[tuple[str, tuple[int, ...], int, int, dict[str, Any]], ...] = (
+    ("upsample", (), 0, 2, {}),
+    ("concat", (11, 6), 0, 0, {}),
+    ("yolo11_c3k2", (), 512, 2, {"c3k": False}),
+    ("upsample", (), 0, 2, {}),
+    ("concat", (14, 4), 0, 0, {}),
+    ("yolo11_c3k2", (), 256, 2, {"c3k": False}),
+    ("conv", (), 256, 2, {}),
+    ("concat", (17, 13), 0, 0, {}),
+    ("yolo11_c3k2", (), 512, 2, {"c3k": False}),
+    ("conv", (), 512, 2, {}),
+    ("concat", (20, 10), 0, 0, {}),
+    ("yolo11_c3k2", (), 1024, 2, {"c3k": True}),
+    ("detect", (16, 19, 22), 0, 0, {}),
+)
+NUM_CLASSES_RANGE = (1, 1000)
+_DETECTOR_STAGES = {
+    "neck: top-down (FPN)": ("11", "12", "13", "14", "15", "16"),
+    "neck: bottom-up (PAN)": ("17", "18", "19", "20", "21", "22"),
+    "head": ("23",),
 }
 
 # YOLO11's layers 0-10 before scaling: (block, nominal channels, stride or repeats, extra LayerSpec fields)
@@ -179,15 +214,29 @@ class YOLO11Config:
     Layers are named by their index in the Ultralytics model ("0" ... "10"), so that Ultralytics'
     `model.6.m.0.cv3` is this backbone's `6.m.0.cv3`. P3, P4 and P5 are layers 4, 6 and 10.
 
+    With `detector=True` the config describes the whole detection model, layers 0-23 (SPEC section 3):
+    the same backbone, the neck (top-down FPN 11-16, bottom-up PAN 17-22) and the Detect head (23) with
+    `num_classes` classes. Its P3, P4 and P5 are then the neck's outputs, the inputs of Detect (layers
+    16, 19 and 22).
+
     Args:
         scale: "n", "s", "m", "l" or "x".
         in_channels: channels of the input image (3 for RGB).
+        detector: the whole detector (True) or the backbone only (False, the default).
+        num_classes: classes of the detector's head (80 for COCO); ignored for a backbone.
     """
 
     scale: str = "n"
     in_channels: int = 3
+    detector: bool = False
+    num_classes: int = 80
 
-    outputs: ClassVar[tuple[tuple[str, str], ...]] = (("P3", "4"), ("P4", "6"), ("P5", "10"))
+    @property
+    def outputs(self) -> tuple[tuple[str, str], ...]:
+        """(feature name, layer producing it): the backbone's pyramid, or the neck's for a detector."""
+        if self.detector:
+            return (("P3", "16"), ("P4", "19"), ("P5", "22"))
+        return (("P3", "4"), ("P4", "6"), ("P5", "10"))
 
     def __post_init__(self) -> None:
         if self.scale not in YOLO11_SCALES:
@@ -195,10 +244,20 @@ class YOLO11Config:
         lo, hi = IN_CHANNELS_RANGE
         if not _is_int(self.in_channels) or not lo <= self.in_channels <= hi:
             raise ValueError(f"in_channels must be an integer from {lo} to {hi}, got {self.in_channels!r}")
+        if not isinstance(self.detector, bool):
+            raise ValueError(f"detector must be True or False, got {self.detector!r}")
+        lo, hi = NUM_CLASSES_RANGE
+        if not _is_int(self.num_classes) or not lo <= self.num_classes <= hi:
+            raise ValueError(f"num_classes must be an integer from {lo} to {hi}, got {self.num_classes!r}")
 
     @property
     def arch(self) -> str:
         return f"yolo11{self.scale}"
+
+    @property
+    def backbone(self) -> YOLO11Config:
+        """The backbone-only config of the same scale."""
+        return dataclasses.replace(self, detector=False, num_classes=80)
 
     @property
     def multiples(self) -> tuple[float, float, int]:
@@ -235,6 +294,21 @@ class YOLO11Config:
                 if block == "yolo11_c3k2":
                     fields["c3k"] = fields["c3k"] or all_c3k
             specs.append(LayerSpec(str(index), block, self.channels(nominal), **fields))
+        if not self.detector:
+            return tuple(specs)
+        for index, (block, sources, nominal, number, extra) in enumerate(_YOLO11_NECK_PLAN, start=len(specs)):
+            fields = {**bn, **extra, "sources": tuple(str(i) for i in sources)}
+            if block == "conv":
+                fields.update(kernel=3, stride=number)
+            elif block == "upsample":
+                fields["stride"] = number  # the scale factor
+            elif block == "yolo11_c3k2":
+                fields["repeats"] = self.repeats(number)
+                fields["c3k"] = fields["c3k"] or all_c3k
+            elif block == "detect":
+                fields["num_classes"] = self.num_classes
+            channels = self.channels(nominal) if nominal else 0  # Upsample, Concat and Detect follow their inputs
+            specs.append(LayerSpec(str(index), block, channels, **fields))
         return tuple(specs)
 
     def stages(self) -> dict[str, tuple[str, ...]]:
@@ -245,14 +319,24 @@ class YOLO11Config:
             "stage 2 (P3)": ("3", "4"),
             "stage 3 (P4)": ("5", "6"),
             "stage 4 (P5)": ("7", "8", "9", "10"),
-        }
+        } | (_DETECTOR_STAGES if self.detector else {})
+
+    def parts(self) -> dict[str, tuple[str, ...]]:
+        """Backbone, neck and head: the layers of each (a backbone config has only the first)."""
+        names = [spec.name for spec in self.layers()]
+        if not self.detector:
+            return {"backbone": tuple(names)}
+        return {"backbone": tuple(names[:11]), "neck": tuple(names[11:23]), "head": tuple(names[23:])}
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": self.arch, **dataclasses.asdict(self)}
 
     @property
     def label(self) -> str:
-        return f"YOLO11{self.scale}"
+        if not self.detector:
+            return f"YOLO11{self.scale}"
+        classes = "" if self.num_classes == 80 else f", {self.num_classes} classes"
+        return f"YOLO11{self.scale} detector{classes}"
 
 
 # Named architectures: name -> factory of configs. New architectures register here.

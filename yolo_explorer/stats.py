@@ -16,9 +16,10 @@ import torch
 import torchinfo
 from torch import nn
 
-from .backbone import build_backbone
 from .config import BackboneConfig
+from .detector import build_model
 from .devices import dtype_from_name
+from .head import HeadOutput
 from .yolo11_blocks import Attention, attention_macs
 
 __all__ = [
@@ -43,11 +44,11 @@ class LayerStats:
         name: layer name ("stage2_c3k2").
         block: block type ("C3k2").
         params: parameters, each shared tensor counted once over the whole model.
-        output_shape: (C, H, W) of the layer's output.
+        output_shape: (C, H, W) of the layer's output; (4 + nc, anchors) for a detector's head.
         stride: cumulative stride of the layer's output.
         macs: multiply-accumulates of its convolutions and attention products (q^T k, v attn^T).
         flops: 2 x macs.
-        activation_bytes: size of the output tensor in the chosen dtype.
+        activation_bytes: size of the output tensor in the chosen dtype (the head's three outputs together).
         receptive_field: theoretical receptive field, in input pixels, along the longest path.
         feature: pyramid name ("P3") if the layer is an output, else "".
         attention_macs: the part of `macs` spent in attention products (q^T k, v attn^T), which
@@ -57,7 +58,7 @@ class LayerStats:
     name: str
     block: str
     params: int
-    output_shape: tuple[int, int, int]
+    output_shape: tuple[int, ...]
     stride: int
     macs: int
     flops: int
@@ -172,15 +173,16 @@ def model_stats(
     """
     h, w = parse_size(size)
     element_size = torch.empty((), dtype=dtype_from_name(dtype)).element_size()
-    model = build_backbone(config=config, device="meta")
+    model = build_model(config, device="meta")
     layers = dict(model.named_children())
 
-    shapes: dict[str, tuple[int, int, int]] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    sizes: dict[str, int] = {}  # elements of each layer's outputs (the head returns three tensors)
     macs = dict.fromkeys(layers, 0)
     attention = dict.fromkeys(layers, 0)
     handles = []
     for name, layer in layers.items():
-        handles.append(layer.register_forward_hook(_record_shape(shapes, name)))
+        handles.append(layer.register_forward_hook(_record_shape(shapes, sizes, name)))
         for sub in layer.modules():
             if isinstance(sub, nn.Conv2d):
                 handles.append(sub.register_forward_hook(_count_conv_macs(macs, name)))
@@ -195,8 +197,10 @@ def model_stats(
 
     features = {info.module: info.name for info in model.feature_info}
     seen: set[int] = set()
-    rf, jump = 1, 1
-    side = max(h, w)  # of the current layer's input map
+    # (receptive field, jump, side) of every layer's output; a layer with several inputs (the neck's
+    # concatenations, the head) sees the union of its branches
+    fields: dict[str, tuple[int, int, int]] = {}
+    previous = (1, 1, max(h, w))  # the input image
     rows = []
     for name, layer in layers.items():
         params = 0
@@ -204,9 +208,10 @@ def model_stats(
             if id(p) not in seen:
                 seen.add(id(p))
                 params += p.numel()
-        rf, jump = layer.receptive_field(rf, jump, side)
+        sources = model.sources.get(name)
+        rf, jump = layer.receptive_field_of([fields[s] for s in sources]) if sources else layer.receptive_field(*previous)
         shape = shapes[name]
-        side = max(shape[1:])
+        fields[name] = previous = (rf, jump, max(shape[1:]) if len(shape) == 3 else previous[2])
         rows.append(
             LayerStats(
                 name=name,
@@ -216,7 +221,7 @@ def model_stats(
                 stride=model.layer_strides[name],
                 macs=macs[name],
                 flops=2 * macs[name],
-                activation_bytes=math.prod(shape) * element_size,
+                activation_bytes=sizes[name] * element_size,
                 receptive_field=rf,
                 feature=features.get(name, ""),
                 attention_macs=attention[name],
@@ -232,9 +237,14 @@ def model_stats(
     )
 
 
-def _record_shape(shapes: dict[str, tuple[int, int, int]], name: str):
-    def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
-        shapes[name] = tuple(output.shape[1:])
+def _record_shape(shapes: dict[str, tuple[int, ...]], sizes: dict[str, int], name: str):
+    def hook(module: nn.Module, args: Any, output: torch.Tensor | HeadOutput) -> None:
+        if isinstance(output, HeadOutput):  # Detect: its decoded predictions (4 + nc, anchors) stand for it
+            shapes[name] = tuple(output.decoded.shape[1:])
+            sizes[name] = sum(t[0].numel() for t in output)
+        else:
+            shapes[name] = tuple(output.shape[1:])
+            sizes[name] = output[0].numel()
 
     return hook
 
@@ -310,7 +320,7 @@ def model_summary(
     if unknown:
         raise ValueError(f"unknown summary column {', '.join(unknown)}; choose from {', '.join(SUMMARY_COLUMNS)}")
     torch_dtype = dtype_from_name(dtype)
-    model = build_backbone(config=config, device="meta", dtype=torch_dtype)
+    model = build_model(config, device="meta", dtype=torch_dtype)
     result = torchinfo.summary(
         model,
         # a meta input: torchinfo would otherwise draw a real random tensor and then move it

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from .config import TUTORIAL_WIDTHS, YOLO11_SCALES, LayerSpec, TutorialConfig, YOLO11Config
 from .stats import ModelStats, model_stats
@@ -90,7 +90,12 @@ class _Variant:
     base: YOLO11Config
     edit: Callable[[tuple[LayerSpec, ...]], tuple[LayerSpec, ...]]
 
-    outputs: ClassVar[tuple[tuple[str, str], ...]] = YOLO11Config.outputs
+    @property
+    def outputs(self) -> tuple[tuple[str, str], ...]:
+        return self.base.outputs
+
+    def parts(self) -> dict[str, tuple[str, ...]]:
+        return self.base.parts()
 
     @property
     def in_channels(self) -> int:

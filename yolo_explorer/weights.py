@@ -4,6 +4,8 @@ run code is refused, never run) or `.safetensors`.
 
     model = build_backbone("yolo11n")
     report = load_weights(model, "yolo11n_sd.pt")   # Ultralytics' `model.{i}.…` keys, layers 0-10
+    detector = build_detector("yolo11n")
+    report = load_weights(detector, "yolo11n_sd.pt")  # all 24 layers; the head takes the file's class count
 
 Loading is all or nothing: every key is checked (names, shapes, finite values) before the first
 tensor is copied, and a mismatch raises `WeightsMismatchError` listing the missing, unexpected and
@@ -25,7 +27,9 @@ import torch
 from torch import nn
 
 from .backbone import build_backbone
+from .blocks import build_block
 from .config import YOLO11_SCALES, BackboneConfig, make_config
+from .detector import Detector, build_detector, with_classes
 
 __all__ = [
     "DEFAULT_MAX_WEIGHT_BYTES",
@@ -33,6 +37,7 @@ __all__ = [
     "WeightsError",
     "WeightsMismatchError",
     "WeightsReport",
+    "checkpoint_classes",
     "fitting_config",
     "load_weights",
     "match_state_dict",
@@ -43,6 +48,7 @@ __all__ = [
 DEFAULT_MAX_WEIGHT_BYTES = 512 * 2**20  # YOLO11x's whole detection model in fp32 is about 230 MB
 _WRAPPERS = ("state_dict", "model", "model_state_dict", "ema")  # keys that checkpoints nest a state_dict under
 _ULTRALYTICS_KEY = re.compile(r"^model\.(\d+)\.(.+)$")
+_CLASS_LOGITS = re.compile(r"^(?:module\.)?(?:model\.)?23\.cv3\.0\.2\.weight$")  # Detect's last class conv, level 0
 _SHOW = 8  # keys listed per kind of mismatch
 
 
@@ -133,6 +139,13 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
     ]
     if missing or unexpected or wrong_shape:
         arch = getattr(getattr(model, "config", None), "label", type(model).__name__)
+        backbone_only = isinstance(model, Detector) and missing and not unexpected and not wrong_shape
+        backbone_only = backbone_only and all(int(k.split(".")[0]) > 10 for k in missing)
+        hint = (
+            'These are backbone weights (layers 0-10) without a neck and head: pick "backbone only" to use them.'
+            if backbone_only
+            else "Pick the architecture (and width or scale) the weights were trained with."
+        )
         raise WeightsMismatchError(
             f"these weights do not fit {arch}; nothing was loaded. "
             + "; ".join(
@@ -140,7 +153,7 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
                 for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong_shape))
                 if keys
             )
-            + ". Pick the architecture (and width or scale) the weights were trained with.",
+            + f". {hint}",
             missing,
             unexpected,
             wrong_shape,
@@ -174,13 +187,40 @@ def load_weights(
         WeightsMismatchError: the weights do not fit the model; the model is unchanged.
     """
     state = _flatten(source) if isinstance(source, Mapping) else read_state_dict(source, max_bytes=max_bytes)
-    matched, layout, ignored = match_state_dict(model, state)
     lock = getattr(model, "lock", None)
+    classes = checkpoint_classes(state)
+    if isinstance(model, Detector) and classes is not None and classes != model.num_classes:
+        # the head follows the checkpoint: checked on a weightless detector of that class count first
+        config = with_classes(model.config, classes)
+        match_state_dict(build_detector(config=config, device="meta"), state)
+        with lock if lock is not None else nullcontext():
+            _replace_head(model, config)
+    matched, layout, ignored = match_state_dict(model, state)
     with lock if lock is not None else nullcontext():
         model.load_state_dict(matched, strict=False)  # every key was checked above; counters may be absent
     parameter_names = {name for name, _ in model.named_parameters()}
     params = sum(v.numel() for k, v in matched.items() if k in parameter_names)
     return WeightsReport(loaded=len(matched), layout=layout, ignored=ignored, params=params)
+
+
+def checkpoint_classes(state_dict: Mapping[str, torch.Tensor]) -> int | None:
+    """The class count of a detection state_dict's head (its class logits' output channels), or None for
+    weights without a YOLO11 head."""
+    for key, value in state_dict.items():
+        if _CLASS_LOGITS.match(key) and isinstance(value, torch.Tensor) and value.dim() == 4:
+            return int(value.shape[0])
+    return None
+
+
+def _replace_head(model: Detector, config: BackboneConfig) -> None:
+    """Give a detector a fresh head (on its device, in its dtype) for another class count, and that config."""
+    reference = next(model.parameters())
+    sources = model.sources[model.head_name]
+    channels = tuple(model.layer_channels[s] for s in sources)
+    head = build_block(config.layers()[-1], channels, strides=tuple(model.layer_strides[s] for s in sources))
+    model.add_module(model.head_name, head.to(device=reference.device, dtype=reference.dtype).eval())
+    model.layer_channels[model.head_name] = 4 + config.num_classes
+    model.config = config
 
 
 def fitting_config(state_dict: Mapping[str, torch.Tensor]) -> BackboneConfig:

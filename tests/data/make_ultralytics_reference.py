@@ -10,6 +10,13 @@ Writes
 - ultralytics_yolo11n_out.pt: for YOLO11n, an input and the P3/P4/P5 (outputs of layers 4, 6, 10) that
   Ultralytics' own layers compute with weights drawn from a seeded generator, in key order, by the
   recipe that tests/test_yolo11.py repeats.
+- ultralytics_yolo11n_detector.pt: the whole YOLO11n DetectionModel (nc=80) in eval mode, weights and
+  BatchNorm statistics drawn the same way (the DFL's fixed conv left as it is): the neck's outputs (the
+  inputs of Detect, layers 16, 19, 22), `boxes`, `scores` and `decoded` for an input; the detections
+  Ultralytics' `non_max_suppression` keeps from that decoded tensor (class-aware, and class-agnostic);
+  and the same for a model with 3 classes (a checkpoint with another class count), whose state_dict
+  the tests rebuild by the same draws. Ultralytics' own NMS runs without torchvision (its `TorchNMS`,
+  which "matches torchvision behavior exactly"), as this CPU build cannot load torchvision's ops.
 """
 
 import json
@@ -28,6 +35,49 @@ def draw(key: str, shape: list[int], generator: torch.Generator) -> torch.Tensor
         return torch.randn(shape, generator=generator) * 0.1
     fan = math.prod(shape[1:]) if len(shape) > 1 else 1
     return torch.randn(shape, generator=generator) * (2.0 / max(1, fan)) ** 0.5
+
+
+def drawn_state(state: dict, generator: torch.Generator) -> dict:
+    """A state_dict with every floating tensor drawn in key order (the DFL's fixed weights kept)."""
+    drawn = {}
+    for key, value in state.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        drawn[key] = value.clone() if key.endswith("dfl.conv.weight") else draw(key, list(value.shape), generator)
+    return drawn
+
+
+def detector_reference(nc: int, seed: int, size: tuple[int, int]) -> dict:
+    """Everything the whole DetectionModel computes for one input, with drawn weights."""
+    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils import nms
+
+    model = DetectionModel("yolo11n.yaml", nc=nc, verbose=False).eval()
+    generator = torch.Generator().manual_seed(seed)
+    state = drawn_state(model.state_dict(), generator)
+    model.load_state_dict(state, strict=False)
+    x = torch.rand(1, 3, *size, generator=generator)
+    neck = {}
+    hooks = [model.model[i].register_forward_hook(lambda m, a, o, i=i: neck.__setitem__(i, o)) for i in (16, 19, 22)]
+    with torch.no_grad():
+        decoded, preds = model(x)
+    for hook in hooks:
+        hook.remove()
+    result = {
+        "x": x,
+        "N3": neck[16],
+        "N4": neck[19],
+        "N5": neck[22],
+        "boxes": preds["boxes"],
+        "scores": preds["scores"],
+        "decoded": decoded,
+    }
+    sys.modules.pop("torchvision", None)  # Ultralytics' TorchNMS path (torchvision's ops do not load here)
+    for conf, iou in ((0.25, 0.7), (0.5, 0.45)):
+        for agnostic in (False, True):
+            kept = nms.non_max_suppression(decoded, conf_thres=conf, iou_thres=iou, agnostic=agnostic, max_det=300)
+            result[f"nms_{conf}_{iou}_{'agnostic' if agnostic else 'classes'}"] = kept[0]
+    return result
 
 
 def main(out: Path) -> None:
@@ -53,6 +103,9 @@ def main(out: Path) -> None:
                 if index in (4, 6, 10):
                     result[{4: "P3", 6: "P4", 10: "P5"}[index]] = y
         torch.save(result, out / "ultralytics_yolo11n_out.pt")
+        detector = {"nc80": detector_reference(80, seed=2, size=(96, 128)), "nc3": detector_reference(3, seed=3, size=(64, 96))}
+        detector["ultralytics"] = ultralytics.__version__
+        torch.save(detector, out / "ultralytics_yolo11n_detector.pt")
     (out / "ultralytics_yolo11_keys.json").write_text(json.dumps(keys))
 
 

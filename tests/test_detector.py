@@ -1,0 +1,275 @@
+"""The whole YOLO11 detector (layers 0-23): Ultralytics' own keys, shapes and per-layer parameters for every
+scale, its own neck/boxes/scores/decoded outputs and NMS for yolo11n, a checkpoint with another class
+count, statistics against torch's flop counter, receptive fields through the neck, and detections mapped
+back through the letterbox.
+
+`data/ultralytics_yolo11n_detector.pt` was written by `data/make_ultralytics_reference.py` with
+Ultralytics 8.4.190 (run once, outside this project): its DetectionModel with weights and BatchNorm
+statistics drawn from a seeded generator, and what `non_max_suppression` kept from its decoded tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from data.make_ultralytics_reference import drawn_state
+from PIL import Image
+from spec import YOLO11_DETECTOR
+from torch.utils.flop_counter import FlopCounterMode
+
+from yolo_explorer import build_backbone, list_layers, make_config, model_stats, model_summary, run_with_capture
+from yolo_explorer.config import YOLO11_SCALES
+from yolo_explorer.detections import (
+    COCO_CLASSES,
+    class_names,
+    detect,
+    non_max_suppression,
+    score_maps,
+    to_photo,
+)
+from yolo_explorer.detector import Detector, DetectorOutput, build_detector, build_model, pyramid
+from yolo_explorer.preprocess import letterbox
+from yolo_explorer.weights import WeightsMismatchError, checkpoint_classes, load_weights
+
+DATA = Path(__file__).parent / "data"
+ULTRALYTICS = json.loads((DATA / "ultralytics_yolo11_keys.json").read_text())["scales"]
+REFERENCE = torch.load(DATA / "ultralytics_yolo11n_detector.pt", weights_only=True)
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def ultralytics_layer_params(scale: str) -> dict[str, int]:
+    """Parameters per layer summed from Ultralytics' own state_dict (BatchNorm statistics are buffers)."""
+    params: dict[str, int] = {}
+    for key, shape in ULTRALYTICS[scale]["keys"].items():
+        if not key.endswith(BUFFERS):
+            layer = key.split(".")[1]
+            params[layer] = params.get(layer, 0) + math.prod(shape)
+    return params
+
+
+def reference_detector(nc: str, seed: int, build_classes: int = 80) -> tuple[Detector, dict, torch.Tensor]:
+    """A detector with the reference script's drawn weights, loaded as a checkpoint; the reference; its input."""
+    reference = REFERENCE[nc]
+    classes = reference["scores"].shape[1]
+    keys = {f"model.{k}": v for k, v in build_detector("yolo11n", classes, device="meta").state_dict().items()}
+    generator = torch.Generator().manual_seed(seed)
+    state = drawn_state(
+        {k: torch.arange(16.0).view(1, 16, 1, 1) if k.endswith("dfl.conv.weight") else v for k, v in keys.items()}, generator
+    )
+    x = torch.rand(1, 3, *reference["x"].shape[2:], generator=generator)
+    assert torch.equal(x, reference["x"])  # the same draws as the reference script
+    detector = build_detector("yolo11n", build_classes, seed=7)
+    load_weights(detector, state)
+    return detector, reference, x
+
+
+@pytest.mark.parametrize("scale", list(YOLO11_SCALES))
+def test_every_key_shape_and_layer_parameter_count_is_ultralytics(scale):
+    detector = build_detector(f"yolo11{scale}", device="meta")
+    ours = {k: list(v.shape) for k, v in detector.state_dict().items()}
+    theirs = {k.removeprefix("model."): v for k, v in ULTRALYTICS[scale]["keys"].items()}
+    assert ours == theirs
+    stats = model_stats(detector.config, 640)
+    assert {layer.name: layer.params for layer in stats.layers if layer.params} == ultralytics_layer_params(scale)
+    assert [layer.name for layer in stats.layers] == [str(i) for i in range(24)]
+    params, flops = YOLO11_DETECTOR[scale]
+    assert (stats.params, stats.flops) == (params, flops)
+
+
+def test_the_backbone_is_the_module_build_backbone_builds():
+    detector, backbone = build_detector("yolo11s", seed=3), build_backbone("yolo11s", seed=3)
+    for index in range(11):
+        ours, theirs = detector.get_submodule(str(index)), backbone.get_submodule(str(index))
+        assert type(ours) is type(theirs) and str(ours) == str(theirs)
+        assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values(), strict=True))
+
+
+def test_computes_exactly_what_ultralytics_computes():
+    """Neck, raw box and class logits, and the decoded predictions, for Ultralytics' own drawn weights."""
+    detector, reference, x = reference_detector("nc80", seed=2)
+    with torch.no_grad():
+        out = detector(x)
+    assert isinstance(out, DetectorOutput)
+    for ours, name in zip(out.neck, ("N3", "N4", "N5"), strict=True):
+        torch.testing.assert_close(ours, reference[name], rtol=1e-5, atol=1e-6)
+    for name in ("boxes", "scores", "decoded"):
+        ours, theirs = getattr(out, name), reference[name]
+        assert ours.shape == theirs.shape and (ours - theirs).norm() / theirs.norm() < 1e-5, name
+    assert out.boxes.shape == (1, 64, 12 * 16 + 6 * 8 + 3 * 4)
+
+
+def test_a_checkpoint_with_three_classes_gives_the_head_its_class_count():
+    detector, reference, x = reference_detector("nc3", seed=3, build_classes=80)
+    assert detector.num_classes == 3 and detector.config.num_classes == 3 and "3 classes" in detector.config.label
+    with torch.no_grad():
+        out = detector(x)
+    assert out.scores.shape[1] == 3 and out.decoded.shape[1] == 4 + 3
+    for name in ("boxes", "scores", "decoded"):
+        theirs = reference[name]
+        assert (getattr(out, name) - theirs).norm() / theirs.norm() < 1e-5, name
+    assert class_names(3) == ("class 0", "class 1", "class 2") and class_names(80) == COCO_CLASSES
+
+
+@pytest.mark.parametrize("nc, seed", [("nc80", 2), ("nc3", 3)])
+def test_nms_keeps_what_ultralytics_keeps(nc, seed):
+    reference = REFERENCE[nc]
+    runs = [k for k in reference if k.startswith("nms_")]
+    assert len(runs) == 4
+    for key in runs:
+        _, conf, iou, kind = key.split("_")
+        ours = non_max_suppression(reference["decoded"], conf=float(conf), iou=float(iou), agnostic=kind == "agnostic")[0]
+        assert len(reference[key]) > 0 and torch.equal(ours, reference[key]), key
+
+
+def brute_force_nms(rows: list[tuple], conf: float, iou: float, agnostic: bool) -> list[tuple]:
+    """Greedy NMS over plain Python tuples (x1, y1, x2, y2, score, cls), the textbook way."""
+
+    def overlap(a, b):
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        inter = w * h
+        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+    kept = []
+    for row in sorted((r for r in rows if r[4] > conf), key=lambda r: -r[4]):
+        if all(overlap(row, k) <= iou for k in kept if agnostic or k[5] == row[5]):
+            kept.append(row)
+    return kept
+
+
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_nms_against_a_brute_force_reference(agnostic):
+    """Clusters of overlapping boxes of three classes: class-aware NMS keeps one per class per cluster."""
+    generator = torch.Generator().manual_seed(0)
+    anchors, nc = 400, 3
+    centres = torch.randint(0, 5, (anchors, 2), generator=generator).float() * 100 + 50
+    xywh = torch.cat(
+        (centres + torch.randn(anchors, 2, generator=generator) * 3, 80 + torch.rand(anchors, 2, generator=generator) * 10), 1
+    )
+    scores = torch.rand(anchors, nc, generator=generator)
+    decoded = torch.cat((xywh, scores), 1).T[None]
+    ours = non_max_suppression(decoded, conf=0.3, iou=0.5, agnostic=agnostic)[0]
+    best, cls = scores.max(1)
+    xyxy = torch.cat((xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2), 1)
+    rows = [(*b, s, c) for b, s, c in zip(xyxy.tolist(), best.tolist(), cls.tolist(), strict=True)]
+    expected = brute_force_nms(rows, conf=0.3, iou=0.5, agnostic=agnostic)
+    torch.testing.assert_close(ours, torch.tensor(expected, dtype=torch.float32))
+    clusters = {tuple(((row[:2] + row[2:4]) / 2 // 100).int().tolist()) for row in ours}
+    assert len(ours) == len(clusters) * (1 if agnostic else 3)  # 25 clusters: one box, or one per class
+
+
+def test_nms_refuses_bad_thresholds_and_shapes():
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        non_max_suppression(torch.zeros(1, 84, 10), conf=1.5)
+    with pytest.raises(ValueError, match="4 \\+ nc"):
+        non_max_suppression(torch.zeros(84, 10))
+
+
+def test_backbone_file_into_a_detector_is_refused_with_the_missing_neck_and_head():
+    backbone_weights = {f"model.{k}": v for k, v in build_backbone("yolo11n", seed=1).state_dict().items()}
+    detector = build_detector("yolo11n", seed=1)
+    before = {k: v.clone() for k, v in detector.state_dict().items()}
+    with pytest.raises(WeightsMismatchError, match='pick "backbone only"') as err:
+        load_weights(detector, backbone_weights)
+    assert err.value.missing and all(int(k.split(".")[0]) >= 11 for k in err.value.missing)
+    assert "23.cv2.0.0.conv.weight" in err.value.missing
+    assert all(torch.equal(v, detector.state_dict()[k]) for k, v in before.items())  # nothing loaded
+    assert checkpoint_classes(backbone_weights) is None
+
+
+def test_a_detection_file_still_loads_into_the_backbone():
+    state = {f"model.{k}": v for k, v in build_detector("yolo11n", seed=4).state_dict().items()}
+    backbone = build_backbone("yolo11n", seed=0)
+    report = load_weights(backbone, state)
+    assert report.layout == "ultralytics" and report.ignored == sum(1 for k in state if int(k.split(".")[1]) > 10)
+    assert torch.equal(backbone.get_submodule("4.cv1.conv").weight, state["model.4.cv1.conv.weight"])
+    assert checkpoint_classes(state) == 80
+
+
+@pytest.mark.parametrize("scale, size", [("n", (160, 224)), ("m", (128, 128))])
+def test_macs_equal_flop_counter_for_every_layer(scale, size):
+    """Upsample and Concat compute nothing; the head's convolutions (and the DFL's) are counted like torch's."""
+    config = make_config(f"yolo11{scale}", detector=True)
+    stats = model_stats(config, size)
+    counter = FlopCounterMode(display=False, depth=1)
+    with counter, torch.no_grad():
+        build_model(config)(torch.rand(1, 3, *size))
+    per_module = counter.get_flop_counts()
+    for layer in stats.layers:
+        assert sum(per_module.get(f"Detector.{layer.name}", {}).values()) == layer.flops == 2 * layer.macs, layer.name
+    rows = {layer.name: layer for layer in stats.layers}
+    h, w = size[0] // 8, size[1] // 8
+    assert rows["11"].params == rows["12"].params == 0 and rows["11"].macs == rows["12"].macs == 0
+    assert rows["11"].output_shape == (rows["10"].output_shape[0], h // 2, w // 2)  # P5 upsampled to P4's grid
+    assert rows["12"].output_shape[0] == rows["11"].output_shape[0] + rows["6"].output_shape[0]
+    anchors = h * w + (h // 2) * (w // 2) + (h // 4) * (w // 4)
+    assert rows["23"].output_shape == (84, anchors) and rows["23"].block == "Detect"
+    assert [rows[n].feature for n in ("16", "19", "22")] == ["P3", "P4", "P5"] and not rows["4"].feature
+
+
+def test_receptive_fields_run_through_the_neck_as_the_union_of_branches():
+    rows = {layer.name: layer for layer in model_stats(make_config("yolo11n", detector=True), 640).layers}
+    rf = {name: row.receptive_field for name, row in rows.items()}
+    assert rf["11"] == rf["10"]  # nearest upsampling copies
+    assert rf["12"] == max(rf["11"], rf["6"]) and rf["15"] == max(rf["14"], rf["4"])
+    assert rf["18"] == max(rf["17"], rf["13"]) and rf["21"] == max(rf["20"], rf["10"])
+    assert rf["13"] > rf["12"] and rf["23"] > rf["22"]
+    assert rf["17"] == rf["16"] + 2 * 8  # a 3x3 conv on the stride-8 map
+
+
+def test_capture_reaches_every_layer_and_the_head():
+    detector = build_detector("yolo11n")
+    names = list_layers(detector)
+    assert {"12", "23", "23.cv2.0.2", "23.cv3.2.1.0", "23.dfl", "23.dfl.conv"} <= set(names)
+    x = torch.rand(1, 3, 128, 160)
+    out, acts = run_with_capture(detector, x, ["P3", "P5", "4", "12", "23.cv3.0.2", "23.dfl"])
+    assert torch.equal(acts["P3"], out.neck[0]) and torch.equal(acts["P5"], out.neck[2])
+    assert acts["4"].shape == (1, 128, 16, 20) and acts["12"].shape == (1, 384, 8, 10)
+    assert acts["23.cv3.0.2"].shape == (1, 80, 16, 20) and acts["23.dfl"].shape == (1, 4, out.boxes.shape[2])
+    assert pyramid(out) == out.neck
+
+
+def test_summary_and_decoding_of_a_detector():
+    config = make_config("yolo11n", detector=True)
+    summary = model_summary(config, 320, depth=1)
+    assert summary.total_params == model_stats(config, 320).params
+    detector = build_detector("yolo11n", seed=1)
+    with torch.no_grad():
+        out = detector(torch.rand(2, 3, 64, 64))
+    # scores are the sigmoid of the class logits; boxes sit around their anchor cells
+    torch.testing.assert_close(out.decoded[:, 4:], out.scores.sigmoid())
+    maps = score_maps(out)
+    assert [tuple(m.shape) for m in maps.values()] == [(8, 8), (4, 4), (2, 2)]
+    assert maps["P3"][0, 0] == out.decoded[0, 4:, 0].max()
+
+
+def test_detections_are_mapped_back_through_the_letterbox():
+    photo = Image.new("RGB", (400, 200))
+    box = letterbox(photo, 640)  # scale 1.6, 160 pixels of padding above and below
+    kept = torch.tensor([[160.0, 320.0, 480.0, 400.0, 0.9, 2.0], [-50.0, 150.0, 100.0, 200.0, 0.5, 0.0]])
+    first, second = to_photo(kept, box, COCO_CLASSES)
+    assert first.box == pytest.approx((100.0, 100.0, 300.0, 150.0)) and first.name == "car" and first.score == pytest.approx(0.9)
+    assert second.box == pytest.approx((0.0, 0.0, 62.5, 25.0)) and second.name == "person"  # clipped to the photo
+
+
+def test_detect_runs_one_forward_and_reports_its_scores():
+    detector = build_detector("yolo11n", seed=0)
+    result = detect(detector, Image.new("RGB", (120, 90), (90, 140, 200)), 128, conf=0.25, iou=0.7)
+    assert set(result.score_maps) == {"P3", "P4", "P5"} and result.score_maps["P3"].shape == (16, 16)
+    assert 0 < result.best_score < 1 and len(result.detections) <= result.candidates
+    assert all(0 <= d.box[0] <= d.box[2] <= 120 and 0 <= d.box[1] <= d.box[3] <= 90 for d in result.detections)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="num_classes"):
+        make_config("yolo11n", detector=True, num_classes=0)
+    with pytest.raises(ValueError, match="YOLO11"):
+        build_detector("tutorial")
+    with pytest.raises(ValueError, match="build_detector"):
+        build_backbone(config=make_config("yolo11n", detector=True))
+    assert make_config("yolo11s", detector=True).backbone == make_config("yolo11s")
+    assert make_config("yolo11n", detector=True).parts()["neck"] == tuple(str(i) for i in range(11, 23))

@@ -1,0 +1,206 @@
+"""From a detector's decoded predictions to boxes on the photo: class-aware non-maximum suppression in
+plain torch (the boxes Ultralytics' `non_max_suppression` keeps for the same tensor), boxes mapped back
+through the letterbox, class names, and the per-level score maps shown when there is nothing to detect.
+
+    result = detect(detector, image, 640, conf=0.25, iou=0.7)
+    for d in result.detections:
+        d.name, d.score, d.box          # "person", 0.91, (x1, y1, x2, y2) in the photo's pixels
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from .capture import run_with_capture
+from .detector import Detector, DetectorOutput
+from .preprocess import Letterbox, letterbox
+from .stats import parse_size
+
+__all__ = [
+    "COCO_CLASSES",
+    "Detection",
+    "DetectionResult",
+    "class_names",
+    "detect",
+    "non_max_suppression",
+    "score_maps",
+    "to_photo",
+]
+
+MAX_WH = 7680  # class offset in pixels that keeps boxes of different classes apart (class-aware NMS)
+
+# The 80 COCO classes, in the order of a COCO-trained head's outputs
+COCO_CLASSES: tuple[str, ...] = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
+    "hair drier", "toothbrush",
+)  # fmt: skip
+
+
+def class_names(num_classes: int) -> tuple[str, ...]:
+    """COCO's names for an 80-class head, "class k" for any other."""
+    return COCO_CLASSES if num_classes == len(COCO_CLASSES) else tuple(f"class {k}" for k in range(num_classes))
+
+
+def non_max_suppression(
+    decoded: torch.Tensor,
+    *,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    agnostic: bool = False,
+    max_det: int = 300,
+    max_nms: int = 30000,
+) -> list[torch.Tensor]:
+    """Detections per image, (n, 6) rows of (x1, y1, x2, y2, score, class), best score first.
+
+    Each anchor keeps its best class if that score exceeds `conf`; boxes are then suppressed greedily
+    (highest score first, a box is dropped when its IoU with a kept box of the same class exceeds `iou`;
+    any class when `agnostic`). As Ultralytics does: at most `max_nms` candidates by score, `max_det` kept.
+
+    Args:
+        decoded: (B, 4 + nc, A) from a detector: (cx, cy, w, h) in input pixels and sigmoid scores.
+        conf: score threshold, 0 to 1.
+        iou: IoU threshold, 0 to 1.
+
+    Raises:
+        ValueError: a threshold outside 0..1 or a tensor that is not (B, 4 + nc, A).
+    """
+    if not 0 <= conf <= 1 or not 0 <= iou <= 1:
+        raise ValueError(f"score and IoU thresholds must be from 0 to 1, got {conf} and {iou}")
+    if decoded.dim() != 3 or decoded.shape[1] < 5:
+        raise ValueError(f"expected decoded predictions (B, 4 + nc, A), got {tuple(decoded.shape)}")
+    results = []
+    for prediction in decoded.transpose(1, 2).float():  # (A, 4 + nc) per image
+        scores, classes = prediction[:, 4:].max(dim=1)
+        candidates = scores > conf
+        boxes, scores, classes = _xyxy(prediction[candidates, :4]), scores[candidates], classes[candidates]
+        if scores.numel() > max_nms:
+            top = scores.argsort(descending=True)[:max_nms]
+            boxes, scores, classes = boxes[top], scores[top], classes[top]
+        offset = 0 if agnostic else classes[:, None].to(boxes.dtype) * MAX_WH
+        keep = _greedy(boxes + offset, scores, iou, max_det)
+        results.append(torch.cat((boxes[keep], scores[keep, None], classes[keep, None].to(boxes.dtype)), dim=1))
+    return results
+
+
+def _xyxy(xywh: torch.Tensor) -> torch.Tensor:
+    centre, size = xywh[:, :2], xywh[:, 2:]
+    return torch.cat((centre - size / 2, centre + size / 2), dim=1)
+
+
+def _greedy(boxes: torch.Tensor, scores: torch.Tensor, threshold: float, limit: int) -> torch.Tensor:
+    """Indices of the boxes greedy NMS keeps, by descending score."""
+    order = scores.argsort(descending=True)
+    boxes = boxes[order]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    alive = torch.ones(len(order), dtype=torch.bool)
+    keep = []
+    for i in range(len(order)):
+        if not alive[i]:
+            continue
+        keep.append(i)
+        if len(keep) == limit:
+            break
+        rest = boxes[i + 1 :]
+        width = (torch.minimum(boxes[i, 2], rest[:, 2]) - torch.maximum(boxes[i, 0], rest[:, 0])).clamp(min=0)
+        height = (torch.minimum(boxes[i, 3], rest[:, 3]) - torch.maximum(boxes[i, 1], rest[:, 1])).clamp(min=0)
+        inter = width * height
+        alive[i + 1 :] &= inter / (area[i] + area[i + 1 :] - inter) <= threshold
+    return order[torch.tensor(keep, dtype=torch.long)]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected object: its box in the original photo's pixels (x1, y1, x2, y2), score and class."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    class_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    """The detections on one photo, and what they came from.
+
+    Attributes:
+        box: the letterboxed input and its mapping to the photo.
+        detections: kept boxes, best score first, in the photo's pixels (clipped to it).
+        score_maps: per level ("P3", "P4", "P5"), the best class score of every cell, (H, W).
+        best_score: the highest class score anywhere (a random head stays near its starting biases).
+        candidates: anchors whose best score exceeded the threshold, before NMS.
+    """
+
+    box: Letterbox
+    detections: tuple[Detection, ...]
+    score_maps: dict[str, torch.Tensor]
+    best_score: float
+    candidates: int
+
+
+def to_photo(kept: torch.Tensor, box: Letterbox, names: Sequence[str]) -> tuple[Detection, ...]:
+    """NMS rows (x1, y1, x2, y2, score, class) in letterboxed pixels -> detections in the photo's pixels,
+    clipped to the photo."""
+    width, height = box.original
+    detections = []
+    for x1, y1, x2, y2, score, cls in kept.tolist():
+        (left, top), (right, bottom) = box.to_original(x1, y1), box.to_original(x2, y2)
+        clipped = (
+            min(max(left, 0.0), width),
+            min(max(top, 0.0), height),
+            min(max(right, 0.0), width),
+            min(max(bottom, 0.0), height),
+        )
+        detections.append(Detection(clipped, score, int(cls), names[int(cls)]))
+    return tuple(detections)
+
+
+def score_maps(output: DetectorOutput, names: Sequence[str] = ("P3", "P4", "P5")) -> dict[str, torch.Tensor]:
+    """The best class score per cell of every level of the first image, (H, W) each, from the decoded scores."""
+    best = output.decoded[0, 4:].max(dim=0).values.float().cpu()
+    maps, start = {}, 0
+    for name, level in zip(names, output.neck, strict=True):
+        h, w = level.shape[2:]
+        maps[name] = best[start : start + h * w].view(h, w)
+        start += h * w
+    return maps
+
+
+def detect(
+    model: Detector,
+    image: Image.Image,
+    size: int | str | Sequence[int],
+    *,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    agnostic: bool = False,
+    max_det: int = 300,
+) -> DetectionResult:
+    """Letterbox the photo, run the detector once (under its device's lock), suppress, map back.
+
+    Raises:
+        ValueError: a threshold outside 0..1.
+    """
+    box = letterbox(image, parse_size(size))
+    param = next(model.parameters())
+    output, _ = run_with_capture(model, box.tensor().to(param.device, param.dtype), [], to_cpu=True)
+    kept = non_max_suppression(output.decoded, conf=conf, iou=iou, agnostic=agnostic, max_det=max_det)[0]
+    detections = to_photo(kept, box, class_names(model.num_classes))
+    scores = output.decoded[0, 4:].max(dim=0).values
+    return DetectionResult(
+        box=box,
+        detections=detections,
+        score_maps=score_maps(output),
+        best_score=float(scores.max()),
+        candidates=int((scores > conf).sum()),
+    )

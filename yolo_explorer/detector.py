@@ -1,0 +1,122 @@
+"""The whole YOLO11 detector: the backbone (layers 0-10), the neck (11-22) and the Detect head (23), named
+by Ultralytics' layer index so that a trained detection checkpoint's `model.16.cv1.conv.weight` is this
+model's `16.cv1.conv.weight`.
+
+    detector = build_detector("yolo11n")
+    out = detector(x)                       # DetectorOutput
+    out.neck                                # (P3, P4, P5): the inputs of Detect, layers 16, 19 and 22
+    out.boxes, out.scores, out.decoded      # (B, 64, A), (B, nc, A), (B, 4 + nc, A)
+
+`build_model(config)` builds whichever a config describes, a backbone or a detector.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import torch
+
+from .backbone import Backbone, _built, build_backbone
+from .config import BackboneConfig, make_config
+
+__all__ = ["Detector", "DetectorOutput", "build_detector", "build_model", "pyramid", "output_tensors"]
+
+
+class DetectorOutput(NamedTuple):
+    """What a detector computes for a batch (what Ultralytics' `DetectionModel` computes in eval mode).
+
+    Attributes:
+        neck: (P3, P4, P5), the neck's outputs that Detect takes (layers 16, 19 and 22).
+        boxes: (B, 64, A) raw DFL logits, 16 per box side, A anchors over the three levels.
+        scores: (B, nc, A) raw class logits.
+        decoded: (B, 4 + nc, A): (cx, cy, w, h) in input pixels and sigmoid class scores.
+    """
+
+    neck: tuple[torch.Tensor, ...]
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    decoded: torch.Tensor
+
+
+class Detector(Backbone):
+    """Backbone, neck and head of a YOLO11 detection config (`YOLO11Config(detector=True)`).
+
+    The layers run in index order; a layer with `sources` takes those layers' outputs (the neck's
+    concatenations take backbone layers 4, 6 and 10, Detect takes 16, 19 and 22), any other the previous
+    layer's. Only outputs that a later layer takes are kept during the forward.
+    """
+
+    def __init__(self, config: BackboneConfig):
+        if not getattr(config, "detector", False):
+            raise ValueError(f"{config.label} is a backbone config: build it with build_backbone")
+        super().__init__(config)
+        self._kept = {source for sources in self.sources.values() for source in sources}
+        self.head_name = next(reversed(self._modules))
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    def forward(self, x: torch.Tensor) -> DetectorOutput:
+        kept: dict[str, Any] = {}
+        for name, layer in self.named_children():
+            sources = self.sources.get(name)
+            x = layer([kept[s] for s in sources]) if sources else layer(x)
+            if name in self._kept:
+                kept[name] = x
+        neck = tuple(kept[s] for s in self.sources[self.head_name])
+        return DetectorOutput(neck, x.boxes, x.scores, x.decoded)
+
+
+def build_detector(
+    arch: str = "yolo11n",
+    num_classes: int = 80,
+    *,
+    seed: int | None = 0,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    config: BackboneConfig | None = None,
+) -> Detector:
+    """Build a YOLO11 detector in eval mode with deterministic random weights.
+
+    The backbone layers are the modules `build_backbone(arch)` builds. The head starts with the biases
+    Ultralytics gives an untrained one (class scores near 1e-4 to 1e-2): random weights detect nothing;
+    load a trained checkpoint with `weights.load_weights`.
+
+    Args:
+        arch: "yolo11n" ... "yolo11x".
+        num_classes: classes of the head (80 for COCO).
+        seed, device, dtype: as `build_backbone`.
+        config: a ready detector config instead of `arch` and `num_classes`.
+    """
+    if config is None:
+        if not arch.startswith("yolo11"):
+            raise ValueError(f"the whole detector exists for YOLO11 (yolo11n ... yolo11x), not {arch!r}: its backbone only")
+        config = make_config(arch, detector=True, num_classes=num_classes)
+    return _built(Detector, config, seed, device, dtype)
+
+
+def build_model(config: BackboneConfig, **kwargs: Any) -> Backbone:
+    """The model a config describes: a `Detector` for a detector config, else a `Backbone`."""
+    if getattr(config, "detector", False):
+        return build_detector(config=config, **kwargs)
+    return build_backbone(config=config, **kwargs)
+
+
+def with_classes(config: BackboneConfig, num_classes: int) -> BackboneConfig:
+    """The same detector config with another class count (a checkpoint's head decides it)."""
+    return dataclasses.replace(config, num_classes=num_classes)
+
+
+def pyramid(output: Any) -> tuple[torch.Tensor, ...]:
+    """The P3/P4/P5 maps of a forward's output: a backbone's outputs, or the neck's of a detector."""
+    return tuple(output.neck) if isinstance(output, DetectorOutput) else tuple(output)
+
+
+def output_tensors(output: Any, names: tuple[str, ...] = ("P3", "P4", "P5")) -> dict[str, torch.Tensor]:
+    """Every tensor a forward returns, by name: P3/P4/P5, and a detector's boxes, scores and decoded."""
+    tensors = dict(zip(names, pyramid(output), strict=True))
+    if isinstance(output, DetectorOutput):
+        tensors.update(boxes=output.boxes, scores=output.scores, decoded=output.decoded)
+    return tensors

@@ -1,0 +1,183 @@
+"""The blocks of YOLO11's neck and head that the backbone does not have: nearest-neighbour upsampling,
+concatenation, and the Detect head with its distribution focal loss (DFL) decoding, written from the
+facts in SPEC section 3 (Ultralytics' code is AGPL; none of it is copied here).
+
+Attribute names are the ones Ultralytics' state_dict keys use (`cv2`, `cv3`, `dfl.conv`), so a trained
+detection checkpoint loads key for key. Importing this module registers the blocks in `blocks.BLOCKS`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .blocks import BLOCKS, ConvBNSiLU, bn_args
+from .config import LayerSpec
+
+__all__ = ["Concat", "DFL", "Detect", "HeadOutput", "Upsample", "anchor_points", "decode_boxes"]
+
+REG_MAX = 16  # bins of the distribution over each box side's distance
+
+
+class Upsample(nn.Upsample):
+    """Nearest-neighbour upsampling by an integer factor (2 in YOLO11's top-down path)."""
+
+    def __init__(self, factor: int = 2):
+        super().__init__(scale_factor=factor, mode="nearest")
+        self.factor = factor
+
+    def receptive_field(self, rf: int, jump: int, side: int) -> tuple[int, int]:
+        # every output position copies one input position: the field stays, positions get closer
+        return rf, max(jump // self.factor, 1)
+
+
+class Concat(nn.Module):
+    """Concatenates its inputs along the channels; its receptive field is the union of its branches'."""
+
+    def forward(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(list(xs), dim=1)
+
+    def receptive_field_of(self, inputs: Sequence[tuple[int, int, int]]) -> tuple[int, int]:
+        """(rf, jump) of the output from each input's (rf, jump, side): the widest field, the finest jump."""
+        return max(rf for rf, _, _ in inputs), min(jump for _, jump, _ in inputs)
+
+
+class DFL(nn.Module):
+    """The expected value of a softmax over 16 bins, per box side: a fixed 1x1 conv with weights 0..15."""
+
+    def __init__(self, bins: int = REG_MAX):
+        super().__init__()
+        self.bins = bins
+        self.conv = nn.Conv2d(bins, 1, 1, bias=False).requires_grad_(False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.arange(bins, dtype=torch.float32).view(1, bins, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, a = x.shape  # (B, 4 x bins, A) -> (B, 4, A): distances in cells
+        return self.conv(x.view(b, 4, self.bins, a).transpose(2, 1).softmax(1)).view(b, 4, a)
+
+
+class HeadOutput(NamedTuple):
+    """What Detect computes for a batch: raw DFL logits, raw class logits, and the decoded predictions.
+
+    Attributes:
+        boxes: (B, 4 x 16, A), per anchor 16 logits for each of the left, top, right and bottom distances.
+        scores: (B, nc, A), class logits.
+        decoded: (B, 4 + nc, A): (cx, cy, w, h) in input pixels, then the sigmoid class scores.
+    """
+
+    boxes: torch.Tensor
+    scores: torch.Tensor
+    decoded: torch.Tensor
+
+
+def anchor_points(
+    shapes: Sequence[tuple[int, int]], strides: Sequence[int], like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell centres of every level in cells, (2, A), and the stride of each, (1, A), in Detect's order
+    (level by level, rows then columns)."""
+    points, level_strides = [], []
+    for (h, w), stride in zip(shapes, strides, strict=True):
+        x = torch.arange(w, device=like.device, dtype=like.dtype) + 0.5
+        y = torch.arange(h, device=like.device, dtype=like.dtype) + 0.5
+        yy, xx = torch.meshgrid(y, x, indexing="ij")
+        points.append(torch.stack((xx, yy)).view(2, -1))
+        level_strides.append(torch.full((1, h * w), float(stride), device=like.device, dtype=like.dtype))
+    return torch.cat(points, dim=1), torch.cat(level_strides, dim=1)
+
+
+def decode_boxes(distances: torch.Tensor, points: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
+    """(l, t, r, b) distances in cells from each anchor point, (B, 4, A), to (cx, cy, w, h) in pixels."""
+    left_top, right_bottom = distances.chunk(2, dim=1)
+    top_left = points - left_top
+    bottom_right = points + right_bottom
+    return torch.cat(((top_left + bottom_right) / 2, bottom_right - top_left), dim=1) * strides
+
+
+class Detect(nn.Module):
+    """YOLO11's detection head over three levels (SPEC section 3).
+
+    Per level i a box branch `cv2[i]` (3x3 conv, 3x3 conv, 1x1 conv to 4 x 16 logits) and a class branch
+    `cv3[i]` ([depthwise 3x3, 1x1], [depthwise 3x3, 1x1], 1x1 conv to nc logits); `dfl` turns each side's 16
+    logits into a distance. Channels: c2 = max(16, ch[0] // 4, 64), c3 = max(ch[0], min(nc, 100)).
+
+    Args:
+        channels: input channels of each level (the neck's P3, P4, P5).
+        strides: stride of each level in input pixels (8, 16, 32).
+        num_classes: classes scored.
+    """
+
+    def __init__(self, channels: Sequence[int], strides: Sequence[int], num_classes: int = 80, **bn: float):
+        super().__init__()
+        self.num_classes = num_classes
+        self.strides = tuple(strides)
+        c2 = max(16, channels[0] // 4, 4 * REG_MAX)
+        c3 = max(channels[0], min(num_classes, 100))
+        self.cv2 = nn.ModuleList(
+            nn.Sequential(ConvBNSiLU(c, c2, 3, **bn), ConvBNSiLU(c2, c2, 3, **bn), nn.Conv2d(c2, 4 * REG_MAX, 1))
+            for c in channels
+        )
+        self.cv3 = nn.ModuleList(
+            nn.Sequential(
+                nn.Sequential(_depthwise(c, c, **bn), ConvBNSiLU(c, c3, 1, **bn)),
+                nn.Sequential(_depthwise(c3, c3, **bn), ConvBNSiLU(c3, c3, 1, **bn)),
+                nn.Conv2d(c3, num_classes, 1),
+            )
+            for c in channels
+        )
+        self.dfl = DFL(REG_MAX)
+
+    def forward(self, xs: Sequence[torch.Tensor]) -> HeadOutput:
+        b = xs[0].shape[0]
+        boxes = torch.cat([branch(x).view(b, 4 * REG_MAX, -1) for branch, x in zip(self.cv2, xs, strict=True)], dim=2)
+        scores = torch.cat([branch(x).view(b, self.num_classes, -1) for branch, x in zip(self.cv3, xs, strict=True)], dim=2)
+        points, strides = anchor_points([tuple(x.shape[2:]) for x in xs], self.strides, boxes)
+        decoded = torch.cat((decode_boxes(self.dfl(boxes), points, strides), scores.sigmoid()), dim=1)
+        return HeadOutput(boxes, scores, decoded)
+
+    def receptive_field_of(self, inputs: Sequence[tuple[int, int, int]]) -> tuple[int, int]:
+        """The widest field of any prediction: each level's input through its deeper branch."""
+        fields = []
+        for (rf, jump, _), box, cls in zip(inputs, self.cv2, self.cv3, strict=True):
+            fields.append(max(_branch_field(box, rf, jump), _branch_field(cls, rf, jump)))
+        return max(fields), min(jump for _, jump, _ in inputs)
+
+    def bias_init(self) -> None:
+        """The starting biases Ultralytics gives an untrained head: box logits 2.0, class logits for about
+        one object in 100 cells over 80 classes at 640 pixels (sigmoid scores near 1e-4 to 1e-2)."""
+        with torch.no_grad():
+            for box, cls, stride in zip(self.cv2, self.cv3, self.strides, strict=True):
+                box[-1].bias.fill_(2.0)
+                cls[-1].bias.fill_(math.log(5 / self.num_classes / (640 / stride) ** 2))
+
+
+def _depthwise(c_in: int, c_out: int, **bn: float) -> ConvBNSiLU:
+    """A 3x3 conv with one group per shared channel divisor (depthwise when c_in == c_out)."""
+    return ConvBNSiLU(c_in, c_out, 3, groups=math.gcd(c_in, c_out), **bn)
+
+
+def _branch_field(branch: nn.Module, rf: int, jump: int) -> int:
+    for module in branch.modules():
+        if isinstance(module, nn.Conv2d):
+            (k, _), (s, _) = module.kernel_size, module.stride
+            rf, jump = rf + (k - 1) * jump, jump * s
+    return rf
+
+
+def _upsample(spec: LayerSpec, c_in: int | tuple[int, ...]) -> nn.Module:
+    return Upsample(spec.stride)
+
+
+def _concat(spec: LayerSpec, c_in: int | tuple[int, ...]) -> nn.Module:
+    return Concat()
+
+
+def _detect(spec: LayerSpec, c_in: int | tuple[int, ...], strides: tuple[int, ...] = (8, 16, 32)) -> nn.Module:
+    return Detect(tuple(c_in) if isinstance(c_in, tuple) else (c_in,), strides, spec.num_classes, **bn_args(spec))
+
+
+BLOCKS.update({"upsample": _upsample, "concat": _concat, "detect": _detect})
