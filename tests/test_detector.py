@@ -273,3 +273,47 @@ def test_config_validation():
         build_backbone(config=make_config("yolo11n", detector=True))
     assert make_config("yolo11s", detector=True).backbone == make_config("yolo11s")
     assert make_config("yolo11n", detector=True).parts()["neck"] == tuple(str(i) for i in range(11, 23))
+
+
+def test_cli_stats_latency_and_features_of_the_detector(tmp_path):
+    from test_cli import cli
+
+    stats = cli("stats", "--arch", "yolo11s", "--detector", "--json")
+    assert stats.returncode == 0, stats.stderr
+    out = json.loads(stats.stdout)
+    assert len(out["stages"]) == 24 and (out["total"]["params"], out["total"]["flops"]) == YOLO11_DETECTOR["s"]
+    assert out["config"]["detector"] is True and out["stages"][23]["output_shape"] == [84, 8400]
+
+    # a 3-class checkpoint: the head takes the file's class count, stats and features follow it
+    weights = tmp_path / "three.pt"
+    torch.save({f"model.{k}": v for k, v in build_detector("yolo11n", 3, seed=2).state_dict().items()}, weights)
+    three = cli("stats", "--arch", "yolo11n", "--detector", "--weights", str(weights), "--imgsz", "320", "--json")
+    assert three.returncode == 0, three.stderr
+    assert (
+        json.loads(three.stdout)["stages"][23]["output_shape"] == [7, 2100] and "fits YOLO11n detector, 3 classes" in three.stderr
+    )
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (90, 60), (200, 100, 40)).save(image)
+    features = cli("features", "--arch", "yolo11n", "--detector", "--weights", str(weights), "--image", str(image),
+                   "--imgsz", "128", "--layers", "P4", "23.cv3.0.2", "--out", str(tmp_path / "maps"))  # fmt: skip
+    assert features.returncode == 0, features.stderr
+    import numpy as np
+
+    assert np.load(tmp_path / "maps" / "P4.npy").shape == (128, 8, 8)  # the neck's P4, layer 19
+    assert np.load(tmp_path / "maps" / "23.cv3.0.2.npy").shape == (3, 16, 16)  # three class logits per P3 cell
+
+    latency = cli("latency", "--arch", "yolo11n", "--detector", "--imgsz", "128", "--iters", "2", "--error", "--json")
+    assert latency.returncode == 0, latency.stderr
+    result = json.loads(latency.stdout)
+    assert "detector" in result["model"] and result["relative_error"] < 1e-4
+
+
+def test_cli_refuses_what_has_no_detector():
+    from test_cli import cli
+
+    tutorial = cli("stats", "--detector")
+    assert (
+        tutorial.returncode == 2 and "the tutorial is a backbone only" in tutorial.stderr and "Traceback" not in tutorial.stderr
+    )
+    classes = cli("stats", "--arch", "yolo11n", "--classes", "3")
+    assert classes.returncode == 2 and "add --detector" in classes.stderr

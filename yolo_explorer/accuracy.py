@@ -4,10 +4,10 @@ BatchNorm calibration that makes the error of random weights mean what it would 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._pytree import tree_leaves
 
 from .devices import check_device
 from .modes import LatencyMode, prepared, private_copy
@@ -46,7 +46,8 @@ def mode_error(
     with prepared(model, mode, mode.input_like(x64), dev) as run, torch.inference_mode():
         out = run()
     errors = [
-        (o.double() - r).norm().item() / max(r.norm().item(), 1e-300) for o, r in zip(_as_tuple(out), reference, strict=True)
+        (o.double() - r).norm().item() / max(r.norm().item(), 1e-300)
+        for o, r in zip(tree_leaves(out), tree_leaves(reference), strict=True)
     ]
     return max(errors)
 
@@ -66,7 +67,3 @@ def calibrated_copy(model: nn.Module, x: torch.Tensor) -> nn.Module:
     for bn, original in zip(batchnorms, originals, strict=True):
         bn.momentum = original.momentum
     return clone.eval()
-
-
-def _as_tuple(value: Any) -> tuple[torch.Tensor, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)

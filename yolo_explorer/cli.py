@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from .accuracy import calibrated_copy, mode_error
-from .backbone import build_backbone
 from .config import ARCHITECTURES, make_config
+from .detector import build_model
 from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
 from .features import extract_features
 from .formatting import human_count, human_ms, stats_table
@@ -34,7 +34,7 @@ from .peaks import device_peaks
 from .preprocess import ImageLoadError, load_image
 from .profile import profile_layers
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
-from .weights import WeightsError, load_weights, match_state_dict, read_state_dict
+from .weights import WeightsError, checkpoint_classes, load_weights, match_state_dict, read_state_dict
 
 __all__ = ["main"]
 
@@ -82,6 +82,14 @@ def _build_parser() -> _Parser:
         p.add_argument("--width", type=int, help="tutorial only: base width, a multiple of 8 from 8 to 256 (default 64)")
         p.add_argument("--repeats", type=int, help="tutorial only: bottlenecks per C3k2 (default 2)")
         p.add_argument("--imgsz", type=_size, default=(640, 640), help="input size S or HxW (default 640)")
+        p.add_argument(
+            "--detector",
+            action="store_true",
+            help="YOLO11 only: the whole detector, layers 0-23 (backbone, neck, Detect head); default the backbone",
+        )
+        p.add_argument(
+            "--classes", type=_positive, help="with --detector: classes of the head (default 80; --weights sets its own)"
+        )
         p.add_argument(
             "--weights",
             type=Path,
@@ -161,10 +169,26 @@ def _config(args: argparse.Namespace):
         raise _BadArgument(f"--width and --repeats apply to the tutorial backbone; {args.arch}'s scale fixes its own")
     else:
         fields = {}
+    if args.detector:
+        if args.arch == "tutorial":
+            raise _BadArgument("--detector: the tutorial is a backbone only; the whole detector exists for yolo11n ... yolo11x")
+        fields.update(detector=True, num_classes=args.classes or _checkpoint_classes(args) or 80)
+    elif args.classes is not None:
+        raise _BadArgument("--classes applies to the whole detector: add --detector")
     try:
         return make_config(args.arch, **fields)
     except ValueError as err:
         raise _BadArgument(str(err)) from None
+
+
+def _checkpoint_classes(args: argparse.Namespace) -> int | None:
+    """The class count of --weights' detection head, if it has one (the file is read again to load it)."""
+    if args.weights is None:
+        return None
+    try:
+        return checkpoint_classes(read_state_dict(args.weights))
+    except WeightsError as err:
+        raise _RunFailed(f"{args.weights}: {err}") from None
 
 
 def _load(model, args: argparse.Namespace, check_only: bool = False) -> None:
@@ -196,7 +220,7 @@ def _check_memory(config, args: argparse.Namespace, device, dtype: str, batch: i
 def _cmd_stats(args: argparse.Namespace) -> None:
     config = _config(args)
     if args.weights is not None:  # statistics do not depend on weights; check that they fit the architecture
-        _load(build_backbone(config=config, device="meta"), args, check_only=True)
+        _load(build_model(config, device="meta"), args, check_only=True)
     stats = model_stats(config, args.imgsz, args.dtype)
     summary = None
     if args.summary:
@@ -227,7 +251,7 @@ def _model_on(args: argparse.Namespace, dtype: str = "fp32", batch: int = 1):
     if dtype not in supported_dtypes(device):
         raise _BadArgument(f"{device} cannot run {dtype}; it supports {', '.join(supported_dtypes(device))}")
     _check_memory(config, args, device, dtype, batch)
-    model = build_backbone(config=config, seed=args.seed, device=device, dtype=dtype_from_name(dtype))
+    model = build_model(config, seed=args.seed, device=device, dtype=dtype_from_name(dtype))
     _load(model, args)
     return model
 

@@ -329,7 +329,10 @@ class YOLO11Config:
         return {"backbone": tuple(names[:11]), "neck": tuple(names[11:23]), "head": tuple(names[23:])}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"arch": self.arch, **dataclasses.asdict(self)}
+        fields = dataclasses.asdict(self)
+        if not self.detector:  # a backbone's description stays what it always was
+            del fields["detector"], fields["num_classes"]
+        return {"arch": self.arch, **fields}
 
     @property
     def label(self) -> str:

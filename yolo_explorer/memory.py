@@ -17,8 +17,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from .backbone import build_backbone
 from .config import BackboneConfig
+from .detector import build_model
 from .devices import check_device, dtype_from_name
 from .formatting import human_bytes
 from .stats import parse_size
@@ -105,7 +105,7 @@ def estimate_forward_memory(
     """Memory one inference forward of `batch` images needs, from a forward on the meta device."""
     h, w = parse_size(size)
     torch_dtype = dtype_from_name(dtype)
-    model = build_backbone(config=config, device="meta", dtype=torch_dtype)
+    model = build_model(config, device="meta", dtype=torch_dtype)
     params_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     params_bytes += sum(b.numel() * b.element_size() for b in model.buffers())
     x = torch.empty(batch, config.in_channels, h, w, device="meta", dtype=torch_dtype)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .detector import Detector
 from .modes import private_copy
 from .preprocess import letterbox, load_image
 from .samples import SAMPLES, sample_bytes
@@ -65,7 +66,8 @@ class OnnxModel:
         data: the serialized ONNX model (opens in Netron).
         dtype: "fp32", or "int8" after `quantize_int8`.
         size: (H, W) of the input it was exported for; any batch size runs.
-        outputs: names of its outputs, the pyramid features ("P3", "P4", "P5").
+        outputs: names of its outputs, the pyramid features ("P3", "P4", "P5"), and a detector's "boxes",
+            "scores" and "decoded".
         label: the model's config label.
         export_s: seconds spent exporting (and quantizing).
     """
@@ -116,6 +118,8 @@ def export_onnx(model: nn.Module, *, size: int | str | Sequence[int] = 640) -> O
     config = getattr(clone, "config", None)
     in_channels = config.in_channels if config is not None else next(clone.parameters()).shape[1]
     names = tuple(info.name for info in clone.feature_info) if hasattr(clone, "feature_info") else ()
+    if isinstance(clone, Detector):
+        names += ("boxes", "scores", "decoded")
     label = config.label if config is not None else type(model).__name__
     start = time.perf_counter()
     try:
@@ -201,7 +205,10 @@ def quantize_int8(fp32: OnnxModel, calibration: Sequence[np.ndarray]) -> OnnxMod
     with tempfile.TemporaryDirectory() as tmp, _quiet_exporter():
         source, prepared, quantized = Path(tmp, "fp32.onnx"), Path(tmp, "prepared.onnx"), Path(tmp, "int8.onnx")
         source.write_bytes(fp32.data)
-        quant_pre_process(str(source), str(prepared))  # shape inference and graph cleanup, as ONNX Runtime advises
+        try:  # shape inference and graph cleanup, as ONNX Runtime advises
+            quant_pre_process(str(source), str(prepared))
+        except Exception:  # the detector's anchor grid defeats symbolic shape inference: ONNX's own inference does
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         quantize_static(
             str(prepared),
             str(quantized),

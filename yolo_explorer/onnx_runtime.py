@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .detector import output_tensors
 from .devices import check_device, device_lock, device_name
 from .latency import LatencyResult
 from .modes import private_copy
@@ -144,7 +145,7 @@ def output_errors(model: nn.Module, onnx: OnnxModel, x: np.ndarray, *, device: s
         reference = reference_model(torch.from_numpy(np.asarray(x, dtype=np.float64)))
     outputs = run_onnx(onnx, x, device=device)
     errors = []
-    for name, out, ref in zip(onnx.outputs, outputs, reference, strict=True):
+    for name, out, ref in zip(onnx.outputs, outputs, output_tensors(reference).values(), strict=True):
         o, r = torch.from_numpy(out).double().flatten(), ref.flatten()
         relative = ((o - r).norm() / r.norm().clamp_min(1e-300)).item()
         cosine = torch.nn.functional.cosine_similarity(o, r, dim=0, eps=1e-300).item()

@@ -177,11 +177,17 @@ def profile_layers(
                 if on_progress is not None:
                     on_progress(i + 1, warmup + iters)
         weight_bytes = {name: _weight_bytes(module) for name, module in layers}
+        sources = dict(getattr(run.model, "sources", {}))  # a detector's concatenations and head read several layers
 
     itemsize = torch.empty((), dtype=dtype_from_name(mode.dtype)).element_size()
     medians = {name: statistics.median(times) for name, times in per_layer.items()}
     total = sum(medians.values())
-    input_bytes = [batch * config.in_channels * h * w * itemsize] + [batch * s.activation_bytes for s in stats.layers[:-1]]
+    output_bytes = {s.name: batch * s.activation_bytes for s in stats.layers}
+    previous = [batch * config.in_channels * h * w * itemsize] + [output_bytes[s.name] for s in stats.layers[:-1]]
+    input_bytes = [
+        sum(output_bytes[source] for source in sources[s.name]) if s.name in sources else read
+        for s, read in zip(stats.layers, previous, strict=True)
+    ]
     profiled = tuple(
         LayerProfile(
             name=s.name,
