@@ -7,6 +7,7 @@ import streamlit as st
 
 from pages import ui
 from yolo_explorer import make_config, measure_latency
+from yolo_explorer.config import ULTRALYTICS_PUBLISHED, YOLO11_SCALES
 from yolo_explorer.figures import scaling_plot
 from yolo_explorer.insights import activation_law_insight, params_law_insight, pixels_law_insight
 from yolo_explorer.memory import check_fits
@@ -17,8 +18,91 @@ def caption(text: str | None) -> None:
         st.caption(text)
 
 
+def compare_detectors() -> None:
+    """The five whole YOLO11 detectors at the chosen input sizes: exact totals, the backbone's share, Ultralytics'
+    published figures, MACs against pixels, and latency on demand."""
+    st.title("Compare the YOLO11 detectors")
+    st.caption(
+        "The whole detectors (backbone, neck and head, 80 classes) at several input sizes, from the meta device (no "
+        "forward); latency runs only on demand. Pick *Backbone only* in the sidebar to compare the tutorial's widths."
+    )
+    left, right = st.columns(2)
+    scales = left.multiselect("Scales", list(YOLO11_SCALES), default=list(YOLO11_SCALES), key="cmp_scales")
+    sides = sorted(right.multiselect("Input sizes (square)", ui.SIZES, default=[320, 640, 1280], key="cmp_det_sizes"))
+    if not scales or not sides:
+        st.info("Pick at least one scale and one size.")
+        st.stop()
+    with ui.guard("computing the detectors"):
+        rows = ui.views.detector_rows(tuple(scales), tuple(sides), settings.dtype)
+    table = pd.DataFrame(
+        [
+            {
+                "model": f"YOLO11{r.scale}",
+                "input": r.size_label,
+                "params": r.params,
+                "MACs": r.macs,
+                "GFLOPs": 2 * r.macs / 1e9,
+                "backbone's share of params": r.backbone_params / r.params,
+                "backbone's share of MACs": r.backbone_macs / r.macs,
+                "activation bytes": r.activation_bytes,
+                "Ultralytics: params, GFLOPs at 640": (
+                    f"{ULTRALYTICS_PUBLISHED[r.scale][0] / 1e6:.1f} M, {ULTRALYTICS_PUBLISHED[r.scale][1] / 1e9:.1f}"
+                ),
+            }
+            for r in rows
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "params": st.column_config.NumberColumn(format="localized"),
+            "MACs": st.column_config.NumberColumn(format="localized"),
+            "activation bytes": st.column_config.NumberColumn(format="localized"),
+            "GFLOPs": st.column_config.NumberColumn(format="%.2f"),
+            "backbone's share of params": st.column_config.NumberColumn(format="percent"),
+            "backbone's share of MACs": st.column_config.NumberColumn(format="percent"),
+        },
+    )
+    series = {f"YOLO11{scale}": [r.macs for r in rows if r.scale == scale] for scale in scales}
+    pixels = [r.pixels for r in rows if r.scale == scales[0]]
+    ui.show(
+        scaling_plot(
+            pixels, series, {}, x_title="input pixels", y_title="MACs", title="MACs of each detector against input pixels"
+        ),
+        key="cmp_det_macs",
+    )
+    st.caption("MACs grow with the pixels (every layer is a convolution over the map, bar the attention on P5's grid).")
+
+    st.subheader("Latency on demand")
+    st.caption(f"Times every detector and size above on {settings.device} in {settings.dtype}, batch 1, random weights.")
+    iters = st.slider("Timed runs per combination", 1, 20, 3, key="cmp_det_iters")
+    if st.button("Time them all", icon=":material/timer:", key="cmp_det_time"):
+        results, bar = [], st.progress(0.0)
+        with ui.guard("timing the detectors"):
+            for i, r in enumerate(rows):
+                bar.progress(i / len(rows), text=f"YOLO11{r.scale} at {r.size_label} ({i + 1} of {len(rows)})")
+                config = make_config(f"yolo11{r.scale}", detector=True)
+                check_fits(ui.memory_for(config, (r.height, r.width_px), 1, settings.dtype), settings.device, what=config.label)
+                model = ui.model_for_config(config, settings.seed, settings.device, settings.dtype)
+                t = measure_latency(
+                    model, size=(r.height, r.width_px), device=settings.device, dtype=settings.dtype, warmup=1, iters=iters
+                )
+                results.append(
+                    {"model": f"YOLO11{r.scale}", "input": r.size_label, "median ms": t.median_ms, "images/s": t.images_per_s}
+                )
+        bar.empty()
+        st.session_state["cmp_det_latency"] = results
+    if st.session_state.get("cmp_det_latency"):
+        st.dataframe(pd.DataFrame(st.session_state["cmp_det_latency"]), hide_index=True, width="stretch")
+
+
 settings = ui.current_settings()
 DEPTH = settings.depth if settings.arch == "tutorial" else 2  # the sidebar's n when the tutorial is chosen
+if settings.detector:  # the whole YOLO11 detectors, scale against scale
+    compare_detectors()
+    st.stop()
 st.title("Compare widths and input sizes")
 st.caption(
     "The tutorial backbone at several base widths and input sizes. Every number comes from the meta device (no forward), "

@@ -22,7 +22,7 @@ COLORSCALES = ["Viridis", "Inferno", "Cividis", "Magma", "Greys", "RdBu"]
 settings = ui.current_settings()
 st.title("Feature maps")
 
-with ui.guard("running the backbone on the image"):
+with ui.guard(f"running the {settings.part} on the image"):
     image = ui.image_for(settings.photo)
     base = ui.features_for(settings)
 model = ui.model_for(settings)
@@ -44,7 +44,9 @@ right.markdown(
     f"{settings.size_label} without distortion, then padded with gray 114 ({box.left} px left, {box.top} px top), as YOLO does."
 )
 right.markdown(
-    f"**One forward** of {settings.config.label} gives P3, P4 and P5 below; changing the channels, the colours or the "
+    f"**One forward** of {settings.config.label} gives "
+    + ("the neck's P3, P4 and P5 (layers 16, 19, 22, the head's inputs)" if settings.detector else "P3, P4 and P5")
+    + " below; changing the channels, the colours or the "
     "opacity reuses it, and any other layer costs one more forward, kept for next time."
 )
 bn_mode = {"batch": "batch statistics, as the tutorial's figures", "running": "running statistics (eval mode)"}[
@@ -58,8 +60,15 @@ def pick_map() -> tuple[str, torch.Tensor]:
     choice = st.segmented_control("Layer", ["P3", "P4", "P5", "Any layer"], default="P3", required=True, key="fm_layer")
     if choice != "Any layer":
         return choice, base.maps[choice]
-    names = [n for n in list_layers(model) if n not in ("P3", "P4", "P5")]
-    name = st.selectbox("Layer", names, key="fm_any", help="Any module of the backbone; one more forward, cached.")
+    head = getattr(model, "head_name", None)  # a detector's head returns predictions, not maps; so does its DFL
+    not_maps = {"P3", "P4", "P5"} | ({head, f"{head}.dfl", f"{head}.dfl.conv"} if head else set())
+    names = [n for n in list_layers(model) if n not in not_maps]
+    name = st.selectbox(
+        "Layer",
+        names,
+        key="fm_any",
+        help="Any module of the model, by its path (YOLO11's layers by Ultralytics' index); one more forward, cached.",
+    )
     with ui.guard(f"capturing {name}"):
         value = ui.features_for(settings, (name,)).maps[name]
     if isinstance(value, tuple):  # a module called several times per forward (SPPF's pool)

@@ -9,7 +9,10 @@ from yolo_explorer.formatting import human_bytes, human_count
 from yolo_explorer.insights import cost_insight, flow_insight, memory_insight, pyramid_insight, receptive_field_insight
 
 settings = ui.current_settings()
-st.title(f"Inside the {'YOLOv11' if settings.arch == 'tutorial' else settings.config.label} backbone")
+if settings.detector:
+    st.title(f"Inside the {settings.config.label}")
+else:
+    st.title(f"Inside the {'YOLOv11' if settings.arch == 'tutorial' else settings.config.label} backbone")
 st.caption(
     f"Input {settings.size_label} · {settings.dtype} on {settings.device} · {settings.weights_label}"
     + ("" if settings.weights else ": the shapes and costs are those of the trained model")
@@ -36,15 +39,37 @@ cols[3].metric(
     human_bytes(stats.activation_bytes),
     help=f"all {len(stats.layers)} layer outputs for one image in {stats.dtype}",
 )
-cols[4].metric("P5 receptive field", f"{stats.layers[-1].receptive_field} px")
+deepest = stats.layers[-1]
+cols[4].metric(
+    "Head's receptive field" if settings.detector else "P5 receptive field",
+    f"{deepest.receptive_field} px",
+    help="The widest field of any prediction: P5 through the head's branches" if settings.detector else None,
+)
+if settings.detector:
+    parts = stats.part_totals()
+    st.caption(
+        " · ".join(
+            f"{part}: {human_count(t['params'])} parameters ({t['params'] / stats.params:.0%}), "
+            f"{human_count(t['macs'])} MACs ({t['macs'] / stats.macs:.0%})"
+            for part, t in parts.items()
+        )
+    )
+    published = ui.views.published_comparison(settings.config)
+    if published is not None:
+        st.dataframe(published, hide_index=True, width="content")
+        st.caption(
+            "Ultralytics' table rounds its counts (its GFLOPs are at 640×640 for 80 classes); the exact figures here are "
+            "counted on this model (FLOPs by the same rule as torch.utils.flop_counter). The backbone alone, which the "
+            "tutorial builds, is about half of the parameters."
+        )
 
 st.subheader("Data flow")
 ui.show(ui.views.flow_chart(settings.config, settings.size, settings.dtype), key="flow")
 st.caption(flow_insight(stats))
 
-st.subheader("P3, P4 and P5 for this image")
+st.subheader("P3, P4 and P5 for this image" + (" (the neck's outputs, the head's inputs)" if settings.detector else ""))
 # only this section needs the photo: a photo that cannot be used leaves the table and the costs below
-result = ui.attempt("running the backbone on the image", lambda: ui.features_for(settings))
+result = ui.attempt(f"running the {settings.part} on the image", lambda: ui.features_for(settings))
 if result is not None:
     cols = st.columns([1.2, 1, 1, 1])
     model_input = ui.views.jpeg(("letterboxed", settings.photo.digest, settings.size), result.box.image)
@@ -64,6 +89,7 @@ st.dataframe(
     width="stretch",
     height=35 * (len(table) + 1) + 3,  # every row, the total included, without scrolling
     column_config={
+        "layer": st.column_config.TextColumn("layer", width="medium" if settings.detector else None),
         "params": st.column_config.NumberColumn("params", format="localized"),
         "MACs": st.column_config.NumberColumn("MACs", format="localized"),
         "FLOPs": st.column_config.NumberColumn("FLOPs", format="localized"),

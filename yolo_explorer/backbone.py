@@ -167,6 +167,7 @@ def _seeded(cls: type[Backbone], config: BackboneConfig, seed: int) -> Backbone:
             module.reset_parameters()  # ones, zeros, and fresh running statistics: no randomness
         elif next(module.parameters(recurse=False), None) is not None and not isinstance(module, nn.Conv2d):
             raise NotImplementedError(f"seeded initialisation of {type(module).__name__}")
+    for module in model.modules():  # after its convolutions were drawn
         if isinstance(module, Detect):
             module.bias_init()
     return model

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from .config import make_config
 from .stats import model_stats
 
-__all__ = ["CompareRow", "compare_grid", "fit_laws", "power_law_fit"]
+__all__ = ["CompareRow", "DetectorRow", "compare_detectors", "compare_grid", "fit_laws", "power_law_fit"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,40 @@ def compare_grid(
         for h, w in sizes:
             s = model_stats(config, (h, w), dtype)
             rows.append(CompareRow(width, h, w, s.params, s.macs, s.activation_bytes))
+    return rows
+
+
+@dataclass(frozen=True)
+class DetectorRow:
+    """Totals of one whole YOLO11 detector (80 classes) at one input size, with its backbone's share."""
+
+    scale: str
+    height: int
+    width_px: int
+    params: int
+    macs: int
+    activation_bytes: int
+    backbone_params: int
+    backbone_macs: int
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width_px
+
+    @property
+    def size_label(self) -> str:
+        return f"{self.height}" if self.height == self.width_px else f"{self.height}x{self.width_px}"
+
+
+def compare_detectors(scales: Sequence[str], sizes: Sequence[tuple[int, int]], *, dtype: str = "fp32") -> list[DetectorRow]:
+    """Totals of the whole YOLO11 detectors for every scale x size, from meta-device statistics (no forward)."""
+    rows = []
+    for scale in scales:
+        config = make_config(f"yolo11{scale}", detector=True)
+        for h, w in sizes:
+            s = model_stats(config, (h, w), dtype)
+            backbone = s.part_totals()["backbone"]
+            rows.append(DetectorRow(scale, h, w, s.params, s.macs, s.activation_bytes, backbone["params"], backbone["macs"]))
     return rows
 
 

@@ -185,6 +185,15 @@ _YOLO11_NECK_PLAN: tuple[tuple[str, tuple[int, ...], int, int, dict[str, Any]], 
     ("detect", (16, 19, 22), 0, 0, {}),
 )
 NUM_CLASSES_RANGE = (1, 1000)
+# Ultralytics' published size of each whole YOLO11 detector (its documentation's table, 80 classes, 640x640):
+# (parameters, FLOPs), shown beside the counts computed here
+ULTRALYTICS_PUBLISHED: dict[str, tuple[float, float]] = {
+    "n": (2.6e6, 6.5e9),
+    "s": (9.4e6, 21.5e9),
+    "m": (20.1e6, 68.0e9),
+    "l": (25.3e6, 86.9e9),
+    "x": (56.9e6, 194.9e9),
+}
 _DETECTOR_STAGES = {
     "neck: top-down (FPN)": ("11", "12", "13", "14", "15", "16"),
     "neck: bottom-up (PAN)": ("17", "18", "19", "20", "21", "22"),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from .capture import run_with_capture
+from .capture import BatchNormStats, run_with_capture
 from .detector import Detector, DetectorOutput
 from .preprocess import Letterbox, letterbox
 from .stats import parse_size
@@ -176,6 +176,45 @@ def score_maps(output: DetectorOutput, names: Sequence[str] = ("P3", "P4", "P5")
     return maps
 
 
+def detector_forward(
+    model: Detector, image: Image.Image, size: int | str | Sequence[int], *, batch_norm: BatchNormStats = "running"
+) -> tuple[Letterbox, DetectorOutput]:
+    """Letterbox the photo and run the detector once under its device's lock; outputs on the CPU.
+
+    `batch_norm` "running" is eval mode, as deployed; "batch" normalises with the photo's own statistics, which
+    keeps random weights' activations at unit scale (their running statistics shrink them to nothing)."""
+    box = letterbox(image, parse_size(size))
+    param = next(model.parameters())
+    output, _ = run_with_capture(model, box.tensor().to(param.device, param.dtype), [], to_cpu=True, batch_norm=batch_norm)
+    return box, output
+
+
+def detections_from(
+    output: DetectorOutput,
+    box: Letterbox,
+    names: Sequence[str],
+    *,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    agnostic: bool = False,
+    max_det: int = 300,
+) -> DetectionResult:
+    """Suppress the first image's predictions and map the kept boxes back to the photo.
+
+    Raises:
+        ValueError: a threshold outside 0..1.
+    """
+    kept = non_max_suppression(output.decoded[:1], conf=conf, iou=iou, agnostic=agnostic, max_det=max_det)[0]
+    scores = output.decoded[0, 4:].max(dim=0).values
+    return DetectionResult(
+        box=box,
+        detections=to_photo(kept, box, names),
+        score_maps=score_maps(output),
+        best_score=float(scores.max()),
+        candidates=int((scores > conf).sum()),
+    )
+
+
 def detect(
     model: Detector,
     image: Image.Image,
@@ -191,16 +230,6 @@ def detect(
     Raises:
         ValueError: a threshold outside 0..1.
     """
-    box = letterbox(image, parse_size(size))
-    param = next(model.parameters())
-    output, _ = run_with_capture(model, box.tensor().to(param.device, param.dtype), [], to_cpu=True)
-    kept = non_max_suppression(output.decoded, conf=conf, iou=iou, agnostic=agnostic, max_det=max_det)[0]
-    detections = to_photo(kept, box, class_names(model.num_classes))
-    scores = output.decoded[0, 4:].max(dim=0).values
-    return DetectionResult(
-        box=box,
-        detections=detections,
-        score_maps=score_maps(output),
-        best_score=float(scores.max()),
-        candidates=int((scores > conf).sum()),
-    )
+    box, output = detector_forward(model, image, size)
+    names = class_names(model.num_classes)
+    return detections_from(output, box, names, conf=conf, iou=iou, agnostic=agnostic, max_det=max_det)

@@ -11,6 +11,7 @@ from PIL import Image
 
 from .backbone import Backbone
 from .capture import BatchNormStats, run_with_capture
+from .detector import pyramid
 from .preprocess import Letterbox, letterbox
 from .stats import parse_size
 
@@ -25,7 +26,8 @@ class FeatureResult:
         box: the letterboxed input and its mapping to the original image.
         maps: layer name -> (C, H, W) float32 CPU tensor (batch dimension dropped). A layer called
             several times in the forward (SPPF's pool) maps to a tuple of such tensors.
-        outputs: the forward's pyramid outputs, (C, H, W) float32 each, in `feature_info` order.
+        outputs: the forward's pyramid outputs (a detector's: its neck's), (C, H, W) float32 each, in
+            `feature_info` order.
     """
 
     box: Letterbox
@@ -58,7 +60,7 @@ def extract_features(
     x = box.tensor().to(param.device, param.dtype)
     outputs, captures = run_with_capture(model, x, layers, to_cpu=True, batch_norm=batch_norm)
     maps = {name: _first_image(value) for name, value in captures.items()}
-    return FeatureResult(box=box, maps=maps, outputs=tuple(_first_image(o) for o in outputs))
+    return FeatureResult(box=box, maps=maps, outputs=tuple(_first_image(o) for o in pyramid(outputs)))
 
 
 def _first_image(value: Any) -> Any:

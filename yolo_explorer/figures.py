@@ -21,6 +21,8 @@ __all__ = [
     "channel_grid",
     "channel_heatmap",
     "cost_bars",
+    "detections_figure",
+    "detector_flow_diagram",
     "flow_diagram",
     "latency_box",
     "latency_history",
@@ -33,7 +35,16 @@ __all__ = [
 ]
 
 # one colour per block type, used by every chart so a C3k2 looks the same everywhere
-BLOCK_COLORS = {"input": "#9aa5b1", "ConvBNSiLU": "#4c78a8", "C3k2": "#f58518", "SPPF": "#54a24b", "C2PSA": "#e45756"}
+BLOCK_COLORS = {
+    "input": "#9aa5b1",
+    "ConvBNSiLU": "#4c78a8",
+    "C3k2": "#f58518",
+    "SPPF": "#54a24b",
+    "C2PSA": "#e45756",
+    "Upsample": "#72b7b2",
+    "Concat": "#bab0ac",
+    "Detect": "#9d755d",
+}
 _OTHER_COLOR = "#b279a2"
 _FONT = dict(family="Inter, Segoe UI, sans-serif", size=12)
 
@@ -125,6 +136,101 @@ def flow_diagram(stats: ModelStats) -> go.Figure:
     )
     fig = go.Figure(data=data, layout=layout)
     return _base_layout(fig, 300, legend=dict(orientation="h", x=0, y=1.12), margin=dict(l=10, r=10, t=30, b=10))
+
+
+# Where each layer of a YOLO11 detector sits in its drawing: (x, row); row 0 the backbone, left to right;
+# row 1 the top-down path (FPN), right to left; row 2 the bottom-up path (PAN), left to right, then the head.
+_DETECTOR_PLACES = {
+    "input": (0.0, 0),
+    **{str(i): (1.3 * (i + 1), 0) for i in range(11)},
+    **{str(11 + k): (14.3 - 1.7 * k, 1) for k in range(6)},
+    **{str(17 + k): (5.8 + 1.7 * k, 2) for k in range(6)},
+    "23": (16.0, 1.5),
+}
+
+
+def detector_flow_diagram(stats: ModelStats) -> go.Figure:
+    """A YOLO11 detector's data flow: the backbone on top, the neck's top-down path (FPN: upsample, concatenate
+    with backbone layers 6 and 4) and its bottom-up path (PAN: stride-2 convs, concatenate with layers 13 and
+    10), and the Detect head taking P3, P4 and P5 (layers 16, 19, 22). Each box shows its output shape; hover
+    for its costs."""
+    c, h, w = stats.input_shape
+    nodes = {"input": ("input", (c, h, w), "", "input image")}
+    for s in stats.layers:
+        hover = (
+            f"<b>{s.name}</b> ({s.block})<br>output {shape_str(s.output_shape)}, stride {s.stride}<br>"
+            f"params {s.params:,}<br>MACs {human_count(s.macs)}<br>activations {human_bytes(s.activation_bytes)}<br>"
+            f"receptive field {s.receptive_field} px"
+        )
+        nodes[s.name] = (s.block, s.output_shape, s.feature, hover)
+    rows = {0: 0.0, 1: -1.25, 2: -2.5, 1.5: -1.875}
+    shapes, annotations, xs, ys, hover_text = [], [], [], [], []
+    for name, (block, shape, feature, hover) in nodes.items():
+        x, row = _DETECTOR_PLACES[name]
+        y = rows[row]
+        shapes.append(
+            dict(
+                type="rect",
+                x0=x - 0.58,
+                x1=x + 0.58,
+                y0=y - 0.33,
+                y1=y + 0.33,
+                fillcolor=BLOCK_COLORS.get(block, _OTHER_COLOR),
+                line=dict(width=0),
+                layer="below",
+            )
+        )
+        label = "Detect" if block == "Detect" else shape_str(shape)
+        annotations.append(dict(x=x, y=y + 0.1, text=f"<b>{name}</b>", showarrow=False, font=dict(size=11, color="white")))
+        annotations.append(dict(x=x, y=y - 0.12, text=label, showarrow=False, font=dict(size=10, color="white")))
+        if feature:
+            annotations.append(
+                dict(x=x, y=y - 0.45, text=f"<b>{feature}</b>", showarrow=False, font=dict(color="#d62728", size=12))
+            )
+        xs.append(x)
+        ys.append(y)
+        hover_text.append(hover)
+    order = list(nodes)
+    arrow = dict(xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowwidth=1.3, arrowsize=1, text="")
+    for i, s in enumerate(stats.layers, start=1):
+        for source in s.sources or (order[i - 1],):
+            (x0, r0), (x1, r1) = _DETECTOR_PLACES[source], _DETECTOR_PLACES[s.name]
+            lateral = bool(s.sources) and source != order[i - 1]
+            annotations.append(
+                dict(
+                    arrow,
+                    x=x1,
+                    y=rows[r1],
+                    ax=x0,
+                    ay=rows[r0],
+                    standoff=16,
+                    startstandoff=16,
+                    arrowcolor="#d62728" if lateral else "#555",
+                )
+            )
+    for text, x, row in (("backbone", -0.6, 0), ("neck: top-down (FPN)", 14.9, 1), ("neck: bottom-up (PAN)", 5.2, 2)):
+        anchor = "left" if row != 1 else "right"
+        annotations.append(
+            dict(x=x, y=rows[row] + 0.5, text=f"<i>{text}</i>", showarrow=False, xanchor=anchor, font=dict(size=11, color="#555"))
+        )
+    data = [
+        go.Scatter(
+            x=xs, y=ys, mode="markers", marker=dict(size=36, opacity=0), hovertext=hover_text, hoverinfo="text", showlegend=False
+        )
+    ]
+    data += [
+        go.Scatter(x=[None], y=[None], mode="markers", marker=dict(size=12, color=color, symbol="square"), name=block)
+        for block, color in BLOCK_COLORS.items()
+        if block != "input" and any(s.block == block for s in stats.layers)
+    ]
+    layout = dict(
+        shapes=shapes,
+        annotations=annotations,
+        xaxis=dict(visible=False, range=[-0.8, 16.8]),
+        yaxis=dict(visible=False, range=[-3.0, 0.75]),
+    )
+    fig = go.Figure(data=data, layout=layout)
+    return _base_layout(fig, 430, legend=dict(orientation="h", x=0, y=1.1), margin=dict(l=10, r=10, t=30, b=10))
 
 
 def cost_bars(stats: ModelStats) -> go.Figure:
@@ -286,6 +392,47 @@ def channel_heatmap(
     fig.update_xaxes(visible=False, constrain="domain")
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
     return _base_layout(fig, height, title=dict(text=title, x=0, font=dict(size=13)), margin=dict(l=0, r=0, t=30, b=0))
+
+
+def detections_figure(photo: Image.Image, detections: Sequence, *, max_side: int = 1280, title: str = "") -> go.Figure:
+    """The photo with one box per detection, coloured by class and labelled "name score"; hover a box for its
+    coordinates. `detections` hold `box` (x1, y1, x2, y2 in the photo's pixels), `score`, `class_id`, `name`.
+    The photo travels as a JPEG (at most `max_side` pixels a side), the boxes are scaled to it."""
+    image = photo.convert("RGB")
+    scale = min(1.0, max_side / max(image.size))
+    if scale < 1:
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    fig = go.Figure(go.Image(source="data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(), hoverinfo="skip"))
+    palette = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#fabed4", "#469990"]
+    annotations = []
+    for d in detections:
+        x1, y1, x2, y2 = (v * scale for v in d.box)
+        color = palette[d.class_id % len(palette)]
+        fig.add_trace(
+            go.Scatter(
+                x=[x1, x2, x2, x1, x1],
+                y=[y1, y1, y2, y2, y1],
+                mode="lines",
+                line=dict(color=color, width=2.5),
+                hoveron="points+fills",
+                hovertemplate=(
+                    f"<b>{d.name}</b> {d.score:.2f}<br>x {d.box[0]:.0f}-{d.box[2]:.0f}, "
+                    f"y {d.box[1]:.0f}-{d.box[3]:.0f}<extra></extra>"
+                ),
+                showlegend=False,
+            )
+        )
+        annotations.append(
+            dict(x=x1, y=y1, text=f"{d.name} {d.score:.2f}", showarrow=False, xanchor="left", yanchor="bottom",
+                 bgcolor=color, font=dict(color="white", size=11), borderpad=1)
+        )  # fmt: skip
+    width, height = image.size
+    fig.update_xaxes(visible=False, range=[-0.5, width - 0.5])
+    fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor="x")
+    fig.update_layout(annotations=annotations)
+    return _base_layout(fig, max(300, min(680, int(620 * height / width) + 60)), title=dict(text=title, x=0, font=dict(size=14)))
 
 
 def overlay(photo: Image.Image, heat: np.ndarray, *, opacity: float, colorscale: str = "Inferno", title: str = "") -> go.Figure:

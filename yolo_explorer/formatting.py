@@ -124,6 +124,21 @@ def stats_rows(stats: ModelStats) -> list[dict[str, object]]:
         }
         for s in stats.layers
     ]
+    for part, totals in stats.part_totals().items():  # a detector's backbone, neck and head
+        rows.append(
+            {
+                "layer": f"{part} total",
+                "block": "",
+                "output": "",
+                "params": totals["params"],
+                "output shape": "",
+                "stride": None,
+                "MACs": totals["macs"],
+                "FLOPs": 2 * totals["macs"],
+                "activation bytes": totals["activation_bytes"],
+                "receptive field px": None,
+            }
+        )
     rows.append(
         {
             "layer": "total",

@@ -3,6 +3,7 @@ config. A sentence states a pattern only when the numbers show it (every claim i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,8 +29,38 @@ __all__ = [
 ABOUT_4 = (3.2, 4.8)  # a growth from stage to stage said to be "about 4×" (±20 %)
 
 
+def backbone_of(stats: ModelStats) -> ModelStats:
+    """The statistics of a detector's backbone part (layers 0-10, P3/P4/P5 at layers 4, 6, 10); a backbone's own."""
+    if len(stats.parts) < 2:
+        return stats
+    names = set(dict(stats.parts)["backbone"])
+    features = {"4": "P3", "6": "P4", "10": "P5"}
+    layers = tuple(dataclasses.replace(s, feature=features.get(s.name, "")) for s in stats.layers if s.name in names)
+    return dataclasses.replace(stats, layers=layers, parts=())
+
+
 def flow_insight(stats: ModelStats) -> str:
-    """How resolution and channels trade off from the input to the deepest output."""
+    """How resolution and channels trade off from the input to the deepest output (and, for a detector, what the
+    neck and head do with it)."""
+    if len(stats.parts) > 1:
+        return _flow(backbone_of(stats)) + " " + _neck_and_head(stats)
+    return _flow(stats)
+
+
+def _neck_and_head(stats: ModelStats) -> str:
+    outs = [s for s in stats.layers if s.feature]
+    head = stats.layers[-1]
+    nc, anchors = head.output_shape[0] - 4, head.output_shape[1]
+    cells = " + ".join(f"{s.output_shape[1]}×{s.output_shape[2]}" for s in outs)
+    return (
+        f"The neck then brings P5 back up (top-down, FPN: upsample, concatenate with backbone layers 6 and 4) and down "
+        f"again (bottom-up, PAN: stride-2 convs, concatenate with layers 13 and 10), so its "
+        f"{_and([f'{s.feature} ({shape_str(s.output_shape)})' for s in outs])} mix fine detail with context. The head "
+        f"predicts one box per cell, {anchors:,} in all ({cells}), each 4 box numbers and {nc} class scores."
+    )
+
+
+def _flow(stats: ModelStats) -> str:
     c, h, w = stats.input_shape
     first = stats.layers[0]
     last = [s for s in stats.layers if s.feature][-1]
@@ -43,7 +74,26 @@ def flow_insight(stats: ModelStats) -> str:
 
 
 def cost_insight(stats: ModelStats) -> str:
-    """Where parameters and MACs sit, whether the stages cost the same, and how parameters grow per stage."""
+    """Where parameters and MACs sit, whether the stages cost the same, and how parameters grow per stage (for a
+    detector: in its backbone, then what the neck and the head add)."""
+    if len(stats.parts) < 2:
+        return _costs(stats)
+    totals = stats.part_totals()
+    shares = _and([f"the {part} {t['params'] / stats.params:.0%} and {t['macs'] / stats.macs:.0%}" for part, t in totals.items()])
+    head = stats.layers[-1]
+    return (
+        f"Of the whole detector's parameters and MACs, {shares}. The head is {head.macs / stats.macs:.0%} of the compute with "
+        f"{head.params / stats.params:.0%} of the parameters: its branches run on every cell of all three levels, "
+        f"P3's {_level_cells(stats, 'P3')} cells included. In the backbone: " + _costs(backbone_of(stats))
+    )
+
+
+def _level_cells(stats: ModelStats, feature: str) -> str:
+    s = next(s for s in stats.layers if s.feature == feature)
+    return f"{s.output_shape[1]}×{s.output_shape[2]}"
+
+
+def _costs(stats: ModelStats) -> str:
     parts = []
     by_block: dict[str, list[int]] = {}
     for s in stats.layers[1:]:  # the stem reads the 3 image channels: it is cheaper by design

@@ -53,6 +53,8 @@ class LayerStats:
         feature: pyramid name ("P3") if the layer is an output, else "".
         attention_macs: the part of `macs` spent in attention products (q^T k, v attn^T), which
             counters that hook modules (torchinfo) do not see.
+        sources: the layers whose outputs it takes when not only the previous one's (a detector's
+            concatenations and head).
     """
 
     name: str
@@ -66,6 +68,7 @@ class LayerStats:
     receptive_field: int
     feature: str = ""
     attention_macs: int = 0
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,22 @@ class ModelStats:
     dtype: str
     layers: tuple[LayerStats, ...]
     notes: tuple[str, ...] = field(default=())
+    parts: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # ("backbone", layer names), neck, head
+
+    def part_totals(self) -> dict[str, dict[str, int]]:
+        """Parameters, MACs and activation bytes of each part (backbone, neck, head) of a detector; empty for a
+        backbone alone, which is one part."""
+        if len(self.parts) < 2:
+            return {}
+        by_name = {layer.name: layer for layer in self.layers}
+        return {
+            part: {
+                "params": sum(by_name[n].params for n in names),
+                "macs": sum(by_name[n].macs for n in names),
+                "activation_bytes": sum(by_name[n].activation_bytes for n in names),
+            }
+            for part, names in self.parts
+        }
 
     @property
     def params(self) -> int:
@@ -117,7 +136,7 @@ class ModelStats:
                 "activation_bytes": self.activation_bytes,
             },
             "notes": list(self.notes),
-        }
+        } | ({"parts": self.part_totals()} if len(self.parts) > 1 else {})
 
 
 def parse_size(size: int | str | Sequence[int]) -> tuple[int, int]:
@@ -225,6 +244,7 @@ def model_stats(
                 receptive_field=rf,
                 feature=features.get(name, ""),
                 attention_macs=attention[name],
+                sources=tuple(sources or ()),
             )
         )
     note = alignment_note(h, w)
@@ -234,6 +254,7 @@ def model_stats(
         dtype=dtype,
         layers=tuple(rows),
         notes=(note,) if note else (),
+        parts=tuple(config.parts().items()),
     )
 
 

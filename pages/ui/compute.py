@@ -18,18 +18,21 @@ import streamlit as st
 from PIL import Image
 
 from yolo_explorer import (
-    build_backbone,
+    build_model,
     extract_features,
     load_image,
     model_stats,
     model_summary,
     supported_dtypes,
 )
+from yolo_explorer.detections import DetectionResult, class_names, detections_from, detector_forward
+from yolo_explorer.detector import DetectorOutput
 from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.memory import MemoryEstimate, check_fits, estimate_forward_memory
 from yolo_explorer.onnx_models import OnnxModel, deployable, error_images
 from yolo_explorer.onnx_runtime import OutputError, output_errors
 from yolo_explorer.peaks import Peaks, device_peaks
+from yolo_explorer.preprocess import Letterbox
 from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.weights import load_weights
 
@@ -80,10 +83,10 @@ def supported_dtypes_cached(device: str) -> list[str]:
     return supported_dtypes(device)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Building the backbone…")
+@st.cache_resource(max_entries=4, show_spinner="Building the model…")
 def _model(key: tuple, _weights: Weights | None) -> Backbone:
     config, seed, device, dtype, _ = key
-    model = build_backbone(config=config, seed=seed, device=device, dtype=dtype_from_name(dtype))
+    model = build_model(config, seed=seed, device=device, dtype=dtype_from_name(dtype))
     if _weights is not None:
         load_weights(model, _weights.state)
     return model
@@ -142,7 +145,7 @@ def check_memory(settings: Settings, batch: int = 1, what: str = "this forward",
     check_fits(estimate, settings.device, what=what)  # the server's cap: YOLO_EXPLORER_MAX_FORWARD_MB
 
 
-@st.cache_resource(max_entries=8, show_spinner="Running the backbone on the image…")
+@st.cache_resource(max_entries=8, show_spinner="Running the model on the image…")
 def _features(key: tuple, layers: tuple[str, ...], _settings: Settings) -> FeatureResult:
     return extract_features(
         model_for(_settings), image_for(_settings.photo), _settings.size, layers, batch_norm=_settings.batch_norm
@@ -155,3 +158,23 @@ def features_for(settings: Settings, layers: tuple[str, ...] = ("P3", "P4", "P5"
     image_for(settings.photo)  # a bad image fails here, before any model work
     check_memory(settings, what=f"a forward of {settings.config.label} at {settings.size_label}")
     return _features(settings.forward_key, layers, settings)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Running the detector on the image…")
+def _detector_output(key: tuple, _settings: Settings) -> tuple[Letterbox, DetectorOutput]:
+    return detector_forward(model_for(_settings), image_for(_settings.photo), _settings.size, batch_norm=_settings.batch_norm)
+
+
+def detections_for(settings: Settings, conf: float, iou: float) -> DetectionResult:
+    """The current photo's detections at these thresholds: one forward per photo and model (shared, in eval mode),
+    then NMS (cheap) for each pair of thresholds."""
+    image_for(settings.photo)  # a bad image fails here, before any model work
+    check_memory(settings, what=f"a forward of {settings.config.label} at {settings.size_label}")
+    box, output = _detector_output(settings.forward_key, settings)
+    return _detections((settings.forward_key, conf, iou), box, output, settings.classes)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _detections(key: tuple, _box: Letterbox, _output: DetectorOutput, classes: int) -> DetectionResult:
+    *_, conf, iou = key
+    return detections_from(_output, _box, class_names(classes), conf=conf, iou=iou)

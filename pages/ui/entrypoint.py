@@ -26,6 +26,7 @@ PAGES = [  # (file, title, icon)
     ("pages/overview.py", "Overview", ":material/account_tree:"),
     ("pages/model_summary.py", "Model summary", ":material/list_alt:"),
     ("pages/feature_maps.py", "Feature maps", ":material/grid_view:"),
+    ("pages/detections.py", "Detections", ":material/center_focus_strong:"),
     ("pages/latency.py", "Latency", ":material/timer:"),
     ("pages/profile.py", "Profile", ":material/speed:"),
     ("pages/compare.py", "Compare", ":material/compare_arrows:"),

@@ -56,10 +56,17 @@ class Settings:
     batch_norm: str
     photo: Photo
     weights: Weights | None = field(default=None, compare=False)  # trained weights that fit the config
+    detector: bool = False  # YOLO11: the whole detector (layers 0-23) instead of the backbone
+    classes: int = 80  # the detector head's classes (a checkpoint's head sets them)
 
     @property
     def config(self):
-        return config_for(self.arch, self.width, self.depth)
+        return config_for(self.arch, self.width, self.depth, self.detector, self.classes)
+
+    @property
+    def part(self) -> str:
+        """ "backbone" or "detector", for titles."""
+        return "detector" if self.detector else "backbone"
 
     @property
     def model_key(self) -> tuple:
@@ -95,9 +102,12 @@ def first_sample() -> Photo:
     return Photo.sample(next(iter(SAMPLES)))
 
 
-def config_for(arch: str, width: int, depth: int):
-    """The config the sidebar describes: width and depth are the tutorial's; a YOLO11 scale fixes its own."""
-    return make_config(arch, width=width, depth=depth) if arch == "tutorial" else make_config(arch)
+def config_for(arch: str, width: int, depth: int, detector: bool = False, classes: int = 80):
+    """The config the sidebar describes: width and depth are the tutorial's; a YOLO11 scale fixes its own, and
+    can be the whole detector with `classes` classes."""
+    if arch == "tutorial":
+        return make_config(arch, width=width, depth=depth)
+    return make_config(arch, detector=True, num_classes=classes) if detector else make_config(arch)
 
 
 def compile_modes(device: str) -> tuple[list[str], str | None]:

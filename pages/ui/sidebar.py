@@ -26,6 +26,7 @@ UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 WEIGHT_TYPES = ["pt", "pth", "safetensors"]
 MAX_IMAGE_MB = 25  # per uploaded image (a checkpoint may be as large as the server takes: server.maxUploadSize)
 RANDOM = "random weights"
+PARTS = ["Backbone only", "Whole detector"]
 ARCH_LABELS = {
     "tutorial": "Tutorial (YOLOv11 series)",
     **{f"yolo11{s}": f"YOLO11{s} (Ultralytics)" for s in YOLO11_SCALES},
@@ -84,7 +85,7 @@ def _keep(key: str) -> None:
 def sidebar_controls() -> Settings:
     """Draw the shared sidebar and return the current settings."""
     with st.sidebar:
-        st.subheader("Backbone")
+        st.subheader("Model")
         arch = kept(
             st.selectbox,
             "Architecture",
@@ -92,9 +93,10 @@ def sidebar_controls() -> Settings:
             default=next(iter(ARCHITECTURES)),
             options=list(ARCHITECTURES),
             format_func=ARCH_LABELS.get,
-            help="The tutorial's simplified backbone, or the real YOLO11 backbones (layers 0-10 of Ultralytics' models).",
+            help="The tutorial's simplified backbone, or Ultralytics' YOLO11: its backbone (layers 0-10), or the whole "
+            "detector with its neck and head.",
         )
-        width, depth = DEFAULT_WIDTH, DEFAULT_DEPTH
+        width, depth, detector = DEFAULT_WIDTH, DEFAULT_DEPTH, False
         if arch == "tutorial":
             width = kept(
                 st.select_slider,
@@ -107,6 +109,19 @@ def sidebar_controls() -> Settings:
         else:
             d, w, cap = YOLO11_SCALES[arch[-1]]
             st.caption(f"Scale {arch[-1]}: depth ×{d:g}, width ×{w:g}, at most {cap} channels before scaling.")
+            detector = (
+                kept(
+                    st.segmented_control,
+                    "Part",
+                    key="part",
+                    default=PARTS[0],
+                    options=PARTS,
+                    required=True,
+                    help="The backbone (layers 0-10, what the tutorial builds) or the whole detector Ultralytics ships: "
+                    "the backbone, the neck (top-down FPN, bottom-up PAN, layers 11-22) and the Detect head (23).",
+                )
+                == PARTS[1]
+            )
         with st.expander("More backbone settings"):
             if arch == "tutorial":
                 depth = kept(
@@ -118,8 +133,8 @@ def sidebar_controls() -> Settings:
                     max_value=4,
                     help="The tutorial uses n = 2.",
                 )
-            config = config_for(arch, width, depth)
-            weights, mismatch = _weights(config)
+            weights, mismatch = _weights(config_for(arch, width, depth, detector))
+            classes = (weights and weights.classes) or 80  # a detection checkpoint's head decides
             seed = int(
                 kept(st.number_input, "Seed of the random weights", key="seed", default=0, min_value=0, max_value=2**31 - 1)
             )
@@ -138,7 +153,8 @@ def sidebar_controls() -> Settings:
             st.warning(f"Using random weights: {mismatch}", icon=":material/warning:")
         elif weights is not None:
             where = "the server's weights folder" if weights.origin == "server" else "your upload"
-            st.caption(f":material/check_circle: Using {weights.name} from {where} ({len(weights.state)} tensors).")
+            head = f", a head of {classes} classes" if detector and weights.classes else ""
+            st.caption(f":material/check_circle: Using {weights.name} from {where} ({len(weights.state)} tensors{head}).")
 
         st.subheader("Input")
         if kept(st.toggle, "Square input", key="square", default=True):
@@ -176,7 +192,7 @@ def sidebar_controls() -> Settings:
         st.subheader("Image")
         photo = _photo()
     restore_kept()
-    return Settings(arch, width, depth, seed, size, device, dtype, batch_norm, photo, weights)
+    return Settings(arch, width, depth, seed, size, device, dtype, batch_norm, photo, weights, detector, classes)
 
 
 @st.cache_resource(show_spinner=False)

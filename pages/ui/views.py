@@ -24,11 +24,14 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from yolo_explorer.compare import CompareRow, compare_grid, fit_laws
+from yolo_explorer.compare import CompareRow, DetectorRow, compare_detectors, compare_grid, fit_laws
+from yolo_explorer.config import ULTRALYTICS_PUBLISHED
 from yolo_explorer.figures import (
     channel_grid,
     channel_heatmap,
     cost_bars,
+    detections_figure,
+    detector_flow_diagram,
     flow_diagram,
     overlay,
     scaling_plot,
@@ -62,7 +65,8 @@ shared = st.cache_resource(max_entries=64, show_spinner=False)
 
 @shared
 def flow_chart(config: BackboneConfig, size: tuple[int, int], dtype: str) -> go.Figure:
-    return flow_diagram(stats_for(config, size, dtype))
+    draw = detector_flow_diagram if getattr(config, "detector", False) else flow_diagram
+    return draw(stats_for(config, size, dtype))
 
 
 @shared
@@ -77,6 +81,28 @@ def layer_table(config: BackboneConfig, size: tuple[int, int], dtype: str) -> pd
     for column in ("stride", "receptive field px"):  # blank in the total row (Streamlit would print "None")
         table[column] = [f"{v:.0f}" if pd.notna(v) else "" for v in table[column]]
     return table
+
+
+@shared
+def detector_rows(scales: tuple[str, ...], sides: tuple[int, ...], dtype: str) -> list[DetectorRow]:
+    """The Compare page's whole-detector totals for every scale x square size."""
+    return compare_detectors(scales, [(side, side) for side in sides], dtype=dtype)
+
+
+@shared
+def published_comparison(config: BackboneConfig) -> pd.DataFrame | None:
+    """A whole 80-class YOLO11 detector's parameters and GFLOPs at 640x640, counted here, beside Ultralytics'
+    published ones; None for any other model (Ultralytics publishes no figure for it)."""
+    if not getattr(config, "detector", False) or config.num_classes != 80:
+        return None
+    stats = stats_for(config, (640, 640), "fp32")
+    params, flops = ULTRALYTICS_PUBLISHED[config.scale]
+    return pd.DataFrame(
+        [
+            {"": "counted here", "parameters": f"{stats.params:,}", "GFLOPs at 640×640": f"{stats.flops / 1e9:.2f}"},
+            {"": "Ultralytics' table", "parameters": f"{params / 1e6:.1f} M", "GFLOPs at 640×640": f"{flops / 1e9:.1f}"},
+        ]
+    )
 
 
 @shared
@@ -280,3 +306,18 @@ def stage_share_chart(tutorial: BackboneConfig, yolo: BackboneConfig, size: tupl
         rows = stage_rows(config, stats)
         series[config.label] = ([r.macs for r in rows], stats.macs)
     return stage_share_bars([r.stage for r in rows], series)
+
+
+# Detections
+
+
+@shared
+def detections_chart(key: tuple, _image: Image.Image, _detections: tuple) -> go.Figure:
+    """The photo with the kept boxes, for one forward and pair of thresholds (`key`)."""
+    return detections_figure(_image, _detections)
+
+
+@shared
+def score_chart(key: tuple, title: str, _scores: torch.Tensor) -> go.Figure:
+    """One level's best class score per cell."""
+    return channel_heatmap(_scores.numpy(), title=title, height=300)

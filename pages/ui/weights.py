@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import streamlit as st
 import torch
 
-from yolo_explorer import build_backbone
+from yolo_explorer import build_model
 from yolo_explorer.config import BackboneConfig
-from yolo_explorer.weights import WeightsError, match_state_dict, read_state_dict, scan_folder
+from yolo_explorer.detector import with_classes
+from yolo_explorer.weights import WeightsError, checkpoint_classes, match_state_dict, read_state_dict, scan_folder
 
 log = logging.getLogger("yolo_explorer.app")
 
@@ -41,14 +42,22 @@ class Weights:
         """Read an upload (raises `WeightsError` with a clear message on a bad file)."""
         return cls(name, hashlib.sha256(data).hexdigest()[:16], read_state_dict(data))
 
+    @property
+    def classes(self) -> int | None:
+        """The class count of a detection head in these weights, or None (backbone weights)."""
+        return checkpoint_classes(self.state)
+
     def check(self, config: BackboneConfig) -> None:
-        """Raise `WeightsMismatchError`, listing the keys, if these weights do not fit `config`."""
+        """Raise `WeightsMismatchError`, listing the keys, if these weights do not fit `config` (for a detector,
+        with the class count of the weights' own head)."""
+        if getattr(config, "detector", False) and self.classes is not None:
+            config = with_classes(config, self.classes)
         _check_fit(config, self.digest, self.state)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _check_fit(config: BackboneConfig, digest: str, _state: dict[str, torch.Tensor]) -> None:
-    match_state_dict(build_backbone(config=config, device="meta"), _state)
+    match_state_dict(build_model(config, device="meta"), _state)
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,10 @@ class WeightsFolder:
     refused: tuple[tuple[str, str], ...] = ()  # (file name, why)
 
     def for_config(self, config: BackboneConfig) -> list[Weights]:
-        """The folder's weights that fit `config`, in file-name order."""
+        """The folder's weights that fit `config`, in file-name order: for a whole detector, the detection
+        checkpoints of its scale, whatever their class count."""
+        if getattr(config, "detector", False):
+            return [weights for fits, weights in self.usable if fits == config.backbone and weights.classes is not None]
         return [weights for fits, weights in self.usable if fits == config]
 
 

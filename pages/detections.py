@@ -1,0 +1,88 @@
+"""Detections: the whole YOLO11 detector on the photo. With trained weights, the boxes that class-aware NMS
+keeps, mapped back through the letterbox; with random weights, the best class score of every cell of P3, P4
+and P5 instead (what the head predicts before any threshold)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from pages import ui
+
+settings = ui.current_settings()
+st.title("Detections")
+
+if not settings.detector:
+    st.info(
+        "Detections come from the whole detector: pick a YOLO11 scale and **Whole detector** in the sidebar "
+        "(the tutorial builds the backbone only).",
+        icon=":material/info:",
+    )
+    st.stop()
+
+left, right = st.columns(2)
+conf = left.slider(
+    "Score threshold", 0.05, 0.95, 0.25, 0.05, key="det_conf", help="A box is kept when its best class score is above this."
+)
+iou = right.slider(
+    "IoU threshold (NMS)",
+    0.10,
+    0.95,
+    0.70,
+    0.05,
+    key="det_iou",
+    help="Of two boxes of the same class overlapping more than this (intersection over union), the lower-scored is dropped.",
+)
+
+with ui.guard("running the detector on the image"):
+    result = ui.detections_for(settings, conf, iou)
+    image = ui.image_for(settings.photo)
+
+trained = settings.weights is not None and settings.weights.classes is not None
+if trained:
+    st.caption(
+        f"{settings.config.label} with {settings.weights.name}, {settings.size_label} letterboxed, eval mode. "
+        f"{len(result.detections)} boxes kept of {result.candidates} cells above {conf:.2f}, by class-aware NMS at IoU {iou:.2f}."
+    )
+    ui.show(ui.views.detections_chart((settings.forward_key, conf, iou), image, result.detections), key="det_boxes")
+    if result.detections:
+        table = pd.DataFrame(
+            [
+                {"class": d.name, "score": d.score, "x1": d.box[0], "y1": d.box[1], "x2": d.box[2], "y2": d.box[3]}
+                for d in result.detections
+            ]
+        )
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="content",
+            column_config={
+                "score": st.column_config.NumberColumn(format="%.3f"),
+                **{c: st.column_config.NumberColumn(format="%.0f") for c in ("x1", "y1", "x2", "y2")},
+            },
+        )
+    else:
+        st.info(f"Nothing scores above {conf:.2f} here: lower the score threshold.", icon=":material/search_off:")
+    heading = "Best class score per cell, before the threshold"
+else:
+    st.warning(
+        "Detections need trained weights: these are random, so any box would be noise. Upload an Ultralytics detection "
+        "state_dict in the sidebar (e.g. torch.save(YOLO('yolo11n.pt').model.state_dict(), 'yolo11n_sd.pt')), or ask for "
+        "the server's weights folder. Below is what the head computes all the same: the best class score of every cell "
+        f"(highest here {result.best_score:.3f}; BatchNorm with the photo's own statistics keeps random activations at "
+        "unit scale, so the maps follow the photo; the head's starting biases keep the scores low, as in an untrained "
+        "Ultralytics model).",
+        icon=":material/model_training:",
+    )
+    heading = "Best class score per cell of P3, P4 and P5"
+
+st.subheader(heading)
+st.caption(
+    "Each cell of the three levels predicts one box; the colour is the highest of its class scores (sigmoid). P3 (stride 8) "
+    "sees small objects, P5 (stride 32) large ones."
+)
+cols = st.columns(3)
+for col, (name, scores) in zip(cols, result.score_maps.items(), strict=True):
+    h, w = scores.shape
+    with col:
+        ui.show(ui.views.score_chart((settings.forward_key, name), f"{name}: {h}×{w} cells", scores), key=f"det_{name}")
