@@ -174,7 +174,16 @@ def test_opens_with_heatmaps_and_no_upload(server, page):
 def test_every_page_opens_without_an_error(server, page):
     page.goto(server)
     settle(page)
-    for title in ("Model summary", "Feature maps", "Latency", "Profile", "Compare", "Tutorial vs YOLO11", "Overview"):
+    for title in (
+        "Model summary",
+        "Feature maps",
+        "Detections",
+        "Latency",
+        "Profile",
+        "Compare",
+        "Tutorial vs YOLO11",
+        "Overview",
+    ):
         page.locator('[data-testid="stTopNavLink"]', has_text=title).click()
         settle(page)
         assert not problems(page), title
@@ -265,6 +274,42 @@ def test_yolo11_backbone_in_the_browser(server, page):
     page.locator('[data-testid="stTopNavLink"]', has_text="Tutorial vs YOLO11").click()
     settle(page)
     expect(page.get_by_text("C2PSA attention after the SPPF")).to_be_visible()
+    assert not problems(page)
+
+
+def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
+    """YOLO11n as a whole detector: the neck and head on Overview; a 3-class checkpoint uploaded in the sidebar
+    gives its head to the model and boxes on the Detections page, with their class names."""
+    import torch
+
+    from yolo_explorer import build_detector
+    from yolo_explorer.accuracy import calibrated_copy
+
+    detector = calibrated_copy(build_detector("yolo11n", 3, seed=5), torch.rand(2, 3, 256, 256))
+    with torch.no_grad():
+        for branch in detector.get_submodule("23").cv3:
+            branch[-1].bias.zero_()  # scores around 0.5: boxes to keep (an untrained head starts near 0)
+    weights = tmp_path / "three_classes.pt"
+    torch.save({f"model.{k}": v for k, v in detector.state_dict().items()}, weights)
+
+    page.goto(server)
+    settle(page)
+    choose_architecture(page, "YOLO11n (Ultralytics)")
+    settle(page)
+    page.locator('[data-testid="stSidebar"] [data-testid="stButtonGroup"]').get_by_text("Whole detector").click()
+    expect(page.locator("h1")).to_have_text("Inside the YOLO11n detector", timeout=60_000)
+    settle(page)
+    expect(page.get_by_text("2.62 M", exact=True)).to_be_visible()
+    expect(page.get_by_text("neck total")).to_be_attached()  # a cell of the table (drawn on a canvas)
+    page.locator('[data-testid="stSidebar"] [data-testid="stExpander"]').first.click()
+    page.locator('[data-testid="stFileUploader"]', has_text="Trained weights").locator('input[type="file"]').set_input_files(
+        str(weights)
+    )
+    expect(page.get_by_text("a head of 3 classes", exact=False)).to_be_visible(timeout=60_000)
+    page.locator('[data-testid="stTopNavLink"]', has_text="Detections").click()
+    settle(page)
+    expect(page.get_by_text("boxes kept of", exact=False)).to_be_visible(timeout=60_000)
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(4)  # the boxes, and three score maps
     assert not problems(page)
 
 

@@ -114,3 +114,27 @@ def test_compare_sentences_state_the_grid_s_own_ratios(widths, sides):
 def test_sizes_that_are_not_multiples_of_32_are_not_called_the_same_work_per_pixel():
     text = pixels_law_insight(compare_grid([8], [(100, 100), (333, 333)]))
     assert "same work per pixel" not in text and "rounds up" in text
+
+
+@pytest.mark.parametrize("scale", list(YOLO11_SCALES))
+@pytest.mark.parametrize("size", [(640, 640), (480, 640)])
+def test_the_detector_sentences_state_its_own_numbers(scale, size):
+    """The neck and head sentences: anchors and cells from the head's output and the neck's shapes, shares from
+    the parts' own sums, and the backbone's sentences unchanged by the layers after it."""
+    from yolo_explorer.insights import backbone_of
+
+    detector = model_stats(make_config(f"yolo11{scale}", detector=True), size)
+    backbone = model_stats(make_config(f"yolo11{scale}"), size)
+    flow = flow_insight(detector)
+    head = detector.layers[-1]
+    assert flow.startswith(flow_insight(backbone)) and f"{head.output_shape[1]:,} in all" in flow
+    levels = [s for s in detector.layers if s.feature]
+    assert [s.name for s in levels] == ["16", "19", "22"]
+    assert sum(s.output_shape[1] * s.output_shape[2] for s in levels) == head.output_shape[1]
+    cost = cost_insight(detector)
+    totals = detector.part_totals()
+    for part in ("backbone", "neck", "head"):
+        share = f"the {part} {totals[part]['params'] / detector.params:.0%} and {totals[part]['macs'] / detector.macs:.0%}"
+        assert share in cost
+    assert cost.endswith(cost_insight(backbone))
+    assert [s.params for s in backbone_of(detector).layers] == [s.params for s in backbone.layers]

@@ -1,0 +1,143 @@
+"""AppTest of the whole YOLO11 detector in the app: the sidebar's choice, Overview (the neck and head drawn,
+subtotals, Ultralytics' published totals), Detections (trained weights: boxes equal to the engine's; random
+weights: score maps), Feature maps, Compare, Model summary and Latency."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import torch
+from conftest import no_problems
+from spec import YOLO11_DETECTOR
+from test_page_latency import run_latency
+
+from yolo_explorer import build_backbone, build_detector, load_image
+from yolo_explorer.accuracy import calibrated_copy
+from yolo_explorer.detections import detect
+from yolo_explorer.preprocess import letterbox
+from yolo_explorer.samples import sample_bytes
+
+DETECTOR = {"arch": "yolo11n", "part": "Whole detector"}
+
+
+def detector_app(app, page: str | None = None, **widgets):
+    at = app(page, arch="yolo11n")
+    at.get_by_key("part").set_value("Whole detector").run()
+    for key, value in widgets.items():
+        at.get_by_key(key).set_value(value)
+    if widgets:
+        at.run()
+    return at
+
+
+def checkpoint(model) -> bytes:
+    """A model's weights as Ultralytics names them, saved as a state_dict file."""
+    buffer = io.BytesIO()
+    torch.save({f"model.{k}": v for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+def upload(at, name: str, data: bytes):
+    at.file_uploader(key="weights_upload").set_value((name, data, "application/octet-stream")).run()
+    return at
+
+
+def test_overview_draws_the_neck_and_head_with_subtotals_and_published_totals(app):
+    at = detector_app(app)
+    no_problems(at)
+    assert at.title[0].value == "Inside the YOLO11n detector"
+    assert {m.label: m.value for m in at.metric}["Parameters"] == "2.62 M"
+    table = at.dataframe[-1].value
+    layers = table["layer"].tolist()
+    assert layers[:24] == [str(i) for i in range(24)]
+    assert layers[24:] == ["backbone total", "neck total", "head total", "total"]
+    subtotals = table.set_index("layer")["params"]
+    assert subtotals["backbone total"] + subtotals["neck total"] + subtotals["head total"] == subtotals["total"]
+    assert subtotals["total"] == YOLO11_DETECTOR["n"][0] and subtotals["23"] == 464_912
+    assert table.set_index("layer").loc["12", "block"] == "Concat" and table.set_index("layer").loc["12", "params"] == 0
+    published = at.dataframe[0].value
+    assert published["parameters"].tolist() == [f"{YOLO11_DETECTOR['n'][0]:,}", "2.6 M"]
+    assert published["GFLOPs at 640×640"].tolist() == [f"{YOLO11_DETECTOR['n'][1] / 1e9:.2f}", "6.5"]
+    flow = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(flow["layout"]["shapes"]) == 25  # the input and 24 layers
+    lateral = [a for a in flow["layout"]["annotations"] if a.get("arrowcolor") == "#d62728"]
+    assert len(lateral) == 4 + 2  # concatenations from 6, 4, 13, 10; Detect from 16 and 19 (22 is its previous layer)
+    assert any("The neck then brings P5 back up" in c.value for c in at.caption)
+
+
+def test_backbone_only_is_the_default_and_stays_the_backbone(app):
+    at = app(arch="yolo11n")
+    no_problems(at)
+    assert at.title[0].value == "Inside the YOLO11n backbone"
+    assert len(at.dataframe[0].value) == 12  # 11 layers and the total
+
+
+def test_detections_with_random_weights_show_score_maps(app):
+    at = detector_app(app, "pages/detections.py")
+    no_problems(at)
+    assert "Detections need trained weights" in at.warning[0].value
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert [c["layout"]["title"]["text"] for c in charts] == ["P3: 80×80 cells", "P4: 40×40 cells", "P5: 20×20 cells"]
+
+
+def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
+    # a stand-in for trained weights: BatchNorm statistics set from the photo (activations at unit scale), class
+    # biases at 0 instead of an untrained head's -8, so that scores spread around 0.5 and some boxes are kept
+    photo = letterbox(load_image(sample_bytes("astronaut")), 320).tensor()
+    trained = calibrated_copy(build_detector("yolo11n", 3, seed=11), photo)
+    with torch.no_grad():
+        for branch in trained.get_submodule("23").cv3:
+            branch[-1].bias.zero_()
+    at = upload(detector_app(app, "pages/detections.py", side=320), "three.pt", checkpoint(trained))
+    no_problems(at)
+    assert any("a head of 3 classes" in c.value for c in at.sidebar.caption)
+    at.get_by_key("det_conf").set_value(0.5).run()
+    no_problems(at)
+    expected = detect(trained, load_image(sample_bytes("astronaut")), 320, conf=0.5, iou=0.7)
+    assert expected.detections, "the drawn weights should give some boxes above 0.5"
+    table = at.dataframe[0].value
+    assert table["class"].tolist() == [d.name for d in expected.detections]
+    assert table["score"].tolist() == pytest.approx([d.score for d in expected.detections], abs=1e-6)
+    assert table["x1"].tolist() == pytest.approx([d.box[0] for d in expected.detections], abs=1e-3)
+    boxes = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(boxes["data"]) == 1 + len(expected.detections)  # the photo and one outline per box
+    assert all(name.startswith("class ") for name in table["class"])
+
+
+def test_backbone_weights_with_the_whole_detector_say_what_to_pick(app):
+    at = upload(detector_app(app), "backbone.pt", checkpoint(build_backbone("yolo11n")))
+    warning = at.sidebar.warning[0].value
+    assert "Using random weights" in warning and 'pick "backbone only"' in warning and "13.cv1.conv.weight" in warning
+
+
+def test_feature_maps_offer_the_neck_and_every_layer_but_the_predictions(app):
+    at = detector_app(app, "pages/feature_maps.py", side=256)
+    no_problems(at)
+    at.get_by_key("fm_layer").set_value("Any layer").run()
+    options = at.get_by_key("fm_any").options
+    assert {"12", "16", "23.cv3.0.2", "23.cv2.2.1"} <= set(options)
+    assert not {"23", "23.dfl", "23.dfl.conv"} & set(options)
+    at.get_by_key("fm_any").set_value("23.cv3.0.2").run()
+    no_problems(at)
+
+
+def test_compare_model_summary_and_latency_work_for_the_detector(app):
+    at = detector_app(app, "pages/compare.py")
+    no_problems(at)
+    assert at.title[0].value == "Compare the YOLO11 detectors"
+    table = at.dataframe[0].value
+    assert len(table) == 5 * 3
+    row = table[(table["model"] == "YOLO11n") & (table["input"] == "640")].iloc[0]
+    assert row["params"] == YOLO11_DETECTOR["n"][0] and row["MACs"] * 2 == YOLO11_DETECTOR["n"][1]
+
+    at.switch_page("pages/model_summary.py").run()
+    no_problems(at)
+    assert "Detect" in at.code[0].value and f"Total params: {YOLO11_DETECTOR['n'][0]:,}" in at.code[0].value
+
+    at.switch_page("pages/latency.py").run()
+    at.get_by_key("side").set_value(128).run()
+    run_latency(at, lat_iters=2, lat_warmup=1)
+    no_problems(at)
+    assert at.dataframe[0].value["run"].tolist() == ["YOLO11n detector 128×128 b1 fp32 cpu"]
