@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import no_problems
 
-from yolo_explorer import build_backbone, extract_features, load_image, make_config
+from yolo_explorer import build_backbone, build_detector, extract_features, load_image, load_weights, make_config
 from yolo_explorer.config import YOLO11_SCALES
 from yolo_explorer.samples import SAMPLES, sample_bytes
 from yolo_explorer.weights import WeightsMismatchError, fitting_config, scan_folder
@@ -59,7 +59,13 @@ def test_scan_reads_every_file_and_says_why_one_is_refused(tmp_path):
     found = {f.name: f for f in scan_folder(tmp_path)}
     assert sorted(found) == ["notes.txt", "other.pt", "tiny.pt", "yolo11n_sd.pt"]
     assert found["yolo11n_sd.pt"].config == make_config("yolo11n")
-    assert set(found["yolo11n_sd.pt"].state) == set(build_backbone("yolo11n", device="meta").state_dict())  # head dropped
+    whole = found["yolo11n_sd.pt"].state  # a whole detection model: kept for the detector, renamed to its keys
+    detector_keys = {k for k in build_detector("yolo11n", device="meta").state_dict() if not k.endswith("num_batches_tracked")}
+    assert detector_keys <= set(whole) <= set(build_detector("yolo11n", device="meta").state_dict())
+    backbone = build_backbone("yolo11n", seed=0)
+    report = load_weights(backbone, whole)  # the backbone takes layers 0-10 of it and ignores the rest
+    assert report.ignored == sum(1 for k in whole if int(k.split(".")[0]) > 10) and report.ignored > 0
+    assert torch.equal(backbone.state_dict()["4.cv1.conv.weight"], whole["4.cv1.conv.weight"])
     assert found["tiny.pt"].config == make_config("tutorial", width=8)
     assert found["notes.txt"].config is None and "not a PyTorch or safetensors weights file" in found["notes.txt"].problem
     assert found["other.pt"].config is None and "fits none of the architectures" in found["other.pt"].problem
@@ -141,3 +147,29 @@ def test_the_warm_up_prepares_what_the_first_visitor_gets(tmp_path, monkeypatch)
     assert first.weights is not None and first.weights.name == "tutorial_w64.pt" and first.batch_norm == "running"
     monkeypatch.delenv("YOLO_EXPLORER_WEIGHTS_DIR")
     assert Settings.first_visit().weights is None and Settings.first_visit().batch_norm == "batch"
+
+
+def test_a_detection_checkpoint_in_the_folder_serves_the_backbone_and_the_whole_detector(app, folder):
+    """A whole YOLO11n detection state_dict with 3 classes: offered for the backbone (layers 0-10) and for the whole
+    detector, whose head takes its class count; the backbone-only file is not offered for the detector."""
+    from yolo_explorer import build_detector
+
+    detector = build_detector("yolo11n", 3, seed=12)
+    (folder / "three_classes.pt").write_bytes(state_bytes(detector, prefix="model."))
+    at = app(arch="yolo11n", side=128)
+    assert at.get_by_key("server_weights_YOLO11n").options == [
+        "three_classes.pt (server)",
+        "yolo11n_sd.pt (server)",
+        "random weights",
+    ]
+    at.get_by_key("part").set_value("Whole detector").run()
+    no_problems(at)
+    key = "server_weights_YOLO11n detector"
+    assert at.get_by_key(key).options == ["three_classes.pt (server)", "random weights"]
+    settings = at.session_state["settings"]
+    assert settings.classes == 3 and settings.config.num_classes == 3 and settings.weights.name == "three_classes.pt"
+    assert any("a head of 3 classes" in c.value for c in at.sidebar.caption)
+    from pages.ui import compute
+
+    model = compute.model_for(settings)
+    assert all(torch.equal(v, detector.state_dict()[k]) for k, v in model.state_dict().items())

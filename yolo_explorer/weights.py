@@ -14,6 +14,7 @@ wrong-shaped keys.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import pickle
@@ -28,7 +29,7 @@ from torch import nn
 
 from .backbone import build_backbone
 from .blocks import build_block
-from .config import YOLO11_SCALES, BackboneConfig, make_config
+from .config import YOLO11_SCALES, BackboneConfig, YOLO11Config, make_config
 from .detector import Detector, build_detector, with_classes
 
 __all__ = [
@@ -128,6 +129,11 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
             else:
                 renamed[key] = value  # reported as unexpected below
         state, layout = renamed, "ultralytics"
+    if indexed:  # a whole detector's neck and head under this model's own key names: not a backbone's part
+        beyond = [k for k in state if k.split(".", 1)[0].isdigit() and int(k.split(".", 1)[0]) >= len(layers)]
+        for key in beyond:
+            del state[key]
+        ignored += len(beyond)
 
     # a BatchNorm's batch counter only matters when training: absent is fine
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
@@ -287,8 +293,8 @@ class FolderFile:
 def scan_folder(folder: str | Path, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> list[FolderFile]:
     """Read every file of `folder` (hidden files and sub-folders skipped), each as safely as an upload.
 
-    A file that fits an architecture keeps only the tensors that architecture uses (a whole Ultralytics
-    model's neck and head are dropped), renamed to the backbone's keys.
+    A file that fits an architecture keeps only the tensors that architecture uses, renamed to the model's keys;
+    a whole YOLO11 detection model keeps its neck and head (the detector uses them, a backbone ignores them).
 
     Raises:
         WeightsError: the folder cannot be read.
@@ -306,7 +312,12 @@ def scan_folder(folder: str | Path, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES
             digest = hashlib.sha256(data).hexdigest()[:16]
             state = read_state_dict(data, max_bytes=max_bytes)
             config = fitting_config(state)
-            matched, _, _ = match_state_dict(build_backbone(config=config, device="meta"), state)
+            classes = checkpoint_classes(state) if isinstance(config, YOLO11Config) else None
+            if classes is None:
+                matched, _, _ = match_state_dict(build_backbone(config=config, device="meta"), state)
+            else:  # a whole detection model: kept whole, for the detector (its backbone takes layers 0-10)
+                whole = dataclasses.replace(config, detector=True, num_classes=classes)
+                matched, _, _ = match_state_dict(build_detector(config=whole, device="meta"), state)
         except WeightsError as err:
             found.append(FolderFile(file.name, digest, None, None, str(err)))
         else:
