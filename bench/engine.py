@@ -2,7 +2,7 @@
 
 python bench/engine.py            # full run (a few minutes on a 2-core CPU)
 python bench/engine.py --quick    # fewer repetitions
-python bench/engine.py --only profile onnx   # some sections: build stats capture latency modes profile onnx
+python bench/engine.py --only profile onnx   # some sections: build stats capture latency modes profile onnx detector
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:9.1f} ms"
 
 
-SECTIONS = ["build", "stats", "capture", "latency", "modes", "profile", "onnx"]
+SECTIONS = ["build", "stats", "capture", "latency", "modes", "profile", "onnx", "detector"]
 
 
 def main() -> None:
@@ -133,6 +133,9 @@ def main() -> None:
     if "onnx" in args.only:
         onnx_section(args.quick)
 
+    if "detector" in args.only:
+        detector_section(args.quick)
+
 
 def profile_section(quick: bool) -> None:
     print("\n## per-layer time (profile_layers), 640x640, batch 1: each layer's median, its share of the time and the MACs")
@@ -180,6 +183,51 @@ def onnx_section(quick: bool) -> None:
                 f"({torch_r.median_ms / r.median_ms:.2f}x torch fp32; export {r.export_s:.1f} s, "
                 f"{len(exported.data) / 2**20:.1f} MiB)  {listed}"
             )
+
+
+def detector_section(quick: bool) -> None:
+    """The whole YOLO11 detectors: statistics of every scale from the meta device against Ultralytics' published
+    figures, and CPU latency of YOLO11n/s whole against their backbone alone, with NMS timed apart."""
+    from yolo_explorer import build_detector
+    from yolo_explorer.config import ULTRALYTICS_PUBLISHED, YOLO11_SCALES
+    from yolo_explorer.detections import non_max_suppression
+
+    print("\n## whole YOLO11 detectors (80 classes), statistics at 640x640 from the meta device")
+    for scale in YOLO11_SCALES:
+        config = make_config(f"yolo11{scale}", detector=True)
+        t = statistics.median(timed(lambda c=config: model_stats(c, 640), 3))
+        stats = model_stats(config, 640)
+        parts = stats.part_totals()
+        params, flops = ULTRALYTICS_PUBLISHED[scale]
+        shares = ", ".join(f"{part} {v['params'] / stats.params:.0%}/{v['macs'] / stats.macs:.0%}" for part, v in parts.items())
+        print(
+            f"YOLO11{scale}: {stats.params:>11,} params ({params / 1e6:.1f} M published), {stats.flops / 1e9:7.2f} GFLOPs "
+            f"({flops / 1e9:.1f} published); params/MACs {shares}; model_stats {ms(t)}"
+        )
+
+    print("\n## CPU latency, whole detector vs backbone alone, 640x640, batch 1 (warm-up 3; NMS apart)")
+    bf16 = "bf16" in supported_dtypes("cpu")
+    modes = [LatencyMode(dtype="fp32")] + ([LatencyMode(dtype="bf16", channels_last=True, fold_bn=True)] if bf16 else [])
+    for arch in ("yolo11n", "yolo11s"):
+        backbone, detector = build_backbone(arch), build_detector(arch)
+        for mode in modes:
+            times = {}
+            for name, model in (("backbone", backbone), ("detector", detector)):
+                r = measure_latency(model, size=640, mode=mode, warmup=3, iters=5 if quick else 15)
+                times[name] = r.median_ms
+            print(
+                f"{arch:<8} {mode.label:<36} backbone {times['backbone']:7.1f} ms, whole detector {times['detector']:7.1f} ms "
+                f"({times['detector'] / times['backbone']:.2f}x)"
+            )
+        with torch.no_grad():
+            decoded = detector(torch.rand(1, 3, 640, 640)).decoded
+        # random weights score nothing: scores drawn uniformly instead, so that NMS has thousands of candidates
+        decoded[:, 4:] = torch.rand(decoded[:, 4:].shape, generator=torch.Generator().manual_seed(0)) ** 8
+        for conf in (0.25, 0.001):  # the app's default, and a validation run's threshold
+            t = statistics.median(timed(lambda c=conf, d=decoded: non_max_suppression(d, conf=c, iou=0.7), 5))
+            candidates = int((decoded[0, 4:].amax(0) > conf).sum())
+            kept = len(non_max_suppression(decoded, conf=conf, iou=0.7)[0])
+            print(f"{arch:<8} NMS at score > {conf}: {ms(t)} ({candidates:,} of 8,400 anchors as candidates, {kept} kept)")
 
 
 if __name__ == "__main__":
