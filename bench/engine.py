@@ -223,7 +223,7 @@ def detector_section(quick: bool) -> None:
             decoded = detector(torch.rand(1, 3, 640, 640)).decoded
         # random weights score nothing: scores drawn uniformly instead, so that NMS has thousands of candidates
         decoded[:, 4:] = torch.rand(decoded[:, 4:].shape, generator=torch.Generator().manual_seed(0)) ** 8
-        for conf in (0.25, 0.001):  # the app's default, and a validation run's threshold
+        for conf in (0.25, 0.001, 0.999):  # the app default, a validation run, and about a hundred candidates
             t = statistics.median(timed(lambda c=conf, d=decoded: non_max_suppression(d, conf=c, iou=0.7), 5))
             candidates = int((decoded[0, 4:].amax(0) > conf).sum())
             kept = len(non_max_suppression(decoded, conf=conf, iou=0.7)[0])
