@@ -104,19 +104,27 @@ st.caption(
 )
 
 st.subheader("Roofline")
+computing = [layer for layer in layers if layer.flops > 0]  # a detector's Upsample and Concat only move data
 ui.show(
     roofline(
-        names,
-        blocks,
-        [layer.intensity for layer in layers],
-        [layer.gflops_per_s for layer in layers],
+        [layer.name for layer in computing],
+        [layer.block for layer in computing],
+        [layer.intensity for layer in computing],
+        [layer.gflops_per_s for layer in computing],
         peak_tflops=peaks.tflops,
         peak_gbps=peaks.gbps,
         peak_label=f"compute peak ({peaks.compute})",
     ),
     key="prof_roofline",
 )
-st.caption(roofline_insight(layers, peaks.tflops, peaks.gbps))
+st.caption(roofline_insight(computing, peaks.tflops, peaks.gbps))
+movers = [layer for layer in layers if layer.flops == 0]
+if movers:
+    moved = sum(layer.ms for layer in movers)
+    st.caption(
+        f"Not on the roofline: {', '.join(f'{layer.name} ({layer.block})' for layer in movers)} compute nothing, they "
+        f"only move data; together {moved:.2f} ms, {moved / profile.total_ms:.0%} of the time."
+    )
 st.caption(
     "Intensity counts the least traffic a layer needs: its weights, its input and its output, each read or written once in "
     f"{profile.dtype}. A layer under the slanted ceiling cannot go faster than memory delivers bytes; under the flat one, "

@@ -141,3 +141,21 @@ def test_compare_model_summary_and_latency_work_for_the_detector(app):
     run_latency(at, lat_iters=2, lat_warmup=1)
     no_problems(at)
     assert at.dataframe[0].value["run"].tolist() == ["YOLO11n detector 128×128 b1 fp32 cpu"]
+
+
+def test_onnx_runtime_and_the_profile_of_the_detector(app):
+    """The exported detector has all six outputs, each as accurate as the model; the profile times its 24 layers."""
+    from test_page_profile import profile
+
+    at = detector_app(app, "pages/latency.py", side=128)
+    at.get_by_key("lat_runtime").set_value("ONNX Runtime").run()
+    run_latency(at, lat_iters=2, lat_warmup=1)
+    no_problems(at)
+    errors = at.dataframe[0].value
+    assert errors["output"].tolist() == ["P3", "P4", "P5", "boxes", "scores", "decoded"]
+    assert (errors["relative error"] < 1e-4).all()
+
+    at.switch_page("pages/profile.py").run()
+    profile(at, prof_iters=2)
+    no_problems(at)
+    assert at.dataframe[0].value["layer"].tolist() == [str(i) for i in range(24)]
