@@ -22,6 +22,8 @@ import pytest
 from PIL import Image
 from spec import FLOPS_W64_640, MACS_W64_640, PARAMS_W64, SHAPES_640, TOTALS
 
+from pages.ui.entrypoint import PAGES
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 LAUNCH_ARGS = [
@@ -148,7 +150,7 @@ def test_first_visit_after_start_can_land_on_any_page(server, page):
         3
     )  # width, repeats (in the expander), input size
     expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)
-    expect(page.locator('[data-testid="stTopNavLink"]')).to_have_count(7)
+    expect(page.locator('[data-testid="stTopNavLink"]')).to_have_count(len(PAGES))
     assert not problems(page)
     slider = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]').first.locator('input[type="range"]')
     slider.focus()

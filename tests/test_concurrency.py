@@ -62,8 +62,8 @@ def test_concurrent_sessions_get_their_own_results_and_leave_no_hooks():
 def test_the_model_cache_stays_bounded(monkeypatch):
     """Six configs through the 4-model cache: of the models the cache built, at most 4 stay alive."""
     built: list[weakref.ref] = []
-    real = compute.build_backbone
-    monkeypatch.setattr(compute, "build_backbone", lambda *a, **k: _track(real(*a, **k), built))
+    real = compute.build_model
+    monkeypatch.setattr(compute, "build_model", lambda *a, **k: _track(real(*a, **k), built))
     compute._model.clear()
     compute._features.clear()
     widths = [8, 16, 24, 32, 40, 48]

@@ -12,16 +12,11 @@ from .stats import model_stats
 __all__ = ["CompareRow", "DetectorRow", "compare_detectors", "compare_grid", "fit_laws", "power_law_fit"]
 
 
-@dataclass(frozen=True)
-class CompareRow:
-    """Totals of one (width, size) combination, for one image."""
+class _AtSize:
+    """What a row at an input size (`height` x `width_px`) says of its size."""
 
-    width: int
     height: int
     width_px: int
-    params: int
-    macs: int
-    activation_bytes: int
 
     @property
     def pixels(self) -> int:
@@ -30,6 +25,18 @@ class CompareRow:
     @property
     def size_label(self) -> str:
         return f"{self.height}" if self.height == self.width_px else f"{self.height}x{self.width_px}"
+
+
+@dataclass(frozen=True)
+class CompareRow(_AtSize):
+    """Totals of one (width, size) combination, for one image."""
+
+    width: int
+    height: int
+    width_px: int
+    params: int
+    macs: int
+    activation_bytes: int
 
 
 def compare_grid(
@@ -50,7 +57,7 @@ def compare_grid(
 
 
 @dataclass(frozen=True)
-class DetectorRow:
+class DetectorRow(_AtSize):
     """Totals of one whole YOLO11 detector (80 classes) at one input size, with its backbone's share."""
 
     scale: str
@@ -61,14 +68,6 @@ class DetectorRow:
     activation_bytes: int
     backbone_params: int
     backbone_macs: int
-
-    @property
-    def pixels(self) -> int:
-        return self.height * self.width_px
-
-    @property
-    def size_label(self) -> str:
-        return f"{self.height}" if self.height == self.width_px else f"{self.height}x{self.width_px}"
 
 
 def compare_detectors(scales: Sequence[str], sizes: Sequence[tuple[int, int]], *, dtype: str = "fp32") -> list[DetectorRow]:

@@ -55,6 +55,15 @@ def _base_layout(fig: go.Figure, height: int, **kwargs) -> go.Figure:
     return fig
 
 
+def _block_legend(stats: ModelStats) -> list[go.Scatter]:
+    """One legend entry per kind of block the model has, in its colour."""
+    return [
+        go.Scatter(x=[None], y=[None], mode="markers", marker=dict(size=12, color=color, symbol="square"), name=block)
+        for block, color in BLOCK_COLORS.items()
+        if block != "input" and any(s.block == block for s in stats.layers)
+    ]
+
+
 def flow_diagram(stats: ModelStats) -> go.Figure:
     """The data flow: input -> every layer -> P3/P4/P5, each box labelled with its output shape.
 
@@ -123,11 +132,7 @@ def flow_diagram(stats: ModelStats) -> go.Figure:
             showlegend=False,
         )
     ]
-    data += [
-        go.Scatter(x=[None], y=[None], mode="markers", marker=dict(size=12, color=color, symbol="square"), name=block)
-        for block, color in BLOCK_COLORS.items()
-        if block != "input" and any(s.block == block for s in stats.layers)
-    ]
+    data += _block_legend(stats)
     layout = dict(
         shapes=shapes,
         annotations=annotations,
@@ -218,11 +223,7 @@ def detector_flow_diagram(stats: ModelStats) -> go.Figure:
             x=xs, y=ys, mode="markers", marker=dict(size=36, opacity=0), hovertext=hover_text, hoverinfo="text", showlegend=False
         )
     ]
-    data += [
-        go.Scatter(x=[None], y=[None], mode="markers", marker=dict(size=12, color=color, symbol="square"), name=block)
-        for block, color in BLOCK_COLORS.items()
-        if block != "input" and any(s.block == block for s in stats.layers)
-    ]
+    data += _block_legend(stats)
     layout = dict(
         shapes=shapes,
         annotations=annotations,
