@@ -67,12 +67,20 @@ if trained:
 else:
     st.warning(
         "Detections need trained weights: these are random, so any box would be noise. Upload an Ultralytics detection "
-        "state_dict in the sidebar (e.g. torch.save(YOLO('yolo11n.pt').model.state_dict(), 'yolo11n_sd.pt')), or ask for "
-        "the server's weights folder. Below is what the head computes all the same: the best class score of every cell "
-        f"(highest here {result.best_score:.3f}; BatchNorm with the photo's own statistics keeps random activations at "
-        "unit scale, so the maps follow the photo; the head's starting biases keep the scores low, as in an untrained "
-        "Ultralytics model).",
+        "state_dict under *More backbone settings* in the sidebar, or ask for the server's weights folder. Below is what "
+        "the head computes all the same.",
         icon=":material/model_training:",
+    )
+    statistics = (
+        "BatchNorm uses the photo's own statistics, so random activations keep a unit scale and the maps follow the photo"
+        if settings.batch_norm == "batch"
+        else "BatchNorm uses its running statistics, which shrink random activations: the maps are nearly flat (switch "
+        "to batch statistics under *More backbone settings*)"
+    )
+    notes = (
+        f"The highest score here is {result.best_score:.3f}: an untrained head starts with biases that keep every "
+        f"score low, as Ultralytics' does. {statistics}. Export trained weights with "
+        "`torch.save(YOLO('yolo11n.pt').model.state_dict(), 'yolo11n_sd.pt')` where Ultralytics is installed."
     )
     heading = "Best class score per cell of P3, P4 and P5"
 
@@ -81,6 +89,8 @@ st.caption(
     "Each cell of the three levels predicts one box; the colour is the highest of its class scores (sigmoid). P3 (stride 8) "
     "sees small objects, P5 (stride 32) large ones."
 )
+if not trained:
+    st.caption(notes)
 cols = st.columns(3)
 for col, (name, scores) in zip(cols, result.score_maps.items(), strict=True):
     h, w = scores.shape
