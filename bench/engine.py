@@ -156,7 +156,7 @@ def profile_section(quick: bool) -> None:
                 f"in the same run: {profile.overhead:.2f}x"
             )
             for layer in profile.layers:
-                bound = "memory" if layer.intensity < peaks.ridge else "compute"
+                bound = peaks.bound(layer.intensity)
                 print(
                     f"  {layer.name:<12} {layer.block:<10} {layer.ms:8.2f} ms {layer.share:6.1%} of time {layer.macs_share:6.1%} "
                     f"of MACs {layer.gflops_per_s:7.1f} GFLOP/s {layer.intensity:7.1f} FLOP/B  {bound}"

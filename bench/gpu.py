@@ -323,7 +323,7 @@ def profile_section(device: str, size: int, iters: int) -> list[dict]:
             f"peaks {peaks.tflops:.0f} TFLOP/s ({peaks.compute}), {peaks.gbps:.0f} GB/s, ridge {peaks.ridge:.0f} FLOP/B"
         )
         for layer in profile.layers:
-            bound = "memory" if layer.intensity < peaks.ridge else "compute"
+            bound = peaks.bound(layer.intensity)
             say(
                 f"  {layer.name:<12} {layer.ms:8.3f} ms {layer.share:6.1%} of time {layer.macs_share:6.1%} of MACs "
                 f"{layer.gflops_per_s / 1e3:7.2f} TFLOP/s {layer.intensity:7.1f} FLOP/B  {bound}"

@@ -141,7 +141,7 @@ table = pd.DataFrame(
             "share of MACs": layer.macs_share,
             "GFLOP/s": layer.gflops_per_s,
             "FLOP/byte": layer.intensity,
-            "bound": "memory" if layer.intensity < peaks.ridge else "compute",
+            "bound": peaks.bound(layer.intensity),
         }
         for layer in layers
     ]

@@ -6,17 +6,11 @@ from __future__ import annotations
 import json
 
 from conftest import no_problems
+from test_page_latency import run_latency as profile  # the same form submission
 
 from yolo_explorer import make_config, model_stats
 
 PAGE = "pages/profile.py"
-
-
-def profile(at, **form):
-    for key, value in form.items():
-        at.get_by_key(key).set_value(value)
-    at.get("form_submit_button")[0].click().run()
-    return at
 
 
 def test_nothing_runs_until_the_button(app):

@@ -432,7 +432,7 @@ def _cmd_profile(args: argparse.Namespace) -> None:
     )
     print(f"{'layer':<14}{'block':<12}{'ms':>9}{'time':>7}{'MACs':>7}{'GFLOP/s':>10}{'FLOP/B':>8}  bound")
     for layer in profile.layers:
-        bound = "memory" if layer.intensity < peaks.ridge else "compute"
+        bound = peaks.bound(layer.intensity)
         print(
             f"{layer.name:<14}{layer.block:<12}{layer.ms:>9.3f}{layer.share:>7.1%}{layer.macs_share:>7.1%}"
             f"{layer.gflops_per_s:>10.1f}{layer.intensity:>8.1f}  {bound}"

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from .capture import BatchNormStats, run_with_capture
 from .detector import Detector, DetectorOutput
-from .preprocess import Letterbox, letterbox
-from .stats import parse_size
+from .features import extract_features
+from .preprocess import Letterbox
 
 __all__ = [
     "COCO_CLASSES",
@@ -176,19 +175,6 @@ def score_maps(output: DetectorOutput, names: Sequence[str] = ("P3", "P4", "P5")
     return maps
 
 
-def detector_forward(
-    model: Detector, image: Image.Image, size: int | str | Sequence[int], *, batch_norm: BatchNormStats = "running"
-) -> tuple[Letterbox, DetectorOutput]:
-    """Letterbox the photo and run the detector once under its device's lock; outputs on the CPU.
-
-    `batch_norm` "running" is eval mode, as deployed; "batch" normalises with the photo's own statistics, which
-    keeps random weights' activations at unit scale (their running statistics shrink them to nothing)."""
-    box = letterbox(image, parse_size(size))
-    param = next(model.parameters())
-    output, _ = run_with_capture(model, box.tensor().to(param.device, param.dtype), [], to_cpu=True, batch_norm=batch_norm)
-    return box, output
-
-
 def detections_from(
     output: DetectorOutput,
     box: Letterbox,
@@ -230,6 +216,6 @@ def detect(
     Raises:
         ValueError: a threshold outside 0..1.
     """
-    box, output = detector_forward(model, image, size)
+    forward = extract_features(model, image, size, (), batch_norm="running")
     names = class_names(model.num_classes)
-    return detections_from(output, box, names, conf=conf, iou=iou, agnostic=agnostic, max_det=max_det)
+    return detections_from(forward.predictions, forward.box, names, conf=conf, iou=iou, agnostic=agnostic, max_det=max_det)

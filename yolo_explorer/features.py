@@ -11,7 +11,7 @@ from PIL import Image
 
 from .backbone import Backbone
 from .capture import BatchNormStats, run_with_capture
-from .detector import pyramid
+from .detector import DetectorOutput, pyramid
 from .preprocess import Letterbox, letterbox
 from .stats import parse_size
 
@@ -28,11 +28,14 @@ class FeatureResult:
             several times in the forward (SPPF's pool) maps to a tuple of such tensors.
         outputs: the forward's pyramid outputs (a detector's: its neck's), (C, H, W) float32 each, in
             `feature_info` order.
+        predictions: a detector's whole output on the CPU, batch dimension kept (what `detections` reads);
+            None for a backbone.
     """
 
     box: Letterbox
     maps: dict[str, Any]
     outputs: tuple[torch.Tensor, ...]
+    predictions: DetectorOutput | None = None
 
 
 def extract_features(
@@ -60,7 +63,8 @@ def extract_features(
     x = box.tensor().to(param.device, param.dtype)
     outputs, captures = run_with_capture(model, x, layers, to_cpu=True, batch_norm=batch_norm)
     maps = {name: _first_image(value) for name, value in captures.items()}
-    return FeatureResult(box=box, maps=maps, outputs=tuple(_first_image(o) for o in pyramid(outputs)))
+    predictions = outputs if isinstance(outputs, DetectorOutput) else None
+    return FeatureResult(box, maps, tuple(_first_image(o) for o in pyramid(outputs)), predictions)
 
 
 def _first_image(value: Any) -> Any:

@@ -145,14 +145,7 @@ def measure_latency(
     elif dtype is not None and dtype != mode.dtype:
         raise ValueError(f"dtype {dtype!r} contradicts the mode's {mode.dtype!r}; give one")
     h, w = parse_size(size)
-    if not isinstance(batch, int) or not 1 <= batch <= 1024:
-        raise ValueError(f"batch must be an integer from 1 to 1024, got {batch!r}")
-    if not isinstance(iters, int) or not 1 <= iters <= 10_000:
-        raise ValueError(f"iters must be an integer from 1 to 10000, got {iters!r}")
-    if not isinstance(warmup, int) or not 0 <= warmup <= 1000:
-        raise ValueError(f"warmup must be an integer from 0 to 1000, got {warmup!r}")
-    if threads is not None and (not isinstance(threads, int) or not 1 <= threads <= 1024):
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    _check_run(batch, iters, warmup, threads)
     dev = check_device(device)
     mode.check(dev)
 
@@ -179,6 +172,22 @@ def measure_latency(
         waited_s=run.waited_s,
         settings=asdict(mode),
     )
+
+
+def _check_run(batch: int, iters: int, warmup: int, threads: int | None = None) -> None:
+    """The checks every timed run makes of its counts (torch and ONNX Runtime, whole forward or per layer).
+
+    Raises:
+        ValueError: a count that is not an integer in its range.
+    """
+    if not isinstance(batch, int) or not 1 <= batch <= 1024:
+        raise ValueError(f"batch must be an integer from 1 to 1024, got {batch!r}")
+    if not isinstance(iters, int) or not 1 <= iters <= 10_000:
+        raise ValueError(f"iters must be an integer from 1 to 10000, got {iters!r}")
+    if not isinstance(warmup, int) or not 0 <= warmup <= 1000:
+        raise ValueError(f"warmup must be an integer from 0 to 1000, got {warmup!r}")
+    if threads is not None and (not isinstance(threads, int) or not 1 <= threads <= 1024):
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
 
 
 def _time_runs(

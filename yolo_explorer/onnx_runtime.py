@@ -20,7 +20,7 @@ from torch import nn
 
 from .detector import output_tensors
 from .devices import check_device, device_lock, device_name
-from .latency import LatencyResult
+from .latency import LatencyResult, _check_run, _time_runs
 from .modes import private_copy
 from .onnx_models import INPUT, OnnxModel, RuntimeUnavailableError, require
 
@@ -91,26 +91,15 @@ def measure_onnx_latency(
         flops: FLOPs of one image (the engine's count), for TFLOP/s; 0 when unknown.
         batch, device, warmup, iters, threads, on_progress, on_wait: as `latency.measure_latency`.
     """
-    if not isinstance(batch, int) or not 1 <= batch <= 1024:
-        raise ValueError(f"batch must be an integer from 1 to 1024, got {batch!r}")
-    if not isinstance(iters, int) or not 1 <= iters <= 10_000:
-        raise ValueError(f"iters must be an integer from 1 to 10000, got {iters!r}")
+    _check_run(batch, iters, warmup, threads)
     dev = check_device(device)
     start = time.perf_counter()
     sess = session(onnx, device=str(dev), threads=threads)
     load_s = time.perf_counter() - start
     h, w = onnx.size
     x = np.random.default_rng(0).random((batch, 3, h, w), dtype=np.float32)
-    times = []
     with device_lock(dev, on_wait) as wait:
-        for i in range(warmup + iters):
-            start = time.perf_counter()
-            sess.run(None, {INPUT: x})
-            elapsed = time.perf_counter() - start
-            if i >= warmup:
-                times.append(elapsed * 1000.0)
-            if on_progress is not None:
-                on_progress(i + 1, warmup + iters)
+        times = _time_runs(lambda: sess.run(None, {INPUT: x}), dev, warmup, iters, on_progress)
     return LatencyResult(
         times_ms=tuple(times),
         batch=batch,

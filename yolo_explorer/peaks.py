@@ -28,6 +28,10 @@ class Peaks:
         """The arithmetic intensity (FLOPs per byte) above which a kernel can be compute-bound."""
         return self.tflops * 1e12 / (self.gbps * 1e9)
 
+    def bound(self, intensity: float) -> str:
+        """ "memory" for a kernel of this arithmetic intensity left of the ridge, else "compute"."""
+        return "memory" if intensity < self.ridge else "compute"
+
 
 def device_peaks(device: str = "cpu", dtype: str = "fp32") -> Peaks:
     tflops, kernel = compute_peak_tflops(device, dtype)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .devices import check_device, device_name, dtype_from_name, synchronize
-from .latency import _num_threads
+from .latency import _check_run, _num_threads
 from .modes import LatencyMode, prepared, private_copy
 from .stats import model_stats, parse_size
 
@@ -142,12 +142,7 @@ def profile_layers(
             "be timed layer by layer. Profile its eager mode, and time the compiled one whole (Latency, or `latency`)"
         )
     h, w = parse_size(size)
-    if not isinstance(batch, int) or not 1 <= batch <= 1024:
-        raise ValueError(f"batch must be an integer from 1 to 1024, got {batch!r}")
-    if not isinstance(iters, int) or not 1 <= iters <= 10_000:
-        raise ValueError(f"iters must be an integer from 1 to 10000, got {iters!r}")
-    if not isinstance(warmup, int) or not 0 <= warmup <= 1000:
-        raise ValueError(f"warmup must be an integer from 0 to 1000, got {warmup!r}")
+    _check_run(batch, iters, warmup, threads)
     dev = check_device(device)
     mode.check(dev)
     config = model.config

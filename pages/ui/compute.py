@@ -25,7 +25,7 @@ from yolo_explorer import (
     model_summary,
     supported_dtypes,
 )
-from yolo_explorer.detections import DetectionResult, class_names, detections_from, detector_forward
+from yolo_explorer.detections import DetectionResult, class_names, detections_from
 from yolo_explorer.detector import DetectorOutput
 from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.memory import MemoryEstimate, check_fits, estimate_forward_memory
@@ -160,18 +160,11 @@ def features_for(settings: Settings, layers: tuple[str, ...] = ("P3", "P4", "P5"
     return _features(settings.forward_key, layers, settings)
 
 
-@st.cache_resource(max_entries=8, show_spinner="Running the detector on the image…")
-def _detector_output(key: tuple, _settings: Settings) -> tuple[Letterbox, DetectorOutput]:
-    return detector_forward(model_for(_settings), image_for(_settings.photo), _settings.size, batch_norm=_settings.batch_norm)
-
-
 def detections_for(settings: Settings, conf: float, iou: float) -> DetectionResult:
-    """The current photo's detections at these thresholds: one forward per photo and model (shared, in eval mode),
-    then NMS (cheap) for each pair of thresholds."""
-    image_for(settings.photo)  # a bad image fails here, before any model work
-    check_memory(settings, what=f"a forward of {settings.config.label} at {settings.size_label}")
-    box, output = _detector_output(settings.forward_key, settings)
-    return _detections((settings.forward_key, conf, iou), box, output, settings.classes)
+    """The current photo's detections at these thresholds: from the forward every page of this photo shares
+    (`features_for`), then NMS for each pair of thresholds."""
+    forward = features_for(settings)
+    return _detections((settings.forward_key, conf, iou), forward.box, forward.predictions, settings.classes)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
