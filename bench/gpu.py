@@ -1,7 +1,8 @@
 """GPU benchmark and correctness check of every latency mode, run once per lent GPU session.
 
 python bench/gpu.py --out bench/results/gpu_run4 --tests --autotune --budget 540   # on a CUDA machine
-python bench/gpu.py --device cpu --quick                                         # to check it runs
+python bench/gpu.py --out bench/results/gpu_run5 --batch1 --budget 540            # only the batch-1 push
+python bench/gpu.py --device cpu --quick [--batch1]                               # to check it runs
 
 First the GPU tests, then the batch-1 target of the performance issue (tutorial w=64, 640x640): the
 best mode against fp32 eager on the same card, with and without cuDNN autotuning, BatchNorm folded or
@@ -11,6 +12,12 @@ BatchNorm-calibrated copy, so activations keep the scale trained weights give), 
 and the compile or capture time. Then a batch sweep (images/s and achieved TFLOP/s against a measured
 bf16 matmul peak) and the YOLO11 backbones. Whatever is left when the budget runs out is skipped.
 Prints a table and writes gpu.json and gpu.txt (line by line) with --out.
+
+--batch1 runs only the batch-1 push instead: the best mode measured so far (fp16, channels_last, BN
+folded, cuDNN autotuning, reduce-overhead with frozen weights) under inductor settings that lower or
+autotune the convolutions (`PUSH`, cheapest first), each in a process of its own with a time limit, all
+sharing one inductor cache (`TORCHINDUCTOR_CACHE_DIR`), so that a later variant reuses the kernels and
+autotuning results of an earlier one.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -224,6 +232,89 @@ def sweep(device: str, size: int, batches: list[int], modes: list[LatencyMode], 
     return rows
 
 
+# The batch-1 push: inductor settings tried on top of the best mode, cheapest compile first. With the
+# model in channels_last, a 1x1 convolution is a matrix product: as one (`conv_1x1_as_mm`) inductor can
+# fuse the folded bias and SiLU into it and, when autotuning GEMMs, pick a Triton template for its shape;
+# `coordinate_descent_tuning` tunes the block sizes of the fused pointwise kernels; max-autotune also
+# benchmarks Triton templates for the 3x3 convolutions against cuDNN (minutes: give it what is left).
+PUSH: dict[str, tuple[str, dict]] = {
+    "best so far": ("reduce-overhead", {}),
+    "1x1 conv as matmul": ("reduce-overhead", {"conv_1x1_as_mm": True}),
+    "1x1 as matmul + coordinate descent": ("reduce-overhead", {"conv_1x1_as_mm": True, "coordinate_descent_tuning": True}),
+    "1x1 as matmul + autotuned matmuls, cuDNN convs": (
+        "reduce-overhead",
+        {"conv_1x1_as_mm": True, "max_autotune_gemm": True, "max_autotune_conv_backends": "ATEN"},
+    ),
+    "max-autotune + coordinate descent": ("max-autotune", {"coordinate_descent_tuning": True}),
+}
+PUSH_LIMIT_S = {"max-autotune + coordinate descent": 400.0}  # the others: 150 s each
+
+
+def push_mode(device: str, compile_mode: str) -> LatencyMode:
+    if device.startswith("cuda"):
+        return LatencyMode(
+            dtype="fp16", channels_last=True, fold_bn=True, cudnn_benchmark=True, compile=compile_mode, freeze=True
+        )
+    return LatencyMode(dtype="fp32", channels_last=True, fold_bn=True, compile="default", freeze=True)  # the plumbing
+
+
+def push_variant(name: str, device: str, size: int, iters: int) -> None:
+    """One variant of the push, in this (child) process: prints a JSON line after timing and another
+    after the error, so that a parent that stops it keeps the timing."""
+    import torch._inductor.config as inductor
+
+    compile_mode, options = PUSH[name]
+    mode = push_mode(device, compile_mode)
+    model = build_backbone(width=64, device=device)
+    with inductor.patch(**options):
+        result = measure_latency(model, size=size, device=device, mode=mode, warmup=10, iters=iters)
+        row = {"variant": name, "options": options, **result.to_dict()}
+        print(json.dumps(row), flush=True)
+        calibrated = calibrated_copy(model, torch.rand(2, 3, size, size, device=device))
+        row["relative_error"] = mode_error(calibrated, mode, size=size, device=device)
+    print(json.dumps(row), flush=True)
+
+
+def batch1_push(device: str, size: int, iters: int, quick: bool) -> list[dict]:
+    """Every variant of `PUSH` in a process of its own (a compile that hangs or runs out of time is
+    stopped, and the next one starts), then the verdict on the batch-1 target."""
+    say(f"\n## batch-1 push, tutorial w=64, {size}x{size}, {push_mode(device, 'reduce-overhead').label} under inductor settings")
+    say(f"{'inductor settings':<{WIDE}} {'median ms':>10} {'p90 ms':>8} {'min ms':>8} {'compile s':>10} {'rel. error':>11}")
+    env = dict(os.environ)
+    env.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(tempfile.gettempdir()) / "yolo_explorer_inductor"))
+    names = list(PUSH)[:3] if quick and not device.startswith("cuda") else list(PUSH)
+    rows = []
+    for name in names:
+        if out_of_time(name):
+            continue
+        limit = min(PUSH_LIMIT_S.get(name, 150.0), DEADLINE[0] - time.perf_counter())
+        command = [sys.executable, __file__, "--device", device, "--variant", name] + (["--quick"] if quick else [])
+        try:
+            run = subprocess.run(command, capture_output=True, text=True, timeout=limit, env=env, check=False)
+            stdout, failed = run.stdout, run.returncode != 0
+            stopped = ""
+        except subprocess.TimeoutExpired as err:
+            stdout = err.stdout.decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
+            failed, stopped = False, f"stopped after {limit:.0f} s"
+        lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            reason = stopped or (run.stderr.strip().splitlines() or ["?"])[-1][:120]
+            say(f"{name:<{WIDE}} {'FAILED: ' if failed else 'skipped: '}{reason}")
+            continue
+        row = lines[-1]
+        say(
+            f"{name:<{WIDE}} {row['median_ms']:>10.3f} {row['p90_ms']:>8.3f} {row['min_ms']:>8.3f} "
+            f"{row['compile_s']:>10.1f} {row.get('relative_error', float('nan')):>11.2e}"
+        )
+        rows.append(row)
+    if rows:
+        best = min(rows, key=lambda r: r["median_ms"])
+        met = "MET" if best["median_ms"] < 0.50 else "not met"
+        target = f": target < 0.50 ms {met}" if device.startswith("cuda") else ""
+        say(f"\nbest at batch 1: {best['variant']}, {best['median_ms']:.3f} ms{target}")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
@@ -232,19 +323,29 @@ def main() -> None:
     parser.add_argument("--tests", action="store_true", help="also run the GPU-marked tests")
     parser.add_argument("--autotune", action="store_true", help="also time compile max-autotune, in fresh processes (minutes)")
     parser.add_argument("--budget", type=float, default=float("inf"), help="seconds after which remaining runs are skipped")
+    parser.add_argument("--batch1", action="store_true", help="only the batch-1 push (PUSH), each variant in its own process")
+    parser.add_argument("--variant", choices=list(PUSH), help=argparse.SUPPRESS)  # one variant, in a child process
     args = parser.parse_args()
+    size, iters = (128, 5) if args.quick else (640, 50)
+    if args.variant:
+        push_variant(args.variant, args.device, size, iters)
+        return
     started = time.perf_counter()
     DEADLINE[0] = started + args.budget
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         LOG.append(args.out / "gpu.txt")
         LOG[0].write_text("")
-    size, iters = (128, 5) if args.quick else (640, 50)
     cuda = args.device.startswith("cuda")
 
     say(f"# yolo-explorer GPU benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     say(f"device {device_name(args.device)}, torch {torch.__version__}, CUDA {torch.version.cuda}, host threads {os.cpu_count()}")
     report: dict = {"date": time.strftime("%Y-%m-%d"), "device": device_name(args.device), "torch": torch.__version__}
+    if args.batch1:
+        report["batch1_push"] = batch1_push(args.device, size, iters, args.quick)
+        say(f"\nbenchmark took {time.perf_counter() - started:.0f} s")
+        save(args.out, report)
+        return
 
     if args.tests:
         tests = subprocess.run(
