@@ -1,6 +1,7 @@
-"""Detections: the whole YOLO11 detector on the photo. With trained weights, the boxes that class-aware NMS
-keeps, mapped back through the letterbox; with random weights, the best class score of every cell of P3, P4
-and P5 instead (what the head predicts before any threshold)."""
+"""Detections: the whole YOLO11 detector on the photo. With trained weights, the boxes that NMS keeps
+(class-aware or across classes, of all classes or those chosen), mapped back through the letterbox; with
+random weights, the best class score of every cell of P3, P4 and P5 instead (what the head predicts before
+any threshold)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
+from yolo_explorer.detections import MAX_DET, class_names
 
 settings = ui.current_settings()
 st.title("Detections")
@@ -34,17 +36,41 @@ iou = right.slider(
     help="Of two boxes of the same class overlapping more than this (intersection over union), the lower-scored is dropped.",
 )
 
+trained = settings.weights is not None and settings.weights.classes is not None
+agnostic, picked = False, None
+if trained:  # what to keep: only with trained weights are there boxes to filter
+    names = class_names(settings.classes)
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = left.multiselect(
+        "Classes",
+        names,
+        key=f"det_classes_{settings.classes}",  # a head with another class count starts a new choice
+        placeholder="All classes",
+        help="Keep only these classes (Ultralytics' `classes`): a cell whose best class is another is dropped.",
+    )
+    agnostic = right.toggle(
+        "Suppress across classes",
+        key="det_agnostic",
+        help="Class-agnostic NMS (Ultralytics' `agnostic_nms`): of two overlapping boxes the lower-scored is dropped even "
+        "when their classes differ. Off: each class is suppressed on its own, so a cat and a dog may share a box.",
+    )
+    picked = tuple(sorted(names.index(name) for name in chosen)) or None
+
 with ui.guard("running the detector on the image"):
-    result = ui.detections_for(settings, conf, iou)
+    result = ui.detections_for(settings, conf, iou, agnostic, picked)
     image = ui.image_for(settings.photo)
 
-trained = settings.weights is not None and settings.weights.classes is not None
 if trained:
+    among = f" ({', '.join(names[i] for i in picked)})" if picked else ""
+    nms = "class-agnostic" if agnostic else "class-aware"
+    capped = f" (at most {MAX_DET} are kept, as Ultralytics' `max_det`)" if len(result.detections) == MAX_DET else ""
     st.caption(
         f"{settings.config.label} with {settings.weights.name}, {settings.size_label} letterboxed, eval mode. "
-        f"{len(result.detections)} boxes kept of {result.candidates} cells above {conf:.2f}, by class-aware NMS at IoU {iou:.2f}."
+        f"{len(result.detections)} boxes kept{capped} of {result.candidates} cells above {conf:.2f}{among}, "
+        f"by {nms} NMS at IoU {iou:.2f}."
     )
-    ui.show(ui.views.detections_chart((settings.forward_key, conf, iou), image, result.detections), key="det_boxes")
+    chart_key = (settings.forward_key, conf, iou, agnostic, picked)
+    ui.show(ui.views.detections_chart(chart_key, image, result.detections), key="det_boxes")
     if result.detections:
         table = pd.DataFrame(
             [
@@ -62,7 +88,8 @@ if trained:
             },
         )
     else:
-        st.info(f"Nothing scores above {conf:.2f} here: lower the score threshold.", icon=":material/search_off:")
+        among = " among the classes chosen" if picked else ""
+        st.info(f"Nothing scores above {conf:.2f} here{among}: lower the score threshold.", icon=":material/search_off:")
     heading = "Best class score per cell, before the threshold"
 else:
     st.warning(

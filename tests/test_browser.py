@@ -312,6 +312,12 @@ def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
     settle(page)
     expect(page.get_by_text("boxes kept of", exact=False)).to_be_visible(timeout=60_000)
     expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(4)  # the boxes, and three score maps
+    # only class 1, suppressed across classes
+    page.locator('[data-testid="stMultiSelect"]', has_text="Classes").click()
+    page.get_by_role("option", name="class 1").click()
+    page.keyboard.press("Escape")
+    page.get_by_text("Suppress across classes").click()
+    expect(page.get_by_text("(class 1), by class-agnostic NMS", exact=False)).to_be_visible(timeout=60_000)
     assert not problems(page)
 
 

@@ -22,6 +22,7 @@ from spec import YOLO11_DETECTOR
 from torch.utils.flop_counter import FlopCounterMode
 
 from yolo_explorer import build_backbone, list_layers, make_config, model_stats, model_summary, run_with_capture
+from yolo_explorer.accuracy import calibrated_copy
 from yolo_explorer.config import YOLO11_SCALES
 from yolo_explorer.detections import (
     COCO_CLASSES,
@@ -32,7 +33,9 @@ from yolo_explorer.detections import (
     to_photo,
 )
 from yolo_explorer.detector import Detector, DetectorOutput, build_detector, build_model, pyramid
-from yolo_explorer.preprocess import letterbox
+from yolo_explorer.features import extract_features
+from yolo_explorer.preprocess import letterbox, load_image
+from yolo_explorer.samples import sample_bytes
 from yolo_explorer.weights import WeightsMismatchError, checkpoint_classes, load_weights
 
 DATA = Path(__file__).parent / "data"
@@ -118,14 +121,16 @@ def test_a_checkpoint_with_three_classes_gives_the_head_its_class_count():
 def test_nms_keeps_what_ultralytics_keeps(nc, seed):
     reference = REFERENCE[nc]
     runs = [k for k in reference if k.startswith("nms_")]
-    assert len(runs) == 4
+    assert len(runs) == 6  # two threshold pairs, class-aware and agnostic; with a class filter at the first pair
     for key in runs:
-        _, conf, iou, kind = key.split("_")
-        ours = non_max_suppression(reference["decoded"], conf=float(conf), iou=float(iou), agnostic=kind == "agnostic")[0]
+        _, conf, iou, kind, *picked = key.split("_")
+        classes = [int(c) for c in picked[0].split("-")] if picked else None
+        decoded = reference["decoded"]
+        ours = non_max_suppression(decoded, conf=float(conf), iou=float(iou), agnostic=kind == "agnostic", classes=classes)[0]
         assert len(reference[key]) > 0 and torch.equal(ours, reference[key]), key
 
 
-def brute_force_nms(rows: list[tuple], conf: float, iou: float, agnostic: bool) -> list[tuple]:
+def brute_force_nms(rows: list[tuple], conf: float, iou: float, agnostic: bool, classes=None) -> list[tuple]:
     """Greedy NMS over plain Python tuples (x1, y1, x2, y2, score, cls), the textbook way."""
 
     def overlap(a, b):
@@ -135,15 +140,18 @@ def brute_force_nms(rows: list[tuple], conf: float, iou: float, agnostic: bool) 
         return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
     kept = []
-    for row in sorted((r for r in rows if r[4] > conf), key=lambda r: -r[4]):
+    wanted = (r for r in rows if r[4] > conf and (classes is None or r[5] in classes))
+    for row in sorted(wanted, key=lambda r: -r[4]):
         if all(overlap(row, k) <= iou for k in kept if agnostic or k[5] == row[5]):
             kept.append(row)
     return kept
 
 
+@pytest.mark.parametrize("classes", [None, (0, 2)])
 @pytest.mark.parametrize("agnostic", [False, True])
-def test_nms_against_a_brute_force_reference(agnostic):
-    """Clusters of overlapping boxes of three classes: class-aware NMS keeps one per class per cluster."""
+def test_nms_against_a_brute_force_reference(agnostic, classes):
+    """Clusters of overlapping boxes of three classes: class-aware NMS keeps one per class per cluster
+    (of the classes asked for), agnostic NMS one per cluster."""
     generator = torch.Generator().manual_seed(0)
     anchors, nc = 400, 3
     centres = torch.randint(0, 5, (anchors, 2), generator=generator).float() * 100 + 50
@@ -152,14 +160,17 @@ def test_nms_against_a_brute_force_reference(agnostic):
     )
     scores = torch.rand(anchors, nc, generator=generator)
     decoded = torch.cat((xywh, scores), 1).T[None]
-    ours = non_max_suppression(decoded, conf=0.3, iou=0.5, agnostic=agnostic)[0]
+    ours = non_max_suppression(decoded, conf=0.3, iou=0.5, agnostic=agnostic, classes=classes)[0]
     best, cls = scores.max(1)
     xyxy = torch.cat((xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2), 1)
     rows = [(*b, s, c) for b, s, c in zip(xyxy.tolist(), best.tolist(), cls.tolist(), strict=True)]
-    expected = brute_force_nms(rows, conf=0.3, iou=0.5, agnostic=agnostic)
+    expected = brute_force_nms(rows, conf=0.3, iou=0.5, agnostic=agnostic, classes=classes)
     torch.testing.assert_close(ours, torch.tensor(expected, dtype=torch.float32))
     clusters = {tuple(((row[:2] + row[2:4]) / 2 // 100).int().tolist()) for row in ours}
-    assert len(ours) == len(clusters) * (1 if agnostic else 3)  # 25 clusters: one box, or one per class
+    per_cluster = 1 if agnostic else len(classes or range(nc))
+    assert len(ours) == len(clusters) * per_cluster  # 25 clusters: one box, or one per class asked for
+    if classes is not None:
+        assert set(ours[:, 5].int().tolist()) == set(classes)
 
 
 def test_nms_refuses_bad_thresholds_and_shapes():
@@ -262,6 +273,26 @@ def test_detect_runs_one_forward_and_reports_its_scores():
     assert set(result.score_maps) == {"P3", "P4", "P5"} and result.score_maps["P3"].shape == (16, 16)
     assert 0 < result.best_score < 1 and len(result.detections) <= result.candidates
     assert all(0 <= d.box[0] <= d.box[2] <= 120 and 0 <= d.box[1] <= d.box[3] <= 90 for d in result.detections)
+
+
+def test_a_class_filter_counts_and_keeps_only_those_classes():
+    # BatchNorm statistics from the photo, class biases at 0 and small class weights: scores spread around 0.5
+    # without ties, and the best class varies from cell to cell
+    photo = load_image(sample_bytes("astronaut"))
+    detector = calibrated_copy(build_detector("yolo11n", num_classes=3, seed=0), letterbox(photo, 128).tensor())
+    with torch.no_grad():
+        for branch in detector.get_submodule("23").cv3:
+            branch[-1].bias.zero_()
+            branch[-1].weight.mul_(0.01)
+    everything = detect(detector, photo, 128, conf=0.0, iou=0.7, max_det=1000)
+    only = detect(detector, photo, 128, conf=0.0, iou=0.7, classes=[1], max_det=1000)
+    out = extract_features(detector, photo, 128, (), batch_norm="running").predictions
+    best = out.decoded[0, 4:].argmax(dim=0)
+    assert everything.candidates == 16 * 16 + 8 * 8 + 4 * 4
+    assert 0 < only.candidates == int((best == 1).sum()) < everything.candidates
+    assert only.detections and {d.class_id for d in only.detections} == {1}
+    # class-aware NMS never lets one class suppress another: filtering after NMS gives the same boxes
+    assert only.detections == tuple(d for d in everything.detections if d.class_id == 1)
 
 
 def test_config_validation():

@@ -104,6 +104,26 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     boxes = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert len(boxes["data"]) == 1 + len(expected.detections)  # the photo and one outline per box
     assert all(name.startswith("class ") for name in table["class"])
+    assert any("by class-aware NMS" in c.value for c in at.caption)
+
+    # keep two classes, suppress across classes: still the engine's boxes
+    at.get_by_key("det_classes_3").set_value(["class 0", "class 2"])
+    at.get_by_key("det_agnostic").set_value(True).run()
+    no_problems(at)
+    filtered = detect(trained, load_image(sample_bytes("astronaut")), 320, conf=0.5, iou=0.7, agnostic=True, classes=[0, 2])
+    assert filtered.detections and len(filtered.detections) < len(expected.detections)
+    table = at.dataframe[0].value
+    assert table["class"].tolist() == [d.name for d in filtered.detections]
+    assert set(table["class"]) <= {"class 0", "class 2"}
+    assert table["y2"].tolist() == pytest.approx([d.box[3] for d in filtered.detections], abs=1e-3)
+    caption = f"of {filtered.candidates} cells above 0.50 (class 0, class 2), by class-agnostic NMS"
+    assert any(caption in c.value for c in at.caption)
+
+    at.get_by_key("det_classes_3").set_value([])
+    at.get_by_key("det_conf").set_value(0.05).run()  # every cell a candidate: more boxes than NMS may keep
+    no_problems(at)
+    assert len(at.dataframe[0].value) == 300
+    assert any("300 boxes kept (at most 300 are kept, as Ultralytics' `max_det`)" in c.value for c in at.caption)
 
 
 def test_backbone_weights_with_the_whole_detector_say_what_to_pick(app):

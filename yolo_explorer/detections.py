@@ -21,6 +21,7 @@ from .preprocess import Letterbox
 
 __all__ = [
     "COCO_CLASSES",
+    "MAX_DET",
     "Detection",
     "DetectionResult",
     "class_names",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 MAX_WH = 7680  # class offset in pixels that keeps boxes of different classes apart (class-aware NMS)
+MAX_DET = 300  # boxes kept per image at most, as Ultralytics' `max_det`
 
 # The 80 COCO classes, in the order of a COCO-trained head's outputs
 COCO_CLASSES: tuple[str, ...] = (
@@ -57,19 +59,23 @@ def non_max_suppression(
     conf: float = 0.25,
     iou: float = 0.7,
     agnostic: bool = False,
-    max_det: int = 300,
+    classes: Sequence[int] | None = None,
+    max_det: int = MAX_DET,
     max_nms: int = 30000,
 ) -> list[torch.Tensor]:
     """Detections per image, (n, 6) rows of (x1, y1, x2, y2, score, class), best score first.
 
-    Each anchor keeps its best class if that score exceeds `conf`; boxes are then suppressed greedily
-    (highest score first, a box is dropped when its IoU with a kept box of the same class exceeds `iou`;
-    any class when `agnostic`). As Ultralytics does: at most `max_nms` candidates by score, `max_det` kept.
+    Each anchor keeps its best class if that score exceeds `conf` (and, with `classes`, if that class is
+    one of them); boxes are then suppressed greedily (highest score first, a box is dropped when its IoU
+    with a kept box of the same class exceeds `iou`; any class when `agnostic`). As Ultralytics does: at
+    most `max_nms` candidates by score, `max_det` kept.
 
     Args:
         decoded: (B, 4 + nc, A) from a detector: (cx, cy, w, h) in input pixels and sigmoid scores.
         conf: score threshold, 0 to 1.
         iou: IoU threshold, 0 to 1.
+        classes: class indices to keep (None: all). An anchor whose best class is another is dropped,
+            not given its next-best class.
 
     Raises:
         ValueError: a threshold outside 0..1 or a tensor that is not (B, 4 + nc, A).
@@ -80,16 +86,24 @@ def non_max_suppression(
         raise ValueError(f"expected decoded predictions (B, 4 + nc, A), got {tuple(decoded.shape)}")
     results = []
     for prediction in decoded.transpose(1, 2).float():  # (A, 4 + nc) per image
-        scores, classes = prediction[:, 4:].max(dim=1)
-        candidates = scores > conf
-        boxes, scores, classes = _xyxy(prediction[candidates, :4]), scores[candidates], classes[candidates]
+        scores, best = prediction[:, 4:].max(dim=1)
+        candidates = _candidates(scores, best, conf, classes)
+        boxes, scores, best = _xyxy(prediction[candidates, :4]), scores[candidates], best[candidates]
         if scores.numel() > max_nms:
             top = scores.argsort(descending=True)[:max_nms]
-            boxes, scores, classes = boxes[top], scores[top], classes[top]
-        offset = 0 if agnostic else classes[:, None].to(boxes.dtype) * MAX_WH
+            boxes, scores, best = boxes[top], scores[top], best[top]
+        offset = 0 if agnostic else best[:, None].to(boxes.dtype) * MAX_WH
         keep = _greedy(boxes + offset, scores, iou, max_det)
-        results.append(torch.cat((boxes[keep], scores[keep, None], classes[keep, None].to(boxes.dtype)), dim=1))
+        results.append(torch.cat((boxes[keep], scores[keep, None], best[keep, None].to(boxes.dtype)), dim=1))
     return results
+
+
+def _candidates(scores: torch.Tensor, best: torch.Tensor, conf: float, classes: Sequence[int] | None) -> torch.Tensor:
+    """The anchors NMS considers: best class score above `conf`, best class among `classes` (if given)."""
+    keep = scores > conf
+    if classes is not None:
+        keep &= torch.isin(best, torch.as_tensor(list(classes), dtype=best.dtype))
+    return keep
 
 
 def _xyxy(xywh: torch.Tensor) -> torch.Tensor:
@@ -137,7 +151,8 @@ class DetectionResult:
         detections: kept boxes, best score first, in the photo's pixels (clipped to it).
         score_maps: per level ("P3", "P4", "P5"), the best class score of every cell, (H, W).
         best_score: the highest class score anywhere (a random head stays near its starting biases).
-        candidates: anchors whose best score exceeded the threshold, before NMS.
+        candidates: anchors whose best score exceeded the threshold (and whose best class was asked
+            for), before NMS.
     """
 
     box: Letterbox
@@ -183,21 +198,22 @@ def detections_from(
     conf: float = 0.25,
     iou: float = 0.7,
     agnostic: bool = False,
-    max_det: int = 300,
+    classes: Sequence[int] | None = None,
+    max_det: int = MAX_DET,
 ) -> DetectionResult:
     """Suppress the first image's predictions and map the kept boxes back to the photo.
 
     Raises:
         ValueError: a threshold outside 0..1.
     """
-    kept = non_max_suppression(output.decoded[:1], conf=conf, iou=iou, agnostic=agnostic, max_det=max_det)[0]
-    scores = output.decoded[0, 4:].max(dim=0).values
+    kept = non_max_suppression(output.decoded[:1], conf=conf, iou=iou, agnostic=agnostic, classes=classes, max_det=max_det)[0]
+    scores, best = output.decoded[0, 4:].max(dim=0)
     return DetectionResult(
         box=box,
         detections=to_photo(kept, box, names),
         score_maps=score_maps(output),
         best_score=float(scores.max()),
-        candidates=int((scores > conf).sum()),
+        candidates=int(_candidates(scores, best, conf, classes).sum()),
     )
 
 
@@ -209,7 +225,8 @@ def detect(
     conf: float = 0.25,
     iou: float = 0.7,
     agnostic: bool = False,
-    max_det: int = 300,
+    classes: Sequence[int] | None = None,
+    max_det: int = MAX_DET,
 ) -> DetectionResult:
     """Letterbox the photo, run the detector once (under its device's lock), suppress, map back.
 
@@ -218,4 +235,5 @@ def detect(
     """
     forward = extract_features(model, image, size, (), batch_norm="running")
     names = class_names(model.num_classes)
-    return detections_from(forward.predictions, forward.box, names, conf=conf, iou=iou, agnostic=agnostic, max_det=max_det)
+    nms = {"conf": conf, "iou": iou, "agnostic": agnostic, "classes": classes, "max_det": max_det}
+    return detections_from(forward.predictions, forward.box, names, **nms)

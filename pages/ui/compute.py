@@ -160,14 +160,18 @@ def features_for(settings: Settings, layers: tuple[str, ...] = ("P3", "P4", "P5"
     return _features(settings.forward_key, layers, settings)
 
 
-def detections_for(settings: Settings, conf: float, iou: float) -> DetectionResult:
-    """The current photo's detections at these thresholds: from the forward every page of this photo shares
-    (`features_for`), then NMS for each pair of thresholds."""
+def detections_for(
+    settings: Settings, conf: float, iou: float, agnostic: bool = False, classes: tuple[int, ...] | None = None
+) -> DetectionResult:
+    """The current photo's detections with these NMS settings: from the forward every page of this photo
+    shares (`features_for`), then NMS for each set of settings."""
     forward = features_for(settings)
-    return _detections((settings.forward_key, conf, iou), forward.box, forward.predictions, settings.classes)
+    key = (settings.forward_key, conf, iou, agnostic, classes)
+    return _detections(key, forward.box, forward.predictions, settings.classes)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _detections(key: tuple, _box: Letterbox, _output: DetectorOutput, classes: int) -> DetectionResult:
-    *_, conf, iou = key
-    return detections_from(_output, _box, class_names(classes), conf=conf, iou=iou)
+def _detections(key: tuple, _box: Letterbox, _output: DetectorOutput, num_classes: int) -> DetectionResult:
+    _, conf, iou, agnostic, classes = key
+    names = class_names(num_classes)
+    return detections_from(_output, _box, names, conf=conf, iou=iou, agnostic=agnostic, classes=classes)
