@@ -78,7 +78,7 @@ def main() -> None:
         page.get_by_text("(class 0, class 2)", exact=False).wait_for(timeout=60_000)
         drawn(page, 4)
         time.sleep(1.5)
-        page.set_viewport_size({"width": 1500, "height": 1700})
+        page.set_viewport_size({"width": 1500, "height": 2100})
         page.screenshot(path=str(SHOTS / "detections_stand_in.png"))
         browser.close()
     names = ("overview_detector.png", "detections.png", "detections_stand_in.png")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from pages import ui
 from yolo_explorer.detections import MAX_DET, class_names
+from yolo_explorer.rendering import boxes_image, png_bytes
 
 settings = ui.current_settings()
 st.title("Detections")
@@ -63,11 +64,11 @@ with ui.guard("running the detector on the image"):
 if trained:
     among = f" ({', '.join(names[i] for i in picked)})" if picked else ""
     nms = "class-agnostic" if agnostic else "class-aware"
-    capped = f" (at most {MAX_DET} are kept, as Ultralytics' `max_det`)" if len(result.detections) == MAX_DET else ""
+    capped = f" ({MAX_DET} at most, as Ultralytics' `max_det`)" if len(result.detections) == MAX_DET else ""
     st.caption(
         f"{settings.config.label} with {settings.weights.name}, {settings.size_label} letterboxed, eval mode. "
-        f"{len(result.detections)} boxes kept{capped} of {result.candidates} cells above {conf:.2f}{among}, "
-        f"by {nms} NMS at IoU {iou:.2f}."
+        f"{len(result.detections)} boxes kept of {result.candidates} cells above {conf:.2f}{among}, "
+        f"by {nms} NMS at IoU {iou:.2f}{capped}."
     )
     chart_key = (settings.forward_key, conf, iou, agnostic, picked)
     ui.show(ui.views.detections_chart(chart_key, image, result.detections), key="det_boxes")
@@ -86,6 +87,23 @@ if trained:
                 "score": st.column_config.NumberColumn(format="%.3f"),
                 **{c: st.column_config.NumberColumn(format="%.0f") for c in ("x1", "y1", "x2", "y2")},
             },
+        )
+        left, right, _ = st.columns([1, 1, 3])
+        left.download_button(
+            "Photo with boxes (PNG)",
+            lambda: png_bytes(boxes_image(image, result.detections)),  # drawn only when asked for
+            file_name="detections.png",
+            mime="image/png",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+        right.download_button(
+            "Boxes as CSV",
+            table.to_csv(index=False),
+            file_name="detections.csv",
+            mime="text/csv",
+            on_click="ignore",
+            icon=":material/download:",
         )
     else:
         among = " among the classes chosen" if picked else ""

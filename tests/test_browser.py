@@ -284,8 +284,9 @@ def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
     gives its head to the model and boxes on the Detections page, with their class names."""
     import torch
 
-    from yolo_explorer import build_detector
+    from yolo_explorer import build_detector, load_image
     from yolo_explorer.accuracy import calibrated_copy
+    from yolo_explorer.samples import sample_bytes
 
     detector = calibrated_copy(build_detector("yolo11n", 3, seed=5), torch.rand(2, 3, 256, 256))
     with torch.no_grad():
@@ -318,6 +319,11 @@ def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
     page.keyboard.press("Escape")
     page.get_by_text("Suppress across classes").click()
     expect(page.get_by_text("(class 1), by class-agnostic NMS", exact=False)).to_be_visible(timeout=60_000)
+    settle(page)
+    with page.expect_download() as download:  # the picture is drawn when asked for
+        page.get_by_role("button", name="Photo with boxes (PNG)").click()
+    picture = Image.open(download.value.path())
+    assert picture.format == "PNG" and picture.size == load_image(sample_bytes("astronaut")).size
     assert not problems(page)
 
 

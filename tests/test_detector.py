@@ -339,6 +339,81 @@ def test_cli_stats_latency_and_features_of_the_detector(tmp_path):
     assert "detector" in result["model"] and result["relative_error"] < 1e-4
 
 
+def stand_in_detector(size: int, seed: int = 11) -> Detector:
+    """A 3-class YOLO11n whose boxes are worth keeping: BatchNorm statistics from the astronaut photo, class
+    biases at 0 (an untrained head starts near -10), so that scores spread around 0.5."""
+    photo = letterbox(load_image(sample_bytes("astronaut")), size).tensor()
+    detector = calibrated_copy(build_detector("yolo11n", 3, seed=seed), photo)
+    with torch.no_grad():
+        for branch in detector.get_submodule("23").cv3:
+            branch[-1].bias.zero_()
+    return detector
+
+
+def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
+    from test_cli import cli
+
+    from yolo_explorer.detections import class_color
+
+    detector = stand_in_detector(320)
+    weights, image = tmp_path / "three.pt", tmp_path / "astronaut.jpg"
+    torch.save({f"model.{k}": v for k, v in detector.state_dict().items()}, weights)
+    image.write_bytes(sample_bytes("astronaut"))
+    photo = load_image(image)
+    common = ("detect", "--arch", "yolo11n", "--weights", str(weights), "--image", str(image), "--imgsz", "320")
+
+    run = cli(*common, "--conf", "0.5", "--json")
+    assert run.returncode == 0, run.stderr
+    out, expected = json.loads(run.stdout), detect(detector, photo, 320, conf=0.5, iou=0.7)
+    assert expected.detections and out["candidates"] == expected.candidates and out["model"] == "YOLO11n detector, 3 classes"
+    assert [d["name"] for d in out["detections"]] == [d.name for d in expected.detections]
+    assert [d["score"] for d in out["detections"]] == pytest.approx([d.score for d in expected.detections], abs=1e-6)
+    assert [d["box"] for d in out["detections"]] == [pytest.approx(list(d.box), abs=1e-3) for d in expected.detections]
+
+    # two classes, by name and by index; suppressed across classes; the picture written
+    picture = tmp_path / "boxes.png"
+    run = cli(*common, "--conf", "0.5", "--only", "class 2", "0", "--agnostic", "--out", str(picture), "--json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    expected = detect(detector, photo, 320, conf=0.5, iou=0.7, agnostic=True, classes=[0, 2])
+    assert out["classes"] == [0, 2] and out["agnostic"] is True
+    assert [(d["class_id"], d["score"]) for d in out["detections"]] == [
+        (d.class_id, pytest.approx(d.score, abs=1e-6)) for d in expected.detections
+    ]
+    drawn = Image.open(picture).convert("RGB")
+    assert drawn.size == photo.size
+    best = expected.detections[0]  # drawn last: its edges are on top
+    x1, y1, x2, y2 = (round(v) for v in best.box)
+    rgb = tuple(int(class_color(best.class_id)[i : i + 2], 16) for i in (1, 3, 5))
+    assert drawn.getpixel((x1 + 1, (y1 + y2) // 2)) == rgb  # the left edge, in the class's colour
+
+    text = cli(*common, "--conf", "0.5")
+    assert text.returncode == 0 and "boxes kept of" in text.stdout
+    assert len(text.stdout.strip().splitlines()) == 2 + len(detect(detector, photo, 320, conf=0.5).detections)
+
+
+def test_cli_detect_refuses_bad_requests_in_one_line(tmp_path):
+    from test_cli import cli
+
+    image = tmp_path / "photo.png"
+    Image.new("RGB", (90, 60), (200, 100, 40)).save(image)
+    for args, message in [
+        (("--image", str(image)), "the tutorial is a backbone only"),
+        (("--arch", "yolo11n", "--image", str(image), "--only", "zebras"), "no class 'zebras' in this head of 80 (person"),
+        (("--arch", "yolo11n", "--image", str(image), "--only", "80"), "no class '80'"),
+        (("--arch", "yolo11n", "--image", str(image), "--conf", "1.5"), "expected a number from 0 to 1"),
+        (("--arch", "yolo11n", "--image", str(image), "--out", str(tmp_path / "x.gif")), "write a .png or .jpg"),
+    ]:
+        run = cli("detect", *args)
+        assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, (args, run.stderr)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not a jpeg")
+    run = cli("detect", "--arch", "yolo11n", "--image", str(broken))
+    assert run.returncode == 1 and len(run.stderr.strip().splitlines()) == 1
+    run = cli("detect", "--arch", "yolo11n", "--image", str(image), "--imgsz", "128", "--json")
+    assert run.returncode == 0 and "random weights" in run.stderr and json.loads(run.stdout)["detections"] == []
+
+
 def test_cli_refuses_what_has_no_detector():
     from test_cli import cli
 

@@ -105,6 +105,7 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     assert len(boxes["data"]) == 1 + len(expected.detections)  # the photo and one outline per box
     assert all(name.startswith("class ") for name in table["class"])
     assert any("by class-aware NMS" in c.value for c in at.caption)
+    assert [d.proto.label for d in at.get("download_button")] == ["Photo with boxes (PNG)", "Boxes as CSV"]
 
     # keep two classes, suppress across classes: still the engine's boxes
     at.get_by_key("det_classes_3").set_value(["class 0", "class 2"])
@@ -123,7 +124,7 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     at.get_by_key("det_conf").set_value(0.05).run()  # every cell a candidate: more boxes than NMS may keep
     no_problems(at)
     assert len(at.dataframe[0].value) == 300
-    assert any("300 boxes kept (at most 300 are kept, as Ultralytics' `max_det`)" in c.value for c in at.caption)
+    assert any("300 boxes kept of" in c.value and "(300 at most, as Ultralytics' `max_det`)." in c.value for c in at.caption)
 
 
 def test_backbone_weights_with_the_whole_detector_say_what_to_pick(app):

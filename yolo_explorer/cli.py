@@ -1,4 +1,4 @@
-"""Command line: `python -m yolo_explorer stats | features | latency | profile`.
+"""Command line: `python -m yolo_explorer stats | features | detect | latency | profile`.
 
 Exit status: 0 done, 1 a bad image or a failed run, 2 a bad argument. Errors are one line, never a
 traceback (set YOLO_EXPLORER_DEBUG=1 to see one).
@@ -20,6 +20,7 @@ import torch
 
 from .accuracy import calibrated_copy, mode_error
 from .config import ARCHITECTURES, make_config
+from .detections import MAX_DET, class_names, detect
 from .detector import build_model
 from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
 from .features import extract_features
@@ -74,7 +75,11 @@ def _positive(text: str) -> int:
 
 
 def _build_parser() -> _Parser:
-    parser = _Parser(prog="yolo-explorer", description="Look inside the YOLOv11 backbone: statistics, feature maps, latency.")
+    parser = _Parser(
+        prog="yolo-explorer",
+        description="Look inside the tutorial's YOLOv11 backbone and Ultralytics' YOLO11: statistics, feature maps, "
+        "detections, latency, per-layer time.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def model_args(p: argparse.ArgumentParser) -> None:
@@ -103,6 +108,20 @@ def _build_parser() -> _Parser:
     p.add_argument("--summary", action="store_true", help="also print the torchinfo summary")
     p.add_argument("--depth", type=_positive, default=3, help="levels of the torchinfo summary (default 3)")
     p.add_argument("--columns", nargs="+", choices=list(SUMMARY_COLUMNS), help="torchinfo columns")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("detect", help="the whole YOLO11 detector on one image: the boxes NMS keeps (table, JSON, a picture)")
+    model_args(p)
+    p.set_defaults(detector=True)  # detect is the whole detector; --detector is accepted and changes nothing
+    p.add_argument("--image", required=True, type=Path, help="image file")
+    p.add_argument("--conf", type=_fraction, default=0.25, help="score threshold, 0 to 1 (default 0.25)")
+    p.add_argument("--iou", type=_fraction, default=0.7, help="IoU threshold of NMS, 0 to 1 (default 0.7)")
+    p.add_argument("--only", nargs="+", metavar="CLASS", help="keep only these classes, by name or index (person 2 ...)")
+    p.add_argument("--agnostic", action="store_true", help="suppress overlapping boxes across classes (default per class)")
+    p.add_argument("--max-det", type=_positive, default=MAX_DET, help=f"boxes kept at most (default {MAX_DET})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights, without --weights (default 0)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
+    p.add_argument("--out", type=Path, help="also write the photo with its boxes here (.png, .jpg)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = sub.add_parser("features", help="save feature maps of one image as .npy and PNG grids")
@@ -149,6 +168,16 @@ def _build_parser() -> _Parser:
     p = sub.add_parser("profile", help="time every layer: its share of the forward and of the MACs, its rate, a roofline")
     timing_args(p, list(DTYPES))
     return parser
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value}")
+    return value
 
 
 def _batches(text: str) -> list[int]:
@@ -282,6 +311,79 @@ def _cmd_features(args: argparse.Namespace) -> None:
             written += [npy, png]
     for path in written:
         print(path)
+
+
+def _cmd_detect(args: argparse.Namespace) -> None:
+    if args.arch == "tutorial":
+        raise _BadArgument(
+            "detect runs the whole detector, which exists for yolo11n ... yolo11x: the tutorial is a backbone only"
+        )
+    if args.out is not None and args.out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise _BadArgument(f"--out: write a .png or .jpg, not {args.out.name!r}")
+    try:
+        image = load_image(args.image)
+    except ImageLoadError as err:
+        raise _RunFailed(f"{args.image}: {err}") from None
+    model = _model_on(args)
+    names = class_names(model.num_classes)
+    only = _class_ids(args.only, names) if args.only else None
+    if args.weights is None:
+        print(
+            "random weights: an untrained head scores every cell near its starting bias, so there is nothing to detect; "
+            "pass --weights with an Ultralytics detection state_dict",
+            file=sys.stderr,
+        )
+    nms = {"conf": args.conf, "iou": args.iou, "agnostic": args.agnostic, "classes": only, "max_det": args.max_det}
+    result = detect(model, image, args.imgsz, **nms)
+    if args.out is not None:
+        from .rendering import boxes_image  # Plotly's colour scales come with it: only a picture needs them
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        boxes_image(image, result.detections).save(args.out)
+    if args.json:
+        out = {
+            "model": model.config.label,
+            "image": str(args.image),
+            "image_size": list(image.size),
+            "input_size": list(args.imgsz),
+            **nms,
+            "candidates": result.candidates,
+            "best_score": result.best_score,
+            "detections": [
+                {"class_id": d.class_id, "name": d.name, "score": d.score, "box": list(d.box)} for d in result.detections
+            ],
+        }
+        print(json.dumps(out, indent=2))
+    else:
+        suppression = "across classes" if args.agnostic else "per class"
+        among = f" of {', '.join(names[i] for i in only)}" if only else ""
+        print(
+            f"{model.config.label}, {image.width}x{image.height} photo letterboxed to {args.imgsz[0]}x{args.imgsz[1]}: "
+            f"{len(result.detections)} boxes kept of {result.candidates} cells above {args.conf:.2f}{among} "
+            f"(NMS {suppression} at IoU {args.iou:.2f}; best score anywhere {result.best_score:.3g})"
+        )
+        if result.detections:
+            width = max(len("class"), *(len(d.name) for d in result.detections))
+            print(f"{'class':<{width}}  {'score':>6}  {'x1':>7}  {'y1':>7}  {'x2':>7}  {'y2':>7}")
+            for d in result.detections:
+                x1, y1, x2, y2 = d.box
+                print(f"{d.name:<{width}}  {d.score:>6.3f}  {x1:>7.1f}  {y1:>7.1f}  {x2:>7.1f}  {y2:>7.1f}")
+    if args.out is not None:
+        print(f"wrote {args.out}", file=sys.stderr)
+
+
+def _class_ids(wanted: Sequence[str], names: Sequence[str]) -> list[int]:
+    """Class indices from names ("person") or indices ("0"), refused with the choices when unknown."""
+    ids = []
+    for item in wanted:
+        if item.isdigit() and int(item) < len(names):
+            ids.append(int(item))
+        elif item in names:
+            ids.append(names.index(item))
+        else:
+            shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+            raise _BadArgument(f"--only: no class {item!r} in this head of {len(names)} ({shown}; or 0-{len(names) - 1})")
+    return sorted(set(ids))
 
 
 def _parts(value):
@@ -443,7 +545,13 @@ def _cmd_profile(args: argparse.Namespace) -> None:
     )
 
 
-_COMMANDS = {"stats": _cmd_stats, "features": _cmd_features, "latency": _cmd_latency, "profile": _cmd_profile}
+_COMMANDS = {
+    "stats": _cmd_stats,
+    "features": _cmd_features,
+    "detect": _cmd_detect,
+    "latency": _cmd_latency,
+    "profile": _cmd_profile,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

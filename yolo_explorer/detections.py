@@ -20,10 +20,12 @@ from .features import extract_features
 from .preprocess import Letterbox
 
 __all__ = [
+    "CLASS_COLORS",
     "COCO_CLASSES",
     "MAX_DET",
     "Detection",
     "DetectionResult",
+    "class_color",
     "class_names",
     "detect",
     "non_max_suppression",
@@ -33,6 +35,8 @@ __all__ = [
 
 MAX_WH = 7680  # class offset in pixels that keeps boxes of different classes apart (class-aware NMS)
 MAX_DET = 300  # boxes kept per image at most, as Ultralytics' `max_det`
+# one colour per class (cycling), for the boxes in the app and in the CLI's pictures
+CLASS_COLORS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#fabed4", "#469990")
 
 # The 80 COCO classes, in the order of a COCO-trained head's outputs
 COCO_CLASSES: tuple[str, ...] = (
@@ -46,6 +50,11 @@ COCO_CLASSES: tuple[str, ...] = (
     "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
     "hair drier", "toothbrush",
 )  # fmt: skip
+
+
+def class_color(class_id: int) -> str:
+    """The colour of a class's boxes, "#rrggbb"."""
+    return CLASS_COLORS[class_id % len(CLASS_COLORS)]
 
 
 def class_names(num_classes: int) -> tuple[str, ...]:

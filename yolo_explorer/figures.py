@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from .detections import class_color
 from .formatting import human_bytes, human_count, shape_str
 from .heatmaps import Quantized
 from .stats import ModelStats
@@ -406,11 +407,10 @@ def detections_figure(photo: Image.Image, detections: Sequence, *, max_side: int
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
     fig = go.Figure(go.Image(source="data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(), hoverinfo="skip"))
-    palette = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45", "#fabed4", "#469990"]
     annotations = []
     for d in detections:
         x1, y1, x2, y2 = (v * scale for v in d.box)
-        color = palette[d.class_id % len(palette)]
+        color = class_color(d.class_id)
         fig.add_trace(
             go.Scatter(
                 x=[x1, x2, x2, x1, x1],

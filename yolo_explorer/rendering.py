@@ -1,4 +1,5 @@
-"""Feature maps as PNG pictures (CLI output and downloads), drawn with Pillow and Plotly's colour scales."""
+"""Feature maps and detections as PNG pictures (CLI output and downloads), drawn with Pillow and Plotly's
+colour scales."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from plotly.colors import sample_colorscale
 
+from .detections import class_color
 from .heatmaps import quantize
 
-__all__ = ["colormap_lut", "grid_image", "npy_bytes", "png_bytes"]
+__all__ = ["boxes_image", "colormap_lut", "grid_image", "npy_bytes", "png_bytes"]
 
 
 def colormap_lut(name: str = "Viridis") -> np.ndarray:
@@ -73,3 +75,26 @@ def npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(array), allow_pickle=False)
     return buffer.getvalue()
+
+
+def boxes_image(photo: Image.Image, detections: Sequence) -> Image.Image:
+    """A copy of the photo with one outlined box per detection in its class's colour, labelled "name score"
+    on a band of that colour (above the box, or inside it at the photo's top edge). The best-scored box is
+    drawn last, on top. `detections` hold `box` (x1, y1, x2, y2 in the photo's pixels), `score`,
+    `class_id`, `name`."""
+    image = photo.convert("RGB")  # a copy, also when the photo is RGB already
+    draw = ImageDraw.Draw(image)
+    side = max(image.size)
+    line = max(2, round(side / 400))
+    font = ImageFont.load_default(size=max(11, round(side / 60)))
+    for d in sorted(detections, key=lambda d: d.score):
+        color = class_color(d.class_id)
+        x1, y1, x2, y2 = d.box
+        draw.rectangle((x1, y1, x2, y2), outline=color, width=line)
+        label = f"{d.name} {d.score:.2f}"
+        left, top, right, bottom = draw.textbbox((x1, y1), label, font=font, anchor="lb")
+        if top < 0:  # no room above: inside the box
+            left, top, right, bottom = draw.textbbox((x1, y1), label, font=font, anchor="lt")
+        draw.rectangle((left - 1, top - 1, right + 1, bottom + 1), fill=color)
+        draw.text((left, top), label, fill="white", font=font, anchor="lt")
+    return image
