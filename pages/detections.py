@@ -10,6 +10,7 @@ import streamlit as st
 
 from pages import ui
 from yolo_explorer.detections import MAX_DET, class_names
+from yolo_explorer.insights import levels_insight
 from yolo_explorer.rendering import boxes_image, png_bytes
 
 settings = ui.current_settings()
@@ -75,7 +76,16 @@ if trained:
     if result.detections:
         table = pd.DataFrame(
             [
-                {"class": d.name, "score": d.score, "x1": d.box[0], "y1": d.box[1], "x2": d.box[2], "y2": d.box[3]}
+                {
+                    "class": d.name,
+                    "score": d.score,
+                    "x1": d.box[0],
+                    "y1": d.box[1],
+                    "x2": d.box[2],
+                    "y2": d.box[3],
+                    "level": d.cell.level,
+                    "cell": f"{d.cell.row}, {d.cell.col}",
+                }
                 for d in result.detections
             ]
         )
@@ -86,8 +96,11 @@ if trained:
             column_config={
                 "score": st.column_config.NumberColumn(format="%.3f"),
                 **{c: st.column_config.NumberColumn(format="%.0f") for c in ("x1", "y1", "x2", "y2")},
+                "level": st.column_config.TextColumn(help="The level of the pyramid whose cell predicted the box"),
+                "cell": st.column_config.TextColumn(help="Row, column of that cell in the level's grid"),
             },
         )
+        st.caption(levels_insight(result.detections, result.box.scale))
         left, right, _ = st.columns([1, 1, 3])
         left.download_button(
             "Photo with boxes (PNG)",

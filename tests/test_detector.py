@@ -26,10 +26,13 @@ from yolo_explorer.accuracy import calibrated_copy
 from yolo_explorer.config import YOLO11_SCALES
 from yolo_explorer.detections import (
     COCO_CLASSES,
+    Cell,
+    anchor_cells,
     class_names,
     detect,
     non_max_suppression,
     score_maps,
+    suppress,
     to_photo,
 )
 from yolo_explorer.detector import Detector, DetectorOutput, build_detector, build_model, pyramid
@@ -125,9 +128,11 @@ def test_nms_keeps_what_ultralytics_keeps(nc, seed):
     for key in runs:
         _, conf, iou, kind, *picked = key.split("_")
         classes = [int(c) for c in picked[0].split("-")] if picked else None
-        decoded = reference["decoded"]
-        ours = non_max_suppression(decoded, conf=float(conf), iou=float(iou), agnostic=kind == "agnostic", classes=classes)[0]
+        settings = {"conf": float(conf), "iou": float(iou), "agnostic": kind == "agnostic", "classes": classes}
+        ours = non_max_suppression(reference["decoded"], **settings)[0]
         assert len(reference[key]) > 0 and torch.equal(ours, reference[key]), key
+        rows, anchors = suppress(reference["decoded"], **settings)[0]  # and the anchors, as its return_idxs
+        assert torch.equal(rows, ours) and torch.equal(anchors, reference[f"anchors_{key}"]), key
 
 
 def brute_force_nms(rows: list[tuple], conf: float, iou: float, agnostic: bool, classes=None) -> list[tuple]:
@@ -258,6 +263,28 @@ def test_summary_and_decoding_of_a_detector():
     assert maps["P3"][0, 0] == out.decoded[0, 4:, 0].max()
 
 
+def test_anchors_name_their_level_stride_and_cell():
+    grids, size = [(12, 16), (6, 8), (3, 4)], (96, 128)  # P3, P4, P5 of a 96x128 input
+    first, last_p3, first_p4, p4, last = anchor_cells([0, 191, 192, 192 + 8 * 2 + 5, 251], grids, size)
+    assert first == Cell("P3", 8, 0, 0) and last_p3 == Cell("P3", 8, 11, 15)
+    assert first_p4 == Cell("P4", 16, 0, 0) and p4 == Cell("P4", 16, 2, 5) and last == Cell("P5", 32, 2, 3)
+    with pytest.raises(ValueError, match="outside the 252 cells"):
+        anchor_cells([252], grids, size)
+
+
+def test_each_detection_knows_the_cell_that_predicted_it():
+    """A YOLO11 box is four non-negative distances (DFL's expected values) from its cell's centre, so that
+    centre lies inside the box: an independent check of the anchor -> level -> cell bookkeeping."""
+    detector = stand_in_detector(320)
+    result = detect(detector, load_image(sample_bytes("astronaut")), 320, conf=0.5)
+    assert result.detections and {d.cell.level for d in result.detections} <= {"P3", "P4", "P5"}
+    for d in result.detections:
+        cell = d.cell
+        cx, cy = result.box.to_original((cell.col + 0.5) * cell.stride, (cell.row + 0.5) * cell.stride)
+        x1, y1, x2, y2 = d.box
+        assert x1 - 1e-3 <= cx <= x2 + 1e-3 and y1 - 1e-3 <= cy <= y2 + 1e-3, d
+
+
 def test_detections_are_mapped_back_through_the_letterbox():
     photo = Image.new("RGB", (400, 200))
     box = letterbox(photo, 640)  # scale 1.6, 160 pixels of padding above and below
@@ -369,6 +396,8 @@ def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
     assert [d["name"] for d in out["detections"]] == [d.name for d in expected.detections]
     assert [d["score"] for d in out["detections"]] == pytest.approx([d.score for d in expected.detections], abs=1e-6)
     assert [d["box"] for d in out["detections"]] == [pytest.approx(list(d.box), abs=1e-3) for d in expected.detections]
+    cells = [(d.cell.level, d.cell.stride, [d.cell.row, d.cell.col]) for d in expected.detections]
+    assert [(d["level"], d["stride"], d["cell"]) for d in out["detections"]] == cells
 
     # two classes, by name and by index; suppressed across classes; the picture written
     picture = tmp_path / "boxes.png"
@@ -389,7 +418,9 @@ def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
 
     text = cli(*common, "--conf", "0.5")
     assert text.returncode == 0 and "boxes kept of" in text.stdout
-    assert len(text.stdout.strip().splitlines()) == 2 + len(detect(detector, photo, 320, conf=0.5).detections)
+    lines = text.stdout.strip().splitlines()
+    assert len(lines) == 3 + len(detect(detector, photo, 320, conf=0.5).detections)  # header, rows, the levels' sentence
+    assert lines[1].endswith("level  cell") and lines[-1].startswith("Boxes kept per level")
 
 
 def test_cli_detect_refuses_bad_requests_in_one_line(tmp_path):

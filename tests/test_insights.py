@@ -138,3 +138,24 @@ def test_the_detector_sentences_state_its_own_numbers(scale, size):
         assert share in cost
     assert cost.endswith(cost_insight(backbone))
     assert [s.params for s in backbone_of(detector).layers] == [s.params for s in backbone.layers]
+
+
+def test_levels_insight_counts_and_sizes_the_boxes_of_each_level():
+    from yolo_explorer.detections import Cell, Detection
+    from yolo_explorer.insights import levels_insight
+
+    def box(side: float, level: str, stride: int) -> Detection:
+        return Detection((0.0, 0.0, side, side), 0.9, 0, "person", Cell(level, stride, 0, 0))
+
+    # photo pixels x 0.5 = input pixels
+    small_to_large = [box(60, "P3", 8), box(80, "P3", 8), box(100, "P3", 8), box(200, "P4", 16), box(500, "P5", 32)]
+    text = levels_insight(small_to_large, scale=0.5)
+    assert "P3 (stride 8) 3 boxes, 40 px; P4 (stride 16) 1 box, 100 px; P5 (stride 32) 1 box, 250 px" in text
+    assert "The finer the grid, the smaller the objects it keeps" in text
+
+    mixed = [box(400, "P3", 8), box(100, "P5", 32)]
+    assert "the sizes do not follow the strides" in levels_insight(mixed, scale=1.0)
+    one = levels_insight([box(64, "P4", 16)], scale=1.0)
+    assert one == "Every kept box comes from one level: P4 (stride 16) 1 box, 64 px (median side at the input)."
+    assert levels_insight([], scale=1.0) is None
+    assert levels_insight([Detection((0, 0, 1, 1), 0.5, 0, "person")], scale=1.0) is None  # no cells known

@@ -101,6 +101,9 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     assert table["class"].tolist() == [d.name for d in expected.detections]
     assert table["score"].tolist() == pytest.approx([d.score for d in expected.detections], abs=1e-6)
     assert table["x1"].tolist() == pytest.approx([d.box[0] for d in expected.detections], abs=1e-3)
+    assert table["level"].tolist() == [d.cell.level for d in expected.detections]
+    assert table["cell"].tolist() == [f"{d.cell.row}, {d.cell.col}" for d in expected.detections]
+    assert any(c.value.startswith(("Boxes kept per level", "Every kept box comes from one level")) for c in at.caption)
     boxes = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert len(boxes["data"]) == 1 + len(expected.detections)  # the photo and one outline per box
     assert all(name.startswith("class ") for name in table["class"])

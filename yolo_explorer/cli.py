@@ -26,6 +26,7 @@ from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
 from .features import extract_features
 from .formatting import human_count, human_ms, stats_table
 from .heatmaps import rank_channels
+from .insights import levels_insight
 from .latency import batch_sweep
 from .memory import InsufficientMemoryError, check_fits, estimate_forward_memory
 from .modes import COMPILE_MODES, CompileError, LatencyMode
@@ -349,9 +350,7 @@ def _cmd_detect(args: argparse.Namespace) -> None:
             **nms,
             "candidates": result.candidates,
             "best_score": result.best_score,
-            "detections": [
-                {"class_id": d.class_id, "name": d.name, "score": d.score, "box": list(d.box)} for d in result.detections
-            ],
+            "detections": [_detection_dict(d) for d in result.detections],
         }
         print(json.dumps(out, indent=2))
     else:
@@ -364,12 +363,20 @@ def _cmd_detect(args: argparse.Namespace) -> None:
         )
         if result.detections:
             width = max(len("class"), *(len(d.name) for d in result.detections))
-            print(f"{'class':<{width}}  {'score':>6}  {'x1':>7}  {'y1':>7}  {'x2':>7}  {'y2':>7}")
+            print(f"{'class':<{width}}  {'score':>6}  {'x1':>7}  {'y1':>7}  {'x2':>7}  {'y2':>7}  level  cell")
             for d in result.detections:
                 x1, y1, x2, y2 = d.box
-                print(f"{d.name:<{width}}  {d.score:>6.3f}  {x1:>7.1f}  {y1:>7.1f}  {x2:>7.1f}  {y2:>7.1f}")
+                cell = f"{d.cell.level:<5}  {d.cell.row}, {d.cell.col}"
+                print(f"{d.name:<{width}}  {d.score:>6.3f}  {x1:>7.1f}  {y1:>7.1f}  {x2:>7.1f}  {y2:>7.1f}  {cell}")
+            print(levels_insight(result.detections, result.box.scale))
     if args.out is not None:
         print(f"wrote {args.out}", file=sys.stderr)
+
+
+def _detection_dict(d) -> dict:
+    """One box in `detect --json`: its class, score, box in the photo's pixels, and the cell that predicted it."""
+    cell = {"level": d.cell.level, "stride": d.cell.stride, "cell": [d.cell.row, d.cell.col]} if d.cell else {}
+    return {"class_id": d.class_id, "name": d.name, "score": d.score, "box": list(d.box), **cell}
 
 
 def _class_ids(wanted: Sequence[str], names: Sequence[str]) -> list[int]:

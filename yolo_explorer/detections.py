@@ -25,11 +25,13 @@ __all__ = [
     "MAX_DET",
     "Detection",
     "DetectionResult",
+    "anchor_cells",
     "class_color",
     "class_names",
     "detect",
     "non_max_suppression",
     "score_maps",
+    "suppress",
     "to_photo",
 ]
 
@@ -89,6 +91,22 @@ def non_max_suppression(
     Raises:
         ValueError: a threshold outside 0..1 or a tensor that is not (B, 4 + nc, A).
     """
+    settings = {"conf": conf, "iou": iou, "agnostic": agnostic, "classes": classes, "max_det": max_det, "max_nms": max_nms}
+    return [rows for rows, _ in suppress(decoded, **settings)]
+
+
+def suppress(
+    decoded: torch.Tensor,
+    *,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    agnostic: bool = False,
+    classes: Sequence[int] | None = None,
+    max_det: int = MAX_DET,
+    max_nms: int = 30000,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`non_max_suppression`, and with each image's rows the anchors they came from: (n,) indices into
+    the A predictions (Ultralytics' `return_idxs`), which say the level and cell of every box."""
     if not 0 <= conf <= 1 or not 0 <= iou <= 1:
         raise ValueError(f"score and IoU thresholds must be from 0 to 1, got {conf} and {iou}")
     if decoded.dim() != 3 or decoded.shape[1] < 5:
@@ -96,14 +114,14 @@ def non_max_suppression(
     results = []
     for prediction in decoded.transpose(1, 2).float():  # (A, 4 + nc) per image
         scores, best = prediction[:, 4:].max(dim=1)
-        candidates = _candidates(scores, best, conf, classes)
-        boxes, scores, best = _xyxy(prediction[candidates, :4]), scores[candidates], best[candidates]
-        if scores.numel() > max_nms:
-            top = scores.argsort(descending=True)[:max_nms]
-            boxes, scores, best = boxes[top], scores[top], best[top]
+        anchors = _candidates(scores, best, conf, classes).nonzero().flatten()
+        if anchors.numel() > max_nms:
+            anchors = anchors[scores[anchors].argsort(descending=True)[:max_nms]]
+        boxes, scores, best = _xyxy(prediction[anchors, :4]), scores[anchors], best[anchors]
         offset = 0 if agnostic else best[:, None].to(boxes.dtype) * MAX_WH
         keep = _greedy(boxes + offset, scores, iou, max_det)
-        results.append(torch.cat((boxes[keep], scores[keep, None], best[keep, None].to(boxes.dtype)), dim=1))
+        rows = torch.cat((boxes[keep], scores[keep, None], best[keep, None].to(boxes.dtype)), dim=1)
+        results.append((rows, anchors[keep]))
     return results
 
 
@@ -143,12 +161,51 @@ def _greedy(boxes: torch.Tensor, scores: torch.Tensor, threshold: float, limit: 
 
 @dataclass(frozen=True)
 class Detection:
-    """One detected object: its box in the original photo's pixels (x1, y1, x2, y2), score and class."""
+    """One detected object: its box in the original photo's pixels (x1, y1, x2, y2), score and class, and the
+    cell of the pyramid that predicted it."""
 
     box: tuple[float, float, float, float]
     score: float
     class_id: int
     name: str
+    cell: Cell | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Where a box was predicted: a level of the pyramid ("P3"), its stride in input pixels, and the cell
+    (row, column) of that level's grid."""
+
+    level: str
+    stride: int
+    row: int
+    col: int
+
+
+def anchor_cells(
+    anchors: Sequence[int],
+    grids: Sequence[tuple[int, int]],
+    input_size: tuple[int, int],
+    names: Sequence[str] = ("P3", "P4", "P5"),
+) -> list[Cell]:
+    """The cell of each anchor index: anchors run over P3's grid row by row, then P4's, then P5's
+    (`grids`: each level's (H, W)); `input_size` (H, W) gives the strides.
+
+    Raises:
+        ValueError: an anchor beyond the last level's last cell.
+    """
+    starts, total = [], 0
+    for h, w in grids:
+        starts.append(total)
+        total += h * w
+    cells = []
+    for anchor in anchors:
+        if not 0 <= anchor < total:
+            raise ValueError(f"anchor {anchor} is outside the {total} cells of {len(grids)} levels")
+        level = max(i for i, start in enumerate(starts) if start <= anchor)
+        row, col = divmod(anchor - starts[level], grids[level][1])
+        cells.append(Cell(names[level], input_size[0] // grids[level][0], row, col))
+    return cells
 
 
 @dataclass(frozen=True)
@@ -171,12 +228,15 @@ class DetectionResult:
     candidates: int
 
 
-def to_photo(kept: torch.Tensor, box: Letterbox, names: Sequence[str]) -> tuple[Detection, ...]:
+def to_photo(
+    kept: torch.Tensor, box: Letterbox, names: Sequence[str], cells: Sequence[Cell] | None = None
+) -> tuple[Detection, ...]:
     """NMS rows (x1, y1, x2, y2, score, class) in letterboxed pixels -> detections in the photo's pixels,
-    clipped to the photo."""
+    clipped to the photo (with the cell each came from, when given)."""
     width, height = box.original
     detections = []
-    for x1, y1, x2, y2, score, cls in kept.tolist():
+    cells = cells if cells is not None else [None] * len(kept)
+    for (x1, y1, x2, y2, score, cls), cell in zip(kept.tolist(), cells, strict=True):
         (left, top), (right, bottom) = box.to_original(x1, y1), box.to_original(x2, y2)
         clipped = (
             min(max(left, 0.0), width),
@@ -184,7 +244,7 @@ def to_photo(kept: torch.Tensor, box: Letterbox, names: Sequence[str]) -> tuple[
             min(max(right, 0.0), width),
             min(max(bottom, 0.0), height),
         )
-        detections.append(Detection(clipped, score, int(cls), names[int(cls)]))
+        detections.append(Detection(clipped, score, int(cls), names[int(cls)], cell))
     return tuple(detections)
 
 
@@ -215,11 +275,12 @@ def detections_from(
     Raises:
         ValueError: a threshold outside 0..1.
     """
-    kept = non_max_suppression(output.decoded[:1], conf=conf, iou=iou, agnostic=agnostic, classes=classes, max_det=max_det)[0]
+    kept, anchors = suppress(output.decoded[:1], conf=conf, iou=iou, agnostic=agnostic, classes=classes, max_det=max_det)[0]
+    cells = anchor_cells(anchors.tolist(), [tuple(level.shape[2:]) for level in output.neck], box.size)
     scores, best = output.decoded[0, 4:].max(dim=0)
     return DetectionResult(
         box=box,
-        detections=to_photo(kept, box, names),
+        detections=to_photo(kept, box, names, cells),
         score_maps=score_maps(output),
         best_score=float(scores.max()),
         candidates=int(_candidates(scores, best, conf, classes).sum()),

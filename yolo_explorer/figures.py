@@ -420,7 +420,7 @@ def detections_figure(photo: Image.Image, detections: Sequence, *, max_side: int
                 hoveron="points+fills",
                 hovertemplate=(
                     f"<b>{d.name}</b> {d.score:.2f}<br>x {d.box[0]:.0f}-{d.box[2]:.0f}, "
-                    f"y {d.box[1]:.0f}-{d.box[3]:.0f}<extra></extra>"
+                    f"y {d.box[1]:.0f}-{d.box[3]:.0f}{_cell(d)}<extra></extra>"
                 ),
                 showlegend=False,
             )
@@ -434,6 +434,12 @@ def detections_figure(photo: Image.Image, detections: Sequence, *, max_side: int
     fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor="x")
     fig.update_layout(annotations=annotations)
     return _base_layout(fig, max(300, min(680, int(620 * height / width) + 60)), title=dict(text=title, x=0, font=dict(size=14)))
+
+
+def _cell(detection) -> str:
+    """A box's hover line about the cell that predicted it, if known."""
+    cell = getattr(detection, "cell", None)
+    return "" if cell is None else f"<br>{cell.level} (stride {cell.stride}), cell {cell.row}, {cell.col}"
 
 
 def overlay(photo: Image.Image, heat: np.ndarray, *, opacity: float, colorscale: str = "Inferno", title: str = "") -> go.Figure:

@@ -4,6 +4,8 @@ config. A sentence states a pattern only when the numbers show it (every claim i
 from __future__ import annotations
 
 import dataclasses
+import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ __all__ = [
     "activation_law_insight",
     "cost_insight",
     "flow_insight",
+    "levels_insight",
     "memory_insight",
     "params_law_insight",
     "pixels_law_insight",
@@ -239,6 +242,32 @@ def roofline_insight(layers: Sequence, peak_tflops: float, peak_gbps: float) -> 
         f"{best.gflops_per_s:.3g} ({best.gflops_per_s / peak:.0%})."
     )
     return f"{first} {second}"
+
+
+def levels_insight(detections: Sequence, scale: float) -> str | None:
+    """Which level of the pyramid predicted the kept boxes and how large they are there, from detections with
+    their `cell` (`detections.Detection`) and the photo-to-input `scale` (None without boxes). Says that the
+    finer level found the smaller objects only when the median sizes grow with the stride."""
+    located = [d for d in detections if d.cell is not None]
+    if not located:
+        return None
+    by_level: dict[tuple[int, str], list[float]] = {}
+    for d in located:
+        x1, y1, x2, y2 = d.box
+        by_level.setdefault((d.cell.stride, d.cell.level), []).append(math.sqrt(max(x2 - x1, 0) * max(y2 - y1, 0)) * scale)
+    parts = []
+    for (stride, level), sides in sorted(by_level.items()):
+        count = f"{len(sides)} box{'es' if len(sides) > 1 else ''}"
+        parts.append(f"{level} (stride {stride}) {count}, {statistics.median(sides):.0f} px")
+    medians = [statistics.median(sides) for _, sides in sorted(by_level.items())]
+    listed = "; ".join(parts)
+    if len(by_level) == 1:
+        return f"Every kept box comes from one level: {listed} (median side at the input)."
+    if all(a < b for a, b in zip(medians, medians[1:], strict=False)):
+        why = "the finer the grid, the smaller the objects it keeps: each level answers for its own scale"
+    else:
+        why = "here the sizes do not follow the strides"
+    return f"Boxes kept per level, with their median side at the input: {listed}. {why[0].upper()}{why[1:]}."
 
 
 # The Compare page: sentences about a grid of widths x sizes, from its own numbers

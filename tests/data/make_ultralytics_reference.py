@@ -14,7 +14,7 @@ Writes
   BatchNorm statistics drawn the same way (the DFL's fixed conv left as it is): the neck's outputs (the
   inputs of Detect, layers 16, 19, 22), `boxes`, `scores` and `decoded` for an input; the detections
   Ultralytics' `non_max_suppression` keeps from that decoded tensor (class-aware, and class-agnostic,
-  with all classes and with a filter of some);
+  with all classes and with a filter of some), and the anchors they came from (its `return_idxs`);
   and the same for a model with 3 classes (a checkpoint with another class count), whose state_dict
   the tests rebuild by the same draws. Ultralytics' own NMS runs without torchvision (its `TorchNMS`,
   which "matches torchvision behavior exactly"), as this CPU build cannot load torchvision's ops.
@@ -74,15 +74,20 @@ def detector_reference(nc: int, seed: int, size: tuple[int, int]) -> dict:
         "decoded": decoded,
     }
     sys.modules.pop("torchvision", None)  # Ultralytics' TorchNMS path (torchvision's ops do not load here)
+    settings = {"max_det": 300, "return_idxs": True}
     for conf, iou in ((0.25, 0.7), (0.5, 0.45)):
         for agnostic in (False, True):
-            kept = nms.non_max_suppression(decoded, conf_thres=conf, iou_thres=iou, agnostic=agnostic, max_det=300)
-            result[f"nms_{conf}_{iou}_{'agnostic' if agnostic else 'classes'}"] = kept[0]
+            kept, anchors = nms.non_max_suppression(decoded, conf_thres=conf, iou_thres=iou, agnostic=agnostic, **settings)
+            key = f"nms_{conf}_{iou}_{'agnostic' if agnostic else 'classes'}"
+            result[key], result[f"anchors_{key}"] = kept[0], anchors[0]
     # a class filter: every other class among the boxes kept at the first thresholds
     picked = result["nms_0.25_0.7_classes"][:, 5].unique().int()[::2].tolist()
     for agnostic in (False, True):
-        kept = nms.non_max_suppression(decoded, conf_thres=0.25, iou_thres=0.7, classes=picked, agnostic=agnostic, max_det=300)
-        result[f"nms_0.25_0.7_{'agnostic' if agnostic else 'classes'}_{'-'.join(map(str, picked))}"] = kept[0]
+        kept, anchors = nms.non_max_suppression(
+            decoded, conf_thres=0.25, iou_thres=0.7, classes=picked, agnostic=agnostic, **settings
+        )
+        key = f"nms_0.25_0.7_{'agnostic' if agnostic else 'classes'}_{'-'.join(map(str, picked))}"
+        result[key], result[f"anchors_{key}"] = kept[0], anchors[0]
     return result
 
 
