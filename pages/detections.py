@@ -124,9 +124,9 @@ if trained:
     heading = "Best class score per cell, before the threshold"
 else:
     st.warning(
-        "Detections need trained weights: these are random, so any box would be noise. Upload an Ultralytics detection "
-        "state_dict under *More backbone settings* in the sidebar, or ask for the server's weights folder. Below is what "
-        "the head computes all the same.",
+        "Detections need trained weights: these are random, so any box would be noise. Upload an Ultralytics checkpoint "
+        f"(`{settings.arch}.pt` as Ultralytics ships it, or your own `best.pt`) under *More backbone settings* in the "
+        "sidebar, or ask for the server's weights folder. Below is what the head computes all the same.",
         icon=":material/model_training:",
     )
     statistics = (
@@ -137,8 +137,7 @@ else:
     )
     notes = (
         f"The highest score here is {result.best_score:.3f}: an untrained head starts with biases that keep every "
-        f"score low, as Ultralytics' does. {statistics}. Export trained weights with "
-        "`torch.save(YOLO('yolo11n.pt').model.state_dict(), 'yolo11n_sd.pt')` where Ultralytics is installed."
+        f"score low, as Ultralytics' does. {statistics}."
     )
     heading = "Best class score per cell of P3, P4 and P5"
 

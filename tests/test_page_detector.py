@@ -130,6 +130,22 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     assert any("300 boxes kept of" in c.value and "(300 at most, as Ultralytics' `max_det`)." in c.value for c in at.caption)
 
 
+def test_a_whole_pickled_checkpoint_loads_like_ultralytics_best_pt(app):
+    """As training writes best.pt: the model pickled whole in fp16 under "model", numpy metrics beside it."""
+    import copy
+
+    import numpy as np
+
+    trained = build_detector("yolo11n", 3, seed=4)
+    buffer = io.BytesIO()
+    metrics = {"metrics/mAP50(B)": np.float64(0.5)}
+    torch.save({"model": copy.deepcopy(trained).half(), "ema": None, "train_metrics": metrics, "epoch": -1}, buffer)
+    at = upload(detector_app(app, "pages/detections.py", side=128), "best.pt", buffer.getvalue())
+    no_problems(at)
+    assert any("Using best.pt from your upload (499 tensors, a head of 3 classes)" in c.value for c in at.sidebar.caption)
+    assert not at.warning  # trained weights: no "Detections need trained weights"
+
+
 def test_backbone_weights_with_the_whole_detector_say_what_to_pick(app):
     at = upload(detector_app(app), "backbone.pt", checkpoint(build_backbone("yolo11n")))
     warning = at.sidebar.warning[0].value

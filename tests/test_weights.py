@@ -3,9 +3,14 @@ message, and a pickle that would run code never runs."""
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import io
+import json
 import os
 import pickle
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +20,8 @@ from test_preprocess import zip_bytes
 
 from yolo_explorer import build_backbone
 from yolo_explorer.weights import WeightsError, WeightsMismatchError, load_weights, read_state_dict
+
+DATA = Path(__file__).parent / "data"
 
 
 def tutorial_model(width: int = 8, seed: int = 3) -> YOLOv11Backbone:
@@ -133,6 +140,18 @@ def test_non_finite_weights_are_refused():
         load_weights(build_backbone(width=8), state)
 
 
+class _Trap(torch.nn.Module):
+    """A module that writes a file when it is unpickled (its __setstate__ runs on load)."""
+
+    def __init__(self, marker: str):
+        super().__init__()
+        self.marker = marker
+
+    def __setstate__(self, state):
+        Path(state["marker"]).touch()
+        super().__setstate__(state)
+
+
 class _RunsCode:
     def __init__(self, marker: str):
         self.marker = marker
@@ -151,9 +170,58 @@ def test_a_pickle_that_would_run_code_is_refused_and_not_run(tmp_path):
     assert not marker.exists()
 
 
-def test_a_whole_pickled_model_is_refused_with_the_way_out():
-    with pytest.raises(WeightsError, match=r"torch.save\(model.state_dict\(\)"):
-        read_state_dict(to_bytes(tutorial_model()))
+def test_an_ultralytics_checkpoint_is_read_as_ultralytics_reads_it_without_running_it():
+    """A checkpoint written by Ultralytics (pickled DetectionModel in fp16, train_args, numpy metrics): the
+    state_dict read here is the one Ultralytics' own loader gives, key for key, bit for bit."""
+    reference = json.loads((DATA / "ultralytics_tiny_state_dict.json").read_text())["state_dict"]
+    data = (DATA / "ultralytics_tiny_checkpoint.pt").read_bytes()
+    assert "ultralytics.nn.tasks.DetectionModel" in torch.serialization.get_unsafe_globals_in_checkpoint(io.BytesIO(data))
+    state = read_state_dict(data)
+    assert list(state) == list(reference) and len(state) == 499
+    for key, tensor in state.items():
+        digest = hashlib.sha256(tensor.contiguous().numpy().tobytes()).hexdigest()
+        assert [str(tensor.dtype), list(tensor.shape), digest] == reference[key], key
+    assert "ultralytics" not in sys.modules  # nothing of it was imported (it is not even installed here)
+
+
+def test_a_whole_pickled_model_loads_as_its_state_dict():
+    model = tutorial_model()
+    state = read_state_dict(to_bytes(model))
+    assert list(state) == list(model.state_dict())
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    ours = build_backbone(width=8, seed=99)
+    load_weights(ours, to_bytes({"model": model, "ema": None}))  # as a checkpoint's "model", too
+    assert same_outputs(ours, model)
+
+
+def test_a_pickled_model_beside_code_is_refused_whole_and_the_code_never_runs(tmp_path):
+    """torch refuses stand-ins for os, subprocess and the like (its blocklist): such a file is not read at all."""
+    marker = tmp_path / "pwned"
+    with pytest.raises(WeightsError, match="refused: this checkpoint holds Python objects or code"):
+        read_state_dict(to_bytes({"model": tutorial_model(), "evil": _RunsCode(str(marker))}))
+    assert not marker.exists()
+
+
+def test_a_stand_in_runs_nothing_of_the_class_it_stands_for(tmp_path):
+    """A class of this test module, with a side effect on unpickling, inside a pickled model: read as an
+    inert stand-in, the side effect never happens."""
+    marker = tmp_path / "ran"
+    model = tutorial_model()
+    model.stem.add_module("trap", _Trap(str(marker)))
+    state = read_state_dict(to_bytes(model))
+    assert "stem.conv.weight" in state and not marker.exists()
+
+
+def test_a_module_tree_that_loops_back_is_read_once():
+    model = tutorial_model()
+    model.stem.add_module("again", model)  # a cycle: torch's own state_dict() would never end
+    state = read_state_dict(to_bytes(model))
+    assert "stem.conv.weight" in state and not any(k.startswith("stem.again.") for k in state)
+
+
+def test_a_pickle_of_objects_that_are_not_modules_is_refused():
+    with pytest.raises(WeightsError, match="refused: this checkpoint holds Python objects or code"):
+        read_state_dict(to_bytes({"model": argparse.Namespace(lr=0.1)}))
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,10 @@
-"""Loading trained weights safely: the tutorial notebook's state_dicts, Ultralytics YOLO11 state_dicts,
-and our own, from `.pt`/`.pth` (pickle, read with `torch.load(weights_only=True)`: a file that would
-run code is refused, never run) or `.safetensors`.
+"""Loading trained weights safely: the tutorial notebook's state_dicts, Ultralytics YOLO11 state_dicts
+and checkpoints (`yolo11n.pt` as Ultralytics ships it), and our own, from `.pt`/`.pth` (pickle, read with
+`torch.load(weights_only=True)`: a file that would run code is refused, never run) or `.safetensors`.
+
+A pickled model (an Ultralytics checkpoint, `torch.save(model)`) names the classes of its modules. They are
+never imported: each is replaced by an inert stand-in that only keeps what the pickle hands it, and the
+tensors are read from the module tree (`_parameters`, `_buffers`, `_modules`) as `state_dict()` would.
 
     model = build_backbone("yolo11n")
     report = load_weights(model, "yolo11n_sd.pt")   # Ultralytics' `model.{i}.…` keys, layers 0-10
@@ -19,6 +23,7 @@ import hashlib
 import io
 import pickle
 import re
+import threading
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -353,6 +358,9 @@ def _torch_load(data: bytes) -> object:
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        pickled_model = _pickled_model_state(data)
+        if pickled_model:
+            return pickled_model
         # torch's message is long; keep the line that names what it refused
         text = str(err)
         lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -365,13 +373,65 @@ def _torch_load(data: bytes) -> object:
         detail = refused.split("WeightsUnpickler error:")[-1].strip()
         # weights_only refuses globals it does not know: code, modules, custom classes
         raise WeightsError(
-            f"refused: this checkpoint holds Python objects or code, not only tensors, and is not unpickled here "
-            f"({detail[:200]}). Save the state_dict instead: torch.save(model.state_dict(), 'weights.pt')"
-            " (for Ultralytics: torch.save(YOLO('yolo11n.pt').model.state_dict(), 'yolo11n_sd.pt'))."
+            f"refused: this checkpoint holds Python objects or code, and no model whose weights could be read "
+            f"without running them ({detail[:200]}). Save the state_dict instead: "
+            "torch.save(model.state_dict(), 'weights.pt')."
         ) from None
     except Exception as err:  # a damaged file makes torch.load raise almost anything (fuzzing found AssertionError)
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise WeightsError(f"not a PyTorch or safetensors weights file ({first[:200]})") from None
+
+
+class _Inert:
+    """Stands in for a class that a pickle names: takes what the pickle hands it, runs nothing."""
+
+    def __init__(self, *args, **kwargs):
+        self._inert_state = None
+
+    def __setstate__(self, state):
+        self._inert_state = state
+
+
+_INERT_LOAD = threading.Lock()  # torch's extra safe globals are process-wide: one such load at a time
+_MAX_MODULES = 100_000
+
+
+def _pickled_model_state(data: bytes) -> dict[str, torch.Tensor] | None:
+    """The state_dict of a pickled module tree (an Ultralytics checkpoint's "ema" or "model", or a whole
+    pickled model), every class it names replaced by an inert stand-in; None when there is none."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(io.BytesIO(data))
+        stand_ins = [(type(name.rsplit(".", 1)[-1], (_Inert,), {}), name) for name in names]
+        with _INERT_LOAD, torch.serialization.safe_globals(stand_ins):
+            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception:  # anything else the pickle needs (an unusual opcode on a stand-in): not a model here
+        return None
+    if isinstance(obj, Mapping):  # a checkpoint: Ultralytics loads "ema" first, then "model"
+        obj = next((obj[k] for k in ("ema", "model") if isinstance(obj.get(k), _Inert)), None)
+    return _module_tree_state(obj) if isinstance(obj, _Inert) else None
+
+
+def _module_tree_state(root: _Inert) -> dict[str, torch.Tensor]:
+    """What `nn.Module.state_dict()` returns, read from the pickled `__dict__`s of a module tree: parameters,
+    then persistent buffers, then each child's under its name."""
+    state: dict[str, torch.Tensor] = {}
+    stack, seen = [("", root)], set()
+    while stack and len(seen) < _MAX_MODULES:
+        prefix, module = stack.pop()
+        attributes = module._inert_state if isinstance(module, _Inert) else None
+        if not isinstance(attributes, Mapping) or id(module) in seen:
+            continue
+        seen.add(id(module))
+        transient = attributes.get("_non_persistent_buffers_set") or set()
+        for group in ("_parameters", "_buffers"):
+            tensors = attributes.get(group)
+            for name, tensor in tensors.items() if isinstance(tensors, Mapping) else ():
+                if isinstance(name, str) and isinstance(tensor, torch.Tensor) and name not in transient:
+                    state[prefix + name] = tensor.detach()
+        children = attributes.get("_modules")
+        if isinstance(children, Mapping):
+            stack += [(f"{prefix}{name}.", child) for name, child in reversed(children.items()) if isinstance(name, str)]
+    return state
 
 
 def _flatten(obj: object) -> dict[str, torch.Tensor]:

@@ -248,8 +248,9 @@ def _weights_upload() -> Weights | None:
         type=WEIGHT_TYPES,
         key="weights_upload",
         max_upload_size=st.get_option("server.maxUploadSize"),  # .streamlit/config.toml: room for YOLO11x's ~230 MB
-        help="A state_dict saved with torch.save(model.state_dict(), path) (.pt/.pth) or a .safetensors file: the "
-        "tutorial notebook's, an Ultralytics YOLO11 one, or a checkpoint wrapping one. Files holding code are refused.",
+        help="An Ultralytics checkpoint as it comes (yolo11n.pt, or your own best.pt), a state_dict saved with "
+        "torch.save(model.state_dict(), path) (.pt/.pth: the tutorial notebook's, an Ultralytics one) or a .safetensors "
+        "file. A pickled model is read without importing or running any of its classes; files holding code are refused.",
     )
     if upload is None:
         st.session_state.pop("weights", None)

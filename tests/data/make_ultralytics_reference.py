@@ -18,8 +18,11 @@ Writes
   and the same for a model with 3 classes (a checkpoint with another class count), whose state_dict
   the tests rebuild by the same draws. Ultralytics' own NMS runs without torchvision (its `TorchNMS`,
   which "matches torchvision behavior exactly"), as this CPU build cannot load torchvision's ops.
+- ultralytics_tiny_checkpoint.pt and ultralytics_tiny_state_dict.json: a checkpoint pickled by Ultralytics
+  as it ships trained weights (`checkpoint_reference`), and the state_dict Ultralytics reads from it.
 """
 
+import hashlib
 import json
 import math
 import sys
@@ -91,6 +94,47 @@ def detector_reference(nc: int, seed: int, size: tuple[int, int]) -> dict:
     return result
 
 
+def checkpoint_reference(out: Path) -> None:
+    """A checkpoint as Ultralytics ships trained weights (`YOLO.save`, then `strip_optimizer` as after training:
+    the pickled DetectionModel in fp16 under "model", train_args, numpy metrics), for a YOLO11 at width 1/16
+    with one class (every layer at its 8-channel floor: 0.1 MB instead of yolo11n's 5.5 MB), and the
+    state_dict that Ultralytics' own loader gives for it, in key order (dtype, shape and SHA-256 of each
+    tensor): the tests read the first and must find the second."""
+    import numpy as np
+    import ultralytics
+    import yaml
+    from ultralytics import YOLO
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    recipe = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg/models/11/yolo11.yaml").read_text())
+    recipe["scales"], recipe["nc"] = {"n": [0.50, 0.0625, 1024]}, 1  # one class: a narrow head too
+    recipe_path = out / "yolo11-tiny.yaml"
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    model = YOLO(str(recipe_path))
+    generator = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for key, value in model.model.state_dict().items():
+            if value.is_floating_point() and not key.endswith("dfl.conv.weight"):
+                value.copy_(draw(key, list(value.shape), generator))
+    checkpoint = out / "ultralytics_tiny_checkpoint.pt"
+    model.save(checkpoint)
+    saved = torch.load(checkpoint, weights_only=False)
+    saved["train_args"] = {"imgsz": 640, "epochs": 1}
+    saved["train_metrics"] = {"metrics/mAP50(B)": np.float64(0.25), "fitness": np.float32(0.5)}
+    torch.save(saved, checkpoint)
+    strip_optimizer(checkpoint)
+    recipe_path.unlink()
+    loaded = torch.load(checkpoint, weights_only=False)
+    state = (loaded.get("ema") or loaded["model"]).state_dict()
+    digests = {
+        key: [str(value.dtype), list(value.shape), hashlib.sha256(value.contiguous().numpy().tobytes()).hexdigest()]
+        for key, value in state.items()
+    }
+    (out / "ultralytics_tiny_state_dict.json").write_text(
+        json.dumps({"ultralytics": ultralytics.__version__, "state_dict": digests})
+    )
+
+
 def main(out: Path) -> None:
     import ultralytics  # only here: the tests import `draw` from this file without Ultralytics
     from ultralytics import YOLO
@@ -118,6 +162,7 @@ def main(out: Path) -> None:
         detector["ultralytics"] = ultralytics.__version__
         torch.save(detector, out / "ultralytics_yolo11n_detector.pt")
     (out / "ultralytics_yolo11_keys.json").write_text(json.dumps(keys))
+    checkpoint_reference(out)
 
 
 if __name__ == "__main__":
