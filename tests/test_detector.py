@@ -185,6 +185,33 @@ def test_nms_refuses_bad_thresholds_and_shapes():
         non_max_suppression(torch.zeros(84, 10))
 
 
+def test_weights_saved_after_fuse_load_and_compute_what_the_fused_model_computes():
+    """Ultralytics' fuse() (run by its predict, kept by its save) folds every BatchNorm into its conv's bias:
+    its key set (from Ultralytics) loads, and folded weights give the folded model's outputs."""
+    fused_keys = json.loads((DATA / "ultralytics_yolo11_keys.json").read_text())["fused_n"]
+    assert not any(".bn." in k for k in fused_keys) and "model.0.conv.bias" in fused_keys
+    generator = torch.Generator().manual_seed(0)
+    state = {k: torch.rand(shape, generator=generator) + 0.5 for k, shape in fused_keys.items()}
+    report = load_weights(build_detector("yolo11n"), state)
+    assert report.layout == "ultralytics, BatchNorm folded" and report.params == YOLO11_DETECTOR["n"][0]
+
+    from yolo_explorer.blocks import fold_batchnorm
+    from yolo_explorer.modes import private_copy
+
+    # in float64 throughout, so that a wrong unfolding (even by one eps) shows far above the rounding
+    original = stand_in_detector(128, seed=1).double()  # BatchNorm statistics that matter
+    folded = private_copy(original)
+    assert fold_batchnorm(folded) == sum(1 for k in original.state_dict() if k.endswith("bn.running_var"))
+    fresh = build_detector("yolo11n", 3, seed=9).double()
+    load_weights(fresh, {f"model.{k}": v for k, v in folded.state_dict().items()})
+    x = torch.rand(1, 3, 128, 128, generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        ours, theirs, before = fresh(x), folded(x), original(x)
+    for name in ("boxes", "scores", "decoded"):
+        a, b, c = getattr(ours, name), getattr(theirs, name), getattr(before, name)
+        assert (a - b).norm() / b.norm() < 1e-12 and (a - c).norm() / c.norm() < 1e-12, name
+
+
 def test_backbone_file_into_a_detector_is_refused_with_the_missing_neck_and_head():
     backbone_weights = {f"model.{k}": v for k, v in build_backbone("yolo11n", seed=1).state_dict().items()}
     detector = build_detector("yolo11n", seed=1)

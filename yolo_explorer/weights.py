@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import math
 import pickle
 import re
 import threading
@@ -75,7 +76,7 @@ class WeightsReport:
     """What `load_weights` did: tensors loaded, the source's key layout, and keys it left out on purpose."""
 
     loaded: int
-    layout: str  # "yolo-explorer", "ultralytics" or "module-prefixed"
+    layout: str  # "yolo-explorer", "ultralytics" or "module-prefixed", then ", BatchNorm folded" for fused weights
     ignored: int  # Ultralytics' neck and head tensors (layers 11 and up)
     params: int
 
@@ -140,6 +141,10 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
             del state[key]
         ignored += len(beyond)
 
+    state, unfused = _unfuse_batchnorm(model, state, own)
+    if unfused:
+        layout += ", BatchNorm folded"
+
     # a BatchNorm's batch counter only matters when training: absent is fine
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
@@ -175,6 +180,30 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
             f"these weights hold NaN or infinite values; nothing was loaded. {_listing('not finite', not_finite)}", [], [], []
         )
     return {k: state[k] for k in own if k in state}, layout, ignored
+
+
+def _unfuse_batchnorm(
+    model: nn.Module, state: dict[str, torch.Tensor], own: Mapping[str, torch.Tensor]
+) -> tuple[dict[str, torch.Tensor], int]:
+    """Weights saved with every BatchNorm folded into its convolution (Ultralytics' `fuse()`, which its
+    predict runs, or our `fold_batchnorm`): "X.conv.bias" where the model has "X.bn". Each is given back as
+    a BatchNorm that scales by exactly 1 and adds that bias (mean 0, variance 1, weight sqrt(1 + eps)), so
+    the model computes what the folded one does. Returns the state and how many were given back."""
+    out, count = dict(state), 0
+    for name, module in model.named_modules():
+        parent, _, leaf = name.rpartition(".")
+        prefix = f"{parent}." if parent else ""
+        bias_key, weight_key = f"{prefix}conv.bias", f"{prefix}conv.weight"
+        folded = bias_key in out and weight_key in out and bias_key not in own and f"{name}.weight" not in out
+        if leaf != "bn" or not isinstance(module, nn.BatchNorm2d) or not folded:
+            continue
+        bias = out.pop(bias_key)
+        out[f"{name}.weight"] = torch.full_like(bias, math.sqrt(1 + module.eps))
+        out[f"{name}.bias"] = bias
+        out[f"{name}.running_mean"] = torch.zeros_like(bias)
+        out[f"{name}.running_var"] = torch.ones_like(bias)
+        count += 1
+    return out, count
 
 
 def load_weights(

@@ -6,7 +6,8 @@ not run by the tests: Ultralytics (AGPL) is not a dependency. Run once in a sepa
 
 Writes
 - ultralytics_yolo11_keys.json: every state_dict key and shape of the five YOLO11 detection models,
-  as Ultralytics builds them from its own model definitions (no download);
+  as Ultralytics builds them from its own model definitions (no download), and of YOLO11n after its
+  `fuse()` (every BatchNorm folded into its conv's bias, as a model saved after predict holds it);
 - ultralytics_yolo11n_out.pt: for YOLO11n, an input and the P3/P4/P5 (outputs of layers 4, 6, 10) that
   Ultralytics' own layers compute with weights drawn from a seeded generator, in key order, by the
   recipe that tests/test_yolo11.py repeats.
@@ -146,6 +147,8 @@ def main(out: Path) -> None:
         keys["scales"][scale] = {"keys": {k: list(v.shape) for k, v in state.items()}}
         if scale != "n":
             continue
+        fused = YOLO(f"yolo11{scale}.yaml").model.eval().fuse()  # what predict() runs and save() then writes
+        keys["fused_n"] = {k: list(v.shape) for k, v in fused.state_dict().items()}
         generator = torch.Generator().manual_seed(1)
         with torch.no_grad():
             for key, value in state.items():
