@@ -32,7 +32,6 @@ from yolo_explorer.detections import (
     detect,
     non_max_suppression,
     score_maps,
-    suppress,
     to_photo,
 )
 from yolo_explorer.detector import Detector, DetectorOutput, build_detector, build_model, pyramid
@@ -131,8 +130,8 @@ def test_nms_keeps_what_ultralytics_keeps(nc, seed):
         settings = {"conf": float(conf), "iou": float(iou), "agnostic": kind == "agnostic", "classes": classes}
         ours = non_max_suppression(reference["decoded"], **settings)[0]
         assert len(reference[key]) > 0 and torch.equal(ours, reference[key]), key
-        rows, anchors = suppress(reference["decoded"], **settings)[0]  # and the anchors, as its return_idxs
-        assert torch.equal(rows, ours) and torch.equal(anchors, reference[f"anchors_{key}"]), key
+        (rows,), (anchors,) = non_max_suppression(reference["decoded"], return_anchors=True, **settings)
+        assert torch.equal(rows, ours) and torch.equal(anchors, reference[f"anchors_{key}"]), key  # its return_idxs
 
 
 def brute_force_nms(rows: list[tuple], conf: float, iou: float, agnostic: bool, classes=None) -> list[tuple]:

@@ -31,7 +31,6 @@ __all__ = [
     "detect",
     "non_max_suppression",
     "score_maps",
-    "suppress",
     "to_photo",
 ]
 
@@ -73,7 +72,8 @@ def non_max_suppression(
     classes: Sequence[int] | None = None,
     max_det: int = MAX_DET,
     max_nms: int = 30000,
-) -> list[torch.Tensor]:
+    return_anchors: bool = False,
+) -> list[torch.Tensor] | tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Detections per image, (n, 6) rows of (x1, y1, x2, y2, score, class), best score first.
 
     Each anchor keeps its best class if that score exceeds `conf` (and, with `classes`, if that class is
@@ -87,31 +87,20 @@ def non_max_suppression(
         iou: IoU threshold, 0 to 1.
         classes: class indices to keep (None: all). An anchor whose best class is another is dropped,
             not given its next-best class.
+        return_anchors: also return, per image, the anchors the kept rows came from ((n,) indices into
+            the A predictions, as Ultralytics' `return_idxs`): they say the level and cell of every box.
+
+    Returns:
+        The rows per image, or with `return_anchors` (rows per image, anchors per image).
 
     Raises:
         ValueError: a threshold outside 0..1 or a tensor that is not (B, 4 + nc, A).
     """
-    settings = {"conf": conf, "iou": iou, "agnostic": agnostic, "classes": classes, "max_det": max_det, "max_nms": max_nms}
-    return [rows for rows, _ in suppress(decoded, **settings)]
-
-
-def suppress(
-    decoded: torch.Tensor,
-    *,
-    conf: float = 0.25,
-    iou: float = 0.7,
-    agnostic: bool = False,
-    classes: Sequence[int] | None = None,
-    max_det: int = MAX_DET,
-    max_nms: int = 30000,
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """`non_max_suppression`, and with each image's rows the anchors they came from: (n,) indices into
-    the A predictions (Ultralytics' `return_idxs`), which say the level and cell of every box."""
     if not 0 <= conf <= 1 or not 0 <= iou <= 1:
         raise ValueError(f"score and IoU thresholds must be from 0 to 1, got {conf} and {iou}")
     if decoded.dim() != 3 or decoded.shape[1] < 5:
         raise ValueError(f"expected decoded predictions (B, 4 + nc, A), got {tuple(decoded.shape)}")
-    results = []
+    kept, kept_anchors = [], []
     for prediction in decoded.transpose(1, 2).float():  # (A, 4 + nc) per image
         scores, best = prediction[:, 4:].max(dim=1)
         anchors = _candidates(scores, best, conf, classes).nonzero().flatten()
@@ -120,9 +109,9 @@ def suppress(
         boxes, scores, best = _xyxy(prediction[anchors, :4]), scores[anchors], best[anchors]
         offset = 0 if agnostic else best[:, None].to(boxes.dtype) * MAX_WH
         keep = _greedy(boxes + offset, scores, iou, max_det)
-        rows = torch.cat((boxes[keep], scores[keep, None], best[keep, None].to(boxes.dtype)), dim=1)
-        results.append((rows, anchors[keep]))
-    return results
+        kept.append(torch.cat((boxes[keep], scores[keep, None], best[keep, None].to(boxes.dtype)), dim=1))
+        kept_anchors.append(anchors[keep])
+    return (kept, kept_anchors) if return_anchors else kept
 
 
 def _candidates(scores: torch.Tensor, best: torch.Tensor, conf: float, classes: Sequence[int] | None) -> torch.Tensor:
@@ -275,7 +264,8 @@ def detections_from(
     Raises:
         ValueError: a threshold outside 0..1.
     """
-    kept, anchors = suppress(output.decoded[:1], conf=conf, iou=iou, agnostic=agnostic, classes=classes, max_det=max_det)[0]
+    settings = {"conf": conf, "iou": iou, "agnostic": agnostic, "classes": classes, "max_det": max_det}
+    (kept,), (anchors,) = non_max_suppression(output.decoded[:1], return_anchors=True, **settings)
     cells = anchor_cells(anchors.tolist(), [tuple(level.shape[2:]) for level in output.neck], box.size)
     scores, best = output.decoded[0, 4:].max(dim=0)
     return DetectionResult(
