@@ -38,7 +38,7 @@ from yolo_explorer.detector import Detector, DetectorOutput, build_detector, bui
 from yolo_explorer.features import extract_features
 from yolo_explorer.preprocess import letterbox, load_image
 from yolo_explorer.samples import sample_bytes
-from yolo_explorer.weights import WeightsMismatchError, checkpoint_classes, load_weights
+from yolo_explorer.weights import WeightsMismatchError, checkpoint_classes, checkpoint_task, load_weights, task_note
 
 DATA = Path(__file__).parent / "data"
 ULTRALYTICS = json.loads((DATA / "ultralytics_yolo11_keys.json").read_text())["scales"]
@@ -182,6 +182,56 @@ def test_nms_refuses_bad_thresholds_and_shapes():
         non_max_suppression(torch.zeros(1, 84, 10), conf=1.5)
     with pytest.raises(ValueError, match="4 \\+ nc"):
         non_max_suppression(torch.zeros(84, 10))
+
+
+@pytest.mark.parametrize("task", ["seg", "pose"])
+def test_a_segmentation_or_pose_models_detections_are_ultralytics(task):
+    """YOLO11n-seg and -pose heads are a Detect head plus a mask or keypoint branch: their weights load into
+    the detector (the branch left out, and said so) and give the boxes, scores and decoded detections that
+    Ultralytics' own model computes."""
+    reference = REFERENCE[task]
+    generator = torch.Generator().manual_seed({"seg": 4, "pose": 5}[task])
+    shapes = {k: torch.arange(16.0).view(1, 16, 1, 1) if k.endswith("dfl.conv.weight") else torch.empty(shape)
+              for k, shape in reference["keys"].items()}  # fmt: skip
+    state = drawn_state(shapes, generator)
+    x = torch.rand(1, 3, *reference["x"].shape[2:], generator=generator)
+    assert torch.equal(x, reference["x"])  # the same draws as the reference script
+    assert checkpoint_task(state) == {"seg": "segment", "pose": "pose"}[task]
+    detector = build_detector("yolo11n", seed=7)
+    report = load_weights(detector, state)
+    branch = sum(1 for k in state if k.startswith(("model.23.cv4", "model.23.proto")))
+    assert report.task == checkpoint_task(state) and report.ignored == branch > 0
+    with torch.no_grad():
+        out = detector(x)
+    for name in ("boxes", "scores", "decoded"):
+        ours, theirs = getattr(out, name), reference[name]
+        assert (ours - theirs).norm() / theirs.norm() < 1e-5, name
+
+
+def test_the_cli_says_what_a_segmentation_models_weights_leave_out(tmp_path):
+    from test_cli import cli
+
+    detector = build_detector("yolo11n", 2, seed=6)
+    state = {f"model.{k}": v for k, v in detector.state_dict().items()}
+    state["model.23.proto.cv1.conv.weight"] = torch.zeros(8, 8, 3, 3)
+    weights, image = tmp_path / "yolo11n-seg.pt", tmp_path / "photo.png"
+    torch.save(state, weights)
+    Image.new("RGB", (90, 60), (200, 100, 40)).save(image)
+    run = cli("detect", "--arch", "yolo11n", "--weights", str(weights), "--image", str(image), "--imgsz", "128")
+    assert run.returncode == 0, run.stderr
+    assert "1 neck/head tensors ignored (a segmentation model, whose mask branch is not used here)" in run.stderr
+
+
+def test_an_oriented_box_model_is_refused_for_the_detector_and_fits_the_backbone():
+    generator = torch.Generator().manual_seed(0)
+    state = {k: torch.rand(shape, generator=generator) for k, shape in REFERENCE["obb"]["keys"].items()}
+    assert checkpoint_task(state) == "obb"
+    with pytest.raises(WeightsMismatchError, match=r"oriented-box \(OBB\) model.*backbone only") as refused:
+        load_weights(build_detector("yolo11n"), state)
+    assert refused.value.unexpected and all(".cv4." in k for k in refused.value.unexpected)
+    report = load_weights(build_backbone("yolo11n"), state)  # layers 0-10 are a detector's
+    assert report.layout == "ultralytics" and report.task == "obb"
+    assert task_note("obb") == "an oriented-box model, whose angle branch is not used here"
 
 
 def test_weights_saved_after_fuse_load_and_compute_what_the_fused_model_computes():

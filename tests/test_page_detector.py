@@ -146,6 +146,18 @@ def test_a_whole_pickled_checkpoint_loads_like_ultralytics_best_pt(app):
     assert not at.warning  # trained weights: no "Detections need trained weights"
 
 
+def test_a_segmentation_models_weights_give_the_detector_and_say_what_is_left_out(app):
+    detector = build_detector("yolo11n", 2, seed=6)
+    state = {f"model.{k}": v for k, v in detector.state_dict().items()}
+    state |= {"model.23.proto.cv1.conv.weight": torch.zeros(8, 8, 3, 3), "model.23.cv4.0.2.weight": torch.zeros(32, 8, 1, 1)}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    at = upload(detector_app(app, "pages/detections.py", side=128), "yolo11n-seg.pt", buffer.getvalue())
+    no_problems(at)
+    caption = next(c.value for c in at.sidebar.caption if "Using yolo11n-seg.pt" in c.value)
+    assert "a head of 2 classes; a segmentation model, whose mask branch is not used here" in caption
+
+
 def test_backbone_weights_with_the_whole_detector_say_what_to_pick(app):
     at = upload(detector_app(app), "backbone.pt", checkpoint(build_backbone("yolo11n")))
     warning = at.sidebar.warning[0].value

@@ -36,7 +36,7 @@ from .peaks import device_peaks
 from .preprocess import ImageLoadError, load_image
 from .profile import profile_layers
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
-from .weights import WeightsError, checkpoint_classes, load_weights, match_state_dict, read_state_dict
+from .weights import WeightsError, checkpoint_classes, load_weights, match_state_dict, read_state_dict, task_note
 
 __all__ = ["main"]
 
@@ -235,6 +235,8 @@ def _load(model, args: argparse.Namespace, check_only: bool = False) -> None:
     except WeightsError as err:
         raise _RunFailed(f"{args.weights}: {err}") from None
     extra = f", {report.ignored} neck/head tensors ignored" if report.ignored else ""
+    if report.task is not None:
+        extra += f" ({task_note(report.task)})"
     loaded = f"{report.loaded} tensors ({human_count(report.params)} parameters)"
     print(f"weights: {loaded} from {args.weights.name}{extra}", file=sys.stderr)
 

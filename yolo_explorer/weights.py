@@ -45,16 +45,19 @@ __all__ = [
     "WeightsMismatchError",
     "WeightsReport",
     "checkpoint_classes",
+    "checkpoint_task",
     "fitting_config",
     "load_weights",
     "match_state_dict",
     "read_state_dict",
     "scan_folder",
+    "task_note",
 ]
 
 DEFAULT_MAX_WEIGHT_BYTES = 512 * 2**20  # YOLO11x's whole detection model in fp32 is about 230 MB
 _WRAPPERS = ("state_dict", "model", "model_state_dict", "ema")  # keys that checkpoints nest a state_dict under
 _ULTRALYTICS_KEY = re.compile(r"^model\.(\d+)\.(.+)$")
+_TASK_BRANCH = re.compile(r"^(?:module\.)?(?:model\.)?23\.(?:cv4|proto)\.")  # Segment, Pose, OBB heads' own
 _CLASS_LOGITS = re.compile(r"^(?:module\.)?(?:model\.)?23\.cv3\.0\.2\.weight$")  # Detect's last class conv, level 0
 _SHOW = 8  # keys listed per kind of mismatch
 
@@ -77,8 +80,9 @@ class WeightsReport:
 
     loaded: int
     layout: str  # "yolo-explorer", "ultralytics" or "module-prefixed", then ", BatchNorm folded" for fused weights
-    ignored: int  # Ultralytics' neck and head tensors (layers 11 and up)
+    ignored: int  # Ultralytics' neck and head tensors (layers 11 and up), a segmentation or pose head's own branch
     params: int
+    task: str | None = None  # "segment" or "pose" for those models' weights (`checkpoint_task`)
 
 
 def read_state_dict(source: str | Path | bytes, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> dict[str, torch.Tensor]:
@@ -140,6 +144,21 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
         for key in beyond:
             del state[key]
         ignored += len(beyond)
+    if isinstance(model, Detector):
+        task = checkpoint_task(state)
+        if task == "obb":
+            raise WeightsMismatchError(
+                "these are the weights of an oriented-box (OBB) model: its boxes turn by an angle (23.cv4) that this "
+                'detector does not predict, so its boxes would be wrong; nothing was loaded. Pick "backbone only" to use '
+                "its backbone.",
+                [],
+                [k for k in state if _TASK_BRANCH.match(k)],
+                [],
+            )
+        branches = [k for k in state if _TASK_BRANCH.match(k)]
+        for key in branches:  # a segmentation or pose head: its Detect part is this detector's head
+            del state[key]
+        ignored += len(branches)
 
     state, unfused = _unfuse_batchnorm(model, state, own)
     if unfused:
@@ -240,7 +259,26 @@ def load_weights(
         model.load_state_dict(matched, strict=False)  # every key was checked above; counters may be absent
     parameter_names = {name for name, _ in model.named_parameters()}
     params = sum(v.numel() for k, v in matched.items() if k in parameter_names)
-    return WeightsReport(loaded=len(matched), layout=layout, ignored=ignored, params=params)
+    return WeightsReport(loaded=len(matched), layout=layout, ignored=ignored, params=params, task=checkpoint_task(state))
+
+
+def checkpoint_task(state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    """What a YOLO11 head beyond detection the weights hold: "segment" (mask coefficients and prototypes:
+    23.cv4 and 23.proto), "pose" (keypoints: 23.cv4) or "obb" (one angle per box: 23.cv4 with one output);
+    None for a plain Detect head or no head. Segment and Pose heads are a Detect head plus their branch."""
+    keys = [k for k in state_dict if _TASK_BRANCH.match(k)]
+    if not keys:
+        return None
+    if any(".proto." in k for k in keys):
+        return "segment"
+    last = next((v for k, v in state_dict.items() if re.search(r"23\.cv4\.0\.2\.weight$", k)), None)
+    return "obb" if last is not None and last.shape[0] == 1 else "pose"
+
+
+def task_note(task: str) -> str:
+    """What loading a segmentation, pose or oriented-box model's weights leaves out, in words."""
+    name, branch = {"segment": ("segmentation", "mask"), "pose": ("pose", "keypoint"), "obb": ("oriented-box", "angle")}[task]
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} model, whose {branch} branch is not used here"
 
 
 def checkpoint_classes(state_dict: Mapping[str, torch.Tensor]) -> int | None:

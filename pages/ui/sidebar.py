@@ -16,7 +16,7 @@ import streamlit as st
 from yolo_explorer import ARCHITECTURES, available_devices
 from yolo_explorer.config import YOLO11_SCALES
 from yolo_explorer.samples import SAMPLES
-from yolo_explorer.weights import WeightsError
+from yolo_explorer.weights import WeightsError, task_note
 
 from .compute import supported_dtypes_cached
 from .settings import BN_MODES, DEFAULT_DEPTH, DEFAULT_SIDE, DEFAULT_WIDTH, SIZES, WIDTHS, Photo, Settings, config_for
@@ -154,6 +154,8 @@ def sidebar_controls() -> Settings:
         elif weights is not None:
             where = "the server's weights folder" if weights.origin == "server" else "your upload"
             head = f", a head of {classes} classes" if detector and weights.classes else ""
+            if weights.task is not None:
+                head += f"; {task_note(weights.task)}"
             st.caption(f":material/check_circle: Using {weights.name} from {where} ({len(weights.state)} tensors{head}).")
 
         st.subheader("Input")

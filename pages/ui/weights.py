@@ -18,7 +18,14 @@ import torch
 from yolo_explorer import build_model
 from yolo_explorer.config import BackboneConfig
 from yolo_explorer.detector import with_classes
-from yolo_explorer.weights import WeightsError, checkpoint_classes, match_state_dict, read_state_dict, scan_folder
+from yolo_explorer.weights import (
+    WeightsError,
+    checkpoint_classes,
+    checkpoint_task,
+    match_state_dict,
+    read_state_dict,
+    scan_folder,
+)
 
 log = logging.getLogger("yolo_explorer.app")
 
@@ -41,6 +48,11 @@ class Weights:
     def read(cls, name: str, data: bytes) -> Weights:
         """Read an upload (raises `WeightsError` with a clear message on a bad file)."""
         return cls(name, hashlib.sha256(data).hexdigest()[:16], read_state_dict(data))
+
+    @property
+    def task(self) -> str | None:
+        """ "segment" or "pose" for those models' weights (their head is a detector's plus a branch), else None."""
+        return checkpoint_task(self.state)
 
     @property
     def classes(self) -> int | None:

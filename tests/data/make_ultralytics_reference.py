@@ -17,7 +17,8 @@ Writes
   Ultralytics' `non_max_suppression` keeps from that decoded tensor (class-aware, and class-agnostic,
   with all classes and with a filter of some), and the anchors they came from (its `return_idxs`);
   and the same for a model with 3 classes (a checkpoint with another class count), whose state_dict
-  the tests rebuild by the same draws. Ultralytics' own NMS runs without torchvision (its `TorchNMS`,
+  the tests rebuild by the same draws; and for YOLO11n-seg, -pose and -obb, their keys and the outputs of
+  the Detect part of their heads (`task_reference`). Ultralytics' own NMS runs without torchvision (its `TorchNMS`,
   which "matches torchvision behavior exactly"), as this CPU build cannot load torchvision's ops.
 - ultralytics_tiny_checkpoint.pt and ultralytics_tiny_state_dict.json: a checkpoint pickled by Ultralytics
   as it ships trained weights (`checkpoint_reference`), and the state_dict Ultralytics reads from it.
@@ -95,6 +96,27 @@ def detector_reference(nc: int, seed: int, size: tuple[int, int]) -> dict:
     return result
 
 
+def task_reference(task: str, seed: int, size: tuple[int, int]) -> dict:
+    """A YOLO11n segmentation, pose or oriented-box model with drawn weights: its keys and shapes in order (the
+    tests redraw its state_dict from them), an input, and its head's box and class outputs and decoded
+    detections (the first 4 + nc rows of its output: the Detect part its head shares with the detector)."""
+    from ultralytics.nn.tasks import OBBModel, PoseModel, SegmentationModel
+
+    model = {"seg": SegmentationModel, "pose": PoseModel, "obb": OBBModel}[task](f"yolo11n-{task}.yaml", verbose=False)
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    state = drawn_state(model.state_dict(), generator)
+    model.load_state_dict(state, strict=False)
+    x = torch.rand(1, 3, *size, generator=generator)
+    with torch.no_grad():
+        out, preds = model(x)
+    decoded = out[0] if task == "seg" else out  # Segment returns (detections with mask coefficients, protos)
+    nc = model.model[-1].nc
+    keys = {k: list(v.shape) for k, v in model.state_dict().items()}
+    views = {"boxes": preds["boxes"], "scores": preds["scores"], "decoded": decoded[:, : 4 + nc]}
+    return {"keys": keys, "x": x, **{name: view.clone() for name, view in views.items()}}  # not the storage beyond
+
+
 def checkpoint_reference(out: Path) -> None:
     """A checkpoint as Ultralytics ships trained weights (`YOLO.save`, then `strip_optimizer` as after training:
     the pickled DetectionModel in fp16 under "model", train_args, numpy metrics), for a YOLO11 at width 1/16
@@ -162,6 +184,9 @@ def main(out: Path) -> None:
                     result[{4: "P3", 6: "P4", 10: "P5"}[index]] = y
         torch.save(result, out / "ultralytics_yolo11n_out.pt")
         detector = {"nc80": detector_reference(80, seed=2, size=(96, 128)), "nc3": detector_reference(3, seed=3, size=(64, 96))}
+        for task, seed in (("seg", 4), ("pose", 5)):
+            detector[task] = task_reference(task, seed=seed, size=(64, 96))
+        detector["obb"] = {"keys": task_reference("obb", seed=6, size=(64, 96))["keys"]}  # refused: keys are enough
         detector["ultralytics"] = ultralytics.__version__
         torch.save(detector, out / "ultralytics_yolo11n_detector.pt")
     (out / "ultralytics_yolo11_keys.json").write_text(json.dumps(keys))
