@@ -2,7 +2,7 @@
 
 python bench/engine.py            # full run (a few minutes on a 2-core CPU)
 python bench/engine.py --quick    # fewer repetitions
-python bench/engine.py --only profile onnx   # some sections: build stats capture latency modes profile onnx detector
+python bench/engine.py --only profile onnx   # some sections: build stats capture latency modes profile onnx detector weights
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:9.1f} ms"
 
 
-SECTIONS = ["build", "stats", "capture", "latency", "modes", "profile", "onnx", "detector"]
+SECTIONS = ["build", "stats", "capture", "latency", "modes", "profile", "onnx", "detector", "weights"]
 
 
 def main() -> None:
@@ -135,6 +135,8 @@ def main() -> None:
 
     if "detector" in args.only:
         detector_section(args.quick)
+    if "weights" in args.only:
+        weights_section(args.quick)
 
 
 def profile_section(quick: bool) -> None:
@@ -228,6 +230,48 @@ def detector_section(quick: bool) -> None:
             candidates = int((decoded[0, 4:].amax(0) > conf).sum())
             kept = len(non_max_suppression(decoded, conf=conf, iou=0.7)[0])
             print(f"{arch:<8} NMS at score > {conf}: {ms(t)} ({candidates:,} of 8,400 anchors as candidates, {kept} kept)")
+
+
+def weights_section(quick: bool) -> None:
+    """Reading trained weights: a state_dict file against the same tensors as a checkpoint Ultralytics would
+    write (the model pickled whole in fp16 under "model", numpy metrics beside it: read through inert
+    stand-ins), then `load_weights` and one `detect` of a sample photo end to end."""
+    import copy
+    import io
+
+    import numpy as np
+
+    from yolo_explorer import build_detector
+    from yolo_explorer.detections import detect
+    from yolo_explorer.preprocess import load_image
+    from yolo_explorer.samples import sample_bytes
+    from yolo_explorer.weights import load_weights, read_state_dict
+
+    def saved(obj: object) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        return buffer.getvalue()
+
+    repeats = 3 if quick else 7
+    print(f"\n## reading weights (median of {repeats}), YOLO11 whole detectors, fp16 tensors as Ultralytics ships them")
+    for arch in ("yolo11n", "yolo11s"):
+        half = copy.deepcopy(build_detector(arch)).half()
+        files = {
+            "state_dict": saved({f"model.{k}": v for k, v in half.state_dict().items()}),
+            "pickled model": saved({"model": half, "ema": None, "train_metrics": {"fitness": np.float64(0.5)}}),
+        }
+        times = {name: statistics.median(timed(lambda d=data: read_state_dict(d), repeats)) for name, data in files.items()}
+        target = build_detector(arch)
+        load = statistics.median(timed(lambda d=files["pickled model"], m=target: load_weights(m, d), repeats))
+        size = len(files["pickled model"]) / 2**20
+        print(
+            f"{arch:<8} {size:5.1f} MiB: state_dict {ms(times['state_dict'])}, pickled model {ms(times['pickled model'])} "
+            f"({times['pickled model'] / times['state_dict']:.1f}x); load_weights from the pickled model {ms(load)}"
+        )
+    photo = load_image(sample_bytes("astronaut"))
+    detector = build_detector("yolo11n")
+    t = statistics.median(timed(lambda: detect(detector, photo, 640), repeats))
+    print(f"detect(yolo11n, a 512x512 photo, 640): {ms(t)} (letterbox, one fp32 forward, NMS, back to the photo)")
 
 
 if __name__ == "__main__":
