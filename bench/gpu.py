@@ -270,16 +270,52 @@ def push_variant(name: str, device: str, size: int, iters: int) -> None:
         result = measure_latency(model, size=size, device=device, mode=mode, warmup=10, iters=iters)
         row = {"variant": name, "options": options, **result.to_dict()}
         print(json.dumps(row), flush=True)
+        row |= kernel_summary(model, mode, size, device)
+        print(json.dumps(row), flush=True)
         calibrated = calibrated_copy(model, torch.rand(2, 3, size, size, device=device))
         row["relative_error"] = mode_error(calibrated, mode, size=size, device=device)
     print(json.dumps(row), flush=True)
+
+
+def kernel_summary(model, mode: LatencyMode, size: int, device: str, runs: int = 5) -> dict:
+    """Kernels per forward and the device's busy time per forward, from torch.profiler over a few runs of the
+    same compiled forward (compiled again: inductor's caches make that seconds). Against the median, what
+    is left is the gaps between kernels; the kernel count says how much inductor fused."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from yolo_explorer.devices import synchronize
+    from yolo_explorer.modes import prepared
+
+    dev = torch.device(device)
+    activity = ProfilerActivity.CUDA if dev.type == "cuda" else ProfilerActivity.CPU
+    kind = torch.autograd.DeviceType.CUDA if dev.type == "cuda" else torch.autograd.DeviceType.CPU
+    x = mode.input_like(torch.rand(1, 3, size, size, device=dev))
+    try:
+        with prepared(model, mode, x, dev) as run, torch.inference_mode():
+            for _ in range(3):
+                run()
+            synchronize(dev)
+            with profile(activities=[activity]) as prof:
+                for _ in range(runs):
+                    run()
+                synchronize(dev)
+    except Exception as err:  # the profiler is a diagnosis: its failure must not lose the timing
+        return {"kernels_error": f"{type(err).__name__}: {str(err)[:120]}"}
+    events = [e for e in prof.events() if e.device_type == kind]
+    busy_us = sum(e.time_range.elapsed_us() for e in events)
+    if dev.type != "cuda":  # CPU events nest (an op inside an op): no kernel count to report, only the plumbing run
+        return {}
+    return {"kernels_per_forward": len(events) / runs, "busy_ms_per_forward": busy_us / runs / 1e3}
 
 
 def batch1_push(device: str, size: int, iters: int, quick: bool) -> list[dict]:
     """Every variant of `PUSH` in a process of its own (a compile that hangs or runs out of time is
     stopped, and the next one starts), then the verdict on the batch-1 target."""
     say(f"\n## batch-1 push, tutorial w=64, {size}x{size}, {push_mode(device, 'reduce-overhead').label} under inductor settings")
-    say(f"{'inductor settings':<{WIDE}} {'median ms':>10} {'p90 ms':>8} {'min ms':>8} {'compile s':>10} {'rel. error':>11}")
+    say(
+        f"{'inductor settings':<{WIDE}} {'median ms':>10} {'p90 ms':>8} {'min ms':>8} {'compile s':>10} {'rel. error':>11} "
+        f"{'kernels':>8} {'busy ms':>8}"
+    )
     env = dict(os.environ)
     env.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(tempfile.gettempdir()) / "yolo_explorer_inductor"))
     names = list(PUSH)[:3] if quick and not device.startswith("cuda") else list(PUSH)
@@ -304,7 +340,8 @@ def batch1_push(device: str, size: int, iters: int, quick: bool) -> list[dict]:
         row = lines[-1]
         say(
             f"{name:<{WIDE}} {row['median_ms']:>10.3f} {row['p90_ms']:>8.3f} {row['min_ms']:>8.3f} "
-            f"{row['compile_s']:>10.1f} {row.get('relative_error', float('nan')):>11.2e}"
+            f"{row['compile_s']:>10.1f} {row.get('relative_error', float('nan')):>11.2e} "
+            f"{row.get('kernels_per_forward', float('nan')):>8.0f} {row.get('busy_ms_per_forward', float('nan')):>8.3f}"
         )
         rows.append(row)
     if rows:
