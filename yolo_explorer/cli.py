@@ -333,7 +333,7 @@ def _cmd_detect(args: argparse.Namespace) -> None:
     if args.weights is None:
         print(
             "random weights: an untrained head scores every cell near its starting bias, so there is nothing to detect; "
-            "pass --weights with an Ultralytics detection state_dict",
+            "pass --weights with trained weights (an Ultralytics checkpoint such as yolo11n.pt, or a state_dict)",
             file=sys.stderr,
         )
     nms = {"conf": args.conf, "iou": args.iou, "agnostic": args.agnostic, "classes": only, "max_det": args.max_det}

@@ -144,21 +144,19 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
         for key in beyond:
             del state[key]
         ignored += len(beyond)
-    if isinstance(model, Detector):
-        task = checkpoint_task(state)
-        if task == "obb":
-            raise WeightsMismatchError(
-                "these are the weights of an oriented-box (OBB) model: its boxes turn by an angle (23.cv4) that this "
-                'detector does not predict, so its boxes would be wrong; nothing was loaded. Pick "backbone only" to use '
-                "its backbone.",
-                [],
-                [k for k in state if _TASK_BRANCH.match(k)],
-                [],
-            )
-        branches = [k for k in state if _TASK_BRANCH.match(k)]
-        for key in branches:  # a segmentation or pose head: its Detect part is this detector's head
-            del state[key]
-        ignored += len(branches)
+    branches = [k for k in state if _TASK_BRANCH.match(k)] if isinstance(model, Detector) else []
+    if branches and checkpoint_task(state) == "obb":
+        raise WeightsMismatchError(
+            "these are the weights of an oriented-box (OBB) model: its boxes turn by an angle (23.cv4) that this "
+            'detector does not predict, so its boxes would be wrong; nothing was loaded. Pick "backbone only" to use '
+            "its backbone.",
+            [],
+            branches,
+            [],
+        )
+    for key in branches:  # a segmentation or pose head: its Detect part is this detector's head
+        del state[key]
+    ignored += len(branches)
 
     state, unfused = _unfuse_batchnorm(model, state, own)
     if unfused:
