@@ -9,7 +9,7 @@ tensors are read from the module tree (`_parameters`, `_buffers`, `_modules`) as
     model = build_backbone("yolo11n")
     report = load_weights(model, "yolo11n_sd.pt")   # Ultralytics' `model.{i}.…` keys, layers 0-10
     detector = build_detector("yolo11n")
-    report = load_weights(detector, "yolo11n_sd.pt")  # all 24 layers; the head takes the file's class count
+    report = load_weights(detector, "yolo11n.pt")  # Ultralytics' checkpoint as shipped; the head takes its class count
 
 Loading is all or nothing: every key is checked (names, shapes, finite values) before the first
 tensor is copied, and a mismatch raises `WeightsMismatchError` listing the missing, unexpected and
