@@ -112,7 +112,7 @@ if trained:
         )
         right.download_button(
             "Boxes as CSV",
-            table.to_csv(index=False),
+            lambda: table.to_csv(index=False),
             file_name="detections.csv",
             mime="text/csv",
             on_click="ignore",

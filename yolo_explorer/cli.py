@@ -201,7 +201,9 @@ def _config(args: argparse.Namespace):
         fields = {}
     if args.detector:
         if args.arch == "tutorial":
-            raise _BadArgument("--detector: the tutorial is a backbone only; the whole detector exists for yolo11n ... yolo11x")
+            raise _BadArgument(
+                "the tutorial is a backbone only; the whole detector (--detector, detect) exists for yolo11n ... yolo11x"
+            )
         fields.update(detector=True, num_classes=args.classes or _checkpoint_classes(args) or 80)
     elif args.classes is not None:
         raise _BadArgument("--classes applies to the whole detector: add --detector")
@@ -317,10 +319,6 @@ def _cmd_features(args: argparse.Namespace) -> None:
 
 
 def _cmd_detect(args: argparse.Namespace) -> None:
-    if args.arch == "tutorial":
-        raise _BadArgument(
-            "detect runs the whole detector, which exists for yolo11n ... yolo11x: the tutorial is a backbone only"
-        )
     if args.out is not None and args.out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise _BadArgument(f"--out: write a .png or .jpg, not {args.out.name!r}")
     try:

@@ -9,6 +9,7 @@ through the letterbox, class names, and the per-level score maps shown when ther
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -191,7 +192,7 @@ def anchor_cells(
     for anchor in anchors:
         if not 0 <= anchor < total:
             raise ValueError(f"anchor {anchor} is outside the {total} cells of {len(grids)} levels")
-        level = max(i for i, start in enumerate(starts) if start <= anchor)
+        level = bisect.bisect_right(starts, anchor) - 1
         row, col = divmod(anchor - starts[level], grids[level][1])
         cells.append(Cell(names[level], input_size[0] // grids[level][0], row, col))
     return cells
