@@ -8,6 +8,7 @@ import struct
 import zipfile
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -55,23 +56,88 @@ def test_gray_L_and_bilevel():
     assert pixel(load_image(encode(Image.new("1", (4, 4), 1), "BMP"))) == (255, 255, 255)
 
 
-def test_alpha_is_composited_on_white():
+def opencv_rgb(data: bytes) -> np.ndarray:
+    """What Ultralytics reads from a file (`ultralytics.utils.patches.imread`): OpenCV's decode in colour, 16-bit
+    data by its high byte, as RGB."""
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if decoded.dtype == np.uint16:
+        decoded = (decoded >> 8).astype(np.uint8)
+    return decoded[..., ::-1]
+
+
+def test_alpha_is_dropped_as_opencv_does():
     la = Image.new("LA", (2, 1))
     la.putpixel((0, 0), (100, 255))
     la.putpixel((1, 0), (100, 0))
     image = load_image(encode(la, "PNG"))
-    assert pixel(image, (0, 0)) == (100, 100, 100) and pixel(image, (1, 0)) == (255, 255, 255)
+    assert pixel(image, (0, 0)) == (100, 100, 100) and pixel(image, (1, 0)) == (100, 100, 100)  # the colour under it
     rgba = load_image(encode(Image.new("RGBA", (2, 2), (255, 0, 0, 128)), "PNG"))
-    assert pixel(rgba) == (255, 127, 127)
+    assert pixel(rgba) == (255, 0, 0)
 
 
 def test_palette_with_and_without_transparency():
     p = Image.new("RGB", (4, 4), (0, 0, 255)).quantize(4)
     assert pixel(load_image(encode(p, "PNG"))) == (0, 0, 255)
-    p.info["transparency"] = 0  # the only colour is transparent
-    assert pixel(load_image(encode(p, "PNG", transparency=0))) == (255, 255, 255)
+    p.info["transparency"] = 0  # the only colour is transparent: its colour is still what a model sees
+    assert pixel(load_image(encode(p, "PNG", transparency=0))) == (0, 0, 255)
     pa = Image.new("PA", (2, 2))
     assert to_rgb(pa).mode == "RGB"
+
+
+def _varied_photo() -> Image.Image:
+    rng = np.random.default_rng(0)
+    smooth = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((96, 72), Image.Resampling.BICUBIC)
+    noisy = np.asarray(smooth, dtype=np.int16) + rng.integers(-20, 21, (72, 96, 3))
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def _alpha(image: Image.Image) -> Image.Image:
+    rgba = np.asarray(image.convert("RGBA")).copy()
+    rgba[..., 3] = np.linspace(0, 255, rgba.shape[1]).astype(np.uint8)[None]
+    rgba[:10, :, 3] = 0  # fully transparent rows keep their colour
+    return Image.fromarray(rgba, "RGBA")
+
+
+def _sixteen_bit(image: Image.Image) -> Image.Image:
+    return Image.fromarray(np.asarray(image.convert("L")).astype(np.uint16) * 257 + 100)
+
+
+def _transparent_palette(image: Image.Image) -> Image.Image:
+    palette = image.convert("P", palette=Image.Palette.ADAPTIVE)
+    palette.info["transparency"] = 0
+    return palette
+
+
+@pytest.mark.parametrize(
+    ("what", "make", "fmt", "options"),
+    [
+        ("JPEG 4:4:4", lambda im: im, "JPEG", {"quality": 90, "subsampling": 0}),
+        ("JPEG 4:2:0", lambda im: im, "JPEG", {"quality": 75, "subsampling": 2}),
+        ("progressive JPEG", lambda im: im, "JPEG", {"quality": 90, "progressive": True}),
+        ("PNG", lambda im: im, "PNG", {}),
+        ("PNG with alpha", _alpha, "PNG", {}),
+        ("gray PNG with alpha", lambda im: _alpha(im).convert("LA"), "PNG", {}),
+        ("gray PNG", lambda im: im.convert("L"), "PNG", {}),
+        ("palette PNG with a transparent colour", _transparent_palette, "PNG", {"transparency": 0}),
+        ("16-bit PNG", _sixteen_bit, "PNG", {}),
+        ("WebP", lambda im: im, "WEBP", {}),
+        ("lossless WebP", lambda im: im, "WEBP", {"lossless": True}),
+        ("BMP", lambda im: im, "BMP", {}),
+        ("TIFF", lambda im: im, "TIFF", {}),
+    ],
+)
+def test_decoded_pixels_equal_opencv(what, make, fmt, options):
+    """Every format and mode decodes to exactly what Ultralytics' OpenCV reader gives for the same bytes."""
+    data = encode(make(_varied_photo()), fmt, **options)
+    assert np.array_equal(np.asarray(load_image(data)), opencv_rgb(data)), what
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_equals_opencv(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(_varied_photo(), "JPEG", quality=90, exif=exif.tobytes())
+    assert np.array_equal(np.asarray(load_image(data)), opencv_rgb(data))
 
 
 def test_cmyk():
@@ -84,7 +150,7 @@ def test_16_bit_is_scaled_not_clipped():
     array = np.array([[0, 257 * 128, 65535, 1000]], dtype=np.uint16)
     for fmt in ("PNG", "TIFF"):
         image = load_image(encode(Image.fromarray(array), fmt))
-        assert [pixel(image, (x, 0))[0] for x in range(4)] == [0, 128, 255, 4], fmt
+        assert [pixel(image, (x, 0))[0] for x in range(4)] == [0, 128, 255, 3], fmt  # the high byte
 
 
 def test_32_bit_integer_and_float():

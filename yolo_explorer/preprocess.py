@@ -1,13 +1,21 @@
-"""Safe image loading (any Pillow format and mode -> RGB) and YOLO letterboxing with its inverse."""
+"""Safe image loading (any Pillow format and mode -> RGB) and YOLO letterboxing with its inverse.
+
+Both give the model exactly what Ultralytics' `predict` gives it for the same file: the decoded pixels equal
+OpenCV's `imdecode(IMREAD_COLOR)`, which Ultralytics reads photos with (EXIF orientation applied, an alpha
+channel dropped, 16-bit data by its high byte), and the letterbox resizes with OpenCV's `INTER_LINEAR`, as
+Ultralytics' `LetterBox` does in training and inference (Pillow's bilinear filter blurs when it shrinks and
+would feed the model another image), with the same arithmetic for the size, the padding and the offsets.
+"""
 
 from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -26,6 +34,7 @@ __all__ = [
     "TruncatedImageError",
     "UnsupportedImageError",
     "letterbox",
+    "letterbox_size",
     "load_image",
     "to_rgb",
 ]
@@ -130,10 +139,11 @@ def load_image(
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB without losing the picture.
+    """Convert any Pillow mode to 8-bit RGB, as OpenCV's `imdecode(IMREAD_COLOR)` reads the same file.
 
-    - Transparency (LA, RGBA, PA, P or L/RGB with a transparent colour) is composited onto white.
-    - 16-bit data (I;16*) is scaled from 0..65535 to 0..255, not clipped.
+    - Transparency (LA, RGBA, PA, P or L/RGB with a transparent colour) is dropped: the colour under it is
+      what Ultralytics' model sees, so it is what this one sees too.
+    - 16-bit data (I;16*) keeps its high byte (0..65535 to 0..255, not clipped), as OpenCV does.
     - 32-bit integers (I) are scaled the same way when they lie in 0..65535, else stretched min..max.
     - Floats (F) in 0..1 are scaled by 255, else stretched min..max; NaN and infinities become 0.
     - Everything else (1, L, P, CMYK, YCbCr, HSV, ...) uses Pillow's own conversion.
@@ -145,8 +155,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode == "RGB":
         return image
     if mode.startswith("I;16"):
-        array = np.asarray(image).astype(np.float64) / 257.0
-        return _gray_to_rgb(array)
+        return _gray_to_rgb(np.asarray(image).astype(np.uint16) >> 8)
     if mode == "I":
         array = np.asarray(image).astype(np.float64)
         if array.size and (array.min() < 0 or array.max() > 65535):
@@ -158,17 +167,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
             return _gray_to_rgb(array * 255.0)
         return _gray_to_rgb(_stretch(array))
     try:
-        if _has_alpha(image):
-            rgba = image.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            return Image.alpha_composite(white, rgba).convert("RGB")
-        return image.convert("RGB")
+        return image.convert("RGB")  # an alpha channel or a transparent colour is dropped, as OpenCV does
     except (ValueError, OSError) as err:
         raise UnsupportedImageError(f"images in colour mode {mode} cannot be shown ({err}); save it as RGB") from None
-
-
-def _has_alpha(image: Image.Image) -> bool:
-    return "A" in image.getbands() or "a" in image.getbands() or "transparency" in image.info
 
 
 def _stretch(array: np.ndarray) -> np.ndarray:
@@ -245,18 +246,19 @@ def _describe(data: bytes) -> str:
 class Letterbox:
     """An image letterboxed to the model's input size, and the mapping between the two.
 
-    A point (x, y) of the original image lands at (x * scale + left, y * scale + top) of the
-    letterboxed one.
+    A point (x, y) of the original image lands at (x * sx + left, y * sy + top) of the letterboxed one,
+    where (sx, sy) are the exact factors of the resize (`resized / original` per axis, as Ultralytics'
+    `scale_boxes` maps boxes back).
 
     Attributes:
-        image: the letterboxed RGB image, `size` in (H, W).
+        array: the letterboxed RGB pixels, (H, W, 3) uint8 (read-only: shared by every view).
         scale: resize factor from original to letterboxed pixels.
         left, top: padding, in letterboxed pixels, before the resized image.
         resized: (width, height) of the resized image inside the canvas.
         original: (width, height) of the original image.
     """
 
-    image: Image.Image
+    array: np.ndarray = field(repr=False)
     scale: float
     left: int
     top: int
@@ -266,12 +268,16 @@ class Letterbox:
     @property
     def size(self) -> tuple[int, int]:
         """(H, W) of the letterboxed canvas."""
-        return self.image.height, self.image.width
+        return self.array.shape[0], self.array.shape[1]
+
+    @property
+    def image(self) -> Image.Image:
+        """The letterboxed input as an RGB image (a copy)."""
+        return Image.fromarray(self.array, "RGB")
 
     def tensor(self) -> torch.Tensor:
         """The model input: (1, 3, H, W), float32 in [0, 1], RGB."""
-        array = np.asarray(self.image, dtype=np.uint8)  # (H, W, 3)
-        return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        return torch.from_numpy(self.array.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
     def to_letterbox(self, x: float, y: float) -> tuple[float, float]:
         """Original-image coordinates -> letterboxed coordinates (continuous pixels)."""
@@ -288,23 +294,52 @@ class Letterbox:
         return self.resized[0] / self.original[0], self.resized[1] / self.original[1]
 
 
-def letterbox(image: Image.Image, size: int | tuple[int, int]) -> Letterbox:
-    """Resize keeping the aspect ratio to fit (H, W) and pad the rest with gray 114, centred, as YOLO does.
+def letterbox_size(
+    original: tuple[int, int], size: int | tuple[int, int], *, rect: bool = False, stride: int = 32
+) -> tuple[tuple[int, int], tuple[int, int], float]:
+    """The arithmetic of Ultralytics' `LetterBox` without touching a pixel.
 
-    Small images are scaled up, as in YOLO inference. The offset is floored ((W - w) // 2), as YOLO
-    does; `PIL.ImageOps.pad` rounds it half-to-even and so can differ by a pixel, which would shift
-    every heatmap overlay.
+    Args:
+        original: (width, height) of the photo.
+        size: S or (H, W) the photo must fit in.
+        rect: pad only up to the next multiple of `stride` (Ultralytics' predict, `rect=True`: a 1920x1080
+            photo at 640 gets a 384x640 input), instead of the whole (H, W).
+        stride: the model's largest stride.
+
+    Returns:
+        ((H, W) of the canvas, (width, height) of the resized photo inside it, the scale).
+    """
+    out_h, out_w = (size, size) if isinstance(size, int) else size
+    w0, h0 = original
+    scale = min(out_w / w0, out_h / h0)
+    new_w, new_h = max(1, round(w0 * scale)), max(1, round(h0 * scale))  # Python's round, as Ultralytics'
+    if rect:
+        out_w, out_h = new_w + (out_w - new_w) % stride, new_h + (out_h - new_h) % stride
+    return (out_h, out_w), (new_w, new_h), scale
+
+
+def letterbox(image: Image.Image, size: int | tuple[int, int], *, rect: bool = False, stride: int = 32) -> Letterbox:
+    """Resize keeping the aspect ratio to fit (H, W) and pad the rest with gray 114, centred: Ultralytics'
+    `LetterBox`, pixel for pixel.
+
+    The resize is OpenCV's `INTER_LINEAR`, the one Ultralytics' models are trained and run with. Small images
+    are scaled up, as in YOLO inference. The offset is floored ((W - w) // 2, Ultralytics'
+    `round(dw / 2 - 0.1)`); `PIL.ImageOps.pad` rounds it half-to-even and so can differ by a pixel, which
+    would shift every heatmap overlay.
 
     Args:
         image: an RGB image.
-        size: S or (H, W) of the model input.
+        size: S or (H, W) of the model input, or with `rect` the largest it may be.
+        rect: pad each side only up to a multiple of `stride`, as Ultralytics' predict does (see
+            `letterbox_size`).
+        stride: the model's largest stride.
     """
-    out_h, out_w = (size, size) if isinstance(size, int) else size
-    w0, h0 = image.size
-    scale = min(out_w / w0, out_h / h0)
-    new_w, new_h = max(1, round(w0 * scale)), max(1, round(h0 * scale))
-    resized = image if (new_w, new_h) == (w0, h0) else image.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    (out_h, out_w), (new_w, new_h), scale = letterbox_size(image.size, size, rect=rect, stride=stride)
+    pixels = np.asarray(image)  # (h0, w0, 3) RGB; the resize treats the channels alike, whatever their order
+    if (new_w, new_h) != image.size:
+        pixels = cv2.resize(pixels, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     left, top = (out_w - new_w) // 2, (out_h - new_h) // 2
-    canvas = Image.new("RGB", (out_w, out_h), (PAD_VALUE,) * 3)
-    canvas.paste(resized, (left, top))
-    return Letterbox(canvas, scale, left, top, (new_w, new_h), (w0, h0))
+    canvas = np.full((out_h, out_w, 3), PAD_VALUE, dtype=np.uint8)
+    canvas[top : top + new_h, left : left + new_w] = pixels
+    canvas.flags.writeable = False
+    return Letterbox(canvas, scale, left, top, (new_w, new_h), image.size)
