@@ -10,6 +10,7 @@ statistics drawn from a seeded generator, and what `non_max_suppression` kept fr
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from pathlib import Path
@@ -23,6 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from yolo_explorer import build_backbone, list_layers, make_config, model_stats, model_summary, run_with_capture
 from yolo_explorer.accuracy import calibrated_copy
+from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.config import YOLO11_SCALES
 from yolo_explorer.detections import (
     COCO_CLASSES,
@@ -373,7 +375,10 @@ def test_detections_are_mapped_back_through_the_letterbox():
 def test_detect_runs_one_forward_and_reports_its_scores():
     detector = build_detector("yolo11n", seed=0)
     result = detect(detector, Image.new("RGB", (120, 90), (90, 140, 200)), 128, conf=0.25, iou=0.7)
-    assert set(result.score_maps) == {"P3", "P4", "P5"} and result.score_maps["P3"].shape == (16, 16)
+    # as `yolo predict imgsz=128`: the photo fills 128x96, padded to 96 (a multiple of 32), not to 128
+    assert result.box.size == (96, 128)
+    assert set(result.score_maps) == {"P3", "P4", "P5"} and result.score_maps["P3"].shape == (12, 16)
+    assert detect(detector, Image.new("RGB", (120, 90)), 128, rect=False).score_maps["P3"].shape == (16, 16)
     assert 0 < result.best_score < 1 and len(result.detections) <= result.candidates
     assert all(0 <= d.box[0] <= d.box[2] <= 120 and 0 <= d.box[1] <= d.box[3] <= 90 for d in result.detections)
 
@@ -458,9 +463,11 @@ def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
 
     from yolo_explorer.detections import class_color
 
-    detector = stand_in_detector(320)
+    saved = stand_in_detector(320)
     weights, image = tmp_path / "three.pt", tmp_path / "astronaut.jpg"
-    torch.save({f"model.{k}": v for k, v in detector.state_dict().items()}, weights)
+    torch.save({f"model.{k}": v for k, v in saved.state_dict().items()}, weights)
+    detector = copy.deepcopy(saved)
+    fold_batchnorm(detector)  # detect runs the model as Ultralytics' predict does: BatchNorm folded
     image.write_bytes(sample_bytes("astronaut"))
     photo = load_image(image)
     common = ("detect", "--arch", "yolo11n", "--weights", str(weights), "--image", str(image), "--imgsz", "320")
@@ -505,7 +512,7 @@ def test_cli_detect_refuses_bad_requests_in_one_line(tmp_path):
     image = tmp_path / "photo.png"
     Image.new("RGB", (90, 60), (200, 100, 40)).save(image)
     for args, message in [
-        (("--image", str(image)), "the tutorial is a backbone only"),
+        (("--arch", "tutorial", "--image", str(image)), "the tutorial is a backbone only"),
         (("--arch", "yolo11n", "--image", str(image), "--only", "zebras"), "no class 'zebras' in this head of 80 (person"),
         (("--arch", "yolo11n", "--image", str(image), "--only", "80"), "no class '80'"),
         (("--arch", "yolo11n", "--image", str(image), "--conf", "1.5"), "expected a number from 0 to 1"),

@@ -59,8 +59,11 @@ def class_color(class_id: int) -> str:
     return CLASS_COLORS[class_id % len(CLASS_COLORS)]
 
 
-def class_names(num_classes: int) -> tuple[str, ...]:
-    """COCO's names for an 80-class head, "class k" for any other."""
+def class_names(num_classes: int, names: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The names of a head's classes: the trained weights' own (`names`, when there is one per class), else
+    COCO's for an 80-class head and "class k" for any other."""
+    if names is not None and len(names) == num_classes:
+        return tuple(names)
     return COCO_CLASSES if num_classes == len(COCO_CLASSES) else tuple(f"class {k}" for k in range(num_classes))
 
 
@@ -288,13 +291,20 @@ def detect(
     agnostic: bool = False,
     classes: Sequence[int] | None = None,
     max_det: int = MAX_DET,
+    rect: bool = True,
 ) -> DetectionResult:
-    """Letterbox the photo, run the detector once (under its device's lock), suppress, map back.
+    """Letterbox the photo, run the detector once (under its device's lock), suppress, map back: what
+    Ultralytics' `predict(imgsz=size)` does, and with the same weights the same boxes.
+
+    Args:
+        size: S or (H, W) the photo is fitted in.
+        rect: as Ultralytics' predict, pad only up to a multiple of 32 (a 1920x1080 photo at 640 runs at
+            384x640); False pads to the whole `size`.
 
     Raises:
         ValueError: a threshold outside 0..1.
     """
-    forward = extract_features(model, image, size, (), batch_norm="running")
-    names = class_names(model.num_classes)
+    forward = extract_features(model, image, size, (), batch_norm="running", rect=rect)
+    names = class_names(model.num_classes, model.class_names)
     nms = {"conf": conf, "iou": iou, "agnostic": agnostic, "classes": classes, "max_det": max_det}
     return detections_from(forward.predictions, forward.box, names, **nms)

@@ -53,6 +53,7 @@ class Detector(Backbone):
         super().__init__(config)
         self._kept = {source for sources in self.sources.values() for source in sources}
         self.head_name = next(reversed(self._modules))
+        self.class_names: tuple[str, ...] | None = None  # the trained weights' own names (`load_weights` sets them)
 
     @property
     def num_classes(self) -> int:

@@ -15,7 +15,7 @@ from .detector import DetectorOutput, pyramid
 from .preprocess import Letterbox, letterbox
 from .stats import parse_size
 
-__all__ = ["FeatureResult", "extract_features"]
+__all__ = ["FeatureResult", "extract_features", "max_stride"]
 
 
 @dataclass(frozen=True)
@@ -45,20 +45,23 @@ def extract_features(
     layers: Sequence[str] = ("P3", "P4", "P5"),
     *,
     batch_norm: BatchNormStats = "running",
+    rect: bool = False,
 ) -> FeatureResult:
     """Letterbox `image` to `size`, run one forward on the model's device and dtype, capture `layers`.
 
     Args:
         model: the backbone (its lock is held during the forward).
         image: an RGB image (see `load_image`).
-        size: model input size, S or (H, W).
+        size: model input size, S or (H, W); with `rect`, the largest it may be.
         layers: names from `list_layers(model)`.
         batch_norm: "running" (eval, as deployed) or "batch" (the tutorial's figures).
+        rect: pad only up to a multiple of the model's largest stride, as Ultralytics' predict does (a
+            1920x1080 photo at 640 runs at 384x640); else the whole `size`.
 
     Raises:
         KeyError: an unknown layer name, before any work.
     """
-    box = letterbox(image, parse_size(size))
+    box = letterbox(image, parse_size(size), rect=rect, stride=max_stride(model))
     param = next(model.parameters())
     x = box.tensor().to(param.device, param.dtype)
     outputs, captures = run_with_capture(model, x, layers, to_cpu=True, batch_norm=batch_norm)
@@ -71,3 +74,8 @@ def _first_image(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_first_image(v) for v in value)
     return value[0].float()
+
+
+def max_stride(model: Backbone) -> int:
+    """The largest stride of the model's outputs (32 for every architecture here): input sides are multiples of it."""
+    return max(info.stride for info in model.feature_info)

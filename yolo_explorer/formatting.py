@@ -8,7 +8,17 @@ from collections.abc import Sequence
 
 from .stats import ModelStats
 
-__all__ = ["STATS_COLUMNS", "human_bytes", "human_count", "human_ms", "shape_str", "stats_csv", "stats_rows", "stats_table"]
+__all__ = [
+    "STATS_COLUMNS",
+    "escape_markdown",
+    "human_bytes",
+    "human_count",
+    "human_ms",
+    "shape_str",
+    "stats_csv",
+    "stats_rows",
+    "stats_table",
+]
 
 _SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
@@ -32,6 +42,16 @@ def human_bytes(n: float) -> str:
 def human_ms(ms: float) -> str:
     """A duration in milliseconds, to three significant digits, as ms or s."""
     return f"{_significant(ms / 1000, 3)} s" if ms >= 1000 else f"{_significant(ms, 3)} ms"
+
+
+def escape_markdown(text: str) -> str:
+    """Text from a file (a class name, a file name) made literal in Markdown: every ASCII punctuation character is
+    backslash-escaped (CommonMark allows it for all of them), so no emphasis, link, HTML tag, LaTeX or Streamlit
+    directive (":red[...]", ":material/...:") can come of it."""
+    return "".join(f"\\{c}" if c in _PUNCTUATION else c for c in text)
+
+
+_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 
 
 def shape_str(shape: Sequence[int]) -> str:

@@ -25,7 +25,8 @@ import math
 import pickle
 import re
 import threading
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from .detector import Detector, build_detector, with_classes
 
 __all__ = [
     "DEFAULT_MAX_WEIGHT_BYTES",
+    "Checkpoint",
     "FolderFile",
     "WeightsError",
     "WeightsMismatchError",
@@ -49,6 +51,7 @@ __all__ = [
     "fitting_config",
     "load_weights",
     "match_state_dict",
+    "read_checkpoint",
     "read_state_dict",
     "scan_folder",
     "task_note",
@@ -60,6 +63,7 @@ _ULTRALYTICS_KEY = re.compile(r"^model\.(\d+)\.(.+)$")
 _TASK_BRANCH = re.compile(r"^(?:module\.)?(?:model\.)?23\.(?:cv4|proto)\.")  # Segment, Pose, OBB heads' own
 _CLASS_LOGITS = re.compile(r"^(?:module\.)?(?:model\.)?23\.cv3\.0\.2\.weight$")  # Detect's last class conv, level 0
 _SHOW = 8  # keys listed per kind of mismatch
+_MAX_NAME = 60  # characters kept of a class name read from a file
 
 
 class WeightsError(ValueError):
@@ -83,13 +87,25 @@ class WeightsReport:
     ignored: int  # Ultralytics' neck and head tensors (layers 11 and up), a segmentation or pose head's own branch
     params: int
     task: str | None = None  # "segment" or "pose" for those models' weights (`checkpoint_task`)
+    names: tuple[str, ...] | None = None  # the class names the checkpoint carries (`Checkpoint.names`)
 
 
-def read_state_dict(source: str | Path | bytes, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> dict[str, torch.Tensor]:
-    """Read a flat name -> tensor dict from a `.pt`/`.pth` or `.safetensors` file or its bytes.
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a weights file holds that this project uses: the state_dict, and the class names a trained detector
+    carries (Ultralytics keeps `model.names` in its checkpoints), cleaned to printable text of at most 60
+    characters each; None when the file has none. Names are text from a file: escape them where they are drawn."""
+
+    state: dict[str, torch.Tensor]
+    names: tuple[str, ...] | None = None
+
+
+def read_checkpoint(source: str | Path | bytes, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Checkpoint:
+    """Read the state_dict, and the class names if any, of a `.pt`/`.pth` or `.safetensors` file or its bytes.
 
     The format is recognised from the content, not the name. Pickles go through
-    `torch.load(weights_only=True)`, which refuses anything but tensors and plain containers.
+    `torch.load(weights_only=True)`, which refuses anything but tensors and plain containers; a pickled model
+    (an Ultralytics checkpoint) is read through inert stand-ins for its classes, none of which is imported.
     Checkpoints that wrap the state_dict in a dict (under "state_dict", "model", ...) are unwrapped.
 
     Raises:
@@ -103,9 +119,41 @@ def read_state_dict(source: str | Path | bytes, *, max_bytes: int = DEFAULT_MAX_
             obj = load_safetensors(data)
         except Exception as err:  # SafetensorError, and whatever else a damaged file provokes
             raise WeightsError(f"this .safetensors file is damaged: {err}") from None
-    else:
-        obj = _torch_load(data)
-    return _flatten(obj)
+        return Checkpoint(_flatten(obj))
+    obj = _torch_load(data)
+    if isinstance(obj, Checkpoint):  # a pickled model, read through stand-ins
+        return obj
+    names = _clean_names(obj.get("names")) if isinstance(obj, Mapping) else None
+    return Checkpoint(_flatten(obj), names)
+
+
+def read_state_dict(source: str | Path | bytes, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> dict[str, torch.Tensor]:
+    """Read a flat name -> tensor dict from a weights file or its bytes (see `read_checkpoint`).
+
+    Raises:
+        WeightsError: empty, too large, not a checkpoint, holds code or objects, or holds no tensors.
+    """
+    return read_checkpoint(source, max_bytes=max_bytes).state
+
+
+def _clean_names(names: object) -> tuple[str, ...] | None:
+    """Class names as Ultralytics keeps them ({0: "person", ...} or a list), as printable text; None if they are not
+    names of classes 0..n-1."""
+    if isinstance(names, Mapping):
+        if set(names) != set(range(len(names))):
+            return None
+        names = [names[i] for i in range(len(names))]
+    if not isinstance(names, Sequence) or isinstance(names, (str, bytes)) or not names:
+        return None
+    cleaned = []
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            return None
+        # no control, format or private-use characters (a terminal escape, a direction override), one line
+        text = "".join(c if unicodedata.category(c)[0] not in "CZ" or c == " " else " " for c in name)
+        text = " ".join(text.split())[:_MAX_NAME]
+        cleaned.append(text or f"class {index}")
+    return tuple(cleaned)
 
 
 def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], str, int]:
@@ -225,15 +273,16 @@ def _unfuse_batchnorm(
 
 def load_weights(
     model: nn.Module,
-    source: str | Path | bytes | Mapping[str, torch.Tensor],
+    source: str | Path | bytes | Mapping[str, torch.Tensor] | Checkpoint,
     *,
     max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES,
 ) -> WeightsReport:
-    """Load trained weights into `model` in place, all or nothing.
+    """Load trained weights into `model` in place, all or nothing. A detector also takes the checkpoint's class
+    count (its head is rebuilt for it) and class names (`Detector.class_names`), when it has them.
 
     Args:
         model: a backbone built for the architecture the weights were trained with.
-        source: a file path, the file's bytes, or a state_dict.
+        source: a file path, the file's bytes, a state_dict, or a checkpoint read before.
         max_bytes: largest file accepted.
 
     Returns:
@@ -243,7 +292,13 @@ def load_weights(
         WeightsError: the file cannot be read (see `read_state_dict`).
         WeightsMismatchError: the weights do not fit the model; the model is unchanged.
     """
-    state = _flatten(source) if isinstance(source, Mapping) else read_state_dict(source, max_bytes=max_bytes)
+    if isinstance(source, Checkpoint):
+        checkpoint = source
+    elif isinstance(source, Mapping):
+        checkpoint = Checkpoint(_flatten(source))
+    else:
+        checkpoint = read_checkpoint(source, max_bytes=max_bytes)
+    state = checkpoint.state
     lock = getattr(model, "lock", None)
     classes = checkpoint_classes(state)
     if isinstance(model, Detector) and classes is not None and classes != model.num_classes:
@@ -255,9 +310,13 @@ def load_weights(
     matched, layout, ignored = match_state_dict(model, state)
     with lock if lock is not None else nullcontext():
         model.load_state_dict(matched, strict=False)  # every key was checked above; counters may be absent
+        if isinstance(model, Detector):
+            names = checkpoint.names
+            model.class_names = names if names is not None and len(names) == model.num_classes else None
     parameter_names = {name for name, _ in model.named_parameters()}
     params = sum(v.numel() for k, v in matched.items() if k in parameter_names)
-    return WeightsReport(loaded=len(matched), layout=layout, ignored=ignored, params=params, task=checkpoint_task(state))
+    task = checkpoint_task(state)
+    return WeightsReport(loaded=len(matched), layout=layout, ignored=ignored, params=params, task=task, names=checkpoint.names)
 
 
 def checkpoint_task(state_dict: Mapping[str, torch.Tensor]) -> str | None:
@@ -297,6 +356,7 @@ def _replace_head(model: Detector, config: BackboneConfig) -> None:
     model.add_module(model.head_name, head.to(device=reference.device, dtype=reference.dtype).eval())
     model.layer_channels[model.head_name] = 4 + config.num_classes
     model.config = config
+    model.class_names = None
 
 
 def fitting_config(state_dict: Mapping[str, torch.Tensor]) -> BackboneConfig:
@@ -358,10 +418,11 @@ class FolderFile:
     config: BackboneConfig | None
     state: dict[str, torch.Tensor] | None
     problem: str | None
+    names: tuple[str, ...] | None = None  # the class names the checkpoint carries
 
 
 def scan_folder(folder: str | Path, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> list[FolderFile]:
-    """Read every file of `folder` (hidden files and sub-folders skipped), each as safely as an upload.
+    """Read every file of `folder` (hidden files, sub-folders and `.sha256` digests skipped), each as safely as an upload.
 
     A file that fits an architecture keeps only the tensors that architecture uses, renamed to the model's keys;
     a whole YOLO11 detection model keeps its neck and head (the detector uses them, a backbone ignores them).
@@ -371,7 +432,7 @@ def scan_folder(folder: str | Path, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES
     """
     path = Path(folder)
     try:
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix != ".sha256")
     except OSError as err:
         raise WeightsError(f"cannot read the weights folder {path}: {err.strerror or err}") from None
     found = []
@@ -380,7 +441,8 @@ def scan_folder(folder: str | Path, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES
         try:
             data = _read_bytes(file, max_bytes)
             digest = hashlib.sha256(data).hexdigest()[:16]
-            state = read_state_dict(data, max_bytes=max_bytes)
+            checkpoint = read_checkpoint(data, max_bytes=max_bytes)
+            state = checkpoint.state
             config = fitting_config(state)
             classes = checkpoint_classes(state) if isinstance(config, YOLO11Config) else None
             if classes is None:
@@ -391,7 +453,7 @@ def scan_folder(folder: str | Path, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES
         except WeightsError as err:
             found.append(FolderFile(file.name, digest, None, None, str(err)))
         else:
-            found.append(FolderFile(file.name, digest, config, matched, None))
+            found.append(FolderFile(file.name, digest, config, matched, None, checkpoint.names))
     return found
 
 
@@ -423,8 +485,8 @@ def _torch_load(data: bytes) -> object:
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        pickled_model = _pickled_model_state(data)
-        if pickled_model:
+        pickled_model = _pickled_model(data)
+        if pickled_model is not None:
             return pickled_model
         # torch's message is long; keep the line that names what it refused
         text = str(err)
@@ -461,9 +523,10 @@ _INERT_LOAD = threading.Lock()  # torch's extra safe globals are process-wide: o
 _MAX_MODULES = 100_000
 
 
-def _pickled_model_state(data: bytes) -> dict[str, torch.Tensor] | None:
+def _pickled_model(data: bytes) -> Checkpoint | None:
     """The state_dict of a pickled module tree (an Ultralytics checkpoint's "ema" or "model", or a whole
-    pickled model), every class it names replaced by an inert stand-in; None when there is none."""
+    pickled model), every class it names replaced by an inert stand-in, and the class names it keeps (its
+    `names`); None when there is no module tree with tensors."""
     try:
         names = torch.serialization.get_unsafe_globals_in_checkpoint(io.BytesIO(data))
         stand_ins = [(type(name.rsplit(".", 1)[-1], (_Inert,), {}), name) for name in names]
@@ -473,7 +536,13 @@ def _pickled_model_state(data: bytes) -> dict[str, torch.Tensor] | None:
         return None
     if isinstance(obj, Mapping):  # a checkpoint: Ultralytics loads "ema" first, then "model"
         obj = next((obj[k] for k in ("ema", "model") if isinstance(obj.get(k), _Inert)), None)
-    return _module_tree_state(obj) if isinstance(obj, _Inert) else None
+    if not isinstance(obj, _Inert):
+        return None
+    state = _module_tree_state(obj)
+    if not state:
+        return None
+    attributes = obj._inert_state if isinstance(obj._inert_state, Mapping) else {}
+    return Checkpoint(state, _clean_names(attributes.get("names")))
 
 
 def _module_tree_state(root: _Inert) -> dict[str, torch.Tensor]:
