@@ -2,7 +2,7 @@
 
     deploy/serve                          # replicas to suit this host, the class connects to port 8501
     deploy/serve --replicas 4 --port 8501
-    YOLO_EXPLORER_WEIGHTS_DIR=~/weights deploy/serve --replicas 8
+    YOLO_EXPLORER_WEIGHTS_DIR=~/weights deploy/serve --replicas 8 --fetch yolo11n,yolo11s
 
 One Streamlit process runs its Python on one core (one GIL), so a class needs several. Each replica
 listens on 127.0.0.1 (ports P+1 ... P+N); HAProxy listens on P and sends every browser to one replica,
@@ -181,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         "--restart-after", type=float, default=2.0, metavar="S", help="seconds before a replica that exited starts again"
     )
     parser.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy", help="HAProxy's executable")
+    parser.add_argument(
+        "--fetch",
+        metavar="NAMES",
+        help="before starting, fetch these of Ultralytics' trained checkpoints (AGPL-3.0) into the weights folder, "
+        "e.g. yolo11n,yolo11s: every session is offered them (YOLO_EXPLORER_FETCH=off keeps the app from downloading)",
+    )
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
@@ -193,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     if busy or not port_is_free(args.host, args.port):
         print(f"deploy/serve: port(s) {', '.join(map(str, busy or [args.port]))} already in use; pick --port", file=sys.stderr)
         return 2
+
+    if args.fetch:
+        names = [name.strip() for name in args.fetch.split(",") if name.strip()]
+        fetched = subprocess.run([sys.executable, "-m", "yolo_explorer", "weights", "fetch", *names], cwd=ROOT)
+        if fetched.returncode != 0:
+            print("deploy/serve: the weights could not be fetched (above); nothing was started", file=sys.stderr)
+            return fetched.returncode
 
     def on_signal(signum, frame):
         raise Stop

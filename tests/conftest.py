@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,12 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
+
+# No test reads a developer's own weights: the weights folder is unset and the per-user cache that fetched
+# checkpoints go to (XDG_CACHE_HOME/yolo-explorer/weights) is a new, empty folder, for the app servers the
+# tests start too.
+os.environ.pop("YOLO_EXPLORER_WEIGHTS_DIR", None)
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="yolo-explorer-tests-")
 
 
 def image_bytes(size=(300, 100), color=(200, 40, 40), fmt="PNG") -> bytes:

@@ -7,7 +7,10 @@ that dies is taken out by the health check while the others go on, and a SIGTERM
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
+import http.server
 import io
 import os
 import re
@@ -15,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -55,19 +59,35 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@contextlib.contextmanager
+def file_server(folder: Path):
+    """Plain HTTP on 127.0.0.1 serving `folder` (a stand-in for Ultralytics' release); yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+
+
 class Served:
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, release_url: str):
         self.port = free_port_block(3)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "serve.log"
+        self.weights = tmp / "weights"
         self.out = open(self.log, "w")  # noqa: SIM115 (closed in stop)
+        env = dict(os.environ, YOLO_EXPLORER_WEIGHTS_DIR=str(self.weights), YOLO_EXPLORER_WEIGHTS_URL=release_url)
         self.proc = subprocess.Popen(
             # a dead replica is started again after 20 s: long enough to see the others serve without it
             [str(ROOT / "deploy" / "serve"), "--replicas", "2", "--port", str(self.port), "--host", "127.0.0.1"]
-            + ["--restart-after", "20"],
+            + ["--restart-after", "20", "--fetch", "yolo11n-pose"],  # a release with no pinned digest: any file fits
             stdout=self.out,
             stderr=subprocess.STDOUT,
             cwd=tmp,
+            env=env,
         )
 
     def wait_ready(self, timeout: float = 300) -> None:
@@ -103,14 +123,33 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    served = Served(tmp_path_factory.mktemp("serve"))
-    try:
-        served.wait_ready()
-        yield served
-    finally:
-        served.stop()
-        if "Traceback" in served.log.read_text():
-            print(served.log.read_text())
+    release = tmp_path_factory.mktemp("release")
+    shutil.copyfile(ROOT / "tests" / "data" / "synthetic_yolo11n.pt", release / "yolo11n-pose.pt")  # a YOLO11n by Ultralytics
+    with file_server(release) as url:
+        served = Served(tmp_path_factory.mktemp("serve"), url)
+        try:
+            served.wait_ready()
+            yield served
+        finally:
+            served.stop()
+            if "Traceback" in served.log.read_text():
+                print(served.log.read_text())
+
+
+def test_weights_are_fetched_before_the_class_arrives(served):
+    assert (served.weights / "yolo11n-pose.pt").read_bytes() == (ROOT / "tests" / "data" / "synthetic_yolo11n.pt").read_bytes()
+    log = served.log.read_text()
+    assert "yolo11n-pose.pt  fetched, SHA-256" in log and log.index("fetched") < log.index("Starting 2 replica(s)")
+
+
+def test_serve_refuses_to_start_when_the_weights_cannot_be_fetched(tmp_path):
+    port = free_port_block(2)
+    with file_server(tmp_path) as url:  # an empty release: 404
+        env = dict(os.environ, YOLO_EXPLORER_WEIGHTS_DIR=str(tmp_path / "weights"), YOLO_EXPLORER_WEIGHTS_URL=url)
+        command = [str(ROOT / "deploy" / "serve"), "--replicas", "1", "--port", str(port), "--fetch", "yolo11n"]
+        run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 1 and "answered 404" in run.stderr and "nothing was started" in run.stderr, run.stderr
+    assert not listening(port) and not listening(port + 1)
 
 
 def test_four_sessions_at_once_each_upload_their_photo_and_both_replicas_serve(served, browser, tmp_path):

@@ -1,4 +1,4 @@
-"""Command line: `python -m yolo_explorer stats | features | detect | latency | profile`.
+"""Command line: `python -m yolo_explorer stats | features | detect | latency | profile | weights`.
 
 Exit status: 0 done, 1 a bad image or a failed run, 2 a bad argument. Errors are one line, never a
 traceback (set YOLO_EXPLORER_DEBUG=1 to see one).
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .accuracy import calibrated_copy, mode_error
+from .blocks import fold_batchnorm
 from .config import ARCHITECTURES, make_config
 from .detections import MAX_DET, class_names, detect
 from .detector import build_model
@@ -34,9 +35,10 @@ from .onnx_models import ONNX_DTYPES, OnnxExportError, RuntimeUnavailableError, 
 from .onnx_runtime import measure_onnx_latency, output_errors
 from .peaks import device_peaks
 from .preprocess import ImageLoadError, load_image
+from .pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, present, weights_folder
 from .profile import profile_layers
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
-from .weights import WeightsError, checkpoint_classes, load_weights, match_state_dict, read_state_dict, task_note
+from .weights import Checkpoint, WeightsError, checkpoint_classes, load_weights, match_state_dict, read_checkpoint, task_note
 
 __all__ = ["main"]
 
@@ -99,8 +101,8 @@ def _build_parser() -> _Parser:
         p.add_argument(
             "--weights",
             type=Path,
-            help="trained weights (.pt/.pth state_dict, read without running code, or .safetensors); "
-            "for YOLO11 an Ultralytics state_dict works as it is",
+            help="trained weights: a file (an Ultralytics checkpoint such as yolo11n.pt, a .pt/.pth state_dict, read "
+            "without running code, or .safetensors), or the name of a checkpoint fetched with `weights fetch` (yolo11n)",
         )
 
     p = sub.add_parser("stats", help="per-layer parameters, shapes, MACs, memory, receptive field")
@@ -111,10 +113,21 @@ def _build_parser() -> _Parser:
     p.add_argument("--columns", nargs="+", choices=list(SUMMARY_COLUMNS), help="torchinfo columns")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    p = sub.add_parser("detect", help="the whole YOLO11 detector on one image: the boxes NMS keeps (table, JSON, a picture)")
+    p = sub.add_parser(
+        "detect",
+        help="the whole YOLO11 detector on one image: the boxes NMS keeps (table, JSON, a picture), as `yolo predict`",
+    )
     model_args(p)
-    p.set_defaults(detector=True)  # detect is the whole detector; --detector is accepted and changes nothing
+    # detect is the whole detector (--detector is accepted and changes nothing), YOLO11n unless told otherwise
+    p.set_defaults(detector=True, arch="yolo11n")
     p.add_argument("--image", required=True, type=Path, help="image file")
+    p.add_argument(
+        "--no-rect",
+        dest="rect",
+        action="store_false",
+        help="pad the photo to the whole --imgsz; by default, as Ultralytics' predict, only up to a multiple of 32 "
+        "(a 1920x1080 photo at 640 runs at 384x640)",
+    )
     p.add_argument("--conf", type=_fraction, default=0.25, help="score threshold, 0 to 1 (default 0.25)")
     p.add_argument("--iou", type=_fraction, default=0.7, help="IoU threshold of NMS, 0 to 1 (default 0.7)")
     p.add_argument("--only", nargs="+", metavar="CLASS", help="keep only these classes, by name or index (person 2 ...)")
@@ -168,6 +181,20 @@ def _build_parser() -> _Parser:
 
     p = sub.add_parser("profile", help="time every layer: its share of the forward and of the MACs, its rate, a roofline")
     timing_args(p, list(DTYPES))
+
+    p = sub.add_parser("weights", help=f"Ultralytics' trained YOLO11 checkpoints ({LICENCE}): list them, fetch them")
+    actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    for action, text in (("list", "the checkpoints, and which are in the weights folder"), ("fetch", "download checkpoints")):
+        q = actions.add_parser(action, help=text)
+        if action == "fetch":
+            q.add_argument("names", nargs="+", metavar="NAME", help=f"checkpoints to fetch: {', '.join(RELEASES)}")
+            q.add_argument("--url", help="fetch from this base URL instead (a mirror; default: Ultralytics' release)")
+            q.add_argument("--timeout", type=float, default=30.0, help="seconds without data before giving up (default 30)")
+        q.add_argument(
+            "--dir",
+            type=Path,
+            help=f"the weights folder (default: YOLO_EXPLORER_WEIGHTS_DIR, else {weights_folder()})",
+        )
     return parser
 
 
@@ -214,31 +241,49 @@ def _config(args: argparse.Namespace):
 
 
 def _checkpoint_classes(args: argparse.Namespace) -> int | None:
-    """The class count of --weights' detection head, if it has one (the file is read again to load it)."""
+    """The class count of --weights' detection head, if it has one."""
+    checkpoint = _checkpoint(args)
+    return None if checkpoint is None else checkpoint_classes(checkpoint.state)
+
+
+def _checkpoint(args: argparse.Namespace) -> Checkpoint | None:
+    """--weights, read once (a file, or a checkpoint of that name in the weights folder)."""
     if args.weights is None:
         return None
-    try:
-        return checkpoint_classes(read_state_dict(args.weights))
-    except WeightsError as err:
-        raise _RunFailed(f"{args.weights}: {err}") from None
+    if getattr(args, "checkpoint", None) is None:
+        path = args.weights
+        if not path.exists() and path.parent == Path(".") and path.name.removesuffix(".pt") in RELEASES:
+            fetched = present().get(path.name.removesuffix(".pt"))
+            if fetched is None:
+                raise _RunFailed(f"{path}: no such file; fetch it first: python -m yolo_explorer weights fetch {path.stem}")
+            path = args.weights = fetched
+        try:
+            args.checkpoint = read_checkpoint(path)
+        except WeightsError as err:
+            raise _RunFailed(f"{args.weights}: {err}") from None
+    return args.checkpoint
 
 
 def _load(model, args: argparse.Namespace, check_only: bool = False) -> None:
     """Load --weights into the model, if given, or only check that they fit (a bad file exits 1, a mismatch
     lists the keys)."""
-    if args.weights is None:
+    checkpoint = _checkpoint(args)
+    if checkpoint is None:
         return
     try:
         if check_only:
-            matched, _, _ = match_state_dict(model, read_state_dict(args.weights))
+            matched, _, _ = match_state_dict(model, checkpoint.state)
             print(f"weights: {args.weights.name} fits {model.config.label} ({len(matched)} tensors)", file=sys.stderr)
             return
-        report = load_weights(model, args.weights)
+        report = load_weights(model, checkpoint)
     except WeightsError as err:
         raise _RunFailed(f"{args.weights}: {err}") from None
     extra = f", {report.ignored} neck/head tensors ignored" if report.ignored else ""
     if report.task is not None:
         extra += f" ({task_note(report.task)})"
+    if report.names is not None:
+        shown = ", ".join(report.names[:6]) + (", ..." if len(report.names) > 6 else "")
+        extra += f"; its class names: {shown}"
     loaded = f"{report.loaded} tensors ({human_count(report.params)} parameters)"
     print(f"weights: {loaded} from {args.weights.name}{extra}", file=sys.stderr)
 
@@ -326,7 +371,8 @@ def _cmd_detect(args: argparse.Namespace) -> None:
     except ImageLoadError as err:
         raise _RunFailed(f"{args.image}: {err}") from None
     model = _model_on(args)
-    names = class_names(model.num_classes)
+    fold_batchnorm(model)  # as Ultralytics' predict runs a model (its fuse()): the same outputs, faster
+    names = class_names(model.num_classes, model.class_names)
     only = _class_ids(args.only, names) if args.only else None
     if args.weights is None:
         print(
@@ -335,7 +381,8 @@ def _cmd_detect(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     nms = {"conf": args.conf, "iou": args.iou, "agnostic": args.agnostic, "classes": only, "max_det": args.max_det}
-    result = detect(model, image, args.imgsz, **nms)
+    result = detect(model, image, args.imgsz, rect=args.rect, **nms)
+    h, w = result.box.size
     if args.out is not None:
         from .rendering import boxes_image  # Plotly's colour scales come with it: only a picture needs them
 
@@ -346,7 +393,7 @@ def _cmd_detect(args: argparse.Namespace) -> None:
             "model": model.config.label,
             "image": str(args.image),
             "image_size": list(image.size),
-            "input_size": list(args.imgsz),
+            "input_size": [h, w],
             **nms,
             "candidates": result.candidates,
             "best_score": result.best_score,
@@ -357,7 +404,7 @@ def _cmd_detect(args: argparse.Namespace) -> None:
         suppression = "across classes" if args.agnostic else "per class"
         among = f" of {', '.join(names[i] for i in only)}" if only else ""
         print(
-            f"{model.config.label}, {image.width}x{image.height} photo letterboxed to {args.imgsz[0]}x{args.imgsz[1]}: "
+            f"{model.config.label}, {image.width}x{image.height} photo letterboxed to {h}x{w}: "
             f"{len(result.detections)} boxes kept of {result.candidates} cells above {args.conf:.2f}{among} "
             f"(NMS {suppression} at IoU {args.iou:.2f}; best score anywhere {result.best_score:.3g})"
         )
@@ -552,12 +599,75 @@ def _cmd_profile(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_weights(args: argparse.Namespace) -> None:
+    folder = args.dir or weights_folder()
+    if args.action == "list":
+        here = present(folder)
+        print(f"Ultralytics' YOLO11 checkpoints ({LICENCE}); weights folder: {folder}")
+        print(f"{'name':<13} {'task':<8} {'size':>9}  {'SHA-256':<9}  in the folder")
+        for name, release in RELEASES.items():
+            pinned = "pinned" if release.sha256 else "-"
+            size = release.megabytes if release.size else "?"
+            print(f"{name:<13} {release.task:<8} {size:>9}  {pinned:<9}  {here.get(name, '-')}")
+        print("fetch: python -m yolo_explorer weights fetch yolo11n [yolo11s ...]")
+        return
+    try:
+        releases = [find_release(name) for name in args.names]
+    except KeyError as err:
+        raise _BadArgument(err.args[0]) from None
+    failed = 0
+    for release in releases:
+        bar = _ProgressBar(release.file)
+        try:
+            fetched = fetch(release, folder, base_url=args.url, timeout=args.timeout, progress=bar, wait=bar.waiting)
+        except FetchError as err:
+            bar.close()
+            print(f"{release.file}: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        bar.close()
+        how = "fetched" if fetched.downloaded else "already there"
+        print(f"{fetched.path}  {how}, SHA-256 {fetched.sha256} ({LICENCE}, Ultralytics)")
+    if failed:
+        raise _RunFailed(f"{failed} of {len(releases)} checkpoints could not be fetched")
+
+
+class _ProgressBar:
+    """A download's progress on stderr: a bar redrawn in place on a terminal, one line at the end elsewhere."""
+
+    WIDTH = 30
+
+    def __init__(self, name: str):
+        self.name, self.shown, self.live = name, -1, sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int | None, verb: str = "downloading") -> None:
+        if not self.live:
+            return
+        if total:
+            filled = min(self.WIDTH, self.WIDTH * done // total)
+            text = f"{self.name} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done / 1e6:5.1f}/{total / 1e6:.1f} MB"
+        else:
+            text = f"{self.name} {done / 1e6:5.1f} MB"
+        step = done * 100 // total if total else done // 2**20
+        if step != self.shown:
+            self.shown = step
+            print(f"\r{verb} {text}", end="", file=sys.stderr, flush=True)
+
+    def waiting(self, done: int, total: int | None) -> None:
+        self(done, total, verb="another process is downloading")
+
+    def close(self) -> None:
+        if self.live and self.shown >= 0:
+            print(file=sys.stderr)
+
+
 _COMMANDS = {
     "stats": _cmd_stats,
     "features": _cmd_features,
     "detect": _cmd_detect,
     "latency": _cmd_latency,
     "profile": _cmd_profile,
+    "weights": _cmd_weights,
 }
 
 
