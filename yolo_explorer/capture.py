@@ -87,7 +87,7 @@ def capture_activations(
     if batch_norm not in ("running", "batch"):
         raise ValueError(f"batch_norm must be 'running' or 'batch', got {batch_norm!r}")
     paths = {name: resolve_layer(model, name) for name in names}  # fails before any work
-    modules = dict(model.named_modules())
+    modules = dict(model.named_modules()) if paths else {}
     owner = threading.get_ident()
     captured: dict[str, Any] = {}
     calls: dict[str, int] = {}
@@ -114,14 +114,17 @@ def capture_activations(
 
     lock = getattr(model, "lock", None) or nullcontext()
     with lock:
-        modes = {m: m.training for m in model.modules()}
-        bn_tracking = {m: m.track_running_stats for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+        every = list(model.modules())
+        modes = {m: m.training for m in every}
+        bn_tracking = {m: m.track_running_stats for m in every if isinstance(m, nn.modules.batchnorm._BatchNorm)}
         handles = []
         try:
-            model.eval()
+            for m in every:  # eval mode (set only where needed: a module's setattr is slow, and this is per forward)
+                if m.training:
+                    m.training = False
             if batch_norm == "batch":
                 for bn in bn_tracking:  # batch statistics, running buffers left untouched
-                    bn.train()
+                    bn.training = True
                     bn.track_running_stats = False
             for path in dict.fromkeys(paths.values()):
                 handles.append(modules[path].register_forward_hook(make_hook(path)))
@@ -130,9 +133,11 @@ def capture_activations(
             for handle in handles:
                 handle.remove()
             for bn, tracking in bn_tracking.items():
-                bn.track_running_stats = tracking
+                if bn.track_running_stats != tracking:
+                    bn.track_running_stats = tracking
             for m, training in modes.items():
-                m.training = training
+                if m.training != training:
+                    m.training = training
 
 
 def run_with_capture(

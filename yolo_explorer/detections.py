@@ -13,6 +13,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -283,7 +284,7 @@ def detections_from(
 
 def detect(
     model: Detector,
-    image: Image.Image,
+    image: Image.Image | np.ndarray,
     size: int | str | Sequence[int],
     *,
     conf: float = 0.25,

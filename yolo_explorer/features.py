@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -40,7 +41,7 @@ class FeatureResult:
 
 def extract_features(
     model: Backbone,
-    image: Image.Image,
+    image: Image.Image | np.ndarray,
     size: int | str | Sequence[int],
     layers: Sequence[str] = ("P3", "P4", "P5"),
     *,
@@ -51,7 +52,7 @@ def extract_features(
 
     Args:
         model: the backbone (its lock is held during the forward).
-        image: an RGB image (see `load_image`).
+        image: an RGB image (see `load_image`), or its (H, W, 3) uint8 pixels.
         size: model input size, S or (H, W); with `rect`, the largest it may be.
         layers: names from `list_layers(model)`.
         batch_norm: "running" (eval, as deployed) or "batch" (the tutorial's figures).

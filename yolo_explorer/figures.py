@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 import math
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ __all__ = [
     "latency_box",
     "latency_history",
     "overlay",
+    "plotly_text",
     "roofline",
     "scaling_plot",
     "stage_share_bars",
@@ -410,7 +412,7 @@ def detections_figure(photo: Image.Image, detections: Sequence, *, max_side: int
     annotations = []
     for d in detections:
         x1, y1, x2, y2 = (v * scale for v in d.box)
-        color = class_color(d.class_id)
+        color, name = class_color(d.class_id), plotly_text(d.name)
         fig.add_trace(
             go.Scatter(
                 x=[x1, x2, x2, x1, x1],
@@ -419,14 +421,14 @@ def detections_figure(photo: Image.Image, detections: Sequence, *, max_side: int
                 line=dict(color=color, width=2.5),
                 hoveron="points+fills",
                 hovertemplate=(
-                    f"<b>{d.name}</b> {d.score:.2f}<br>x {d.box[0]:.0f}-{d.box[2]:.0f}, "
+                    f"<b>{name}</b> {d.score:.2f}<br>x {d.box[0]:.0f}-{d.box[2]:.0f}, "
                     f"y {d.box[1]:.0f}-{d.box[3]:.0f}{_cell(d)}<extra></extra>"
                 ),
                 showlegend=False,
             )
         )
         annotations.append(
-            dict(x=x1, y=y1, text=f"{d.name} {d.score:.2f}", showarrow=False, xanchor="left", yanchor="bottom",
+            dict(x=x1, y=y1, text=f"{name} {d.score:.2f}", showarrow=False, xanchor="left", yanchor="bottom",
                  bgcolor=color, font=dict(color="white", size=11), borderpad=1)
         )  # fmt: skip
     width, height = image.size
@@ -434,6 +436,12 @@ def detections_figure(photo: Image.Image, detections: Sequence, *, max_side: int
     fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor="x")
     fig.update_layout(annotations=annotations)
     return _base_layout(fig, max(300, min(680, int(620 * height / width) + 60)), title=dict(text=title, x=0, font=dict(size=14)))
+
+
+def plotly_text(text: str) -> str:
+    """Text from a file (a class name) made literal in a Plotly label or hover template: HTML's special characters
+    as entities (Plotly draws a subset of HTML), and "%" as one too (a template would read "%{x}" as a field)."""
+    return html.escape(text).replace("%", "&#37;")
 
 
 def _cell(detection) -> str:

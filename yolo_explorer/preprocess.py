@@ -318,7 +318,7 @@ def letterbox_size(
     return (out_h, out_w), (new_w, new_h), scale
 
 
-def letterbox(image: Image.Image, size: int | tuple[int, int], *, rect: bool = False, stride: int = 32) -> Letterbox:
+def letterbox(image: Image.Image | np.ndarray, size: int | tuple[int, int], *, rect: bool = False, stride: int = 32) -> Letterbox:
     """Resize keeping the aspect ratio to fit (H, W) and pad the rest with gray 114, centred: Ultralytics'
     `LetterBox`, pixel for pixel.
 
@@ -328,18 +328,21 @@ def letterbox(image: Image.Image, size: int | tuple[int, int], *, rect: bool = F
     would shift every heatmap overlay.
 
     Args:
-        image: an RGB image.
+        image: an RGB image, or its pixels as an (H, W, 3) uint8 array (a photo decoded once, letterboxed often).
         size: S or (H, W) of the model input, or with `rect` the largest it may be.
         rect: pad each side only up to a multiple of `stride`, as Ultralytics' predict does (see
             `letterbox_size`).
         stride: the model's largest stride.
     """
-    (out_h, out_w), (new_w, new_h), scale = letterbox_size(image.size, size, rect=rect, stride=stride)
     pixels = np.asarray(image)  # (h0, w0, 3) RGB; the resize treats the channels alike, whatever their order
-    if (new_w, new_h) != image.size:
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError(f"letterbox takes an RGB image or (H, W, 3) uint8 pixels, got {pixels.dtype} {pixels.shape}")
+    original = (pixels.shape[1], pixels.shape[0])
+    (out_h, out_w), (new_w, new_h), scale = letterbox_size(original, size, rect=rect, stride=stride)
+    if (new_w, new_h) != original:
         pixels = cv2.resize(pixels, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     left, top = (out_w - new_w) // 2, (out_h - new_h) // 2
     canvas = np.full((out_h, out_w, 3), PAD_VALUE, dtype=np.uint8)
     canvas[top : top + new_h, left : left + new_w] = pixels
     canvas.flags.writeable = False
-    return Letterbox(canvas, scale, left, top, (new_w, new_h), image.size)
+    return Letterbox(canvas, scale, left, top, (new_w, new_h), original)
