@@ -1,0 +1,82 @@
+"""Trains the test detector `synthetic_yolo11n.pt` with Ultralytics itself. Not part of the project and not run
+by the tests (Ultralytics is AGPL and never a dependency). Run once in a separate environment (see
+make_ultralytics_reference.py for the scratch venv, and ../shared/TESTING.md for torchvision there):
+
+    /tmp/ultra/bin/python tests/data/train_synthetic_detector.py tests/data --epochs 60
+
+It draws a data set of coloured shapes on cluttered backgrounds (`synthetic_shapes.py`: 4 classes that differ by
+colour as well as shape, photos of many sizes and aspect ratios), trains a full-size YOLO11n from scratch on the
+CPU with Ultralytics' defaults (mosaic, HSV and flip augmentation) at imgsz 320, and copies the checkpoint it
+keeps (`best.pt`, as Ultralytics ships trained weights: fp16, class names in `model.names`) next to this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synthetic_shapes import CLASSES, scene, yolo_labels  # noqa: E402
+
+TRAIN_SEEDS = range(100_000, 100_800)  # the tests draw their photos from other seeds
+VAL_SEEDS = range(200_000, 200_150)
+
+
+def write_split(root: Path, split: str, seeds: range) -> None:
+    images, labels = root / "images" / split, root / "labels" / split
+    images.mkdir(parents=True, exist_ok=True)
+    labels.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        rng = __import__("random").Random(seed)
+        width = rng.randrange(320, 1025, 16)
+        height = int(width / rng.uniform(0.5, 2.0)) // 16 * 16
+        image, shapes = scene(seed, width, max(160, height))
+        image.save(images / f"{seed}.jpg", quality=90)
+        (labels / f"{seed}.txt").write_text(yolo_labels(shapes, image.width, image.height))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path, help="folder the checkpoint is copied to")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/synthetic_shapes"), help="data set and runs")
+    args = parser.parse_args()
+
+    from ultralytics import YOLO
+
+    data = args.work / "data"
+    if not (data / "images" / "val").is_dir():
+        write_split(data, "train", TRAIN_SEEDS)
+        write_split(data, "val", VAL_SEEDS)
+    names = "\n".join(f"  {i}: {name}" for i, name in enumerate(CLASSES))
+    (args.work / "shapes.yaml").write_text(f"path: {data}\ntrain: images/train\nval: images/val\nnames:\n{names}\n")
+
+    start = time.time()
+    model = YOLO("yolo11n.yaml")
+    model.train(
+        data=str(args.work / "shapes.yaml"),
+        imgsz=320,
+        epochs=args.epochs,
+        batch=16,
+        device="cpu",
+        workers=2,
+        seed=0,
+        deterministic=True,
+        project=str(args.work / "runs"),
+        name="train",
+        exist_ok=True,
+        plots=False,
+        pretrained=False,
+    )
+    print(f"trained in {time.time() - start:.0f} s")
+    best = args.work / "runs" / "train" / "weights" / "best.pt"
+    shutil.copyfile(best, args.out / "synthetic_yolo11n.pt")
+    print(f"wrote {args.out / 'synthetic_yolo11n.pt'} ({best.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
