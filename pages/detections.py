@@ -9,8 +9,10 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from yolo_explorer.detections import MAX_DET, class_names
+from yolo_explorer.detections import MAX_DET
+from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.insights import levels_insight
+from yolo_explorer.preprocess import letterbox_size
 from yolo_explorer.rendering import boxes_image, png_bytes
 
 settings = ui.current_settings()
@@ -38,10 +40,25 @@ iou = right.slider(
     help="Of two boxes of the same class overlapping more than this (intersection over union), the lower-scored is dropped.",
 )
 
+PREDICT, CANVAS = "As `yolo predict`", "The sidebar's whole size"
+with ui.guard("reading the image"):
+    (h, w), _, _ = letterbox_size(ui.image_for(settings.photo).size, settings.size, rect=True)
+sizing = st.segmented_control(
+    "Input",
+    [PREDICT, CANVAS],
+    default=PREDICT,
+    required=True,
+    key="det_input",
+    format_func=lambda o: f"{o}: {h}×{w}" if o == PREDICT else f"{o}: {settings.size_label}",
+    help="Ultralytics' predict fits the photo in the input size and pads it only up to a multiple of 32 (its `rect`), "
+    "which is what makes `yolo predict imgsz=640` and this page give the same boxes. The other pages pad to the whole size.",
+)
+rect = sizing == PREDICT
+
 trained = settings.weights is not None and settings.weights.classes is not None
 agnostic, picked = False, None
 if trained:  # what to keep: only with trained weights are there boxes to filter
-    names = class_names(settings.classes)
+    names = settings.class_names
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     chosen = left.multiselect(
         "Classes",
@@ -59,15 +76,18 @@ if trained:  # what to keep: only with trained weights are there boxes to filter
     picked = tuple(sorted(names.index(name) for name in chosen)) or None
 
 with ui.guard("running the detector on the image"):
-    result = ui.detections_for(settings, conf, iou, agnostic, picked)
+    result = ui.detections_for(settings, conf, iou, agnostic, picked, rect)
     image = ui.image_for(settings.photo)
 
+input_h, input_w = result.box.size
 if trained:
-    among = f" ({', '.join(names[i] for i in picked)})" if picked else ""
+    among = f" ({', '.join(escape_markdown(names[i]) for i in picked)})" if picked else ""
     nms = "class-agnostic" if agnostic else "class-aware"
     capped = f" ({MAX_DET} at most, as Ultralytics' `max_det`)" if len(result.detections) == MAX_DET else ""
+    folded = ", BatchNorm folded as Ultralytics' predict runs it" if settings.batch_norm == "running" else ""
     st.caption(
-        f"{settings.config.label} with {settings.weights.name}, {settings.size_label} letterboxed, eval mode. "
+        f"{settings.config.label} with {escape_markdown(settings.weights.name)}, letterboxed to {input_h}×{input_w}, "
+        f"eval mode{folded}. "
         f"{len(result.detections)} boxes kept of {result.candidates} cells above {conf:.2f}{among}, "
         f"by {nms} NMS at IoU {iou:.2f}{capped}."
     )
@@ -94,6 +114,7 @@ if trained:
             hide_index=True,
             width="content",
             column_config={
+                "class": st.column_config.TextColumn(width="medium"),
                 "score": st.column_config.NumberColumn(format="%.3f"),
                 **{c: st.column_config.NumberColumn(format="%.0f") for c in ("x1", "y1", "x2", "y2")},
                 "level": st.column_config.TextColumn(help="The level of the pyramid whose cell predicted the box"),
@@ -124,9 +145,10 @@ if trained:
     heading = "Best class score per cell, before the threshold"
 else:
     st.warning(
-        "Detections need trained weights: these are random, so any box would be noise. Upload an Ultralytics checkpoint "
-        f"(`{settings.arch}.pt` as Ultralytics ships it, or your own `best.pt`) under *More backbone settings* in the "
-        "sidebar, or ask for the server's weights folder. Below is what the head computes all the same.",
+        f"Detections need trained weights: these are random, so any box would be noise. Get Ultralytics' trained "
+        f"{settings.config.backbone.label} with the button in the sidebar, or upload a checkpoint "
+        f"(`{settings.arch}.pt` as Ultralytics ships it, or your own `best.pt`) under *More backbone settings*. "
+        "Below is what the head computes all the same.",
         icon=":material/model_training:",
     )
     statistics = (

@@ -13,6 +13,7 @@ import torch
 
 from pages import ui
 from yolo_explorer import list_layers
+from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.heatmaps import RANKINGS, REDUCTIONS, rank_channels
 from yolo_explorer.rendering import grid_image, npy_bytes, png_bytes
 
@@ -41,7 +42,8 @@ middle.image(
 )
 right.markdown(
     f"**Letterbox.** The photo is resized by ×{box.scale:.3g} to {box.resized[0]}×{box.resized[1]} so that it fits "
-    f"{settings.size_label} without distortion, then padded with gray 114 ({box.left} px left, {box.top} px top), as YOLO does."
+    f"{settings.size_label} without distortion (OpenCV's bilinear filter), then padded with gray 114 ({box.left} px left, "
+    f"{box.top} px top): the input Ultralytics' models are trained and run with."
 )
 right.markdown(
     f"**One forward** of {settings.config.label} gives "
@@ -57,18 +59,27 @@ right.caption(f"{settings.weights_label.capitalize()}; BatchNorm uses {bn_mode}.
 
 def pick_map() -> tuple[str, torch.Tensor]:
     """The layer control; returns (name, (C, H, W) map), running one extra cached forward for sub-layers."""
-    choice = st.segmented_control("Layer", ["P3", "P4", "P5", "Any layer"], default="P3", required=True, key="fm_layer")
-    if choice != "Any layer":
-        return choice, base.maps[choice]
     head = getattr(model, "head_name", None)  # a detector's head returns predictions, not maps; so does its DFL
     not_maps = {"P3", "P4", "P5"} | ({head, f"{head}.dfl", f"{head}.dfl.conv"} if head else set())
     names = [n for n in list_layers(model) if n not in not_maps]
+    linked = ui.links.linked("layer")  # the layer a link to this view names
+    if linked in ("P3", "P4", "P5"):
+        st.session_state["fm_layer"] = linked
+    elif linked in names:
+        st.session_state["fm_layer"], st.session_state["fm_any"] = "Any layer", linked
+    elif linked is not None:
+        st.caption(f":material/link: The link's layer {escape_markdown(linked[:60])} is not a layer of {settings.config.label}.")
+    choice = st.segmented_control("Layer", ["P3", "P4", "P5", "Any layer"], default="P3", required=True, key="fm_layer")
+    if choice != "Any layer":
+        ui.links.publish_page("layer", None if choice == "P3" else choice)
+        return choice, base.maps[choice]
     name = st.selectbox(
         "Layer",
         names,
         key="fm_any",
         help="Any module of the model, by its path (YOLO11's layers by Ultralytics' index); one more forward, cached.",
     )
+    ui.links.publish_page("layer", name)
     with ui.guard(f"capturing {name}"):
         value = ui.features_for(settings, (name,)).maps[name]
     if isinstance(value, tuple):  # a module called several times per forward (SPPF's pool)

@@ -280,20 +280,22 @@ def test_yolo11_backbone_in_the_browser(server, page):
 
 
 def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
-    """YOLO11n as a whole detector: the neck and head on Overview; a 3-class checkpoint uploaded in the sidebar
-    gives its head to the model and boxes on the Detections page, with their class names."""
-    import torch
+    """YOLO11n as a whole detector: the neck and head on Overview; Ultralytics' checkpoint of a YOLO11n it trained
+    on coloured shapes, uploaded in the sidebar, gives its head and its class names to the model, and the
+    Detections page puts boxes on the shapes of a new photo, named as the checkpoint names them."""
+    from data.synthetic_shapes import scene
 
-    from yolo_explorer import build_detector, load_image
-    from yolo_explorer.accuracy import calibrated_copy
-    from yolo_explorer.samples import sample_bytes
+    from yolo_explorer import build_detector, load_image, load_weights
+    from yolo_explorer.blocks import fold_batchnorm
+    from yolo_explorer.detections import detect
 
-    detector = calibrated_copy(build_detector("yolo11n", 3, seed=5), torch.rand(2, 3, 256, 256))
-    with torch.no_grad():
-        for branch in detector.get_submodule("23").cv3:
-            branch[-1].bias.zero_()  # scores around 0.5: boxes to keep (an untrained head starts near 0)
-    weights = tmp_path / "three_classes.pt"
-    torch.save({f"model.{k}": v for k, v in detector.state_dict().items()}, weights)
+    photo = tmp_path / "shapes.jpg"
+    scene(4242, 960, 640)[0].save(photo, quality=90)
+    deployed = build_detector("yolo11n", 4)  # the checkpoint as the page runs it: BatchNorm folded
+    load_weights(deployed, ROOT / "tests" / "data" / "synthetic_yolo11n.pt")
+    fold_batchnorm(deployed)
+    expected = detect(deployed, load_image(photo), 640)
+    assert "red disc" in {d.name for d in expected.detections}
 
     page.goto(server)
     settle(page)
@@ -306,24 +308,32 @@ def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
     expect(page.get_by_text("neck total")).to_be_attached()  # a cell of the table (drawn on a canvas)
     page.locator('[data-testid="stSidebar"] [data-testid="stExpander"]').first.click()
     page.locator('[data-testid="stFileUploader"]', has_text="Trained weights").locator('input[type="file"]').set_input_files(
-        str(weights)
+        str(ROOT / "tests" / "data" / "synthetic_yolo11n.pt")
     )
-    expect(page.get_by_text("a head of 3 classes", exact=False)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("a head of 4 classes", exact=False)).to_be_visible(timeout=60_000)
+    page.locator('[data-testid="stSidebar"] [role="radio"]', has_text="Upload").click()
+    page.locator('[data-testid="stFileUploader"]', has_text="Image file").locator('input[type="file"]').set_input_files(
+        str(photo)
+    )
+    expect(page.get_by_text("Detections runs 448×640, padded only to a multiple of 32", exact=False)).to_be_visible(
+        timeout=60_000
+    )
     page.locator('[data-testid="stTopNavLink"]', has_text="Detections").click()
     settle(page)
-    expect(page.get_by_text("boxes kept of", exact=False)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(f"{len(expected.detections)} boxes kept of", exact=False)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("letterboxed to 448×640", exact=False)).to_be_visible()
     expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(4)  # the boxes, and three score maps
-    # only class 1, suppressed across classes
+    # only the red discs, suppressed across classes
     page.locator('[data-testid="stMultiSelect"]', has_text="Classes").click()
-    page.get_by_role("option", name="class 1").click()
+    page.get_by_role("option", name="red disc").click()
     page.keyboard.press("Escape")
     page.get_by_text("Suppress across classes").click()
-    expect(page.get_by_text("(class 1), by class-agnostic NMS", exact=False)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("(red disc), by class-agnostic NMS", exact=False)).to_be_visible(timeout=60_000)
     settle(page)
     with page.expect_download() as download:  # the picture is drawn when asked for
         page.get_by_role("button", name="Photo with boxes (PNG)").click()
     picture = Image.open(download.value.path())
-    assert picture.format == "PNG" and picture.size == load_image(sample_bytes("astronaut")).size
+    assert picture.format == "PNG" and picture.size == (960, 640)
     assert not problems(page)
 
 

@@ -60,20 +60,20 @@ def test_concurrent_sessions_get_their_own_results_and_leave_no_hooks():
 
 
 def test_the_model_cache_stays_bounded(monkeypatch):
-    """Six configs through the 4-model cache: of the models the cache built, at most 4 stay alive."""
+    """Two configs more than the model cache keeps: of the models the cache built, at most `MAX_MODELS` stay alive."""
     built: list[weakref.ref] = []
     real = compute.build_model
     monkeypatch.setattr(compute, "build_model", lambda *a, **k: _track(real(*a, **k), built))
     compute._model.clear()
     compute._features.clear()
-    widths = [8, 16, 24, 32, 40, 48]
+    widths = [8 * (i + 1) for i in range(compute.MAX_MODELS + 2)]
     sessions = [settings("tutorial", w, "cat", (64, 64), "batch") for w in widths]
-    with ThreadPoolExecutor(6) as pool:
+    with ThreadPoolExecutor(len(widths)) as pool:
         list(pool.map(compute.features_for, sessions))
     gc.collect()
-    assert len(built) == 6
+    assert len(built) == len(widths)
     alive = [ref() for ref in built if ref() is not None]
-    assert len(alive) <= 4, f"{len(alive)} models alive; the cache keeps 4"
+    assert len(alive) <= compute.MAX_MODELS, f"{len(alive)} models alive; the cache keeps {compute.MAX_MODELS}"
 
 
 def _track(model: Backbone, built: list) -> Backbone:

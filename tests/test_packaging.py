@@ -25,6 +25,7 @@ DISTRIBUTIONS = {
     "plotly": "plotly",
     "safetensors": "safetensors",
     "filelock": "filelock",
+    "cv2": "opencv-python-headless",
 }
 OPTIONAL = {"onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime"}  # the [onnx] extra, imported when used
 OPTIONAL = {"onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime"}  # the [onnx] extra, imported when used

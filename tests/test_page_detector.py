@@ -4,20 +4,26 @@ weights: score maps), Feature maps, Compare, Model summary and Latency."""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import no_problems
+from data.synthetic_shapes import CLASSES, scene
 from spec import YOLO11_DETECTOR
 from test_page_latency import run_latency
 
-from yolo_explorer import build_backbone, build_detector, load_image
+from yolo_explorer import build_backbone, build_detector, load_image, load_weights
 from yolo_explorer.accuracy import calibrated_copy
+from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.detections import detect
+from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.preprocess import letterbox
 from yolo_explorer.samples import sample_bytes
+from yolo_explorer.weights import read_checkpoint
 
 DETECTOR = {"arch": "yolo11n", "part": "Whole detector"}
 
@@ -95,7 +101,9 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     assert any("a head of 3 classes" in c.value for c in at.sidebar.caption)
     at.get_by_key("det_conf").set_value(0.5).run()
     no_problems(at)
-    expected = detect(trained, load_image(sample_bytes("astronaut")), 320, conf=0.5, iou=0.7)
+    deployed = copy.deepcopy(trained)
+    fold_batchnorm(deployed)  # the page runs the detector as Ultralytics' predict does: BatchNorm folded
+    expected = detect(deployed, load_image(sample_bytes("astronaut")), 320, conf=0.5, iou=0.7)
     assert expected.detections, "the drawn weights should give some boxes above 0.5"
     table = at.dataframe[0].value
     assert table["class"].tolist() == [d.name for d in expected.detections]
@@ -114,7 +122,7 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     at.get_by_key("det_classes_3").set_value(["class 0", "class 2"])
     at.get_by_key("det_agnostic").set_value(True).run()
     no_problems(at)
-    filtered = detect(trained, load_image(sample_bytes("astronaut")), 320, conf=0.5, iou=0.7, agnostic=True, classes=[0, 2])
+    filtered = detect(deployed, load_image(sample_bytes("astronaut")), 320, conf=0.5, iou=0.7, agnostic=True, classes=[0, 2])
     assert filtered.detections and len(filtered.detections) < len(expected.detections)
     table = at.dataframe[0].value
     assert table["class"].tolist() == [d.name for d in filtered.detections]
@@ -142,7 +150,8 @@ def test_a_whole_pickled_checkpoint_loads_like_ultralytics_best_pt(app):
     torch.save({"model": copy.deepcopy(trained).half(), "ema": None, "train_metrics": metrics, "epoch": -1}, buffer)
     at = upload(detector_app(app, "pages/detections.py", side=128), "best.pt", buffer.getvalue())
     no_problems(at)
-    assert any("Using best.pt from your upload (499 tensors, a head of 3 classes)" in c.value for c in at.sidebar.caption)
+    using = f"Using {escape_markdown('best.pt')} from your upload (499 tensors, a head of 3 classes)"  # a name from a file
+    assert any(using in c.value for c in at.sidebar.caption)
     assert not at.warning  # trained weights: no "Detections need trained weights"
 
 
@@ -154,7 +163,7 @@ def test_a_segmentation_models_weights_give_the_detector_and_say_what_is_left_ou
     torch.save(state, buffer)
     at = upload(detector_app(app, "pages/detections.py", side=128), "yolo11n-seg.pt", buffer.getvalue())
     no_problems(at)
-    caption = next(c.value for c in at.sidebar.caption if "Using yolo11n-seg.pt" in c.value)
+    caption = next(c.value for c in at.sidebar.caption if f"Using {escape_markdown('yolo11n-seg.pt')}" in c.value)
     assert "a head of 2 classes; a segmentation model, whose mask branch is not used here" in caption
 
 
@@ -211,3 +220,67 @@ def test_onnx_runtime_and_the_profile_of_the_detector(app):
     profile(at, prof_iters=2)
     no_problems(at)
     assert at.dataframe[0].value["layer"].tolist() == [str(i) for i in range(24)]
+
+
+TRAINED = Path(__file__).parent / "data" / "synthetic_yolo11n.pt"  # a YOLO11n Ultralytics trained on coloured shapes
+
+
+def photo_upload(at, image) -> None:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    at.get_by_key("source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value(("shapes.jpg", buffer.getvalue(), "image/jpeg")).run()
+
+
+def test_a_trained_checkpoint_names_its_classes_and_runs_as_yolo_predict(app):
+    """Ultralytics' best.pt of the shapes detector on a new 960x640 photo: the boxes are the engine's `detect`
+    (BatchNorm folded, the photo padded only to 448x640 as predict does), named as the checkpoint names them."""
+    image, shapes = scene(777, 960, 640)
+    at = upload(detector_app(app, "pages/detections.py"), "best.pt", TRAINED.read_bytes())
+    photo_upload(at, image)
+    no_problems(at)
+    notes = " ".join(c.value for c in at.sidebar.caption)
+    assert "The model gets 640×640: this 960×640 photo resized to 640×427" in notes
+    assert "Detections runs 448×640, padded only to a multiple of 32, as `yolo predict` does" in notes
+    assert at.get_by_key("det_input").value == "As `yolo predict`"
+    caption = next(c.value for c in at.caption if "boxes kept of" in c.value)
+    assert "letterboxed to 448×640" in caption and "BatchNorm folded" in caption
+
+    checkpoint = read_checkpoint(TRAINED)
+    deployed = build_detector("yolo11n", 4)
+    load_weights(deployed, checkpoint)
+    fold_batchnorm(deployed)
+    decoded = load_image(at.session_state["settings"].photo.data)
+    expected = detect(deployed, decoded, 640)
+    table = at.dataframe[0].value
+    assert table["class"].tolist() == [d.name for d in expected.detections]
+    assert set(table["class"]) <= set(CLASSES) and len(table) >= len(shapes)  # a box on every shape (and one more here)
+    assert table["score"].tolist() == pytest.approx([d.score for d in expected.detections], abs=1e-6)
+    assert at.get_by_key(f"det_classes_{4}").options == list(CLASSES)
+
+    at.get_by_key("det_input").set_value("The sidebar's whole size").run()  # padded to 640x640 as the other pages
+    no_problems(at)
+    assert "letterboxed to 640×640" in next(c.value for c in at.caption if "boxes kept of" in c.value)
+    full = detect(deployed, decoded, 640, rect=False)
+    assert at.dataframe[0].value["score"].tolist() == pytest.approx([d.score for d in full.detections], abs=1e-6)
+
+
+def test_class_names_from_a_file_are_text_wherever_they_are_drawn(app):
+    """Names are text from a file: no Markdown, HTML, Plotly template or terminal escape comes of them."""
+    hostile = ("<b>bold</b>", "**red** :red[x] [a](javascript:alert(1))", "\x1b[31mred\x1b[0m\u202e", "%{x} 100%")
+    checkpoint = read_checkpoint(TRAINED)
+    buffer = io.BytesIO()
+    torch.save({"model": checkpoint.state, "names": dict(enumerate(hostile))}, buffer)
+    at = upload(detector_app(app, "pages/detections.py"), "hostile.pt", buffer.getvalue())
+    photo_upload(at, scene(778, 800, 600)[0])
+    no_problems(at)
+    shown = set(at.dataframe[0].value["class"])
+    assert shown and shown <= {"<b>bold</b>", "**red** :red[x] [a](javascript:alert(1))", "[31mred [0m", "%{x} 100%"}
+    assert at.get_by_key("det_classes_4").options[2] == "[31mred [0m"  # the control characters are gone
+    at.get_by_key("det_classes_4").set_value(list(at.get_by_key("det_classes_4").options)).run()
+    caption = next(c.value for c in at.caption if "boxes kept of" in c.value)
+    assert escape_markdown("<b>bold</b>") in caption and "<b>" not in caption and ":red[" not in caption
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    texts = [a["text"] for a in figure["layout"]["annotations"]] + [t.get("hovertemplate", "") for t in figure["data"]]
+    assert not any("<b>bold" in t or "%{x} 100" in t for t in texts)
+    assert any("&lt;b&gt;bold&lt;/b&gt;" in t for t in texts) or any("&#37;{x}" in t for t in texts)

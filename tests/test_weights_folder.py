@@ -13,6 +13,7 @@ from conftest import no_problems
 
 from yolo_explorer import build_backbone, build_detector, extract_features, load_image, load_weights, make_config
 from yolo_explorer.config import YOLO11_SCALES
+from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.samples import SAMPLES, sample_bytes
 from yolo_explorer.weights import WeightsMismatchError, fitting_config, scan_folder
 
@@ -96,8 +97,8 @@ def test_folder_weights_are_the_default_used_and_a_bad_file_is_listed(app, folde
     assert "trained weights (yolo11n_sd.pt)" in at.caption[0].value
     assert at.get_by_key("batch_norm").value == "running"  # trained statistics are used
     notes = " ".join(c.value for c in at.sidebar.caption)
-    assert "broken.pt" in notes and "not a PyTorch or safetensors weights file" in notes
-    assert "Using yolo11n_sd.pt from the server's weights folder" in notes
+    assert escape_markdown("broken.pt") in notes and "not a PyTorch or safetensors weights file" in notes
+    assert f"Using {escape_markdown('yolo11n_sd.pt')} from the server's weights folder" in notes  # a name from a file
 
     # the maps are those of these weights: a direct forward with them loaded gives the same P3
     from pages.ui import compute

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from . import views
+from . import links, views
 from .compute import (
     check_memory,
     closest_widths_for,
@@ -47,6 +47,7 @@ __all__ = [
     "frame",
     "guard",
     "image_for",
+    "links",
     "memory_for",
     "model_for",
     "model_for_config",

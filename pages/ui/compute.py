@@ -25,14 +25,15 @@ from yolo_explorer import (
     model_summary,
     supported_dtypes,
 )
-from yolo_explorer.detections import DetectionResult, class_names, detections_from
+from yolo_explorer.blocks import fold_batchnorm
+from yolo_explorer.detections import DetectionResult, detections_from
 from yolo_explorer.detector import DetectorOutput
 from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.memory import MemoryEstimate, check_fits, estimate_forward_memory
 from yolo_explorer.onnx_models import OnnxModel, deployable, error_images
 from yolo_explorer.onnx_runtime import OutputError, output_errors
 from yolo_explorer.peaks import Peaks, device_peaks
-from yolo_explorer.preprocess import Letterbox
+from yolo_explorer.preprocess import Letterbox, letterbox_size
 from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.weights import load_weights
 
@@ -83,25 +84,31 @@ def supported_dtypes_cached(device: str) -> list[str]:
     return supported_dtypes(device)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Building the model…")
+MAX_MODELS = 6  # models kept, shared by every session: a detector's folded copy (Detections) counts apart
+
+
+@st.cache_resource(max_entries=MAX_MODELS, show_spinner="Building the model…")
 def _model(key: tuple, _weights: Weights | None) -> Backbone:
-    config, seed, device, dtype, _ = key
+    config, seed, device, dtype, _, folded = key
     model = build_model(config, seed=seed, device=device, dtype=dtype_from_name(dtype))
     if _weights is not None:
-        load_weights(model, _weights.state)
+        load_weights(model, _weights.checkpoint)
+    if folded:
+        fold_batchnorm(model)
     return model
 
 
 def model_for_config(config: BackboneConfig, seed: int, device: str, dtype: str) -> Backbone:
     """A model with random weights for a config that is not the sidebar's (the Compare page's widths)."""
-    return _model((config, seed, device, dtype, None), None)
+    return _model((config, seed, device, dtype, None, False), None)
 
 
-def model_for(settings: Settings, dtype: str | None = None) -> Backbone:
+def model_for(settings: Settings, dtype: str | None = None, *, folded: bool = False) -> Backbone:
     """The model for the current settings (trained weights if chosen and fitting), shared by every
-    session (bounded: 4 models)."""
+    session (bounded: `MAX_MODELS`). `folded`: every BatchNorm folded into its convolution, as Ultralytics'
+    predict runs a model (its `fuse()`): the same outputs with running statistics, faster."""
     config, seed, device, own_dtype, digest = settings.model_key
-    return _model((config, seed, device, dtype or own_dtype, digest), settings.weights)
+    return _model((config, seed, device, dtype or own_dtype, digest, folded), settings.weights)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -160,18 +167,43 @@ def features_for(settings: Settings, layers: tuple[str, ...] = ("P3", "P4", "P5"
     return _features(settings.forward_key, layers, settings)
 
 
+def detector_forward(settings: Settings, rect: bool = True) -> FeatureResult:
+    """The forward the Detections page reads, run as Ultralytics' predict runs it: with running BatchNorm
+    statistics the model's BatchNorm is folded into its convolutions, and with `rect` the photo is padded only
+    up to a multiple of 32 (a 1920x1080 photo in 640×640 runs at 384×640). With batch statistics (the tutorial's
+    figures, random weights) and the sidebar's whole H×W it is the forward every other page shares."""
+    image = image_for(settings.photo)  # a bad image fails here, before any model work
+    size = letterbox_size(image.size, settings.size, rect=rect)[0]
+    folded = settings.batch_norm == "running"
+    if not folded and size == settings.size:
+        return features_for(settings)
+    check_memory(settings, what=f"a forward of {settings.config.label} at {size[0]}×{size[1]}")
+    return _detector_forward((settings.forward_key, rect, folded), settings)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Running the detector on the image…")
+def _detector_forward(key: tuple, _settings: Settings) -> FeatureResult:
+    _, rect, folded = key
+    model = model_for(_settings, folded=folded)
+    return extract_features(model, image_for(_settings.photo), _settings.size, (), batch_norm=_settings.batch_norm, rect=rect)
+
+
 def detections_for(
-    settings: Settings, conf: float, iou: float, agnostic: bool = False, classes: tuple[int, ...] | None = None
+    settings: Settings,
+    conf: float,
+    iou: float,
+    agnostic: bool = False,
+    classes: tuple[int, ...] | None = None,
+    rect: bool = True,
 ) -> DetectionResult:
-    """The current photo's detections with these NMS settings: from the forward every page of this photo
-    shares (`features_for`), then NMS for each set of settings."""
-    forward = features_for(settings)
-    key = (settings.forward_key, conf, iou, agnostic, classes)
-    return _detections(key, forward.box, forward.predictions, settings.classes)
+    """The current photo's detections with these NMS settings: from the detector's forward (`detector_forward`,
+    once per photo and settings), then NMS for each set of thresholds."""
+    forward = detector_forward(settings, rect)
+    key = (settings.forward_key, rect, conf, iou, agnostic, classes)
+    return _detections(key, forward.box, forward.predictions, settings.class_names)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _detections(key: tuple, _box: Letterbox, _output: DetectorOutput, num_classes: int) -> DetectionResult:
-    _, conf, iou, agnostic, classes = key
-    names = class_names(num_classes)
+def _detections(key: tuple, _box: Letterbox, _output: DetectorOutput, names: tuple[str, ...]) -> DetectionResult:
+    _, _, conf, iou, agnostic, classes = key
     return detections_from(_output, _box, names, conf=conf, iou=iou, agnostic=agnostic, classes=classes)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from yolo_explorer import make_config
 from yolo_explorer.config import TUTORIAL_WIDTHS
+from yolo_explorer.detections import class_names
 from yolo_explorer.modes import COMPILE_MODES
 from yolo_explorer.samples import SAMPLES, sample_bytes
 
@@ -87,6 +88,11 @@ class Settings:
         weights = offered[0] if offered else None
         bn = "running" if weights else "batch"
         return cls("tutorial", DEFAULT_WIDTH, DEFAULT_DEPTH, 0, side, "cpu", "fp32", bn, first_sample(), weights)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The detector head's class names: the trained weights' own, else COCO's for 80 classes, else "class k"."""
+        return class_names(self.classes, self.weights and self.weights.names)
 
     @property
     def weights_label(self) -> str:

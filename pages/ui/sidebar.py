@@ -13,14 +13,18 @@ from typing import Any
 
 import streamlit as st
 
-from yolo_explorer import ARCHITECTURES, available_devices
+from yolo_explorer import ARCHITECTURES, ImageLoadError, available_devices
 from yolo_explorer.config import YOLO11_SCALES
+from yolo_explorer.formatting import escape_markdown
+from yolo_explorer.preprocess import letterbox_size
+from yolo_explorer.pretrained import FETCH_ENV, LICENCE, RELEASES, Release, fetching_enabled
 from yolo_explorer.samples import SAMPLES
 from yolo_explorer.weights import WeightsError, task_note
 
-from .compute import supported_dtypes_cached
+from . import links
+from .compute import image_for, supported_dtypes_cached
 from .settings import BN_MODES, DEFAULT_DEPTH, DEFAULT_SIDE, DEFAULT_WIDTH, SIZES, WIDTHS, Photo, Settings, config_for
-from .weights import Weights, server_weights
+from .weights import Weights, downloads, server_weights
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 WEIGHT_TYPES = ["pt", "pth", "safetensors"]
@@ -83,7 +87,9 @@ def _keep(key: str) -> None:
 
 
 def sidebar_controls() -> Settings:
-    """Draw the shared sidebar and return the current settings."""
+    """Draw the shared sidebar and return the current settings (and put them in the URL: `links`)."""
+    devices = _devices()
+    links.apply_link(devices, supported_dtypes_cached, set_kept)  # a session's first run: what its link asks for
     with st.sidebar:
         st.subheader("Model")
         arch = kept(
@@ -133,8 +139,11 @@ def sidebar_controls() -> Settings:
                     max_value=4,
                     help="The tutorial uses n = 2.",
                 )
-            weights, mismatch = _weights(config_for(arch, width, depth, detector))
+            weights, mismatch, server_pick = _weights(config_for(arch, width, depth, detector))
             classes = (weights and weights.classes) or 80  # a detection checkpoint's head decides
+            linked_bn = links.linked("bn")
+            if linked_bn in BN_MODES:  # the link's choice, over the one that follows the weights
+                set_kept("batch_norm", linked_bn)
             seed = int(
                 kept(st.number_input, "Seed of the random weights", key="seed", default=0, min_value=0, max_value=2**31 - 1)
             )
@@ -156,7 +165,11 @@ def sidebar_controls() -> Settings:
             head = f", a head of {classes} classes" if detector and weights.classes else ""
             if weights.task is not None:
                 head += f"; {task_note(weights.task)}"
-            st.caption(f":material/check_circle: Using {weights.name} from {where} ({len(weights.state)} tensors{head}).")
+            owner = f" Ultralytics' trained {weights.release.label}, {LICENCE}." if weights.release else ""
+            name = escape_markdown(weights.name)
+            st.caption(f":material/check_circle: Using {name} from {where} ({len(weights.state)} tensors{head}).{owner}")
+        elif arch != "tutorial":
+            _offer_release(RELEASES[arch])
 
         st.subheader("Input")
         if kept(st.toggle, "Square input", key="square", default=True):
@@ -169,7 +182,6 @@ def sidebar_controls() -> Settings:
             )
 
         st.subheader("Device")
-        devices = _devices()
         device = kept(
             st.selectbox,
             "Device",
@@ -192,9 +204,49 @@ def sidebar_controls() -> Settings:
         )
 
         st.subheader("Image")
-        photo = _photo()
+        photo, sample = _photo()
+        _input_note(photo, size, detector)
+        settings = Settings(arch, width, depth, seed, size, device, dtype, batch_norm, photo, weights, detector, classes)
+        st.divider()
+        links.publish(settings, sample, server_pick)
     restore_kept()
-    return Settings(arch, width, depth, seed, size, device, dtype, batch_norm, photo, weights, detector, classes)
+    return settings
+
+
+def _offer_release(release: Release) -> None:
+    """Where a YOLO11 scale has no trained weights: a button that fetches Ultralytics' checkpoint into the server's
+    weights folder, once for every session (a session that asks while it downloads follows the same download),
+    with a progress bar; everyone is offered it when it is there."""
+    if not fetching_enabled():
+        st.caption(
+            f"Random weights. This server does not download weights ({FETCH_ENV}=off): ask for {release.file} in its "
+            "weights folder, or upload trained weights above."
+        )
+        return
+    running = downloads().current(release)
+    if running is not None and running.finished.is_set() and running.error is None:
+        running = None  # fetched before: its file is offered, or was taken away since and may be fetched again
+    asked = st.button(
+        f"Get Ultralytics' trained {release.label}: {release.megabytes}, {LICENCE}",
+        key=f"fetch_{release.name}",
+        icon=":material/download:",
+        disabled=running is not None and not running.finished.is_set(),
+        help=f"Downloads {release.file} from Ultralytics' release once for this whole server, into its weights folder; "
+        f"every session is then offered it. Ultralytics publishes these weights under the {LICENCE} licence.",
+    )
+    if asked:
+        running = downloads().start(release)
+    if running is None:
+        return
+    if not running.finished.is_set():
+        bar = st.progress(running.fraction, text=f"Downloading {release.file}…")
+        while not running.finished.wait(0.25):  # the download runs in its own thread: a rerun does not stop it
+            who = "another replica is downloading" if running.waiting else "downloading"
+            bar.progress(running.fraction, text=f"{who} {release.file}: {running.done / 1e6:.1f} of {release.megabytes}")
+        bar.empty()
+    if running.error is None:
+        st.rerun()  # the weights folder changed: every control is drawn again, offering the new file
+    st.error(f"{release.file} could not be fetched: {running.error}", icon=":material/cloud_off:")
 
 
 @st.cache_resource(show_spinner=False)
@@ -202,17 +254,24 @@ def _devices() -> list[str]:
     return available_devices()
 
 
-def _weights(config) -> tuple[Weights | None, str | None]:
+def _weights(config) -> tuple[Weights | None, str | None, str | None]:
     """The weights for `config`: an upload that fits, else the server folder's choice, else random (None).
 
-    Returns the weights and, when an upload does not fit, why. When the weights in use change, the
+    Returns the weights, why an upload does not fit (or None), and the server folder's choice for the link
+    (a file name, "random", or None where the folder offers nothing). When the weights in use change, the
     BatchNorm choice follows them (trained weights: running statistics; random ones: batch statistics).
     """
     folder = server_weights()
     offered = folder.for_config(config)
-    chosen = None
+    chosen, pick = None, None
+    wanted = links.linked("weights")
     if offered:
         names = [w.name for w in offered]
+        if wanted is not None:  # the session's link names a file of the folder, or random weights
+            if wanted in (*names, links.RANDOM):
+                set_kept(f"server_weights_{config.label}", RANDOM if wanted == links.RANDOM else wanted)
+            else:
+                links.note(f"weights={wanted} is not in this server's weights folder: {names[0]} instead")
         pick = kept(
             st.selectbox,
             "Weights",
@@ -224,10 +283,13 @@ def _weights(config) -> tuple[Weights | None, str | None]:
             "An upload below takes precedence.",
         )
         chosen = next((w for w in offered if w.name == pick), None)
+        pick = links.RANDOM if pick == RANDOM else pick
+    elif wanted not in (None, links.RANDOM):
+        links.note(f"weights={wanted} is not in this server's weights folder: random weights instead")
     if folder.refused:
         st.caption(
             ":material/warning: Not offered from the server's weights folder: "
-            + "; ".join(f"**{name}**: {why}" for name, why in folder.refused)
+            + "; ".join(f"**{escape_markdown(name)}**: {escape_markdown(why)}" for name, why in folder.refused)
         )
     upload, mismatch = _weights_upload(), None
     if upload is not None:
@@ -240,7 +302,7 @@ def _weights(config) -> tuple[Weights | None, str | None]:
     if "weights_in_use" not in st.session_state or st.session_state["weights_in_use"] != in_use:
         st.session_state["weights_in_use"] = in_use
         set_kept("batch_norm", "running" if weights else "batch")
-    return weights, mismatch
+    return weights, mismatch, pick if upload is None else None
 
 
 def _weights_upload() -> Weights | None:
@@ -271,13 +333,32 @@ def _weights_upload() -> Weights | None:
     return weights
 
 
+def _input_note(photo: Photo, size: tuple[int, int], detector: bool) -> None:
+    """Which input the model gets for this photo: the resize and the padding, and for a detector the input the
+    Detections page runs (as `yolo predict` pads it)."""
+    try:
+        width, height = image_for(photo).size
+    except ImageLoadError:
+        return  # the pages say what is wrong with the image
+    (h, w), (new_w, new_h), _ = letterbox_size((width, height), size)
+    note = (
+        f"The model gets {h}×{w}: this {width}×{height} photo resized to {new_w}×{new_h} (OpenCV's bilinear, as "
+        "Ultralytics does) and padded with gray."
+    )
+    if detector:
+        (rh, rw), _, _ = letterbox_size((width, height), size, rect=True)
+        note += f" Detections runs {rh}×{rw}, padded only to a multiple of 32, as `yolo predict` does."
+    st.caption(note)
+
+
 @st.cache_resource(show_spinner=False)
 def _sample(name: str) -> Photo:
     return Photo.sample(name)
 
 
-def _photo() -> Photo:
-    """The photo chosen in the sidebar: a sample, an upload or a camera snapshot (each read once)."""
+def _photo() -> tuple[Photo, str | None]:
+    """The photo chosen in the sidebar: a sample, an upload or a camera snapshot (each read once); and the sample's
+    name, None for an upload or a snapshot (never put in a link)."""
     source = kept(
         st.segmented_control, "Source", key="source", default="Sample", options=["Sample", "Upload", "Camera"], required=True
     )
@@ -285,19 +366,19 @@ def _photo() -> Photo:
         upload = st.file_uploader("Image file", type=UPLOAD_TYPES, key="upload", max_upload_size=MAX_IMAGE_MB)
         _remember(upload, "uploaded", lambda: f"upload: {upload.name}")
         if "uploaded" in st.session_state:
-            return st.session_state["uploaded"][1]
+            return st.session_state["uploaded"][1], None
         st.caption("No file yet: showing the sample below.")
     elif source == "Camera":
         snap = st.camera_input("Snapshot", key="camera")
         _remember(snap, "snapshot", lambda: "camera snapshot")
         if "snapshot" in st.session_state:
-            return st.session_state["snapshot"][1]
+            return st.session_state["snapshot"][1], None
         st.caption("No snapshot yet: showing the sample below.")
     name = kept(
         st.selectbox, "Sample", key="sample", default=next(iter(SAMPLES)), options=list(SAMPLES), format_func=str.capitalize
     )
     st.caption(SAMPLES[name][1])
-    return _sample(name)
+    return _sample(name), name
 
 
 def _remember(file, key: str, label) -> None:

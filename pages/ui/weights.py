@@ -1,8 +1,10 @@
-"""Trained weights in the app: the `Weights` value (an upload, or a file of the server's weights folder,
-read once), and the server's weights folder, read once and shared by every session.
+"""Trained weights in the app: the `Weights` value (an upload, or a file of the server's weights folder, read
+once), the server's weights folder (read once per change of its files, shared by every session), and the
+downloads of Ultralytics' checkpoints into it (one per checkpoint for the whole server, whichever session asked).
 
-An instructor starts the server with `YOLO_EXPLORER_WEIGHTS_DIR=/path/to/folder`; every file in it that
-fits an architecture is offered in every session's sidebar, and is the default for that architecture.
+The weights folder is `YOLO_EXPLORER_WEIGHTS_DIR` (an instructor's, for a class) or else the per-user cache that
+`python -m yolo_explorer weights fetch` fills; every file in it that fits an architecture is offered in every
+session's sidebar, and is the default for that architecture.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import streamlit as st
 import torch
@@ -18,23 +22,24 @@ import torch
 from yolo_explorer import build_model
 from yolo_explorer.config import BackboneConfig
 from yolo_explorer.detector import with_classes
+from yolo_explorer.pretrained import RELEASES, WEIGHTS_DIR_ENV, FetchError, Release, fetch, weights_folder
 from yolo_explorer.weights import (
+    Checkpoint,
     WeightsError,
     checkpoint_classes,
     checkpoint_task,
     match_state_dict,
-    read_state_dict,
+    read_checkpoint,
     scan_folder,
 )
 
 log = logging.getLogger("yolo_explorer.app")
 
-WEIGHTS_DIR_ENV = "YOLO_EXPLORER_WEIGHTS_DIR"
-
 
 @dataclass(frozen=True)
 class Weights:
-    """Trained weights, read once: a name to show, the content digest (the caches' key) and the tensors.
+    """Trained weights, read once: a name to show, the content digest (the caches' key), the tensors and the class
+    names the file carries.
 
     `origin` is "upload" (this session's) or "server" (the server's weights folder, shared by everyone).
     """
@@ -43,11 +48,17 @@ class Weights:
     digest: str
     state: dict[str, torch.Tensor] = field(repr=False, compare=False)
     origin: str = "upload"
+    names: tuple[str, ...] | None = field(default=None, compare=False)
 
     @classmethod
     def read(cls, name: str, data: bytes) -> Weights:
         """Read an upload (raises `WeightsError` with a clear message on a bad file)."""
-        return cls(name, hashlib.sha256(data).hexdigest()[:16], read_state_dict(data))
+        checkpoint = read_checkpoint(data)
+        return cls(name, hashlib.sha256(data).hexdigest()[:16], checkpoint.state, names=checkpoint.names)
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.state, self.names)
 
     @property
     def task(self) -> str | None:
@@ -58,6 +69,11 @@ class Weights:
     def classes(self) -> int | None:
         """The class count of a detection head in these weights, or None (backbone weights)."""
         return checkpoint_classes(self.state)
+
+    @property
+    def release(self) -> Release | None:
+        """The Ultralytics release these are, byte for byte (a pinned digest), or None."""
+        return next((r for r in RELEASES.values() if r.sha256 and r.sha256.startswith(self.digest)), None)
 
     def check(self, config: BackboneConfig) -> None:
         """Raise `WeightsMismatchError`, listing the keys, if these weights do not fit `config` (for a detector,
@@ -74,7 +90,7 @@ def _check_fit(config: BackboneConfig, digest: str, _state: dict[str, torch.Tens
 
 @dataclass(frozen=True)
 class WeightsFolder:
-    """The server's weights folder as read at start: usable weights by architecture, and the files refused."""
+    """The server's weights folder as read: usable weights by architecture, and the files refused."""
 
     path: str | None
     usable: tuple[tuple[BackboneConfig, Weights], ...] = ()
@@ -89,15 +105,28 @@ class WeightsFolder:
 
 
 def server_weights() -> WeightsFolder:
-    """The folder named by YOLO_EXPLORER_WEIGHTS_DIR in the server's environment (empty when unset)."""
-    return _read_folder(os.environ.get(WEIGHTS_DIR_ENV) or None)
+    """The weights folder (`YOLO_EXPLORER_WEIGHTS_DIR`, else the per-user cache), read again only when its files
+    change (a download, an instructor copying a file in): listing it costs microseconds per run."""
+    folder = weights_folder()
+    return _read_folder(str(folder), _listing(folder), WEIGHTS_DIR_ENV in os.environ)
 
 
-@st.cache_resource(show_spinner="Reading the server's weights folder…")
-def _read_folder(path: str | None) -> WeightsFolder:
-    """Read once per server (and per path): every session shares the tensors."""
-    if path is None:
-        return WeightsFolder(None)
+def _listing(folder: Path) -> tuple[tuple[str, int, int], ...] | None:
+    """(name, size, modification time) of the files the folder offers; None when it cannot be listed."""
+    try:
+        with os.scandir(folder) as entries:
+            files = [e for e in entries if e.is_file() and not e.name.startswith(".") and not e.name.endswith(".sha256")]
+            return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in files))
+    except OSError:
+        return None
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading the server's weights folder…")
+def _read_folder(path: str, listing: tuple | None, configured: bool) -> WeightsFolder:
+    """Read once per server and per state of the folder: every session shares the tensors. A missing per-user
+    cache is simply empty; a configured folder that cannot be read is reported."""
+    if listing is None and not configured:
+        return WeightsFolder(path)
     try:
         files = scan_folder(path)
     except WeightsError as err:
@@ -109,6 +138,71 @@ def _read_folder(path: str | None) -> WeightsFolder:
             log.warning("weights folder %s: %s is not offered: %s", path, f.name, f.problem)
             refused.append((f.name, f.problem or "unreadable"))
         else:
-            usable.append((f.config, Weights(f.name, f.digest, f.state, origin="server")))
+            usable.append((f.config, Weights(f.name, f.digest, f.state, origin="server", names=f.names)))
             log.info("weights folder %s: %s offered for %s", path, f.name, f.config.label)
     return WeightsFolder(path, tuple(usable), tuple(refused))
+
+
+@dataclass
+class Download:
+    """One checkpoint being fetched into the weights folder, as every session sees it."""
+
+    release: Release
+    done: int = 0  # bytes so far
+    total: int | None = None
+    waiting: bool = False  # another process (a replica) is downloading it: this one waits for its file
+    error: str | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def fraction(self) -> float:
+        total = self.total or self.release.size
+        return min(1.0, self.done / total) if total else 0.0
+
+
+class Downloads:
+    """The server's downloads: one per checkpoint, started by the first session that asks, in a thread of its own
+    (a session that reruns or leaves does not stop it), followed by every session that looks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._downloads: dict[str, Download] = {}
+
+    def current(self, release: Release) -> Download | None:
+        return self._downloads.get(release.name)
+
+    def start(self, release: Release) -> Download:
+        """The download of `release`: the one running, or a new one."""
+        with self._lock:
+            download = self._downloads.get(release.name)
+            if download is None or download.finished.is_set():
+                download = Download(release)
+                self._downloads[release.name] = download
+                threading.Thread(target=self._run, args=(download,), name=f"fetch {release.name}", daemon=True).start()
+            return download
+
+    @staticmethod
+    def _run(download: Download) -> None:
+        def progress(done: int, total: int | None) -> None:
+            download.done, download.total, download.waiting = done, total, False
+
+        def wait(done: int, total: int | None) -> None:
+            download.done, download.total, download.waiting = done, total, True
+
+        try:
+            fetched = fetch(download.release, weights_folder(), progress=progress, wait=wait)
+            log.info("fetched %s into %s (SHA-256 %s)", fetched.release.file, fetched.path.parent, fetched.sha256)
+        except FetchError as err:
+            download.error = str(err)
+            log.warning("fetching %s failed: %s", download.release.file, err)
+        except Exception as err:  # a thread's failure must reach the page, not vanish
+            download.error = f"the download failed ({type(err).__name__}: {err})"
+            log.exception("fetching %s failed", download.release.file)
+        finally:
+            download.finished.set()
+
+
+@st.cache_resource
+def downloads() -> Downloads:
+    """The server's downloads, shared by every session."""
+    return Downloads()

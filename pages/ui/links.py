@@ -1,0 +1,232 @@
+"""Links that open a view: every sidebar setting, and a page's own choices, live in the URL's query string
+(`st.query_params`), kept up to date as the user changes them, so that the address bar is a link to this view:
+
+    https://gpu-host:8501/feature_maps?arch=yolo11s&part=detector&size=1280&sample=cat&layer=P5
+
+A new session reads its link once, before any widget is drawn. A value that is unknown, out of range or stale (a
+device this server lacks, a server weights file that is gone) gives the default for that setting and one short note;
+nothing in a link can raise. Uploaded photos and weights are never put in a URL (the photo's parameter names a
+sample only).
+
+`read_link` and `link_query` are pure (tested without Streamlit); the rest is the glue the sidebar calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import streamlit as st
+
+from yolo_explorer import ARCHITECTURES
+from yolo_explorer.formatting import escape_markdown
+from yolo_explorer.samples import SAMPLES
+
+from .settings import BN_MODES, DEFAULT_DEPTH, DEFAULT_WIDTH, SIZES, WIDTHS, Settings
+
+SIDEBAR = ("arch", "part", "w", "n", "seed", "bn", "size", "device", "dtype", "sample", "weights")
+PAGE = ("layer",)  # a page's own: Feature maps' layer
+PARTS = {"backbone": "Backbone only", "detector": "Whole detector"}
+RANDOM = "random"
+_MAX_SHOWN = 40  # characters of a refused value shown in the note
+_READ = "_link_read"  # the session's link was read (once, on its first run)
+_NOTES = "_link_notes"
+_NOTES_FOR = "_link_notes_for"
+_LINK = "_link"  # the values of the link the session opened with, for what is decided later (weights, a page's own)
+
+
+def read_link(
+    query: Mapping[str, str], devices: list[str], dtypes: Callable[[str], list[str]]
+) -> tuple[dict[str, Any], list[str]]:
+    """The sidebar's widget values a link asks for, and a note for each value it could not use.
+
+    Args:
+        query: the link's query parameters.
+        devices: the devices this server has ("cpu" first).
+        dtypes: the precisions a device runs.
+
+    Returns:
+        (widget key -> value, notes); values left out keep their defaults.
+    """
+    values: dict[str, Any] = {}
+    notes: list[str] = []
+    unknown = [key for key in query if key not in SIDEBAR and key not in PAGE]
+    if unknown:
+        notes.append(f"unknown in this link, ignored: {', '.join(_shown(k) for k in unknown[:5])}")
+
+    def take(name: str, parse: Callable[[str], Any], what: str) -> Any:
+        if name not in query:
+            return None
+        try:
+            return parse(query[name])
+        except (ValueError, KeyError, OverflowError):
+            notes.append(f"{name}={_shown(query[name])} is not {what}: the default instead")
+            return None
+
+    arch = take("arch", lambda v: _member(v, ARCHITECTURES), f"an architecture ({', '.join(ARCHITECTURES)})")
+    if arch is not None:
+        values["arch"] = arch
+    part = take("part", lambda v: PARTS[v], "backbone or detector")
+    if part is not None:
+        if (arch or "tutorial") == "tutorial":
+            notes.append("part=detector needs a YOLO11 scale (arch=yolo11n ...): the tutorial is a backbone only")
+        else:
+            values["part"] = part
+    width = take("w", lambda v: _member(_integer(v), WIDTHS), f"a width from {WIDTHS[0]} to {WIDTHS[-1]} in steps of 8")
+    if width is not None:
+        values["width"] = width
+    depth = take("n", lambda v: _within(_integer(v), 1, 4), "a number of bottlenecks from 1 to 4")
+    if depth is not None:
+        values["depth"] = depth
+    seed = take("seed", lambda v: _within(_integer(v), 0, 2**31 - 1), "a seed from 0 to 2^31 - 1")
+    if seed is not None:
+        values["seed"] = seed
+    bn = take("bn", lambda v: _member(v, BN_MODES), "running or batch")
+    if bn is not None:
+        values["batch_norm"] = bn
+    size = take("size", _size, f"a size S or HxW, multiples of 32 from {SIZES[0]} to {SIZES[-1]}")
+    if size is not None:
+        h, w = size
+        values.update({"square": True, "side": h} if h == w else {"square": False, "height": h, "width_px": w})
+    device = devices[0]
+    if "device" in query:
+        if query["device"] in devices:
+            device = query["device"]
+        else:
+            notes.append(f"device {_shown(query['device'])} is not on this server: {devices[0]} instead")
+        values["device"] = device
+    if "dtype" in query:
+        if query["dtype"] in dtypes(device):
+            values["dtype"] = query["dtype"]
+        else:
+            notes.append(f"{device} does not run {_shown(query['dtype'])}: {dtypes(device)[0]} instead")
+    sample = take("sample", lambda v: _member(v, SAMPLES), f"a sample ({', '.join(SAMPLES)})")
+    if sample is not None:
+        values.update(source="Sample", sample=sample)
+    return values, notes
+
+
+def link_query(settings: Settings, sample: str | None, weights: str | None) -> dict[str, str]:
+    """The query string of the sidebar's settings: only what differs from the defaults, so that links stay short.
+
+    Args:
+        settings: the sidebar's settings.
+        sample: the sample shown, or None for an upload or a snapshot (never put in a URL).
+        weights: the server weights file chosen ("random" for random weights where the server offers some), or None.
+    """
+    query: dict[str, str] = {}
+    if settings.arch != "tutorial":
+        query["arch"] = settings.arch
+        if settings.detector:
+            query["part"] = "detector"
+    else:
+        if settings.width != DEFAULT_WIDTH:
+            query["w"] = str(settings.width)
+        if settings.depth != DEFAULT_DEPTH:
+            query["n"] = str(settings.depth)
+    if settings.seed:
+        query["seed"] = str(settings.seed)
+    query["bn"] = settings.batch_norm
+    h, w = settings.size
+    query["size"] = str(h) if h == w else f"{h}x{w}"
+    if settings.device != "cpu":
+        query["device"] = settings.device
+    if settings.dtype != "fp32":
+        query["dtype"] = settings.dtype
+    if sample is not None:
+        query["sample"] = sample
+    if weights is not None:
+        query["weights"] = weights
+    return query
+
+
+def apply_link(devices: list[str], dtypes: Callable[[str], list[str]], set_value: Callable[[str, Any], None]) -> None:
+    """On a session's first run, before any widget is drawn: hand the link's values to the widgets."""
+    if st.session_state.get(_READ):
+        return
+    st.session_state[_READ] = True
+    query = {key: st.query_params.get(key, "") for key in st.query_params}
+    values, notes = read_link(query, devices, dtypes)
+    for key, value in values.items():
+        set_value(key, value)
+    st.session_state[_LINK] = query
+    st.session_state[_NOTES] = notes
+
+
+def linked(name: str) -> str | None:
+    """A value the session's link gave for something decided later than the sidebar's first widgets (the server
+    weights, a page's own choice), or None; each is taken once."""
+    link = st.session_state.get(_LINK) or {}
+    return link.pop(name, None)
+
+
+def note(text: str) -> None:
+    """Add a note about the link (a value a page could not use)."""
+    st.session_state.setdefault(_NOTES, []).append(text)
+
+
+def publish(settings: Settings, sample: str | None, weights: str | None) -> None:
+    """Put the sidebar's settings in the URL (a page's own keys stay), and show the link's notes and a link to copy."""
+    query = link_query(settings, sample, weights)
+    current = {key: st.query_params.get(key, "") for key in st.query_params}
+    wanted = {**{k: v for k, v in current.items() if k in PAGE}, **query}
+    if wanted != current:
+        st.query_params.from_dict(wanted)
+    notes = st.session_state.get(_NOTES)
+    shown_for = st.session_state.setdefault(_NOTES_FOR, query)  # the view the link opened
+    if notes and query == shown_for:  # said until the user changes the view
+        st.caption(":material/link: From the link: " + "; ".join(escape_markdown(n) for n in notes) + ".")
+    share(wanted)
+
+
+def publish_page(name: str, value: str | None) -> None:
+    """Put a page's own choice in the URL (None takes it out)."""
+    if name not in PAGE:
+        raise KeyError(f"{name!r} is not a page's link parameter; add it to PAGE")
+    if st.query_params.get(name) != value:
+        if value is None:
+            del st.query_params[name]
+        else:
+            st.query_params[name] = value
+
+
+def share(query: Mapping[str, str]) -> None:
+    """A "Copy link to this view" popover: the address to send the class (its copy button copies it)."""
+    from urllib.parse import urlencode
+
+    base = st.context.url or ""
+    with st.popover("Copy link to this view", icon=":material/link:"):
+        st.code(f"{base}?{urlencode(dict(query))}" if query else base, language=None, wrap_lines=True)
+        st.caption("Everything in the sidebar (a sample photo, not an upload) and this page's choices; open it to see this view.")
+
+
+def _member(value: Any, allowed) -> Any:
+    if value not in allowed:
+        raise ValueError(value)
+    return value
+
+
+def _integer(text: str) -> int:
+    if not text.isdigit() or len(text) > 10:
+        raise ValueError(text)
+    return int(text)
+
+
+def _within(value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValueError(value)
+    return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2):
+        raise ValueError(text)
+    sides = [_member(_integer(p), SIZES) for p in parts]
+    return (sides[0], sides[0]) if len(sides) == 1 else (sides[0], sides[1])
+
+
+def _shown(text: str) -> str:
+    """A value from a link as a note shows it: printable, and short."""
+    clean = "".join(c if c.isprintable() else "?" for c in str(text))
+    return clean if len(clean) <= _MAX_SHOWN else clean[:_MAX_SHOWN] + "…"

@@ -1,0 +1,149 @@
+"""Links that open a view: a link's query sets the sidebar (and Feature maps' layer), the URL follows every change,
+and bad, stale or hostile values give the defaults and one short note, never an error."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import APP, image_bytes, no_problems
+from streamlit.testing.v1 import AppTest
+
+from pages.ui.links import PAGE, SIDEBAR, link_query, read_link
+from pages.ui.settings import Photo, Settings
+
+DEVICES = ["cpu", "cuda:0"]
+
+
+def dtypes(device: str) -> list[str]:
+    return ["fp32", "bf16"] if device == "cpu" else ["fp32", "fp16", "bf16"]
+
+
+def test_a_link_sets_every_sidebar_setting():
+    query = {
+        "arch": "yolo11s",
+        "part": "detector",
+        "seed": "7",
+        "bn": "running",
+        "size": "480x640",
+        "device": "cuda:0",
+        "dtype": "fp16",
+        "sample": "cat",
+        "layer": "P5",
+    }
+    values, notes = read_link(query, DEVICES, dtypes)
+    assert notes == []
+    assert values == {
+        "arch": "yolo11s",
+        "part": "Whole detector",
+        "seed": 7,
+        "batch_norm": "running",
+        "square": False,
+        "height": 480,
+        "width_px": 640,
+        "device": "cuda:0",
+        "dtype": "fp16",
+        "source": "Sample",
+        "sample": "cat",
+    }
+    assert read_link({"w": "16", "n": "3", "size": "1280"}, DEVICES, dtypes)[0] == {
+        "width": 16,
+        "depth": 3,
+        "square": True,
+        "side": 1280,
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({"arch": "yolo12z"}, "arch=yolo12z is not an architecture"),
+        ({"w": "12"}, "w=12 is not a width from 8 to 256"),
+        ({"w": "9" * 5000}, "w=" + "9" * 40 + "… is not a width"),  # a huge value is cut short
+        ({"seed": "-1"}, "seed=-1 is not a seed"),
+        ({"size": "641"}, "size=641 is not a size"),
+        ({"size": "640x640x3"}, "size=640x640x3 is not a size"),
+        ({"n": "<script>alert(1)</script>"}, "n=<script>alert(1)</script> is not a number of bottlenecks"),
+        ({"part": "detector"}, "part=detector needs a YOLO11 scale"),
+        ({"device": "cuda:7"}, "device cuda:7 is not on this server: cpu instead"),
+        ({"dtype": "fp16"}, "cpu does not run fp16: fp32 instead"),
+        ({"sample": "../../etc/passwd"}, "sample=../../etc/passwd is not a sample"),
+        ({"utm_source": "mail", "x\x1b[31m": "1"}, "unknown in this link, ignored: utm_source, x?[31m"),
+    ],
+)
+def test_bad_values_give_the_default_and_a_note(query, words):
+    values, notes = read_link(query, DEVICES, dtypes)
+    assert len(notes) == 1 and words in notes[0], notes
+    assert all(key in ("device",) for key in values)  # nothing else is set; a missing device falls back to the CPU
+
+
+def test_the_query_holds_what_differs_from_the_defaults_and_never_an_upload():
+    sample = Photo.sample("cat")
+    settings = Settings("tutorial", 64, 2, 0, (640, 640), "cpu", "fp32", "batch", sample)
+    assert link_query(settings, "cat", None) == {"bn": "batch", "size": "640", "sample": "cat"}
+    detector = Settings("yolo11n", 64, 2, 3, (480, 640), "cuda:0", "bf16", "running", sample, detector=True)
+    assert link_query(detector, None, "yolo11n.pt") == {
+        "arch": "yolo11n",
+        "part": "detector",
+        "seed": "3",
+        "bn": "running",
+        "size": "480x640",
+        "device": "cuda:0",
+        "dtype": "bf16",
+        "weights": "yolo11n.pt",
+    }
+    assert set(link_query(detector, "cat", None)) <= set(SIDEBAR) and "layer" in PAGE
+
+
+def linked_app(page: str | None = None, **query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update(query)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def test_a_link_opens_its_view_and_the_url_follows_changes():
+    at = linked_app(arch="yolo11s", part="detector", size="320", sample="cat")
+    no_problems(at)
+    assert at.title[0].value == "Inside the YOLO11s detector"
+    assert (at.get_by_key("side").value, at.get_by_key("sample").value) == (320, "cat")
+    assert dict(at.query_params) == {"arch": "yolo11s", "part": "detector", "bn": "batch", "size": "320", "sample": "cat"}
+    at.get_by_key("side").set_value(640).run()
+    assert at.query_params["size"] == "640"
+    copy = at.sidebar.get("code")[0].value  # the "Copy link to this view" popover's text
+    assert copy.endswith("?arch=yolo11s&part=detector&bn=batch&size=640&sample=cat")
+
+
+def test_a_hostile_link_opens_with_defaults_and_one_note():
+    at = linked_app(arch="<img src=x onerror=alert(1)>", size="9" * 10000, device="cuda:9", evil="**x**")
+    no_problems(at)
+    assert at.get_by_key("arch").value == "tutorial" and at.get_by_key("device").value == "cpu"
+    (note,) = [c.value for c in at.sidebar.caption if "From the link" in c.value]
+    assert "device cuda\\:9 is not on this server" in note
+    assert not re.search(r"(?<!\\)[<*]", note.removeprefix(":material/link:"))  # every < and * escaped: text, not markup
+    assert dict(at.query_params) == {"bn": "batch", "size": "640", "sample": "astronaut"}  # the bad values are gone
+    at.get_by_key("side").set_value(320).run()
+    assert not [c.value for c in at.sidebar.caption if "From the link" in c.value]  # said until the view changes
+
+
+def test_an_upload_takes_the_photo_out_of_the_link():
+    at = linked_app(sample="rocket")
+    at.get_by_key("source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value(("mine.png", image_bytes(), "image/png")).run()
+    no_problems(at)
+    assert "sample" not in at.query_params and "mine" not in str(dict(at.query_params))
+
+
+def test_feature_maps_open_on_the_linked_layer():
+    at = linked_app("pages/feature_maps.py", arch="yolo11n", size="128", layer="6")
+    no_problems(at)
+    assert at.get_by_key("fm_layer").value == "Any layer" and at.get_by_key("fm_any").value == "6"
+    assert at.query_params["layer"] == "6"
+    at.get_by_key("fm_layer").set_value("P5").run()
+    assert at.query_params["layer"] == "P5"
+    stale = linked_app("pages/feature_maps.py", size="128", layer="stage9")
+    no_problems(stale)
+    assert any("The link's layer stage9 is not a layer" in c.value for c in stale.caption)
+    assert stale.get_by_key("fm_layer").value == "P3"
