@@ -1,6 +1,6 @@
 # yolo-explorer's two commands: `make run` (the app) and `make test` (lint and every test). Each sets up
 # what it needs on first use: a virtual environment in .venv with the tested versions (requirements.txt
-# constrained by requirements.lock), and for the tests Debian's chromium and haproxy where the machine
+# constrained by requirements.lock), and for the tests Debian's chromium, haproxy and openssl where the machine
 # allows it. CI runs `make test` (.ci/run).
 
 PYTHON ?= python3

@@ -37,8 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from door import DoorError, Tls, User, default_folder, expiry_days, host_names, read_certificate, read_users, self_signed  # noqa: E402
+
 COOKIE = "yolo_explorer_replica"  # HAProxy's stickiness cookie: which replica holds this browser's session
 HEALTH = "/_stcore/health"
+USERLIST, REALM = "class", "yolo-explorer"
 START_TIMEOUT_S = 300  # a replica's warm-up (imports, the first page) takes seconds; a loaded host longer
 
 
@@ -57,10 +61,39 @@ class Replica:
     restarts: list[float] = field(default_factory=list)
 
 
-def haproxy_config(host: str, port: int, replicas: list[Replica], stats_port: int, also: list[str]) -> str:
-    """HAProxy's configuration: one frontend for the class, one backend of replicas, a local status page."""
+def haproxy_config(
+    host: str,
+    port: int,
+    replicas: list[Replica],
+    stats_port: int,
+    also: list[str],
+    tls: Tls | None = None,
+    http_port: int | None = None,
+    users: list[User] | None = None,
+) -> str:
+    """HAProxy's configuration: one frontend for the class (with TLS, a plain-HTTP port that redirects to it; with
+    users, HTTP basic authentication on every path), one backend of replicas, a local status page."""
     servers = [f"    server {r.name} 127.0.0.1:{r.port} cookie {r.name}" for r in replicas]
     servers += [f"    server remote{i} {address} cookie remote{i}" for i, address in enumerate(also, start=1)]
+    door = []
+    if tls is not None:
+        door.append(f"    bind {host}:{port} ssl crt {tls.pem} alpn http/1.1")
+        if http_port is not None:
+            door.append(f"    bind {host}:{http_port}")
+            # http://host:8080/page?x -> https://host:8501/page?x, before any credentials are asked for
+            door.append(
+                f"    http-request redirect location https://%[req.hdr(host),field(1,:)]:{port}%[capture.req.uri] "
+                "code 301 unless { ssl_fc }"
+            )
+        door.append("    http-response set-header Strict-Transport-Security max-age=86400 if { ssl_fc }")
+    else:
+        door.append(f"    bind {host}:{port}")
+    if users:
+        # every path: the pages, the websocket (/_stcore/stream), uploads, media, and /_stcore/health; HAProxy's own
+        # checks go to the replicas directly
+        door.append(f'    http-request auth realm "{REALM}" unless {{ http_auth({USERLIST}) }}')
+        door.append("    http-request del-header Authorization  # the replicas need not see the password")
+    userlist = [f"userlist {USERLIST}", *(f"    user {u.name} password {u.hash}" for u in users)] if users else []
     return "\n".join(
         [
             "global",
@@ -74,8 +107,9 @@ def haproxy_config(host: str, port: int, replicas: list[Replica], stats_port: in
             "    timeout server 600s  # a first forward at a large size on a busy CPU",
             "    timeout http-request 60s",
             "    timeout tunnel 8h  # the websocket of a session open for a whole class",
+            *userlist,
             "frontend class",
-            f"    bind {host}:{port}",
+            *door,
             "    default_backend replicas",
             "backend replicas",
             "    balance leastconn  # a new session goes to the replica with the fewest open connections",
@@ -187,17 +221,58 @@ def main(argv: list[str] | None = None) -> int:
         help="before starting, fetch these of Ultralytics' trained checkpoints (AGPL-3.0) into the weights folder, "
         "e.g. yolo11n,yolo11s: every session is offered them (YOLO_EXPLORER_FETCH=off keeps the app from downloading)",
     )
+    door = parser.add_argument_group("the class's door")
+    secure = door.add_mutually_exclusive_group()
+    secure.add_argument(
+        "--cert",
+        type=Path,
+        metavar="FILE.pem",
+        help="serve HTTPS with this certificate (a PEM of the chain and its unencrypted key): the camera needs it",
+    )
+    secure.add_argument(
+        "--self-signed",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate for this host's names, made once with openssl and reused "
+        f"(kept in {default_folder()}); its fingerprint is printed for the class to check",
+    )
+    door.add_argument(
+        "--http-port",
+        type=int,
+        default=8080,
+        help="with HTTPS: a plain-HTTP port that redirects to it (default: %(default)s; 0: none)",
+    )
+    door.add_argument(
+        "--users",
+        type=Path,
+        metavar="FILE",
+        help="only these users (name:hash per line, as `deploy/users add FILE NAME` or `openssl passwd -6` writes): "
+        "every path asks for a name and password",
+    )
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
     if not Path(args.haproxy).exists():
         print("deploy/serve: HAProxy is not installed: sudo apt-get install haproxy (Debian/Ubuntu)", file=sys.stderr)
         return 2
+    try:
+        users = read_users(args.users) if args.users else None
+        tls = read_certificate(args.cert) if args.cert else None
+        if args.self_signed:
+            names = host_names() if args.host in ("0.0.0.0", "::") else list(dict.fromkeys([args.host, *host_names()]))
+            tls = self_signed(default_folder(), names)
+    except DoorError as err:
+        print(f"deploy/serve: {err}; nothing was started", file=sys.stderr)
+        return 2
+    except FileNotFoundError:  # no openssl
+        print("deploy/serve: openssl is not installed: sudo apt-get install openssl; nothing was started", file=sys.stderr)
+        return 2
+    http_port = args.http_port if tls is not None and args.http_port else None
     first = args.replica_port or args.port + 1
     replicas = [Replica(f"r{i + 1}", first + i) for i in range(args.replicas)]
-    busy = [p for p in [args.port, *(r.port for r in replicas)] if not port_is_free("127.0.0.1", p)]
-    if busy or not port_is_free(args.host, args.port):
-        print(f"deploy/serve: port(s) {', '.join(map(str, busy or [args.port]))} already in use; pick --port", file=sys.stderr)
+    wanted = [args.port, *(r.port for r in replicas), *([http_port] if http_port else [])]
+    busy = [p for p in wanted if not port_is_free("127.0.0.1", p) or not port_is_free(args.host, p)]
+    if busy:
+        print(f"deploy/serve: port(s) {', '.join(map(str, busy))} already in use; pick --port (or --http-port)", file=sys.stderr)
         return 2
 
     if args.fetch:
@@ -218,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="yolo-explorer-serve-"))
     stats_port = free_port()
     config = workdir / "haproxy.cfg"
-    config.write_text(haproxy_config(args.host, args.port, replicas, stats_port, args.also))
+    config.write_text(haproxy_config(args.host, args.port, replicas, stats_port, args.also, tls, http_port, users))
     procs: list[subprocess.Popen] = []
     proxy = None
 
@@ -253,12 +328,24 @@ def main(argv: list[str] | None = None) -> int:
         proxy = spawn([args.haproxy, "-db", "-f", str(config)], "haproxy", env)
         procs.append(proxy)
         shown = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
+        scheme = "https" if tls else "http"
         print(
-            f"Serving the class at http://{shown}:{args.port} ({len(replicas)} replica(s) behind HAProxy"
+            f"Serving the class at {scheme}://{shown}:{args.port} ({len(replicas)} replica(s) behind HAProxy"
             + (f", and {len(args.also)} on other hosts" if args.also else "")
             + f"). HAProxy's status page, this machine only: http://127.0.0.1:{stats_port}/ . Ctrl-C stops everything.",
             flush=True,
         )
+        if tls is not None:
+            left = expiry_days(tls)
+            print(
+                f"HTTPS with {tls.pem} for {', '.join(tls.names)}"
+                + (f" ({left} days left)" if left is not None else "")
+                + f"; SHA-256 fingerprint {tls.fingerprint}"
+                + (f"; http://{shown}:{http_port} redirects to it" if http_port else ""),
+                flush=True,
+            )
+        if users:
+            print(f"Only the {len(users)} user(s) of {args.users} get in (HTTP basic authentication on every path).", flush=True)
         while True:
             time.sleep(1.0)
             if proxy.poll() is not None:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Debian's Chromium (the browser tests) and HAProxy (deploy/serve and its tests), installed where this
+# Debian's Chromium (the browser tests), HAProxy and OpenSSL (deploy/serve, its HTTPS and users, and their tests), installed where this
 # machine allows it (root, or sudo without a password, and apt). Elsewhere it says what to install; the
 # tests that need them then skip with that reason on a developer's machine (and fail in CI, CI=true).
 set -uo pipefail
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -x "$(command -v haproxy || echo /usr/sbin/haproxy)" ] || missing+=(haproxy)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "system-packages: install ${missing[*]} with this system's package manager for the browser and deploy/serve tests" >&2

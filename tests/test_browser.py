@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -363,3 +364,37 @@ def test_concurrent_sessions_each_see_their_own_backbone(server, browser):
     finally:
         for c in contexts:
             c.close()
+
+
+def test_a_link_opens_its_view_and_follows_every_change(server, page):
+    """A link an instructor hands out opens that view (architecture, part, size, sample, Feature maps' layer); every
+    change is in the address bar at once, so copying it shares the view; going to another page keeps the settings."""
+    page.goto(f"{server}/feature_maps?arch=yolo11n&part=detector&size=320&sample=cat&layer=P5")
+    settle(page)
+    expect(page.get_by_text("Original: sample: cat", exact=False)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^P5: \d+ channels of 10×10"))).to_be_visible()
+    assert not problems(page)
+    page.locator('[data-testid="stSegmentedControl"], [data-testid="stButtonGroup"]', has_text="Any layer").get_by_text(
+        "P4", exact=True
+    ).click()
+    expect(page).to_have_url(re.compile(r"layer=P4"), timeout=60_000)
+    assert "arch=yolo11n" in page.url and "size=320" in page.url and "sample=cat" in page.url
+    page.locator('[data-testid="stTopNavLink"]', has_text="Overview").click()
+    settle(page)
+    expect(page.locator("h1")).to_have_text("Inside the YOLO11n detector", timeout=60_000)
+    expect(page).to_have_url(re.compile(r"arch=yolo11n.*size=320"), timeout=60_000)
+    page.locator('[data-testid="stPopover"] button', has_text="Copy link to this view").click()
+    expect(page.locator('[data-testid="stCode"]', has_text="arch=yolo11n&part=detector")).to_be_visible()
+
+
+def test_a_hostile_link_opens_safely(server, page):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(
+        f"{server}/?arch=%3Cscript%3Ealert(1)%3C/script%3E&size={'9' * 3000}&device=cuda:9&x=%3Cimg%20src=x%20onerror=alert(2)%3E"
+    )
+    settle(page)
+    expect(page.locator("h1")).to_have_text("Inside the YOLOv11 backbone")  # the defaults
+    expect(page.get_by_text("device cuda:9 is not on this server: cpu instead", exact=False)).to_be_visible()
+    assert not problems(page) and not dialogs
+    assert "script" not in page.url and "9999" not in page.url  # the URL now holds the view as it is

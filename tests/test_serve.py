@@ -73,22 +73,25 @@ def file_server(folder: Path):
 
 
 class Served:
-    def __init__(self, tmp: Path, release_url: str):
-        self.port = free_port_block(3)
+    """`deploy/serve` on 127.0.0.1 with `replicas`, its log in `tmp`; with `release_url`, weights fetched first from
+    there; `extra` options and `env` added."""
+
+    def __init__(
+        self, tmp: Path, release_url: str | None, replicas: int = 2, extra: list[str] | None = None, env: dict | None = None
+    ):
+        self.port = free_port_block(replicas + 1)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "serve.log"
         self.weights = tmp / "weights"
         self.out = open(self.log, "w")  # noqa: SIM115 (closed in stop)
-        env = dict(os.environ, YOLO_EXPLORER_WEIGHTS_DIR=str(self.weights), YOLO_EXPLORER_WEIGHTS_URL=release_url)
-        self.proc = subprocess.Popen(
-            # a dead replica is started again after 20 s: long enough to see the others serve without it
-            [str(ROOT / "deploy" / "serve"), "--replicas", "2", "--port", str(self.port), "--host", "127.0.0.1"]
-            + ["--restart-after", "20", "--fetch", "yolo11n-pose"],  # a release with no pinned digest: any file fits
-            stdout=self.out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp,
-            env=env,
-        )
+        environment = dict(os.environ, YOLO_EXPLORER_WEIGHTS_DIR=str(self.weights), **(env or {}))
+        command = [str(ROOT / "deploy" / "serve"), "--replicas", str(replicas), "--port", str(self.port)]
+        # a dead replica is started again after 20 s: long enough to see the others serve without it
+        command += ["--host", "127.0.0.1", "--restart-after", "20", *(extra or [])]
+        if release_url is not None:
+            environment["YOLO_EXPLORER_WEIGHTS_URL"] = release_url
+            command += ["--fetch", "yolo11n-pose"]  # a release with no pinned digest: any file that fits is taken
+        self.proc = subprocess.Popen(command, stdout=self.out, stderr=subprocess.STDOUT, cwd=tmp, env=environment)
 
     def wait_ready(self, timeout: float = 300) -> None:
         deadline = time.time() + timeout
