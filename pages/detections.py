@@ -26,6 +26,20 @@ if not settings.detector:
     )
     st.stop()
 
+# a link to this view may set the thresholds and the input (conf=0.5&iou=0.45&input=full)
+for name, key, low, high in (("conf", "det_conf", 0.05, 0.95), ("iou", "det_iou", 0.10, 0.95)):
+    linked = ui.links.linked(name)
+    if linked is not None:
+        value = ui.links.fraction(linked, low, high)
+        if value is None:
+            st.caption(
+                f":material/link: The link's {name}={escape_markdown(linked[:40])} is not from {low} to {high} in steps of 0.05."
+            )
+        else:
+            st.session_state[key] = value
+if ui.links.linked("input") == "full":
+    st.session_state["det_input"] = "The sidebar's whole size"
+
 left, right = st.columns(2)
 conf = left.slider(
     "Score threshold", 0.05, 0.95, 0.25, 0.05, key="det_conf", help="A box is kept when its best class score is above this."
@@ -54,6 +68,9 @@ sizing = st.segmented_control(
     "which is what makes `yolo predict imgsz=640` and this page give the same boxes. The other pages pad to the whole size.",
 )
 rect = sizing == PREDICT
+ui.links.publish_page("conf", None if conf == 0.25 else f"{conf:.2f}")
+ui.links.publish_page("iou", None if iou == 0.70 else f"{iou:.2f}")
+ui.links.publish_page("input", None if rect else "full")
 
 trained = settings.weights is not None and settings.weights.classes is not None
 agnostic, picked = False, None

@@ -2,6 +2,7 @@
 (`st.query_params`), kept up to date as the user changes them, so that the address bar is a link to this view:
 
     https://gpu-host:8501/feature_maps?arch=yolo11s&part=detector&size=1280&sample=cat&layer=P5
+    https://gpu-host:8501/detections?arch=yolo11n&part=detector&weights=yolo11n.pt&conf=0.5&iou=0.45
 
 A new session reads its link once, before any widget is drawn. A value that is unknown, out of range or stale (a
 device this server lacks, a server weights file that is gone) gives the default for that setting and one short note;
@@ -25,7 +26,7 @@ from yolo_explorer.samples import SAMPLES
 from .settings import BN_MODES, DEFAULT_DEPTH, DEFAULT_WIDTH, SIZES, WIDTHS, Settings
 
 SIDEBAR = ("arch", "part", "w", "n", "seed", "bn", "size", "device", "dtype", "sample", "weights")
-PAGE = ("layer",)  # a page's own: Feature maps' layer
+PAGE = ("layer", "conf", "iou", "input")  # a page's own: Feature maps' layer, Detections' thresholds and input
 PARTS = {"backbone": "Backbone only", "detector": "Whole detector"}
 RANDOM = "random"
 _MAX_SHOWN = 40  # characters of a refused value shown in the note
@@ -198,6 +199,18 @@ def share(query: Mapping[str, str]) -> None:
     with st.popover("Copy link to this view", icon=":material/link:"):
         st.code(f"{base}?{urlencode(dict(query))}" if query else base, language=None, wrap_lines=True)
         st.caption("Everything in the sidebar (a sample photo, not an upload) and this page's choices; open it to see this view.")
+
+
+def fraction(text: str, low: float, high: float, step: float = 0.05) -> float | None:
+    """A threshold from a link: a number from `low` to `high` on the slider's steps, else None."""
+    try:
+        value = float(text) if len(text) <= 8 else float("nan")
+    except ValueError:
+        return None
+    if not low <= value <= high:  # NaN and infinities too
+        return None
+    steps = round((value - low) / step)
+    return round(low + steps * step, 2) if abs(low + steps * step - value) <= 1e-6 else None
 
 
 def _member(value: Any, allowed) -> Any:
