@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from appserver import streamlit_server  # bench/appserver.py: run as `python bench/...`
+from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -113,6 +114,20 @@ def view_server_times() -> dict[str, list[float]]:
             at.get_by_key(key).set_value(value).run()
             times.setdefault(key, []).append((time.perf_counter() - start) * 1000)
     return times
+
+
+def upload_photos() -> list[Path]:
+    """Photos as users upload them: the 1920x1080 test photo, and a 12-megapixel phone-sized JPEG (drawn once)."""
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "tests" / "data"))
+    from synthetic_shapes import scene
+
+    phone = Path(tempfile.gettempdir()) / "phone_4032x3024.jpg"
+    if not phone.exists():
+        scene(4032, 4032, 3024)[0].save(phone, quality=90)
+    return [ROOT / "tests" / "data" / "photos" / "wide_1920x1080.jpg", phone]
 
 
 def main() -> None:
@@ -223,6 +238,25 @@ def main() -> None:
                 page.screenshot(path=str(SHOTS / "latency_onnx.png"))
                 shots = [*PAGES, "latency_onnx"]
                 print(f"\nscreenshots: {', '.join(str((SHOTS / f'{n}.png').relative_to(ROOT)) for n in shots)}")
+
+            print("\n## a fresh upload -> its first heatmap drawn (Feature maps: upload, decode, letterbox, forward, figures)")
+            page.goto(f"{url}/feature_maps")
+            drawn(page, 3)
+            page.locator('[data-testid="stSidebar"] [role="radio"]', has_text="Upload").click()
+            drawn(page, 3)
+            uploader = page.locator('[data-testid="stFileUploader"]', has_text="Image file").locator('input[type="file"]')
+            for photo in upload_photos():
+                traffic.take()
+                width, height = Image.open(photo).size
+                caption = page.get_by_text(f"Original: upload: {photo.name}, {width}×{height}")
+                start = time.perf_counter()
+                uploader.set_input_files(str(photo))
+                caption.wait_for(timeout=300_000)  # this photo's run has finished drawing its caption
+                drawn(page, 3)
+                seconds = time.perf_counter() - start
+                print(
+                    f"{photo.name:28s} {photo.stat().st_size / 1e6:4.1f} MB  {seconds:6.2f} s, {traffic.take() / 1e6:.2f} MB sent"
+                )
             browser.close()
 
     print("\n## chart payload per page, default view (JSON bytes per chart, from AppTest)")

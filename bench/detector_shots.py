@@ -1,22 +1,33 @@
-"""Screenshots of the whole YOLO11 detector in the app (Overview's data flow with the neck and head, the
-per-layer table with its subtotals, Detections with random weights, and with a 3-class checkpoint whose
-scores spread around 0.5, filtered to two classes), into bench/screenshots/.
-Run: python bench/detector_shots.py"""
+"""Screenshots of the whole YOLO11 detector in the app, into bench/screenshots/:
+
+- overview_detector.png: Overview's data flow with the neck and head, the per-layer table with its subtotals;
+- detections_random.png: Detections with random weights (the per-level score maps), and the sidebar's button that
+  fetches Ultralytics' trained weights;
+- detections.png and feature_maps_trained.png: Detections and Feature maps with trained weights on a new photo.
+  No checkpoint can be downloaded on the machine these are made on, so the trained weights are the test
+  detector: a full-size YOLO11n that Ultralytics trained on photos of coloured shapes
+  (tests/data/synthetic_yolo11n.pt, 4 classes), offered from the server's weights folder; the photo is one of
+  those shapes scenes that it never saw.
+
+Run: python bench/detector_shots.py
+"""
 
 from __future__ import annotations
 
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
 from appserver import streamlit_server  # bench/appserver.py
+from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
-from app import ARGS, SHOTS, drawn  # bench/app.py
-from yolo_explorer import build_detector, letterbox, load_image
-from yolo_explorer.accuracy import calibrated_copy
-from yolo_explorer.samples import sample_bytes
+from app import ARGS, ROOT, SHOTS, drawn  # bench/app.py
+
+sys.path.insert(0, str(ROOT / "tests" / "data"))
+from synthetic_shapes import scene  # noqa: E402
 
 
 def pick_detector(page: Page, scale: str = "n") -> None:
@@ -30,58 +41,61 @@ def pick_detector(page: Page, scale: str = "n") -> None:
     drawn(page, 0)
 
 
-def stand_in_checkpoint(folder: Path) -> Path:
-    """Not trained weights (none can be downloaded here): a 3-class head whose scores spread around 0.5 on the
-    default photo, so that the page has boxes to keep and filter."""
-    photo = letterbox(load_image(sample_bytes("astronaut")), 640).tensor()
-    detector = calibrated_copy(build_detector("yolo11n", 3, seed=11), photo)
-    with torch.no_grad():
-        for branch in detector.get_submodule("23").cv3:
-            branch[-1].bias.zero_()
-    path = folder / "three_classes.pt"
-    torch.save({f"model.{k}": v for k, v in detector.state_dict().items()}, path)
-    return path
+def upload(page: Page, photo: Path) -> None:
+    page.locator('[data-testid="stSidebar"] [role="radio"]', has_text="Upload").click()
+    drawn(page, 0)
+    page.locator('[data-testid="stFileUploader"]', has_text="Image file").locator('input[type="file"]').set_input_files(
+        str(photo)
+    )
+    width, height = Image.open(photo).size
+    page.get_by_text(f"this {width}×{height} photo", exact=False).first.wait_for(timeout=120_000)  # the sidebar's note
 
 
 def main() -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with streamlit_server() as server, sync_playwright() as p:
+    work = Path(tempfile.mkdtemp())
+    empty, weights = work / "empty", work / "weights"
+    empty.mkdir()
+    weights.mkdir()
+    shutil.copyfile(ROOT / "tests" / "data" / "synthetic_yolo11n.pt", weights / "synthetic_yolo11n.pt")
+    photo = work / "shapes_1280x800.jpg"
+    scene(999, 1280, 800)[0].save(photo, quality=90)
+    names = []
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 2600})
-        page.goto(server.url)
-        drawn(page, 3)
-        pick_detector(page)
-        drawn(page, 3)
-        time.sleep(1.5)
-        page.screenshot(path=str(SHOTS / "overview_detector.png"))
-        page.get_by_role("link", name="Detections").click()
-        drawn(page, 3)
-        time.sleep(1.5)
-        page.set_viewport_size({"width": 1500, "height": 1100})
-        page.screenshot(path=str(SHOTS / "detections.png"))
-
-        with tempfile.TemporaryDirectory() as folder:
-            page.locator('[data-testid="stSidebar"] [data-testid="stExpander"]').first.click()
-            uploader = page.locator('[data-testid="stFileUploader"]', has_text="Trained weights")
-            uploader.locator('input[type="file"]').set_input_files(str(stand_in_checkpoint(Path(folder))))
-            page.get_by_text("a head of 3 classes", exact=False).wait_for(timeout=60_000)
-        drawn(page, 4)
-        # score threshold 0.25 -> 0.70: fewer boxes, readable
-        page.locator('[data-testid="stSlider"]', has_text="Score threshold").get_by_role("slider").focus()
-        for _ in range(9):
-            page.keyboard.press("ArrowRight")
-        page.get_by_text("cells above 0.70", exact=False).wait_for(timeout=60_000)
-        page.locator('[data-testid="stMultiSelect"]', has_text="Classes").click()
-        for name in ("class 0", "class 2"):
-            page.get_by_role("option", name=name).click()
-        page.keyboard.press("Escape")
-        page.get_by_text("(class 0, class 2)", exact=False).wait_for(timeout=60_000)
-        drawn(page, 4)
-        time.sleep(1.5)
-        page.set_viewport_size({"width": 1500, "height": 2100})
-        page.screenshot(path=str(SHOTS / "detections_stand_in.png"))
+        with streamlit_server(env={"YOLO_EXPLORER_WEIGHTS_DIR": str(empty)}) as server:  # no trained weights yet
+            page = browser.new_page(viewport={"width": 1500, "height": 2600})
+            page.goto(server.url)
+            drawn(page, 3)
+            pick_detector(page)
+            drawn(page, 3)
+            time.sleep(1.5)
+            page.screenshot(path=str(SHOTS / "overview_detector.png"))
+            page.get_by_role("link", name="Detections").click()
+            drawn(page, 3)
+            time.sleep(1.5)
+            page.set_viewport_size({"width": 1500, "height": 1100})
+            page.screenshot(path=str(SHOTS / "detections_random.png"))
+            names += ["overview_detector.png", "detections_random.png"]
+            page.close()
+        with streamlit_server(env={"YOLO_EXPLORER_WEIGHTS_DIR": str(weights)}) as server:  # the folder's weights
+            page = browser.new_page(viewport={"width": 1500, "height": 1900})
+            page.goto(f"{server.url}/detections")
+            drawn(page, 0)
+            pick_detector(page)
+            upload(page, photo)
+            page.get_by_text("boxes kept of", exact=False).wait_for(timeout=120_000)
+            drawn(page, 4)
+            time.sleep(1.5)
+            page.screenshot(path=str(SHOTS / "detections.png"))
+            page.get_by_role("link", name="Feature maps").click()
+            drawn(page, 3)
+            time.sleep(1.5)
+            page.set_viewport_size({"width": 1500, "height": 2300})
+            page.screenshot(path=str(SHOTS / "feature_maps_trained.png"))
+            names += ["detections.png", "feature_maps_trained.png"]
         browser.close()
-    names = ("overview_detector.png", "detections.png", "detections_stand_in.png")
+    shutil.rmtree(work, ignore_errors=True)
     print(f"screenshots: {', '.join(str(SHOTS / n) for n in names)}")
 
 
