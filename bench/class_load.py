@@ -14,10 +14,10 @@ the errors (a run that ends otherwise, a timeout, a refused upload). The server'
 
 The client speaks what Streamlit's frontend speaks: GET the page, the scripts, styles and fonts it names, and
 `/_stcore/health` (which sets the XSRF cookie; HAProxy sets its stickiness cookie), the websocket `/_stcore/stream`
-with the subprotocols ["streamlit", XSRF token],
-`BackMsg` protobufs out and `ForwardMsg` in (`streamlit.proto`, the wire format; no other Streamlit internals).
-Widgets are found by the key they carry in their element id; an upload is a `file_urls_request`, a multipart PUT to
-the URL it returns (with the XSRF header), and a rerun with the uploader's state.
+with the subprotocols ["streamlit", XSRF token], `BackMsg` protobufs out and `ForwardMsg` in (the fields it needs,
+declared in `bench/wire.py` with protobuf's API; no Streamlit module is imported). Widgets are found by the key
+their element id ends with; an upload is a `file_urls_request`, a multipart PUT to the URL it returns (with the
+XSRF header), and a rerun with the uploader's state.
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ from pathlib import Path
 
 from appserver import free_port, wait_healthy  # bench/appserver.py
 from PIL import Image
-from streamlit.proto.BackMsg_pb2 import BackMsg
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.asyncio.client import connect
+from wire import ALERT_ERROR, SCRIPT_FINISHED, BackMsg, FileUploaderState, ForwardMsg  # bench/wire.py
+
+from app import ARGS as BROWSER_ARGS  # bench/app.py: Chromium's flags that work here
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "data"))
@@ -55,18 +56,9 @@ from synthetic_shapes import scene  # noqa: E402
 
 USER, PASSWORD = "student", "a class password"
 LINK = "arch=yolo11n&part=detector&size=640&bn=running&weights=synthetic_yolo11n.pt"
-BROWSER_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 STEPS = ("open the link", "upload a photo", "open Feature maps", "open Detections", "change the threshold")
 TIMEOUT_S = 600.0
-ID_KEY = re.compile(r"-(?P<key>[^-]+)$")  # a widget's element id ends with its user key
-DEBUG = bool(os.environ.get("CLASS_LOAD_DEBUG"))
+WIDGET_ID = re.compile(rb"\$\$ID-[0-9a-f]+-(?P<key>[A-Za-z0-9_]+)")  # a widget's element id ends with its user key
 
 
 class Refused(RuntimeError):
@@ -176,20 +168,16 @@ class Student:
                     self.pages[page.url_pathname or "overview"] = page.page_script_hash
                 if not self.page_hash:
                     self.page_hash = next((p.page_script_hash for p in msg.navigation.app_pages if p.is_default), "")
-            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            elif kind == "delta":
+                for match in WIDGET_ID.finditer(data):  # a widget drawn: its element id, by its key
+                    self.widgets[match["key"].decode()] = match[0].decode()
                 element = msg.delta.new_element
-                widget = getattr(element, element.WhichOneof("type") or "empty", None)
-                element_id = getattr(widget, "id", "")
-                if element_id and (match := ID_KEY.search(element_id)):
-                    self.widgets[match["key"]] = element_id
                 if element.WhichOneof("type") == "exception":
                     raise Refused(f"an exception on the page: {element.exception.message[:200]}")
-                if element.WhichOneof("type") == "alert" and element.alert.format == element.alert.ERROR:
+                if element.WhichOneof("type") == "alert" and element.alert.format == ALERT_ERROR:
                     raise Refused(f"an error on the page: {element.alert.body[:200]}")
-                if DEBUG and element.WhichOneof("type") == "markdown":
-                    print(f"[{self.number}] {element.markdown.body[:150]}")
             elif kind == "script_finished":
-                outcome = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
+                outcome = SCRIPT_FINISHED.get(msg.script_finished, str(msg.script_finished))
                 if outcome in ("FINISHED_SUCCESSFULLY", "FINISHED_FRAGMENT_RUN_SUCCESSFULLY"):
                     return
                 if outcome != "FINISHED_EARLY_FOR_RERUN":  # the app's own st.rerun: another run follows
@@ -222,8 +210,6 @@ class Student:
         )
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "X-Xsrftoken": xsrf}
         await asyncio.to_thread(self.request, urls.upload_url, "PUT", body, headers)
-        from streamlit.proto.Common_pb2 import FileUploaderState
-
         state = FileUploaderState()
         info = state.uploaded_file_info.add()
         info.file_id, info.name, info.size = urls.file_id, f"student{self.number}.jpg", len(self.photo)

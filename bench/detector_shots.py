@@ -61,6 +61,17 @@ def main() -> None:
     photo = work / "shapes_1280x800.jpg"
     scene(999, 1280, 800)[0].save(photo, quality=90)
     names = []
+
+    def shoot(page: Page, name: str, charts: int, height: int, link: str | None = None) -> None:
+        """Open the page named `link` (or stay), wait until `charts` charts are drawn, and save it `height` px tall."""
+        if link is not None:
+            page.get_by_role("link", name=link).click()
+        drawn(page, charts)
+        time.sleep(1.5)
+        page.set_viewport_size({"width": 1500, "height": height})
+        page.screenshot(path=str(SHOTS / name))
+        names.append(name)
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         with streamlit_server(env={"YOLO_EXPLORER_WEIGHTS_DIR": str(empty)}) as server:  # no trained weights yet
@@ -68,15 +79,8 @@ def main() -> None:
             page.goto(server.url)
             drawn(page, 3)
             pick_detector(page)
-            drawn(page, 3)
-            time.sleep(1.5)
-            page.screenshot(path=str(SHOTS / "overview_detector.png"))
-            page.get_by_role("link", name="Detections").click()
-            drawn(page, 3)
-            time.sleep(1.5)
-            page.set_viewport_size({"width": 1500, "height": 1100})
-            page.screenshot(path=str(SHOTS / "detections_random.png"))
-            names += ["overview_detector.png", "detections_random.png"]
+            shoot(page, "overview_detector.png", 3, 2600)
+            shoot(page, "detections_random.png", 3, 1100, link="Detections")
             page.close()
         with streamlit_server(env={"YOLO_EXPLORER_WEIGHTS_DIR": str(weights)}) as server:  # the folder's weights
             page = browser.new_page(viewport={"width": 1500, "height": 1900})
@@ -85,15 +89,8 @@ def main() -> None:
             pick_detector(page)
             upload(page, photo)
             page.get_by_text("boxes kept of", exact=False).wait_for(timeout=120_000)
-            drawn(page, 4)
-            time.sleep(1.5)
-            page.screenshot(path=str(SHOTS / "detections.png"))
-            page.get_by_role("link", name="Feature maps").click()
-            drawn(page, 3)
-            time.sleep(1.5)
-            page.set_viewport_size({"width": 1500, "height": 2300})
-            page.screenshot(path=str(SHOTS / "feature_maps_trained.png"))
-            names += ["detections.png", "feature_maps_trained.png"]
+            shoot(page, "detections.png", 4, 1900)
+            shoot(page, "feature_maps_trained.png", 3, 2300, link="Feature maps")
         browser.close()
     shutil.rmtree(work, ignore_errors=True)
     print(f"screenshots: {', '.join(str(SHOTS / n) for n in names)}")

@@ -6,6 +6,7 @@ that says how to do it by hand, and leaves nothing in the folder."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -203,5 +204,11 @@ def test_the_command_line_lists_fetches_and_uses_a_checkpoint_by_name(server, tm
     run = cli("detect", "--weights", "yolo11n-pose", "--image", str(photo), "--imgsz", "320", "--json", env=env)
     assert run.returncode == 0, run.stderr
     assert "its class names: red disc, blue disc, yellow square, green triangle" in run.stderr
+    names = [d["name"] for d in json.loads(run.stdout)["detections"]]
+    assert "red disc" in names and set(names) <= {"red disc", "blue disc", "yellow square", "green triangle"}
+    only = cli(
+        "detect", "--weights", "yolo11n-pose", "--image", str(photo), "--imgsz", "320", "--only", "red disc", "--json", env=env
+    )
+    assert {d["name"] for d in json.loads(only.stdout)["detections"]} == {"red disc"}
     missing = cli("detect", "--weights", "yolo11s", "--image", str(photo), env=env)
     assert missing.returncode == 1 and "fetch it first: python -m yolo_explorer weights fetch yolo11s" in missing.stderr
