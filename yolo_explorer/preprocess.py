@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
@@ -242,7 +243,7 @@ def _describe(data: bytes) -> str:
     return "it looks like text"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # equal when the same object: comparing its pixels would be ambiguous and slow
 class Letterbox:
     """An image letterboxed to the model's input size, and the mapping between the two.
 
@@ -270,9 +271,9 @@ class Letterbox:
         """(H, W) of the letterboxed canvas."""
         return self.array.shape[0], self.array.shape[1]
 
-    @property
+    @cached_property
     def image(self) -> Image.Image:
-        """The letterboxed input as an RGB image (a copy)."""
+        """The letterboxed input as an RGB image, made once (the pages hand it to their cached views every run)."""
         return Image.fromarray(self.array, "RGB")
 
     def tensor(self) -> torch.Tensor:

@@ -235,7 +235,11 @@ def _acquire(lock: FileLock, partial: Path, total: int | None, wait: Callable[[i
             return
         except Timeout:
             if wait is not None:
-                wait(partial.stat().st_size if partial.exists() else 0, total)
+                try:
+                    done = partial.stat().st_size
+                except FileNotFoundError:  # not begun, or just renamed into place
+                    done = 0
+                wait(done, total)
 
 
 def _download(

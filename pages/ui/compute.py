@@ -178,14 +178,17 @@ def detector_forward(settings: Settings, rect: bool = True) -> FeatureResult:
     if not folded and size == settings.size:
         return features_for(settings)
     check_memory(settings, what=f"a forward of {settings.config.label} at {size[0]}×{size[1]}")
-    return _detector_forward((settings.forward_key, rect, folded), settings)
+    # keyed by the input it runs: where predict's padding fills the whole size anyway (a square photo in a square
+    # input), both choices of the page's Input control share one forward
+    return _detector_forward((settings.forward_key, size, folded), settings, rect)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Running the detector on the image…")
-def _detector_forward(key: tuple, _settings: Settings) -> FeatureResult:
-    _, rect, folded = key
+def _detector_forward(key: tuple, _settings: Settings, _rect: bool) -> FeatureResult:
+    _, _, folded = key
     model = model_for(_settings, folded=folded)
-    return extract_features(model, image_for(_settings.photo), _settings.size, (), batch_norm=_settings.batch_norm, rect=rect)
+    image = image_for(_settings.photo)
+    return extract_features(model, image, _settings.size, (), batch_norm=_settings.batch_norm, rect=_rect)
 
 
 def detections_for(
@@ -199,7 +202,7 @@ def detections_for(
     """The current photo's detections with these NMS settings: from the detector's forward (`detector_forward`,
     once per photo and settings), then NMS for each set of thresholds."""
     forward = detector_forward(settings, rect)
-    key = (settings.forward_key, rect, conf, iou, agnostic, classes)
+    key = (settings.forward_key, forward.box.size, conf, iou, agnostic, classes)
     return _detections(key, forward.box, forward.predictions, settings.class_names)
 
 
