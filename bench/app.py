@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # AppTest runs pages/main.py, which imports the `pages` package from the root
 SHOTS = ROOT / "bench" / "screenshots"
 ARGS = [
     "--headless",
@@ -85,10 +87,13 @@ def chart_payloads() -> dict[str, list[int]]:
     from streamlit.testing.v1 import AppTest
 
     sizes = {}
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "pages" / "main.py"), default_timeout=300)
     at.run()
+    from pages.ui.entrypoint import PAGES as ENTRIES
+
+    files = {entry.url_path: entry.file for entry in ENTRIES}
     for name in PAGES:
-        at.switch_page(f"pages/{name}.py").run()
+        at.switch_page(files[name]).run()
         sizes[name] = [len(c.proto.spec) for c in at.get("plotly_chart")]
     return sizes
 
@@ -98,9 +103,9 @@ def view_server_times() -> dict[str, list[float]]:
     script with the forward cached, an upper bound of the fragment rerun the browser triggers."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "pages" / "main.py"), default_timeout=300)
     at.run()
-    at.switch_page("pages/feature_maps.py").run()
+    at.switch_page("feature_maps.py").run()
     times: dict[str, list[float]] = {}
     for key, values in (
         ("fm_opacity", [0.6, 0.55] * 3),

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
+APP = str(ROOT / "pages" / "main.py")  # the script every session runs; app.py serves it
 
 # No test reads a developer's own weights: the weights folder is unset and the per-user cache that fetched
 # checkpoints go to (XDG_CACHE_HOME/yolo-explorer/weights) is a new, empty folder, for the app servers the

@@ -141,9 +141,9 @@ def sidebar_width(page: Page) -> int:
 
 
 def test_first_visit_after_start_can_land_on_any_page(server, page):
-    """A fresh server's very first run, on a page link (Streamlit's legacy pages/ path runs the page's file on
-    its own): the page draws the shared frame itself, and the sidebar keeps what the user sets there when
-    the next run goes through app.py."""
+    """A fresh server's very first run, on a page link: the shared frame is drawn (the session script is
+    pages/main.py, so Streamlit never runs a page's file on its own), and the sidebar keeps what the user sets
+    there on the next page."""
     page.goto(f"{server}/feature_maps")
     settle(page)
     expect(page.locator("h1")).to_have_text("Feature maps")
@@ -155,7 +155,7 @@ def test_first_visit_after_start_can_land_on_any_page(server, page):
     assert not problems(page)
     slider = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"]').first.locator('input[type="range"]')
     slider.focus()
-    slider.press("ArrowLeft")  # 64 -> 56, on the legacy run's sidebar
+    slider.press("ArrowLeft")  # 64 -> 56, on the first run's sidebar
     expect(page.get_by_text("tutorial w=56")).to_be_visible(timeout=60_000)
     settle(page)
     page.locator('[data-testid="stTopNavLink"]', has_text="Overview").click()

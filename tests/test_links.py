@@ -137,27 +137,27 @@ def test_an_upload_takes_the_photo_out_of_the_link():
 
 
 def test_feature_maps_open_on_the_linked_layer():
-    at = linked_app("pages/feature_maps.py", arch="yolo11n", size="128", layer="6")
+    at = linked_app("feature_maps.py", arch="yolo11n", size="128", layer="6")
     no_problems(at)
     assert at.get_by_key("fm_layer").value == "Any layer" and at.get_by_key("fm_any").value == "6"
     assert at.query_params["layer"] == "6"
     at.get_by_key("fm_layer").set_value("P5").run()
     assert at.query_params["layer"] == "P5"
-    stale = linked_app("pages/feature_maps.py", size="128", layer="stage9")
+    stale = linked_app("feature_maps.py", size="128", layer="stage9")
     no_problems(stale)
     assert any("The link's layer stage9 is not a layer" in c.value for c in stale.caption)
     assert stale.get_by_key("fm_layer").value == "P3"
 
 
 def test_detections_open_with_the_linked_thresholds_and_input():
-    at = linked_app("pages/detections.py", arch="yolo11n", part="detector", size="128", conf="0.5", iou="0.45", input="full")
+    at = linked_app("detections.py", arch="yolo11n", part="detector", size="128", conf="0.5", iou="0.45", input="full")
     no_problems(at)
     assert (at.get_by_key("det_conf").value, at.get_by_key("det_iou").value) == (0.5, 0.45)
     assert at.get_by_key("det_input").value == "The sidebar's whole size"
     assert (at.query_params["conf"], at.query_params["iou"], at.query_params["input"]) == ("0.50", "0.45", "full")
     at.get_by_key("det_conf").set_value(0.25).run()
     assert "conf" not in at.query_params  # back to the default: out of the link
-    bad = linked_app("pages/detections.py", arch="yolo11n", part="detector", size="128", conf="0.333", iou="nan")
+    bad = linked_app("detections.py", arch="yolo11n", part="detector", size="128", conf="0.333", iou="nan")
     no_problems(bad)
     assert bad.get_by_key("det_conf").value == 0.25 and bad.get_by_key("det_iou").value == 0.70
     assert any("conf=0.333 is not from 0.05 to 0.95" in c.value.replace("\\", "") for c in bad.caption)

@@ -8,7 +8,7 @@ from conftest import no_problems
 
 from yolo_explorer import make_config, model_stats
 
-PAGE = "pages/compare.py"
+PAGE = "compare.py"
 
 
 def test_grid_table_and_scaling_plots(app):

@@ -81,7 +81,7 @@ def test_backbone_only_is_the_default_and_stays_the_backbone(app):
 
 
 def test_detections_with_random_weights_show_score_maps(app):
-    at = detector_app(app, "pages/detections.py")
+    at = detector_app(app, "detections.py")
     no_problems(at)
     assert "Detections need trained weights" in at.warning[0].value
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
@@ -96,7 +96,7 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     with torch.no_grad():
         for branch in trained.get_submodule("23").cv3:
             branch[-1].bias.zero_()
-    at = upload(detector_app(app, "pages/detections.py", side=320), "three.pt", checkpoint(trained))
+    at = upload(detector_app(app, "detections.py", side=320), "three.pt", checkpoint(trained))
     no_problems(at)
     assert any("a head of 3 classes" in c.value for c in at.sidebar.caption)
     at.get_by_key("det_conf").set_value(0.5).run()
@@ -148,7 +148,7 @@ def test_a_whole_pickled_checkpoint_loads_like_ultralytics_best_pt(app):
     buffer = io.BytesIO()
     metrics = {"metrics/mAP50(B)": np.float64(0.5)}
     torch.save({"model": copy.deepcopy(trained).half(), "ema": None, "train_metrics": metrics, "epoch": -1}, buffer)
-    at = upload(detector_app(app, "pages/detections.py", side=128), "best.pt", buffer.getvalue())
+    at = upload(detector_app(app, "detections.py", side=128), "best.pt", buffer.getvalue())
     no_problems(at)
     using = f"Using {escape_markdown('best.pt')} from your upload (499 tensors, a head of 3 classes)"  # a name from a file
     assert any(using in c.value for c in at.sidebar.caption)
@@ -161,7 +161,7 @@ def test_a_segmentation_models_weights_give_the_detector_and_say_what_is_left_ou
     state |= {"model.23.proto.cv1.conv.weight": torch.zeros(8, 8, 3, 3), "model.23.cv4.0.2.weight": torch.zeros(32, 8, 1, 1)}
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    at = upload(detector_app(app, "pages/detections.py", side=128), "yolo11n-seg.pt", buffer.getvalue())
+    at = upload(detector_app(app, "detections.py", side=128), "yolo11n-seg.pt", buffer.getvalue())
     no_problems(at)
     caption = next(c.value for c in at.sidebar.caption if f"Using {escape_markdown('yolo11n-seg.pt')}" in c.value)
     assert "a head of 2 classes; a segmentation model, whose mask branch is not used here" in caption
@@ -174,7 +174,7 @@ def test_backbone_weights_with_the_whole_detector_say_what_to_pick(app):
 
 
 def test_feature_maps_offer_the_neck_and_every_layer_but_the_predictions(app):
-    at = detector_app(app, "pages/feature_maps.py", side=256)
+    at = detector_app(app, "feature_maps.py", side=256)
     no_problems(at)
     at.get_by_key("fm_layer").set_value("Any layer").run()
     options = at.get_by_key("fm_any").options
@@ -185,7 +185,7 @@ def test_feature_maps_offer_the_neck_and_every_layer_but_the_predictions(app):
 
 
 def test_compare_model_summary_and_latency_work_for_the_detector(app):
-    at = detector_app(app, "pages/compare.py")
+    at = detector_app(app, "compare.py")
     no_problems(at)
     assert at.title[0].value == "Compare the YOLO11 detectors"
     table = at.dataframe[0].value
@@ -193,11 +193,11 @@ def test_compare_model_summary_and_latency_work_for_the_detector(app):
     row = table[(table["model"] == "YOLO11n") & (table["input"] == "640")].iloc[0]
     assert row["params"] == YOLO11_DETECTOR["n"][0] and row["MACs"] * 2 == YOLO11_DETECTOR["n"][1]
 
-    at.switch_page("pages/model_summary.py").run()
+    at.switch_page("model_summary.py").run()
     no_problems(at)
     assert "Detect" in at.code[0].value and f"Total params: {YOLO11_DETECTOR['n'][0]:,}" in at.code[0].value
 
-    at.switch_page("pages/latency.py").run()
+    at.switch_page("latency.py").run()
     at.get_by_key("side").set_value(128).run()
     run_latency(at, lat_iters=2, lat_warmup=1)
     no_problems(at)
@@ -208,7 +208,7 @@ def test_onnx_runtime_and_the_profile_of_the_detector(app):
     """The exported detector has all six outputs, each as accurate as the model; the profile times its 24 layers."""
     from test_page_profile import profile
 
-    at = detector_app(app, "pages/latency.py", side=128)
+    at = detector_app(app, "latency.py", side=128)
     at.get_by_key("lat_runtime").set_value("ONNX Runtime").run()
     run_latency(at, lat_iters=2, lat_warmup=1)
     no_problems(at)
@@ -216,7 +216,7 @@ def test_onnx_runtime_and_the_profile_of_the_detector(app):
     assert errors["output"].tolist() == ["P3", "P4", "P5", "boxes", "scores", "decoded"]
     assert (errors["relative error"] < 1e-4).all()
 
-    at.switch_page("pages/profile.py").run()
+    at.switch_page("layer_profile.py").run()
     profile(at, prof_iters=2)
     no_problems(at)
     assert at.dataframe[0].value["layer"].tolist() == [str(i) for i in range(24)]
@@ -236,7 +236,7 @@ def test_a_trained_checkpoint_names_its_classes_and_runs_as_yolo_predict(app):
     """Ultralytics' best.pt of the shapes detector on a new 960x640 photo: the boxes are the engine's `detect`
     (BatchNorm folded, the photo padded only to 448x640 as predict does), named as the checkpoint names them."""
     image, shapes = scene(777, 960, 640)
-    at = upload(detector_app(app, "pages/detections.py"), "best.pt", TRAINED.read_bytes())
+    at = upload(detector_app(app, "detections.py"), "best.pt", TRAINED.read_bytes())
     photo_upload(at, image)
     no_problems(at)
     notes = " ".join(c.value for c in at.sidebar.caption)
@@ -271,7 +271,7 @@ def test_class_names_from_a_file_are_text_wherever_they_are_drawn(app):
     checkpoint = read_checkpoint(TRAINED)
     buffer = io.BytesIO()
     torch.save({"model": checkpoint.state, "names": dict(enumerate(hostile))}, buffer)
-    at = upload(detector_app(app, "pages/detections.py"), "hostile.pt", buffer.getvalue())
+    at = upload(detector_app(app, "detections.py"), "hostile.pt", buffer.getvalue())
     photo_upload(at, scene(778, 800, 600)[0])
     no_problems(at)
     shown = set(at.dataframe[0].value["class"])

@@ -8,7 +8,7 @@ import pytest
 import streamlit as st
 from conftest import image_bytes, image_captions, no_problems
 
-PAGE = "pages/feature_maps.py"
+PAGE = "feature_maps.py"
 
 
 def specs(at) -> list[dict]:
@@ -89,7 +89,7 @@ def test_view_changes_run_no_model_code(app, monkeypatch):
         no_problems(at)
     assert forwards == []  # every view above came from the one forward
     assert specs(at)[2]["data"][1]["opacity"] == 0.9
-    at.switch_page("pages/overview.py").run()
+    at.switch_page("overview.py").run()
     assert forwards == []  # the Overview's P3/P4/P5 are the same forward
     at.get_by_key("width").set_value(16).run()
     assert len(forwards) == 1  # a new config is a new forward

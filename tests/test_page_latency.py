@@ -7,7 +7,7 @@ import re
 import pytest
 from conftest import no_problems
 
-PAGE = "pages/latency.py"
+PAGE = "latency.py"
 
 
 def run_latency(at, **form):

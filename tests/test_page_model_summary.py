@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import no_problems
 
-PAGE = "pages/model_summary.py"
+PAGE = "model_summary.py"
 
 
 def test_summary_shows_torchinfo_for_the_current_config(app):

@@ -10,7 +10,7 @@ from test_page_latency import run_latency as profile  # the same form submission
 
 from yolo_explorer import make_config, model_stats
 
-PAGE = "pages/profile.py"
+PAGE = "layer_profile.py"
 
 
 def test_nothing_runs_until_the_button(app):

@@ -12,9 +12,9 @@ from spec import YOLO11N_BACKBONE_PARAMS
 from yolo_explorer import build_backbone, make_config, model_stats
 from yolo_explorer.versus import closest_widths, differences
 
-PAGE = "pages/versus.py"
-PAGES = ["pages/overview.py", "pages/model_summary.py", "pages/feature_maps.py", "pages/latency.py", "pages/profile.py"]
-PAGES += ["pages/compare.py", PAGE]
+PAGE = "versus.py"
+PAGES = ["overview.py", "model_summary.py", "feature_maps.py", "latency.py", "layer_profile.py"]
+PAGES += ["compare.py", PAGE]
 
 
 def test_side_by_side_numbers_come_from_the_engine(app):

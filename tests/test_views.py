@@ -11,7 +11,7 @@ from conftest import no_problems
 from pages.ui import views
 
 BUILDERS = ["flow_diagram", "cost_bars", "channel_heatmap", "channel_grid", "overlay", "scaling_plot", "stage_share_bars"]
-WALK = ["pages/overview.py", "pages/feature_maps.py", "pages/compare.py", "pages/versus.py"]
+WALK = ["overview.py", "feature_maps.py", "compare.py", "versus.py"]
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_a_second_visitor_builds_no_figure_and_sees_the_same_ones(app, built):
 
 def test_a_view_only_change_builds_only_the_overlay(app, built):
     at, _ = walk(app, width=16, side=160)
-    at.switch_page("pages/feature_maps.py").run()
+    at.switch_page("feature_maps.py").run()
     built.clear()
     at.get_by_key("fm_opacity").set_value(0.8).run()
     no_problems(at)
@@ -62,5 +62,5 @@ def test_other_settings_get_their_own_figures(app):
     for page in WALK[:2]:  # every figure of Overview and Feature maps depends on the width
         for a, b in zip(narrow[page], wide[page], strict=True):
             assert a != b, page
-    texts = [a["text"] for a in wide["pages/overview.py"][0]["layout"]["annotations"]]
+    texts = [a["text"] for a in wide["overview.py"][0]["layout"]["annotations"]]
     assert "96×<br>20×20" in texts  # P3 of w=24 at 160 px: 4w channels at stride 8

@@ -1,18 +1,14 @@
-"""The frame around every page (page config, the shared sidebar, the top navigation), and how a page gets
-the settings the sidebar decided in this run. Public Streamlit APIs only.
+"""The frame around every page (page config, the shared sidebar, the navigation), and how a page gets the
+settings the sidebar decided in this run. Public Streamlit APIs only.
 
-`app.py` draws the frame and runs the page `st.navigation` returns. Because a `pages/` folder sits next
-to app.py, Streamlit starts on its legacy multipage path: until some session has called `st.navigation`
-(and in every AppTest run), a URL that names a page runs that page's file on its own, without app.py.
-Such a page finds no settings for this run in `current_settings()`, draws the frame itself (which calls
-`st.navigation` and so ends the legacy path for the whole server) and goes on as the page that
-`st.navigation` resolved: each page's code runs once per run either way. The sidebar's widgets keep
-their values through the switch (see `sidebar.kept`).
+`pages/main.py` calls `frame()` at the start of every run and then runs the page it returns; a page reads
+the run's settings with `current_settings()`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import streamlit as st
 
@@ -20,17 +16,26 @@ from .settings import Settings
 from .sidebar import sidebar_controls
 
 _SETTINGS = "settings"  # the Settings of the current run
-_FRAMED = "_frame_drawn"  # set by frame(), taken by current_settings(): the frame was drawn in this run
+_PAGES_DIR = Path(__file__).resolve().parents[1]
 
-PAGES = [  # (file, title, icon)
-    ("pages/overview.py", "Overview", ":material/account_tree:"),
-    ("pages/model_summary.py", "Model summary", ":material/list_alt:"),
-    ("pages/feature_maps.py", "Feature maps", ":material/grid_view:"),
-    ("pages/detections.py", "Detections", ":material/center_focus_strong:"),
-    ("pages/latency.py", "Latency", ":material/timer:"),
-    ("pages/profile.py", "Profile", ":material/speed:"),
-    ("pages/compare.py", "Compare", ":material/compare_arrows:"),
-    ("pages/versus.py", "Tutorial vs YOLO11", ":material/difference:"),
+
+class PageEntry(NamedTuple):
+    file: str  # in pages/
+    title: str
+    icon: str
+    url_path: str  # the page's address: /overview ...
+
+
+PAGES = [
+    PageEntry("overview.py", "Overview", ":material/account_tree:", "overview"),
+    PageEntry("model_summary.py", "Model summary", ":material/list_alt:", "model_summary"),
+    PageEntry("feature_maps.py", "Feature maps", ":material/grid_view:", "feature_maps"),
+    PageEntry("detections.py", "Detections", ":material/center_focus_strong:", "detections"),
+    PageEntry("latency.py", "Latency", ":material/timer:", "latency"),
+    # not profile.py: the run puts pages/ on sys.path, where it would hide the standard library's `profile`
+    PageEntry("layer_profile.py", "Profile", ":material/speed:", "profile"),
+    PageEntry("compare.py", "Compare", ":material/compare_arrows:", "compare"),
+    PageEntry("versus.py", "Tutorial vs YOLO11", ":material/difference:", "versus"),
 ]
 
 
@@ -39,15 +44,13 @@ def frame() -> Any:
     `st.navigation` returns."""
     st.set_page_config(page_title="YOLO explorer", page_icon=":material/frame_inspect:", layout="wide")
     st.session_state[_SETTINGS] = sidebar_controls()
-    pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
-    page = st.navigation(pages, position="top")
-    st.session_state[_FRAMED] = True
-    return page
+    pages = [
+        st.Page(_PAGES_DIR / p.file, title=p.title, icon=p.icon, url_path=p.url_path, default=i == 0)
+        for i, p in enumerate(PAGES)
+    ]
+    return st.navigation(pages, position="top")
 
 
 def current_settings() -> Settings:
-    """The settings the sidebar decided in this run; every page calls this first."""
-    if not st.session_state.pop(_FRAMED, False):  # run on its own by Streamlit's legacy pages/ path
-        frame()
-        st.session_state.pop(_FRAMED)
+    """The settings the sidebar decided in this run; every page's `main()` calls this first."""
     return st.session_state[_SETTINGS]

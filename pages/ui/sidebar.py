@@ -1,7 +1,7 @@
 """The sidebar every page shares: architecture, weights, input size, device, precision and the photo.
 
 `sidebar_controls()` draws it (the frame calls it on every run) and returns the user's choices as one
-frozen `Settings`. Every widget keeps its value through page changes (`kept`). Everything it reads that
+frozen `Settings`. Every widget keeps its value through page changes (`kept`, `keep_hidden`). Everything it reads that
 every session shares (the samples, the server's weights folder, the devices and their precisions) is read
 once per server.
 """
@@ -37,57 +37,43 @@ ARCH_LABELS = {
 }
 
 
-_COPY = "_kept_"  # prefix of the copies `kept` keeps
-_PENDING = "_kept_pending"  # keys of this run whose widget came back with something else than its copy
-_TRIED = "_kept_tried"  # keys the last rerun handed back
-_MISSING = object()
+_DRAWN = "_sidebar_keys"  # the keys of every sidebar widget this session has drawn
+_NOW = "_sidebar_keys_now"  # the keys drawn in this run
 
 
 def kept(widget: Callable[..., Any], label: str, *, key: str, default: Any, **kwargs: Any) -> Any:
-    """Draw `widget` so that it keeps its value across pages, and return its value.
+    """Draw the sidebar widget `widget` under `key` and return its value; `default` is its value before any choice.
 
-    Streamlit forgets a widget's value when the widget is drawn by another page's code: the sidebar is
-    drawn by app.py, but on Streamlit's legacy first run (and in AppTest) by the page itself. Its documented
-    remedy is to keep a copy of the value in Session State under another key (updated by the widget's
-    on_change) and to hand it back before the widget is drawn. The copy is handed back only when the
-    widget's state differs from it (writing it at every run would undo fast clicks in a browser); when
-    Streamlit has just started a widget over from its default under a new identity, the value it returns
-    differs from the copy, and one rerun (`restore_kept`) hands the copy back. `default` is the value
-    before any choice: the widget gets no default of its own.
+    The widget takes its value from Session State (set before it is drawn: the default, a link, or code that
+    changed it), never a default of its own, so Streamlit never warns of two sources. Every page's run draws the
+    sidebar from the same script (`pages/main.py`), so a widget keeps its value across pages by itself; one that a
+    run does not draw (the tutorial's width under YOLO11) is kept by `keep_hidden`.
     """
-    copy = _COPY + key
-    if copy not in st.session_state:
-        st.session_state[copy] = st.session_state.get(key, default)
-    if st.session_state.get(key, _MISSING) != st.session_state[copy]:
-        st.session_state[key] = st.session_state[copy]  # a value changed in code, or the rerun below
-    value = widget(label, key=key, on_change=_keep, args=(key,), **kwargs)
-    if value != st.session_state[copy]:
-        if key in st.session_state.get(_TRIED, ()):  # handed back once already: take what the widget says
-            st.session_state[copy] = value
-        else:
-            st.session_state.setdefault(_PENDING, set()).add(key)
-    return value
-
-
-def restore_kept() -> None:
-    """After the sidebar: rerun once if a widget came back from Streamlit with its default instead of its value."""
-    pending = st.session_state.pop(_PENDING, set())
-    st.session_state[_TRIED] = pending
-    if pending:
-        st.rerun()
+    st.session_state.setdefault(key, default)
+    st.session_state.setdefault(_DRAWN, set()).add(key)
+    st.session_state[_NOW].add(key)
+    return widget(label, key=key, **kwargs)
 
 
 def set_kept(key: str, value: Any) -> None:
-    """Change a kept widget's value from code (before the widget is drawn in this run)."""
-    st.session_state[_COPY + key] = value
+    """Change a sidebar widget's value from code, before the widget is drawn in this run."""
+    st.session_state[key] = value
 
 
-def _keep(key: str) -> None:
-    st.session_state[_COPY + key] = st.session_state[key]
+def keep_hidden() -> None:
+    """After the sidebar: keep the value of every sidebar widget this run did not draw. Streamlit drops a widget's
+    value at the end of a run that does not draw it; writing it back as a Session State value keeps it (the remedy
+    its documentation gives). Only hidden widgets are written: writing a drawn one would overwrite a value the
+    browser may have sent meanwhile."""
+    drawn = st.session_state.pop(_NOW, set())
+    for key in st.session_state.get(_DRAWN, set()) - drawn:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def sidebar_controls() -> Settings:
     """Draw the shared sidebar and return the current settings (and put them in the URL: `links`)."""
+    st.session_state[_NOW] = set()
     devices = _devices()
     links.apply_link(devices, supported_dtypes_cached, set_kept)  # a session's first run: what its link asks for
     with st.sidebar:
@@ -191,7 +177,7 @@ def sidebar_controls() -> Settings:
             help="Only devices present on this server are listed.",
         )
         dtypes = supported_dtypes_cached(device)
-        if st.session_state.get(_COPY + "dtype", dtypes[0]) not in dtypes:
+        if st.session_state.get("dtype", dtypes[0]) not in dtypes:
             set_kept("dtype", dtypes[0])
         dtype = kept(
             st.selectbox,
@@ -209,7 +195,7 @@ def sidebar_controls() -> Settings:
         settings = Settings(arch, width, depth, seed, size, device, dtype, batch_norm, photo, weights, detector, classes)
         st.divider()
         links.publish(settings, sample, server_pick)
-    restore_kept()
+    keep_hidden()
     return settings
 
 
