@@ -236,7 +236,7 @@ def main() -> None:
                 drawn(page, 0)
                 page.locator('[data-testid="stButtonGroup"]', has_text="ONNX Runtime").get_by_text("ONNX Runtime").click()
                 drawn(page, 0)
-                page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]', has_text="Precision").click()
+                page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]', has_text="Timed in").click()
                 page.get_by_role("option", name="int8").click()
                 timed_change(page, page.get_by_role("button", name="Run", exact=True).click, 3)
                 time.sleep(1.5)

@@ -1,277 +1,313 @@
-"""Latency: time the plain forward on a button, keep a history of this session's runs to compare."""
+"""Latency: time the plain forward on a button, keep a history of this session's runs to compare.
+
+`controls` returns what the user asks for (a `LatencyRequest`, once Run is pressed), `run` times it through the
+engine's one `latency.measure`, and the `draw_*` functions show the session's runs.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 import torch
 
 from pages import ui
-from yolo_explorer import measure_latency
 from yolo_explorer.figures import latency_box, latency_history, sweep_plot
 from yolo_explorer.formatting import human_ms
-from yolo_explorer.latency import speedups
-from yolo_explorer.modes import LatencyMode
+from yolo_explorer.latency import LatencyRequest, LatencyResult, measure, speedups
+from yolo_explorer.modes import MODE_OPTIONS, LatencyMode
 from yolo_explorer.onnx_models import ONNX_DTYPES
-from yolo_explorer.onnx_runtime import measure_onnx_latency
 
 NOISY_SPREAD = 0.2  # (p90 - min) / median above this: the figures are noisy
 BATCHES = [1, 2, 4, 8, 16, 32, 64]
+HISTORY = "latency_history"  # this session's runs: [Run, ...]
+SWEEP = "latency_sweep"  # the last batch sweep's results
+EXPORTED = "latency_onnx"  # (torch model, exported model) of the last ONNX Runtime run
 
-settings = ui.current_settings()
-st.title("Latency")
-st.caption(
-    f"{settings.config.label} at {settings.size_label} on {settings.device}. The plain forward is timed (no hooks), "
-    "under torch.inference_mode, with warm-up runs first and the device synchronised around every run. Forwards on one "
-    "device run one at a time, so other users' maps never disturb a timing."
-)
-history: list[dict] = st.session_state.setdefault("latency_history", [])
-cuda = settings.device.startswith("cuda")
-compile_times = ui.compile_times()  # (config, size, mode, frozen, device) -> seconds, measured on this server
 
-# outside the form, so that the runtime and the compile mode say what they cost before anyone presses Run
-left, right = st.columns([1, 3])
-runtime = left.segmented_control(
-    "Runtime",
-    ["torch", "ONNX Runtime"],
-    default="torch",
-    required=True,
-    key="lat_runtime",
-    help="torch runs the model as it is, in the modes below; ONNX Runtime runs it exported to ONNX, as many deployments "
-    "ship it (fp32, or int8 after static quantization).",
-)
-onnx = runtime == "ONNX Runtime"
-compile_mode, freeze = "eager", False
-if onnx:
-    right.info(
-        "The model is exported once (torch.onnx's dynamo exporter, any batch size) and run by ONNX Runtime, which "
-        "optimises the graph itself (BatchNorm folded, kernels fused): the torch modes below do not apply. **int8**: "
-        "static post-training quantization (QDQ, uint8 activations, per-channel int8 weights), its ranges calibrated on the "
-        "four sample photos at this size. Export and session start are reported apart.",
-        icon=":material/deployed_code:",
+@dataclass(frozen=True)
+class Run:
+    """One timed run in this session's history."""
+
+    label: str
+    result: LatencyResult
+    load: float | None  # the CPU's load average before the run, where the system tells it
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the controls decided: the request (None until Run is pressed) and what the page says around it."""
+
+    request: LatencyRequest | None
+    compile_key: tuple  # (config, size, compile mode, frozen, device): where this compile's time is remembered
+
+
+def main() -> None:
+    settings = ui.current_settings()
+    st.title("Latency")
+    st.caption(
+        f"{settings.config.label} at {settings.size_label} on {settings.device}. The plain forward is timed (no hooks), "
+        "under torch.inference_mode, with warm-up runs first and the device synchronised around every run. Forwards on one "
+        "device run one at a time, so other users' maps never disturb a timing."
     )
-else:
-    compile_choices, compile_note = ui.compile_modes(settings.device)
-    if compile_note:
-        st.warning(compile_note, icon=":material/settings:")
-    compile_mode = left.selectbox(
+    history: list[Run] = st.session_state.setdefault(HISTORY, [])
+    with ui.guard("reading the latency settings"):
+        asked = controls(settings)
+    if asked.request is not None:
+        with ui.guard("measuring the latency"):
+            history.extend(run(settings, asked))
+    if not history:
+        st.info(
+            "Choose a batch size and press **Run**. Each run is added to a history so you can compare widths, sizes and "
+            "precisions."
+        )
+        return
+    draw_last(history)
+    draw_sweep(history[-1].result)
+    ui.show(latency_box({history[-1].label: history[-1].result.times_ms}), key="lat_box")
+    if history[-1].result.runtime == "onnxruntime" and EXPORTED in st.session_state:
+        draw_export(settings)
+    draw_history(history)
+
+
+def controls(settings: ui.Settings) -> Asked:
+    """The runtime and compile choices (outside the form, so that they say what they cost before Run is pressed),
+    then the form; returns the request once Run is pressed."""
+    cuda = settings.device.startswith("cuda")
+    left, right = st.columns([1, 3])
+    runtime = left.segmented_control(
+        "Runtime",
+        ["torch", "ONNX Runtime"],
+        default="torch",
+        required=True,
+        key="lat_runtime",
+        help="torch runs the model as it is, in the modes below; ONNX Runtime runs it exported to ONNX, as many deployments "
+        "ship it (fp32, or int8 after static quantization).",
+    )
+    onnx = runtime == "ONNX Runtime"
+    compile_mode, freeze = "eager", False
+    if onnx:
+        right.info(
+            "The model is exported once (torch.onnx's dynamo exporter, any batch size) and run by ONNX Runtime, which "
+            "optimises the graph itself (BatchNorm folded, kernels fused): the torch modes below do not apply. **int8**: "
+            "static post-training quantization (QDQ, uint8 activations, per-channel int8 weights), its ranges calibrated on "
+            "the four sample photos at this size. Export and session start are reported apart.",
+            icon=":material/deployed_code:",
+        )
+    else:
+        compile_mode, freeze = _compile_choice(settings, left)
+    compile_key = (settings.config.label, settings.size, compile_mode, freeze, settings.device)
+    if compile_mode != "eager":
+        seen = ui.compile_times().get(compile_key)
+        right.info(
+            f"Compiling {settings.config.label} at {settings.size_label} in this mode took {seen:.0f} s on this server "
+            "last time; it happens before the timed runs and is reported apart."
+            if seen
+            else "Compiling comes first and is reported apart: seconds for default and reduce-overhead, minutes for "
+            "max-autotune (it benchmarks kernels). Other users' forwards go on meanwhile; their compiled runs wait for it.",
+            icon=":material/hourglass_top:",
+        )
+
+    with st.form("latency_form", border=True):
+        cols = st.columns(5)
+        batch = cols[0].select_slider("Batch size", BATCHES, value=1, key="lat_batch")
+        dtypes = list(ONNX_DTYPES) if onnx else ui.supported_dtypes_cached(settings.device)
+        dtype = cols[1].selectbox(
+            "Timed in",
+            dtypes,
+            index=dtypes.index(settings.dtype) if settings.dtype in dtypes else 0,
+            key="lat_dtype_onnx" if onnx else "lat_dtype",
+            help="The precision of the timed runs (the sidebar's precision is the pages' forward).",
+        )
+        warmup = cols[2].number_input("Warm-up runs", 0, 50, 3, key="lat_warmup")
+        iters = cols[3].number_input("Timed runs", 3, 500, 20, key="lat_iters")
+        threads = cols[4].number_input(
+            "CPU threads",
+            1,
+            os.cpu_count() or 1,
+            torch.get_num_threads(),
+            key="lat_threads",
+            disabled=settings.device != "cpu",
+            help="torch's (or ONNX Runtime's) intra-op threads for this run.",
+        )
+        cols = st.columns(len(MODE_OPTIONS) + 1)
+        torch_only = " (a torch mode: ONNX Runtime optimises the graph itself)" if onnx else ""
+        chosen = {}
+        for col, option in zip(cols, MODE_OPTIONS, strict=False):
+            unavailable = option.cuda_only and not cuda
+            chosen[option.field] = col.toggle(
+                option.label,
+                key=f"lat_{option.field}",
+                disabled=onnx or unavailable,
+                help=option.help + torch_only + (" Needs a CUDA device." if unavailable else ""),
+            ) and not (onnx or unavailable)
+        sweep = cols[-1].toggle(
+            "Batch sweep", key="lat_sweep", help="Time every batch size from 1 up to the chosen one: images/s and TFLOP/s."
+        )
+        pressed = st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")
+    if not pressed:
+        return Asked(None, compile_key)
+    mode = None
+    if not onnx:
+        mode = LatencyMode(dtype=dtype, compile=None if compile_mode == "eager" else compile_mode, freeze=freeze, **chosen)
+    request = LatencyRequest(
+        runtime="onnxruntime" if onnx else "torch",
+        dtype=dtype,
+        mode=mode,
+        size=settings.size,
+        batches=tuple(b for b in BATCHES if b <= batch) if sweep else (batch,),
+        device=settings.device,
+        warmup=int(warmup),
+        iters=int(iters),
+        threads=int(threads) if settings.device == "cpu" else None,
+    )
+    return Asked(request, compile_key)
+
+
+def _compile_choice(settings: ui.Settings, column) -> tuple[str, bool]:
+    """The torch.compile mode this server offers on this device ("eager": none), and whether to freeze the weights."""
+    choices, note = ui.compile_modes(settings.device)
+    if note:
+        st.warning(note, icon=":material/settings:")
+    mode = column.selectbox(
         "torch.compile",
-        compile_choices,
+        choices,
         key="lat_compile",
         help="Compile the forward before timing it (reduce-overhead and max-autotune also replay CUDA graphs)."
-        + ("" if len(compile_choices) > 1 else " This server offers eager only."),
+        + ("" if len(choices) > 1 else " This server offers eager only."),
     )
-    freeze = left.toggle(
+    freeze = column.toggle(
         "Freeze weights",
         key="lat_freeze",
-        disabled=compile_mode == "eager",
+        disabled=mode == "eager",
         help="Compile the weights as constants (inductor's freezing): folded ahead of time and laid out for the "
         "kernels, e.g. oneDNN's blocked weights on a CPU. Needs a compile mode.",
     )
-    freeze = freeze and compile_mode != "eager"
-compile_key = (settings.config.label, settings.size, compile_mode, freeze, settings.device)
-if compile_mode != "eager":
-    seen = compile_times.get(compile_key)
-    right.info(
-        f"Compiling {settings.config.label} at {settings.size_label} in this mode took {seen:.0f} s on this server last "
-        "time; it happens before the timed runs and is reported apart."
-        if seen
-        else "Compiling comes first and is reported apart: seconds for default and reduce-overhead, minutes for "
-        "max-autotune (it benchmarks kernels). Other users' forwards go on meanwhile; their compiled runs wait for it.",
-        icon=":material/hourglass_top:",
-    )
+    return mode, freeze and mode != "eager"
 
-with st.form("latency_form", border=True):
-    cols = st.columns(5)
-    batch = cols[0].select_slider("Batch size", BATCHES, value=1, key="lat_batch")
-    dtypes = list(ONNX_DTYPES) if onnx else ui.supported_dtypes_cached(settings.device)
-    dtype = cols[1].selectbox(
-        "Precision",
-        dtypes,
-        index=dtypes.index(settings.dtype) if settings.dtype in dtypes else 0,
-        key="lat_dtype_onnx" if onnx else "lat_dtype",
-    )
-    warmup = cols[2].number_input("Warm-up runs", 0, 50, 3, key="lat_warmup")
-    iters = cols[3].number_input("Timed runs", 3, 500, 20, key="lat_iters")
-    threads = cols[4].number_input(
-        "CPU threads",
-        1,
-        os.cpu_count() or 1,
-        torch.get_num_threads(),
-        key="lat_threads",
-        disabled=settings.device != "cpu",
-        help="torch's (or ONNX Runtime's) intra-op threads for this run.",
-    )
-    cols = st.columns(5)
-    torch_only = " (a torch mode: ONNX Runtime optimises the graph itself)" if onnx else ""
-    channels_last = cols[0].toggle(
-        "channels_last", key="lat_cl", disabled=onnx, help="NHWC memory format (tensor cores and oneDNN prefer it)." + torch_only
-    )
-    fold_bn = cols[1].toggle(
-        "Fold BatchNorm",
-        key="lat_fold",
-        disabled=onnx,
-        help="Fold each BatchNorm into its convolution, as deployed models are run: one kernel fewer per block, "
-        "the same outputs up to rounding." + torch_only,
-    )
-    graph = cols[2].toggle(
-        "CUDA graph",
-        key="lat_graph",
-        disabled=not cuda or onnx,
-        help="Record the forward once and replay it: no per-kernel launch cost." + ("" if cuda else " Needs a CUDA device."),
-    )
-    autotune = cols[3].toggle(
-        "cuDNN autotune",
-        key="lat_cudnn",
-        disabled=not cuda or onnx,
-        help="Let cuDNN time its convolution algorithms for these shapes and keep the fastest "
-        "(torch.backends.cudnn.benchmark), for this run." + ("" if cuda else " Needs a CUDA device."),
-    )
-    sweep = cols[4].toggle(
-        "Batch sweep", key="lat_sweep", help="Time every batch size from 1 up to the chosen one: images/s and TFLOP/s."
-    )
-    run = st.form_submit_button("Run", type="primary", icon=":material/play_arrow:")
 
-if run:
-    with ui.guard("measuring the latency"):
-        batches = [b for b in BATCHES if b <= batch] if sweep else [batch]
-        what = f"a batch of {batch} at {settings.size_label}"
-        ui.check_memory(settings, batch=batch, dtype="fp32" if onnx else dtype, what=what)
-        load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        notice = st.empty()
+def run(settings: ui.Settings, asked: Asked) -> list[Run]:
+    """Time the request with a progress bar (and a notice while the device is busy); the runs for the history."""
+    request = asked.request
+    largest = max(request.batches)
+    what = f"a batch of {largest} at {settings.size_label}"
+    ui.check_memory(settings, batch=largest, dtype="fp32" if request.runtime == "onnxruntime" else request.dtype, what=what)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    notice = st.empty()
+    onnx = None
+    if request.runtime == "onnxruntime":
+        model, onnx = ui.onnx_for(settings, request.dtype)
+        st.session_state[EXPORTED] = (model, onnx)
+    else:
+        model = ui.model_for(settings)  # each mode converts a private copy: the shared model stays as it is
+    compiling = request.mode is not None and request.mode.compile
+    bar = st.progress(0.0, text=f"Compiling ({request.mode.compile})…" if compiling else "Preparing…")
 
-        def waiting() -> None:
-            notice.info(
-                "Another session is running a forward on this device or compiling; waiting for it…", icon=":material/hourglass:"
-            )
+    def progress(batch: int, done: int, total: int) -> None:
+        i = request.batches.index(batch)
+        phase = "warming up" if done <= request.warmup else "timing"
+        bar.progress((i + done / total) / len(request.batches), text=f"Batch {batch}: {phase}, run {done} of {total}")
 
-        if onnx:
-            reference, exported = ui.onnx_for(settings, dtype)
-            st.session_state["latency_onnx"] = (reference, exported)
-            mode_compile = None
-        else:
-            mode = LatencyMode(
-                dtype=dtype,
-                channels_last=channels_last and not onnx,
-                cuda_graph=graph and cuda,
-                compile=None if compile_mode == "eager" else compile_mode,
-                fold_bn=fold_bn,
-                cudnn_benchmark=autotune and cuda,
-                freeze=freeze,
-            )
-            model = ui.model_for(settings)  # each mode converts a private copy: the shared model stays as it is
-            mode_compile = mode.compile
-        bar = st.progress(0.0, text="Preparing…" if mode_compile is None else f"Compiling ({mode_compile})…")
-        flops = ui.stats_for(settings.config, settings.size, settings.dtype).flops
-        results = []
-        for i, b in enumerate(batches):
+    def waiting() -> None:
+        notice.info(
+            "Another session is running a forward on this device or compiling; waiting for it…", icon=":material/hourglass:"
+        )
 
-            def progress(done: int, total: int, i: int = i, b: int = b) -> None:
-                phase = "Warming up" if done <= warmup else "Timing"
-                bar.progress((i + done / total) / len(batches), text=f"Batch {b}: {phase.lower()}, run {done} of {total}")
-
-            common = {"batch": b, "device": settings.device, "warmup": int(warmup), "iters": int(iters)}
-            common |= {"threads": int(threads) if settings.device == "cpu" else None, "on_progress": progress, "on_wait": waiting}
-            if onnx:
-                results.append(measure_onnx_latency(exported, flops=flops, **common))
-            else:
-                results.append(measure_latency(model, size=settings.size, mode=mode, **common))
-        notice.empty()
-        bar.empty()
-    if results[0].compile_s and mode_compile:
-        compile_times[compile_key] = results[0].compile_s
-    for r in results:
-        label = f"{settings.config.label} {settings.size_label} b{r.batch} {r.mode} {settings.device}"
-        history.append({"label": label, "result": r, "waited_s": r.waited_s, "load": load_before})
+    results = measure(model, request, onnx=onnx, on_progress=progress, on_wait=waiting)
+    notice.empty()
+    bar.empty()
+    if compiling and results[0].compile_s:
+        ui.compile_times()[asked.compile_key] = results[0].compile_s
     if len(results) > 1:
-        st.session_state["latency_sweep"] = results
+        st.session_state[SWEEP] = results
+    return [Run(f"{settings.config.label} {settings.size_label} b{r.batch} {r.mode} {settings.device}", r, load) for r in results]
 
-if not history:
-    st.info(
-        "Choose a batch size and press **Run**. Each run is added to a history so you can compare widths, sizes and precisions."
-    )
-    st.stop()
 
-latest = history[-1]
-r = latest["result"]
-ratios = speedups([h["result"] for h in history])  # over plain fp32 eager of the same model, size, batch, device
-st.subheader(f"Last run: {latest['label']}")
-cols = st.columns(6)
-cols[0].metric("Median", human_ms(r.median_ms), help=f"{r.median_ms:.3f} ms per batch")
-cols[1].metric("p90", human_ms(r.p90_ms), help=f"{r.p90_ms:.3f} ms")
-cols[2].metric("Min", human_ms(r.min_ms), help=f"{r.min_ms:.3f} ms")
-cols[3].metric("Images / s", f"{r.images_per_s:,.3g}" if r.images_per_s < 1000 else f"{r.images_per_s:,.0f}")
-cols[4].metric("TFLOP/s", f"{r.tflops:.3g}", help=f"{r.flops:,} FLOPs per batch (the engine's count) / median time")
-if r.runtime == "onnxruntime":
-    cols[5].metric(
-        "Export",
-        f"{r.export_s:.1f} s",
-        delta=f"session {r.compile_s:.1f} s",
-        delta_color="off",
-        delta_arrow="off",
-        help="Exporting (and quantizing) the model, once for every session, then starting ONNX Runtime's session (it "
-        "optimises the graph): before the first timed run, not in the timings.",
-    )
-    engine = f"ONNX Runtime {r.settings.get('onnxruntime', '')}"
-else:
-    cols[5].metric(
-        "Compile / capture",
-        f"{r.compile_s:.1f} s" if r.compile_s else "none",
-        help="Before the first timed run; not in the timings.",
-    )
-    engine = f"torch {r.torch}"
-st.caption(f"{r.device_name} · {engine} · {r.threads} CPU threads · {len(r.times_ms)} timed runs after {r.warmup} warm-up")
-if r.mode != "fp32":
-    st.caption(
-        f"**{ratios[-1]:.2f}×** the speed of plain fp32 eager for the same model, size, batch and device in this session."
-        if ratios[-1] is not None
-        else "Run plain fp32 (no options, eager) with the same settings to see how much faster this mode is."
-    )
-if r.spread > NOISY_SPREAD:
-    st.warning(
-        f"Noisy measurement: the runs spread {r.spread:.0%} of the median between the fastest and p90. "
-        "Another program (or user) is probably using the device; run again or use more timed runs.",
-        icon=":material/ssid_chart:",
-    )
-cpus = os.cpu_count() or 1
-if latest["load"] is not None and latest["load"] > 0.5 * cpus and r.device == "cpu":
-    st.warning(
-        f"The CPU was busy before this run (load {latest['load']:.1f} on {cpus} cores): other processes share it.",
-        icon=":material/group:",
-    )
-if latest["waited_s"] > 0.05:
-    st.info(
-        f"This run waited {latest['waited_s']:.1f} s for other sessions' forwards or compiles on {r.device} before it started; "
-        "the timings themselves ran alone on the device.",
-        icon=":material/hourglass:",
-    )
+def draw_last(history: list[Run]) -> None:
+    """The last run's figures, its speed-up over plain fp32 eager, and what makes them noisy."""
+    latest = history[-1]
+    r = latest.result
+    ratio = speedups([h.result for h in history])[-1]  # over plain fp32 eager of the same model, size, batch, device
+    st.subheader(f"Last run: {latest.label}")
+    cols = st.columns(6)
+    cols[0].metric("Median", human_ms(r.median_ms), help=f"{r.median_ms:.3f} ms per batch")
+    cols[1].metric("p90", human_ms(r.p90_ms), help=f"{r.p90_ms:.3f} ms")
+    cols[2].metric("Min", human_ms(r.min_ms), help=f"{r.min_ms:.3f} ms")
+    cols[3].metric("Images / s", f"{r.images_per_s:,.3g}" if r.images_per_s < 1000 else f"{r.images_per_s:,.0f}")
+    cols[4].metric("TFLOP/s", f"{r.tflops:.3g}", help=f"{r.flops:,} FLOPs per batch (the engine's count) / median time")
+    if r.runtime == "onnxruntime":
+        cols[5].metric(
+            "Export",
+            f"{r.export_s:.1f} s",
+            delta=f"session {r.compile_s:.1f} s",
+            delta_color="off",
+            delta_arrow="off",
+            help="Exporting (and quantizing) the model, once for every session, then starting ONNX Runtime's session (it "
+            "optimises the graph): before the first timed run, not in the timings.",
+        )
+        engine = f"ONNX Runtime {r.settings.get('onnxruntime', '')}"
+    else:
+        cols[5].metric(
+            "Compile / capture",
+            f"{r.compile_s:.1f} s" if r.compile_s else "none",
+            help="Before the first timed run; not in the timings.",
+        )
+        engine = f"torch {r.torch}"
+    st.caption(f"{r.device_name} · {engine} · {r.threads} CPU threads · {len(r.times_ms)} timed runs after {r.warmup} warm-up")
+    if r.mode != "fp32":
+        st.caption(
+            f"**{ratio:.2f}×** the speed of plain fp32 eager for the same model, size, batch and device in this session."
+            if ratio is not None
+            else "Run plain fp32 (no options, eager) with the same settings to see how much faster this mode is."
+        )
+    if r.spread > NOISY_SPREAD:
+        st.warning(
+            f"Noisy measurement: the runs spread {r.spread:.0%} of the median between the fastest and p90. "
+            "Another program (or user) is probably using the device; run again or use more timed runs.",
+            icon=":material/ssid_chart:",
+        )
+    cpus = os.cpu_count() or 1
+    if latest.load is not None and latest.load > 0.5 * cpus and r.device == "cpu":
+        st.warning(
+            f"The CPU was busy before this run (load {latest.load:.1f} on {cpus} cores): other processes share it.",
+            icon=":material/group:",
+        )
+    if r.waited_s > 0.05:
+        st.info(
+            f"This run waited {r.waited_s:.1f} s for other sessions' forwards or compiles on {r.device} before it started; "
+            "the timings themselves ran alone on the device.",
+            icon=":material/hourglass:",
+        )
 
-sweep_results = st.session_state.get("latency_sweep")
-if sweep_results and sweep_results[-1] is r:
+
+def draw_sweep(last: LatencyResult) -> None:
+    """The batch sweep's images/s and TFLOP/s, when the last run was one."""
+    results = st.session_state.get(SWEEP)
+    if not results or results[-1] is not last:
+        return
     st.subheader("Batch sweep")
     ui.show(
-        sweep_plot([s.batch for s in sweep_results], [s.images_per_s for s in sweep_results], [s.tflops for s in sweep_results]),
+        sweep_plot([s.batch for s in results], [s.images_per_s for s in results], [s.tflops for s in results]),
         key="lat_sweep_plot",
     )
-    best = max(sweep_results, key=lambda s: s.tflops)
-    if r.runtime == "torch":
-        peaks = ui.peaks_for(r.device, r.dtype)
+    best = max(results, key=lambda s: s.tflops)
+    if last.runtime == "torch":
+        peaks = ui.peaks_for(last.device, last.dtype)
         reach = f"the best batch ({best.batch}) reaches {best.tflops / peaks.tflops:.0%} of it."
-        peak_words = f"This device's {r.dtype} compute peak, measured here ({peaks.compute}): {peaks.tflops:.3g} TFLOP/s; {reach}"
+        words = f"This device's {last.dtype} compute peak, measured here ({peaks.compute}): {peaks.tflops:.3g} TFLOP/s; {reach}"
     else:
-        peak_words = f"The best batch is {best.batch}."
+        words = f"The best batch is {best.batch}."
     st.caption(
         "Larger batches amortise kernel launches and fill the device: images/s grows until the device is busy. "
-        f"TFLOP/s uses the engine's FLOP count of the forward. {peak_words}"
+        f"TFLOP/s uses the engine's FLOP count of the forward. {words}"
     )
 
-ui.show(latency_box({latest["label"]: r.times_ms}), key="lat_box")
 
-exported_run = st.session_state.get("latency_onnx")
-if r.runtime == "onnxruntime" and exported_run is not None:
-    reference, exported = exported_run
+def draw_export(settings: ui.Settings) -> None:
+    """The exported model: its download, each output's error against float64, and for int8 one channel side by side."""
+    reference, exported = st.session_state[EXPORTED]
     st.subheader("The exported model")
     download, about = st.columns([1, 3])
     download.download_button(
@@ -309,54 +345,61 @@ if r.runtime == "onnxruntime" and exported_run is not None:
         "not see): the relative error is ‖ONNX − float64‖ / ‖float64‖ over each output, the cosine similarity 1 when the "
         f"two point the same way. Worst here: {max(e.relative_error for e in errors):.1e}."
     )
-    if exported.dtype == "int8":
-        with ui.guard("running the int8 model on the photo"):
-            pair = ui.views.quantization_pair(
-                exported.digest, settings.photo.digest, reference, exported, ui.image_for(settings.photo)
-            )
-        st.markdown(f"**What quantization does to one channel**: {pair.layer} channel {pair.channel} of the photo")
-        left_map, right_map = st.columns(2)
-        with left_map:
-            ui.show(pair.fp32, key="lat_q_fp32")
-        with right_map:
-            ui.show(pair.int8, key="lat_q_int8")
-        st.caption(
-            f"The same colour scale on both. This channel (the strongest of {pair.layer} in fp32) differs by "
-            f"{pair.relative_error:.1%} (relative error) after int8: the ranges are coarser, small values round to zero."
-        )
+    if exported.dtype != "int8":
+        return
+    with ui.guard("running the int8 model on the photo"):
+        image = ui.image_for(settings.photo)
+        pair = ui.views.quantization_pair(exported.digest, settings.photo.digest, reference, exported, image)
+    st.markdown(f"**What quantization does to one channel**: {pair.layer} channel {pair.channel} of the photo")
+    left, right = st.columns(2)
+    with left:
+        ui.show(pair.fp32, key="lat_q_fp32")
+    with right:
+        ui.show(pair.int8, key="lat_q_int8")
+    st.caption(
+        f"The same colour scale on both. This channel (the strongest of {pair.layer} in fp32) differs by "
+        f"{pair.relative_error:.1%} (relative error) after int8: the ranges are coarser, small values round to zero."
+    )
 
-st.subheader("This session's runs")
-table = pd.DataFrame(
-    [
-        {
-            "run": h["label"],
-            "median ms": h["result"].median_ms,
-            "p90 ms": h["result"].p90_ms,
-            "min ms": h["result"].min_ms,
-            "max ms": h["result"].max_ms,
-            "images/s": h["result"].images_per_s,
-            "TFLOP/s": h["result"].tflops,
-            "× fp32 eager": ratio,
-            "spread": h["result"].spread,
-            "device": h["result"].device_name,
+
+def draw_history(history: list[Run]) -> None:
+    """This session's runs as a table (with each one's speed-up over plain fp32 eager) and a chart."""
+    st.subheader("This session's runs")
+    ratios = speedups([h.result for h in history])
+    table = pd.DataFrame(
+        [
+            {
+                "run": h.label,
+                "median ms": h.result.median_ms,
+                "p90 ms": h.result.p90_ms,
+                "min ms": h.result.min_ms,
+                "max ms": h.result.max_ms,
+                "images/s": h.result.images_per_s,
+                "TFLOP/s": h.result.tflops,
+                "× fp32 eager": ratio,
+                "spread": h.result.spread,
+                "device": h.result.device_name,
+            }
+            for h, ratio in zip(history, ratios, strict=True)
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.2f") for c in ("median ms", "p90 ms", "min ms", "max ms", "images/s")
         }
-        for h, ratio in zip(history, ratios, strict=True)
-    ]
-)
-st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        c: st.column_config.NumberColumn(format="%.2f") for c in ("median ms", "p90 ms", "min ms", "max ms", "images/s")
-    }
-    | {"TFLOP/s": st.column_config.NumberColumn(format="%.4f")}
-    | {"× fp32 eager": st.column_config.NumberColumn(format="%.2f×", help="Plain fp32 eager's median over this run's")}
-    | {"spread": st.column_config.NumberColumn(format="percent")},
-)
-if len(history) > 1:
-    labels = [f"{i + 1}. {h['label']}" for i, h in enumerate(history)]
-    ui.show(latency_history(labels, table["median ms"], table["p90 ms"], table["min ms"]), key="lat_history")
-if st.button("Clear history", icon=":material/delete:", key="lat_clear"):
-    history.clear()
-    st.rerun()
+        | {"TFLOP/s": st.column_config.NumberColumn(format="%.4f")}
+        | {"× fp32 eager": st.column_config.NumberColumn(format="%.2f×", help="Plain fp32 eager's median over this run's")}
+        | {"spread": st.column_config.NumberColumn(format="percent")},
+    )
+    if len(history) > 1:
+        labels = [f"{i + 1}. {h.label}" for i, h in enumerate(history)]
+        ui.show(latency_history(labels, table["median ms"], table["p90 ms"], table["min ms"]), key="lat_history")
+    if st.button("Clear history", icon=":material/delete:", key="lat_clear"):
+        history.clear()
+        st.rerun()
+
+
+main()

@@ -32,7 +32,7 @@ def test_runs_fill_a_history(app):
     assert labels == ["Median", "p90", "Min", "Images / s", "TFLOP/s", "Compile / capture"]
     assert at.dataframe[0].value["run"].tolist() == ["tutorial w=8 128×128 b1 fp32 cpu"]
     at.get_by_key("width").set_value(16).run()
-    run_latency(at, lat_iters=3, lat_warmup=1, lat_cl=True, lat_fold=True)
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_channels_last=True, lat_fold_bn=True)
     no_problems(at)
     assert at.dataframe[0].value["run"].tolist() == [
         "tutorial w=8 128×128 b1 fp32 cpu",
@@ -45,10 +45,10 @@ def test_runs_fill_a_history(app):
 
 def test_each_run_is_compared_with_plain_fp32(app):
     at = app(PAGE, width=8, side=128)
-    run_latency(at, lat_iters=3, lat_warmup=1, lat_fold=True)
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_fold_bn=True)
     assert any("Run plain fp32 (no options, eager)" in c.value for c in at.caption)
-    run_latency(at, lat_iters=3, lat_warmup=1, lat_fold=False)
-    run_latency(at, lat_iters=3, lat_warmup=1, lat_fold=True)
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_fold_bn=False)
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_fold_bn=True)
     no_problems(at)
     runs = at.dataframe[0].value
     assert runs["× fp32 eager"][1] == 1.0  # every run of the same setting against the fp32 one, earlier runs too
@@ -119,7 +119,7 @@ def test_batch_sweep_and_yolo11(app):
     assert (runs["TFLOP/s"] > 0).all()
     assert any(h.value == "Batch sweep" for h in at.subheader)
     assert any("compute peak, measured here" in (c.value or "") for c in at.caption)
-    for key in ("lat_graph", "lat_cudnn"):  # no CUDA here
+    for key in ("lat_cuda_graph", "lat_cudnn_benchmark"):  # no CUDA here
         assert not at.get_by_key(key).value and at.get_by_key(key).disabled
     assert at.get_by_key("lat_compile").options == ["eager", "default"]
 
@@ -153,7 +153,7 @@ def test_onnx_runtime_fp32_then_int8_with_errors_download_and_a_channel_side_by_
     at = app(PAGE, arch="yolo11n", side=128)
     at.get_by_key("lat_runtime").set_value("ONNX Runtime").run()
     no_problems(at)
-    assert at.get_by_key("lat_cl").disabled and at.get_by_key("lat_fold").disabled  # torch modes
+    assert at.get_by_key("lat_channels_last").disabled and at.get_by_key("lat_fold_bn").disabled  # torch modes
     run_latency(at, lat_iters=3, lat_warmup=1)
     no_problems(at)
     assert at.dataframe[0].value["output"].tolist() == ["P3", "P4", "P5"]

@@ -36,6 +36,6 @@ def test_every_layer_against_its_macs_and_on_the_roofline(app):
 
 
 def test_bf16_channels_last_profile(app):
-    at = profile(app(PAGE, width=8, side=128), prof_iters=3, prof_dtype="bf16", prof_cl=True, prof_fold=True)
+    at = profile(app(PAGE, width=8, side=128), prof_iters=3, prof_dtype="bf16", prof_channels_last=True, prof_fold_bn=True)
     no_problems(at)
     assert "bf16 + channels_last + BN folded" in at.subheader[0].value

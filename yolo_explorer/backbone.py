@@ -15,7 +15,7 @@ from .blocks import build_block
 from .config import BackboneConfig, make_config
 from .head import DFL, Detect
 
-__all__ = ["Backbone", "FeatureInfo", "build_backbone"]
+__all__ = ["Backbone", "FeatureInfo", "build_backbone", "instantiate"]
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,14 @@ def build_backbone(
         raise TypeError("pass either config or config fields, not both")
     if getattr(config, "detector", False):
         raise ValueError(f"{config.label} is a whole detector: build it with build_detector or build_model")
-    return _built(Backbone, config, seed, device, dtype)
+    return instantiate(Backbone, config, seed, device, dtype)
 
 
-def _built(
+def instantiate(
     cls: type[Backbone], config: BackboneConfig, seed: int | None, device: str | torch.device, dtype: torch.dtype
 ) -> Backbone:
+    """`cls(config)` (a Backbone or a Detector) on `device` in `dtype`, in eval mode: on the meta device without
+    weights, else with PyTorch's default initialisation, from `seed` when one is given (see `_seeded`)."""
     device = torch.device(device)
     if device.type == "meta":
         with torch.device("meta"):

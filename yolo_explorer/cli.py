@@ -25,14 +25,14 @@ from .detections import MAX_DET, class_names, detect
 from .detector import build_model
 from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
 from .features import extract_features
-from .formatting import human_count, human_ms, stats_table
+from .formatting import human_count, latency_report, stats_table
 from .heatmaps import rank_channels
 from .insights import levels_insight
-from .latency import batch_sweep
+from .latency import RUNTIMES, LatencyRequest, measure
 from .memory import InsufficientMemoryError, check_fits, estimate_forward_memory
-from .modes import COMPILE_MODES, CompileError, LatencyMode
-from .onnx_models import ONNX_DTYPES, OnnxExportError, RuntimeUnavailableError, deployable, error_images
-from .onnx_runtime import measure_onnx_latency, output_errors
+from .modes import COMPILE_MODES, MODE_OPTIONS, CompileError, LatencyMode
+from .onnx_models import OnnxExportError, RuntimeUnavailableError, deployable, error_images
+from .onnx_runtime import output_errors
 from .peaks import device_peaks
 from .preprocess import ImageLoadError, load_image
 from .pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, present, weights_folder
@@ -41,8 +41,6 @@ from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_
 from .weights import Checkpoint, WeightsError, checkpoint_classes, load_weights, match_state_dict, read_checkpoint, task_note
 
 __all__ = ["main"]
-
-RUNTIMES = ["torch", "onnxruntime"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,14 +153,12 @@ def _build_parser() -> _Parser:
         p.add_argument("--iters", type=_positive, default=20, help="timed runs (default 20)")
         p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
         p.add_argument("--dtype", default="fp32", choices=dtypes, help="precision (default fp32)")
-        p.add_argument("--channels-last", action="store_true", help="NHWC memory format")
-        p.add_argument("--cuda-graph", action="store_true", help="replay the forward as a CUDA graph (CUDA only)")
+        for option in MODE_OPTIONS:
+            p.add_argument(option.flag, action="store_true", help=option.help + (" CUDA only." if option.cuda_only else ""))
         p.add_argument("--compile", choices=list(COMPILE_MODES), help="torch.compile mode (compile time reported apart)")
         p.add_argument(
             "--freeze", action="store_true", help="with --compile: compile the weights as constants (inductor freezing)"
         )
-        p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the convolutions first, as deployed")
-        p.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN pick its fastest algorithms (CUDA only)")
         p.add_argument("--threads", type=_positive, help="CPU threads for the run (default: torch's)")
         p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
         p.add_argument("--json", action="store_true", help="print JSON")
@@ -172,7 +168,7 @@ def _build_parser() -> _Parser:
     p.add_argument(
         "--runtime",
         default="torch",
-        choices=RUNTIMES,
+        choices=list(RUNTIMES),
         help="torch (default), or onnxruntime: the model exported to ONNX (fp32, or --dtype int8, quantized on the samples)",
     )
     p.add_argument("--save-onnx", type=Path, help="with --runtime onnxruntime: also write the .onnx file here (opens in Netron)")
@@ -457,114 +453,71 @@ def _mode_error(model, mode: LatencyMode, args: argparse.Namespace) -> float:
     return mode_error(model, mode, size=args.imgsz, device=args.device)
 
 
-def _mode(args: argparse.Namespace) -> LatencyMode:
+def _mode(args: argparse.Namespace, dtype: str | None = None) -> LatencyMode:
     try:
         return LatencyMode(
-            dtype=args.dtype,
-            channels_last=args.channels_last,
-            cuda_graph=args.cuda_graph,
+            dtype=dtype or args.dtype,
             compile=args.compile,
-            fold_bn=args.fold_bn,
-            cudnn_benchmark=args.cudnn_benchmark,
             freeze=args.freeze,
+            **{option.field: getattr(args, option.field) for option in MODE_OPTIONS},
         )
     except ValueError as err:
         raise _BadArgument(str(err)) from None
 
 
 def _cmd_latency(args: argparse.Namespace) -> None:
-    if args.runtime == "onnxruntime":
-        _latency_onnx(args)
-        return
-    if args.dtype == "int8":
-        raise _BadArgument(
-            "int8 runs in ONNX Runtime (static quantization): add --runtime onnxruntime; torch runs fp32, fp16, bf16"
-        )
-    if args.save_onnx:
+    onnx_runtime = args.runtime == "onnxruntime"
+    if args.save_onnx and not onnx_runtime:
         raise _BadArgument("--save-onnx goes with --runtime onnxruntime")
-    mode = _mode(args)
-    batches = args.sweep or [args.batch]
-    model = _model_on(args, "fp32", batch=max(batches))  # each run converts a private copy to the mode
-    common = {"size": args.imgsz, "device": args.device, "mode": mode, "warmup": args.warmup, "iters": args.iters}
     try:
-        results = batch_sweep(model, batches, threads=args.threads, **common)
-        error = _mode_error(model, mode, args) if args.error else None
-    except ValueError as err:
-        raise _BadArgument(str(err)) from None
-    except CompileError as err:
-        raise _RunFailed(str(err)) from None
-    if args.json:
-        out = [r.to_dict() | ({"relative_error": error} if error is not None else {}) for r in results]
-        print(json.dumps(out if args.sweep else out[0], indent=2))
-        return
-    first = results[0]
-    h, w = first.input_size
-    print(f"{model.config.label}, {h}x{w}, {first.mode} on {first.device_name}, torch {first.torch}, {first.threads} threads")
-    if first.compile_s:
-        print(f"compile/capture {first.compile_s:.1f} s before timing (not in the figures below)")
-    for r in results:
-        print(
-            f"batch {r.batch:>4}: median {human_ms(r.median_ms)}  p90 {human_ms(r.p90_ms)}  min {human_ms(r.min_ms)}  "
-            f"{r.images_per_s:,.1f} images/s  {r.tflops:.2f} TFLOP/s  ({len(r.times_ms)} runs after {r.warmup} warm-up)"
+        mode = _mode(args, "fp32" if args.dtype == "int8" else args.dtype)  # int8: to refuse the torch flags with it
+        request = LatencyRequest(
+            runtime=args.runtime,
+            dtype=args.dtype,
+            mode=mode,
+            size=args.imgsz,
+            batches=tuple(args.sweep or [args.batch]),
+            device=args.device,
+            warmup=args.warmup,
+            iters=args.iters,
+            threads=args.threads,
         )
-    if error is not None:
-        basis = "" if args.weights else " (BatchNorm calibrated on the input: random weights would underflow fp16)"
-        print(f"relative error against float64: {error:.2e}{basis}")
-
-
-def _latency_onnx(args: argparse.Namespace) -> None:
-    torch_only = [flag for flag, on in _TORCH_MODES.items() if getattr(args, on)]
-    if torch_only:
-        raise _BadArgument(f"{', '.join(torch_only)}: torch modes; ONNX Runtime optimises the graph itself")
-    if args.dtype not in ONNX_DTYPES:
-        raise _BadArgument(f"ONNX Runtime runs {' and '.join(ONNX_DTYPES)} here, not {args.dtype}")
-    batches = args.sweep or [args.batch]
-    model = _model_on(args, "fp32", batch=max(batches))
-    try:
-        model, onnx = deployable(model, size=args.imgsz, dtype=args.dtype, calibrate_batchnorm=args.weights is None)
-        flops = model_stats(model.config, args.imgsz).flops
-        common = {"flops": flops, "device": args.device, "warmup": args.warmup, "iters": args.iters, "threads": args.threads}
-        results = [measure_onnx_latency(onnx, batch=b, **common) for b in batches]
-        errors = output_errors(model, onnx, error_images(args.imgsz), device=args.device) if args.error else None
     except ValueError as err:
         raise _BadArgument(str(err)) from None
-    except (RuntimeUnavailableError, OnnxExportError) as err:
+    model = _model_on(args, "fp32", batch=max(request.batches))  # each run converts a private copy to the mode
+    onnx, errors = None, None
+    try:
+        if onnx_runtime:
+            model, onnx = deployable(model, size=args.imgsz, dtype=args.dtype, calibrate_batchnorm=args.weights is None)
+        results = measure(model, request, onnx=onnx)
+        if args.error and onnx is not None:
+            errors = output_errors(model, onnx, error_images(args.imgsz), device=args.device)
+        elif args.error:
+            errors = _mode_error(model, mode, args)
+    except ValueError as err:
+        raise _BadArgument(str(err)) from None
+    except (CompileError, RuntimeUnavailableError, OnnxExportError) as err:
         raise _RunFailed(str(err)) from None
     if args.save_onnx:
         args.save_onnx.write_bytes(onnx.data)
     if args.json:
-        extra = (
-            {"relative_error": max(e.relative_error for e in errors), "outputs": [asdict(e) for e in errors]} if errors else {}
-        )
+        if isinstance(errors, list):
+            extra = {"relative_error": max(e.relative_error for e in errors), "outputs": [asdict(e) for e in errors]}
+        else:
+            extra = {"relative_error": errors} if errors is not None else {}
         out = [r.to_dict() | extra for r in results]
         print(json.dumps(out if args.sweep else out[0], indent=2))
         return
-    first = results[0]
-    h, w = first.input_size
-    print(f"{onnx.label}, {h}x{w}, {first.mode} on {first.device_name}, {first.threads} threads")
-    calibrated = "" if args.weights else "; random weights: BatchNorm statistics set from the sample photos first"
-    print(f"export {first.export_s:.1f} s, session {first.compile_s:.1f} s, before timing{calibrated}")
-    for r in results:
-        print(
-            f"batch {r.batch:>4}: median {human_ms(r.median_ms)}  p90 {human_ms(r.p90_ms)}  min {human_ms(r.min_ms)}  "
-            f"{r.images_per_s:,.1f} images/s  {r.tflops:.3f} TFLOP/s  ({len(r.times_ms)} runs after {r.warmup} warm-up)"
-        )
-    if errors:
+    print(latency_report(results, onnx.label if onnx else model.config.label, calibrated=args.weights is None))
+    if isinstance(errors, list):
         print("against float64, on the sample photos mirrored (int8's calibration saw them unmirrored):")
         for e in errors:
             print(f"  {e.name}: relative error {e.relative_error:.2e}, cosine similarity {e.cosine:.5f}")
+    elif errors is not None:
+        basis = "" if args.weights else " (BatchNorm calibrated on the input: random weights would underflow fp16)"
+        print(f"relative error against float64: {errors:.2e}{basis}")
     if args.save_onnx:
         print(f"wrote {args.save_onnx} ({len(onnx.data) / 2**20:.1f} MiB)")
-
-
-_TORCH_MODES = {
-    "--channels-last": "channels_last",
-    "--cuda-graph": "cuda_graph",
-    "--compile": "compile",
-    "--freeze": "freeze",
-    "--fold-bn": "fold_bn",
-    "--cudnn-benchmark": "cudnn_benchmark",
-}
 
 
 def _cmd_profile(args: argparse.Namespace) -> None:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .backbone import Backbone, _built, build_backbone
+from .backbone import Backbone, build_backbone, instantiate
 from .config import BackboneConfig, make_config
 
 __all__ = ["Detector", "DetectorOutput", "build_detector", "build_model", "pyramid", "output_tensors"]
@@ -95,7 +95,7 @@ def build_detector(
         if not arch.startswith("yolo11"):
             raise ValueError(f"the whole detector exists for YOLO11 (yolo11n ... yolo11x), not {arch!r}: its backbone only")
         config = make_config(arch, detector=True, num_classes=num_classes)
-    return _built(Detector, config, seed, device, dtype)
+    return instantiate(Detector, config, seed, device, dtype)
 
 
 def build_model(config: BackboneConfig, **kwargs: Any) -> Backbone:

@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 
 from .stats import ModelStats
+from .timing import LatencyResult
 
 __all__ = [
     "STATS_COLUMNS",
@@ -14,6 +15,7 @@ __all__ = [
     "human_bytes",
     "human_count",
     "human_ms",
+    "latency_report",
     "shape_str",
     "stats_csv",
     "stats_rows",
@@ -42,6 +44,31 @@ def human_bytes(n: float) -> str:
 def human_ms(ms: float) -> str:
     """A duration in milliseconds, to three significant digits, as ms or s."""
     return f"{_significant(ms / 1000, 3)} s" if ms >= 1000 else f"{_significant(ms, 3)} ms"
+
+
+def latency_report(results: Sequence[LatencyResult], label: str, *, calibrated: bool = False) -> str:
+    """The lines `latency` prints for a run (one line per batch size), torch or ONNX Runtime alike.
+
+    Args:
+        results: one run per batch size, of one model, size, mode and device.
+        label: the model's label.
+        calibrated: random weights whose BatchNorm statistics were set from the sample photos first (ONNX Runtime).
+    """
+    first = results[0]
+    h, w = first.input_size
+    engine = "" if first.runtime == "onnxruntime" else f", torch {first.torch}"
+    lines = [f"{label}, {h}x{w}, {first.mode} on {first.device_name}{engine}, {first.threads} threads"]
+    if first.runtime == "onnxruntime":
+        note = "; random weights: BatchNorm statistics set from the sample photos first" if calibrated else ""
+        lines.append(f"export {first.export_s:.1f} s, session {first.compile_s:.1f} s, before timing{note}")
+    elif first.compile_s:
+        lines.append(f"compile/capture {first.compile_s:.1f} s before timing (not in the figures below)")
+    for r in results:
+        lines.append(
+            f"batch {r.batch:>4}: median {human_ms(r.median_ms)}  p90 {human_ms(r.p90_ms)}  min {human_ms(r.min_ms)}  "
+            f"{r.images_per_s:,.1f} images/s  {r.tflops:.3g} TFLOP/s  ({len(r.times_ms)} runs after {r.warmup} warm-up)"
+        )
+    return "\n".join(lines)
 
 
 def escape_markdown(text: str) -> str:

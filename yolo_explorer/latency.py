@@ -6,102 +6,32 @@ over plain fp32 eager.
     result = measure_latency(model, size=640, device="cuda:0", mode=mode)
     result.median_ms, result.tflops, result.compile_s
 
-The model passed in is never changed (`modes.prepared` runs a mode on a private copy when it needs one).
+    request = LatencyRequest(runtime="torch", mode=mode, size=(640, 640), batches=(1, 8), device="cuda:0")
+    results = measure(model, request)   # what the Latency page and `latency` call, torch or ONNX Runtime
+
+Timing itself (the loop, the run-count check, the result type) is `timing`'s, shared with the per-layer profile
+and ONNX Runtime. The model passed in is never changed (`modes.prepared` runs a mode on a private copy when it needs one).
 """
 
 from __future__ import annotations
 
-import functools
-import statistics
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from .devices import check_device, device_name, synchronize
-from .modes import LatencyMode, prepared
+from .devices import check_device, device_name
+from .modes import MODE_OPTIONS, LatencyMode, prepared
+from .onnx_models import ONNX_DTYPES, OnnxModel
+from .onnx_runtime import measure_onnx_latency
 from .stats import model_stats, parse_size
+from .timing import LatencyResult, check_counts, cpu_threads, speedups, time_runs
 
-__all__ = ["LatencyResult", "batch_sweep", "measure_latency", "speedups"]
+__all__ = ["RUNTIMES", "LatencyRequest", "LatencyResult", "batch_sweep", "measure", "measure_latency", "speedups"]
 
-
-@dataclass(frozen=True)
-class LatencyResult:
-    """Timings of one latency run, in milliseconds per batch, and the environment they were taken in.
-
-    Attributes:
-        mode: the mode's label ("fp32" is plain fp32 eager).
-        model: the model's config label ("tutorial w=64", "YOLO11n"; "" when it has no config).
-        flops: floating-point operations of one forward of the batch (from the engine's count; 0 when
-            the model has no config).
-        compile_s: seconds spent compiling or capturing before the first timed run (0 for eager; for ONNX
-            Runtime, creating the session, which optimises the graph).
-        waited_s: seconds this run queued for its device behind other users' forwards.
-        runtime: "torch" or "onnxruntime".
-        export_s: for ONNX Runtime, seconds spent exporting the model (and quantizing it), before all else.
-    """
-
-    times_ms: tuple[float, ...]
-    batch: int
-    input_size: tuple[int, int]
-    dtype: str
-    device: str
-    device_name: str
-    torch: str
-    threads: int
-    warmup: int
-    mode: str = "fp32"
-    model: str = ""
-    flops: int = 0
-    compile_s: float = 0.0
-    waited_s: float = 0.0
-    settings: dict[str, Any] = field(default_factory=dict)
-    runtime: str = "torch"
-    export_s: float = 0.0
-
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.times_ms)
-
-    @property
-    def p90_ms(self) -> float:
-        return float(np.percentile(self.times_ms, 90))
-
-    @property
-    def min_ms(self) -> float:
-        return min(self.times_ms)
-
-    @property
-    def max_ms(self) -> float:
-        return max(self.times_ms)
-
-    @property
-    def images_per_s(self) -> float:
-        return self.batch * 1000.0 / self.median_ms
-
-    @property
-    def tflops(self) -> float:
-        """Achieved TFLOP/s at the median time."""
-        return self.flops / (self.median_ms / 1000.0) / 1e12
-
-    @property
-    def spread(self) -> float:
-        """(p90 - min) / median: above ~0.2 the figures are noisy (a busy machine, a shared device)."""
-        return (self.p90_ms - self.min_ms) / self.median_ms
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["times_ms"] = list(self.times_ms)
-        d["input_size"] = list(self.input_size)
-        for key in ("median_ms", "p90_ms", "min_ms", "max_ms", "images_per_s", "tflops", "spread"):
-            d[key] = getattr(self, key)
-        d["iters"] = len(self.times_ms)
-        return d
+RUNTIMES = ("torch", "onnxruntime")
 
 
 def measure_latency(
@@ -117,6 +47,7 @@ def measure_latency(
     threads: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     on_wait: Callable[[], None] | None = None,
+    flops_per_image: int | None = None,
 ) -> LatencyResult:
     """Time `iters` forward passes of a random batch after `warmup` untimed ones.
 
@@ -136,6 +67,8 @@ def measure_latency(
         threads: CPU threads for this run (torch's setting is process-wide: restored afterwards).
         on_progress: called as on_progress(done, total) after every run, warm-up included.
         on_wait: called once if the device is busy with another forward, before waiting for it.
+        flops_per_image: the engine's FLOP count of one image, when the caller has it (a batch sweep counts
+            once); else counted here from the model's config.
 
     Raises:
         ValueError: a bad argument, an absent device, or a mode the device cannot run.
@@ -145,16 +78,17 @@ def measure_latency(
     elif dtype is not None and dtype != mode.dtype:
         raise ValueError(f"dtype {dtype!r} contradicts the mode's {mode.dtype!r}; give one")
     h, w = parse_size(size)
-    _check_run(batch, iters, warmup, threads)
+    check_counts(batch, iters, warmup, threads)
     dev = check_device(device)
     mode.check(dev)
 
     config = getattr(model, "config", None)
-    flops = _flops_per_image(config, (h, w)) * batch if config is not None else 0
+    if flops_per_image is None:
+        flops_per_image = model_stats(config, (h, w)).flops if config is not None else 0
     in_channels = config.in_channels if config is not None else next(model.parameters()).shape[1]
     x = mode.input_like(torch.rand(batch, in_channels, h, w, device=dev))
-    with prepared(model, mode, x, dev, on_wait=on_wait) as run, _num_threads(threads) as used_threads:
-        times = _time_runs(run, dev, warmup, iters, on_progress)
+    with prepared(model, mode, x, dev, on_wait=on_wait) as run, cpu_threads(threads) as used_threads:
+        times = time_runs(run, dev, warmup, iters, on_progress)
     return LatencyResult(
         times_ms=tuple(times),
         batch=batch,
@@ -167,77 +101,11 @@ def measure_latency(
         warmup=warmup,
         mode=mode.label,
         model=config.label if config is not None else "",
-        flops=flops,
+        flops=flops_per_image * batch,
         compile_s=run.compile_s,
         waited_s=run.waited_s,
         settings=asdict(mode),
     )
-
-
-def _check_run(batch: int, iters: int, warmup: int, threads: int | None = None) -> None:
-    """The checks every timed run makes of its counts (torch and ONNX Runtime, whole forward or per layer).
-
-    Raises:
-        ValueError: a count that is not an integer in its range.
-    """
-    if not isinstance(batch, int) or not 1 <= batch <= 1024:
-        raise ValueError(f"batch must be an integer from 1 to 1024, got {batch!r}")
-    if not isinstance(iters, int) or not 1 <= iters <= 10_000:
-        raise ValueError(f"iters must be an integer from 1 to 10000, got {iters!r}")
-    if not isinstance(warmup, int) or not 0 <= warmup <= 1000:
-        raise ValueError(f"warmup must be an integer from 0 to 1000, got {warmup!r}")
-    if threads is not None and (not isinstance(threads, int) or not 1 <= threads <= 1024):
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
-
-
-def _time_runs(
-    run: Callable[[], Any], dev: torch.device, warmup: int, iters: int, on_progress: Callable[[int, int], None] | None
-) -> list[float]:
-    """Milliseconds of each of `iters` runs after `warmup` untimed ones, the device synchronised around each."""
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + iters):
-            synchronize(dev)
-            start = time.perf_counter()
-            run()
-            synchronize(dev)
-            elapsed = time.perf_counter() - start
-            if i >= warmup:
-                times.append(elapsed * 1000.0)
-            if on_progress is not None:
-                on_progress(i + 1, warmup + iters)
-    return times
-
-
-@contextmanager
-def _num_threads(threads: int | None) -> Iterator[int]:
-    """torch's CPU threads set to `threads` (process-wide) for the duration; yields the count in effect."""
-    old = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(old)
-
-
-@functools.lru_cache(maxsize=64)
-def _flops_per_image(config: Any, size: tuple[int, int]) -> int:
-    """The engine's FLOP count of one image (a meta-device forward, done once per config and size: a batch
-    sweep asks for it at every batch size)."""
-    return model_stats(config, size).flops
-
-
-def speedups(results: Sequence[LatencyResult]) -> list[float | None]:
-    """Each result's speed-up over plain fp32 eager: the median of the last "fp32" run among `results` of
-    the same model, input size, batch, device and thread count, over the result's median (None where
-    there is no such run)."""
-
-    def same(r: LatencyResult) -> tuple:
-        return r.model, r.input_size, r.batch, r.device, r.threads
-
-    baseline = {same(r): r.median_ms for r in results if r.mode == "fp32"}
-    return [baseline[same(r)] / r.median_ms if same(r) in baseline else None for r in results]
 
 
 def batch_sweep(
@@ -252,4 +120,99 @@ def batch_sweep(
         batches: batch sizes, in the order run.
         **kwargs: arguments of `measure_latency` (size, device, mode, iters...).
     """
+    config = getattr(model, "config", None)
+    if config is not None and "flops_per_image" not in kwargs:
+        kwargs["flops_per_image"] = model_stats(config, parse_size(kwargs.get("size", 640))).flops  # counted once
     return [measure_latency(model, batch=b, **kwargs) for b in batches]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyRequest:
+    """What a latency run asks for, as the Latency page and `latency` both state it.
+
+    Attributes:
+        runtime: "torch", or "onnxruntime" (the model exported to ONNX; `dtype` fp32 or int8).
+        dtype: the precision timed; for torch, the mode's.
+        mode: torch's mode (precision, memory format, graphs, compile); None is plain `dtype` eager. ONNX
+            Runtime takes none (it optimises the graph itself).
+        size: input size (H, W).
+        batches: the batch sizes, one run each (more than one: a batch sweep).
+        device, warmup, iters, threads: as `measure_latency`.
+    """
+
+    runtime: str = "torch"
+    dtype: str = "fp32"
+    mode: LatencyMode | None = None
+    size: tuple[int, int] = (640, 640)
+    batches: tuple[int, ...] = (1,)
+    device: str = "cpu"
+    warmup: int = 3
+    iters: int = 20
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if not self.batches:
+            raise ValueError("give at least one batch size")
+        for batch in self.batches:
+            check_counts(batch, self.iters, self.warmup, self.threads)
+        if self.runtime == "onnxruntime":
+            if self.dtype not in ONNX_DTYPES:
+                raise ValueError(f"ONNX Runtime runs {' and '.join(ONNX_DTYPES)} here, not {self.dtype}")
+            mode = self.mode or LatencyMode()
+            torch_only = [o.flag for o in MODE_OPTIONS if getattr(mode, o.field)]
+            torch_only += ["--compile"] * bool(mode.compile) + ["--freeze"] * mode.freeze
+            if torch_only:
+                raise ValueError(f"{', '.join(torch_only)}: torch modes; ONNX Runtime optimises the graph itself")
+        elif self.dtype == "int8":
+            raise ValueError(
+                "int8 runs in ONNX Runtime (static quantization): choose the onnxruntime runtime; torch runs fp32, fp16, bf16"
+            )
+        elif self.mode is not None and self.mode.dtype != self.dtype:
+            raise ValueError(f"dtype {self.dtype!r} contradicts the mode's {self.mode.dtype!r}; give one")
+
+    @property
+    def torch_mode(self) -> LatencyMode:
+        """The mode torch runs (ONNX Runtime runs none)."""
+        return self.mode or LatencyMode(dtype=self.dtype)
+
+
+def measure(
+    model: nn.Module,
+    request: LatencyRequest,
+    *,
+    onnx: OnnxModel | None = None,
+    on_progress: Callable[[int, int, int], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> list[LatencyResult]:
+    """Time what `request` asks for, one result per batch size: what the Latency page and `latency` run.
+
+    The FLOPs of one image are counted once, from the model's statistics, for every batch and either runtime.
+
+    Args:
+        model: the model (torch runs a private copy in the mode; for ONNX Runtime its config gives the FLOPs).
+        request: the runtime, mode, size, batches and counts.
+        onnx: for ONNX Runtime, the model exported at `request.size` (`onnx_models.deployable`).
+        on_progress: called as on_progress(batch, done, total) after every run of each batch.
+        on_wait: called when the device is busy with another forward, before waiting for it.
+
+    Raises:
+        ValueError: a bad request, an absent device, a mode the device cannot run, or an ONNX model missing or
+            exported at another size.
+    """
+    size = parse_size(request.size)
+    config = getattr(model, "config", None)
+    flops = model_stats(config, size).flops if config is not None else 0
+    if request.runtime == "onnxruntime" and (onnx is None or tuple(onnx.size) != size or onnx.dtype != request.dtype):
+        raise ValueError(f"ONNX Runtime needs the model exported in {request.dtype} at {size[0]}x{size[1]}")
+    results = []
+    for batch in request.batches:
+        progress = None if on_progress is None else (lambda done, total, b=batch: on_progress(b, done, total))
+        common: dict[str, Any] = {"batch": batch, "device": request.device, "warmup": request.warmup, "iters": request.iters}
+        common |= {"threads": request.threads, "on_progress": progress, "on_wait": on_wait}
+        if request.runtime == "onnxruntime":
+            results.append(measure_onnx_latency(onnx, flops=flops, **common))
+        else:
+            results.append(measure_latency(model, size=size, mode=request.torch_mode, flops_per_image=flops, **common))
+    return results

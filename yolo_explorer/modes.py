@@ -30,13 +30,73 @@ from torch import nn
 from .blocks import fold_batchnorm
 from .devices import cudnn_benchmark, device_lock, dtype_from_name, queue_for, supported_dtypes, synchronize
 
-__all__ = ["COMPILE_MODES", "CompileError", "LatencyMode", "Prepared", "prepared", "private_copy"]
+__all__ = ["COMPILE_MODES", "MODE_OPTIONS", "CompileError", "LatencyMode", "ModeOption", "Prepared", "prepared", "private_copy"]
 
 CompileMode = Literal["default", "reduce-overhead", "max-autotune"]
 COMPILE_MODES: tuple[str, ...] = ("default", "reduce-overhead", "max-autotune")
 # lock 1 of 3: one compiled run at a time in this process. Each starts by emptying dynamo's cache, which
 # would otherwise throw away another run's compiled graph between its warm-up and its timed runs.
 _COMPILED_RUN = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ModeOption:
+    """One on/off option of `LatencyMode`, declared once for the command line, the pages and the mode's label.
+
+    Attributes:
+        field: the `LatencyMode` field it sets.
+        flag: its command-line flag.
+        label: its toggle on the Latency and Profile pages.
+        help: what it does, in a sentence (the flag's help and the toggle's).
+        tag: how the mode's label names it.
+        cuda_only: only a CUDA device runs it.
+        per_layer: a forward in this mode can still be timed layer by layer (not a CUDA graph: one replayed program).
+    """
+
+    field: str
+    flag: str
+    label: str
+    help: str
+    tag: str
+    cuda_only: bool = False
+    per_layer: bool = True
+
+
+MODE_OPTIONS: tuple[ModeOption, ...] = (  # in the order the mode's label names them
+    ModeOption(
+        "channels_last",
+        "--channels-last",
+        "channels_last",
+        "NHWC memory format for the weights and the input (tensor cores and oneDNN prefer it).",
+        "channels_last",
+    ),
+    ModeOption(
+        "fold_bn",
+        "--fold-bn",
+        "Fold BatchNorm",
+        "Fold each BatchNorm into its convolution first, as deployed models are run: one kernel fewer per block, the "
+        "same outputs up to rounding.",
+        "BN folded",
+    ),
+    ModeOption(
+        "cudnn_benchmark",
+        "--cudnn-benchmark",
+        "cuDNN autotune",
+        "Let cuDNN time its convolution algorithms for these shapes and keep the fastest (torch.backends.cudnn.benchmark), "
+        "for this run.",
+        "cuDNN autotune",
+        cuda_only=True,
+    ),
+    ModeOption(
+        "cuda_graph",
+        "--cuda-graph",
+        "CUDA graph",
+        "Record the forward once as a CUDA graph and replay it: no per-kernel launch cost.",
+        "CUDA graph",
+        cuda_only=True,
+        per_layer=False,
+    ),
+)
 
 
 class CompileError(RuntimeError):
@@ -82,15 +142,7 @@ class LatencyMode:
 
     @property
     def label(self) -> str:
-        parts = [self.dtype]
-        if self.channels_last:
-            parts.append("channels_last")
-        if self.fold_bn:
-            parts.append("BN folded")
-        if self.cudnn_benchmark:
-            parts.append("cuDNN autotune")
-        if self.cuda_graph:
-            parts.append("CUDA graph")
+        parts = [self.dtype, *(option.tag for option in MODE_OPTIONS if getattr(self, option.field))]
         if self.compile:
             parts.append(f"compile {self.compile}" + (" (frozen weights)" if self.freeze else ""))
         return " + ".join(parts)

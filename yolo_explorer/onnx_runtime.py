@@ -1,6 +1,6 @@
 """Running an exported backbone in ONNX Runtime: sessions on the CPU (or CUDA, where onnxruntime-gpu is
-installed), latency in the same terms as torch's (`latency.LatencyResult`), and how far its outputs are
-from a float64 forward of the same model (relative error and cosine similarity per output).
+installed), latency in the same terms as torch's (`timing.LatencyResult`, timed by `timing.time_runs`), and how
+far its outputs are from a float64 forward of the same model (relative error and cosine similarity per output).
 
     fp32 = export_onnx(model, size=640)
     result = measure_onnx_latency(fp32, flops=model_stats(model.config, 640).flops, batch=1)
@@ -20,11 +20,12 @@ from torch import nn
 
 from .detector import output_tensors
 from .devices import check_device, device_lock, device_name
-from .latency import LatencyResult, _check_run, _time_runs
+from .heatmaps import rank_channels
 from .modes import private_copy
 from .onnx_models import INPUT, OnnxModel, RuntimeUnavailableError, require
+from .timing import LatencyResult, check_counts, time_runs
 
-__all__ = ["OutputError", "measure_onnx_latency", "output_errors", "run_onnx", "session"]
+__all__ = ["OutputError", "QuantizedChannel", "measure_onnx_latency", "output_errors", "quantized_channel", "run_onnx", "session"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,38 @@ class OutputError:
     name: str
     relative_error: float
     cosine: float
+
+
+@dataclass(frozen=True)
+class QuantizedChannel:
+    """One channel of the first output as the float model and the ONNX model compute it for the same input.
+
+    Attributes:
+        output: the output's name (P3).
+        channel: the channel, the strongest of the float output by L2 energy.
+        reference, onnx: its (H, W) map from the torch model in fp32 and from ONNX Runtime.
+        relative_error: ||onnx - reference|| / ||reference|| over the map.
+    """
+
+    output: str
+    channel: int
+    reference: np.ndarray
+    onnx: np.ndarray
+    relative_error: float
+
+
+def quantized_channel(model: nn.Module, onnx: OnnxModel, x: torch.Tensor) -> QuantizedChannel:
+    """What ONNX Runtime (int8, typically) does to one channel: the first output's strongest channel for the input
+    `x` ((1, C, H, W) float32, at `onnx.size`) from an fp32 copy of `model` on the CPU and from `onnx`."""
+    with torch.inference_mode():
+        reference = output_tensors(private_copy(model).float().cpu()(x.float().cpu()))
+    first = next(iter(reference.values()))[0]  # (C, H, W)
+    ran = torch.from_numpy(run_onnx(onnx, x.numpy())[0][0])
+    channel = int(rank_channels(first, "energy")[0])
+    a, b = first[channel].numpy(), ran[channel].numpy()
+    error = float(np.linalg.norm(b - a) / max(float(np.linalg.norm(a)), 1e-30))
+    name = onnx.outputs[0] if onnx.outputs else "output 0"
+    return QuantizedChannel(name, channel, a, b, error)
 
 
 def session(onnx: OnnxModel, *, device: str = "cpu", threads: int | None = None) -> Any:
@@ -91,7 +124,7 @@ def measure_onnx_latency(
         flops: FLOPs of one image (the engine's count), for TFLOP/s; 0 when unknown.
         batch, device, warmup, iters, threads, on_progress, on_wait: as `latency.measure_latency`.
     """
-    _check_run(batch, iters, warmup, threads)
+    check_counts(batch, iters, warmup, threads)
     dev = check_device(device)
     start = time.perf_counter()
     sess = session(onnx, device=str(dev), threads=threads)
@@ -99,7 +132,7 @@ def measure_onnx_latency(
     h, w = onnx.size
     x = np.random.default_rng(0).random((batch, 3, h, w), dtype=np.float32)
     with device_lock(dev, on_wait) as wait:
-        times = _time_runs(lambda: sess.run(None, {INPUT: x}), dev, warmup, iters, on_progress)
+        times = time_runs(lambda: sess.run(None, {INPUT: x}), dev, warmup, iters, on_progress)
     return LatencyResult(
         times_ms=tuple(times),
         batch=batch,

@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from .devices import check_device, device_name, dtype_from_name, synchronize
-from .latency import _check_run, _num_threads
 from .modes import LatencyMode, prepared, private_copy
 from .stats import model_stats, parse_size
+from .timing import check_counts, cpu_threads, time_runs
 
 __all__ = ["LayerProfile", "Profile", "profile_layers"]
 
@@ -142,7 +142,7 @@ def profile_layers(
             "be timed layer by layer. Profile its eager mode, and time the compiled one whole (Latency, or `latency`)"
         )
     h, w = parse_size(size)
-    _check_run(batch, iters, warmup, threads)
+    check_counts(batch, iters, warmup, threads)
     dev = check_device(device)
     mode.check(dev)
     config = model.config
@@ -150,27 +150,20 @@ def profile_layers(
     x = mode.input_like(torch.rand(batch, config.in_channels, h, w, device=dev))
 
     # a private copy even for plain fp32: the hooks never touch a model that other sessions share
-    with prepared(private_copy(model), mode, x, dev, on_wait=on_wait) as run, _num_threads(threads):
+    with prepared(private_copy(model), mode, x, dev, on_wait=on_wait) as run, cpu_threads(threads):
         layers = list(run.model.named_children())
         if [name for name, _ in layers] != [s.name for s in stats.layers]:
             raise ValueError("profile_layers needs a backbone whose top-level layers are its statistics' layers")
-        plain: list[float] = []
         per_layer: dict[str, list[float]] = {name: [] for name, _ in layers}
-        with torch.inference_mode():
-            for i in range(warmup + iters):
-                synchronize(dev)
-                start = time.perf_counter()
+
+        def hooked(timed: bool) -> None:  # after each plain forward: one with a clock around every layer
+            with _layer_clocks(layers, dev) as clocks:
                 run()
-                synchronize(dev)
-                elapsed = time.perf_counter() - start
-                with _layer_clocks(layers, dev) as clocks:
-                    run()
-                if i >= warmup:
-                    plain.append(elapsed * 1000.0)
-                    for name, seconds in clocks.items():
-                        per_layer[name].append(seconds * 1000.0)
-                if on_progress is not None:
-                    on_progress(i + 1, warmup + iters)
+            if timed:
+                for name, seconds in clocks.items():
+                    per_layer[name].append(seconds * 1000.0)
+
+        plain = time_runs(run, dev, warmup, iters, on_progress, after_each=hooked)
         weight_bytes = {name: _weight_bytes(module) for name, module in layers}
         sources = dict(getattr(run.model, "sources", {}))  # a detector's concatenations and head read several layers
 

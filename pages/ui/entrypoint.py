@@ -45,8 +45,7 @@ def frame() -> Any:
     st.set_page_config(page_title="YOLO explorer", page_icon=":material/frame_inspect:", layout="wide")
     st.session_state[_SETTINGS] = sidebar_controls()
     pages = [
-        st.Page(_PAGES_DIR / p.file, title=p.title, icon=p.icon, url_path=p.url_path, default=i == 0)
-        for i, p in enumerate(PAGES)
+        st.Page(_PAGES_DIR / p.file, title=p.title, icon=p.icon, url_path=p.url_path, default=i == 0) for i, p in enumerate(PAGES)
     ]
     return st.navigation(pages, position="top")
 

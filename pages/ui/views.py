@@ -38,9 +38,8 @@ from yolo_explorer.figures import (
     stage_share_bars,
 )
 from yolo_explorer.formatting import human_bytes, human_count, stats_csv, stats_rows
-from yolo_explorer.heatmaps import ChannelStats, channel_stats, map_to_original, quantize, rank_channels, reduce_channels
-from yolo_explorer.modes import private_copy
-from yolo_explorer.onnx_runtime import run_onnx
+from yolo_explorer.heatmaps import ChannelStats, channel_stats, map_to_original, quantize, reduce_channels
+from yolo_explorer.onnx_runtime import quantized_channel
 from yolo_explorer.preprocess import letterbox
 from yolo_explorer.versus import stage_rows
 
@@ -213,21 +212,14 @@ def quantization_pair(
     int8_digest: str, photo_digest: str, _reference: nn.Module, _int8: OnnxModel, _image: Image.Image
 ) -> QuantizationPair:
     """The strongest channel of P3 for the photo, as the fp32 model and the int8 model compute it, on one colour scale."""
-    box = letterbox(_image, _int8.size)
-    x = box.tensor()
-    with torch.inference_mode():
-        fp32 = private_copy(_reference).float().cpu()(x)[0][0]  # P3: (C, H, W)
-    int8 = torch.from_numpy(run_onnx(_int8, x.numpy())[0][0])
-    channel = int(rank_channels(fp32, "energy")[0])
-    a, b = fp32[channel].numpy(), int8[channel].numpy()
-    lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
-    name = _int8.outputs[0] if _int8.outputs else "output 0"
+    q = quantized_channel(_reference, _int8, letterbox(_image, _int8.size).tensor())
+    lo, hi = float(min(q.reference.min(), q.onnx.min())), float(max(q.reference.max(), q.onnx.max()))
     return QuantizationPair(
-        name,
-        channel,
-        channel_heatmap(a, title=f"fp32 (torch): {name} channel {channel}", zmin=lo, zmax=hi, height=360),
-        channel_heatmap(b, title=f"int8 (ONNX Runtime): {name} channel {channel}", zmin=lo, zmax=hi, height=360),
-        float(np.linalg.norm(b - a) / max(np.linalg.norm(a), 1e-30)),
+        q.output,
+        q.channel,
+        channel_heatmap(q.reference, title=f"fp32 (torch): {q.output} channel {q.channel}", zmin=lo, zmax=hi, height=360),
+        channel_heatmap(q.onnx, title=f"int8 (ONNX Runtime): {q.output} channel {q.channel}", zmin=lo, zmax=hi, height=360),
+        q.relative_error,
     )
 
 
