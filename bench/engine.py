@@ -242,10 +242,11 @@ def weights_section(quick: bool) -> None:
     import numpy as np
 
     from yolo_explorer import build_detector
+    from yolo_explorer.checkpoints import read_state_dict
     from yolo_explorer.detections import detect
     from yolo_explorer.preprocess import load_image
     from yolo_explorer.samples import sample_bytes
-    from yolo_explorer.weights import load_weights, read_state_dict
+    from yolo_explorer.weights import load_weights
 
     def saved(obj: object) -> bytes:
         buffer = io.BytesIO()

@@ -59,9 +59,9 @@ def ours(photo: Path, weights: Path, imgsz: int, threads: int, runs: int) -> dic
     from yolo_explorer import build_detector, load_image, load_weights
     from yolo_explorer.blocks import fold_batchnorm
     from yolo_explorer.capture import run_with_capture
+    from yolo_explorer.checkpoints import checkpoint_classes, read_checkpoint
     from yolo_explorer.detections import class_names, detect, detections_from
     from yolo_explorer.preprocess import letterbox
-    from yolo_explorer.weights import checkpoint_classes, read_checkpoint
 
     torch.set_num_threads(threads)
     checkpoint = read_checkpoint(weights)

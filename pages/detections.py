@@ -1,9 +1,14 @@
 """Detections: the whole YOLO11 detector on the photo. With trained weights, the boxes that NMS keeps
 (class-aware or across classes, of all classes or those chosen), mapped back through the letterbox; with
 random weights, the best class score of every cell of P3, P4 and P5 instead (what the head predicts before
-any threshold)."""
+any threshold).
+
+`controls` returns the `Request` (thresholds, input, classes), `ui.detections_for` runs it (cached), and `draw_boxes`
+or `draw_random` then `draw_score_maps` show the result."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -15,89 +20,119 @@ from yolo_explorer.insights import levels_insight
 from yolo_explorer.preprocess import letterbox_size
 from yolo_explorer.rendering import boxes_image, png_bytes
 
-settings = ui.current_settings()
-st.title("Detections")
-
-if not settings.detector:
-    st.info(
-        "Detections come from the whole detector: pick a YOLO11 scale and **Whole detector** in the sidebar "
-        "(the tutorial builds the backbone only).",
-        icon=":material/info:",
-    )
-    st.stop()
-
-# a link to this view may set the thresholds and the input (conf=0.5&iou=0.45&input=full)
-for name, key, low, high in (("conf", "det_conf", 0.05, 0.95), ("iou", "det_iou", 0.10, 0.95)):
-    linked = ui.links.linked(name)
-    if linked is not None:
-        value = ui.links.fraction(linked, low, high)
-        if value is None:
-            st.caption(
-                f":material/link: The link's {name}={escape_markdown(linked[:40])} is not from {low} to {high} in steps of 0.05."
-            )
-        else:
-            st.session_state[key] = value
-if ui.links.linked("input") == "full":
-    st.session_state["det_input"] = "The sidebar's whole size"
-
-left, right = st.columns(2)
-conf = left.slider(
-    "Score threshold", 0.05, 0.95, 0.25, 0.05, key="det_conf", help="A box is kept when its best class score is above this."
-)
-iou = right.slider(
-    "IoU threshold (NMS)",
-    0.10,
-    0.95,
-    0.70,
-    0.05,
-    key="det_iou",
-    help="Of two boxes of the same class overlapping more than this (intersection over union), the lower-scored is dropped.",
-)
-
 PREDICT, CANVAS = "As `yolo predict`", "The sidebar's whole size"
-with ui.guard("reading the image"):
-    (h, w), _, _ = letterbox_size(ui.image_for(settings.photo).size, settings.size, rect=True)
-sizing = st.segmented_control(
-    "Input",
-    [PREDICT, CANVAS],
-    default=PREDICT,
-    required=True,
-    key="det_input",
-    format_func=lambda o: f"{o}: {h}×{w}" if o == PREDICT else f"{o}: {settings.size_label}",
-    help="Ultralytics' predict fits the photo in the input size and pads it only up to a multiple of 32 (its `rect`), "
-    "which is what makes `yolo predict imgsz=640` and this page give the same boxes. The other pages pad to the whole size.",
-)
-rect = sizing == PREDICT
-ui.links.publish_page("conf", None if conf == 0.25 else f"{conf:.2f}")
-ui.links.publish_page("iou", None if iou == 0.70 else f"{iou:.2f}")
-ui.links.publish_page("input", None if rect else "full")
 
-trained = settings.weights is not None and settings.weights.classes is not None
-agnostic, picked = False, None
-if trained:  # what to keep: only with trained weights are there boxes to filter
+
+@dataclass(frozen=True)
+class Request:
+    """What the controls ask of the detector: Ultralytics' predict arguments, as this page offers them."""
+
+    conf: float
+    iou: float
+    rect: bool  # padded only to a multiple of 32, as `yolo predict` (else the sidebar's whole size)
+    agnostic: bool = False
+    classes: tuple[int, ...] | None = None  # the classes to keep (None: all)
+
+
+def main() -> None:
+    settings = ui.current_settings()
+    st.title("Detections")
+    if not settings.detector:
+        st.info(
+            "Detections come from the whole detector: pick a YOLO11 scale and **Whole detector** in the sidebar "
+            "(the tutorial builds the backbone only).",
+            icon=":material/info:",
+        )
+        return
+    trained = settings.weights is not None and settings.weights.classes is not None
+    request = controls(settings, trained)
+    with ui.guard("running the detector on the image"):
+        result = ui.detections_for(settings, request.conf, request.iou, request.agnostic, request.classes, request.rect)
+        image = ui.image_for(settings.photo)
+    if trained:
+        draw_boxes(settings, request, result, image)
+        heading, notes = "Best class score per cell, before the threshold", None
+    else:
+        heading, notes = "Best class score per cell of P3, P4 and P5", draw_random(settings, result)
+    draw_score_maps(settings, result, heading, notes)
+
+
+def controls(settings: ui.Settings, trained: bool) -> Request:
+    """The thresholds, the input and (with trained weights) the classes and the kind of suppression; a link to this
+    view may set the thresholds and the input (conf=0.5&iou=0.45&input=full)."""
+    # a link to this view may set the thresholds and the input (conf=0.5&iou=0.45&input=full)
+    for name, key, low, high in (("conf", "det_conf", 0.05, 0.95), ("iou", "det_iou", 0.10, 0.95)):
+        linked = ui.links.linked(name)
+        if linked is not None:
+            value = ui.links.fraction(linked, low, high)
+            if value is None:
+                st.caption(
+                    f":material/link: The link's {name}={escape_markdown(linked[:40])} is not from {low} to {high} "
+                    "in steps of 0.05."
+                )
+            else:
+                st.session_state[key] = value
+    if ui.links.linked("input") == "full":
+        st.session_state["det_input"] = "The sidebar's whole size"
+
+    left, right = st.columns(2)
+    conf = left.slider(
+        "Score threshold", 0.05, 0.95, 0.25, 0.05, key="det_conf", help="A box is kept when its best class score is above this."
+    )
+    iou = right.slider(
+        "IoU threshold (NMS)",
+        0.10,
+        0.95,
+        0.70,
+        0.05,
+        key="det_iou",
+        help="Of two boxes of the same class overlapping more than this (intersection over union), the lower-scored is dropped.",
+    )
+
+    with ui.guard("reading the image"):
+        (h, w), _, _ = letterbox_size(ui.image_for(settings.photo).size, settings.size, rect=True)
+    sizing = st.segmented_control(
+        "Input",
+        [PREDICT, CANVAS],
+        default=PREDICT,
+        required=True,
+        key="det_input",
+        format_func=lambda o: f"{o}: {h}×{w}" if o == PREDICT else f"{o}: {settings.size_label}",
+        help="Ultralytics' predict fits the photo in the input size and pads it only up to a multiple of 32 (its `rect`), "
+        "which is what makes `yolo predict imgsz=640` and this page give the same boxes. The other pages pad to the whole size.",
+    )
+    rect = sizing == PREDICT
+    ui.links.publish_page("conf", None if conf == 0.25 else f"{conf:.2f}")
+    ui.links.publish_page("iou", None if iou == 0.70 else f"{iou:.2f}")
+    ui.links.publish_page("input", None if rect else "full")
+
+    agnostic, picked = False, None
+    if trained:  # what to keep: only with trained weights are there boxes to filter
+        names = settings.class_names
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        chosen = left.multiselect(
+            "Classes",
+            names,
+            key=f"det_classes_{settings.classes}",  # a head with another class count starts a new choice
+            placeholder="All classes",
+            help="Keep only these classes (Ultralytics' `classes`): a cell whose best class is another is dropped.",
+        )
+        agnostic = right.toggle(
+            "Suppress across classes",
+            key="det_agnostic",
+            help="Class-agnostic NMS (Ultralytics' `agnostic_nms`): of two overlapping boxes the lower-scored is dropped even "
+            "when their classes differ. Off: each class is suppressed on its own, so a cat and a dog may share a box.",
+        )
+        picked = tuple(sorted(names.index(name) for name in chosen)) or None
+
+    return Request(conf, iou, rect, agnostic, picked)
+
+
+def draw_boxes(settings: ui.Settings, request: Request, result, image) -> None:
+    """The boxes NMS keeps on the photo, their table (with the level and cell of each) and the downloads."""
+    conf, iou, agnostic, picked = request.conf, request.iou, request.agnostic, request.classes
     names = settings.class_names
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
-    chosen = left.multiselect(
-        "Classes",
-        names,
-        key=f"det_classes_{settings.classes}",  # a head with another class count starts a new choice
-        placeholder="All classes",
-        help="Keep only these classes (Ultralytics' `classes`): a cell whose best class is another is dropped.",
-    )
-    agnostic = right.toggle(
-        "Suppress across classes",
-        key="det_agnostic",
-        help="Class-agnostic NMS (Ultralytics' `agnostic_nms`): of two overlapping boxes the lower-scored is dropped even "
-        "when their classes differ. Off: each class is suppressed on its own, so a cat and a dog may share a box.",
-    )
-    picked = tuple(sorted(names.index(name) for name in chosen)) or None
-
-with ui.guard("running the detector on the image"):
-    result = ui.detections_for(settings, conf, iou, agnostic, picked, rect)
-    image = ui.image_for(settings.photo)
-
-input_h, input_w = result.box.size
-if trained:
+    input_h, input_w = result.box.size
     among = f" ({', '.join(escape_markdown(names[i]) for i in picked)})" if picked else ""
     nms = "class-agnostic" if agnostic else "class-aware"
     capped = f" ({MAX_DET} at most, as Ultralytics' `max_det`)" if len(result.detections) == MAX_DET else ""
@@ -159,8 +194,10 @@ if trained:
     else:
         among = " among the classes chosen" if picked else ""
         st.info(f"Nothing scores above {conf:.2f} here{among}: lower the score threshold.", icon=":material/search_off:")
-    heading = "Best class score per cell, before the threshold"
-else:
+
+
+def draw_random(settings: ui.Settings, result) -> str:
+    """With random weights: why there are no boxes and where to get weights; returns the note under the score maps."""
     st.warning(
         f"Detections need trained weights: these are random, so any box would be noise. Get Ultralytics' trained "
         f"{settings.config.backbone.label} with the button in the sidebar, or upload a checkpoint "
@@ -178,17 +215,23 @@ else:
         f"The highest score here is {result.best_score:.3f}: an untrained head starts with biases that keep every "
         f"score low, as Ultralytics' does. {statistics}."
     )
-    heading = "Best class score per cell of P3, P4 and P5"
+    return notes
 
-st.subheader(heading)
-st.caption(
-    "Each cell of the three levels predicts one box; the colour is the highest of its class scores (sigmoid). P3 (stride 8) "
-    "sees small objects, P5 (stride 32) large ones."
-)
-if not trained:
-    st.caption(notes)
-cols = st.columns(3)
-for col, (name, scores) in zip(cols, result.score_maps.items(), strict=True):
-    h, w = scores.shape
-    with col:
-        ui.show(ui.views.score_chart((settings.forward_key, name), f"{name}: {h}×{w} cells", scores), key=f"det_{name}")
+
+def draw_score_maps(settings: ui.Settings, result, heading: str, notes: str | None) -> None:
+    """The best class score of every cell of P3, P4 and P5: what the head predicts before any threshold."""
+    st.subheader(heading)
+    st.caption(
+        "Each cell of the three levels predicts one box; the colour is the highest of its class scores (sigmoid). P3 (stride 8) "
+        "sees small objects, P5 (stride 32) large ones."
+    )
+    if notes:
+        st.caption(notes)
+    cols = st.columns(3)
+    for col, (name, scores) in zip(cols, result.score_maps.items(), strict=True):
+        h, w = scores.shape
+        with col:
+            ui.show(ui.views.score_chart((settings.forward_key, name), f"{name}: {h}×{w} cells", scores), key=f"det_{name}")
+
+
+main()

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
+from PIL import Image
 
 from pages import ui
-from yolo_explorer import list_layers
+from yolo_explorer import FeatureResult, list_layers
+from yolo_explorer.config import PYRAMID
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.heatmaps import RANKINGS, REDUCTIONS, rank_channels
 from yolo_explorer.rendering import grid_image, npy_bytes, png_bytes
@@ -20,58 +22,60 @@ from yolo_explorer.rendering import grid_image, npy_bytes, png_bytes
 GRID_SIZES = [4, 9, 16, 25, 36, 49, 64]
 COLORSCALES = ["Viridis", "Inferno", "Cividis", "Magma", "Greys", "RdBu"]
 
-settings = ui.current_settings()
-st.title("Feature maps")
 
-with ui.guard(f"running the {settings.part} on the image"):
-    image = ui.image_for(settings.photo)
-    base = ui.features_for(settings)
-model = ui.model_for(settings)
-box = base.box
+def main() -> None:
+    settings = ui.current_settings()
+    st.title("Feature maps")
 
-left, middle, right = st.columns([1, 1, 2])
-left.image(
-    ui.views.jpeg(("photo", settings.photo.digest), image),
-    caption=f"Original: {settings.photo.label}, {image.width}×{image.height}",
-    width="stretch",
-)
-middle.image(
-    ui.views.jpeg(("letterboxed", settings.photo.digest, settings.size), box.image),
-    caption=f"Model input, {settings.size_label}",
-    width="stretch",
-)
-right.markdown(
-    f"**Letterbox.** The photo is resized by ×{box.scale:.3g} to {box.resized[0]}×{box.resized[1]} so that it fits "
-    f"{settings.size_label} without distortion (OpenCV's bilinear filter), then padded with gray 114 ({box.left} px left, "
-    f"{box.top} px top): the input Ultralytics' models are trained and run with."
-)
-right.markdown(
-    f"**One forward** of {settings.config.label} gives "
-    + ("the neck's P3, P4 and P5 (layers 16, 19, 22, the head's inputs)" if settings.detector else "P3, P4 and P5")
-    + " below; changing the channels, the colours or the "
-    "opacity reuses it, and any other layer costs one more forward, kept for next time."
-)
-bn_mode = {"batch": "batch statistics, as the tutorial's figures", "running": "running statistics (eval mode)"}[
-    settings.batch_norm
-]
-right.caption(f"{settings.weights_label.capitalize()}; BatchNorm uses {bn_mode}. Change it under *More backbone settings*.")
+    with ui.guard(f"running the {settings.part} on the image"):
+        image = ui.image_for(settings.photo)
+        base = ui.features_for(settings)
+    box = base.box
+
+    left, middle, right = st.columns([1, 1, 2])
+    left.image(
+        ui.views.jpeg(("photo", settings.photo.digest), image),
+        caption=f"Original: {settings.photo.label}, {image.width}×{image.height}",
+        width="stretch",
+    )
+    middle.image(
+        ui.views.jpeg(("letterboxed", settings.photo.digest, settings.size), box.image),
+        caption=f"Model input, {settings.size_label}",
+        width="stretch",
+    )
+    right.markdown(
+        f"**Letterbox.** The photo is resized by ×{box.scale:.3g} to {box.resized[0]}×{box.resized[1]} so that it fits "
+        f"{settings.size_label} without distortion (OpenCV's bilinear filter), then padded with gray 114 ({box.left} px left, "
+        f"{box.top} px top): the input Ultralytics' models are trained and run with."
+    )
+    right.markdown(
+        f"**One forward** of {settings.config.label} gives "
+        + ("the neck's P3, P4 and P5 (layers 16, 19, 22, the head's inputs)" if settings.detector else "P3, P4 and P5")
+        + " below; changing the channels, the colours or the "
+        "opacity reuses it, and any other layer costs one more forward, kept for next time."
+    )
+    bn_mode = {"batch": "batch statistics, as the tutorial's figures", "running": "running statistics (eval mode)"}[
+        settings.batch_norm
+    ]
+    right.caption(f"{settings.weights_label.capitalize()}; BatchNorm uses {bn_mode}. Change it under *More backbone settings*.")
+    explorer(settings, ui.model_for(settings), base, image)
 
 
-def pick_map() -> tuple[str, torch.Tensor]:
+def pick_map(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult) -> tuple[str, torch.Tensor]:
     """The layer control; returns (name, (C, H, W) map), running one extra cached forward for sub-layers."""
     head = getattr(model, "head_name", None)  # a detector's head returns predictions, not maps; so does its DFL
-    not_maps = {"P3", "P4", "P5"} | ({head, f"{head}.dfl", f"{head}.dfl.conv"} if head else set())
+    not_maps = set(PYRAMID) | ({head, f"{head}.dfl", f"{head}.dfl.conv"} if head else set())
     names = [n for n in list_layers(model) if n not in not_maps]
     linked = ui.links.linked("layer")  # the layer a link to this view names
-    if linked in ("P3", "P4", "P5"):
+    if linked in PYRAMID:
         st.session_state["fm_layer"] = linked
     elif linked in names:
         st.session_state["fm_layer"], st.session_state["fm_any"] = "Any layer", linked
     elif linked is not None:
         st.caption(f":material/link: The link's layer {escape_markdown(linked[:60])} is not a layer of {settings.config.label}.")
-    choice = st.segmented_control("Layer", ["P3", "P4", "P5", "Any layer"], default="P3", required=True, key="fm_layer")
+    choice = st.segmented_control("Layer", [*PYRAMID, "Any layer"], default=PYRAMID[0], required=True, key="fm_layer")
     if choice != "Any layer":
-        ui.links.publish_page("layer", None if choice == "P3" else choice)
+        ui.links.publish_page("layer", None if choice == PYRAMID[0] else choice)
         return choice, base.maps[choice]
     name = st.selectbox(
         "Layer",
@@ -91,13 +95,16 @@ def pick_map() -> tuple[str, torch.Tensor]:
 
 
 @st.fragment
-def explorer() -> None:
+def explorer(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult, image: Image.Image) -> None:
+    """Everything below the input: a fragment, so a view control reruns only this (and no model code)."""
     with ui.guard("drawing the feature maps"):  # a fragment's errors do not reach the page's guard
-        views()
+        views(settings, model, base, image)
 
 
-def views() -> None:
-    name, fmap = pick_map()
+def views(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult, image: Image.Image) -> None:
+    """The layer, the grid of channels, one channel enlarged, and the overlay on the photo."""
+    name, fmap = pick_map(settings, model, base)
+    box = base.box
     c, h, w = fmap.shape
     st.caption(f"**{name}**: {c} channels of {h}×{w}, one cell per {round(settings.size[0] / h)} input pixels")
 
@@ -211,4 +218,4 @@ def views() -> None:
     )
 
 
-explorer()
+main()

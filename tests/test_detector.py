@@ -25,6 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from yolo_explorer import build_backbone, list_layers, make_config, model_stats, model_summary, run_with_capture
 from yolo_explorer.accuracy import calibrated_copy
 from yolo_explorer.blocks import fold_batchnorm
+from yolo_explorer.checkpoints import checkpoint_classes, checkpoint_task, task_note
 from yolo_explorer.config import YOLO11_SCALES
 from yolo_explorer.detections import (
     COCO_CLASSES,
@@ -40,7 +41,7 @@ from yolo_explorer.detector import Detector, DetectorOutput, build_detector, bui
 from yolo_explorer.features import extract_features
 from yolo_explorer.preprocess import letterbox, load_image
 from yolo_explorer.samples import sample_bytes
-from yolo_explorer.weights import WeightsMismatchError, checkpoint_classes, checkpoint_task, load_weights, task_note
+from yolo_explorer.weights import WeightsMismatchError, load_weights
 
 DATA = Path(__file__).parent / "data"
 ULTRALYTICS = json.loads((DATA / "ultralytics_yolo11_keys.json").read_text())["scales"]

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from yolo_explorer import build_backbone
+from yolo_explorer.checkpoints import WeightsError
 from yolo_explorer.preprocess import ImageLoadError, letterbox, load_image
-from yolo_explorer.weights import WeightsError, load_weights
+from yolo_explorer.weights import load_weights
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(

@@ -19,11 +19,11 @@ from test_page_latency import run_latency
 from yolo_explorer import build_backbone, build_detector, load_image, load_weights
 from yolo_explorer.accuracy import calibrated_copy
 from yolo_explorer.blocks import fold_batchnorm
+from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.detections import detect
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.preprocess import letterbox
 from yolo_explorer.samples import sample_bytes
-from yolo_explorer.weights import read_checkpoint
 
 DETECTOR = {"arch": "yolo11n", "part": "Whole detector"}
 

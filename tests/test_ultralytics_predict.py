@@ -27,9 +27,9 @@ from PIL import Image
 from yolo_explorer import build_detector, load_image, load_weights
 from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.capture import run_with_capture
+from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.detections import detect
 from yolo_explorer.preprocess import letterbox
-from yolo_explorer.weights import read_checkpoint
 
 DATA = Path(__file__).parent / "data"
 SAMPLES = Path(__file__).resolve().parents[1] / "yolo_explorer" / "samples"

@@ -19,7 +19,8 @@ from safetensors.torch import save as save_safetensors
 from test_preprocess import zip_bytes
 
 from yolo_explorer import build_backbone
-from yolo_explorer.weights import WeightsError, WeightsMismatchError, load_weights, read_state_dict
+from yolo_explorer.checkpoints import WeightsError, read_state_dict
+from yolo_explorer.weights import WeightsMismatchError, load_weights
 
 DATA = Path(__file__).parent / "data"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .backbone import Backbone, FeatureInfo, build_backbone
 from .capture import capture_activations, list_layers, resolve_layer, run_with_capture
+from .checkpoints import WeightsError
 from .config import ARCHITECTURES, LayerSpec, TutorialConfig, YOLO11Config, make_config
 from .detector import Detector, DetectorOutput, build_detector, build_model
 from .devices import DTYPES, available_devices, check_device, device_name, supported_dtypes
@@ -15,7 +16,7 @@ from .latency import LatencyResult, measure_latency
 from .modes import LatencyMode
 from .preprocess import ImageLoadError, Letterbox, letterbox, load_image
 from .stats import LayerStats, ModelStats, Summary, model_stats, model_summary, parse_size
-from .weights import WeightsError, load_weights
+from .weights import load_weights
 
 __all__ = [
     "ARCHITECTURES",

@@ -10,12 +10,25 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import yolo11_blocks  # noqa: F401 (registers YOLO11's blocks)
-from .blocks import build_block
-from .config import BackboneConfig, make_config
+from . import blocks, head, yolo11_blocks
+from .config import BackboneConfig, LayerSpec, make_config
 from .head import DFL, Detect
 
-__all__ = ["Backbone", "FeatureInfo", "build_backbone", "instantiate"]
+# LayerSpec.block -> factory(spec, input channels, **context): every block module's, gathered here once
+BLOCKS: dict[str, Any] = {**blocks.FACTORIES, **yolo11_blocks.FACTORIES, **head.FACTORIES}
+
+
+def build_block(spec: LayerSpec, c_in: int | tuple[int, ...], **context: Any) -> nn.Module:
+    """Instantiate the module a LayerSpec describes, given its input channels (one count per source for a
+    layer with several inputs) and any context its factory takes (Detect: the strides of its inputs)."""
+    try:
+        factory = BLOCKS[spec.block]
+    except KeyError:
+        raise ValueError(f"layer {spec.name!r}: unknown block {spec.block!r}; known: {', '.join(BLOCKS)}") from None
+    return factory(spec, c_in, **context)
+
+
+__all__ = ["BLOCKS", "Backbone", "FeatureInfo", "build_backbone", "build_block", "instantiate"]
 
 
 @dataclass(frozen=True)

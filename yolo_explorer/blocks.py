@@ -13,7 +13,6 @@ operations (YOLO11's attention) need `side`: their output sees every position.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import nn
@@ -21,7 +20,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .config import LayerSpec
 
-__all__ = ["BLOCKS", "Bottleneck", "C3k2", "ConvBNSiLU", "SPPF", "build_block", "fold_batchnorm"]
+__all__ = ["FACTORIES", "Bottleneck", "C3k2", "ConvBNSiLU", "SPPF", "fold_batchnorm"]
 
 
 class ConvBNSiLU(nn.Module):
@@ -142,18 +141,8 @@ def _sppf(spec: LayerSpec, c_in: int) -> nn.Module:
     return SPPF(c_in, spec.channels, spec.kernel, **bn_args(spec))
 
 
-# LayerSpec.block -> factory(spec, input channels); yolo11_blocks adds YOLO11's blocks
-BLOCKS: dict[str, Callable[..., nn.Module]] = {"conv": _conv, "c3k2": _c3k2, "sppf": _sppf}
-
-
-def build_block(spec: LayerSpec, c_in: int | tuple[int, ...], **context: Any) -> nn.Module:
-    """Instantiate the module a LayerSpec describes, given its input channels (one count per source for a
-    layer with several inputs) and any context its factory takes (Detect: the strides of its inputs)."""
-    try:
-        factory = BLOCKS[spec.block]
-    except KeyError:
-        raise ValueError(f"layer {spec.name!r}: unknown block {spec.block!r}; known: {', '.join(BLOCKS)}") from None
-    return factory(spec, c_in, **context)
+# LayerSpec.block -> factory(spec, input channels): the tutorial's blocks (`backbone.BLOCKS` gathers every module's)
+FACTORIES: dict[str, Callable[..., nn.Module]] = {"conv": _conv, "c3k2": _c3k2, "sppf": _sppf}
 
 
 def fold_batchnorm(model: nn.Module) -> int:

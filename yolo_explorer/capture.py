@@ -33,7 +33,7 @@ _NEVER_CALLED = (nn.ModuleList, nn.ModuleDict)
 def list_layers(model: nn.Module) -> list[str]:
     """Every name `capture_activations` accepts, in forward order.
 
-    The pyramid aliases of `model.feature_info` ("P3", "P4", "P5") come first, then every module path
+    The pyramid aliases of `model.feature_info` (P3, P4, P5) come first, then every module path
     ("stem", "stem.conv", ..., "sppf.cv2.act").
     """
     aliases = [info.name for info in getattr(model, "feature_info", ())]

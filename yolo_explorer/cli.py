@@ -20,6 +20,7 @@ import torch
 
 from .accuracy import calibrated_copy, mode_error
 from .blocks import fold_batchnorm
+from .checkpoints import Checkpoint, WeightsError, read_checkpoint, task_note
 from .config import ARCHITECTURES, make_config
 from .detections import MAX_DET, class_names, detect
 from .detector import build_model
@@ -29,7 +30,7 @@ from .formatting import human_count, latency_report, stats_table
 from .heatmaps import rank_channels
 from .insights import levels_insight
 from .latency import RUNTIMES, LatencyRequest, measure
-from .memory import InsufficientMemoryError, check_fits, estimate_forward_memory
+from .memory import InsufficientMemoryError, check_forward_fits
 from .modes import COMPILE_MODES, MODE_OPTIONS, CompileError, LatencyMode
 from .onnx_models import OnnxExportError, RuntimeUnavailableError, deployable, error_images
 from .onnx_runtime import output_errors
@@ -38,7 +39,7 @@ from .preprocess import ImageLoadError, load_image
 from .pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, present, weights_folder
 from .profile import profile_layers
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
-from .weights import Checkpoint, WeightsError, checkpoint_classes, load_weights, match_state_dict, read_checkpoint, task_note
+from .weights import checkpoint_config, load_weights, match_state_dict
 
 __all__ = ["main"]
 
@@ -227,19 +228,17 @@ def _config(args: argparse.Namespace):
             raise _BadArgument(
                 "the tutorial is a backbone only; the whole detector (--detector, detect) exists for yolo11n ... yolo11x"
             )
-        fields.update(detector=True, num_classes=args.classes or _checkpoint_classes(args) or 80)
+        fields.update(detector=True, num_classes=args.classes or 80)
     elif args.classes is not None:
         raise _BadArgument("--classes applies to the whole detector: add --detector")
     try:
-        return make_config(args.arch, **fields)
+        config = make_config(args.arch, **fields)
     except ValueError as err:
         raise _BadArgument(str(err)) from None
-
-
-def _checkpoint_classes(args: argparse.Namespace) -> int | None:
-    """The class count of --weights' detection head, if it has one."""
     checkpoint = _checkpoint(args)
-    return None if checkpoint is None else checkpoint_classes(checkpoint.state)
+    if checkpoint is not None and args.classes is None:  # the head of --weights decides the class count
+        config = checkpoint_config(config, checkpoint.state)
+    return config
 
 
 def _checkpoint(args: argparse.Namespace) -> Checkpoint | None:
@@ -285,9 +284,10 @@ def _load(model, args: argparse.Namespace, check_only: bool = False) -> None:
 
 
 def _check_memory(config, args: argparse.Namespace, device, dtype: str, batch: int = 1) -> None:
-    estimate = estimate_forward_memory(config, args.imgsz, batch=batch, dtype=dtype)
     try:
-        check_fits(estimate, device, what=f"a batch of {batch} at {args.imgsz[0]}x{args.imgsz[1]}")
+        check_forward_fits(
+            config, args.imgsz, device, batch=batch, dtype=dtype, what=f"a batch of {batch} at {args.imgsz[0]}x{args.imgsz[1]}"
+        )
     except InsufficientMemoryError as err:
         raise _RunFailed(str(err)) from None
 

@@ -18,9 +18,13 @@ __all__ = [
     "ARCHITECTURES",
     "BackboneConfig",
     "LayerSpec",
+    "PYRAMID",
     "TUTORIAL_WIDTHS",
     "TutorialConfig",
     "YOLO11Config",
+    "YOLO11_BACKBONE_LAYERS",
+    "YOLO11_HEAD_LAYER",
+    "YOLO11_HEAD_SOURCES",
     "YOLO11_SCALES",
     "make_config",
 ]
@@ -32,7 +36,7 @@ class LayerSpec:
 
     Args:
         name: attribute name of the module, also the layer name users see ("stage2_c3k2").
-        block: kind of block, a key of `blocks.BLOCKS` ("conv", "c3k2", "sppf", "yolo11_c3k2", "c2psa").
+        block: kind of block, a key of `backbone.BLOCKS` ("conv", "c3k2", "sppf", "yolo11_c3k2", "c2psa").
         channels: output channels.
         kernel: kernel size (conv) or pooling window (sppf).
         stride: spatial stride of the module.
@@ -194,12 +198,6 @@ ULTRALYTICS_PUBLISHED: dict[str, tuple[float, float]] = {
     "l": (25.3e6, 86.9e9),
     "x": (56.9e6, 194.9e9),
 }
-_DETECTOR_STAGES = {
-    "neck: top-down (FPN)": ("11", "12", "13", "14", "15", "16"),
-    "neck: bottom-up (PAN)": ("17", "18", "19", "20", "21", "22"),
-    "head": ("23",),
-}
-
 # YOLO11's layers 0-10 before scaling: (block, nominal channels, stride or repeats, extra LayerSpec fields)
 _YOLO11_PLAN: tuple[tuple[str, int, int, dict[str, Any]], ...] = (
     ("conv", 64, 2, {}),
@@ -214,6 +212,18 @@ _YOLO11_PLAN: tuple[tuple[str, int, int, dict[str, Any]], ...] = (
     ("sppf", 1024, 0, {"kernel": 5}),
     ("c2psa", 1024, 2, {}),
 )
+
+PYRAMID: tuple[str, ...] = ("P3", "P4", "P5")  # the feature levels every config names, finest first
+YOLO11_BACKBONE_LAYERS = len(_YOLO11_PLAN)  # layers "0" ... "10" are the backbone
+YOLO11_HEAD_LAYER = str(YOLO11_BACKBONE_LAYERS + len(_YOLO11_NECK_PLAN) - 1)  # "23": Detect
+YOLO11_HEAD_SOURCES: tuple[str, ...] = tuple(str(i) for i in _YOLO11_NECK_PLAN[-1][1])  # ("16", "19", "22")
+_YOLO11_BACKBONE_OUTPUTS = ("4", "6", "10")  # the backbone's P3, P4, P5: what the neck's concatenations take, and its last
+_NECK = [str(i) for i in range(YOLO11_BACKBONE_LAYERS, int(YOLO11_HEAD_LAYER))]  # "11" ... "22"
+_DETECTOR_STAGES = {  # the neck's two halves (6 layers each) and the head
+    "neck: top-down (FPN)": tuple(_NECK[: len(_NECK) // 2]),
+    "neck: bottom-up (PAN)": tuple(_NECK[len(_NECK) // 2 :]),
+    "head": (YOLO11_HEAD_LAYER,),
+}
 
 
 @dataclass(frozen=True)
@@ -243,9 +253,8 @@ class YOLO11Config:
     @property
     def outputs(self) -> tuple[tuple[str, str], ...]:
         """(feature name, layer producing it): the backbone's pyramid, or the neck's for a detector."""
-        if self.detector:
-            return (("P3", "16"), ("P4", "19"), ("P5", "22"))
-        return (("P3", "4"), ("P4", "6"), ("P5", "10"))
+        layers = YOLO11_HEAD_SOURCES if self.detector else _YOLO11_BACKBONE_OUTPUTS
+        return tuple(zip(PYRAMID, layers, strict=True))
 
     def __post_init__(self) -> None:
         if self.scale not in YOLO11_SCALES:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .config import PYRAMID
 from .detector import Detector, DetectorOutput
 from .features import extract_features
 from .preprocess import Letterbox
@@ -180,7 +181,7 @@ def anchor_cells(
     anchors: Sequence[int],
     grids: Sequence[tuple[int, int]],
     input_size: tuple[int, int],
-    names: Sequence[str] = ("P3", "P4", "P5"),
+    names: Sequence[str] = PYRAMID,
 ) -> list[Cell]:
     """The cell of each anchor index: anchors run over P3's grid row by row, then P4's, then P5's
     (`grids`: each level's (H, W)); `input_size` (H, W) gives the strides.
@@ -209,7 +210,7 @@ class DetectionResult:
     Attributes:
         box: the letterboxed input and its mapping to the photo.
         detections: kept boxes, best score first, in the photo's pixels (clipped to it).
-        score_maps: per level ("P3", "P4", "P5"), the best class score of every cell, (H, W).
+        score_maps: per level (P3, P4, P5), the best class score of every cell, (H, W).
         best_score: the highest class score anywhere (a random head stays near its starting biases).
         candidates: anchors whose best score exceeded the threshold (and whose best class was asked
             for), before NMS.
@@ -242,7 +243,7 @@ def to_photo(
     return tuple(detections)
 
 
-def score_maps(output: DetectorOutput, names: Sequence[str] = ("P3", "P4", "P5")) -> dict[str, torch.Tensor]:
+def score_maps(output: DetectorOutput, names: Sequence[str] = PYRAMID) -> dict[str, torch.Tensor]:
     """The best class score per cell of every level of the first image, (H, W) each, from the decoded scores."""
     best = output.decoded[0, 4:].max(dim=0).values.float().cpu()
     maps, start = {}, 0

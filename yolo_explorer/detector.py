@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .backbone import Backbone, build_backbone, instantiate
-from .config import BackboneConfig, make_config
+from .backbone import Backbone, build_backbone, build_block, instantiate
+from .config import PYRAMID, BackboneConfig, make_config
 
 __all__ = ["Detector", "DetectorOutput", "build_detector", "build_model", "pyramid", "output_tensors"]
 
@@ -58,6 +58,18 @@ class Detector(Backbone):
     @property
     def num_classes(self) -> int:
         return self.config.num_classes
+
+    def replace_head(self, config: BackboneConfig) -> None:
+        """Take `config` (this detector's with another class count) and a fresh head for it, on this model's device
+        and in its dtype. The caller holds the model's lock when the model is shared."""
+        reference = next(self.parameters())
+        sources = self.sources[self.head_name]
+        channels = tuple(self.layer_channels[s] for s in sources)
+        head = build_block(config.layers()[-1], channels, strides=tuple(self.layer_strides[s] for s in sources))
+        self.add_module(self.head_name, head.to(device=reference.device, dtype=reference.dtype).eval())
+        self.layer_channels[self.head_name] = 4 + config.num_classes
+        self.config = config
+        self.class_names = None
 
     def forward(self, x: torch.Tensor) -> DetectorOutput:
         kept: dict[str, Any] = {}
@@ -115,7 +127,7 @@ def pyramid(output: Any) -> tuple[torch.Tensor, ...]:
     return tuple(output.neck) if isinstance(output, DetectorOutput) else tuple(output)
 
 
-def output_tensors(output: Any, names: tuple[str, ...] = ("P3", "P4", "P5")) -> dict[str, torch.Tensor]:
+def output_tensors(output: Any, names: tuple[str, ...] = PYRAMID) -> dict[str, torch.Tensor]:
     """Every tensor a forward returns, by name: P3/P4/P5, and a detector's boxes, scores and decoded."""
     tensors = dict(zip(names, pyramid(output), strict=True))
     if isinstance(output, DetectorOutput):

@@ -12,6 +12,7 @@ from PIL import Image
 
 from .backbone import Backbone
 from .capture import BatchNormStats, run_with_capture
+from .config import PYRAMID
 from .detector import DetectorOutput, pyramid
 from .preprocess import Letterbox, letterbox
 from .stats import parse_size
@@ -43,7 +44,7 @@ def extract_features(
     model: Backbone,
     image: Image.Image | np.ndarray,
     size: int | str | Sequence[int],
-    layers: Sequence[str] = ("P3", "P4", "P5"),
+    layers: Sequence[str] = PYRAMID,
     *,
     batch_norm: BatchNormStats = "running",
     rect: bool = False,

@@ -146,15 +146,17 @@ def flow_diagram(stats: ModelStats) -> go.Figure:
     return _base_layout(fig, 300, legend=dict(orientation="h", x=0, y=1.12), margin=dict(l=10, r=10, t=30, b=10))
 
 
-# Where each layer of a YOLO11 detector sits in its drawing: (x, row); row 0 the backbone, left to right;
-# row 1 the top-down path (FPN), right to left; row 2 the bottom-up path (PAN), left to right, then the head.
-_DETECTOR_PLACES = {
-    "input": (0.0, 0),
-    **{str(i): (1.3 * (i + 1), 0) for i in range(11)},
-    **{str(11 + k): (14.3 - 1.7 * k, 1) for k in range(6)},
-    **{str(17 + k): (5.8 + 1.7 * k, 2) for k in range(6)},
-    "23": (16.0, 1.5),
-}
+def _detector_places(parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[float, int | float]]:
+    """Where each layer of a YOLO11 detector sits in its drawing, from the statistics' parts (backbone, neck, head):
+    (x, row); row 0 the backbone, left to right; row 1 the neck's top-down half (FPN), right to left; row 2 its
+    bottom-up half (PAN), left to right; then the head."""
+    backbone, neck, head = parts["backbone"], parts["neck"], parts["head"]
+    top_down, bottom_up = neck[: len(neck) // 2], neck[len(neck) // 2 :]
+    places: dict[str, tuple[float, int | float]] = {"input": (0.0, 0)}
+    places |= {name: (1.3 * (i + 1), 0) for i, name in enumerate(backbone)}
+    places |= {name: (14.3 - 1.7 * k, 1) for k, name in enumerate(top_down)}
+    places |= {name: (5.8 + 1.7 * k, 2) for k, name in enumerate(bottom_up)}
+    return places | {head[0]: (16.0, 1.5)}
 
 
 def detector_flow_diagram(stats: ModelStats) -> go.Figure:
@@ -172,9 +174,10 @@ def detector_flow_diagram(stats: ModelStats) -> go.Figure:
         )
         nodes[s.name] = (s.block, s.output_shape, s.feature, hover)
     rows = {0: 0.0, 1: -1.25, 2: -2.5, 1.5: -1.875}
+    places = _detector_places(dict(stats.parts))
     shapes, annotations, xs, ys, hover_text = [], [], [], [], []
     for name, (block, shape, feature, hover) in nodes.items():
-        x, row = _DETECTOR_PLACES[name]
+        x, row = places[name]
         y = rows[row]
         shapes.append(
             dict(
@@ -202,7 +205,7 @@ def detector_flow_diagram(stats: ModelStats) -> go.Figure:
     arrow = dict(xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2, arrowwidth=1.3, arrowsize=1, text="")
     for i, s in enumerate(stats.layers, start=1):
         for source in s.sources or (order[i - 1],):
-            (x0, r0), (x1, r1) = _DETECTOR_PLACES[source], _DETECTOR_PLACES[s.name]
+            (x0, r0), (x1, r1) = places[source], places[s.name]
             lateral = bool(s.sources) and source != order[i - 1]
             annotations.append(
                 dict(

@@ -3,22 +3,22 @@ concatenation, and the Detect head with its distribution focal loss (DFL) decodi
 facts in SPEC section 3 (Ultralytics' code is AGPL; none of it is copied here).
 
 Attribute names are the ones Ultralytics' state_dict keys use (`cv2`, `cv3`, `dfl.conv`), so a trained
-detection checkpoint loads key for key. Importing this module registers the blocks in `blocks.BLOCKS`.
+detection checkpoint loads key for key.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from .blocks import BLOCKS, ConvBNSiLU, bn_args
+from .blocks import ConvBNSiLU, bn_args
 from .config import LayerSpec
 
-__all__ = ["Concat", "DFL", "Detect", "HeadOutput", "Upsample", "anchor_points", "decode_boxes"]
+__all__ = ["FACTORIES", "Concat", "DFL", "Detect", "HeadOutput", "Upsample", "anchor_points", "decode_boxes"]
 
 REG_MAX = 16  # bins of the distribution over each box side's distance
 
@@ -180,4 +180,5 @@ def _detect(spec: LayerSpec, c_in: int | tuple[int, ...], strides: tuple[int, ..
     return Detect(tuple(c_in) if isinstance(c_in, tuple) else (c_in,), strides, spec.num_classes, **bn_args(spec))
 
 
-BLOCKS.update({"upsample": _upsample, "concat": _concat, "detect": _detect})
+# LayerSpec.block -> factory(spec, input channels), gathered by `backbone.BLOCKS`
+FACTORIES: dict[str, Callable[..., nn.Module]] = {"upsample": _upsample, "concat": _concat, "detect": _detect}

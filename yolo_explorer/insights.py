@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .compare import CompareRow
+from .config import YOLO11Config
 from .formatting import human_bytes, human_count, shape_str
 from .stats import ModelStats
 
@@ -33,11 +34,11 @@ ABOUT_4 = (3.2, 4.8)  # a growth from stage to stage said to be "about 4×" (±2
 
 
 def backbone_of(stats: ModelStats) -> ModelStats:
-    """The statistics of a detector's backbone part (layers 0-10, P3/P4/P5 at layers 4, 6, 10); a backbone's own."""
+    """The statistics of a detector's backbone part (its P3/P4/P5 where the backbone's config puts them); a backbone's own."""
     if len(stats.parts) < 2:
         return stats
     names = set(dict(stats.parts)["backbone"])
-    features = {"4": "P3", "6": "P4", "10": "P5"}
+    features = {layer: level for level, layer in YOLO11Config().outputs}  # the backbone's own P3, P4, P5
     layers = tuple(dataclasses.replace(s, feature=features.get(s.name, "")) for s in stats.layers if s.name in names)
     return dataclasses.replace(stats, layers=layers, parts=())
 

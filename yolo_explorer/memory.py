@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +28,7 @@ __all__ = [
     "InsufficientMemoryError",
     "MemoryEstimate",
     "check_fits",
+    "check_forward_fits",
     "configured_cap",
     "estimate_forward_memory",
     "free_memory",
@@ -162,3 +163,33 @@ def check_fits(
                 f"{human_bytes(estimate.peak_activation_bytes)} of activations at the peak, plus margin) but {reason}. "
                 f"Lower the width, the input size or the batch size."
             )
+
+
+def check_forward_fits(
+    config: BackboneConfig,
+    size: int | str | Sequence[int],
+    device: str | torch.device,
+    *,
+    batch: int = 1,
+    dtype: str = "fp32",
+    what: str | None = None,
+    estimator: Callable[[BackboneConfig, tuple[int, int], int, str], MemoryEstimate] | None = None,
+) -> MemoryEstimate:
+    """The one check made before every forward (pages, Compare's grids, the command line): estimate what a forward
+    of `batch` images of `config` at `size` in `dtype` needs, and refuse it at once if it does not fit `device` or
+    the server's cap. Returns the estimate.
+
+    Args:
+        estimator: how to estimate, as (config, (H, W), batch, dtype) -> MemoryEstimate; by default
+            `estimate_forward_memory` (the app passes its cached copy of it).
+
+    Raises:
+        InsufficientMemoryError: with the estimate, the limit, and what to lower.
+    """
+    h, w = parse_size(size)
+    if estimator is None:
+        estimate = estimate_forward_memory(config, (h, w), batch=batch, dtype=dtype)
+    else:
+        estimate = estimator(config, (h, w), batch, dtype)
+    check_fits(estimate, device, what=what or f"a batch of {batch} of {config.label} at {h}x{w}")
+    return estimate

@@ -66,7 +66,7 @@ class OnnxModel:
         data: the serialized ONNX model (opens in Netron).
         dtype: "fp32", or "int8" after `quantize_int8`.
         size: (H, W) of the input it was exported for; any batch size runs.
-        outputs: names of its outputs, the pyramid features ("P3", "P4", "P5"), and a detector's "boxes",
+        outputs: names of its outputs, the pyramid features (P3, P4, P5), and a detector's "boxes",
             "scores" and "decoded".
         label: the model's config label.
         export_s: seconds spent exporting (and quantizing).

@@ -6,7 +6,7 @@
 
 A download is streamed (a timeout, a size limit, a progress callback) into a temporary file beside its destination,
 then checked: the whole length arrived, the SHA-256 equals the published one where it is pinned, and the file reads
-with the safe loader (`weights.read_checkpoint`: no pickled code runs) and fits its architecture. Only then is it
+with the safe loader (`checkpoints.read_checkpoint`: no pickled code runs) and fits its architecture. Only then is it
 renamed into place, its SHA-256 written beside it (`yolo11n.pt.sha256`, in `sha256sum`'s format). Whatever fails
 leaves nothing half-written in the folder and raises `FetchError`, whose message says what happened and which file
 to copy where to do it by hand. A file lock beside the destination makes processes and threads that ask for the
@@ -31,9 +31,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from .checkpoints import DEFAULT_MAX_WEIGHT_BYTES, WeightsError, read_checkpoint
 from .config import make_config
 from .detector import build_detector
-from .weights import DEFAULT_MAX_WEIGHT_BYTES, WeightsError, checkpoint_classes, match_state_dict, read_checkpoint
+from .weights import checkpoint_config, match_state_dict
 
 __all__ = [
     "BASE_URL_ENV",
@@ -313,11 +314,8 @@ def _check(release: Release, path: Path, digest: str, max_bytes: int) -> None:
         )
     try:
         checkpoint = read_checkpoint(path, max_bytes=max_bytes)
-        classes = checkpoint_classes(checkpoint.state)
-        if classes is None:
-            raise WeightsError("it holds no detection head")
-        config = make_config(release.arch, detector=True, num_classes=classes)
-        match_state_dict(build_detector(config=config, device="meta"), checkpoint.state)
+        config = checkpoint_config(make_config(release.arch, detector=True), checkpoint.state)
+        match_state_dict(build_detector(config=config, device="meta"), checkpoint.state)  # a file without a head fails
     except WeightsError as err:
         raise FetchError(f"what arrived is not a usable {release.label} checkpoint ({err}); nothing was kept.") from None
 

@@ -2,19 +2,20 @@
 SPEC section 2 (Ultralytics' code is AGPL; none of it is copied here).
 
 Attribute names are the ones Ultralytics' state_dict keys use (`cv1`, `cv2`, `cv3`, `m`, `attn`,
-`qkv`, `proj`, `pe`, `ffn`), so its trained weights load key for key. Importing this module
-registers the blocks in `blocks.BLOCKS`.
+`qkv`, `proj`, `pe`, `ffn`), so its trained weights load key for key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from .blocks import BLOCKS, Bottleneck, ConvBNSiLU, bn_args
+from .blocks import Bottleneck, ConvBNSiLU, bn_args
 from .config import LayerSpec
 
-__all__ = ["C2PSA", "C3k", "C3k2", "Attention", "PSABlock", "attention_macs"]
+__all__ = ["FACTORIES", "C2PSA", "C3k", "C3k2", "Attention", "PSABlock", "attention_macs"]
 
 
 class C3k(nn.Module):
@@ -158,4 +159,5 @@ def _c2psa(spec: LayerSpec, c_in: int) -> nn.Module:
     return C2PSA(c_in, spec.channels, spec.repeats, spec.expansion, **bn_args(spec))
 
 
-BLOCKS.update({"yolo11_c3k2": _c3k2, "c2psa": _c2psa})
+# LayerSpec.block -> factory(spec, input channels), gathered by `backbone.BLOCKS`
+FACTORIES: dict[str, Callable[..., nn.Module]] = {"yolo11_c3k2": _c3k2, "c2psa": _c2psa}

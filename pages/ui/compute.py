@@ -26,10 +26,11 @@ from yolo_explorer import (
     supported_dtypes,
 )
 from yolo_explorer.blocks import fold_batchnorm
+from yolo_explorer.config import PYRAMID
 from yolo_explorer.detections import DetectionResult, detections_from
 from yolo_explorer.detector import DetectorOutput
 from yolo_explorer.devices import dtype_from_name
-from yolo_explorer.memory import MemoryEstimate, check_fits, estimate_forward_memory
+from yolo_explorer.memory import MemoryEstimate, check_forward_fits, estimate_forward_memory
 from yolo_explorer.onnx_models import OnnxModel, deployable, error_images
 from yolo_explorer.onnx_runtime import OutputError, output_errors
 from yolo_explorer.peaks import Peaks, device_peaks
@@ -148,8 +149,15 @@ def _decoded(digest: str, _data: bytes) -> Image.Image:
 
 def check_memory(settings: Settings, batch: int = 1, what: str = "this forward", dtype: str | None = None) -> None:
     """Refuse at once a forward that would not fit the device or the server's cap (raises InsufficientMemoryError)."""
-    estimate = memory_for(settings.config, settings.size, batch, dtype or settings.dtype)
-    check_fits(estimate, settings.device, what=what)  # the server's cap: YOLO_EXPLORER_MAX_FORWARD_MB
+    check_forward_fits(
+        settings.config,
+        settings.size,
+        settings.device,
+        batch=batch,
+        dtype=dtype or settings.dtype,
+        what=what,
+        estimator=memory_for,
+    )  # and the server's cap: YOLO_EXPLORER_MAX_FORWARD_MB
 
 
 @st.cache_resource(max_entries=8, show_spinner="Running the model on the image…")
@@ -159,7 +167,7 @@ def _features(key: tuple, layers: tuple[str, ...], _settings: Settings) -> Featu
     )
 
 
-def features_for(settings: Settings, layers: tuple[str, ...] = ("P3", "P4", "P5")) -> FeatureResult:
+def features_for(settings: Settings, layers: tuple[str, ...] = PYRAMID) -> FeatureResult:
     """One forward of the current photo with the current settings, capturing `layers` (cached under
     `settings.forward_key`)."""
     image_for(settings.photo)  # a bad image fails here, before any model work

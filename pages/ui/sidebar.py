@@ -14,12 +14,13 @@ from typing import Any
 import streamlit as st
 
 from yolo_explorer import ARCHITECTURES, ImageLoadError, available_devices
+from yolo_explorer.checkpoints import WeightsError, task_note
 from yolo_explorer.config import YOLO11_SCALES
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.preprocess import letterbox_size
 from yolo_explorer.pretrained import FETCH_ENV, LICENCE, RELEASES, Release, fetching_enabled
 from yolo_explorer.samples import SAMPLES
-from yolo_explorer.weights import WeightsError, task_note
+from yolo_explorer.weights import checkpoint_config
 
 from . import links
 from .compute import image_for, supported_dtypes_cached
@@ -125,8 +126,10 @@ def sidebar_controls() -> Settings:
                     max_value=4,
                     help="The tutorial uses n = 2.",
                 )
-            weights, mismatch, server_pick = _weights(config_for(arch, width, depth, detector))
-            classes = (weights and weights.classes) or 80  # a detection checkpoint's head decides
+            chosen = config_for(arch, width, depth, detector)
+            weights, mismatch, server_pick = _weights(chosen)
+            loads_into = checkpoint_config(chosen, weights.state) if weights is not None else chosen
+            classes = getattr(loads_into, "num_classes", 80)  # a detection checkpoint's head decides
             linked_bn = links.linked("bn")
             if linked_bn in BN_MODES:  # the link's choice, over the one that follows the weights
                 set_kept("batch_norm", linked_bn)

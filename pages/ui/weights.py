@@ -20,18 +20,10 @@ import streamlit as st
 import torch
 
 from yolo_explorer import build_model
+from yolo_explorer.checkpoints import Checkpoint, WeightsError, checkpoint_classes, checkpoint_task, read_checkpoint
 from yolo_explorer.config import BackboneConfig
-from yolo_explorer.detector import with_classes
 from yolo_explorer.pretrained import RELEASES, WEIGHTS_DIR_ENV, FetchError, Release, fetch, weights_folder
-from yolo_explorer.weights import (
-    Checkpoint,
-    WeightsError,
-    checkpoint_classes,
-    checkpoint_task,
-    match_state_dict,
-    read_checkpoint,
-    scan_folder,
-)
+from yolo_explorer.weights import checkpoint_config, match_state_dict, scan_folder
 
 log = logging.getLogger("yolo_explorer.app")
 
@@ -78,9 +70,7 @@ class Weights:
     def check(self, config: BackboneConfig) -> None:
         """Raise `WeightsMismatchError`, listing the keys, if these weights do not fit `config` (for a detector,
         with the class count of the weights' own head)."""
-        if getattr(config, "detector", False) and self.classes is not None:
-            config = with_classes(config, self.classes)
-        _check_fit(config, self.digest, self.state)
+        _check_fit(checkpoint_config(config, self.state), self.digest, self.state)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
