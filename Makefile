@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: run serve test lint system-packages lock clean
+.PHONY: run serve test test-quick lint system-packages lock clean
 
 run: $(READY)
 	$(BIN)/streamlit run app.py
@@ -18,6 +18,10 @@ serve: $(READY)
 
 test: $(READY) system-packages lint
 	$(BIN)/python -m pytest
+
+# While editing: lint, and every engine and AppTest test that is not slow (no browsers, compiles, exports, fuzzing).
+test-quick: $(READY) lint
+	$(BIN)/python -m pytest -q -m "not browser and not slow"
 
 lint: $(READY)
 	$(BIN)/ruff check .

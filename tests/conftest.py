@@ -1,29 +1,24 @@
-"""Shared fixtures: AppTest runs of the app, small image files."""
+"""Shared fixtures (AppTest runs of the app, Chromium) and the test tiers.
+
+Every test gets one tier marker: `browser` (set by its module: a real Chromium, maybe HAProxy), `app` (it runs the
+app in AppTest), or else `engine`. `slow` marks what an edit rarely needs (compiles, ONNX exports, subprocesses of
+the CLI, wheel builds, fuzzing). `make test-quick` runs `not browser and not slow`; `make test` and CI run all.
+"""
 
 from __future__ import annotations
 
-import io
+import inspect
 import os
 import tempfile
-from pathlib import Path
 
 import pytest
-from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "pages" / "main.py")  # the script every session runs; app.py serves it
+from helpers import APP
 
 # No test reads a developer's own weights: the weights folder is unset and the per-user cache that fetched
 # checkpoints go to (XDG_CACHE_HOME/yolo-explorer/weights) is a new, empty folder, for the app servers the
 # tests start too.
 os.environ.pop("YOLO_EXPLORER_WEIGHTS_DIR", None)
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="yolo-explorer-tests-")
-
-
-def image_bytes(size=(300, 100), color=(200, 40, 40), fmt="PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, format=fmt)
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -45,34 +40,35 @@ def app():
     return run
 
 
-def no_problems(at) -> None:
-    """No exception element and no error message on the page."""
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def image_captions(at) -> list[str]:
-    """Captions of every st.image on the main area (AppTest has no typed accessor for images)."""
-    found: list[str] = []
-
-    def walk(node) -> None:
-        for child in getattr(node, "children", {}).values():
-            if getattr(child, "type", None) == "image":
-                found.extend(img.caption for img in child.proto.imgs)
-            walk(child)
-
-    walk(at.main)
-    return found
-
-
 @pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium for the real-browser tests (test_browser.py and test_serve.py skip, or fail
     in CI, where it is missing)."""
+    from helpers import CHROMIUM, LAUNCH_ARGS
     from playwright.sync_api import sync_playwright
-    from test_browser import CHROMIUM, LAUNCH_ARGS
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         yield b
         b.close()
+
+
+_USES_APPTEST: dict[str, bool] = {}
+# a test whose own code does one of these is slow: the CLI in a subprocess (seconds of imports each), a torch.compile
+_SLOW_CALLS = ("cli(", 'compile="', "compile='")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test its tier: browser (its module says so), app (it runs the app in AppTest), else engine; and
+    `slow` to a test that runs the CLI in a subprocess or compiles (modules that are slow throughout mark themselves)."""
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and any(call in inspect.getsource(function) for call in _SLOW_CALLS):
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("browser"):
+            continue
+        module = item.module
+        if module.__name__ not in _USES_APPTEST:
+            _USES_APPTEST[module.__name__] = "AppTest" in inspect.getsource(module)
+        uses_app = "app" in getattr(item, "fixturenames", ()) or _USES_APPTEST[module.__name__]
+        item.add_marker(pytest.mark.app if uses_app else pytest.mark.engine)

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,23 +19,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import CHROMIUM, problems, settle
 from PIL import Image
 from spec import FLOPS_W64_640, MACS_W64_640, PARAMS_W64, SHAPES_640, TOTALS
 
 from pages.ui.entrypoint import PAGES
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.browser
 
@@ -106,29 +95,6 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1500, "height": 1800}, accept_downloads=True)
     yield context.new_page()
     context.close()
-
-
-FINISHED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-
-
-def settle(page: Page, timeout: float = 120) -> None:
-    """Wait until the app's script run has finished and every chart on the page is drawn.
-
-    Plotly charts mount a moment after the run ends (their bundle loads lazily): assertions on them
-    use `expect`, which retries.
-    """
-    page.wait_for_selector(FINISHED, timeout=timeout * 1000)
-    time.sleep(0.3)
-    page.wait_for_selector(FINISHED, timeout=timeout * 1000)
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"]')].every(c => c.querySelector('.main-svg'))",
-        timeout=timeout * 1000,
-    )
-
-
-def problems(page: Page) -> list[str]:
-    """Exceptions and error messages on the page."""
-    return page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').all_inner_texts()
 
 
 def sidebar_width(page: Page) -> int:

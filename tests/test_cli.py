@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli
 from PIL import Image
 from spec import FLOPS_W64_640, MACS_W64_640, TOTALS
 
@@ -17,18 +15,6 @@ from yolo_explorer import make_config, model_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "yolo_explorer" / "samples" / "cat.jpg"
-
-
-def cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m yolo_explorer ARGS`, with `env` added to this process's environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "yolo_explorer", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-    )
 
 
 def test_stats_json_matches_the_engine_and_spec():

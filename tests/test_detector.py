@@ -212,7 +212,7 @@ def test_a_segmentation_or_pose_models_detections_are_ultralytics(task):
 
 
 def test_the_cli_says_what_a_segmentation_models_weights_leave_out(tmp_path):
-    from test_cli import cli
+    from helpers import cli
 
     detector = build_detector("yolo11n", 2, seed=6)
     state = {f"model.{k}": v for k, v in detector.state_dict().items()}
@@ -416,7 +416,7 @@ def test_config_validation():
 
 
 def test_cli_stats_latency_and_features_of_the_detector(tmp_path):
-    from test_cli import cli
+    from helpers import cli
 
     stats = cli("stats", "--arch", "yolo11s", "--detector", "--json")
     assert stats.returncode == 0, stats.stderr
@@ -460,7 +460,7 @@ def stand_in_detector(size: int, seed: int = 11) -> Detector:
 
 
 def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
-    from test_cli import cli
+    from helpers import cli
 
     from yolo_explorer.detections import class_color
 
@@ -508,7 +508,7 @@ def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
 
 
 def test_cli_detect_refuses_bad_requests_in_one_line(tmp_path):
-    from test_cli import cli
+    from helpers import cli
 
     image = tmp_path / "photo.png"
     Image.new("RGB", (90, 60), (200, 100, 40)).save(image)
@@ -530,7 +530,7 @@ def test_cli_detect_refuses_bad_requests_in_one_line(tmp_path):
 
 
 def test_cli_refuses_what_has_no_detector():
-    from test_cli import cli
+    from helpers import cli
 
     tutorial = cli("stats", "--detector")
     assert (

@@ -20,6 +20,8 @@ HOLDER = """
 import json, sys, time
 from pathlib import Path
 from yolo_explorer.devices import device_lock
+
+pytestmark = pytest.mark.slow  # processes that hold the device lock
 barrier, me, n, hold = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 (barrier / f"{me}.ready").touch()
 while len(list(barrier.glob("*.ready"))) < n:

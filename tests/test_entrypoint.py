@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import APP, no_problems
+from helpers import APP, no_problems
 
 from pages.ui.entrypoint import PAGES
 

@@ -24,6 +24,8 @@ from yolo_explorer.checkpoints import WeightsError
 from yolo_explorer.preprocess import ImageLoadError, letterbox, load_image
 from yolo_explorer.weights import load_weights
 
+pytestmark = pytest.mark.slow  # fuzzing with hypothesis
+
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 FUZZ = settings(
     max_examples=EXAMPLES,

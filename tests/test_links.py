@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import APP, image_bytes, no_problems
+from helpers import APP, image_bytes, no_problems
 from streamlit.testing.v1 import AppTest
 
 from pages.ui.links import PAGE, SIDEBAR, link_query, read_link

@@ -18,7 +18,6 @@ def test_estimate_parts():
     stats = model_stats(config, 320)
     biggest = max(s.activation_bytes for s in stats.layers)
     assert biggest < e.peak_activation_bytes < 6 * stats.activation_bytes
-    assert e.total_bytes == e.params_bytes + e.peak_activation_bytes
 
 
 def test_estimate_scales_with_batch_and_dtype():
@@ -39,9 +38,14 @@ def test_check_fits_refuses_with_numbers():
         check_fits(huge, "cpu")
 
 
-def test_free_memory_cpu():
+def test_free_memory_cpu_is_the_kernel_s_available_memory():
+    """Against the kernel's own page counts (sysconf), which move a little between the two reads."""
+    import os
+
     free = free_memory("cpu")
-    assert free is None or free > 0
+    pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")  # free pages; MemAvailable adds reclaimable cache
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert pages * 0.9 <= free <= total
 
 
 @pytest.mark.gpu

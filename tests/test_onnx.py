@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from test_cli import cli
+from helpers import cli
 
 from yolo_explorer import build_backbone, make_config, model_stats
 from yolo_explorer.accuracy import calibrated_copy
@@ -27,6 +27,8 @@ from yolo_explorer.onnx_models import (
     require,
 )
 from yolo_explorer.onnx_runtime import measure_onnx_latency, output_errors, run_onnx, session
+
+pytestmark = pytest.mark.slow  # every test exports to ONNX (seconds each)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from spec import YOLO11N_BACKBONE_PARAMS
 
+pytestmark = pytest.mark.slow  # builds the wheel
+
 ROOT = Path(__file__).resolve().parents[1]
 # import name -> distribution, for what the engine may import
 DISTRIBUTIONS = {

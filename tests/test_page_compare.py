@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import no_problems
+from helpers import no_problems
 
 from yolo_explorer import make_config, model_stats
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import no_problems
 from data.synthetic_shapes import CLASSES, scene
+from helpers import no_problems, run_latency
 from spec import YOLO11_DETECTOR
-from test_page_latency import run_latency
 
 from yolo_explorer import build_backbone, build_detector, load_image, load_weights
 from yolo_explorer.accuracy import calibrated_copy
@@ -206,7 +205,7 @@ def test_compare_model_summary_and_latency_work_for_the_detector(app):
 
 def test_onnx_runtime_and_the_profile_of_the_detector(app):
     """The exported detector has all six outputs, each as accurate as the model; the profile times its 24 layers."""
-    from test_page_profile import profile
+    profile = run_latency  # the Profile form is submitted the same way
 
     at = detector_app(app, "latency.py", side=128)
     at.get_by_key("lat_runtime").set_value("ONNX Runtime").run()

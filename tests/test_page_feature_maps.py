@@ -6,7 +6,7 @@ import json
 
 import pytest
 import streamlit as st
-from conftest import image_bytes, image_captions, no_problems
+from helpers import image_bytes, image_captions, no_problems
 
 PAGE = "feature_maps.py"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import no_problems
+from helpers import no_problems
 from release_server import STAND_IN, Handler, release_server
 
 from yolo_explorer.pretrained import RELEASES

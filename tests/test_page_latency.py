@@ -5,17 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import no_problems
+from helpers import no_problems, run_latency
 
 PAGE = "latency.py"
-
-
-def run_latency(at, **form):
-    """Set the form's widgets and submit them in one run, as a browser does."""
-    for key, value in form.items():
-        at.get_by_key(key).set_value(value)
-    at.get("form_submit_button")[0].click().run()
-    return at
 
 
 def test_nothing_runs_until_the_button(app):

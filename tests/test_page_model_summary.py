@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import no_problems
+from helpers import no_problems
 
 PAGE = "model_summary.py"
 

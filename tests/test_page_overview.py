@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import image_bytes, image_captions, no_problems
+from helpers import image_bytes, image_captions, no_problems
 from spec import MACS_W64_640, PARAMS_W64, TOTALS
 
 

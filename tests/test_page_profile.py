@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import no_problems
-from test_page_latency import run_latency as profile  # the same form submission
+from helpers import no_problems
+from helpers import run_latency as profile  # the same form submission
 
 from yolo_explorer import make_config, model_stats
 

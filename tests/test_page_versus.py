@@ -6,7 +6,7 @@ import io
 
 import pytest
 import torch
-from conftest import no_problems
+from helpers import no_problems
 from spec import YOLO11N_BACKBONE_PARAMS
 
 from yolo_explorer import build_backbone, make_config, model_stats

@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import random
 import struct
-import zipfile
 import zlib
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import zip_bytes
 from PIL import Image
 
 from yolo_explorer.preprocess import (
@@ -217,13 +217,6 @@ def png_claiming(width: int, height: int) -> bytes:
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-
-
-def zip_bytes() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
-        z.writestr("a.txt", "hello")
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(

@@ -176,7 +176,7 @@ def test_the_catalogue_and_the_folder(tmp_path, monkeypatch):
 
 
 def test_the_command_line_lists_fetches_and_uses_a_checkpoint_by_name(server, tmp_path):
-    from test_cli import cli
+    from helpers import cli
 
     env = {"YOLO_EXPLORER_WEIGHTS_DIR": str(tmp_path), "YOLO_EXPLORER_WEIGHTS_URL": f"{server}/ok"}
     listing = cli("weights", "list", env=env)

@@ -8,27 +8,21 @@ that dies is taken out by the health check while the others go on, and a SIGTERM
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
 import http.server
-import io
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import HAPROXY, Served, free_port_block, listening, problems, settle
 from PIL import Image
-from test_browser import problems, settle
 
 ROOT = Path(__file__).resolve().parents[1]
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 COOKIE = "yolo_explorer_replica"
 
 pytestmark = pytest.mark.browser
@@ -43,22 +37,6 @@ if not os.path.exists(HAPROXY):
 from playwright.sync_api import expect  # noqa: E402
 
 
-def free_port_block(n: int) -> int:
-    """A port P such that P .. P+n-1 are free now."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base + n < 65535 and all(listening(p) is False for p in range(base, base + n)):
-            return base
-    raise RuntimeError("no block of free ports")
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @contextlib.contextmanager
 def file_server(folder: Path):
     """Plain HTTP on 127.0.0.1 serving `folder` (a stand-in for Ultralytics' release); yields its base URL."""
@@ -70,58 +48,6 @@ def file_server(folder: Path):
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
-
-
-class Served:
-    """`deploy/serve` on 127.0.0.1 with `replicas`, its log in `tmp`; with `release_url`, weights fetched first from
-    there; `extra` options and `env` added."""
-
-    def __init__(
-        self, tmp: Path, release_url: str | None, replicas: int = 2, extra: list[str] | None = None, env: dict | None = None
-    ):
-        self.port = free_port_block(replicas + 1)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / "serve.log"
-        self.weights = tmp / "weights"
-        self.out = open(self.log, "w")  # noqa: SIM115 (closed in stop)
-        environment = dict(os.environ, YOLO_EXPLORER_WEIGHTS_DIR=str(self.weights), **(env or {}))
-        command = [str(ROOT / "deploy" / "serve"), "--replicas", str(replicas), "--port", str(self.port)]
-        # a dead replica is started again after 20 s: long enough to see the others serve without it
-        command += ["--host", "127.0.0.1", "--restart-after", "20", *(extra or [])]
-        if release_url is not None:
-            environment["YOLO_EXPLORER_WEIGHTS_URL"] = release_url
-            command += ["--fetch", "yolo11n-pose"]  # a release with no pinned digest: any file that fits is taken
-        self.proc = subprocess.Popen(command, stdout=self.out, stderr=subprocess.STDOUT, cwd=tmp, env=environment)
-
-    def wait_ready(self, timeout: float = 300) -> None:
-        deadline = time.time() + timeout
-        while "Serving the class at" not in self.log.read_text():
-            assert self.proc.poll() is None, self.log.read_text()
-            assert time.time() < deadline, self.log.read_text()
-            time.sleep(0.2)
-
-    @property
-    def status_url(self) -> str:
-        return re.search(r"status page, this machine only: (http://127\.0\.0\.1:\d+/)", self.log.read_text())[1]
-
-    def replica_states(self) -> dict[str, str]:
-        """HAProxy's own view of each replica ("UP", "DOWN", ...), from its status page as CSV."""
-        text = urllib.request.urlopen(self.status_url + ";csv", timeout=5).read().decode()
-        rows = csv.DictReader(io.StringIO(text.removeprefix("# ")))
-        return {r["svname"]: r["status"] for r in rows if r["pxname"] == "replicas" and r["svname"].startswith("r")}
-
-    def replica_pid(self, name: str) -> int:
-        port = self.port + int(name[1:])
-        out = subprocess.run(["pgrep", "-f", "--", f"--server.port {port} "], capture_output=True, text=True).stdout.split()
-        assert len(out) == 1, out
-        return int(out[0])
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=60)
-        self.out.close()
-        return code
 
 
 @pytest.fixture(scope="module")

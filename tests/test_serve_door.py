@@ -19,8 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import CHROMIUM, HAPROXY, LAUNCH_ARGS, Served, free_port_block, listening, problems, settle
 from PIL import Image
-from test_serve import HAPROXY, Served, free_port_block, listening
 
 from pages.ui.entrypoint import PAGES
 
@@ -42,7 +42,6 @@ if not os.path.exists(HAPROXY) or not shutil.which("openssl"):
     )
 
 from playwright.sync_api import expect  # noqa: E402
-from test_browser import CHROMIUM, LAUNCH_ARGS, problems, settle  # noqa: E402
 
 
 def users_file(folder: Path) -> Path:

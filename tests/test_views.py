@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import no_problems
+from helpers import no_problems
 
 from pages.ui import views
 

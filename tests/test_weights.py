@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import zip_bytes
 from reference_tutorial import YOLOv11Backbone
 from safetensors.torch import save as save_safetensors
-from test_preprocess import zip_bytes
 
 from yolo_explorer import build_backbone
 from yolo_explorer.checkpoints import WeightsError, read_state_dict

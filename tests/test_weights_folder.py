@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import no_problems
+from helpers import no_problems
 
 from yolo_explorer import build_backbone, build_detector, extract_features, load_image, load_weights, make_config
 from yolo_explorer.config import YOLO11_SCALES
