@@ -9,12 +9,12 @@ import torch
 from helpers import no_problems
 from spec import YOLO11N_BACKBONE_PARAMS
 
+from pages.ui.entrypoint import PAGES as ENTRIES
 from yolo_explorer import build_backbone, make_config, model_stats
 from yolo_explorer.versus import closest_widths, differences
 
 PAGE = "versus.py"
-PAGES = ["overview.py", "model_summary.py", "feature_maps.py", "latency.py", "layer_profile.py"]
-PAGES += ["compare.py", PAGE]
+PAGES = [entry.file for entry in ENTRIES]  # every page, Detections included (it says what a backbone lacks)
 
 
 def test_side_by_side_numbers_come_from_the_engine(app):
