@@ -62,7 +62,7 @@ def controls(settings: ui.Settings) -> ProfileRequest | None:
     cuda = settings.device.startswith("cuda")
     options = [option for option in MODE_OPTIONS if option.per_layer]
     with st.form("profile_form", border=True):
-        cols = st.columns(3 + len(options))
+        cols = st.columns(3)
         batch = cols[0].select_slider("Batch size", BATCHES, value=1, key="prof_batch")
         dtypes = ui.supported_dtypes_cached(settings.device)
         dtype = cols[1].selectbox(
@@ -72,8 +72,9 @@ def controls(settings: ui.Settings) -> ProfileRequest | None:
             key="prof_dtype",
             help="The precision of the profiled runs (the sidebar's precision is the pages' forward).",
         )
+        iters = cols[2].number_input("Timed runs", 3, 200, 10, key="prof_iters")
         chosen = {}
-        for col, option in zip(cols[2:], options, strict=False):
+        for col, option in zip(st.columns(len(options) + 1), options, strict=False):
             unavailable = option.cuda_only and not cuda
             chosen[option.field] = (
                 col.toggle(
@@ -84,7 +85,6 @@ def controls(settings: ui.Settings) -> ProfileRequest | None:
                 )
                 and not unavailable
             )
-        iters = cols[-1].number_input("Timed runs", 3, 200, 10, key="prof_iters")
         pressed = st.form_submit_button("Profile", type="primary", icon=":material/speed:")
     st.caption(
         "Eager modes only: a torch.compile'd forward or a CUDA graph runs as one fused program, with no layer boundaries "

@@ -22,12 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .devices import check_device, device_name
+from .devices import check_device
 from .modes import MODE_OPTIONS, LatencyMode, prepared
 from .onnx_models import ONNX_DTYPES, OnnxModel
 from .onnx_runtime import measure_onnx_latency
 from .stats import model_stats, parse_size
-from .timing import LatencyResult, check_counts, cpu_threads, speedups, time_runs
+from .timing import LatencyResult, check_counts, cpu_threads, latency_result, speedups, time_runs
 
 __all__ = ["RUNTIMES", "LatencyRequest", "LatencyResult", "batch_sweep", "measure", "measure_latency", "speedups"]
 
@@ -89,14 +89,12 @@ def measure_latency(
     x = mode.input_like(torch.rand(batch, in_channels, h, w, device=dev))
     with prepared(model, mode, x, dev, on_wait=on_wait) as run, cpu_threads(threads) as used_threads:
         times = time_runs(run, dev, warmup, iters, on_progress)
-    return LatencyResult(
-        times_ms=tuple(times),
+    return latency_result(
+        times,
+        dev,
         batch=batch,
         input_size=(h, w),
         dtype=mode.dtype,
-        device=str(dev),
-        device_name=device_name(dev),
-        torch=torch.__version__,
         threads=used_threads,
         warmup=warmup,
         mode=mode.label,

@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from .detector import output_tensors
-from .devices import check_device, device_lock, device_name
+from .devices import check_device, device_lock
 from .heatmaps import rank_channels
 from .modes import private_copy
 from .onnx_models import INPUT, OnnxModel, RuntimeUnavailableError, require
-from .timing import LatencyResult, check_counts, time_runs
+from .timing import LatencyResult, check_counts, latency_result, time_runs
 
 __all__ = ["OutputError", "QuantizedChannel", "measure_onnx_latency", "output_errors", "quantized_channel", "run_onnx", "session"]
 
@@ -133,14 +133,12 @@ def measure_onnx_latency(
     x = np.random.default_rng(0).random((batch, 3, h, w), dtype=np.float32)
     with device_lock(dev, on_wait) as wait:
         times = time_runs(lambda: sess.run(None, {INPUT: x}), dev, warmup, iters, on_progress)
-    return LatencyResult(
-        times_ms=tuple(times),
+    return latency_result(
+        times,
+        dev,
         batch=batch,
         input_size=(h, w),
         dtype=onnx.dtype,
-        device=str(dev),
-        device_name=device_name(dev),
-        torch=torch.__version__,
         threads=sess.get_session_options().intra_op_num_threads,
         warmup=warmup,
         mode=f"onnxruntime {onnx.dtype}",

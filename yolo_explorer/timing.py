@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .devices import synchronize
+from .devices import device_name, synchronize
 
-__all__ = ["LatencyResult", "check_counts", "cpu_threads", "speedups", "time_runs"]
+__all__ = ["LatencyResult", "check_counts", "cpu_threads", "latency_result", "speedups", "time_runs"]
 
 
 def check_counts(batch: int, iters: int, warmup: int, threads: int | None = None) -> None:
@@ -164,6 +164,22 @@ class LatencyResult:
             d[key] = getattr(self, key)
         d["iters"] = len(self.times_ms)
         return d
+
+
+def latency_result(
+    times_ms: Sequence[float], device: torch.device, *, batch: int, input_size: tuple[int, int], **fields: Any
+) -> LatencyResult:
+    """The one way a run's result is made (torch and ONNX Runtime alike): the timings, with the device's name and
+    torch's version filled in; `fields` are the rest of `LatencyResult`'s (dtype, threads, warmup, mode...)."""
+    return LatencyResult(
+        times_ms=tuple(times_ms),
+        batch=batch,
+        input_size=tuple(input_size),
+        device=str(device),
+        device_name=device_name(device),
+        torch=torch.__version__,
+        **fields,
+    )
 
 
 def speedups(results: Sequence[LatencyResult]) -> list[float | None]:
