@@ -187,3 +187,28 @@ class Served:
         code = self.proc.wait(timeout=60)
         self.out.close()
         return code
+
+
+def detector_app(app, page: str | None = None, **widgets):
+    at = app(page, arch="yolo11n")
+    at.get_by_key("part").set_value("Whole detector").run()
+    for key, value in widgets.items():
+        at.get_by_key(key).set_value(value)
+    if widgets:
+        at.run()
+    return at
+
+
+def upload(at, name: str, data: bytes):
+    at.file_uploader(key="weights_upload").set_value((name, data, "application/octet-stream")).run()
+    return at
+
+
+def photo_upload(at, image) -> None:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    at.get_by_key("source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value(("shapes.jpg", buffer.getvalue(), "image/jpeg")).run()
+
+
+TRAINED = ROOT / "tests" / "data" / "synthetic_yolo11n.pt"  # a YOLO11n Ultralytics trained on coloured shapes

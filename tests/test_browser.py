@@ -364,3 +364,29 @@ def test_a_hostile_link_opens_safely(server, page):
     expect(page.get_by_text("device cuda:9 is not on this server: cpu instead", exact=False)).to_be_visible()
     assert not problems(page) and not dialogs
     assert "script" not in page.url and "9999" not in page.url  # the URL now holds the view as it is
+
+
+def test_a_box_dragged_on_the_photo_is_measured(server, page):
+    """Object size: a box dragged with Plotly's box select becomes the corners the page measures."""
+    page.goto(f"{server}/object_size?size=320")
+    settle(page)
+    before = [page.locator('[data-testid="stNumberInput"] input').nth(i).input_value() for i in range(4)]
+    area = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first.bounding_box()
+    x0, y0 = area["x"] + area["width"] * 0.30, area["y"] + area["height"] * 0.15
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 60, y0 + 40, steps=5)
+    page.mouse.move(x0 + 120, y0 + 110, steps=5)
+    page.mouse.up()
+    expect(page.locator('[data-testid="stNumberInput"] input').first).not_to_have_value(before[0], timeout=60_000)
+    settle(page)
+    corners = [float(page.locator('[data-testid="stNumberInput"] input').nth(i).input_value()) for i in range(4)]
+    width, height = Image.open(ROOT / "yolo_explorer" / "samples" / "astronaut.jpg").size
+    # the drag spans 0.30 -> 0.52 of the chart's width and 0.15 -> 0.35 of its height, on a photo drawn to fill it
+    assert corners[0] == pytest.approx(0.30 * width, abs=0.05 * width)
+    assert corners[2] == pytest.approx(0.52 * width, abs=0.05 * width)
+    assert corners[3] - corners[1] == pytest.approx(0.20 * height, abs=0.05 * height)
+    scale = 320 / max(width, height)
+    shown = f"At 320×320: {(corners[2] - corners[0]) * scale:.0f}×{(corners[3] - corners[1]) * scale:.0f} px in the model input"
+    expect(page.get_by_text(shown)).to_be_visible()
+    assert not problems(page)

@@ -7,12 +7,11 @@ from __future__ import annotations
 import copy
 import io
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from data.synthetic_shapes import CLASSES, scene
-from helpers import no_problems, run_latency
+from helpers import TRAINED, detector_app, no_problems, photo_upload, run_latency, upload
 from spec import YOLO11_DETECTOR
 
 from yolo_explorer import build_backbone, build_detector, load_image, load_weights
@@ -27,26 +26,11 @@ from yolo_explorer.samples import sample_bytes
 DETECTOR = {"arch": "yolo11n", "part": "Whole detector"}
 
 
-def detector_app(app, page: str | None = None, **widgets):
-    at = app(page, arch="yolo11n")
-    at.get_by_key("part").set_value("Whole detector").run()
-    for key, value in widgets.items():
-        at.get_by_key(key).set_value(value)
-    if widgets:
-        at.run()
-    return at
-
-
 def checkpoint(model) -> bytes:
     """A model's weights as Ultralytics names them, saved as a state_dict file."""
     buffer = io.BytesIO()
     torch.save({f"model.{k}": v for k, v in model.state_dict().items()}, buffer)
     return buffer.getvalue()
-
-
-def upload(at, name: str, data: bytes):
-    at.file_uploader(key="weights_upload").set_value((name, data, "application/octet-stream")).run()
-    return at
 
 
 def test_overview_draws_the_neck_and_head_with_subtotals_and_published_totals(app):
@@ -219,16 +203,6 @@ def test_onnx_runtime_and_the_profile_of_the_detector(app):
     profile(at, prof_iters=2)
     no_problems(at)
     assert at.dataframe[0].value["layer"].tolist() == [str(i) for i in range(24)]
-
-
-TRAINED = Path(__file__).parent / "data" / "synthetic_yolo11n.pt"  # a YOLO11n Ultralytics trained on coloured shapes
-
-
-def photo_upload(at, image) -> None:
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    at.get_by_key("source").set_value("Upload").run()
-    at.file_uploader(key="upload").set_value(("shapes.jpg", buffer.getvalue(), "image/jpeg")).run()
 
 
 def test_a_trained_checkpoint_names_its_classes_and_runs_as_yolo_predict(app):

@@ -20,6 +20,7 @@ from .stats import ModelStats
 
 __all__ = [
     "BLOCK_COLORS",
+    "box_select_figure",
     "channel_grid",
     "channel_heatmap",
     "cost_bars",
@@ -32,6 +33,7 @@ __all__ = [
     "plotly_text",
     "roofline",
     "scaling_plot",
+    "sizes_plot",
     "stage_share_bars",
     "sweep_plot",
     "time_vs_macs",
@@ -439,6 +441,68 @@ def detections_figure(photo: Image.Image, detections: Sequence, *, max_side: int
     fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor="x")
     fig.update_layout(annotations=annotations)
     return _base_layout(fig, max(300, min(680, int(620 * height / width) + 60)), title=dict(text=title, x=0, font=dict(size=14)))
+
+
+def box_select_figure(photo: Image.Image, box: Sequence[float], *, max_side: int = 1024) -> go.Figure:
+    """The photo with one box drawn on it, ready for Plotly's box-select tool: a grid of invisible points over the
+    photo makes every dragged rectangle a selection. The photo travels as a JPEG of at most `max_side` pixels a side;
+    `layout.meta["scale"]` is that factor (the figure's coordinates over the photo's pixels)."""
+    image = photo.convert("RGB")
+    scale = min(1.0, max_side / max(image.size))
+    if scale < 1:
+        image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    width, height = image.size
+    step = max(width, height) / 48
+    xs = np.arange(step / 2, width, step)
+    ys = np.arange(step / 2, height, step)
+    gx, gy = np.meshgrid(xs, ys)
+    x1, y1, x2, y2 = (v * scale for v in box)
+    fig = go.Figure(
+        [
+            go.Image(source="data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(), hoverinfo="skip"),
+            go.Scatter(
+                x=gx.ravel().round(1),
+                y=gy.ravel().round(1),
+                mode="markers",
+                marker=dict(size=step, opacity=0),
+                hoverinfo="skip",
+                showlegend=False,
+            ),
+            go.Scatter(
+                x=[x1, x2, x2, x1, x1],
+                y=[y1, y1, y2, y2, y1],
+                mode="lines",
+                line=dict(color="#f58518", width=3),
+                hoverinfo="skip",
+                showlegend=False,
+            ),
+        ]
+    )
+    fig.update_xaxes(visible=False, range=[-0.5, width - 0.5])
+    fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor="x")
+    fig.update_layout(dragmode="select", meta={"scale": scale}, selectdirection="any")
+    return _base_layout(fig, max(300, min(620, int(560 * height / width) + 40)))
+
+
+def sizes_plot(sizes: Sequence[int], cells_wide: dict[str, Sequence[float]]) -> go.Figure:
+    """An object's width in cells of each level (one line per level) against the input size, with one cell marked."""
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=list(sizes),
+                y=list(values),
+                mode="lines+markers",
+                name=level,
+                hovertemplate=f"{level} at %{{x}} px: %{{y:.2f}} cells wide<extra></extra>",
+            )
+            for level, values in cells_wide.items()
+        ]
+    )
+    fig.add_hline(y=1, line=dict(color="#888", dash="dot"), annotation_text="one cell", annotation_position="top left")
+    fig.update_layout(xaxis=dict(title="input size (px, square)"), yaxis=dict(title="object width in cells", type="log"))
+    return _base_layout(fig, 340, legend=dict(orientation="h", y=1.15))
 
 
 def plotly_text(text: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .compare import CompareRow
 from .config import YOLO11Config
 from .formatting import human_bytes, human_count, shape_str
+from .object_size import ObjectSize
 from .stats import ModelStats
 
 __all__ = [
@@ -344,3 +345,32 @@ def _layer(name: str, start: bool = False) -> str:
 
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def object_size_insight(view: ObjectSize) -> str:
+    """Which levels can give the object a cell of its own, and whether their cells see all of it."""
+    inside = [level for level in view.levels if level.cells_inside]
+    none = [level.name for level in view.levels if not level.cells_inside]
+    h, w = view.input_size
+    if not inside:
+        return (
+            f"At {h}×{w} no cell centre of any level lies inside this {view.width:.0f}×{view.height:.0f} px box: a larger "
+            "input size gives it cells (see below)."
+        )
+    finest = inside[0]
+    counts = ", ".join(f"{level.name}: {level.cells_inside}" for level in inside)
+    text = (
+        f"At {h}×{w} this object is {finest.width_cells:.1f} {finest.name} cells wide, and {len(inside)} of the "
+        f"{len(view.levels)} levels have cell centres inside it ({counts})"
+    )
+    if none:
+        verb, pronoun = ("has", "it") if len(none) == 1 else ("have", "they")
+        text += f"; {' and '.join(none)} {verb} none, so {pronoun} cannot be given it"
+    blind = [level.name for level in inside if level.field_over_object < 1]
+    if blind:
+        text += f". The cells of {', '.join(blind)} see less than the whole object"
+    else:
+        text += (
+            f". Every such cell sees at least {min(level.field_over_object for level in inside):.1f}× the object's longer side"
+        )
+    return text + "."

@@ -35,6 +35,7 @@ __all__ = [
     "TruncatedImageError",
     "UnsupportedImageError",
     "letterbox",
+    "letterbox_offset",
     "letterbox_size",
     "load_image",
     "to_rgb",
@@ -319,6 +320,13 @@ def letterbox_size(
     return (out_h, out_w), (new_w, new_h), scale
 
 
+def letterbox_offset(canvas: tuple[int, int], resized: tuple[int, int]) -> tuple[int, int]:
+    """(left, top) padding of a resized photo ((width, height)) centred in a canvas ((H, W)), floored as Ultralytics'
+    `round(d / 2 - 0.1)`: the padding's one home, for the pixels (`letterbox`) and for arithmetic on boxes."""
+    (out_h, out_w), (new_w, new_h) = canvas, resized
+    return (out_w - new_w) // 2, (out_h - new_h) // 2
+
+
 def letterbox(image: Image.Image | np.ndarray, size: int | tuple[int, int], *, rect: bool = False, stride: int = 32) -> Letterbox:
     """Resize keeping the aspect ratio to fit (H, W) and pad the rest with gray 114, centred: Ultralytics'
     `LetterBox`, pixel for pixel.
@@ -342,7 +350,7 @@ def letterbox(image: Image.Image | np.ndarray, size: int | tuple[int, int], *, r
     (out_h, out_w), (new_w, new_h), scale = letterbox_size(original, size, rect=rect, stride=stride)
     if (new_w, new_h) != original:
         pixels = cv2.resize(pixels, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    left, top = (out_w - new_w) // 2, (out_h - new_h) // 2
+    left, top = letterbox_offset((out_h, out_w), (new_w, new_h))
     canvas = np.full((out_h, out_w, 3), PAD_VALUE, dtype=np.uint8)
     canvas[top : top + new_h, left : left + new_w] = pixels
     canvas.flags.writeable = False

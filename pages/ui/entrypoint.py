@@ -31,6 +31,7 @@ PAGES = [
     PageEntry("model_summary.py", "Model summary", ":material/list_alt:", "model_summary"),
     PageEntry("feature_maps.py", "Feature maps", ":material/grid_view:", "feature_maps"),
     PageEntry("detections.py", "Detections", ":material/center_focus_strong:", "detections"),
+    PageEntry("object_size.py", "Object size", ":material/straighten:", "object_size"),
     PageEntry("latency.py", "Latency", ":material/timer:", "latency"),
     # not profile.py: the run puts pages/ on sys.path, where it would hide the standard library's `profile`
     PageEntry("layer_profile.py", "Profile", ":material/speed:", "profile"),

@@ -27,6 +27,7 @@ from PIL import Image
 from yolo_explorer.compare import CompareRow, DetectorRow, compare_detectors, compare_grid, fit_laws
 from yolo_explorer.config import ULTRALYTICS_PUBLISHED
 from yolo_explorer.figures import (
+    box_select_figure,
     channel_grid,
     channel_heatmap,
     cost_bars,
@@ -35,10 +36,12 @@ from yolo_explorer.figures import (
     flow_diagram,
     overlay,
     scaling_plot,
+    sizes_plot,
     stage_share_bars,
 )
 from yolo_explorer.formatting import human_bytes, human_count, stats_csv, stats_rows
 from yolo_explorer.heatmaps import ChannelStats, channel_stats, map_to_original, quantize, reduce_channels
+from yolo_explorer.object_size import ObjectSize, over_sizes
 from yolo_explorer.onnx_runtime import quantized_channel
 from yolo_explorer.preprocess import letterbox
 from yolo_explorer.versus import stage_rows
@@ -221,6 +224,30 @@ def quantization_pair(
         channel_heatmap(q.onnx, title=f"int8 (ONNX Runtime): {q.output} channel {q.channel}", zmin=lo, zmax=hi, height=360),
         q.relative_error,
     )
+
+
+# Object size: the photo with its box, and the box over input sizes
+
+
+@shared
+def box_chart(photo_digest: str, _image: Image.Image, box: tuple[float, float, float, float]) -> go.Figure:
+    """The photo with the current box, for dragging a new one."""
+    return box_select_figure(_image, box)
+
+
+@shared
+def object_sizes(
+    config: BackboneConfig, photo: tuple[int, int], box: tuple[float, float, float, float], sizes: tuple[int, ...]
+) -> list[ObjectSize]:
+    """The box as each level sees it at every input size of `sizes` (statistics of the meta device, shared)."""
+    return over_sizes(config, photo, box, sizes)
+
+
+def sizes_chart(views: list[ObjectSize]) -> go.Figure:
+    """The box's width in cells of each level against the input size."""
+    levels = [level.name for level in views[0].levels]
+    cells = {name: [next(lv.width_cells for lv in v.levels if lv.name == name) for v in views] for name in levels}
+    return sizes_plot([v.input_size[0] for v in views], cells)
 
 
 # Compare: the tutorial over a grid of widths and sizes

@@ -1,0 +1,114 @@
+"""The object-size lens: a box of the photo through a real letterbox, its cells counted by brute force, the strides
+and receptive fields the statistics give; and its page."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from data.synthetic_shapes import scene
+from helpers import TRAINED, detector_app, no_problems, photo_upload, upload
+from PIL import Image
+
+from yolo_explorer import build_detector, letterbox, load_image, load_weights, make_config, model_stats
+from yolo_explorer.blocks import fold_batchnorm
+from yolo_explorer.checkpoints import read_checkpoint
+from yolo_explorer.detections import detect
+from yolo_explorer.formatting import escape_markdown
+from yolo_explorer.insights import object_size_insight
+from yolo_explorer.object_size import best_match, box_iou, object_size, over_sizes
+from yolo_explorer.samples import SAMPLES, sample_bytes
+
+CONFIGS = [make_config("tutorial", width=16), make_config("yolo11n"), make_config("yolo11n", detector=True)]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.label)
+@pytest.mark.parametrize(
+    ("photo", "box", "size"),
+    [((1920, 1080), (800, 400, 860, 470), 640), ((300, 500), (10, 20, 290, 480), (320, 256)), ((64, 48), (5, 5, 9, 7), 320)],
+)
+def test_the_box_lands_where_the_letterbox_puts_it_and_cells_are_counted(config, photo, box, size):
+    view = object_size(config, photo, box, size)
+    real = letterbox(np.zeros((photo[1], photo[0], 3), dtype=np.uint8), size)
+    assert view.input_size == real.size
+    corners = (*real.to_letterbox(box[0], box[1]), *real.to_letterbox(box[2], box[3]))
+    assert view.input_box == pytest.approx(corners)
+    stats = model_stats(config, real.size)
+    features = [s for s in stats.layers if s.feature]
+    assert [level.name for level in view.levels] == [s.feature for s in features] == ["P3", "P4", "P5"]
+    for level, layer in zip(view.levels, features, strict=True):
+        _, rows, cols = layer.output_shape
+        assert level.grid == (rows, cols) and level.stride == real.size[0] // rows
+        assert level.receptive_field == layer.receptive_field
+        assert level.width_cells == pytest.approx((corners[2] - corners[0]) / level.stride)
+        inside = [
+            (r, c)
+            for r in range(rows)
+            for c in range(cols)
+            if corners[0] <= (c + 0.5) * level.stride <= corners[2] and corners[1] <= (r + 0.5) * level.stride <= corners[3]
+        ]
+        assert level.cells_inside == len(inside)
+        assert level.first_cell == (inside[0] if inside else None)
+
+
+def test_over_sizes_scales_with_the_input_and_the_sentence_says_what_the_numbers_say():
+    config = make_config("yolo11n", detector=True)
+    views = over_sizes(config, (1920, 1080), (800, 400, 860, 470), [320, 640, 1280])
+    widths = [[level.width_cells for level in v.levels] for v in views]
+    assert widths[1] == pytest.approx([2 * w for w in widths[0]]) and widths[2] == pytest.approx([4 * w for w in widths[0]])
+    text = object_size_insight(views[1])
+    assert f"{views[1].levels[0].width_cells:.1f} P3 cells wide" in text
+    assert ("P5 has none" in text) == (views[1].levels[2].cells_inside == 0)
+    tiny = object_size(config, (1920, 1080), (800, 400, 803, 402), 320)
+    assert all(level.cells_inside == 0 for level in tiny.levels)
+    assert "no cell centre of any level" in object_size_insight(tiny)
+
+
+def test_a_box_outside_the_photo_is_refused_and_one_over_its_edge_is_clipped():
+    config = make_config("tutorial", width=8)
+    with pytest.raises(ValueError, match="no area inside the 100x80 photo"):
+        object_size(config, (100, 80), (120, 10, 150, 40), 128)
+    assert object_size(config, (100, 80), (-10, -10, 50, 40), 128).photo_box == (0, 0, 50, 40)
+
+
+def test_page_measures_a_typed_box(app):
+    at = app("object_size.py", side=320)
+    no_problems(at)
+    at.get_by_key("os_x1").set_value(100)
+    at.get_by_key("os_x2").set_value(300)
+    at.run()
+    no_problems(at)
+    table = at.dataframe[0].value
+    assert list(table["level"]) == ["P3", "P4", "P5"]
+    image = Image.open(io.BytesIO(sample_bytes(next(iter(SAMPLES)))))  # the default photo
+    box = (100, at.get_by_key("os_y1").value, 300, at.get_by_key("os_y2").value)
+    expected = object_size(make_config("tutorial"), image.size, box, (320, 320))
+    assert list(table["cell centres inside"]) == [level.cells_inside for level in expected.levels]
+    sizes = at.dataframe[1].value
+    assert list(sizes["input"])[0] == "320×320" and len(sizes) == len(range(320, 1281, 64))
+
+
+def test_with_a_trained_detector_the_page_names_the_level_that_predicted_the_box(app):
+    """The shapes detector on a new photo: a box drawn around a shape it finds is matched to the engine's own
+    detection, whose level and cell the page names."""
+    image, _ = scene(31, 640, 480)
+    at = upload(detector_app(app, "object_size.py"), "best.pt", TRAINED.read_bytes())
+    photo_upload(at, image)
+    checkpoint = read_checkpoint(TRAINED)
+    deployed = build_detector("yolo11n", 4)
+    load_weights(deployed, checkpoint)
+    fold_batchnorm(deployed)
+    expected = detect(deployed, load_image(at.session_state["settings"].photo.data), 640).detections
+    target = expected[0]
+    for key, value in zip(("os_x1", "os_y1", "os_x2", "os_y2"), target.box, strict=True):
+        at.get_by_key(key).set_value(round(value))
+    at.run()
+    no_problems(at)
+    found = next(s.value for s in at.success)
+    cell = target.cell
+    assert f"**{escape_markdown(target.name)}** {target.score:.2f}" in found
+    assert f"predicted by **{cell.level}** (stride {cell.stride}), cell ({cell.row}, {cell.col})" in found
+    assert best_match(target.box, expected)[0] is target
+    assert box_iou(target.box, target.box) == 1.0 and box_iou((0, 0, 1, 1), (2, 2, 3, 3)) == 0.0
+    assert box_iou((0, 0, 2, 2), (1, 1, 3, 3)) == pytest.approx(1 / 7)
