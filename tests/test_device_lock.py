@@ -15,13 +15,13 @@ import pytest
 from yolo_explorer import build_backbone, devices, measure_latency
 from yolo_explorer.devices import LOCK_DIR_ENV
 
+pytestmark = pytest.mark.slow  # processes that hold the device lock
+
 # Each process: wait at a barrier (all "ready" files present), then hold the CPU's lock for HOLD seconds.
 HOLDER = """
 import json, sys, time
 from pathlib import Path
 from yolo_explorer.devices import device_lock
-
-pytestmark = pytest.mark.slow  # processes that hold the device lock
 barrier, me, n, hold = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 (barrier / f"{me}.ready").touch()
 while len(list(barrier.glob("*.ready"))) < n:

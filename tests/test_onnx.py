@@ -152,3 +152,18 @@ def test_onnxruntime_on_cuda_runs_or_says_what_to_install(exported, yolo):
     else:
         errors = output_errors(yolo, exported, error_images(128), device="cuda:0")
         assert all(e.relative_error < 1e-2 for e in errors), errors  # cuDNN may use TF32
+
+
+def test_weights_use_7_bits_only_where_the_cpu_would_saturate(monkeypatch):
+    """x86 without VNNI saturates uint8 x int8 sums in int16 (AVX2, AVX-512): 7-bit weights there, 8 elsewhere."""
+    import platform
+
+    from yolo_explorer.onnx_models import needs_reduced_range
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert needs_reduced_range("processor : 0\nflags : fpu sse2 avx avx2 fma\n")
+    assert needs_reduced_range("flags : fpu avx2 avx512f avx512bw\n")
+    assert not needs_reduced_range("flags : fpu avx2 avx512f avx512_vnni\n")
+    assert not needs_reduced_range("flags : fpu avx2 avx_vnni\n")
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert not needs_reduced_range("Features : fp asimd asimddp\n")

@@ -152,10 +152,10 @@ def test_a_student_walks_every_page_uploads_and_takes_a_snapshot_over_https(door
         page = context.new_page()
         try:
             base = f"https://127.0.0.1:{door.port}"
-            for path, title, _ in PAGES:
-                page.goto(f"{base}/{Path(path).stem}" if path != PAGES[0][0] else base)
+            for i, entry in enumerate(PAGES):
+                page.goto(f"{base}/{entry.url_path}" if i else base)
                 settle(page)
-                assert not problems(page), (title, problems(page))
+                assert not problems(page), (entry.title, problems(page))
             page.goto(f"{base}/feature_maps")
             settle(page)
             page.locator('[data-testid="stSidebar"] [role="radio"]', has_text="Upload").click()

@@ -165,7 +165,7 @@ class LatencyRequest:
                 raise ValueError(f"{', '.join(torch_only)}: torch modes; ONNX Runtime optimises the graph itself")
         elif self.dtype == "int8":
             raise ValueError(
-                "int8 runs in ONNX Runtime (static quantization): choose the onnxruntime runtime; torch runs fp32, fp16, bf16"
+                "int8 runs in ONNX Runtime (static quantization): add --runtime onnxruntime; torch runs fp32, fp16, bf16"
             )
         elif self.mode is not None and self.mode.dtype != self.dtype:
             raise ValueError(f"dtype {self.dtype!r} contradicts the mode's {self.mode.dtype!r}; give one")
