@@ -19,9 +19,10 @@ serve: $(READY)
 test: $(READY) system-packages lint
 	$(BIN)/python -m pytest
 
-# While editing: lint, and every engine and AppTest test that is not slow (no browsers, compiles, exports, fuzzing).
+# While editing: lint, and every engine and AppTest test that is not slow (no browsers, compiles, exports, fuzzing),
+# on two processes (pytest-xdist).
 test-quick: $(READY) lint
-	$(BIN)/python -m pytest -q -m "not browser and not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not browser and not slow"
 
 lint: $(READY)
 	$(BIN)/ruff check .

@@ -16,7 +16,7 @@ from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.insights import object_size_insight
 from yolo_explorer.object_size import ObjectSize, best_match, object_size
 
-SIZES = list(range(320, 1281, 64))  # the input sizes compared
+SIZES = list(range(320, 1281, 160))  # the input sizes compared
 KEYS = ("os_x1", "os_y1", "os_x2", "os_y2")  # the box's corners, in the photo's pixels
 APPLIED = "os_applied_selection"  # the last dragged box already taken into the inputs
 
@@ -33,7 +33,9 @@ def main() -> None:
         image = ui.image_for(settings.photo)
     box = controls(settings, image)
     with ui.guard("measuring the box"):
-        view = object_size(settings.config, image.size, box, settings.size)
+        view = object_size(
+            settings.config, image.size, box, settings.size, stats_for=lambda c, size: ui.stats_for(c, size, "fp32")
+        )
         views = ui.views.object_sizes(settings.config, image.size, box, tuple(SIZES))
     draw_levels(view)
     if settings.detector and settings.weights is not None and settings.weights.classes is not None:

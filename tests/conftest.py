@@ -19,6 +19,10 @@ from helpers import APP
 # tests start too.
 os.environ.pop("YOLO_EXPLORER_WEIGHTS_DIR", None)
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="yolo-explorer-tests-")
+# Device locks are shared by the processes of one test run only (the servers it starts inherit this), not with
+# another run or another xdist worker, whose forwards would otherwise make these wait; the tests of the lock
+# itself give their processes a folder of their own.
+os.environ["YOLO_EXPLORER_LOCK_DIR"] = tempfile.mkdtemp(prefix="yolo-explorer-locks-")
 
 
 @pytest.fixture

@@ -26,7 +26,12 @@ from yolo_explorer.insights import (
 CONFIGS = [make_config("tutorial", width=w, depth=d) for w, d in ((8, 1), (64, 2), (256, 3))]
 CONFIGS += [make_config(f"yolo11{s}") for s in YOLO11_SCALES]
 SIZES = [(128, 128), (640, 640), (480, 640), (1280, 1280), (100, 100)]
-CASES = [pytest.param(c, s, id=f"{c.label}-{s[0]}x{s[1]}") for c in CONFIGS for s in SIZES]
+HEAVY = {"tutorial w=256 n=3", "YOLO11l", "YOLO11x"}  # with 1280x1280: the slow tier (real forwards at full size)
+CASES = [
+    pytest.param(c, s, id=f"{c.label}-{s[0]}x{s[1]}", marks=[pytest.mark.slow] if c.label in HEAVY or s[0] >= 1280 else [])
+    for c in CONFIGS
+    for s in SIZES
+]
 
 
 def ratios_in(text: str) -> list[float]:

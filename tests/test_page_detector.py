@@ -71,6 +71,7 @@ def test_detections_with_random_weights_show_score_maps(app):
     assert [c["layout"]["title"]["text"] for c in charts] == ["P3: 80×80 cells", "P4: 40×40 cells", "P5: 20×20 cells"]
 
 
+@pytest.mark.slow  # several detector pages in one test
 def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     # a stand-in for trained weights: BatchNorm statistics set from the photo (activations at unit scale), class
     # biases at 0 instead of an untrained head's -8, so that scores spread around 0.5 and some boxes are kept
@@ -167,6 +168,7 @@ def test_feature_maps_offer_the_neck_and_every_layer_but_the_predictions(app):
     no_problems(at)
 
 
+@pytest.mark.slow  # several detector pages in one test
 def test_compare_model_summary_and_latency_work_for_the_detector(app):
     at = detector_app(app, "compare.py")
     no_problems(at)
@@ -187,6 +189,7 @@ def test_compare_model_summary_and_latency_work_for_the_detector(app):
     assert at.dataframe[0].value["run"].tolist() == ["YOLO11n detector 128×128 b1 fp32 cpu"]
 
 
+@pytest.mark.slow  # exports the detector to ONNX
 def test_onnx_runtime_and_the_profile_of_the_detector(app):
     """The exported detector has all six outputs, each as accurate as the model; the profile times its 24 layers."""
     profile = run_latency  # the Profile form is submitted the same way

@@ -116,6 +116,7 @@ def test_batch_sweep_and_yolo11(app):
     assert at.get_by_key("lat_compile").options == ["eager", "default"]
 
 
+@pytest.mark.slow  # torch.compile
 def test_compile_cost_is_announced_before_running_and_remembered(app):
     at = app(PAGE, width=8, side=128)
     assert at.get_by_key("lat_freeze").disabled  # freezing is a compile option
@@ -139,6 +140,7 @@ def test_compile_cost_is_announced_before_running_and_remembered(app):
     assert at.dataframe[0].value["run"].tolist()[-1] == "tutorial w=8 128×128 b1 fp32 + compile default (frozen weights) cpu"
 
 
+@pytest.mark.slow  # exports and quantizes
 def test_onnx_runtime_fp32_then_int8_with_errors_download_and_a_channel_side_by_side(app):
     import json
 

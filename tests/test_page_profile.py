@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from helpers import no_problems
 from helpers import run_latency as profile  # the same form submission
 
@@ -35,6 +36,7 @@ def test_every_layer_against_its_macs_and_on_the_roofline(app):
     assert [m.label for m in at.metric] == ["Layers, summed", "Plain forward", "Slowest layer", "Compute peak"]
 
 
+@pytest.mark.slow  # bf16 on a CPU without native bf16: minutes
 def test_bf16_channels_last_profile(app):
     at = profile(app(PAGE, width=8, side=128), prof_iters=3, prof_dtype="bf16", prof_channels_last=True, prof_fold_bn=True)
     no_problems(at)

@@ -17,6 +17,7 @@ PAGE = "versus.py"
 PAGES = [entry.file for entry in ENTRIES]  # every page, Detections included (it says what a backbone lacks)
 
 
+@pytest.mark.slow  # every YOLO11 design choice measured
 def test_side_by_side_numbers_come_from_the_engine(app):
     at = app(PAGE, vs_width=32, vs_scale="s")
     no_problems(at)
@@ -33,6 +34,7 @@ def test_side_by_side_numbers_come_from_the_engine(app):
     assert list(matches["tutorial w (params)"]) == [m.width_by_params for m in closest_widths((640, 640))]
 
 
+@pytest.mark.slow  # every YOLO11 design choice measured at two sizes
 def test_page_follows_the_sidebar_and_size(app):
     at = app(PAGE, arch="yolo11m", side=320)
     no_problems(at)

@@ -175,6 +175,7 @@ def _footprint_extent(model: nn.Module, layer: str, h: int, w: int) -> tuple[int
     return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
 
 
+@pytest.mark.slow  # input gradients of every level at full size
 def test_receptive_field_matches_input_gradient_footprint():
     """Theory vs measurement, every layer, width 8, float64, on an input larger than every window.
 

@@ -150,6 +150,7 @@ def test_the_warm_up_prepares_what_the_first_visitor_gets(tmp_path, monkeypatch)
     assert Settings.first_visit().weights is None and Settings.first_visit().batch_norm == "batch"
 
 
+@pytest.mark.slow  # a whole detector checkpoint through the folder and three pages
 def test_a_detection_checkpoint_in_the_folder_serves_the_backbone_and_the_whole_detector(app, folder):
     """A whole YOLO11n detection state_dict with 3 classes: offered for the backbone (layers 0-10) and for the whole
     detector, whose head takes its class count; the backbone-only file is not offered for the detector."""

@@ -227,6 +227,7 @@ def test_versus_costs_match_a_hand_count():
     assert found["Repeats scaled by depth"].params < 0  # one inner block instead of two saves
 
 
+@pytest.mark.slow  # every tutorial width at full size
 def test_versus_closest_widths_by_brute_force():
     from yolo_explorer.versus import closest_widths
 

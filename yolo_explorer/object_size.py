@@ -13,12 +13,12 @@ field) and the letterbox's arithmetic (`preprocess.letterbox_size`, `letterbox_o
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .config import BackboneConfig
 from .preprocess import letterbox_offset, letterbox_size
-from .stats import model_stats, parse_size
+from .stats import ModelStats, model_stats, parse_size
 
 __all__ = ["LevelView", "ObjectSize", "best_match", "box_iou", "object_size", "over_sizes"]
 
@@ -80,6 +80,7 @@ def object_size(
     size: int | str | Sequence[int],
     *,
     rect: bool = False,
+    stats_for: Callable[[BackboneConfig, tuple[int, int]], ModelStats] | None = None,
 ) -> ObjectSize:
     """Where a box of the photo lands in the model input and how each level of `config` sees it.
 
@@ -88,6 +89,8 @@ def object_size(
         photo: (width, height) of the photo.
         box: (x1, y1, x2, y2) in the photo's pixels; clipped to the photo.
         size: the model input, S or (H, W); with `rect`, the largest it may be (Ultralytics' predict).
+        stats_for: how to get the statistics of `config` at an input size (the app passes its cached copy);
+            by default `stats.model_stats`.
 
     Raises:
         ValueError: an empty box, or one outside the photo.
@@ -102,7 +105,7 @@ def object_size(
     left, top = letterbox_offset(canvas, resized)
     sx, sy = resized[0] / w0, resized[1] / h0
     input_box = (x1 * sx + left, y1 * sy + top, x2 * sx + left, y2 * sy + top)
-    stats = model_stats(config, canvas)
+    stats = (stats_for or model_stats)(config, canvas)
     levels = []
     for layer in (s for s in stats.layers if s.feature):
         _, rows, cols = layer.output_shape
@@ -125,10 +128,16 @@ def object_size(
 
 
 def over_sizes(
-    config: BackboneConfig, photo: tuple[int, int], box: Sequence[float], sizes: Iterable[int], *, rect: bool = False
+    config: BackboneConfig,
+    photo: tuple[int, int],
+    box: Sequence[float],
+    sizes: Iterable[int],
+    *,
+    rect: bool = False,
+    stats_for: Callable[[BackboneConfig, tuple[int, int]], ModelStats] | None = None,
 ) -> list[ObjectSize]:
     """`object_size` at each square input size of `sizes` (multiples of 32): how the same object shrinks or grows."""
-    return [object_size(config, photo, box, s, rect=rect) for s in sizes]
+    return [object_size(config, photo, box, s, rect=rect, stats_for=stats_for) for s in sizes]
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:

@@ -239,8 +239,8 @@ def box_chart(photo_digest: str, _image: Image.Image, box: tuple[float, float, f
 def object_sizes(
     config: BackboneConfig, photo: tuple[int, int], box: tuple[float, float, float, float], sizes: tuple[int, ...]
 ) -> list[ObjectSize]:
-    """The box as each level sees it at every input size of `sizes` (statistics of the meta device, shared)."""
-    return over_sizes(config, photo, box, sizes)
+    """The box as each level sees it at every input size of `sizes` (the statistics are the shared, cached ones)."""
+    return over_sizes(config, photo, box, sizes, stats_for=lambda c, size: stats_for(c, size, "fp32"))
 
 
 def sizes_chart(views: list[ObjectSize]) -> go.Figure:
