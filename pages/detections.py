@@ -15,10 +15,12 @@ import streamlit as st
 
 from pages import ui
 from yolo_explorer.detections import MAX_DET
+from yolo_explorer.figures import dfl_figure, nms_step_figure
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.insights import levels_insight
 from yolo_explorer.preprocess import letterbox_size
 from yolo_explorer.rendering import boxes_image, png_bytes
+from yolo_explorer.walkthrough import SIDES, Walkthrough, box_distributions
 
 PREDICT, CANVAS = "As `yolo predict`", "The sidebar's whole size"
 
@@ -51,6 +53,7 @@ def main() -> None:
         image = ui.image_for(settings.photo)
     if trained:
         draw_boxes(settings, request, result, image)
+        walk(settings, request)
         heading, notes = "Best class score per cell, before the threshold", None
     else:
         heading, notes = "Best class score per cell of P3, P4 and P5", draw_random(settings, result)
@@ -194,6 +197,67 @@ def draw_boxes(settings: ui.Settings, request: Request, result, image) -> None:
     else:
         among = " among the classes chosen" if picked else ""
         st.info(f"Nothing scores above {conf:.2f} here{among}: lower the score threshold.", icon=":material/search_off:")
+
+
+@st.fragment
+def walk(settings: ui.Settings, request: Request) -> None:
+    """From the head's predictions to the boxes above, step by step (a fragment: the step slider reruns only this)."""
+    with ui.guard("walking through non-maximum suppression"):
+        walked, forward = ui.walk_for(settings, request.conf, request.iou, request.agnostic, request.classes, request.rect)
+        draw_walk(walked, forward.box, forward.predictions)
+
+
+def draw_walk(walked: Walkthrough, box, output) -> None:
+    """The output's shape, the candidates per level and class, NMS one step at a time, and the DFL of the step's box."""
+    channels, anchors = walked.output_shape
+    st.subheader(f"From {anchors:,} predictions to {len(walked.steps)} boxes")
+    grids = " + ".join(f"{lv.grid[0]}×{lv.grid[1]}" for lv in walked.levels)
+    st.caption(
+        f"The head's output is {channels} × {anchors:,}: for each of the {anchors:,} cells of P3, P4 and P5 ({grids}), "
+        f"4 box numbers and {channels - 4} class scores. A cell is a candidate when its best class scores over "
+        f"{walked.conf:.2f}; greedy NMS then keeps the best candidate left and drops every candidate "
+        f"{'' if walked.agnostic else 'of its class '}that overlaps it by an IoU over {walked.iou:.2f}, again and again."
+    )
+    left, right = st.columns([1, 1])
+    left.dataframe(
+        pd.DataFrame(
+            [{"level": lv.name, "grid": f"{lv.grid[0]}×{lv.grid[1]}", "predictions": lv.predictions, "candidates": lv.candidates}
+             for lv in walked.levels]
+        ),
+        hide_index=True,
+    )  # fmt: skip
+    right.dataframe(pd.DataFrame(walked.per_class, columns=["class", "candidates"]), hide_index=True)
+    if not walked.steps:
+        st.info("No candidate: nothing for NMS to do.", icon=":material/search_off:")
+        return
+    count = len(walked.steps)
+    step = 1 if count == 1 else st.slider("NMS step", 1, count, 1, key="det_step", help="Each step keeps one box.")
+    now = walked.steps[step - 1]
+    kept = now.kept
+    suppressed = ", ".join(f"{escape_markdown(c.name)} {c.score:.2f} (IoU {overlap:.2f})" for c, overlap in now.suppressed)
+    st.markdown(
+        f"**Step {step} of {count}**: keeps **{escape_markdown(kept.name)} {kept.score:.2f}** from {kept.cell.level} cell "
+        f"({kept.cell.row}, {kept.cell.col}), and drops {len(now.suppressed)} candidate(s) overlapping it"
+        + (f": {suppressed}" if suppressed else "")
+        + f". {walked.waiting(step)} candidate(s) still wait."
+    )
+    earlier = [s.kept.box for s in walked.steps[: step - 1]]
+    figure = nms_step_figure(box.image, earlier, kept.box, [c.box for c, _ in now.suppressed], title="On the model input")
+    ui.show(figure, key="det_nms_step")
+    if step == count:
+        st.caption(
+            f"After the last step: exactly the {count} boxes of the table above"
+            + (f" (at most {walked.max_det}, as Ultralytics' `max_det`)" if count == walked.max_det else "")
+            + "."
+        )
+    bins = box_distributions(output, kept.anchor, box.size)
+    ui.show(dfl_figure(bins.probabilities, bins.expected, SIDES), key="det_dfl")
+    st.caption(
+        "How the head draws that box: each side's distance from the cell's centre is a distribution over 0 to 15 cells "
+        "(the distribution focal loss's 16 bins); the box uses each distribution's expected value (dotted), here "
+        + ", ".join(f"{side} {px:.0f} px" for side, px in zip(SIDES, bins.expected_pixels, strict=True))
+        + f" at stride {bins.stride}."
+    )
 
 
 def draw_random(settings: ui.Settings, result) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "detect",
     "non_max_suppression",
     "score_maps",
+    "suppress",
     "to_photo",
 ]
 
@@ -135,6 +136,23 @@ def _xyxy(xywh: torch.Tensor) -> torch.Tensor:
 
 def _greedy(boxes: torch.Tensor, scores: torch.Tensor, threshold: float, limit: int) -> torch.Tensor:
     """Indices of the boxes greedy NMS keeps, by descending score."""
+    return suppress(boxes, scores, threshold, limit)
+
+
+def suppress(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    threshold: float,
+    limit: int,
+    steps: list[tuple[int, list[tuple[int, float]]]] | None = None,
+) -> torch.Tensor:
+    """Greedy NMS, the one loop `non_max_suppression` and the step-by-step walk (`walkthrough`) both run: the
+    highest-scored box left is kept, every box left whose IoU with it exceeds `threshold` is dropped, until none is
+    left or `limit` are kept. Returns the kept indices into `boxes`, by descending score.
+
+    Args:
+        steps: when given, one (kept index, [(suppressed index, IoU with the kept box), ...]) is appended per box kept.
+    """
     order = scores.argsort(descending=True)
     boxes = boxes[order]
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -145,12 +163,20 @@ def _greedy(boxes: torch.Tensor, scores: torch.Tensor, threshold: float, limit: 
             continue
         keep.append(i)
         if len(keep) == limit:
+            if steps is not None:
+                steps.append((int(order[i]), []))
             break
         rest = boxes[i + 1 :]
         width = (torch.minimum(boxes[i, 2], rest[:, 2]) - torch.maximum(boxes[i, 0], rest[:, 0])).clamp(min=0)
         height = (torch.minimum(boxes[i, 3], rest[:, 3]) - torch.maximum(boxes[i, 1], rest[:, 1])).clamp(min=0)
         inter = width * height
-        alive[i + 1 :] &= inter / (area[i] + area[i + 1 :] - inter) <= threshold
+        overlap = inter / (area[i] + area[i + 1 :] - inter)
+        stays = overlap <= threshold  # False for a NaN too (two empty boxes): dropped, as Ultralytics' NMS does
+        dropped = alive[i + 1 :] & ~stays
+        alive[i + 1 :] &= stays
+        if steps is not None:
+            gone = dropped.nonzero().flatten()
+            steps.append((int(order[i]), [(int(order[i + 1 + j]), float(overlap[j])) for j in gone]))
     return order[torch.tensor(keep, dtype=torch.long)]
 
 

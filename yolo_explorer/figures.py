@@ -26,9 +26,11 @@ __all__ = [
     "cost_bars",
     "detections_figure",
     "detector_flow_diagram",
+    "dfl_figure",
     "flow_diagram",
     "latency_box",
     "latency_history",
+    "nms_step_figure",
     "overlay",
     "plotly_text",
     "roofline",
@@ -503,6 +505,59 @@ def sizes_plot(sizes: Sequence[int], cells_wide: dict[str, Sequence[float]]) -> 
     fig.add_hline(y=1, line=dict(color="#888", dash="dot"), annotation_text="one cell", annotation_position="top left")
     fig.update_layout(xaxis=dict(title="input size (px, square)"), yaxis=dict(title="object width in cells", type="log"))
     return _base_layout(fig, 340, legend=dict(orientation="h", y=1.15))
+
+
+def nms_step_figure(
+    image: Image.Image,
+    kept: Sequence[tuple[float, float, float, float]],
+    current: tuple[float, float, float, float],
+    suppressed: Sequence[tuple[float, float, float, float]],
+    *,
+    title: str = "",
+) -> go.Figure:
+    """One step of NMS on the model input: the boxes kept before it (grey), the one kept now (orange) and the ones it
+    suppresses (red, dashed); boxes in the input's pixels."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=85)
+    fig = go.Figure(go.Image(source="data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(), hoverinfo="skip"))
+    for boxes, color, dash, width, name in (
+        (kept, "#9aa5b1", "solid", 1.5, "kept before"),
+        (suppressed, "#d62728", "dash", 1.5, "suppressed now"),
+        ([current], "#f58518", "solid", 3.0, "kept now"),
+    ):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for x1, y1, x2, y2 in boxes:
+            xs += [x1, x2, x2, x1, x1, None]
+            ys += [y1, y1, y2, y2, y1, None]
+        fig.add_trace(
+            go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=width, dash=dash), name=name, hoverinfo="skip")
+        )
+    width, height = image.size
+    fig.update_xaxes(visible=False, range=[-0.5, width - 0.5])
+    fig.update_yaxes(visible=False, range=[height - 0.5, -0.5], scaleanchor="x")
+    return _base_layout(
+        fig, max(300, min(560, int(520 * height / width) + 60)), title=dict(text=title, x=0, font=dict(size=14)),
+        legend=dict(orientation="h", y=-0.05),
+    )  # fmt: skip
+
+
+def dfl_figure(probabilities: Sequence[Sequence[float]], expected: Sequence[float], sides: Sequence[str]) -> go.Figure:
+    """The distribution focal loss's four distributions of one box: for each side, the probability of each distance
+    (in cells) and the expected distance the box uses (a dotted line)."""
+    fig = make_subplots(
+        rows=1, cols=len(sides), subplot_titles=[f"{s}: {e:.2f} cells" for s, e in zip(sides, expected, strict=True)]
+    )
+    for i, (probs, mean) in enumerate(zip(probabilities, expected, strict=True), start=1):
+        fig.add_trace(
+            go.Bar(x=list(range(len(probs))), y=list(probs), marker_color="#4c78a8", showlegend=False,
+                   hovertemplate="%{x} cells: %{y:.3f}<extra></extra>"),
+            row=1, col=i,
+        )  # fmt: skip
+        fig.add_vline(x=mean, line=dict(color="#f58518", dash="dot", width=2), row=1, col=i)
+    fig.update_xaxes(title_text="distance (cells)", dtick=5)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%")  # one scale for the four sides
+    return _base_layout(fig, 260)
 
 
 def plotly_text(text: str) -> str:

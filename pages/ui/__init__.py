@@ -23,6 +23,7 @@ from .compute import (
     stats_for,
     summary_for,
     supported_dtypes_cached,
+    walk_for,
 )
 from .entrypoint import current_settings, frame
 from .guard import attempt, explain, guard
@@ -60,6 +61,7 @@ __all__ = [
     "summary_for",
     "supported_dtypes_cached",
     "views",
+    "walk_for",
 ]
 
 _PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}

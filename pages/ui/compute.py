@@ -36,6 +36,7 @@ from yolo_explorer.onnx_runtime import OutputError, output_errors
 from yolo_explorer.peaks import Peaks, device_peaks
 from yolo_explorer.preprocess import Letterbox, letterbox_size
 from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
+from yolo_explorer.walkthrough import Walkthrough, walkthrough
 from yolo_explorer.weights import load_weights
 
 if TYPE_CHECKING:
@@ -212,6 +213,27 @@ def detections_for(
     forward = detector_forward(settings, rect)
     key = (settings.forward_key, forward.box.size, conf, iou, agnostic, classes)
     return _detections(key, forward.box, forward.predictions, settings.class_names)
+
+
+def walk_for(
+    settings: Settings,
+    conf: float,
+    iou: float,
+    agnostic: bool = False,
+    classes: tuple[int, ...] | None = None,
+    rect: bool = True,
+) -> tuple[Walkthrough, FeatureResult]:
+    """The way from the current photo's predictions to the boxes NMS keeps with these settings, and the forward it
+    walks (the same one `detections_for` reads); shared by every session."""
+    forward = detector_forward(settings, rect)
+    key = (settings.forward_key, forward.box.size, conf, iou, agnostic, classes)
+    return _walk(key, forward.predictions, settings.class_names), forward
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _walk(key: tuple, _output: DetectorOutput, names: tuple[str, ...]) -> Walkthrough:
+    _, size, conf, iou, agnostic, classes = key
+    return walkthrough(_output, size, names, conf=conf, iou=iou, agnostic=agnostic, classes=classes)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
