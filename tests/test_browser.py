@@ -143,16 +143,7 @@ def test_opens_with_heatmaps_and_no_upload(server, page):
 def test_every_page_opens_without_an_error(server, page):
     page.goto(server)
     settle(page)
-    for title in (
-        "Model summary",
-        "Feature maps",
-        "Detections",
-        "Latency",
-        "Profile",
-        "Compare",
-        "Tutorial vs YOLO11",
-        "Overview",
-    ):
+    for title in [entry.title for entry in PAGES[1:]] + [PAGES[0].title]:  # every page, and back to the first
         page.locator('[data-testid="stTopNavLink"]', has_text=title).click()
         settle(page)
         assert not problems(page), title
@@ -289,7 +280,8 @@ def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
     settle(page)
     expect(page.get_by_text(f"{len(expected.detections)} boxes kept of", exact=False)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("letterboxed to 448×640", exact=False)).to_be_visible()
-    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(4)  # the boxes, and three score maps
+    # the boxes, NMS's step on the input and the DFL of its box, and three score maps
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(6)
     # only the red discs, suppressed across classes
     page.locator('[data-testid="stMultiSelect"]', has_text="Classes").click()
     page.get_by_role("option", name="red disc").click()
@@ -369,18 +361,23 @@ def test_a_hostile_link_opens_safely(server, page):
 def test_a_box_dragged_on_the_photo_is_measured(server, page):
     """Object size: a box dragged with Plotly's box select becomes the corners the page measures."""
     page.goto(f"{server}/object_size?size=320")
+
+    def corner_inputs(page: Page):
+        return page.locator('[data-testid="stMain"] [data-testid="stNumberInput"] input')
+
     settle(page)
-    before = [page.locator('[data-testid="stNumberInput"] input').nth(i).input_value() for i in range(4)]
+    before = [corner_inputs(page).nth(i).input_value() for i in range(4)]
     area = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first.bounding_box()
     x0, y0 = area["x"] + area["width"] * 0.30, area["y"] + area["height"] * 0.15
     page.mouse.move(x0, y0)
     page.mouse.down()
-    page.mouse.move(x0 + 60, y0 + 40, steps=5)
-    page.mouse.move(x0 + 120, y0 + 110, steps=5)
+    x1, y1 = area["x"] + area["width"] * 0.52, area["y"] + area["height"] * 0.35
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
     page.mouse.up()
-    expect(page.locator('[data-testid="stNumberInput"] input').first).not_to_have_value(before[0], timeout=60_000)
+    expect(corner_inputs(page).first).not_to_have_value(before[0], timeout=60_000)
     settle(page)
-    corners = [float(page.locator('[data-testid="stNumberInput"] input').nth(i).input_value()) for i in range(4)]
+    corners = [float(corner_inputs(page).nth(i).input_value()) for i in range(4)]
     width, height = Image.open(ROOT / "yolo_explorer" / "samples" / "astronaut.jpg").size
     # the drag spans 0.30 -> 0.52 of the chart's width and 0.15 -> 0.35 of its height, on a photo drawn to fill it
     assert corners[0] == pytest.approx(0.30 * width, abs=0.05 * width)
