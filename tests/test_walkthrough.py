@@ -102,3 +102,24 @@ def test_detections_page_walks_to_its_own_boxes(app):
     last = next(m.value for m in at.markdown if m.value.startswith("**Step "))
     assert f"**Step {len(kept)} of {len(kept)}**" in last
     assert any(f"After the last step: exactly the {len(kept)} boxes of the table above" in c.value for c in at.caption)
+
+
+def test_detect_steps_prints_the_walk_the_engine_takes(tmp_path, predicted):
+    """`detect --steps --json`: the walk's kept anchors are the detections' cells, its steps the engine's."""
+    import json
+
+    from helpers import cli
+
+    image, _ = scene(5, 640, 480)
+    photo = tmp_path / "shapes.png"
+    image.save(photo)
+    run = cli("detect", "--weights", str(TRAINED), "--image", str(photo), "--imgsz", "320", "--conf", "0.2", "--steps", "--json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    walk = out["walk"]
+    assert [s["kept"]["cell"] for s in walk["steps"]] == [d["cell"] for d in out["detections"]]
+    assert sum(lv["candidates"] for lv in walk["levels"]) == out["candidates"]
+    assert walk["output_shape"] == [8, sum(lv["predictions"] for lv in walk["levels"])]
+    text = cli("detect", "--weights", str(TRAINED), "--image", str(photo), "--imgsz", "320", "--conf", "0.2", "--steps")
+    assert text.returncode == 0, text.stderr
+    assert f"step {len(walk['steps'])}: keep" in text.stdout and "the head's output: 8 x" in text.stdout

@@ -39,6 +39,7 @@ from .preprocess import ImageLoadError, load_image
 from .pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, present, weights_folder
 from .profile import profile_layers
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
+from .walkthrough import Walkthrough, walkthrough
 from .weights import checkpoint_config, load_weights, match_state_dict
 
 __all__ = ["main"]
@@ -132,6 +133,11 @@ def _build_parser() -> _Parser:
     p.add_argument("--only", nargs="+", metavar="CLASS", help="keep only these classes, by name or index (person 2 ...)")
     p.add_argument("--agnostic", action="store_true", help="suppress overlapping boxes across classes (default per class)")
     p.add_argument("--max-det", type=_positive, default=MAX_DET, help=f"boxes kept at most (default {MAX_DET})")
+    p.add_argument(
+        "--steps",
+        action="store_true",
+        help="also show the way there: the output's shape, candidates per level, and NMS step by step (kept, suppressed)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights, without --weights (default 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
     p.add_argument("--out", type=Path, help="also write the photo with its boxes here (.png, .jpg)")
@@ -377,13 +383,14 @@ def _cmd_detect(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     nms = {"conf": args.conf, "iou": args.iou, "agnostic": args.agnostic, "classes": only, "max_det": args.max_det}
-    result = detect(model, image, args.imgsz, rect=args.rect, **nms)
+    result = detect(model, image, args.imgsz, rect=args.rect, keep_predictions=args.steps, **nms)
     h, w = result.box.size
     if args.out is not None:
         from .rendering import boxes_image  # Plotly's colour scales come with it: only a picture needs them
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
         boxes_image(image, result.detections).save(args.out)
+    walked = walkthrough(result.predictions, result.box.size, names, **nms) if args.steps else None
     if args.json:
         out = {
             "model": model.config.label,
@@ -395,6 +402,8 @@ def _cmd_detect(args: argparse.Namespace) -> None:
             "best_score": result.best_score,
             "detections": [_detection_dict(d) for d in result.detections],
         }
+        if walked is not None:
+            out["walk"] = _walk_dict(walked)
         print(json.dumps(out, indent=2))
     else:
         suppression = "across classes" if args.agnostic else "per class"
@@ -412,8 +421,48 @@ def _cmd_detect(args: argparse.Namespace) -> None:
                 cell = f"{d.cell.level:<5}  {d.cell.row}, {d.cell.col}"
                 print(f"{d.name:<{width}}  {d.score:>6.3f}  {x1:>7.1f}  {y1:>7.1f}  {x2:>7.1f}  {y2:>7.1f}  {cell}")
             print(levels_insight(result.detections, result.box.scale))
+        if walked is not None:
+            print(_walk_text(walked))
     if args.out is not None:
         print(f"wrote {args.out}", file=sys.stderr)
+
+
+def _walk_dict(walked: Walkthrough) -> dict:
+    """`detect --steps --json`'s "walk": the output's shape, each level's predictions and candidates, the steps."""
+
+    def candidate(c) -> dict:
+        return {"anchor": c.anchor, "class_id": c.class_id, "name": c.name, "score": c.score, "box_input": list(c.box),
+                "level": c.cell.level, "cell": [c.cell.row, c.cell.col]}  # fmt: skip
+
+    return {
+        "output_shape": list(walked.output_shape),
+        "levels": [
+            {"level": lv.name, "grid": list(lv.grid), "predictions": lv.predictions, "candidates": lv.candidates}
+            for lv in walked.levels
+        ],  # fmt: skip
+        "steps": [
+            {"kept": candidate(step.kept), "suppressed": [candidate(c) | {"iou": overlap} for c, overlap in step.suppressed]}
+            for step in walked.steps
+        ],
+    }
+
+
+def _walk_text(walked: Walkthrough) -> str:
+    """`detect --steps`: the way from the head's output to the kept boxes, one line per NMS step."""
+    channels, anchors = walked.output_shape
+    levels = ", ".join(f"{lv.name} {lv.grid[0]}x{lv.grid[1]}: {lv.candidates} of {lv.predictions}" for lv in walked.levels)
+    lines = [
+        f"the head's output: {channels} x {anchors} ({channels - 4} class scores and 4 box numbers per cell); "
+        f"candidates over {walked.conf:.2f} per level: {levels}"
+    ]
+    for i, step in enumerate(walked.steps, start=1):
+        kept = step.kept
+        gone = ", ".join(f"{c.name} {c.score:.2f} (IoU {overlap:.2f})" for c, overlap in step.suppressed) or "nothing"
+        lines.append(
+            f"step {i}: keep {kept.name} {kept.score:.3f} from {kept.cell.level} cell ({kept.cell.row}, {kept.cell.col}); "
+            f"suppress {gone}; {walked.waiting(i)} left"
+        )
+    return "\n".join(lines)
 
 
 def _detection_dict(d) -> dict:

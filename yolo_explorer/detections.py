@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -240,6 +240,8 @@ class DetectionResult:
         best_score: the highest class score anywhere (a random head stays near its starting biases).
         candidates: anchors whose best score exceeded the threshold (and whose best class was asked
             for), before NMS.
+        predictions: the detector's output they came from, when asked for (`keep_predictions`: for `walkthrough`);
+            None otherwise, so that a cached result does not hold a forward's tensors.
     """
 
     box: Letterbox
@@ -247,6 +249,7 @@ class DetectionResult:
     score_maps: dict[str, torch.Tensor]
     best_score: float
     candidates: int
+    predictions: DetectorOutput | None = field(default=None, repr=False, compare=False)
 
 
 def to_photo(
@@ -290,8 +293,10 @@ def detections_from(
     agnostic: bool = False,
     classes: Sequence[int] | None = None,
     max_det: int = MAX_DET,
+    keep_predictions: bool = False,
 ) -> DetectionResult:
-    """Suppress the first image's predictions and map the kept boxes back to the photo.
+    """Suppress the first image's predictions and map the kept boxes back to the photo (with `keep_predictions`, the
+    result also holds `output`).
 
     Raises:
         ValueError: a threshold outside 0..1.
@@ -306,6 +311,7 @@ def detections_from(
         score_maps=score_maps(output),
         best_score=float(scores.max()),
         candidates=int(_candidates(scores, best, conf, classes).sum()),
+        predictions=output if keep_predictions else None,
     )
 
 
@@ -320,6 +326,7 @@ def detect(
     classes: Sequence[int] | None = None,
     max_det: int = MAX_DET,
     rect: bool = True,
+    keep_predictions: bool = False,
 ) -> DetectionResult:
     """Letterbox the photo, run the detector once (under its device's lock), suppress, map back: what
     Ultralytics' `predict(imgsz=size)` does, and with the same weights the same boxes.
@@ -335,4 +342,4 @@ def detect(
     forward = extract_features(model, image, size, (), batch_norm="running", rect=rect)
     names = class_names(model.num_classes, model.class_names)
     nms = {"conf": conf, "iou": iou, "agnostic": agnostic, "classes": classes, "max_det": max_det}
-    return detections_from(forward.predictions, forward.box, names, **nms)
+    return detections_from(forward.predictions, forward.box, names, keep_predictions=keep_predictions, **nms)
