@@ -3,7 +3,8 @@
 - overview_detector.png: Overview's data flow with the neck and head, the per-layer table with its subtotals;
 - detections_random.png: Detections with random weights (the per-level score maps), and the sidebar's button that
   fetches Ultralytics' trained weights;
-- detections.png and feature_maps_trained.png: Detections and Feature maps with trained weights on a new photo.
+- detections.png, feature_maps_trained.png and label_assignment.png: Detections, Feature maps and Label assignment
+  with trained weights on a new photo.
   No checkpoint can be downloaded on the machine these are made on, so the trained weights are the test
   detector: a full-size YOLO11n that Ultralytics trained on photos of coloured shapes
   (tests/data/synthetic_yolo11n.pt, 4 classes), offered from the server's weights folder; the photo is one of
@@ -91,6 +92,7 @@ def main() -> None:
             page.get_by_text("boxes kept of", exact=False).wait_for(timeout=120_000)
             shoot(page, "detections.png", 4, 1900)
             shoot(page, "feature_maps_trained.png", 3, 2300, link="Feature maps")
+            shoot(page, "label_assignment.png", 2, 2200, link="Label assignment")
         browser.close()
     shutil.rmtree(work, ignore_errors=True)
     print(f"screenshots: {', '.join(str(SHOTS / n) for n in names)}")

@@ -206,11 +206,11 @@ def test_a_box_under_one_p4_cell_is_widened_and_still_gets_cells(trained):
 def test_bad_boxes_and_classes_are_refused_with_what_to_do(trained):
     with pytest.raises(ValueError, match="at least one"):
         _trained_assignment(trained, [])
-    with pytest.raises(ValueError, match="left < right"):
+    with pytest.raises(ValueError, match="box 1: .*left < right"):
         _trained_assignment(trained, [Truth((200, 100, 100, 200), 0)])
     with pytest.raises(ValueError, match="inside the 640×480 photo"):
         _trained_assignment(trained, [Truth((600, 100, 700, 200), 0)])
-    with pytest.raises(ValueError, match="not one of the head's 4 classes"):
+    with pytest.raises(ValueError, match="box 1: class 7 is not one of the head.s 4 classes"):
         _trained_assignment(trained, [Truth((100, 100, 200, 200), 7)])
     model, names = trained
     with pytest.raises(ValueError, match="top-k"):

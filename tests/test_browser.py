@@ -358,6 +358,25 @@ def test_a_hostile_link_opens_safely(server, page):
     assert "script" not in page.url and "9999" not in page.url  # the URL now holds the view as it is
 
 
+def test_a_box_dragged_on_the_photo_becomes_a_ground_truth_box_the_assigner_places(server, page):
+    """Label assignment: a box dragged on the photo joins the table and is assigned cells (random weights)."""
+    page.goto(f"{server}/assignment?arch=yolo11n&part=detector&size=320")
+    settle(page)
+    expect(page.get_by_text("cells learn a box", exact=False).first).to_be_visible()
+    assert not page.get_by_text("Box 2 (person)", exact=False).count()
+    area = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first.bounding_box()
+    x0, y0 = area["x"] + area["width"] * 0.05, area["y"] + area["height"] * 0.05
+    x1, y1 = area["x"] + area["width"] * 0.25, area["y"] + area["height"] * 0.30
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+    expect(page.get_by_text("Box 2 (person)", exact=False).first).to_be_visible(timeout=60_000)
+    settle(page)
+    assert not problems(page)
+
+
 def test_a_box_dragged_on_the_photo_is_measured(server, page):
     """Object size: a box dragged with Plotly's box select becomes the corners the page measures."""
     page.goto(f"{server}/object_size?size=320")

@@ -52,6 +52,7 @@ __all__ = [
     "ciou",
     "predicted_boxes",
     "task_aligned_assign",
+    "truth_problem",
 ]
 
 # Ultralytics' v8DetectionLoss, which trains YOLO11, builds its assigner with these (tal_topk=10, alpha=0.5, beta=6.0;
@@ -291,6 +292,20 @@ class Assignment:
         return sum(h * w for _, _, (h, w) in self.levels)
 
 
+def truth_problem(truth: Truth, photo: tuple[int, int], classes: int) -> str | None:
+    """What is wrong with a ground-truth box on a `photo` (width, height) for a head of `classes` classes, or None."""
+    width, height = photo
+    values = (*truth.box, truth.class_id)
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        return "every corner and the class must be a number"
+    x1, y1, x2, y2 = truth.box
+    if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
+        return f"({x1:g}, {y1:g}, {x2:g}, {y2:g}) must have left < right and top < bottom inside the {width}×{height} photo"
+    if not 0 <= truth.class_id < classes:
+        return f"class {truth.class_id} is not one of the head's {classes} classes"
+    return None
+
+
 def assign(
     output: DetectorOutput,
     box: Letterbox,
@@ -310,17 +325,12 @@ def assign(
     """
     if not truths:
         raise ValueError("draw at least one ground-truth box")
-    width, height = box.original
     rows = []
     for n, truth in enumerate(truths, start=1):
+        problem = truth_problem(truth, box.original, len(names))
+        if problem:
+            raise ValueError(f"box {n}: {problem}")
         x1, y1, x2, y2 = truth.box
-        if not (0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height):
-            raise ValueError(
-                f"box {n} ({x1:g}, {y1:g}, {x2:g}, {y2:g}) must have left < right and top < bottom inside the "
-                f"{width}×{height} photo"
-            )
-        if not 0 <= truth.class_id < len(names):
-            raise ValueError(f"box {n}'s class {truth.class_id} is not one of the head's {len(names)} classes")
         rows.append((*box.to_letterbox(x1, y1), *box.to_letterbox(x2, y2)))
     scores, predicted, points, strides = predicted_boxes(output)
     grids = [tuple(level.shape[2:]) for level in output.neck]

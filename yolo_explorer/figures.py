@@ -20,6 +20,7 @@ from .stats import ModelStats
 
 __all__ = [
     "BLOCK_COLORS",
+    "assignment_figure",
     "box_select_figure",
     "channel_grid",
     "channel_heatmap",
@@ -445,10 +446,11 @@ def detections_figure(photo: Image.Image, detections: Sequence, *, max_side: int
     return _base_layout(fig, max(300, min(680, int(620 * height / width) + 60)), title=dict(text=title, x=0, font=dict(size=14)))
 
 
-def box_select_figure(photo: Image.Image, box: Sequence[float], *, max_side: int = 1024) -> go.Figure:
-    """The photo with one box drawn on it, ready for Plotly's box-select tool: a grid of invisible points over the
-    photo makes every dragged rectangle a selection. The photo travels as a JPEG of at most `max_side` pixels a side;
-    `layout.meta["scale"]` is that factor (the figure's coordinates over the photo's pixels)."""
+def box_select_figure(photo: Image.Image, boxes: Sequence[Sequence[float]], *, max_side: int = 1024) -> go.Figure:
+    """The photo with boxes drawn on it ((x1, y1, x2, y2) in its pixels; the first orange, the others in their own
+    colours), ready for Plotly's box-select tool: a grid of invisible points over the photo makes every dragged
+    rectangle a selection. The photo travels as a JPEG of at most `max_side` pixels a side; `layout.meta["scale"]` is
+    that factor (the figure's coordinates over the photo's pixels)."""
     image = photo.convert("RGB")
     scale = min(1.0, max_side / max(image.size))
     if scale < 1:
@@ -460,7 +462,19 @@ def box_select_figure(photo: Image.Image, box: Sequence[float], *, max_side: int
     xs = np.arange(step / 2, width, step)
     ys = np.arange(step / 2, height, step)
     gx, gy = np.meshgrid(xs, ys)
-    x1, y1, x2, y2 = (v * scale for v in box)
+    outlines = []
+    for i, box in enumerate(boxes):
+        x1, y1, x2, y2 = (v * scale for v in box)
+        outlines.append(
+            go.Scatter(
+                x=[x1, x2, x2, x1, x1],
+                y=[y1, y1, y2, y2, y1],
+                mode="lines",
+                line=dict(color="#f58518" if len(boxes) == 1 else class_color(i), width=3),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
     fig = go.Figure(
         [
             go.Image(source="data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(), hoverinfo="skip"),
@@ -472,14 +486,7 @@ def box_select_figure(photo: Image.Image, box: Sequence[float], *, max_side: int
                 hoverinfo="skip",
                 showlegend=False,
             ),
-            go.Scatter(
-                x=[x1, x2, x2, x1, x1],
-                y=[y1, y1, y2, y2, y1],
-                mode="lines",
-                line=dict(color="#f58518", width=3),
-                hoverinfo="skip",
-                showlegend=False,
-            ),
+            *outlines,
         ]
     )
     fig.update_xaxes(visible=False, range=[-0.5, width - 0.5])
@@ -540,6 +547,79 @@ def nms_step_figure(
         fig, max(300, min(560, int(520 * height / width) + 60)), title=dict(text=title, x=0, font=dict(size=14)),
         legend=dict(orientation="h", y=-0.05),
     )  # fmt: skip
+
+
+def _jpeg_source(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def assignment_figure(image: Image.Image, assignment, crop: tuple[float, float, float, float] | None = None) -> go.Figure:
+    """Label assignment on the model input, one panel per level: each ground-truth box (its own colour), the cells whose
+    centre lies inside it (grey rings), those that learn it (filled, in its colour, larger for a larger target) and
+    those it picked but another box took (crosses). Hover a cell for its metric's parts. `assignment` is an
+    `assignment.Assignment`; `crop` (x1, y1, x2, y2 in input pixels) is the part shown (the photo without the
+    letterbox's padding; zoom out to see the rest)."""
+    levels = assignment.levels
+    fig = make_subplots(
+        rows=1,
+        cols=len(levels),
+        subplot_titles=[
+            f"{name}: stride {stride}, {grid[0]}×{grid[1]}: {sum(t.count('positives')[name] for t in assignment.truths)} learn"
+            for name, stride, grid in levels
+        ],
+        horizontal_spacing=0.02,
+    )
+    source = _jpeg_source(image)
+    height, width = assignment.input_size
+    for col, (level, _, _) in enumerate(levels, start=1):
+        fig.add_trace(go.Image(source=source, hoverinfo="skip"), row=1, col=col)
+        for truth in assignment.truths:
+            color = class_color(truth.index)
+            x1, y1, x2, y2 = truth.box
+            name = plotly_text(f"box {truth.index + 1}: {truth.name}")
+            fig.add_trace(
+                go.Scatter(x=[x1, x2, x2, x1, x1], y=[y1, y1, y2, y2, y1], mode="lines", line=dict(color=color, width=2),
+                           name=name, legendgroup=name, showlegend=col == 1, hoverinfo="skip"),
+                row=1, col=col,
+            )  # fmt: skip
+            here = [c for c in truth.candidates if c.cell.level == level]
+            groups = (
+                ([c for c in here if not c.picked and not c.positive], "circle-open", "#d0d0d0", "inside, not picked"),
+                ([c for c in here if c.taken_by is not None], "x-thin-open", color, "picked, taken by a box it overlaps more"),
+                ([c for c in here if c.positive], "circle", color, "learns this box"),
+            )
+            for cells, symbol, marker_color, what in groups:
+                if not cells:
+                    continue
+                sizes = [6 + 10 * c.target for c in cells] if symbol == "circle" else 6
+                fig.add_trace(
+                    go.Scatter(
+                        x=[c.point[0] for c in cells],
+                        y=[c.point[1] for c in cells],
+                        mode="markers",
+                        marker=dict(symbol=symbol, size=sizes, color=marker_color, line=dict(width=1.5, color=marker_color)),
+                        customdata=[[c.cell.row, c.cell.col, c.score, c.iou, c.metric, c.rank, c.target] for c in cells],
+                        hovertemplate=(
+                            f"<b>{name}</b>, {level} cell (%{{customdata[0]}}, %{{customdata[1]}}): {what}<br>"
+                            "score %{customdata[2]:.3f}, CIoU %{customdata[3]:.3f}<br>"
+                            "metric %{customdata[4]:.3g} (rank %{customdata[5]}), target %{customdata[6]:.3f}<extra></extra>"
+                        ),
+                        legendgroup=name,
+                        showlegend=False,
+                    ),
+                    row=1,
+                    col=col,
+                )
+    left, top, right, bottom = crop or (0, 0, width, height)
+    fig.update_xaxes(visible=False, range=[left - 0.5, right - 0.5])
+    fig.update_yaxes(visible=False, range=[bottom - 0.5, top - 0.5])
+    for col in range(1, len(levels) + 1):
+        fig.update_yaxes(scaleanchor="x" if col == 1 else f"x{col}", row=1, col=col)
+    panel = 1200 / len(levels)
+    shown = (bottom - top) / max(right - left, 1)
+    return _base_layout(fig, max(300, int(panel * shown) + 90), legend=dict(orientation="h", y=-0.04))
 
 
 def dfl_figure(probabilities: Sequence[Sequence[float]], expected: Sequence[float], sides: Sequence[str]) -> go.Figure:

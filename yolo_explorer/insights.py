@@ -9,6 +9,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .assignment import TruthAssignment
 from .compare import CompareRow
 from .config import YOLO11Config
 from .formatting import human_bytes, human_count, shape_str
@@ -19,6 +20,7 @@ __all__ = [
     "ABOUT_4",
     "StageTotal",
     "activation_law_insight",
+    "assignment_insight",
     "cost_insight",
     "flow_insight",
     "levels_insight",
@@ -374,3 +376,34 @@ def object_size_insight(view: ObjectSize) -> str:
             f". Every such cell sees at least {min(level.field_over_object for level in inside):.1f}× the object's longer side"
         )
     return text + "."
+
+
+def assignment_insight(truth: TruthAssignment, topk: int) -> str:
+    """Where a ground-truth box's candidates are, which the top-k picked, and which learn it, level by level."""
+
+    def per_level(counts) -> str:
+        return ", ".join(f"{level} {n}" for level, n in sorted(counts.items())) or "none"
+
+    candidates, picked, positives = truth.count(), truth.count("picked"), truth.count("positives")
+    text = f"Box {truth.index + 1} ({truth.name}): {len(truth.candidates)} cell centres inside ({per_level(candidates)})"
+    if truth.widened:
+        text += ", counted in the box widened to one P4 cell, as the assigner widens a box that small"
+    if not truth.candidates:
+        return text + ". No cell can learn it."
+    if truth.starved:
+        return text + (
+            f". None of them predicts a box that overlaps it (every metric is 0), so the top {topk} fall on cells outside "
+            "it and no cell learns it in this step of training."
+        )
+    best = truth.candidates[0]
+    text += (
+        f"; the {sum(picked.values())} with the highest metric are {per_level(picked)}; "
+        f"{len(truth.positives)} learn it ({per_level(positives)})"
+    )
+    taken = sum(1 for c in truth.candidates if c.taken_by is not None)
+    if taken:
+        text += f", {taken} went to another box they overlap more"
+    return text + (
+        f". The best, {best.cell.level} cell ({best.cell.row}, {best.cell.col}), predicts the class at {best.score:.2f} "
+        f"and a box of CIoU {best.iou:.2f}."
+    )

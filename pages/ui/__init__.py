@@ -7,6 +7,7 @@ import streamlit as st
 
 from . import links, views
 from .compute import (
+    assignment_for,
     check_memory,
     closest_widths_for,
     compile_times,
@@ -35,6 +36,7 @@ __all__ = [
     "WIDTHS",
     "Photo",
     "Settings",
+    "assignment_for",
     "attempt",
     "check_memory",
     "closest_widths_for",

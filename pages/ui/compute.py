@@ -25,6 +25,7 @@ from yolo_explorer import (
     model_summary,
     supported_dtypes,
 )
+from yolo_explorer.assignment import Assignment, Truth, assign
 from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.config import PYRAMID
 from yolo_explorer.detections import DetectionResult, detections_from
@@ -240,3 +241,16 @@ def _walk(key: tuple, _output: DetectorOutput, names: tuple[str, ...]) -> Walkth
 def _detections(key: tuple, _box: Letterbox, _output: DetectorOutput, names: tuple[str, ...]) -> DetectionResult:
     _, _, conf, iou, agnostic, classes = key
     return detections_from(_output, _box, names, conf=conf, iou=iou, agnostic=agnostic, classes=classes)
+
+
+def assignment_for(settings: Settings, truths: tuple[Truth, ...]) -> tuple[Assignment, Letterbox]:
+    """The task-aligned assignment of these ground-truth boxes to the cells of the current photo's forward, on the
+    sidebar's whole square input as training feeds the model (its mosaics are square), and that input."""
+    forward = detector_forward(settings, rect=False)
+    return _assignment((settings.forward_key, forward.box.size, truths), forward.box, forward.predictions, settings), forward.box
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _assignment(key: tuple, _box: Letterbox, _output: DetectorOutput, _settings: Settings) -> Assignment:
+    _, _, truths = key
+    return assign(_output, _box, truths, _settings.class_names)

@@ -32,6 +32,7 @@ PAGES = [
     PageEntry("feature_maps.py", "Feature maps", ":material/grid_view:", "feature_maps"),
     PageEntry("detections.py", "Detections", ":material/center_focus_strong:", "detections"),
     PageEntry("object_size.py", "Object size", ":material/straighten:", "object_size"),
+    PageEntry("label_assignment.py", "Label assignment", ":material/how_to_reg:", "assignment"),
     PageEntry("latency.py", "Latency", ":material/timer:", "latency"),
     # not profile.py: the run puts pages/ on sys.path, where it would hide the standard library's `profile`
     PageEntry("layer_profile.py", "Profile", ":material/speed:", "profile"),

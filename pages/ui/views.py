@@ -27,6 +27,7 @@ from PIL import Image
 from yolo_explorer.compare import CompareRow, DetectorRow, compare_detectors, compare_grid, fit_laws
 from yolo_explorer.config import ULTRALYTICS_PUBLISHED
 from yolo_explorer.figures import (
+    assignment_figure,
     box_select_figure,
     channel_grid,
     channel_heatmap,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from yolo_explorer import Letterbox
+    from yolo_explorer.assignment import Assignment
     from yolo_explorer.config import BackboneConfig
     from yolo_explorer.onnx_models import OnnxModel
 
@@ -232,7 +234,20 @@ def quantization_pair(
 @shared
 def box_chart(photo_digest: str, _image: Image.Image, box: tuple[float, float, float, float]) -> go.Figure:
     """The photo with the current box, for dragging a new one."""
-    return box_select_figure(_image, box)
+    return box_select_figure(_image, [box])
+
+
+@shared
+def truths_chart(photo_digest: str, _image: Image.Image, boxes: tuple[tuple[float, float, float, float], ...]) -> go.Figure:
+    """The photo with the ground-truth boxes drawn so far, for dragging another."""
+    return box_select_figure(_image, boxes)
+
+
+@shared
+def assignment_chart(key: tuple, _image: Image.Image, _assignment: Assignment, crop: tuple[int, int, int, int]) -> go.Figure:
+    """The assignment on the model input, one panel per level, showing `crop` of it (`key`: the forward, its input size
+    and the boxes)."""
+    return assignment_figure(_image, _assignment, crop)
 
 
 @shared
