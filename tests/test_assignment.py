@@ -26,6 +26,7 @@ from yolo_explorer.assignment import (
 )
 from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.detections import class_names
+from yolo_explorer.insights import assignment_insight
 from yolo_explorer.object_size import box_iou
 
 pytestmark = pytest.mark.engine
@@ -216,3 +217,48 @@ def test_bad_boxes_and_classes_are_refused_with_what_to_do(trained):
     with pytest.raises(ValueError, match="top-k"):
         output = model(letterbox(np.zeros((64, 64, 3), np.uint8), 64).tensor())
         assign(output, letterbox(np.zeros((64, 64, 3), np.uint8), 64), [Truth((1, 1, 60, 60), 0)], names, topk=10_000)
+
+
+@pytest.mark.slow  # CLI subprocesses
+def test_the_assign_command_prints_the_engines_assignment(tmp_path, trained):
+    """`assign --json` holds every candidate of each box as the engine assigns it; bad boxes exit 2 with a reason."""
+    import json
+
+    from data.synthetic_shapes import scene
+    from helpers import cli
+
+    from yolo_explorer.blocks import fold_batchnorm
+    from yolo_explorer.features import extract_features
+
+    image, shapes = scene(41, 800, 600)
+    photo = tmp_path / "shapes.png"
+    image.save(photo)
+    boxes = [f"{','.join(f'{v:.1f}' for v in s.box)}:{s.class_id}" for s in shapes]
+    args = ["assign", "--weights", str(TRAINED), "--image", str(photo), "--imgsz", "320"]
+    run = cli(*args, *(a for box in boxes for a in ("--box", box)), "--json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+
+    model, names = trained
+    folded = build_detector("yolo11n", 4)
+    load_weights(folded, read_checkpoint(TRAINED))
+    fold_batchnorm(folded)
+    forward = extract_features(folded, image, 320, (), batch_norm="running", rect=False)
+    truths = [Truth(tuple(round(v, 1) for v in s.box), s.class_id) for s in shapes]
+    expected = assign(forward.predictions, forward.box, truths, names)
+    assert out["foreground"] == expected.foreground > 0 and out["topk"] == TOPK
+    for got, truth in zip(out["boxes"], expected.truths, strict=True):
+        assert got["name"] == truth.name
+        assert [c["anchor"] for c in got["candidates"]] == [c.anchor for c in truth.candidates]
+        assert [c["positive"] for c in got["candidates"]] == [c.positive for c in truth.candidates]
+        assert [c["metric"] for c in got["candidates"]] == pytest.approx([c.metric for c in truth.candidates])
+    text = cli(*args, "--box", boxes[0])
+    assert text.returncode == 0, text.stderr
+    assert assignment_insight(assign(forward.predictions, forward.box, truths[:1], names).truths[0], TOPK) in text.stdout
+    for bad, says in (
+        ("1,2,3", "give X1,Y1,X2,Y2"),
+        ("5,5,900,20", "inside the 800×600 photo"),
+        ("1,2,30,40:zebra", "no class 'zebra'"),
+    ):
+        refused = cli(*args, "--box", bad)
+        assert refused.returncode == 2 and says in refused.stderr, refused.stderr

@@ -1,4 +1,4 @@
-"""Command line: `python -m yolo_explorer stats | features | detect | latency | profile | weights`.
+"""Command line: `python -m yolo_explorer stats | features | detect | assign | latency | profile | weights`.
 
 Exit status: 0 done, 1 a bad image or a failed run, 2 a bad argument. Errors are one line, never a
 traceback (set YOLO_EXPLORER_DEBUG=1 to see one).
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .accuracy import calibrated_copy, mode_error
+from .assignment import Assignment, Truth, assign, truth_problem
 from .blocks import fold_batchnorm
 from .checkpoints import Checkpoint, WeightsError, read_checkpoint, task_note
 from .config import ARCHITECTURES, make_config
@@ -28,7 +29,7 @@ from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
 from .features import extract_features
 from .formatting import human_count, latency_report, stats_table
 from .heatmaps import rank_channels
-from .insights import levels_insight
+from .insights import assignment_insight, levels_insight
 from .latency import RUNTIMES, LatencyRequest, measure
 from .memory import InsufficientMemoryError, check_forward_fits
 from .modes import COMPILE_MODES, MODE_OPTIONS, CompileError, LatencyMode
@@ -142,6 +143,25 @@ def _build_parser() -> _Parser:
     p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
     p.add_argument("--out", type=Path, help="also write the photo with its boxes here (.png, .jpg)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser(
+        "assign",
+        help="label assignment: which cells of P3/P4/P5 learn each ground-truth box, as YOLO11's training assigns them",
+    )
+    model_args(p)
+    p.set_defaults(detector=True, arch="yolo11n")
+    p.add_argument("--image", required=True, type=Path, help="image file")
+    p.add_argument(
+        "--box",
+        required=True,
+        action="append",
+        metavar="X1,Y1,X2,Y2[:CLASS]",
+        help="a ground-truth box in the photo's pixels, with its class by name or index (default 0); repeat for more",
+    )
+    p.add_argument("--show", type=_positive, default=10, help="candidates listed per box, best metric first (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights, without --weights (default 0)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text (every candidate)")
 
     p = sub.add_parser("features", help="save feature maps of one image as .npy and PNG grids")
     model_args(p)
@@ -427,6 +447,101 @@ def _cmd_detect(args: argparse.Namespace) -> None:
         print(f"wrote {args.out}", file=sys.stderr)
 
 
+def _truths(boxes: Sequence[str], names: Sequence[str]) -> list[Truth]:
+    """`--box X1,Y1,X2,Y2[:CLASS]` values as ground truths (the class by name or index, 0 when left out)."""
+    truths = []
+    for value in boxes:
+        corners, _, wanted = value.partition(":")
+        try:
+            box = tuple(float(v) for v in corners.split(","))
+        except ValueError:
+            box = ()
+        if len(box) != 4:
+            raise _BadArgument(f"--box {value!r}: give X1,Y1,X2,Y2 in the photo's pixels, then :CLASS if not class 0")
+        truths.append(Truth(box, _class_ids([wanted], names, f"--box {value!r}")[0] if wanted else 0))
+    return truths
+
+
+def _cmd_assign(args: argparse.Namespace) -> None:
+    try:
+        image = load_image(args.image)
+    except ImageLoadError as err:
+        raise _RunFailed(f"{args.image}: {err}") from None
+    model = _model_on(args)
+    fold_batchnorm(model)  # running statistics, as the page and Ultralytics' predict run a model
+    names = class_names(model.num_classes, model.class_names)
+    truths = _truths(args.box, names)
+    for n, truth in enumerate(truths, start=1):
+        problem = truth_problem(truth, image.size, len(names))
+        if problem:
+            raise _BadArgument(f"--box {n}: {problem}")
+    if args.weights is None:
+        print("random weights: the scores and boxes the metric ranks are a random network's; pass --weights", file=sys.stderr)
+    forward = extract_features(model, image, args.imgsz, (), batch_norm="running", rect=False)  # square, as training
+    result = assign(forward.predictions, forward.box, truths, names)
+    if args.json:
+        print(json.dumps(_assignment_dict(model.config.label, args.image, image.size, result), indent=2))
+        return
+    h, w = result.input_size
+    print(
+        f"{model.config.label}, {image.width}x{image.height} photo in a {h}x{w} input: {result.foreground} of "
+        f"{result.anchors} cells learn a box (task-aligned assigner: top {result.topk} of score^{result.alpha:g} x "
+        f"CIoU^{result.beta:g} among the cells whose centre is inside the box)"
+    )
+    for truth in result.truths:
+        print(assignment_insight(truth, result.topk))
+        print(f"  {'rank':>4}  level  {'cell':<8}  {'score':>6}  {'CIoU':>6}  {'metric':>9}  top-k  learns  {'target':>6}")
+        for c in truth.candidates[: args.show]:
+            cell = f"{c.cell.row}, {c.cell.col}"
+            taken = f"  (taken by box {c.taken_by + 1})" if c.taken_by is not None else ""
+            print(
+                f"  {c.rank:>4}  {c.cell.level:<5}  {cell:<8}  {c.score:>6.3g}  {c.iou:>6.3f}  {c.metric:>9.3g}  "
+                f"{'yes' if c.picked else 'no':<5}  {'yes' if c.positive else 'no':<6}  {c.target:>6.3f}{taken}"
+            )
+
+
+def _assignment_dict(label: str, path: Path, photo: tuple[int, int], result: Assignment) -> dict:
+    """`assign --json`: the assigner's parameters, and per box its candidates with the metric's parts."""
+    return {
+        "model": label,
+        "image": str(path),
+        "image_size": list(photo),
+        "input_size": list(result.input_size),
+        "topk": result.topk,
+        "alpha": result.alpha,
+        "beta": result.beta,
+        "min_side": result.min_side,
+        "anchors": result.anchors,
+        "foreground": result.foreground,
+        "boxes": [
+            {
+                "class_id": t.class_id,
+                "name": t.name,
+                "box": list(t.photo_box),
+                "box_input": list(t.box),
+                "widened": t.widened,
+                "candidates": [
+                    {
+                        "anchor": c.anchor,
+                        "level": c.cell.level,
+                        "cell": [c.cell.row, c.cell.col],
+                        "score": c.score,
+                        "iou": c.iou,
+                        "metric": c.metric,
+                        "rank": c.rank,
+                        "picked": c.picked,
+                        "positive": c.positive,
+                        "taken_by": c.taken_by,
+                        "target": c.target,
+                    }
+                    for c in t.candidates
+                ],  # fmt: skip
+            }
+            for t in result.truths
+        ],
+    }
+
+
 def _walk_dict(walked: Walkthrough) -> dict:
     """`detect --steps --json`'s "walk": the output's shape, each level's predictions and candidates, the steps."""
 
@@ -471,7 +586,7 @@ def _detection_dict(d) -> dict:
     return {"class_id": d.class_id, "name": d.name, "score": d.score, "box": list(d.box), **cell}
 
 
-def _class_ids(wanted: Sequence[str], names: Sequence[str]) -> list[int]:
+def _class_ids(wanted: Sequence[str], names: Sequence[str], option: str = "--only") -> list[int]:
     """Class indices from names ("person") or indices ("0"), refused with the choices when unknown."""
     ids = []
     for item in wanted:
@@ -481,7 +596,7 @@ def _class_ids(wanted: Sequence[str], names: Sequence[str]) -> list[int]:
             ids.append(names.index(item))
         else:
             shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-            raise _BadArgument(f"--only: no class {item!r} in this head of {len(names)} ({shown}; or 0-{len(names) - 1})")
+            raise _BadArgument(f"{option}: no class {item!r} in this head of {len(names)} ({shown}; or 0-{len(names) - 1})")
     return sorted(set(ids))
 
 
@@ -667,6 +782,7 @@ _COMMANDS = {
     "stats": _cmd_stats,
     "features": _cmd_features,
     "detect": _cmd_detect,
+    "assign": _cmd_assign,
     "latency": _cmd_latency,
     "profile": _cmd_profile,
     "weights": _cmd_weights,
