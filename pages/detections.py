@@ -54,6 +54,7 @@ def main() -> None:
     if trained:
         draw_boxes(settings, request, result, image)
         walk(settings, request)
+        why(settings, request, result, image)
         heading, notes = "Best class score per cell, before the threshold", None
     else:
         heading, notes = "Best class score per cell of P3, P4 and P5", draw_random(settings, result)
@@ -260,13 +261,61 @@ def draw_walk(walked: Walkthrough, box, output) -> None:
     )
 
 
+@st.fragment
+def why(settings: ui.Settings, request: Request, result, image) -> None:
+    """For kept boxes, side by side: the cells of their level and the pixels that raised their class score (a fragment:
+    choosing other boxes reruns only this)."""
+    st.subheader("Why this box?")
+    if not result.detections:
+        st.caption("No box kept, nothing to explain.")
+        return
+    if settings.batch_norm != "running":
+        st.info(
+            "The explanations follow the boxes of running BatchNorm statistics, as the model is deployed: switch "
+            "*BatchNorm statistics* to running under *More backbone settings*.",
+            icon=":material/info:",
+        )
+        return
+    labels = [f"{i}. {d.name} {d.score:.2f}" for i, d in enumerate(result.detections, start=1)]
+    chosen = st.multiselect(
+        "Boxes to explain",
+        labels,
+        default=labels[: min(2, len(labels))],
+        max_selections=3,
+        key=f"det_why_{settings.forward_key}",  # another photo or model starts a new choice
+        help="Each costs one backward pass through the detector.",
+    )
+    st.caption(
+        "Left: the cells of the level that predicted the box, weighted by how much each raised its class score "
+        "(gradient × activation of the neck's output, summed over channels: HiResCAM). Right: how strongly the score "
+        "reacts to each pixel (the gradient of the class logit with respect to the input, averaged over 4×4 pixels). "
+        "Both are laid over the photo with the letterbox undone; the box is drawn in cyan."
+    )
+    for label in chosen:
+        detection = result.detections[labels.index(label)]
+        with ui.guard("explaining the box"):
+            explained = ui.explanation_for(settings, detection.anchor, detection.class_id, request.rect)
+            key = (settings.forward_key, result.box.size, detection.anchor, detection.class_id)
+            cam, saliency = ui.views.explanation_charts(key, image, explained, result.box, detection.box)
+        row, col = explained.cell
+        st.markdown(
+            f"**{escape_markdown(label)}**, from {explained.level} cell ({row}, {col}): "
+            f"{explained.share:.0%} of its map lies within one cell of that cell."
+        )
+        left, right = st.columns(2)
+        with left:
+            ui.show(cam, key=f"det_why_cam_{detection.anchor}_{detection.class_id}")
+        with right:
+            ui.show(saliency, key=f"det_why_px_{detection.anchor}_{detection.class_id}")
+
+
 def draw_random(settings: ui.Settings, result) -> str:
     """With random weights: why there are no boxes and where to get weights; returns the note under the score maps."""
     st.warning(
         f"Detections need trained weights: these are random, so any box would be noise. Get Ultralytics' trained "
         f"{settings.config.backbone.label} with the button in the sidebar, or upload a checkpoint "
         f"(`{settings.arch}.pt` as Ultralytics ships it, or your own `best.pt`) under *More backbone settings*. "
-        "Below is what the head computes all the same.",
+        "Below is what the head computes all the same (and with trained weights, *Why this box?* explains each box).",
         icon=":material/model_training:",
     )
     statistics = (

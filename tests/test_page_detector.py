@@ -241,6 +241,35 @@ def test_a_trained_checkpoint_names_its_classes_and_runs_as_yolo_predict(app):
     assert at.dataframe[0].value["score"].tolist() == pytest.approx([d.score for d in full.detections], abs=1e-6)
 
 
+@pytest.mark.slow  # a trained detector on the page and in the engine, with backward passes
+def test_why_this_box_explains_the_kept_boxes_as_the_engine_does(app):
+    """Why this box?: the two first boxes by default, each from its own level and cell, with the share of its map the
+    engine's `explain` finds on the page's forward (the folded detector, the photo as predict pads it)."""
+    from yolo_explorer.explain import explain
+
+    image, _ = scene(778, 800, 600)
+    at = upload(detector_app(app, "detections.py"), "best.pt", TRAINED.read_bytes())
+    photo_upload(at, image)
+    no_problems(at)
+    deployed = build_detector("yolo11n", 4)
+    load_weights(deployed, read_checkpoint(TRAINED))
+    fold_batchnorm(deployed)
+    result = detect(deployed, load_image(at.session_state["settings"].photo.data), 640)
+    lines = [m.value for m in at.markdown if "of its map lies within one cell" in m.value]
+    assert len(lines) == 2
+    for i, (line, d) in enumerate(zip(lines, result.detections, strict=False), start=1):
+        why = explain(deployed, result.box, d.anchor, d.class_id)
+        assert why.level == d.cell.level and why.cell == (d.cell.row, d.cell.col)
+        label = escape_markdown(f"{i}. {d.name} {d.score:.2f}")
+        assert line == f"**{label}**, from {why.level} cell ({d.cell.row}, {d.cell.col}): {why.share:.0%} of its map " + (
+            "lies within one cell of that cell."
+        )
+    chosen = at.multiselect[-1]
+    chosen.set_value(chosen.options[:1]).run()
+    no_problems(at)
+    assert len([m for m in at.markdown if "of its map lies within one cell" in m.value]) == 1
+
+
 def test_class_names_from_a_file_are_text_wherever_they_are_drawn(app):
     """Names are text from a file: no Markdown, HTML, Plotly template or terminal escape comes of them."""
     hostile = ("<b>bold</b>", "**red** :red[x] [a](javascript:alert(1))", "\x1b[31mred\x1b[0m\u202e", "%{x} 100%")

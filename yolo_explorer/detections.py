@@ -183,13 +183,14 @@ def suppress(
 @dataclass(frozen=True)
 class Detection:
     """One detected object: its box in the original photo's pixels (x1, y1, x2, y2), score and class, and the
-    cell of the pyramid that predicted it."""
+    cell of the pyramid that predicted it, and that prediction's index among the head's (its `anchor`)."""
 
     box: tuple[float, float, float, float]
     score: float
     class_id: int
     name: str
     cell: Cell | None = None
+    anchor: int | None = None
 
 
 @dataclass(frozen=True)
@@ -253,14 +254,19 @@ class DetectionResult:
 
 
 def to_photo(
-    kept: torch.Tensor, box: Letterbox, names: Sequence[str], cells: Sequence[Cell] | None = None
+    kept: torch.Tensor,
+    box: Letterbox,
+    names: Sequence[str],
+    cells: Sequence[Cell] | None = None,
+    anchors: Sequence[int] | None = None,
 ) -> tuple[Detection, ...]:
     """NMS rows (x1, y1, x2, y2, score, class) in letterboxed pixels -> detections in the photo's pixels,
-    clipped to the photo (with the cell each came from, when given)."""
+    clipped to the photo (with the cell and the anchor each came from, when given)."""
     width, height = box.original
     detections = []
     cells = cells if cells is not None else [None] * len(kept)
-    for (x1, y1, x2, y2, score, cls), cell in zip(kept.tolist(), cells, strict=True):
+    anchors = anchors if anchors is not None else [None] * len(kept)
+    for (x1, y1, x2, y2, score, cls), cell, anchor in zip(kept.tolist(), cells, anchors, strict=True):
         (left, top), (right, bottom) = box.to_original(x1, y1), box.to_original(x2, y2)
         clipped = (
             min(max(left, 0.0), width),
@@ -268,7 +274,7 @@ def to_photo(
             min(max(right, 0.0), width),
             min(max(bottom, 0.0), height),
         )
-        detections.append(Detection(clipped, score, int(cls), names[int(cls)], cell))
+        detections.append(Detection(clipped, score, int(cls), names[int(cls)], cell, anchor))
     return tuple(detections)
 
 
@@ -307,7 +313,7 @@ def detections_from(
     scores, best = output.decoded[0, 4:].max(dim=0)
     return DetectionResult(
         box=box,
-        detections=to_photo(kept, box, names, cells),
+        detections=to_photo(kept, box, names, cells, anchors.tolist()),
         score_maps=score_maps(output),
         best_score=float(scores.max()),
         candidates=int(_candidates(scores, best, conf, classes).sum()),

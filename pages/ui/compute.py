@@ -31,6 +31,7 @@ from yolo_explorer.config import PYRAMID
 from yolo_explorer.detections import DetectionResult, detections_from
 from yolo_explorer.detector import DetectorOutput
 from yolo_explorer.devices import dtype_from_name
+from yolo_explorer.explain import Explanation, explain
 from yolo_explorer.memory import MemoryEstimate, check_forward_fits, estimate_forward_memory
 from yolo_explorer.onnx_models import OnnxModel, deployable, error_images
 from yolo_explorer.onnx_runtime import OutputError, output_errors
@@ -254,3 +255,16 @@ def assignment_for(settings: Settings, truths: tuple[Truth, ...]) -> tuple[Assig
 def _assignment(key: tuple, _box: Letterbox, _output: DetectorOutput, _settings: Settings) -> Assignment:
     _, _, truths = key
     return assign(_output, _box, truths, _settings.class_names)
+
+
+def explanation_for(settings: Settings, anchor: int, class_id: int, rect: bool = True) -> Explanation:
+    """What raised the class score of one kept box (its `anchor` and class) on the Detections page's forward: one
+    backward through the same model, shared by every session."""
+    forward = detector_forward(settings, rect)
+    return _explanation((settings.forward_key, forward.box.size, anchor, class_id), forward.box, settings)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Explaining the box (one backward pass)…")
+def _explanation(key: tuple, _box: Letterbox, _settings: Settings) -> Explanation:
+    _, _, anchor, class_id = key
+    return explain(model_for(_settings, folded=True), _box, anchor, class_id)

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from yolo_explorer import Letterbox
     from yolo_explorer.assignment import Assignment
     from yolo_explorer.config import BackboneConfig
+    from yolo_explorer.explain import Explanation
     from yolo_explorer.onnx_models import OnnxModel
 
 PHOTO_SIDE = 800  # longest side of a photo shown beside the maps (the column is narrower)
@@ -349,6 +350,29 @@ def stage_share_chart(tutorial: BackboneConfig, yolo: BackboneConfig, size: tupl
 def detections_chart(key: tuple, _image: Image.Image, _detections: tuple) -> go.Figure:
     """The photo with the kept boxes, for one forward and pair of thresholds (`key`)."""
     return detections_figure(_image, _detections)
+
+
+@shared
+def explanation_charts(
+    key: tuple, _photo: Image.Image, _why: Explanation, _box: Letterbox, photo_box: tuple[float, float, float, float]
+) -> tuple[go.Figure, go.Figure]:
+    """One box's HiResCAM (its level's grid) and input gradient (averaged over 4x4 pixels), each laid over the photo with
+    the letterbox undone, the box drawn (`key`: the forward, the anchor and the class)."""
+    thumb = _photo.convert("RGB")
+    thumb.thumbnail((640, 640))
+    scale = thumb.width / _photo.width
+    saliency = torch.nn.functional.avg_pool2d(_why.saliency[None, None], 4)[0, 0]
+    figures = []
+    for heat, title in (
+        (map_to_original(_why.cam, _box, thumb.size), f"{_why.level} cells that raised it (HiResCAM)"),
+        (map_to_original(saliency, _box, thumb.size), "Pixels it is most sensitive to (input gradient)"),
+    ):
+        fig = overlay(thumb, heat, opacity=0.6, title=title)
+        x1, y1, x2, y2 = (v * scale for v in photo_box)
+        fig.add_shape(type="rect", x0=x1, y0=y1, x1=x2, y1=y2, line=dict(color="#42d4f4", width=2))
+        fig.update_traces(showscale=False, selector=dict(type="heatmap"))
+        figures.append(fig)
+    return figures[0], figures[1]
 
 
 @shared

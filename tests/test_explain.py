@@ -1,0 +1,147 @@
+"""Why this box: the gradients behind the maps equal finite differences (float64, a small YOLO11n detector), a model
+whose score depends on one region only gets maps that lie there, and a trained detector's box is explained on its
+own level, mostly near its own cell."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from data.synthetic_shapes import scene
+from helpers import TRAINED
+from torch import nn
+
+from yolo_explorer import build_detector, letterbox, load_weights
+from yolo_explorer.blocks import fold_batchnorm
+from yolo_explorer.checkpoints import read_checkpoint
+from yolo_explorer.config import YOLO11_HEAD_SOURCES
+from yolo_explorer.detections import detect
+from yolo_explorer.detector import DetectorOutput
+from yolo_explorer.explain import explain
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture(scope="module")
+def small():
+    """YOLO11n with 3 classes in float64 on a 64x64 photo: 8x8 + 4x4 + 2x2 anchors."""
+    torch.manual_seed(0)
+    model = build_detector("yolo11n", 3).double().eval()
+    rng = np.random.default_rng(1)
+    box = letterbox(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), 64)
+    return model, box
+
+
+def _logit(model, x, class_id, anchor):
+    with torch.no_grad():
+        return float(model(x).scores[0, class_id, anchor])
+
+
+def test_the_input_gradient_is_the_finite_difference(small):
+    model, box = small
+    anchor, class_id = 64 + 5, 1  # P4's cell (1, 1)
+    why = explain(model, box, anchor, class_id)
+    assert why.level == "P4" and why.cell == (1, 1) and why.saliency.shape == (64, 64)
+    x = box.tensor().double()
+    eps = 1e-6
+    for r, c in ((20, 22), (30, 17), (5, 60)):
+        slope = 0.0
+        for channel in range(3):
+            up, down = x.clone(), x.clone()
+            up[0, channel, r, c] += eps
+            down[0, channel, r, c] -= eps
+            slope += abs(_logit(model, up, class_id, anchor) - _logit(model, down, class_id, anchor)) / (2 * eps)
+        assert float(why.saliency[r, c]) == pytest.approx(slope, rel=1e-5, abs=1e-9)
+    assert why.logit == pytest.approx(_logit(model, x, class_id, anchor), abs=1e-12)
+
+
+def test_the_cam_is_gradient_times_activation_by_finite_differences_on_the_neck(small):
+    """At a few cells of P4: relu(sum over channels of d logit / d neck x neck), the gradient taken by nudging the
+    neck's output (a forward hook on layer 19) channel by channel."""
+    model, box = small
+    anchor, class_id = 64 + 5, 2
+    why = explain(model, box, anchor, class_id)
+    x = box.tensor().double()
+    layer = model.get_submodule(str(YOLO11_HEAD_SOURCES[1]))
+    nudge = {}
+
+    def hook(module, args, output):
+        if nudge:
+            output = output.clone()
+            output[0, nudge["c"], nudge["r"], nudge["k"]] += nudge["eps"]
+        nudge["seen"] = output.detach()
+        return output
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        _logit(model, x, class_id, anchor)
+        activation = nudge.pop("seen")
+        eps = 1e-6
+        for r, k in ((1, 1), (0, 2), (3, 3)):
+            total = 0.0
+            for c in range(activation.shape[1]):
+                nudge.update(c=c, r=r, k=k, eps=eps)
+                up = _logit(model, x, class_id, anchor)
+                nudge["eps"] = -eps
+                down = _logit(model, x, class_id, anchor)
+                total += (up - down) / (2 * eps) * float(activation[0, c, r, k])
+            assert float(why.cam[r, k]) == pytest.approx(max(total, 0.0), rel=1e-5, abs=1e-9)
+    finally:
+        handle.remove()
+
+
+class OneRegion(nn.Module):
+    """A stand-in detector whose every class score is a weighted sum of P3's cells in rows 2-3, columns 4-6 only."""
+
+    def __init__(self):
+        super().__init__()
+        self.lift = nn.Conv2d(3, 4, 1)
+        self.weight = nn.Parameter(torch.tensor([1.0, -0.5, 2.0, 0.7]))
+        self.mask = torch.zeros(8, 8)
+        self.mask[2:4, 4:7] = 1
+
+    def forward(self, x):
+        p3 = self.lift(nn.functional.avg_pool2d(x, 8)).sigmoid()  # (1, 4, 8, 8) from 64x64
+        p4, p5 = nn.functional.avg_pool2d(p3, 2), nn.functional.avg_pool2d(p3, 4)
+        score = (p3 * self.mask * self.weight[:, None, None]).sum((1, 2, 3))
+        anchors = 64 + 16 + 4
+        scores = score[:, None, None].expand(-1, 2, anchors)
+        boxes = torch.zeros(x.shape[0], 64, anchors)
+        return DetectorOutput((p3, p4, p5), boxes, scores, torch.cat((boxes[:, :4], scores.sigmoid()), 1))
+
+
+def test_a_score_that_depends_on_one_region_gets_maps_that_lie_there():
+    torch.manual_seed(3)
+    model = OneRegion()
+    box = letterbox(np.random.default_rng(4).integers(0, 255, (64, 64, 3), dtype=np.uint8), 64)
+    why = explain(model, box, anchor=3 * 8 + 5, class_id=1)  # P3's cell (3, 5), inside the region
+    inside = model.mask.bool()
+    assert why.level == "P3" and (why.cam[~inside] == 0).all() and (why.cam[inside] > 0).any()
+    pixels = inside.repeat_interleave(8, 0).repeat_interleave(8, 1)  # each cell is 8x8 input pixels
+    assert (why.saliency[~pixels] == 0).all() and (why.saliency[pixels] > 0).all()
+    assert why.share == pytest.approx(1.0)  # all of it within a cell of (3, 5)
+
+
+def test_a_trained_box_is_explained_on_its_own_level_near_its_own_cell():
+    checkpoint = read_checkpoint(TRAINED)
+    model = build_detector("yolo11n", 4)
+    load_weights(model, checkpoint)
+    fold_batchnorm(model)
+    image, _ = scene(41, 800, 600)
+    result = detect(model, image, 320, rect=False)
+    kept = result.detections[0]
+    box = result.box
+    why = explain(model, box, kept.anchor, kept.class_id)
+    assert why.level == kept.cell.level and why.cell == (kept.cell.row, kept.cell.col)
+    assert why.score == pytest.approx(kept.score, abs=1e-4)
+    row, col = why.cell
+    peak = divmod(int(why.cam.argmax()), why.cam.shape[1])
+    assert abs(peak[0] - row) <= 3 and abs(peak[1] - col) <= 3  # the map peaks near the cell that predicted it
+    # the input gradient is strongest inside the box (padded to a cell on each side) than outside it
+    x1, y1, x2, y2 = (round(v) for v in (*box.to_letterbox(*kept.box[:2]), *box.to_letterbox(*kept.box[2:])))
+    s = kept.cell.stride
+    near = torch.zeros_like(why.saliency, dtype=torch.bool)
+    near[max(y1 - s, 0) : y2 + s, max(x1 - s, 0) : x2 + s] = True
+    assert float(why.saliency[near].mean()) > 3 * float(why.saliency[~near].mean())
+    with pytest.raises(ValueError, match="no prediction"):
+        explain(model, box, 10**6, 0)
