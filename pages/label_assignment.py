@@ -136,17 +136,13 @@ def _complete(row: dict) -> bool:
 
 
 def _dragged_box(event, figure, photo: tuple[int, int]) -> tuple[int, int, int, int] | None:
-    """The box a user dragged, in the photo's pixels (the figure shows the photo scaled by its `meta` factor)."""
-    boxes = (event or {}).get("selection", {}).get("box") or []
-    if not boxes:
+    """The box a user dragged, in whole pixels inside the photo (None when nothing or nothing of area was dragged)."""
+    dragged = ui.views.dragged_box(event, figure)
+    if dragged is None:
         return None
-    xs, ys = boxes[-1].get("x", []), boxes[-1].get("y", [])
-    if len(xs) < 2 or len(ys) < 2:
-        return None
-    scale = float((figure.layout.meta or {}).get("scale", 1.0))
     width, height = photo
-    x1, x2 = (round(min(max(v / scale, 0), width)) for v in (min(xs), max(xs)))
-    y1, y2 = (round(min(max(v / scale, 0), height)) for v in (min(ys), max(ys)))
+    x1, x2 = (round(min(max(v, 0), width)) for v in (dragged[0], dragged[2]))
+    y1, y2 = (round(min(max(v, 0), height)) for v in (dragged[1], dragged[3]))
     return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
 
 

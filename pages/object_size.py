@@ -54,7 +54,7 @@ def controls(settings: ui.Settings, image: Image.Image) -> tuple[float, float, f
     event = st.plotly_chart(
         figure, width="stretch", key="os_photo", on_select="rerun", selection_mode="box", config={"displaylogo": False}
     )
-    dragged = _dragged_box(event, figure)
+    dragged = ui.views.dragged_box(event, figure)
     if dragged is not None and dragged != st.session_state.get(APPLIED):
         st.session_state[APPLIED] = dragged
         for key, value in zip(KEYS, dragged, strict=True):
@@ -65,18 +65,6 @@ def controls(settings: ui.Settings, image: Image.Image) -> tuple[float, float, f
     for col, key, label, limit in zip(cols, KEYS, ("left x", "top y", "right x", "bottom y"), (width, height) * 2, strict=True):
         col.number_input(label, 0, limit, key=key, step=1)
     return tuple(float(st.session_state[key]) for key in KEYS)
-
-
-def _dragged_box(event, figure) -> tuple[float, float, float, float] | None:
-    """The box a user dragged, in the photo's pixels (the figure shows the photo scaled by its `meta` factor)."""
-    boxes = (event or {}).get("selection", {}).get("box") or []
-    if not boxes:
-        return None
-    xs, ys = boxes[-1].get("x", []), boxes[-1].get("y", [])
-    if len(xs) < 2 or len(ys) < 2:
-        return None
-    scale = float((figure.layout.meta or {}).get("scale", 1.0))
-    return (min(xs) / scale, min(ys) / scale, max(xs) / scale, max(ys) / scale)
 
 
 def draw_levels(view: ObjectSize) -> None:

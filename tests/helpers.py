@@ -212,3 +212,25 @@ def photo_upload(at, image) -> None:
 
 
 TRAINED = ROOT / "tests" / "data" / "synthetic_yolo11n.pt"  # a YOLO11n Ultralytics trained on coloured shapes
+
+
+def drag_box(page: Page, start: tuple[float, float], end: tuple[float, float], landed, attempts: int = 3) -> None:
+    """Drag Plotly's box select on the page's first chart from `start` to `end` (fractions of its plot area) until
+    `landed()` (an `expect(...)` that raises AssertionError while the drag has not been taken) passes: a drag made
+    while a busy server still draws the chart is lost, so it is made again (at most `attempts` times)."""
+    for attempt in range(attempts):
+        settle(page)
+        area = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first.bounding_box()
+        x0, y0 = area["x"] + area["width"] * start[0], area["y"] + area["height"] * start[1]
+        x1, y1 = area["x"] + area["width"] * end[0], area["y"] + area["height"] * end[1]
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+        page.mouse.move(x1, y1, steps=5)
+        page.mouse.up()
+        try:
+            landed()
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import CHROMIUM, problems, settle
+from helpers import CHROMIUM, drag_box, problems, settle
 from PIL import Image
 from spec import FLOPS_W64_640, MACS_W64_640, PARAMS_W64, SHAPES_640, TOTALS
 
@@ -280,8 +280,10 @@ def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
     settle(page)
     expect(page.get_by_text(f"{len(expected.detections)} boxes kept of", exact=False)).to_be_visible(timeout=60_000)
     expect(page.get_by_text("letterboxed to 448×640", exact=False)).to_be_visible()
-    # the boxes, NMS's step on the input and the DFL of its box, and three score maps
-    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(6)
+    # the boxes, NMS's step on the input and the DFL of its box, two charts for each box explained (the first two by
+    # default) and three score maps
+    explained = min(2, len(expected.detections))
+    expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(6 + 2 * explained)
     # only the red discs, suppressed across classes
     page.locator('[data-testid="stMultiSelect"]', has_text="Classes").click()
     page.get_by_role("option", name="red disc").click()
@@ -364,15 +366,12 @@ def test_a_box_dragged_on_the_photo_becomes_a_ground_truth_box_the_assigner_plac
     settle(page)
     expect(page.get_by_text("cells learn a box", exact=False).first).to_be_visible()
     assert not page.get_by_text("Box 2 (person)", exact=False).count()
-    area = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first.bounding_box()
-    x0, y0 = area["x"] + area["width"] * 0.05, area["y"] + area["height"] * 0.05
-    x1, y1 = area["x"] + area["width"] * 0.25, area["y"] + area["height"] * 0.30
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
-    page.mouse.move(x1, y1, steps=5)
-    page.mouse.up()
-    expect(page.get_by_text("Box 2 (person)", exact=False).first).to_be_visible(timeout=60_000)
+    drag_box(
+        page,
+        (0.05, 0.05),
+        (0.25, 0.30),
+        lambda: expect(page.get_by_text("Box 2 (person)", exact=False).first).to_be_visible(timeout=20_000),
+    )
     settle(page)
     assert not problems(page)
 
@@ -386,15 +385,9 @@ def test_a_box_dragged_on_the_photo_is_measured(server, page):
 
     settle(page)
     before = [corner_inputs(page).nth(i).input_value() for i in range(4)]
-    area = page.locator('[data-testid="stPlotlyChart"]').first.locator(".nsewdrag").first.bounding_box()
-    x0, y0 = area["x"] + area["width"] * 0.30, area["y"] + area["height"] * 0.15
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    x1, y1 = area["x"] + area["width"] * 0.52, area["y"] + area["height"] * 0.35
-    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
-    page.mouse.move(x1, y1, steps=5)
-    page.mouse.up()
-    expect(corner_inputs(page).first).not_to_have_value(before[0], timeout=60_000)
+    drag_box(
+        page, (0.30, 0.15), (0.52, 0.35), lambda: expect(corner_inputs(page).first).not_to_have_value(before[0], timeout=20_000)
+    )
     settle(page)
     corners = [float(corner_inputs(page).nth(i).input_value()) for i in range(4)]
     width, height = Image.open(ROOT / "yolo_explorer" / "samples" / "astronaut.jpg").size

@@ -238,6 +238,19 @@ def box_chart(photo_digest: str, _image: Image.Image, box: tuple[float, float, f
     return box_select_figure(_image, [box])
 
 
+def dragged_box(event, figure: go.Figure) -> tuple[float, float, float, float] | None:
+    """The box a user dragged with the box select on a `box_select_figure`, in the photo's pixels (the figure shows the
+    photo scaled by its `meta` factor), or None."""
+    boxes = (event or {}).get("selection", {}).get("box") or []
+    if not boxes:
+        return None
+    xs, ys = boxes[-1].get("x", []), boxes[-1].get("y", [])
+    if len(xs) < 2 or len(ys) < 2:
+        return None
+    scale = float((figure.layout.meta or {}).get("scale", 1.0))
+    return (min(xs) / scale, min(ys) / scale, max(xs) / scale, max(ys) / scale)
+
+
 @shared
 def truths_chart(photo_digest: str, _image: Image.Image, boxes: tuple[tuple[float, float, float, float], ...]) -> go.Figure:
     """The photo with the ground-truth boxes drawn so far, for dragging another."""

@@ -37,6 +37,18 @@ def assigner_parameters(assigner) -> dict:
     return {key: getattr(assigner, key) for key in keys}
 
 
+def inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt) -> dict:
+    """What the assigner is called with, by the names of its arguments."""
+    return {
+        "pd_scores": pd_scores,
+        "pd_bboxes": pd_bboxes,
+        "anc_points": anc_points,
+        "gt_labels": gt_labels,
+        "gt_bboxes": gt_bboxes,
+        "mask_gt": mask_gt,
+    }
+
+
 def targets(labels, bboxes, scores, fg, gt_idx) -> dict:
     """What the assigner returns, kept small: the soft target of each anchor is one-hot in its class, so its largest
     value and the class say it all; the target box is the ground truth of `target_gt_idx`."""
@@ -57,14 +69,7 @@ def run(assigner, pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_g
     mask_in_gts = assigner.select_candidates_in_gts(anc_points, gt_bboxes, mask_gt)
     labels, bboxes, scores, fg, gt_idx = assigner(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt)
     return {
-        "inputs": {
-            "pd_scores": pd_scores,
-            "pd_bboxes": pd_bboxes,
-            "anc_points": anc_points,
-            "gt_labels": gt_labels,
-            "gt_bboxes": gt_bboxes,
-            "mask_gt": mask_gt,
-        },
+        "inputs": inputs(pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt),
         "mask_in_gts": mask_in_gts,
         "align_metric_in": align_metric[mask_in_gts],  # the metric and the CIoU of the anchors inside each box
         "overlaps_in": overlaps[mask_in_gts],
@@ -140,20 +145,12 @@ def trained_case(root: Path) -> tuple[dict, list]:
             criterion.get_assigned_targets_and_loss(preds, batch)
         png = io.BytesIO()
         Image.fromarray(pixels).save(png, format="PNG")
-        pd_scores, pd_bboxes, anc_points, gt_labels, gt_bboxes, mask_gt = captured["inputs"]
         labels, bboxes, scores, fg, gt_idx = captured["outputs"]
         cases.append(
             {
                 "photo": name,
                 "pixels_png": png.getvalue(),
-                "inputs": {
-                    "pd_scores": pd_scores,
-                    "pd_bboxes": pd_bboxes,
-                    "anc_points": anc_points,
-                    "gt_labels": gt_labels,
-                    "gt_bboxes": gt_bboxes,
-                    "mask_gt": mask_gt,
-                },
+                "inputs": inputs(*captured["inputs"]),
                 **targets(labels, bboxes, scores, fg, gt_idx),
             }
         )
