@@ -145,3 +145,40 @@ def test_a_trained_box_is_explained_on_its_own_level_near_its_own_cell():
     assert float(why.saliency[near].mean()) > 3 * float(why.saliency[~near].mean())
     with pytest.raises(ValueError, match="no prediction"):
         explain(model, box, 10**6, 0)
+
+
+@pytest.mark.slow  # CLI subprocesses
+def test_detect_explain_says_why_each_box_was_found(tmp_path):
+    """`detect --explain 2 --json`: each box's level, cell and map share as the engine finds them; --explain-out writes
+    each box's two pictures; --explain-out alone is refused."""
+    import json
+
+    from helpers import cli
+    from PIL import Image
+
+    image, _ = scene(41, 800, 600)
+    photo = tmp_path / "shapes.png"
+    image.save(photo)
+    args = ["detect", "--weights", str(TRAINED), "--image", str(photo), "--imgsz", "320", "--explain", "2"]
+    run = cli(*args, "--json", "--explain-out", str(tmp_path / "why"))
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    model = build_detector("yolo11n", 4)
+    load_weights(model, read_checkpoint(TRAINED))
+    fold_batchnorm(model)
+    result = detect(model, image, 320)
+    assert len(out["explanations"]) == 2
+    for got, d in zip(out["explanations"], result.detections, strict=False):
+        why = explain(model, result.box, d.anchor, d.class_id)
+        assert (got["level"], got["cell"]) == (d.cell.level, [d.cell.row, d.cell.col])
+        assert got["share"] == pytest.approx(why.share, abs=1e-6) and got["logit"] == pytest.approx(why.logit, abs=1e-5)
+        x1, y1, x2, y2 = d.box
+        gx, gy = got["gradient_peak"]
+        assert x1 - 16 <= gx <= x2 + 16 and y1 - 16 <= gy <= y2 + 16  # the pixels it reacts to most are on its box
+    for i in (1, 2):
+        for name in ("cam", "gradient"):
+            assert Image.open(tmp_path / "why" / f"box{i}_{name}.png").size == (800, 600)
+    text = cli(*args)
+    assert text.returncode == 0 and "why box 2 (" in text.stdout
+    refused = cli(*args[:-2], "--explain-out", str(tmp_path / "x"))
+    assert refused.returncode == 2 and "--explain K" in refused.stderr

@@ -26,6 +26,7 @@ from .config import ARCHITECTURES, make_config
 from .detections import MAX_DET, class_names, detect
 from .detector import build_model
 from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
+from .explain import Explanation, explain
 from .features import extract_features
 from .formatting import human_count, latency_report, stats_table
 from .heatmaps import rank_channels
@@ -66,6 +67,17 @@ def _size(text: str) -> tuple[int, int]:
         return parse_size(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _count(text: str) -> int:
+    """A whole number, 0 or more (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is below 0")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -138,6 +150,17 @@ def _build_parser() -> _Parser:
         "--steps",
         action="store_true",
         help="also show the way there: the output's shape, candidates per level, and NMS step by step (kept, suppressed)",
+    )
+    p.add_argument(
+        "--explain",
+        type=_count,
+        default=0,
+        metavar="K",
+        help="also say why the first K boxes were found: the level's cells (HiResCAM) and the pixels (input gradient) "
+        "that raised each class score; one backward pass per box",
+    )
+    p.add_argument(
+        "--explain-out", type=Path, metavar="DIR", help="with --explain, write each box's two maps over the photo as PNGs"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights, without --weights (default 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
@@ -388,6 +411,8 @@ def _cmd_features(args: argparse.Namespace) -> None:
 def _cmd_detect(args: argparse.Namespace) -> None:
     if args.out is not None and args.out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise _BadArgument(f"--out: write a .png or .jpg, not {args.out.name!r}")
+    if args.explain_out is not None and not args.explain:
+        raise _BadArgument("--explain-out: say how many boxes to explain with --explain K")
     try:
         image = load_image(args.image)
     except ImageLoadError as err:
@@ -411,6 +436,9 @@ def _cmd_detect(args: argparse.Namespace) -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         boxes_image(image, result.detections).save(args.out)
     walked = walkthrough(result.predictions, result.box.size, names, **nms) if args.steps else None
+    explained = [(d, explain(model, result.box, d.anchor, d.class_id)) for d in result.detections[: args.explain]]
+    if args.explain_out is not None:
+        _write_explanations(args.explain_out, image, result.box, explained)
     if args.json:
         out = {
             "model": model.config.label,
@@ -424,6 +452,8 @@ def _cmd_detect(args: argparse.Namespace) -> None:
         }
         if walked is not None:
             out["walk"] = _walk_dict(walked)
+        if args.explain:
+            out["explanations"] = [_explanation_dict(d, why, result.box) for d, why in explained]
         print(json.dumps(out, indent=2))
     else:
         suppression = "across classes" if args.agnostic else "per class"
@@ -443,6 +473,16 @@ def _cmd_detect(args: argparse.Namespace) -> None:
             print(levels_insight(result.detections, result.box.scale))
         if walked is not None:
             print(_walk_text(walked))
+        for i, (d, why) in enumerate(explained, start=1):
+            facts = _explanation_dict(d, why, result.box)
+            (cx, cy), (gx, gy) = facts["cam_peak"], facts["gradient_peak"]
+            print(
+                f"why box {i} ({d.name} {d.score:.2f}): {why.level} cell {why.cell[0]}, {why.cell[1]}; {why.share:.0%} of "
+                f"its HiResCAM within one cell of it, peaking at ({cx:.0f}, {cy:.0f}); input gradient strongest at "
+                f"({gx:.0f}, {gy:.0f}) in the photo"
+            )
+    if args.explain_out is not None:
+        print(f"wrote {len(explained) * 2} pictures to {args.explain_out}", file=sys.stderr)
     if args.out is not None:
         print(f"wrote {args.out}", file=sys.stderr)
 
@@ -540,6 +580,34 @@ def _assignment_dict(label: str, path: Path, photo: tuple[int, int], result: Ass
             for t in result.truths
         ],
     }
+
+
+def _explanation_dict(d, why: Explanation, box) -> dict:
+    """`detect --explain --json`'s entry for one box: its level and cell, the class logit, the map's share near the
+    cell, and where each map peaks (in the photo's pixels)."""
+    stride = box.size[0] / why.cam.shape[0]
+    row, col = divmod(int(why.cam.argmax()), why.cam.shape[1])
+    grow, gcol = divmod(int(why.saliency.argmax()), why.saliency.shape[1])
+    return {
+        "name": d.name,
+        "score": d.score,
+        "level": why.level,
+        "cell": list(why.cell),
+        "logit": why.logit,
+        "share": why.share,
+        "cam_peak": list(box.to_original((col + 0.5) * stride, (row + 0.5) * stride)),
+        "gradient_peak": list(box.to_original(gcol + 0.5, grow + 0.5)),
+    }
+
+
+def _write_explanations(folder: Path, image, box, explained) -> None:
+    from .heatmaps import map_to_original
+    from .rendering import boxes_image, heat_image  # Plotly's colour scales come with it: only a picture needs them
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (d, why) in enumerate(explained, start=1):
+        for name, heat in (("cam", why.cam), ("gradient", why.saliency)):
+            boxes_image(heat_image(image, map_to_original(heat, box)), [d]).save(folder / f"box{i}_{name}.png")
 
 
 def _walk_dict(walked: Walkthrough) -> dict:

@@ -14,7 +14,7 @@ from plotly.colors import sample_colorscale
 from .detections import class_color
 from .heatmaps import quantize
 
-__all__ = ["boxes_image", "colormap_lut", "grid_image", "npy_bytes", "png_bytes"]
+__all__ = ["boxes_image", "colormap_lut", "grid_image", "heat_image", "npy_bytes", "png_bytes"]
 
 
 def colormap_lut(name: str = "Viridis") -> np.ndarray:
@@ -98,3 +98,13 @@ def boxes_image(photo: Image.Image, detections: Sequence) -> Image.Image:
         draw.rectangle((left - 1, top - 1, right + 1, bottom + 1), fill=color)
         draw.text((left, top), label, fill="white", font=font, anchor="lt")
     return image
+
+
+def heat_image(photo: Image.Image, heat: np.ndarray, *, opacity: float = 0.6, colorscale: str = "Inferno") -> Image.Image:
+    """The photo with a heat map (any resolution, covering the photo exactly, scaled to its own 0..max) blended over it."""
+    image = photo.convert("RGB")
+    heat = np.asarray(heat, dtype=np.float32)
+    top = float(heat.max()) if heat.size else 0.0
+    levels = np.zeros(heat.shape, np.uint8) if top <= 0 else np.rint(np.clip(heat / top, 0, 1) * 255).astype(np.uint8)
+    colours = Image.fromarray(colormap_lut(colorscale)[levels], "RGB").resize(image.size, Image.Resampling.BILINEAR)
+    return Image.blend(image, colours, opacity)
