@@ -24,20 +24,21 @@ from .blocks import fold_batchnorm
 from .checkpoints import Checkpoint, WeightsError, read_checkpoint, task_note
 from .config import ARCHITECTURES, make_config
 from .detections import MAX_DET, class_names, detect
-from .detector import build_model
+from .detector import Detector, build_model
 from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
 from .explain import Explanation, explain
 from .features import extract_features
 from .formatting import human_count, latency_report, stats_table
 from .heatmaps import rank_channels
-from .insights import assignment_insight, levels_insight
+from .insights import assignment_insight, int8_tradeoff_insight, levels_insight
+from .int8_sensitivity import Int8Lab, Recipe, box_changes, compare_precisions, onnx_detections
 from .latency import RUNTIMES, LatencyRequest, measure
 from .memory import InsufficientMemoryError, check_forward_fits
 from .modes import COMPILE_MODES, MODE_OPTIONS, CompileError, LatencyMode
-from .onnx_models import OnnxExportError, RuntimeUnavailableError, deployable, error_images
+from .onnx_models import CALIBRATORS, OnnxExportError, RuntimeUnavailableError, deployable, error_images
 from .onnx_runtime import output_errors
 from .peaks import device_peaks
-from .preprocess import ImageLoadError, load_image
+from .preprocess import ImageLoadError, letterbox, load_image
 from .pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, present, weights_folder
 from .profile import profile_layers
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
@@ -224,6 +225,21 @@ def _build_parser() -> _Parser:
     p.add_argument("--save-onnx", type=Path, help="with --runtime onnxruntime: also write the .onnx file here (opens in Netron)")
     p.add_argument("--sweep", type=_batches, help="batch sizes to sweep, e.g. 1,4,16: images/s and TFLOP/s for each")
     p.add_argument("--error", action="store_true", help="also print the relative error against a float64 forward")
+    q = p.add_argument_group("int8 a deployment can trust (with --runtime onnxruntime --dtype int8)")
+    q.add_argument(
+        "--sensitivity",
+        action="store_true",
+        help="each unit (layer, C2PSA's attention, Detect's branches) in int8 alone and left out alone: the error each causes",
+    )
+    q.add_argument("--keep-float", nargs="+", metavar="UNIT", help="mixed precision: keep these units in float (10 23.cv2 ...)")
+    q.add_argument(
+        "--keep-float-top", type=_positive, metavar="K", help="mixed precision: keep the K most sensitive units in float"
+    )
+    q.add_argument("--calibrator", choices=list(CALIBRATORS), default="minmax", help="ONNX Runtime's calibrator (default minmax)")
+    q.add_argument("--calibration", nargs="+", type=Path, metavar="PHOTO", help="calibrate on these photos (default the samples)")
+    q.add_argument("--calibration-photos", type=_positive, metavar="N", help="calibrate on the first N photos only")
+    q.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default one per output channel)")
+    q.add_argument("--image", type=Path, help="with a detector: the boxes each precision keeps on this photo, against fp32's")
 
     p = sub.add_parser("profile", help="time every layer: its share of the forward and of the MACs, its rate, a roofline")
     timing_args(p, list(DTYPES))
@@ -716,6 +732,14 @@ def _cmd_latency(args: argparse.Namespace) -> None:
         )
     except ValueError as err:
         raise _BadArgument(str(err)) from None
+    if _int8_asked(args):
+        if not (onnx_runtime and args.dtype == "int8"):
+            raise _BadArgument(
+                "--sensitivity, --keep-float, --keep-float-top, --calibrator, --calibration, --calibration-photos, "
+                "--per-tensor and --image go with --runtime onnxruntime --dtype int8"
+            )
+        _int8_trust(args, request)
+        return
     model = _model_on(args, "fp32", batch=max(request.batches))  # each run converts a private copy to the mode
     onnx, errors = None, None
     try:
@@ -750,6 +774,121 @@ def _cmd_latency(args: argparse.Namespace) -> None:
         print(f"relative error against float64: {errors:.2e}{basis}")
     if args.save_onnx:
         print(f"wrote {args.save_onnx} ({len(onnx.data) / 2**20:.1f} MiB)")
+
+
+def _int8_asked(args: argparse.Namespace) -> bool:
+    return bool(
+        args.sensitivity or args.keep_float or args.keep_float_top or args.calibrator != "minmax" or args.calibration
+        or args.calibration_photos or args.per_tensor or args.image
+    )  # fmt: skip
+
+
+def _calibration_photos(paths: Sequence[Path], size: tuple[int, int]) -> list[np.ndarray]:
+    photos = []
+    for path in paths:
+        try:
+            photos.append(letterbox(load_image(path), size).tensor().numpy())
+        except ImageLoadError as err:
+            raise _BadArgument(f"--calibration {path}: {err}") from None
+    return photos
+
+
+def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
+    """`latency --runtime onnxruntime --dtype int8` with sensitivity, mixed precision or another calibration."""
+    model = _model_on(args, "fp32", batch=max(request.batches))
+    photos = _calibration_photos(args.calibration, args.imgsz) if args.calibration else None
+    photo = None
+    if args.image is not None:
+        if not isinstance(model, Detector):
+            raise _BadArgument("--image: boxes need the whole detector (--detector)")
+        try:
+            photo = load_image(args.image)
+        except ImageLoadError as err:
+            raise _BadArgument(f"--image {args.image}: {err}") from None
+    try:
+        recipe = Recipe(args.calibrator, args.calibration_photos or (len(photos) if photos else 4), not args.per_tensor)
+        model, fp32 = deployable(model, size=args.imgsz, calibrate_batchnorm=args.weights is None)
+        lab = Int8Lab.build(model, recipe=recipe, photos=photos, fp32=fp32)
+        for name in args.keep_float or ():
+            lab.unit(name)  # an unknown unit is refused before any long work
+        if args.keep_float_top and args.keep_float_top > len(lab.units):
+            raise ValueError(f"--keep-float-top: {fp32.label} has {len(lab.units)} units, not {args.keep_float_top}")
+        rows = None
+        if args.sensitivity or args.keep_float_top:
+            print(f"{2 * len(lab.units)} quantizations of {len(lab.units)} units (calibration once)…", file=sys.stderr)
+            rows = lab.sensitivity()
+        keep = args.keep_float or (lab.most_sensitive(args.keep_float_top, rows) if args.keep_float_top else [])
+        variants = compare_precisions(lab, model, request, keep)
+    except ValueError as err:
+        raise _BadArgument(str(err)) from None
+    except (RuntimeUnavailableError, OnnxExportError) as err:
+        raise _RunFailed(str(err)) from None
+    judged = lab.judged
+    changes = {}
+    if photo is not None:
+        names = model.class_names
+        boxes = {v.name: onnx_detections(v.onnx, photo, names) for v in variants}
+        changes = {name: box_changes(boxes["fp32"], found) for name, found in boxes.items() if name != "fp32"}
+    if args.json:
+        out = {
+            "model": fp32.label,
+            "input_size": list(fp32.size),
+            "recipe": asdict(recipe),
+            "judged": list(judged),
+            "units": [{"name": u.name, "kind": u.kind, "nodes": len(u.nodes)} for u in lab.units],
+            "variants": [
+                {
+                    "name": v.name,
+                    "kept_float": list(v.kept_float),
+                    "median_ms": v.latency.median_ms,
+                    "outputs": [asdict(e) for e in v.errors],
+                }
+                for v in variants
+            ],  # fmt: skip
+        }
+        if changes:
+            out["boxes"] = {
+                name: {"kept": len(c.kept), "lost": len(c.lost), "new": len(c.new),
+                       "iou": [iou for _, _, iou in c.kept]}
+                for name, c in changes.items()
+            }  # fmt: skip
+        if rows is not None:
+            out["sensitivity"] = [
+                {"unit": r.unit.name, "kind": r.unit.kind, "alone": [asdict(e) for e in r.alone],
+                 "all_but": [asdict(e) for e in r.all_but]}
+                for r in rows
+            ]  # fmt: skip
+        print(json.dumps(out, indent=2))
+        return
+    h, w = fp32.size
+    print(
+        f"{fp32.label} at {h}x{w}, ONNX Runtime int8 ({recipe.calibrator} calibration on {recipe.photos} photos, "
+        f"{'per-channel' if recipe.per_channel else 'per-tensor'} weights); errors against float64 on the mirrored samples"
+    )
+    if rows is not None:
+        width = max(len(r.unit.label) for r in rows) + 2
+        print(f"worst cosine with float over {', '.join(judged)}, with the unit in int8 alone, and with all but it:")
+        print(f"{'unit':<{width}}{'alone':>9}{'all but it':>12}")
+        for r in rows:
+            print(f"{r.unit.label:<{width}}{r.worst('alone', judged):>9.5f}{r.worst('all_but', judged):>12.5f}")
+    names = [e.name for e in variants[0].errors]
+    print("cosine with float64 per output:")
+    print(f"{'':<8}{'median ms':>10}" + "".join(f"{n:>{max(len(n), 7) + 2}}" for n in names))
+    for v in variants:
+        kept = f"  (float: {', '.join(v.kept_float)})" if v.kept_float else ""
+        cells = "".join(f"{e.cosine:>{max(len(e.name), 7) + 2}.5f}" for e in v.errors)
+        print(f"{v.name:<8}{v.latency.median_ms:>10.2f}{cells}{kept}")
+    print(int8_tradeoff_insight(variants, judged))
+    for name, c in changes.items():
+        worst = min((iou for _, _, iou in c.kept), default=None)
+        print(
+            f"{name} on {args.image.name}: of fp32's {len(c.kept) + len(c.lost)} boxes it keeps {len(c.kept)}"
+            + (f" (IoU at least {worst:.3f})" if worst is not None else "")
+            + f", loses {len(c.lost)}, and finds {len(c.new)} new"
+        )
+    if args.weights is None:
+        print("random weights (BatchNorm set from the samples): their errors compound through the layers; a trained "
+              "model's sensitivities differ, so pass --weights", file=sys.stderr)  # fmt: skip
 
 
 def _cmd_profile(args: argparse.Namespace) -> None:

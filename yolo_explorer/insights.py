@@ -21,6 +21,7 @@ __all__ = [
     "StageTotal",
     "activation_law_insight",
     "assignment_insight",
+    "int8_tradeoff_insight",
     "cost_insight",
     "flow_insight",
     "levels_insight",
@@ -406,4 +407,27 @@ def assignment_insight(truth: TruthAssignment, topk: int) -> str:
     return text + (
         f". The best, {best.cell.level} cell ({best.cell.row}, {best.cell.col}), predicts the class at {best.score:.2f} "
         f"and a box of CIoU {best.iou:.2f}."
+    )
+
+
+def int8_tradeoff_insight(variants: Sequence, judged: Sequence[str]) -> str:
+    """What int8 costs in accuracy and gains in time, and what keeping units in float buys back (`variants`: fp32, int8
+    and maybe mixed, as `int8_sensitivity.compare_precisions` returns them)."""
+    by = {v.name: v for v in variants}
+    fp32, int8 = by["fp32"], by["int8"]
+    outputs = " and ".join(judged) if len(judged) < 3 else ", ".join(judged[:-1]) + " and " + judged[-1]
+    speed = fp32.latency.median_ms / int8.latency.median_ms
+    text = (
+        f"Full int8 runs {speed:.2f}× the speed of fp32 ({int8.latency.median_ms:.2f} vs {fp32.latency.median_ms:.2f} ms) "
+        f"and keeps a worst cosine of {int8.worst(judged):.5f} with float over {outputs}"
+    )
+    mixed = by.get("mixed")
+    if mixed is None:
+        return text + "."
+    gain = mixed.worst(judged) - int8.worst(judged)
+    kept = ", ".join(mixed.kept_float)
+    verdict = "raises it to" if gain > 0 else "leaves it at" if gain == 0 else "lowers it to"
+    return text + (
+        f"; keeping {kept} in float {verdict} {mixed.worst(judged):.5f} at {mixed.latency.median_ms:.2f} ms "
+        f"({fp32.latency.median_ms / mixed.latency.median_ms:.2f}× fp32's speed)."
     )

@@ -36,6 +36,7 @@ from .samples import SAMPLES, sample_bytes
 from .stats import parse_size
 
 __all__ = [
+    "CALIBRATORS",
     "ONNX_DTYPES",
     "OnnxExportError",
     "OnnxModel",
@@ -179,7 +180,19 @@ def deployable(
     return model, (quantize_int8(fp32, photos) if dtype == "int8" else fp32)
 
 
-def quantize_int8(fp32: OnnxModel, calibration: Sequence[np.ndarray]) -> OnnxModel:
+CALIBRATORS = ("minmax", "entropy", "percentile")  # ONNX Runtime's calibration methods, by the names the app uses
+
+
+def quantize_int8(
+    fp32: OnnxModel,
+    calibration: Sequence[np.ndarray] | None,
+    *,
+    calibrator: str = "minmax",
+    per_channel: bool = True,
+    exclude: Sequence[str] = (),
+    only: Sequence[str] | None = None,
+    cache: Path | None = None,
+) -> OnnxModel:
     """Static post-training 8-bit quantization by ONNX Runtime: QDQ format, uint8 activations and per-channel
     int8 weights ("U8S8"), activation ranges from the min and max seen on `calibration` (inputs of the model).
     U8S8 is what ONNX Runtime's x86 kernels are fastest with: on the AMD EPYC of bench/README.md, YOLO11n at
@@ -189,16 +202,30 @@ def quantize_int8(fp32: OnnxModel, calibration: Sequence[np.ndarray]) -> OnnxMod
     trained model's. On an x86 CPU without VNNI (AVX2 or AVX-512 only) the weights are quantized to 7 bits
     (`needs_reduced_range`).
 
+    Args:
+        calibrator: how the activation ranges are set from what calibration sees: "minmax" (its extremes),
+            "entropy" (the range that keeps the histogram's KL divergence smallest) or "percentile" (99.999 %).
+        per_channel: one weight scale per output channel (else one per tensor).
+        exclude: nodes kept in float (ONNX Runtime's `nodes_to_exclude`): no QuantizeLinear/DequantizeLinear
+            is put around them.
+        only: quantize these nodes alone (`nodes_to_quantize`), the rest stays float.
+        cache: a file for ONNX Runtime's calibration cache (`calibration_cache_path`): the first call writes the
+            ranges there, later calls with the same calibrator read them and skip calibration (`calibration` may
+            then be None).
+
     Raises:
         RuntimeUnavailableError: onnxruntime is not installed.
+        ValueError: an unknown calibrator.
     """
+    if calibrator not in CALIBRATORS:
+        raise ValueError(f"calibrator must be one of {', '.join(CALIBRATORS)}, not {calibrator!r}")
     require("onnxruntime")
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Photos(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter(calibration)
+            self.batches = iter(calibration or ())
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(self.batches, None)
@@ -212,15 +239,21 @@ def quantize_int8(fp32: OnnxModel, calibration: Sequence[np.ndarray]) -> OnnxMod
             quant_pre_process(str(source), str(prepared))
         except Exception:  # the detector's anchor grid defeats symbolic shape inference: ONNX's own inference does
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                  "percentile": CalibrationMethod.Percentile}[calibrator]  # fmt: skip
         quantize_static(
             str(prepared),
             str(quantized),
             Photos(),
             quant_format=QuantFormat.QDQ,
-            per_channel=True,
+            per_channel=per_channel,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             reduce_range=needs_reduced_range(),
+            calibrate_method=method,
+            nodes_to_exclude=list(exclude) or None,
+            nodes_to_quantize=list(only) if only is not None else None,
+            calibration_cache_path=cache,
         )
         data = quantized.read_bytes()
     return OnnxModel(data, "int8", fp32.size, fp32.outputs, fp32.label, fp32.export_s + time.perf_counter() - start)

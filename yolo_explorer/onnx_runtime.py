@@ -25,7 +25,17 @@ from .modes import private_copy
 from .onnx_models import INPUT, OnnxModel, RuntimeUnavailableError, require
 from .timing import LatencyResult, check_counts, latency_result, time_runs
 
-__all__ = ["OutputError", "QuantizedChannel", "measure_onnx_latency", "output_errors", "quantized_channel", "run_onnx", "session"]
+__all__ = [
+    "OutputError",
+    "QuantizedChannel",
+    "compare_outputs",
+    "measure_onnx_latency",
+    "output_errors",
+    "quantized_channel",
+    "reference_outputs",
+    "run_onnx",
+    "session",
+]
 
 
 @dataclass(frozen=True)
@@ -158,16 +168,25 @@ def _version() -> str:
     return ort.__version__
 
 
-def output_errors(model: nn.Module, onnx: OnnxModel, x: np.ndarray, *, device: str = "cpu") -> list[OutputError]:
-    """Each output of `onnx` on `x` against a float64 forward of `model` (on the CPU) on the same input."""
+def reference_outputs(model: nn.Module, x: np.ndarray) -> list[torch.Tensor]:
+    """Every output of a float64 forward of `model` (on the CPU) on `x`, in the order ONNX exports them."""
     reference_model = private_copy(model).to(device="cpu", dtype=torch.float64)
     with torch.inference_mode():
         reference = reference_model(torch.from_numpy(np.asarray(x, dtype=np.float64)))
-    outputs = run_onnx(onnx, x, device=device)
+    return list(output_tensors(reference).values())
+
+
+def compare_outputs(names: tuple[str, ...], outputs: list[np.ndarray], reference: list[torch.Tensor]) -> list[OutputError]:
+    """Each output against its reference: relative error (Frobenius norm) and cosine similarity."""
     errors = []
-    for name, out, ref in zip(onnx.outputs, outputs, output_tensors(reference).values(), strict=True):
-        o, r = torch.from_numpy(out).double().flatten(), ref.flatten()
+    for name, out, ref in zip(names, outputs, reference, strict=True):
+        o, r = torch.from_numpy(np.asarray(out)).double().flatten(), ref.double().flatten()
         relative = ((o - r).norm() / r.norm().clamp_min(1e-300)).item()
         cosine = torch.nn.functional.cosine_similarity(o, r, dim=0, eps=1e-300).item()
         errors.append(OutputError(name, relative, cosine))
     return errors
+
+
+def output_errors(model: nn.Module, onnx: OnnxModel, x: np.ndarray, *, device: str = "cpu") -> list[OutputError]:
+    """Each output of `onnx` on `x` against a float64 forward of `model` (on the CPU) on the same input."""
+    return compare_outputs(onnx.outputs, run_onnx(onnx, x, device=device), reference_outputs(model, x))
