@@ -1,0 +1,201 @@
+"""int8 a deployer can trust: the units cover the graph, a unit kept in float computes in float in the saved graph,
+a unit's sensitivity is what a direct ONNX Runtime run of that graph gives, keeping every unit in float is fp32,
+today's full int8 is unchanged, the calibrators and recipes are ONNX Runtime's, and the test detector's boxes tell
+which part of int8 loses them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from data.synthetic_shapes import scene
+from helpers import TRAINED, cli
+
+from yolo_explorer import build_backbone, build_detector, load_weights
+from yolo_explorer.accuracy import calibrated_copy
+from yolo_explorer.checkpoints import read_checkpoint
+from yolo_explorer.detections import Detection, detect
+from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, box_changes, onnx_detections, units_of
+from yolo_explorer.onnx_models import calibration_images, error_images, export_onnx, quantize_int8
+from yolo_explorer.onnx_runtime import output_errors, reference_outputs, run_onnx
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow]  # ONNX exports and quantizations
+
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    torch.manual_seed(3)
+    photos = torch.from_numpy(np.concatenate(calibration_images(SIZE)))
+    return calibrated_copy(build_backbone("yolo11n").eval(), photos)
+
+
+@pytest.fixture(scope="module")
+def lab(backbone):
+    return Int8Lab.build(backbone, size=SIZE)
+
+
+def _graph(model) -> onnx.GraphProto:
+    return onnx.load_from_string(model.data).graph
+
+
+def test_every_node_belongs_to_one_unit_named_after_the_models_layers(lab):
+    graph = _graph(lab.fp32)
+    owned = [node for unit in lab.units for node in unit.nodes]
+    assert len(owned) == len(set(owned)) == len(graph.node)
+    names = [u.name for u in lab.units]
+    assert names[:11] == [str(i) for i in range(11)] and "10.m.0.attn" in names
+    kinds = {u.name: u.kind for u in lab.units}
+    assert kinds["2"] == "C3k2" and kinds["9"] == "SPPF" and kinds["10.m.0.attn"] == "C2PSA attention"
+    attention = {n.op_type for n in graph.node if n.name in lab.unit("10.m.0.attn").nodes}
+    assert {"MatMul", "Softmax", "Conv"} <= attention
+
+
+def test_the_detectors_head_is_cut_where_deployments_look():
+    export = export_onnx(build_detector("yolo11n", 3).eval(), size=SIZE)
+    units = {u.name: u.kind for u in units_of(export)}
+    assert units["23.cv2"] == "Detect box branch" and units["23.cv3"] == "Detect class branch"
+    assert units["23.dfl"] == "Detect box decoding (DFL)" and units["23"].startswith("Detect outputs")
+    assert [name for name in units if "." not in name] == [str(i) for i in range(24)]
+
+
+def _dequantized(graph) -> set[str]:
+    return {out for n in graph.node if n.op_type == "DequantizeLinear" for out in n.output}
+
+
+def test_a_unit_kept_in_float_computes_in_float_in_the_saved_graph(lab):
+    """Its weights stay float initializers and no tensor inside it is quantized (at its borders, a tensor an int8
+    neighbour quantizes still arrives or leaves rounded); the units around it are int8."""
+    mixed = _graph(lab.quantize(exclude=["10.m.0.attn", "4"]))
+    dequantized = _dequantized(mixed)
+    initializers = {t.name for t in mixed.initializer}
+    for name in ("10.m.0.attn", "4"):
+        kept = [n for n in mixed.node if n.name in lab.unit(name).nodes]
+        produced = {out for n in kept for out in n.output}
+        inside = produced & {i for n in kept for i in n.input}
+        assert inside, name
+        quantized = {n.input[0] for n in mixed.node if n.op_type == "QuantizeLinear"}
+        assert not inside & quantized, f"{name}: a tensor inside it is quantized"
+        for conv in (n for n in kept if n.op_type in ("Conv", "MatMul")):
+            weights = [i for i in conv.input[1:] if i]
+            assert not set(weights) & dequantized, f"{conv.name} takes int8 weights"
+            assert conv.op_type == "MatMul" or weights[0] in initializers
+    int8 = [n for n in mixed.node if n.name in lab.unit("6").nodes and n.op_type == "Conv"]
+    assert int8 and all(set(n.input) & dequantized for n in int8)  # the rest is int8
+
+
+def test_a_units_sensitivity_is_a_direct_onnx_runtime_run_of_that_graph(lab, backbone):
+    rows = lab.sensitivity()
+    assert [r.unit for r in rows] == lab.units
+    row = next(r for r in rows if r.unit.name == "8")
+    alone = quantize_int8(lab.fp32, calibration_images(SIZE), only=list(row.unit.nodes))  # no cache, its own calibration
+    batch = error_images(SIZE)
+    session = ort.InferenceSession(alone.data, providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {"images": batch})
+    reference = reference_outputs(backbone, batch)
+    for error, out, ref in zip(row.alone, outputs, reference, strict=True):
+        cosine = torch.nn.functional.cosine_similarity(torch.from_numpy(out).double().flatten(), ref.flatten(), dim=0)
+        assert error.cosine == pytest.approx(float(cosine), abs=1e-9)
+    assert row.worst("alone") > min(e.cosine for e in lab.errors(lab.quantize()))  # one unit costs less than all
+    top = lab.most_sensitive(3, rows)
+    assert len(top) == 3 and rows[[r.unit.name for r in rows].index(top[0])].worst("alone") == min(r.worst("alone") for r in rows)
+
+
+def test_every_unit_in_float_is_fp32_and_full_int8_is_todays(lab, backbone):
+    everything = lab.quantize(exclude=[u.name for u in lab.units])
+    assert not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in _graph(everything).node)
+    batch = error_images(SIZE)
+    for ours, fp32 in zip(run_onnx(everything, batch), run_onnx(lab.fp32, batch), strict=True):
+        np.testing.assert_allclose(ours, fp32, rtol=0, atol=1e-5 * float(np.abs(fp32).max()))
+    today = quantize_int8(lab.fp32, calibration_images(SIZE))
+    assert lab.errors(lab.quantize()) == output_errors(backbone, today, batch)
+
+
+def test_calibrators_and_per_tensor_weights_are_onnx_runtimes(backbone, lab):
+    cosines = {}
+    for recipe in (Recipe("minmax"), Recipe("percentile"), Recipe("minmax", per_channel=False), Recipe("minmax", photos=1)):
+        other = Int8Lab.build(backbone, recipe=recipe, fp32=lab.fp32)
+        cosines[recipe] = [e.cosine for e in other.errors(other.quantize())]
+        assert json.loads(other.cache.read_text())["CLS"] == "TensorsData"  # ONNX Runtime's calibration cache
+    assert len({tuple(c) for c in cosines.values()}) == 4  # each recipe gives its own ranges or scales
+
+
+def test_bad_requests_say_what_is_wrong(lab, backbone):
+    with pytest.raises(ValueError, match="no unit '99' in YOLO11n: the units are 0, 1"):
+        lab.quantize(exclude=["99"])
+    with pytest.raises(ValueError, match="keep 1 to 12 units in float, not 13"):
+        lab.most_sensitive(13, [])
+    with pytest.raises(ValueError, match="at least one unit"):
+        lab.quantize(only=[])
+    with pytest.raises(ValueError, match="calibrator must be one of minmax, entropy, percentile"):
+        Recipe("kl")
+    with pytest.raises(ValueError, match="calibrates on 9 photos, and there are 4"):
+        Int8Lab.build(backbone, recipe=Recipe(photos=9), fp32=lab.fp32)
+
+
+def test_box_changes_match_by_class_and_iou():
+    def box(x, cls=0, score=0.9):
+        return Detection((x, 0.0, x + 10.0, 10.0), score, cls, f"c{cls}")
+
+    reference = [box(0), box(100), box(200, cls=1)]
+    other = [box(1), box(200, cls=2), box(300)]
+    changes = box_changes(reference, other)
+    assert [(r.box[0], o.box[0]) for r, o, _ in changes.kept] == [(0, 1)]
+    assert changes.kept[0][2] == pytest.approx(9 / 11)
+    assert [d.box[0] for d in changes.lost] == [100, 200] and [d.box[0] for d in changes.new] == [200, 300]
+
+
+def test_the_test_detector_loses_its_boxes_to_int8_outputs_and_gets_them_back_with_them_in_float():
+    """A trained detector: full int8 puts the decoded boxes (pixels) and scores (0 to 1) under one scale, and the
+    scores round to nothing; the sensitivity names the Detect outputs, and keeping them in float gives the boxes back."""
+    checkpoint = read_checkpoint(TRAINED)
+    model = build_detector("yolo11n", 4)
+    load_weights(model, checkpoint)
+    model.eval()
+    lab = Int8Lab.build(model, size=320)
+    image, _ = scene(41, 800, 600)
+    reference = onnx_detections(lab.fp32, image, checkpoint.names)
+    torch_boxes = detect(model, image, 320, rect=False).detections
+    assert [d.name for d in reference] == [d.name for d in torch_boxes] and len(reference) >= 2
+    for ours, theirs in zip(reference, torch_boxes, strict=True):
+        assert ours.box == pytest.approx(theirs.box, abs=0.05) and ours.score == pytest.approx(theirs.score, abs=1e-4)
+    int8 = box_changes(reference, onnx_detections(lab.quantize(), image, checkpoint.names))
+    assert not int8.kept and len(int8.lost) == len(reference)
+    scores = {e.name: e.cosine for e in lab.errors(lab.quantize())}
+    assert scores["decoded scores"] < 0.5 < 0.999 < scores["decoded boxes"]  # one cosine over "decoded" would hide it
+    assert lab.judged == ("decoded boxes", "decoded scores")
+    mixed = box_changes(reference, onnx_detections(lab.quantize(exclude=["23"]), image, checkpoint.names))
+    assert len(mixed.kept) == len(reference) and not mixed.lost and not mixed.new
+    assert min(iou for *_, iou in mixed.kept) > 0.8
+
+
+def test_the_latency_command_prints_sensitivity_and_the_trade_off(tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a photo")
+    args = ["latency", "--runtime", "onnxruntime", "--dtype", "int8", "--imgsz", str(SIZE), "--arch", "yolo11n"]
+    run = cli(*args, "--sensitivity", "--keep-float-top", "2", "--iters", "3", "--json")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert [v["name"] for v in out["variants"]] == ["fp32", "int8", "mixed"]
+    assert len(out["sensitivity"]) == len(out["units"]) == 12
+    worst = sorted(out["sensitivity"], key=lambda r: min(e["cosine"] for e in r["alone"]))[:2]
+    assert out["variants"][2]["kept_float"] == [r["unit"] for r in worst]
+    text = cli(*args, "--keep-float", "10.m.0.attn", "--calibrator", "percentile", "--iters", "3")
+    assert text.returncode == 0, text.stderr
+    assert "percentile calibration on 4 photos" in text.stdout and "keeping 10.m.0.attn in float" in text.stdout
+    for bad, says in (
+        (["--keep-float", "99"], "no unit '99'"),
+        (["--keep-float-top", "40"], "has 12 units, not 40"),
+        (["--calibration", str(broken)], f"--calibration {broken}"),
+        (["--image", str(broken)], "--image: boxes need the whole detector"),
+    ):
+        refused = cli(*args, *bad)
+        assert refused.returncode == 2 and says in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+    wrong = cli("latency", "--sensitivity", "--imgsz", str(SIZE))
+    assert wrong.returncode == 2 and "go with --runtime onnxruntime --dtype int8" in wrong.stderr
