@@ -69,6 +69,13 @@ def main() -> None:
     ui.show(latency_box({history[-1].label: history[-1].result.times_ms}), key="lat_box")
     if history[-1].result.runtime == "onnxruntime" and EXPORTED in st.session_state:
         draw_export(settings)
+        last = history[-1].result
+        if last.dtype == "int8" and last.input_size == settings.size:
+            timed = LatencyRequest(
+                runtime="onnxruntime", dtype="int8", size=settings.size, batches=(last.batch,), device=settings.device,
+                warmup=last.warmup, iters=len(last.times_ms), threads=last.threads if settings.device == "cpu" else None,
+            )  # fmt: skip
+            ui.int8.draw(settings, timed)
     draw_history(history)
 
 

@@ -177,3 +177,46 @@ def test_an_export_that_fails_is_a_message_and_torch_goes_on(app, monkeypatch):
     at.get_by_key("lat_runtime").set_value("torch").run()
     run_latency(at, lat_iters=3, lat_warmup=1)
     no_problems(at)
+
+
+@pytest.mark.slow  # exports, quantizes each unit
+def test_int8_trust_measures_each_unit_and_times_mixed_precision(app):
+    """After an int8 run: each unit's error as the engine measures it on the same export, ranked; then fp32, int8 and
+    the two most sensitive kept in float, timed and checked, with the sentence computed from the table."""
+    import numpy as np
+
+    from yolo_explorer import build_model, make_config
+    from yolo_explorer.formatting import escape_markdown
+    from yolo_explorer.int8_sensitivity import Int8Lab
+    from yolo_explorer.onnx_models import deployable
+
+    at = app(PAGE, arch="yolo11n", side=128)
+    at.get_by_key("lat_runtime").set_value("ONNX Runtime").run()
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_dtype_onnx="int8")
+    no_problems(at)
+    assert any(s.value == "Can this int8 be trusted?" for s in at.subheader)
+    button = next(b for b in at.button if b.label.startswith("Which units does int8 break? 24 quantizations"))
+    assert re.search(r"\(about \d+ s here\)", button.label)
+    button.click().run()
+    no_problems(at)
+    table = next(d.value for d in at.dataframe if "int8 alone" in d.value.columns)
+
+    model, fp32 = deployable(build_model(make_config("yolo11n"), seed=0).eval(), size=128, calibrate_batchnorm=True)
+    lab = Int8Lab.build(model, fp32=fp32)
+    rows = sorted(lab.sensitivity(), key=lambda r: r.worst("alone"))
+    assert list(table["unit"]) == [r.unit.name for r in rows]
+    np.testing.assert_allclose(table["int8 alone"], [r.worst("alone") for r in rows], atol=1e-6)
+    np.testing.assert_allclose(table["all but it in int8"], [r.worst("all_but") for r in rows], atol=1e-6)
+
+    kept = at.multiselect[-1]
+    assert kept.value == [r.unit.name for r in rows[:2]]  # the two most sensitive, once measured
+    next(b for b in at.button if b.label == "Time fp32, int8 and mixed").click().run()
+    no_problems(at)
+    trade = next(d.value for d in at.dataframe if "speed-up" in d.value.columns)
+    assert list(trade["precision"]) == ["fp32", "int8", "mixed"] and trade["speed-up"].iloc[0] == 1.0
+    int8 = {e.name: e.cosine for e in lab.errors(lab.quantize())}
+    assert trade.loc[1, "P5"] == pytest.approx(int8["P5"], abs=1e-6)
+    sentence = next(m.value for m in at.markdown if m.value.startswith("Full int8 runs"))
+    ms = trade["median ms"]
+    assert escape_markdown(f"({ms[1]:.2f} vs {ms[0]:.2f} ms)") in sentence
+    assert escape_markdown(f"keeping {', '.join(r.unit.name for r in rows[:2])} in float") in sentence

@@ -36,6 +36,7 @@ __all__ = [
     "plotly_text",
     "roofline",
     "scaling_plot",
+    "sensitivity_bars",
     "sizes_plot",
     "stage_share_bars",
     "sweep_plot",
@@ -620,6 +621,26 @@ def assignment_figure(image: Image.Image, assignment, crop: tuple[float, float, 
     panel = 1200 / len(levels)
     shown = (bottom - top) / max(right - left, 1)
     return _base_layout(fig, max(300, int(panel * shown) + 90), legend=dict(orientation="h", y=-0.04))
+
+
+def sensitivity_bars(labels: Sequence[str], alone: Sequence[float], all_but: Sequence[float], outputs: str) -> go.Figure:
+    """Per unit, what int8 costs: 1 - the worst cosine with float when only that unit is int8 (its own damage), and
+    when every unit but it is (what leaving it in float saves), on a log axis; the worst unit on top."""
+    floor = 1e-7  # a loss this small is drawn at the axis' edge (log scale has no 0)
+    fig = go.Figure(
+        [
+            go.Bar(y=list(labels), x=[max(v, floor) for v in alone], orientation="h", name="int8 alone",
+                   marker_color="#e45756", hovertemplate="%{y}: 1 − cosine %{x:.2e} in int8 alone<extra></extra>"),
+            go.Bar(y=list(labels), x=[max(v, floor) for v in all_but], orientation="h", name="all but it in int8",
+                   marker_color="#9aa5b1", hovertemplate="%{y}: 1 − cosine %{x:.2e} with all but it in int8<extra></extra>"),
+        ]
+    )  # fmt: skip
+    fig.update_layout(
+        barmode="group",
+        xaxis=dict(type="log", title=f"1 − worst cosine with float ({outputs})", exponentformat="e"),
+        yaxis=dict(autorange="reversed"),
+    )
+    return _base_layout(fig, max(300, 24 * len(labels) + 120), legend=dict(orientation="h", y=1.08))
 
 
 def dfl_figure(probabilities: Sequence[Sequence[float]], expected: Sequence[float], sides: Sequence[str]) -> go.Figure:

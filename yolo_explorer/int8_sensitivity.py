@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -190,6 +191,7 @@ class Int8Lab:
     reference: list = field(repr=False)
     cache: Path = field(repr=False, default=None)
     _folder: tempfile.TemporaryDirectory | None = field(repr=False, default=None)
+    step_s: float | None = None  # seconds the last quantization and its error run took (what a sensitivity step costs)
 
     @classmethod
     def build(
@@ -260,6 +262,19 @@ class Int8Lab:
             cache=self.cache,
         )
 
+    def estimate_s(self) -> float | None:
+        """About how long `sensitivity` takes, from the last quantization and error run (None before any)."""
+        return None if self.step_s is None else 2 * len(self.units) * self.step_s
+
+    def probe(self) -> float:
+        """Time one sensitivity step (the first unit alone in int8, and its errors; calibration, the first time, is not
+        counted): `estimate_s` then knows what the whole costs here. Returns the step's seconds."""
+        self.quantize(only=[self.units[0].name])  # calibrates the first time
+        start = time.perf_counter()
+        self.errors(self.quantize(only=[self.units[0].name]))
+        self.step_s = time.perf_counter() - start
+        return self.step_s
+
     def errors(self, onnx: OnnxModel) -> list[OutputError]:
         """Each output of `onnx` on the mirrored samples against the float64 reference; for a detector also the two
         halves of "decoded" apart ("decoded boxes" in pixels, "decoded scores" from 0 to 1): one cosine over the whole
@@ -277,6 +292,7 @@ class Int8Lab:
         first), each run on the error photos. `progress(done, total, label)` is called before each."""
         rows = []
         total = 2 * len(self.units)
+        start = time.perf_counter()
         for i, unit in enumerate(self.units):
             if progress:
                 progress(2 * i, total, unit.label)
@@ -285,6 +301,7 @@ class Int8Lab:
                 progress(2 * i + 1, total, unit.label)
             all_but = self.errors(self.quantize(exclude=[unit.name]))
             rows.append(Sensitivity(unit, tuple(alone), tuple(all_but)))
+        self.step_s = (time.perf_counter() - start) / total
         if progress:
             progress(total, total, "")
         return rows

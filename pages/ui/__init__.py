@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from . import links, views
+from . import int8, links, views
 from .compute import (
     assignment_for,
     check_memory,
@@ -16,12 +16,14 @@ from .compute import (
     explanation_for,
     features_for,
     image_for,
+    int8_lab_for,
     memory_for,
     model_for,
     model_for_config,
     onnx_errors,
     onnx_for,
     peaks_for,
+    sensitivity_for,
     stats_for,
     summary_for,
     supported_dtypes_cached,
@@ -52,6 +54,8 @@ __all__ = [
     "frame",
     "guard",
     "image_for",
+    "int8",
+    "int8_lab_for",
     "links",
     "memory_for",
     "model_for",
@@ -59,6 +63,7 @@ __all__ = [
     "onnx_errors",
     "onnx_for",
     "peaks_for",
+    "sensitivity_for",
     "show",
     "sidebar_controls",
     "stats_for",

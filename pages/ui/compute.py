@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -32,11 +33,12 @@ from yolo_explorer.detections import DetectionResult, detections_from
 from yolo_explorer.detector import DetectorOutput
 from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.explain import Explanation, explain
+from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity
 from yolo_explorer.memory import MemoryEstimate, check_forward_fits, estimate_forward_memory
-from yolo_explorer.onnx_models import OnnxModel, deployable, error_images
+from yolo_explorer.onnx_models import OnnxModel, calibration_images, deployable, error_images
 from yolo_explorer.onnx_runtime import OutputError, output_errors
 from yolo_explorer.peaks import Peaks, device_peaks
-from yolo_explorer.preprocess import Letterbox, letterbox_size
+from yolo_explorer.preprocess import Letterbox, letterbox, letterbox_size
 from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.walkthrough import Walkthrough, walkthrough
 from yolo_explorer.weights import load_weights
@@ -268,3 +270,44 @@ def explanation_for(settings: Settings, anchor: int, class_id: int, rect: bool =
 def _explanation(key: tuple, _box: Letterbox, _settings: Settings) -> Explanation:
     _, _, anchor, class_id = key
     return explain(model_for(_settings, folded=True), _box, anchor, class_id)
+
+
+def int8_lab_for(settings: Settings, recipe: Recipe, with_photo: bool) -> tuple[Int8Lab, tuple]:
+    """The current model's fp32 export (the one the Latency page times) calibrated by `recipe`: on the first
+    `recipe.photos` sample photos, and with `with_photo` the sidebar's photo after them; shared by every session.
+    Returns the lab and its key (for `sensitivity_for`)."""
+    model, fp32 = onnx_for(settings, "fp32")
+    photo = settings.photo.digest if with_photo else None
+    if photo is not None:
+        image_for(settings.photo)  # a bad image fails here, before any work
+    key = (fp32.digest, recipe, photo)
+    return _int8_lab(key, model, fp32, settings), key
+
+
+@st.cache_resource(max_entries=4, show_spinner="Calibrating int8 (once for every variant)…")
+def _int8_lab(key: tuple, _model: Backbone, _fp32: OnnxModel, _settings: Settings) -> Int8Lab:
+    _, recipe, photo = key
+    photos = calibration_images(_fp32.size)[: recipe.photos]
+    if photo is not None:
+        photos.append(letterbox(image_for(_settings.photo), _fp32.size).tensor().numpy())
+    lab = Int8Lab.build(_model, recipe=Recipe(recipe.calibrator, len(photos), recipe.per_channel), photos=photos, fp32=_fp32)
+    lab.probe()  # calibrates, and times one step for the estimate
+    return lab
+
+
+def sensitivity_for(lab: Int8Lab, key: tuple, progress=None) -> list[Sensitivity]:
+    """Each unit of `lab` quantized alone and left out alone (`key`: the lab's), computed once and shared by every
+    session; `progress` sees the steps of the session that computes it (a second session asking meanwhile waits for
+    it). Not an `st.cache_*` function: those replay what they draw, and the progress bar lives outside."""
+    store, lock = _sensitivity_store()
+    with lock:
+        if key not in store:
+            store[key] = lab.sensitivity(progress=progress)
+            while len(store) > 8:
+                store.pop(next(iter(store)))
+        return store[key]
+
+
+@st.cache_resource
+def _sensitivity_store() -> tuple[dict[tuple, list[Sensitivity]], threading.Lock]:
+    return {}, threading.Lock()
