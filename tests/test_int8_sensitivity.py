@@ -123,6 +123,9 @@ def test_calibrators_and_per_tensor_weights_are_onnx_runtimes(backbone, lab):
         cosines[recipe] = [e.cosine for e in other.errors(other.quantize())]
         assert json.loads(other.cache.read_text())["CLS"] == "TensorsData"  # ONNX Runtime's calibration cache
     assert len({tuple(c) for c in cosines.values()}) == 4  # each recipe gives its own ranges or scales
+    entropy = Int8Lab.build(backbone, recipe=Recipe("entropy"), fp32=lab.fp32)
+    # as quantize_static runs it (128 bins for 128 levels), Entropy can only choose the whole range: MinMax's
+    assert [e.cosine for e in entropy.errors(entropy.quantize())] == cosines[Recipe("minmax")]
 
 
 def test_bad_requests_say_what_is_wrong(lab, backbone):
@@ -199,3 +202,25 @@ def test_the_latency_command_prints_sensitivity_and_the_trade_off(tmp_path):
         assert "Traceback" not in refused.stderr
     wrong = cli("latency", "--sensitivity", "--imgsz", str(SIZE))
     assert wrong.returncode == 2 and "go with --runtime onnxruntime --dtype int8" in wrong.stderr
+
+
+def test_a_calibration_folder_gives_its_photos_and_says_what_it_left_out(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from yolo_explorer.onnx_models import CALIBRATION_DIR_ENV, calibration_folder
+
+    monkeypatch.delenv(CALIBRATION_DIR_ENV, raising=False)
+    assert calibration_folder(size=SIZE) == ([], [])  # no folder set: none
+    for i in range(3):
+        scene(60 + i, 200, 120)[0].save(tmp_path / f"photo{i}.jpg")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "notes.txt").write_text("ignored")
+    monkeypatch.setenv(CALIBRATION_DIR_ENV, str(tmp_path))
+    photos, skipped = calibration_folder(size=SIZE)
+    assert len(photos) == 3 and photos[0].shape == (1, 3, SIZE, SIZE) and photos[0].dtype == np.float32
+    assert len(skipped) == 1 and skipped[0].startswith("broken.png: ")
+    limited, skipped = calibration_folder(tmp_path, SIZE, limit=2)
+    assert len(limited) == 2 and "2 photos at most" in skipped[-1]
+    assert calibration_folder(tmp_path / "nowhere", SIZE) == ([], [f"{tmp_path / 'nowhere'} is not a folder"])
+    np.testing.assert_array_equal(photos[0], calibration_folder(tmp_path, SIZE)[0][0])
+    assert Image.open(tmp_path / "photo0.jpg").size == (200, 120)

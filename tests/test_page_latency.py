@@ -180,21 +180,28 @@ def test_an_export_that_fails_is_a_message_and_torch_goes_on(app, monkeypatch):
 
 
 @pytest.mark.slow  # exports, quantizes each unit
-def test_int8_trust_measures_each_unit_and_times_mixed_precision(app):
+def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, monkeypatch):
     """After an int8 run: each unit's error as the engine measures it on the same export, ranked; then fp32, int8 and
     the two most sensitive kept in float, timed and checked, with the sentence computed from the table."""
     import numpy as np
+    from data.synthetic_shapes import scene
 
     from yolo_explorer import build_model, make_config
     from yolo_explorer.formatting import escape_markdown
     from yolo_explorer.int8_sensitivity import Int8Lab
     from yolo_explorer.onnx_models import deployable
 
+    for i in range(2):
+        scene(70 + i, 160, 120)[0].save(tmp_path / f"photo{i}.jpg")
+    monkeypatch.setenv("YOLO_EXPLORER_CALIBRATION_DIR", str(tmp_path))
     at = app(PAGE, arch="yolo11n", side=128)
     at.get_by_key("lat_runtime").set_value("ONNX Runtime").run()
     run_latency(at, lat_iters=3, lat_warmup=1, lat_dtype_onnx="int8")
     no_problems(at)
     assert any(s.value == "Can this int8 be trusted?" for s in at.subheader)
+    server = at.get_by_key("int8_with_server")
+    assert server.label == "+ server's 2" and not server.disabled and not server.value
+    assert any(c.value.startswith("Calibrated on 4 photos (MinMax, per-channel weights)") for c in at.caption)
     button = next(b for b in at.button if b.label.startswith("Which units does int8 break? 24 quantizations"))
     assert re.search(r"\(about \d+ s here\)", button.label)
     button.click().run()
@@ -220,3 +227,7 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app):
     ms = trade["median ms"]
     assert escape_markdown(f"({ms[1]:.2f} vs {ms[0]:.2f} ms)") in sentence
     assert escape_markdown(f"keeping {', '.join(r.unit.name for r in rows[:2])} in float") in sentence
+
+    server.set_value(True).run()  # the server's two photos join the four samples
+    no_problems(at)
+    assert any(c.value.startswith("Calibrated on 6 photos") for c in at.caption)

@@ -35,7 +35,7 @@ from .int8_sensitivity import Int8Lab, Recipe, box_changes, compare_precisions, 
 from .latency import RUNTIMES, LatencyRequest, measure
 from .memory import InsufficientMemoryError, check_forward_fits
 from .modes import COMPILE_MODES, MODE_OPTIONS, CompileError, LatencyMode
-from .onnx_models import CALIBRATORS, OnnxExportError, RuntimeUnavailableError, deployable, error_images
+from .onnx_models import CALIBRATORS, OnnxExportError, RuntimeUnavailableError, calibration_folder, deployable, error_images
 from .onnx_runtime import output_errors
 from .peaks import device_peaks
 from .preprocess import ImageLoadError, letterbox, load_image
@@ -236,7 +236,9 @@ def _build_parser() -> _Parser:
         "--keep-float-top", type=_positive, metavar="K", help="mixed precision: keep the K most sensitive units in float"
     )
     q.add_argument("--calibrator", choices=list(CALIBRATORS), default="minmax", help="ONNX Runtime's calibrator (default minmax)")
-    q.add_argument("--calibration", nargs="+", type=Path, metavar="PHOTO", help="calibrate on these photos (default the samples)")
+    q.add_argument(
+        "--calibration", nargs="+", type=Path, metavar="PHOTO", help="calibrate on these photos or folders (default the samples)"
+    )
     q.add_argument("--calibration-photos", type=_positive, metavar="N", help="calibrate on the first N photos only")
     q.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default one per output channel)")
     q.add_argument("--image", type=Path, help="with a detector: the boxes each precision keeps on this photo, against fp32's")
@@ -784,8 +786,17 @@ def _int8_asked(args: argparse.Namespace) -> bool:
 
 
 def _calibration_photos(paths: Sequence[Path], size: tuple[int, int]) -> list[np.ndarray]:
+    """`--calibration`'s photos, letterboxed; a folder gives its photos (what is left out is said on stderr)."""
     photos = []
     for path in paths:
+        if path.is_dir():
+            found, skipped = calibration_folder(path, size)
+            for line in skipped:
+                print(f"--calibration {path}: left out {line}", file=sys.stderr)
+            if not found:
+                raise _BadArgument(f"--calibration {path}: no photo in this folder")
+            photos += found
+            continue
         try:
             photos.append(letterbox(load_image(path), size).tensor().numpy())
         except ImageLoadError as err:

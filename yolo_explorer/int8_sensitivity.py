@@ -189,7 +189,7 @@ class Int8Lab:
     photos: list[np.ndarray] = field(repr=False)
     error_batch: np.ndarray = field(repr=False)
     reference: list = field(repr=False)
-    cache: Path = field(repr=False, default=None)
+    cache: Path | None = field(repr=False, default=None)
     _folder: tempfile.TemporaryDirectory | None = field(repr=False, default=None)
     step_s: float | None = None  # seconds the last quantization and its error run took (what a sensitivity step costs)
 

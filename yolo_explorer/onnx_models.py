@@ -16,6 +16,7 @@ import functools
 import hashlib
 import io
 import logging
+import os
 import platform
 import re
 import tempfile
@@ -31,16 +32,18 @@ from torch import nn
 
 from .detector import Detector
 from .modes import private_copy
-from .preprocess import letterbox, load_image
+from .preprocess import ImageLoadError, letterbox, load_image
 from .samples import SAMPLES, sample_bytes
 from .stats import parse_size
 
 __all__ = [
+    "CALIBRATION_DIR_ENV",
     "CALIBRATORS",
     "ONNX_DTYPES",
     "OnnxExportError",
     "OnnxModel",
     "RuntimeUnavailableError",
+    "calibration_folder",
     "calibration_images",
     "deployable",
     "error_images",
@@ -149,6 +152,36 @@ def calibration_images(size: int | str | Sequence[int] = 640) -> list[np.ndarray
     return [letterbox(load_image(sample_bytes(name)), (h, w)).tensor().numpy().astype(np.float32) for name in SAMPLES]
 
 
+CALIBRATION_DIR_ENV = "YOLO_EXPLORER_CALIBRATION_DIR"  # a server's own photos for int8's calibration
+CALIBRATION_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+MAX_CALIBRATION_PHOTOS = 64
+
+
+def calibration_folder(
+    folder: Path | str | None = None, size: int | str | Sequence[int] = 640, *, limit: int = MAX_CALIBRATION_PHOTOS
+) -> tuple[list[np.ndarray], list[str]]:
+    """The photos of a folder (default `YOLO_EXPLORER_CALIBRATION_DIR`; none when it is not set), letterboxed to
+    `size` for int8's calibration, in name order, at most `limit`; and a line for each file left out (not a photo,
+    unreadable). A folder that does not exist gives no photos and says so."""
+    folder = folder if folder is not None else os.environ.get(CALIBRATION_DIR_ENV)
+    if not folder:
+        return [], []
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        return [], [f"{path} is not a folder"]
+    h, w = parse_size(size)
+    photos, skipped = [], []
+    for file in sorted(p for p in path.iterdir() if p.suffix.lower() in CALIBRATION_SUFFIXES):
+        if len(photos) == limit:
+            skipped.append(f"{file.name} and after: {limit} photos at most")
+            break
+        try:
+            photos.append(letterbox(load_image(file), (h, w)).tensor().numpy().astype(np.float32))
+        except ImageLoadError as err:
+            skipped.append(f"{file.name}: {err}")
+    return photos, skipped
+
+
 def error_images(size: int | str | Sequence[int] = 640) -> np.ndarray:
     """The sample photos mirrored left to right, as one batch (4, 3, H, W): images that int8's calibration
     did not see, for measuring errors."""
@@ -205,6 +238,8 @@ def quantize_int8(
     Args:
         calibrator: how the activation ranges are set from what calibration sees: "minmax" (its extremes),
             "entropy" (the range that keeps the histogram's KL divergence smallest) or "percentile" (99.999 %).
+            quantize_static runs Entropy with 128 histogram bins for 128 quantized levels (not settable through it),
+            where the only range it can choose is the whole one: it gives MinMax's ranges (tests/test_int8_sensitivity.py).
         per_channel: one weight scale per output channel (else one per tensor).
         exclude: nodes kept in float (ONNX Runtime's `nodes_to_exclude`): no QuantizeLinear/DequantizeLinear
             is put around them.

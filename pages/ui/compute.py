@@ -35,7 +35,7 @@ from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.explain import Explanation, explain
 from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity
 from yolo_explorer.memory import MemoryEstimate, check_forward_fits, estimate_forward_memory
-from yolo_explorer.onnx_models import OnnxModel, calibration_images, deployable, error_images
+from yolo_explorer.onnx_models import OnnxModel, calibration_folder, calibration_images, deployable, error_images
 from yolo_explorer.onnx_runtime import OutputError, output_errors
 from yolo_explorer.peaks import Peaks, device_peaks
 from yolo_explorer.preprocess import Letterbox, letterbox, letterbox_size
@@ -272,24 +272,34 @@ def _explanation(key: tuple, _box: Letterbox, _settings: Settings) -> Explanatio
     return explain(model_for(_settings, folded=True), _box, anchor, class_id)
 
 
-def int8_lab_for(settings: Settings, recipe: Recipe, with_photo: bool) -> tuple[Int8Lab, tuple]:
+def int8_lab_for(settings: Settings, recipe: Recipe, with_photo: bool, with_server: bool) -> tuple[Int8Lab, tuple]:
     """The current model's fp32 export (the one the Latency page times) calibrated by `recipe`: on the first
-    `recipe.photos` sample photos, and with `with_photo` the sidebar's photo after them; shared by every session.
-    Returns the lab and its key (for `sensitivity_for`)."""
+    `recipe.photos` sample photos, with `with_photo` the sidebar's photo, and with `with_server` the server's calibration
+    folder (`YOLO_EXPLORER_CALIBRATION_DIR`); shared by every session. Returns the lab and its key (for
+    `sensitivity_for`)."""
     model, fp32 = onnx_for(settings, "fp32")
     photo = settings.photo.digest if with_photo else None
     if photo is not None:
         image_for(settings.photo)  # a bad image fails here, before any work
-    key = (fp32.digest, recipe, photo)
+    key = (fp32.digest, recipe, photo, with_server)
     return _int8_lab(key, model, fp32, settings), key
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def server_calibration(size: tuple[int, int]) -> tuple[int, tuple[str, ...]]:
+    """How many photos the server's calibration folder holds (read at most once a minute), and the files left out."""
+    photos, skipped = calibration_folder(size=size)
+    return len(photos), tuple(skipped)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Calibrating int8 (once for every variant)…")
 def _int8_lab(key: tuple, _model: Backbone, _fp32: OnnxModel, _settings: Settings) -> Int8Lab:
-    _, recipe, photo = key
+    _, recipe, photo, with_server = key
     photos = calibration_images(_fp32.size)[: recipe.photos]
     if photo is not None:
         photos.append(letterbox(image_for(_settings.photo), _fp32.size).tensor().numpy())
+    if with_server:
+        photos += calibration_folder(size=_fp32.size)[0]
     lab = Int8Lab.build(_model, recipe=Recipe(recipe.calibrator, len(photos), recipe.per_channel), photos=photos, fp32=_fp32)
     lab.probe()  # calibrates, and times one step for the estimate
     return lab

@@ -9,15 +9,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from yolo_explorer.detections import class_names
 from yolo_explorer.figures import sensitivity_bars
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.insights import int8_tradeoff_insight
 from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity, box_changes, compare_precisions, onnx_detections
 from yolo_explorer.latency import LatencyRequest
-from yolo_explorer.onnx_models import CALIBRATORS
+from yolo_explorer.onnx_models import CALIBRATION_DIR_ENV, CALIBRATORS
 
-from .compute import image_for, int8_lab_for, model_for, sensitivity_for
+from .compute import image_for, int8_lab_for, model_for, sensitivity_for, server_calibration
 from .guard import guard
 from .settings import Settings
 
@@ -28,11 +27,14 @@ TRADE = "int8_trade"  # the last fp32 / int8 / mixed comparison of this session
 @st.fragment
 def draw(settings: Settings, request: LatencyRequest) -> None:
     st.subheader("Can this int8 be trusted?")
-    recipe, with_photo = controls()
+    recipe, with_photo, with_server = controls(settings)
     with guard("calibrating int8"):
-        lab, key = int8_lab_for(settings, recipe, with_photo)
+        lab, key = int8_lab_for(settings, recipe, with_photo, with_server)
     judged = ", ".join(lab.judged)
+    recipe = lab.recipe
     st.caption(
+        f"Calibrated on {recipe.photos} photos ({CALIBRATOR_LABELS[recipe.calibrator]}, "
+        f"{'per-channel' if recipe.per_channel else 'per-tensor'} weights). "
         f"{len(lab.units)} units: each layer of the model, with C2PSA's attention and the Detect head's branches apart. "
         f"Errors are cosines with a float64 forward on the sample photos mirrored, over {judged} (what a deployment "
         "ships)."
@@ -46,9 +48,9 @@ def draw(settings: Settings, request: LatencyRequest) -> None:
     draw_mixed(settings, request, lab, rows)
 
 
-def controls() -> tuple[Recipe, bool]:
-    """The calibrator, the photos it sees and the weight scales."""
-    cols = st.columns([3, 3, 2, 2], vertical_alignment="bottom")
+def controls(settings: Settings) -> tuple[Recipe, bool, bool]:
+    """The calibrator, the photos it sees (samples, the sidebar's, the server's folder) and the weight scales."""
+    cols = st.columns([3, 3, 2, 2, 2], vertical_alignment="bottom")
     calibrator = cols[0].segmented_control(
         "Calibrator",
         list(CALIBRATORS),
@@ -57,14 +59,26 @@ def controls() -> tuple[Recipe, bool]:
         format_func=CALIBRATOR_LABELS.get,
         key="int8_calibrator",
         help="How ONNX Runtime sets each activation's range from what calibration sees: its extremes (MinMax), the range "
-        "whose histogram loses least information (Entropy), or the 99.999th percentile (Percentile).",
+        "whose histogram loses least information (Entropy), or the 99.999th percentile (Percentile). Entropy as "
+        "ONNX Runtime's quantize_static runs it (128 histogram bins for 128 quantized levels, not settable there) can "
+        "only choose the whole range: it gives MinMax's ranges (bench/README).",
     )
     photos = cols[1].slider("Sample photos", 1, 4, 4, key="int8_photos", help="Calibrate on the first N sample photos.")
     with_photo = cols[2].toggle("+ your photo", key="int8_with_photo", help="Calibrate on the sidebar's photo too.")
-    per_channel = cols[3].toggle(
+    served, skipped = server_calibration(settings.size)
+    with_server = cols[3].toggle(
+        f"+ server's {served}",
+        key="int8_with_server",
+        disabled=not served,
+        help=f"Calibrate on the server's own photos too (the folder {CALIBRATION_DIR_ENV} names, at most 64)."
+        + ("" if served else " The server has none."),
+    ) and bool(served)
+    if skipped:
+        st.caption("Left out of the server's photos: " + "; ".join(escape_markdown(s) for s in skipped[:5]))
+    per_channel = cols[4].toggle(
         "Per channel", value=True, key="int8_per_channel", help="One weight scale per output channel (else one per tensor)."
     )
-    return Recipe(calibrator, photos, per_channel), with_photo
+    return Recipe(calibrator, photos, per_channel), with_photo, with_server
 
 
 def draw_sensitivity(lab: Int8Lab, key: tuple) -> list[Sensitivity] | None:
@@ -178,8 +192,7 @@ def draw_boxes(settings: Settings, variants) -> None:
     """The boxes each precision keeps on the sidebar's photo, against fp32's (same class, IoU 0.5 or more)."""
     with guard("running each precision on the photo"):
         image = image_for(settings.photo)
-        names = class_names(len(settings.class_names), settings.class_names)
-        found = {v.name: onnx_detections(v.onnx, image, names) for v in variants}
+        found = {v.name: onnx_detections(v.onnx, image, settings.class_names) for v in variants}
     reference = found["fp32"]
     lines = []
     for name, boxes in found.items():
