@@ -228,6 +228,6 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
     assert escape_markdown(f"({ms[1]:.2f} vs {ms[0]:.2f} ms)") in sentence
     assert escape_markdown(f"keeping {', '.join(r.unit.name for r in rows[:2])} in float") in sentence
 
-    server.set_value(True).run()  # the server's two photos join the four samples
+    at.get_by_key("int8_with_server").set_value(True).run()  # the server's two photos join the four samples
     no_problems(at)
     assert any(c.value.startswith("Calibrated on 6 photos") for c in at.caption)
