@@ -224,3 +224,12 @@ def test_a_calibration_folder_gives_its_photos_and_says_what_it_left_out(tmp_pat
     assert calibration_folder(tmp_path / "nowhere", SIZE) == ([], [f"{tmp_path / 'nowhere'} is not a folder"])
     np.testing.assert_array_equal(photos[0], calibration_folder(tmp_path, SIZE)[0][0])
     assert Image.open(tmp_path / "photo0.jpg").size == (200, 120)
+
+
+def test_quantizing_a_detector_leaves_nothing_in_the_working_directory(tmp_path, monkeypatch):
+    """ONNX Runtime's symbolic shape inference, failing on the detector's anchor grid, would write
+    sym_shape_infer_temp.onnx and a weights file the size of the model into the working directory at every call."""
+    export = export_onnx(build_detector("yolo11n", 3).eval(), size=SIZE)
+    monkeypatch.chdir(tmp_path)
+    quantize_int8(export, calibration_images(SIZE)[:1])
+    assert list(tmp_path.iterdir()) == []

@@ -270,9 +270,15 @@ def quantize_int8(
     with tempfile.TemporaryDirectory() as tmp, _quiet_exporter():
         source, prepared, quantized = Path(tmp, "fp32.onnx"), Path(tmp, "prepared.onnx"), Path(tmp, "int8.onnx")
         source.write_bytes(fp32.data)
-        try:  # shape inference and graph cleanup, as ONNX Runtime advises
-            quant_pre_process(str(source), str(prepared))
-        except Exception:  # the detector's anchor grid defeats symbolic shape inference: ONNX's own inference does
+        # shape inference and graph cleanup, as ONNX Runtime advises. The detector's anchor grid defeats ONNX Runtime's
+        # symbolic shape inference, which on failing writes sym_shape_infer_temp.onnx and a weights file the size of
+        # the model into the working directory, every time: ONNX's own inference is used for a detector from the start
+        detector = "decoded" in fp32.outputs
+        try:
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=detector)
+        except Exception:
+            if detector:
+                raise
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[calibrator]  # fmt: skip
