@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,14 @@ from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.explain import Explanation, explain
 from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity
 from yolo_explorer.memory import MemoryEstimate, check_forward_fits, estimate_forward_memory
-from yolo_explorer.onnx_models import OnnxModel, calibration_folder, calibration_images, deployable, error_images
+from yolo_explorer.onnx_models import (
+    CALIBRATION_DIR_ENV,
+    OnnxModel,
+    calibration_folder,
+    calibration_images,
+    deployable,
+    error_images,
+)
 from yolo_explorer.onnx_runtime import OutputError, output_errors
 from yolo_explorer.peaks import Peaks, device_peaks
 from yolo_explorer.preprocess import Letterbox, letterbox, letterbox_size
@@ -285,10 +293,14 @@ def int8_lab_for(settings: Settings, recipe: Recipe, with_photo: bool, with_serv
     return _int8_lab(key, model, fp32, settings), key
 
 
-@st.cache_data(ttl=60, show_spinner=False)
 def server_calibration(size: tuple[int, int]) -> tuple[int, tuple[str, ...]]:
     """How many photos the server's calibration folder holds (read at most once a minute), and the files left out."""
-    photos, skipped = calibration_folder(size=size)
+    return _server_calibration(size, os.environ.get(CALIBRATION_DIR_ENV))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _server_calibration(size: tuple[int, int], folder: str | None) -> tuple[int, tuple[str, ...]]:
+    photos, skipped = calibration_folder(folder, size=size) if folder else ([], [])
     return len(photos), tuple(skipped)
 
 
