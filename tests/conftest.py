@@ -7,9 +7,11 @@ the CLI, wheel builds, fuzzing). `make test-quick` runs `not browser and not slo
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
 import tempfile
+import threading
 
 import pytest
 from helpers import APP
@@ -23,6 +25,23 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="yolo-explorer-tests-")
 # another run or another xdist worker, whose forwards would otherwise make these wait; the tests of the lock
 # itself give their processes a folder of their own.
 os.environ["YOLO_EXPLORER_LOCK_DIR"] = tempfile.mkdtemp(prefix="yolo-explorer-locks-")
+
+
+def _one_parse_at_a_time(parse):
+    lock = threading.Lock()
+
+    def parse_alone(*args, **kwargs):
+        with lock:
+            return parse(*args, **kwargs)
+
+    return parse_alone
+
+
+# ast.parse is not thread-safe in CPython 3.11 (python/cpython#106905: a spurious "SystemError: AST constructor
+# recursion depth mismatch" when two threads parse at once). Every AppTest run compiles its script through
+# ast.parse with a script cache of its own, so the tests that run two AppTest sessions in threads could collide (one
+# did in CI). A served app compiles each page once, under Streamlit's script cache lock.
+ast.parse = _one_parse_at_a_time(ast.parse)
 
 
 @pytest.fixture
