@@ -178,13 +178,15 @@ def task_aligned_assign(
     return AssignmentTensors(inside, overlaps, metric, picked, positive, foreground.bool(), truth, target)
 
 
-def predicted_boxes(output: DetectorOutput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def predicted_boxes(
+    output: DetectorOutput, input_size: tuple[int, int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """What the training criterion hands the assigner for the first image, from the head's raw outputs (as
     Ultralytics' `v8DetectionLoss`): the class probabilities (A, nc), the boxes (A, 4) decoded from the DFL's
     distributions in cells, then scaled by each level's stride to input pixels, the anchor points (A, 2) in pixels,
     and each anchor's stride (A,)."""
     grids = [tuple(level.shape[2:]) for level in output.neck]
-    input_h = grids[0][0] * 8  # P3's stride
+    input_h = input_size[0] if input_size is not None else grids[0][0] * 8  # else P3's stride, YOLO11's 8
     strides = [input_h // h for h, _ in grids]
     logits = output.boxes[0].detach().float().T  # (A, 4 x bins)
     points, anchor_strides = anchor_points(grids, strides, logits)
@@ -332,7 +334,7 @@ def assign(
             raise ValueError(f"box {n}: {problem}")
         x1, y1, x2, y2 = truth.box
         rows.append((*box.to_letterbox(x1, y1), *box.to_letterbox(x2, y2)))
-    scores, predicted, points, strides = predicted_boxes(output)
+    scores, predicted, points, _ = predicted_boxes(output, box.size)
     grids = [tuple(level.shape[2:]) for level in output.neck]
     level_strides = [box.size[0] // h for h, _ in grids]
     min_side = float(level_strides[1] if len(level_strides) > 1 else level_strides[0])

@@ -30,8 +30,8 @@ from .explain import Explanation, explain
 from .features import extract_features
 from .formatting import human_count, latency_report, stats_table
 from .heatmaps import rank_channels
-from .insights import assignment_insight, int8_tradeoff_insight, levels_insight
-from .int8_sensitivity import Int8Lab, Recipe, box_changes, compare_precisions, onnx_detections
+from .insights import assignment_insight, box_changes_insight, int8_tradeoff_insight, levels_insight
+from .int8_sensitivity import Int8Lab, Recipe, compare_precisions, precision_boxes
 from .latency import RUNTIMES, LatencyRequest, measure
 from .memory import InsufficientMemoryError, check_forward_fits
 from .modes import COMPILE_MODES, MODE_OPTIONS, CompileError, LatencyMode
@@ -835,11 +835,7 @@ def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
     except (RuntimeUnavailableError, OnnxExportError) as err:
         raise _RunFailed(str(err)) from None
     judged = lab.judged
-    changes = {}
-    if photo is not None:
-        names = model.class_names
-        boxes = {v.name: onnx_detections(v.onnx, photo, names) for v in variants}
-        changes = {name: box_changes(boxes["fp32"], found) for name, found in boxes.items() if name != "fp32"}
+    changes = precision_boxes(variants, photo, model.class_names) if photo is not None else {}
     if args.json:
         out = {
             "model": fp32.label,
@@ -891,12 +887,7 @@ def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
         print(f"{v.name:<8}{v.latency.median_ms:>10.2f}{cells}{kept}")
     print(int8_tradeoff_insight(variants, judged))
     for name, c in changes.items():
-        worst = min((iou for _, _, iou in c.kept), default=None)
-        print(
-            f"{name} on {args.image.name}: of fp32's {len(c.kept) + len(c.lost)} boxes it keeps {len(c.kept)}"
-            + (f" (IoU at least {worst:.3f})" if worst is not None else "")
-            + f", loses {len(c.lost)}, and finds {len(c.new)} new"
-        )
+        print(f"{name} on {args.image.name}: {box_changes_insight(c)}")
     if args.weights is None:
         print("random weights (BatchNorm set from the samples): their errors compound through the layers; a trained "
               "model's sensitivities differ, so pass --weights", file=sys.stderr)  # fmt: skip

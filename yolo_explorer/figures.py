@@ -58,6 +58,13 @@ _OTHER_COLOR = "#b279a2"
 _FONT = dict(family="Inter, Segoe UI, sans-serif", size=12)
 
 
+def _jpeg_source(image: Image.Image) -> str:
+    """The image as a JPEG data URI (quality 85): how every figure here carries a photo."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
 def _base_layout(fig: go.Figure, height: int, **kwargs) -> go.Figure:
     layout = {"height": height, "margin": dict(l=10, r=10, t=40, b=10), "font": _FONT, "template": "plotly_white"}
     fig.update_layout(**(layout | kwargs))
@@ -415,9 +422,7 @@ def detections_figure(photo: Image.Image, detections: Sequence, *, max_side: int
     scale = min(1.0, max_side / max(image.size))
     if scale < 1:
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    fig = go.Figure(go.Image(source="data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(), hoverinfo="skip"))
+    fig = go.Figure(go.Image(source=_jpeg_source(image), hoverinfo="skip"))
     annotations = []
     for d in detections:
         x1, y1, x2, y2 = (v * scale for v in d.box)
@@ -456,8 +461,6 @@ def box_select_figure(photo: Image.Image, boxes: Sequence[Sequence[float]], *, m
     scale = min(1.0, max_side / max(image.size))
     if scale < 1:
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
     width, height = image.size
     step = max(width, height) / 48
     xs = np.arange(step / 2, width, step)
@@ -478,7 +481,7 @@ def box_select_figure(photo: Image.Image, boxes: Sequence[Sequence[float]], *, m
         )
     fig = go.Figure(
         [
-            go.Image(source="data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(), hoverinfo="skip"),
+            go.Image(source=_jpeg_source(image), hoverinfo="skip"),
             go.Scatter(
                 x=gx.ravel().round(1),
                 y=gy.ravel().round(1),
@@ -525,9 +528,7 @@ def nms_step_figure(
 ) -> go.Figure:
     """One step of NMS on the model input: the boxes kept before it (grey), the one kept now (orange) and the ones it
     suppresses (red, dashed); boxes in the input's pixels."""
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=85)
-    fig = go.Figure(go.Image(source="data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(), hoverinfo="skip"))
+    fig = go.Figure(go.Image(source=_jpeg_source(image), hoverinfo="skip"))
     for boxes, color, dash, width, name in (
         (kept, "#9aa5b1", "solid", 1.5, "kept before"),
         (suppressed, "#d62728", "dash", 1.5, "suppressed now"),
@@ -548,12 +549,6 @@ def nms_step_figure(
         fig, max(300, min(560, int(520 * height / width) + 60)), title=dict(text=title, x=0, font=dict(size=14)),
         legend=dict(orientation="h", y=-0.05),
     )  # fmt: skip
-
-
-def _jpeg_source(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def assignment_figure(image: Image.Image, assignment, crop: tuple[float, float, float, float] | None = None) -> go.Figure:
@@ -679,9 +674,7 @@ def overlay(photo: Image.Image, heat: np.ndarray, *, opacity: float, colorscale:
     The photo travels as a JPEG data URI and the heat at its own resolution, smoothed in the
     browser, so the chart stays light whatever the photo's size.
     """
-    buffer = io.BytesIO()
-    photo.convert("RGB").save(buffer, format="JPEG", quality=85)
-    source = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+    source = _jpeg_source(photo)
     width, height = photo.size
     hh, hw = heat.shape
     dx, dy = width / hw, height / hh

@@ -44,6 +44,7 @@ __all__ = [
     "box_changes",
     "compare_precisions",
     "onnx_detections",
+    "precision_boxes",
     "units_of",
 ]
 
@@ -400,3 +401,10 @@ def onnx_detections(
     output = DetectorOutput(neck, tensor["boxes"], tensor["scores"], tensor["decoded"])
     names = class_names(tensor["scores"].shape[1], names)
     return detections_from(output, box, names, conf=conf, iou=iou).detections
+
+
+def precision_boxes(variants: Sequence[Variant], image, names: Sequence[str] | None = None) -> dict[str, BoxChanges]:
+    """What each precision other than fp32 keeps, loses and adds of fp32's boxes on a photo (`variants` as
+    `compare_precisions` returns them, fp32 first)."""
+    found = {v.name: onnx_detections(v.onnx, image, names) for v in variants}
+    return {name: box_changes(found["fp32"], boxes) for name, boxes in found.items() if name != "fp32"}

@@ -34,7 +34,7 @@ from yolo_explorer.detections import DetectionResult, detections_from
 from yolo_explorer.detector import DetectorOutput
 from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.explain import Explanation, explain
-from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity
+from yolo_explorer.int8_sensitivity import BoxChanges, Int8Lab, Recipe, Sensitivity, precision_boxes
 from yolo_explorer.memory import MemoryEstimate, check_forward_fits, estimate_forward_memory
 from yolo_explorer.onnx_models import (
     CALIBRATION_DIR_ENV,
@@ -333,3 +333,15 @@ def sensitivity_for(lab: Int8Lab, key: tuple, progress=None) -> list[Sensitivity
 @st.cache_resource
 def _sensitivity_store() -> tuple[dict[tuple, list[Sensitivity]], threading.Lock]:
     return {}, threading.Lock()
+
+
+def precision_boxes_for(settings: Settings, variants) -> dict[str, BoxChanges]:
+    """The boxes each timed precision keeps on the sidebar's photo against fp32's: run once per set of exports and
+    photo, not at every rerun of the page."""
+    key = (tuple(v.onnx.digest for v in variants), settings.photo.digest, settings.class_names)
+    return _precision_boxes(key, variants, settings)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Running each precision on the photo…")
+def _precision_boxes(key: tuple, _variants, _settings: Settings) -> dict[str, BoxChanges]:
+    return precision_boxes(_variants, image_for(_settings.photo), _settings.class_names)

@@ -11,12 +11,12 @@ import streamlit as st
 
 from yolo_explorer.figures import sensitivity_bars
 from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.insights import int8_tradeoff_insight
-from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity, box_changes, compare_precisions, onnx_detections
+from yolo_explorer.insights import box_changes_insight, int8_tradeoff_insight
+from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity, compare_precisions
 from yolo_explorer.latency import LatencyRequest
 from yolo_explorer.onnx_models import CALIBRATION_DIR_ENV, CALIBRATORS
 
-from .compute import image_for, int8_lab_for, model_for, sensitivity_for, server_calibration
+from .compute import int8_lab_for, model_for, precision_boxes_for, sensitivity_for, server_calibration
 from .guard import guard
 from .settings import Settings
 
@@ -191,18 +191,6 @@ def draw_mixed(settings: Settings, request: LatencyRequest, lab: Int8Lab, rows: 
 def draw_boxes(settings: Settings, variants) -> None:
     """The boxes each precision keeps on the sidebar's photo, against fp32's (same class, IoU 0.5 or more)."""
     with guard("running each precision on the photo"):
-        image = image_for(settings.photo)
-        found = {v.name: onnx_detections(v.onnx, image, settings.class_names) for v in variants}
-    reference = found["fp32"]
-    lines = []
-    for name, boxes in found.items():
-        if name == "fp32":
-            continue
-        c = box_changes(reference, boxes)
-        worst = min((iou for *_, iou in c.kept), default=None)
-        lines.append(
-            f"**{name}**: keeps {len(c.kept)} of fp32's {len(reference)} boxes"
-            + (f" (IoU at least {worst:.2f})" if worst is not None else "")
-            + f", loses {len(c.lost)}, finds {len(c.new)} new"
-        )
+        changes = precision_boxes_for(settings, variants)
+    lines = [f"**{name}**: {escape_markdown(box_changes_insight(c))}" for name, c in changes.items()]
     st.markdown("On the sidebar's photo (score over 0.25, NMS at 0.7): " + "; ".join(lines) + ".")
