@@ -336,6 +336,11 @@ def draw_export(settings: ui.Settings) -> None:
             "error says what int8 does to them, not what it does to a trained model's (load trained weights for that)."
             if settings.weights is None
             else f"Trained weights ({settings.weights.name}): int8's calibration sees what a deployment's would."
+            if settings.samples_fit
+            else f"Trained weights ({settings.weights.name}) of other classes than COCO's: this int8 was calibrated on the "
+            "four sample photos, which show it nothing of its classes, so its errors below say little about a deployment's "
+            "(its speed does not depend on them). “Can this int8 be trusted?” below calibrates and judges it on photos of "
+            "its own scenes."
         )
     )
     with ui.guard("comparing ONNX Runtime's outputs with float64"):

@@ -18,10 +18,13 @@ from helpers import TRAINED, cli
 from yolo_explorer import build_backbone, build_detector, load_weights
 from yolo_explorer.accuracy import calibrated_copy
 from yolo_explorer.checkpoints import read_checkpoint
-from yolo_explorer.detections import Detection, detect
-from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, box_changes, onnx_detections, units_of
-from yolo_explorer.onnx_models import calibration_images, error_images, export_onnx, quantize_int8
+from yolo_explorer.detections import detect
+from yolo_explorer.insights import calibration_insight, verdict_insight
+from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, onnx_detections, units_of
+from yolo_explorer.int8_verdict import Int8Photos, box_changes, int8_photos
+from yolo_explorer.onnx_models import calibration_images, export_onnx, quantize_int8
 from yolo_explorer.onnx_runtime import output_errors, reference_outputs, run_onnx
+from yolo_explorer.preprocess import letterbox
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]  # ONNX exports and quantizations
 
@@ -89,12 +92,18 @@ def test_a_unit_kept_in_float_computes_in_float_in_the_saved_graph(lab):
     assert int8 and all(set(n.input) & dequantized for n in int8)  # the rest is int8
 
 
+def _split() -> tuple[list[np.ndarray], np.ndarray]:
+    """The four samples as the lab splits them by default: the 1st and 3rd calibrate, the 2nd and 4th are judged."""
+    photos = calibration_images(SIZE)
+    return [photos[0], photos[2]], np.concatenate([photos[1], photos[3]])
+
+
 def test_a_units_sensitivity_is_a_direct_onnx_runtime_run_of_that_graph(lab, backbone):
     rows = lab.sensitivity()
     assert [r.unit for r in rows] == lab.units
     row = next(r for r in rows if r.unit.name == "8")
-    alone = quantize_int8(lab.fp32, calibration_images(SIZE), only=list(row.unit.nodes))  # no cache, its own calibration
-    batch = error_images(SIZE)
+    calibration, batch = _split()
+    alone = quantize_int8(lab.fp32, calibration, only=list(row.unit.nodes))  # no cache, its own calibration
     session = ort.InferenceSession(alone.data, providers=["CPUExecutionProvider"])
     outputs = session.run(None, {"images": batch})
     reference = reference_outputs(backbone, batch)
@@ -109,11 +118,15 @@ def test_a_units_sensitivity_is_a_direct_onnx_runtime_run_of_that_graph(lab, bac
 def test_every_unit_in_float_is_fp32_and_full_int8_is_todays(lab, backbone):
     everything = lab.quantize(exclude=[u.name for u in lab.units])
     assert not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in _graph(everything).node)
-    batch = error_images(SIZE)
+    calibration, batch = _split()
     for ours, fp32 in zip(run_onnx(everything, batch), run_onnx(lab.fp32, batch), strict=True):
         np.testing.assert_allclose(ours, fp32, rtol=0, atol=1e-5 * float(np.abs(fp32).max()))
-    today = quantize_int8(lab.fp32, calibration_images(SIZE))
-    assert lab.errors(lab.quantize()) == output_errors(backbone, today, batch)
+    today = quantize_int8(lab.fp32, calibration)
+    ours, theirs = lab.errors(lab.quantize()), output_errors(backbone, today, batch)
+    assert [(e.name, e.cosine, e.relative_error) for e in ours] == [
+        (e.name, pytest.approx(e.cosine, rel=1e-12), pytest.approx(e.relative_error, rel=1e-12)) for e in theirs
+    ]
+    assert lab.verdict(today) is None and lab.check() is None  # a backbone has no boxes
 
 
 def test_calibrators_and_per_tensor_weights_are_onnx_runtimes(backbone, lab):
@@ -137,44 +150,86 @@ def test_bad_requests_say_what_is_wrong(lab, backbone):
         lab.quantize(only=[])
     with pytest.raises(ValueError, match="calibrator must be one of minmax, entropy, percentile"):
         Recipe("kl")
-    with pytest.raises(ValueError, match="calibrates on 9 photos, and there are 4"):
+    with pytest.raises(ValueError, match="calibrates on 9 photos, and there are 2"):
         Int8Lab.build(backbone, recipe=Recipe(photos=9), fp32=lab.fp32)
 
 
-def test_box_changes_match_by_class_and_iou():
-    def box(x, cls=0, score=0.9):
-        return Detection((x, 0.0, x + 10.0, 10.0), score, cls, f"c{cls}")
-
-    reference = [box(0), box(100), box(200, cls=1)]
-    other = [box(1), box(200, cls=2), box(300)]
-    changes = box_changes(reference, other)
-    assert [(r.box[0], o.box[0]) for r, o, _ in changes.kept] == [(0, 1)]
-    assert changes.kept[0][2] == pytest.approx(9 / 11)
-    assert [d.box[0] for d in changes.lost] == [100, 200] and [d.box[0] for d in changes.new] == [200, 300]
-
-
-def test_the_test_detector_loses_its_boxes_to_int8_outputs_and_gets_them_back_with_them_in_float():
-    """A trained detector: full int8 puts the decoded boxes (pixels) and scores (0 to 1) under one scale, and the
-    scores round to nothing; the sensitivity names the Detect outputs, and keeping them in float gives the boxes back."""
+@pytest.fixture(scope="module")
+def shapes_detector():
     checkpoint = read_checkpoint(TRAINED)
     model = build_detector("yolo11n", 4)
     load_weights(model, checkpoint)
-    model.eval()
-    lab = Int8Lab.build(model, size=320)
-    image, _ = scene(41, 800, 600)
-    reference = onnx_detections(lab.fp32, image, checkpoint.names)
+    return model.eval(), checkpoint.names
+
+
+def _shapes(seeds, size: int = 320) -> list[tuple[str, np.ndarray]]:
+    """Photos of the detector's own world (coloured shapes), letterboxed."""
+    return [(f"shapes {s}", letterbox(scene(s, 800, 600)[0], size).tensor().numpy()) for s in seeds]
+
+
+def test_the_test_detector_calibrated_on_its_own_photos_keeps_every_box_with_its_score_once_its_outputs_are_float(
+    shapes_detector,
+):
+    """Full int8 puts the decoded boxes (pixels) and scores (0 to 1) under one scale, and the scores round to nothing;
+    keeping unit 23 (Detect's outputs) in float gives every box back, as a deployer counts: IoU 0.9, same class, score
+    within 0.05 of fp32's, on photos the calibration did not see."""
+    model, names = shapes_detector
+    lab = Int8Lab.build(model, size=320, photos=int8_photos(_shapes(range(100, 108)), size=(320, 320), samples=False))
+    assert lab.photos.judged_labels == ("shapes 101", "shapes 103", "shapes 105", "shapes 107")
+    check = lab.check()
+    assert check.sound and check.boxes >= 8 and calibration_insight(check, "") is None
+    image, _ = scene(41, 800, 600)  # a new photo: fp32's export gives torch's boxes
+    reference = onnx_detections(lab.fp32, image, names)
     torch_boxes = detect(model, image, 320, rect=False).detections
     assert [d.name for d in reference] == [d.name for d in torch_boxes] and len(reference) >= 2
     for ours, theirs in zip(reference, torch_boxes, strict=True):
         assert ours.box == pytest.approx(theirs.box, abs=0.05) and ours.score == pytest.approx(theirs.score, abs=1e-4)
-    int8 = box_changes(reference, onnx_detections(lab.quantize(), image, checkpoint.names))
-    assert not int8.kept and len(int8.lost) == len(reference)
-    scores = {e.name: e.cosine for e in lab.errors(lab.quantize())}
+
+    errors, int8 = lab.assess(lab.quantize())
+    scores = {e.name: e.cosine for e in errors}
     assert scores["decoded scores"] < 0.5 < 0.999 < scores["decoded boxes"]  # one cosine over "decoded" would hide it
+    assert int8.status == "fails" and int8.kept == 0 and len(int8.lost) == int8.reference >= 8
     assert lab.judged == ("decoded boxes", "decoded scores")
-    mixed = box_changes(reference, onnx_detections(lab.quantize(exclude=["23"]), image, checkpoint.names))
-    assert len(mixed.kept) == len(reference) and not mixed.lost and not mixed.new
-    assert min(iou for *_, iou in mixed.kept) > 0.8
+
+    mixed_model = lab.quantize(exclude=["23"])
+    mixed = lab.verdict(mixed_model)
+    assert mixed.status == "passes" and mixed.kept == mixed.reference == int8.reference
+    assert mixed.min_iou >= 0.9 and mixed.worst_change <= 0.05 and not mixed.new and mixed.collapse is None
+    for seed in range(42, 47):  # five more photos neither calibrated nor judged on, matched at IoU 0.9
+        photo = scene(seed, 800, 600)[0]
+        fp32 = onnx_detections(lab.fp32, photo, names)
+        on_photo = box_changes(fp32, onnx_detections(mixed_model, photo, names))
+        assert len(on_photo.kept) == len(fp32) >= 2 and not on_photo.new, seed
+        assert max(abs(a.score - b.score) for a, b, _ in on_photo.kept) <= 0.05
+
+
+def test_the_test_detector_calibrated_on_the_samples_is_flagged_though_its_cosines_look_safe(shapes_detector):
+    """The issue's case: calibrated on the built-in samples (no shapes in them), judged on shapes. P3's class logits
+    are calibrated up to a score of about 0.95, every higher score is clipped onto it, and the check says so before
+    any variant; keeping unit 23 in float, the cosine of the scores stays near 1 and the verdict names the collapse."""
+    model, names = shapes_detector
+    samples = calibration_images(320)
+    shapes = _shapes(range(100, 104))
+    photos = Int8Photos(tuple(samples), tuple(p for _, p in shapes), tuple(f"s{i}" for i in range(4)), tuple("abcd"))
+    lab = Int8Lab.build(model, size=320, photos=photos)
+    check = lab.check()
+    (p3,) = check.clipped
+    assert p3.level == "P3" and p3.cap < 0.96 < p3.top and len(p3.over) >= len(p3.scores) / 4
+    sentence = calibration_insight(check, "calibrate on photos of its own scenes")
+    assert sentence.startswith(f"Calibrated on these 4 photos, int8's ranges cap the class scores of P3 at {p3.cap:.3f} (")
+    assert sentence.endswith("so those boxes lose their scores: calibrate on photos of its own scenes.")
+
+    mixed_model = lab.quantize(exclude=["23"])
+    errors, mixed = lab.assess(mixed_model)
+    assert {e.name: e.cosine for e in errors}["decoded scores"] > 0.98  # what a cosine says
+    assert mixed.status == "fails" and mixed.collapse is not None and mixed.collapse.boxes >= 4
+    assert mixed.collapse.score == pytest.approx(p3.cap, abs=0.005) and mixed.collapse.high == pytest.approx(p3.top)
+    assert "its scores collapse" in verdict_insight(mixed)
+    # the cap is what int8 computes: a direct ONNX Runtime run scores nothing on P3 above it
+    decoded = ort.InferenceSession(mixed_model.data, providers=["CPUExecutionProvider"]).run(
+        ["decoded"], {"images": lab.error_batch}
+    )[0]
+    assert float(decoded[:, 4:, : 40 * 40].max()) <= p3.cap + 0.005 < p3.top
 
 
 def test_the_latency_command_prints_sensitivity_and_the_trade_off(tmp_path):
@@ -190,7 +245,11 @@ def test_the_latency_command_prints_sensitivity_and_the_trade_off(tmp_path):
     assert out["variants"][2]["kept_float"] == [r["unit"] for r in worst]
     text = cli(*args, "--keep-float", "10.m.0.attn", "--calibrator", "percentile", "--iters", "3")
     assert text.returncode == 0, text.stderr
-    assert "percentile calibration on 4 photos" in text.stdout and "keeping 10.m.0.attn in float" in text.stdout
+    assert (
+        "(percentile calibration, per-channel weights) on 2 photos (sample: astronaut, sample: coffee); judged on 2 "
+        "photos (sample: cat, sample: rocket)" in text.stdout
+    )
+    assert "keeping 10.m.0.attn in float" in text.stdout
     for bad, says in (
         (["--keep-float", "99"], "no unit '99'"),
         (["--keep-float-top", "40"], "has 12 units, not 40"),
@@ -202,6 +261,60 @@ def test_the_latency_command_prints_sensitivity_and_the_trade_off(tmp_path):
         assert "Traceback" not in refused.stderr
     wrong = cli("latency", "--sensitivity", "--imgsz", str(SIZE))
     assert wrong.returncode == 2 and "go with --runtime onnxruntime --dtype int8" in wrong.stderr
+
+
+def test_the_latency_command_asks_a_custom_detector_for_its_own_photos_and_says_what_the_samples_do(tmp_path):
+    """The trained shapes detector: no calibration photos of its own is refused with what to pass; calibrated on the
+    samples and judged on shapes, the calibration warning comes first and the verdict names the collapse; calibrated
+    on shapes, unit 23 in float passes."""
+    from yolo_explorer.samples import SAMPLES, sample_bytes
+
+    samples, judged, own = tmp_path / "samples", tmp_path / "judged", tmp_path / "own"
+    for folder in (samples, judged, own):
+        folder.mkdir()
+    for name in SAMPLES:
+        (samples / f"{name}.jpg").write_bytes(sample_bytes(name))
+    for seed in range(100, 104):
+        scene(seed, 800, 600)[0].save(judged / f"{seed}.png")
+    for seed in range(110, 116):
+        scene(seed, 800, 600)[0].save(own / f"{seed}.png")
+    args = [
+        "latency",
+        "--arch",
+        "yolo11n",
+        "--detector",
+        "--weights",
+        str(TRAINED),
+        "--runtime",
+        "onnxruntime",
+        "--dtype",
+        "int8",
+    ]
+    args += ["--imgsz", "320"]
+    for refused in (cli(*args), cli(*args, "--keep-float", "23")):
+        assert refused.returncode == 2, refused.stderr
+        assert "detect red disc, blue disc, yellow square, green triangle, not COCO's classes" in refused.stderr
+        assert "--calibration FOLDER" in refused.stderr and "Traceback" not in refused.stderr
+
+    flagged = cli(*args, "--calibration", str(samples), "--judge", str(judged), "--keep-float", "23", "--iters", "3")
+    assert flagged.returncode == 0, flagged.stderr
+    first, second = flagged.stdout.splitlines()[:2]
+    assert first.startswith("warning: Calibrated on these 4 photos, int8's ranges cap the class scores of P3")
+    assert first.endswith("calibrate on photos of the model's own scenes: --calibration FOLDER.")
+    assert "on 4 photos (astronaut.jpg, cat.jpg, coffee.jpg, rocket.jpg); judged on 4 photos (100.png" in second
+    assert "int8 with 23 in float fails on 4 photos it was not calibrated on: its scores collapse" in flagged.stdout
+
+    trusted = cli(*args, "--calibration", str(own), "--keep-float", "23", "--iters", "3", "--json")
+    assert trusted.returncode == 0, trusted.stderr
+    out = json.loads(trusted.stdout)
+    assert out["photos"]["calibrated"] == ["110.png", "112.png", "114.png"]
+    assert out["photos"]["judged"] == ["111.png", "113.png", "115.png"]
+    assert out["warning"] is None and out["calibration"]["sound"]
+    verdicts = {v["name"]: v["verdict"] for v in out["variants"]}
+    assert verdicts["int8"]["status"] == "fails" and verdicts["int8"]["kept"] == 0
+    mixed = verdicts["mixed"]
+    assert mixed["status"] == "passes" and mixed["kept"] == mixed["reference"] > 0 and mixed["min_iou"] >= 0.9
+    assert mixed["worst_score_change"] <= 0.05 and mixed["collapse"] is None
 
 
 def test_a_calibration_folder_gives_its_photos_and_says_what_it_left_out(tmp_path, monkeypatch):
@@ -217,12 +330,13 @@ def test_a_calibration_folder_gives_its_photos_and_says_what_it_left_out(tmp_pat
     (tmp_path / "notes.txt").write_text("ignored")
     monkeypatch.setenv(CALIBRATION_DIR_ENV, str(tmp_path))
     photos, skipped = calibration_folder(size=SIZE)
-    assert len(photos) == 3 and photos[0].shape == (1, 3, SIZE, SIZE) and photos[0].dtype == np.float32
+    assert [name for name, _ in photos] == ["photo0.jpg", "photo1.jpg", "photo2.jpg"]
+    assert photos[0][1].shape == (1, 3, SIZE, SIZE) and photos[0][1].dtype == np.float32
     assert len(skipped) == 1 and skipped[0].startswith("broken.png: ")
     limited, skipped = calibration_folder(tmp_path, SIZE, limit=2)
     assert len(limited) == 2 and "2 photos at most" in skipped[-1]
     assert calibration_folder(tmp_path / "nowhere", SIZE) == ([], [f"{tmp_path / 'nowhere'} is not a folder"])
-    np.testing.assert_array_equal(photos[0], calibration_folder(tmp_path, SIZE)[0][0])
+    np.testing.assert_array_equal(photos[0][1], calibration_folder(tmp_path, SIZE)[0][0][1])
     assert Image.open(tmp_path / "photo0.jpg").size == (200, 120)
 
 

@@ -189,7 +189,10 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
     from yolo_explorer import build_model, make_config
     from yolo_explorer.formatting import escape_markdown
     from yolo_explorer.int8_sensitivity import Int8Lab
-    from yolo_explorer.onnx_models import deployable
+    from yolo_explorer.int8_verdict import int8_photos
+    from yolo_explorer.onnx_models import calibration_folder, deployable
+    from yolo_explorer.preprocess import letterbox, load_image
+    from yolo_explorer.samples import sample_bytes
 
     for i in range(2):
         scene(70 + i, 160, 120)[0].save(tmp_path / f"photo{i}.jpg")
@@ -200,8 +203,13 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
     no_problems(at)
     assert any(s.value == "Can this int8 be trusted?" for s in at.subheader)
     server = at.get_by_key("int8_with_server")
-    assert server.label == "+ server's 2" and not server.disabled and not server.value
-    assert any(c.value.startswith("Calibrated on 4 photos (MinMax, per-channel weights)") for c in at.caption)
+    assert server.label == "Server's 2" and not server.disabled and server.value  # the server's own photos first
+    assert at.get_by_key("int8_with_samples_True").value  # random weights: the samples too
+    said = escape_markdown(
+        "Calibrated (MinMax, per-channel weights) on 3 photos (photo0.jpg, sample: astronaut, sample: coffee); judged on "
+        "3 photos (photo1.jpg, sample: cat, sample: rocket), which calibration did not see."
+    )
+    assert any(c.value.startswith(said) for c in at.caption)
     button = next(b for b in at.button if b.label.startswith("Which units does int8 break? 24 quantizations"))
     assert re.search(r"\(about \d+ s here\)", button.label)
     button.click().run()
@@ -209,7 +217,10 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
     table = next(d.value for d in at.dataframe if "int8 alone" in d.value.columns)
 
     model, fp32 = deployable(build_model(make_config("yolo11n"), seed=0).eval(), size=128, calibrate_batchnorm=True)
-    lab = Int8Lab.build(model, fp32=fp32)
+    own = calibration_folder(tmp_path, 128)[0]
+    astronaut = letterbox(load_image(sample_bytes("astronaut")), 128).tensor().numpy()  # the sidebar's photo
+    photos = int8_photos([*own, ("sample: astronaut", astronaut)], size=(128, 128), samples=True)
+    lab = Int8Lab.build(model, fp32=fp32, photos=photos)
     rows = sorted(lab.sensitivity(), key=lambda r: r.worst("alone"))
     assert list(table["unit"]) == [r.unit.name for r in rows]
     np.testing.assert_allclose(table["int8 alone"], [r.worst("alone") for r in rows], atol=1e-6)
@@ -228,6 +239,74 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
     assert escape_markdown(f"({ms[1]:.2f} vs {ms[0]:.2f} ms)") in sentence
     assert escape_markdown(f"keeping {', '.join(r.unit.name for r in rows[:2])} in float") in sentence
 
-    at.get_by_key("int8_with_server").set_value(True).run()  # the server's two photos join the four samples
+    at.get_by_key("int8_with_server").set_value(False).run()  # the four samples alone
     no_problems(at)
-    assert any(c.value.startswith("Calibrated on 6 photos") for c in at.caption)
+    said = escape_markdown("Calibrated (MinMax, per-channel weights) on 2 photos (sample: astronaut, sample: coffee)")
+    assert any(c.value.startswith(said) for c in at.caption)
+    for key in ("int8_with_photo", "int8_with_samples_True"):
+        at.get_by_key(key).set_value(False).run()
+    no_problems(at)
+    assert any(w.value.startswith("Choose at least one source of photos") for w in at.warning)
+
+
+@pytest.mark.slow  # exports and quantizes a detector
+def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_what_it_cannot_judge(app):
+    """The trained shapes detector: the samples are off by default (not its world); a photo it sees nothing in is said
+    first, in the warning; six uploaded photos of shapes calibrate on three and judge on three, and the verdict of each
+    variant is the engine's on the same photos."""
+    import io
+
+    from data.synthetic_shapes import scene
+    from helpers import TRAINED, detector_app, image_bytes, upload
+
+    from yolo_explorer import build_detector, load_weights
+    from yolo_explorer.checkpoints import read_checkpoint
+    from yolo_explorer.formatting import escape_markdown
+    from yolo_explorer.insights import verdict_insight
+    from yolo_explorer.int8_sensitivity import Int8Lab
+    from yolo_explorer.int8_verdict import int8_photos
+    from yolo_explorer.preprocess import letterbox, load_image
+
+    at = upload(detector_app(app, PAGE, side=320), "best.pt", TRAINED.read_bytes())
+    at.get_by_key("source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value(("gray.png", image_bytes((400, 300), (128, 128, 128)), "image/png")).run()
+    at.get_by_key("lat_runtime").set_value("ONNX Runtime").run()
+    run_latency(at, lat_iters=3, lat_warmup=1, lat_dtype_onnx="int8")
+    no_problems(at)
+    samples = at.get_by_key("int8_with_samples_False")
+    assert not samples.value and "these weights detect red disc, blue disc, yellow square" in samples.help
+    said = escape_markdown("The 1 calibration photo gives this detector no box above 0.25: it shows")
+    warning = next(w.value for w in at.warning if w.value.startswith(said))  # (a busy CPU has its own warning)
+    assert escape_markdown("upload a few under “Photos of your model's scenes”") in warning
+    assert any(escape_markdown("judged on upload: gray.png, mirrored: the one photo there is") in c.value for c in at.caption)
+
+    files = []
+    for seed in range(120, 126):
+        buffer = io.BytesIO()
+        scene(seed, 640, 480)[0].save(buffer, format="PNG")
+        files.append((f"shapes{seed}.png", buffer.getvalue(), "image/png"))
+    at.file_uploader(key="int8_uploads").set_value(files).run()
+    at.get_by_key("int8_with_photo").set_value(False).run()
+    no_problems(at)
+    assert not [w for w in at.warning if "calibrat" in w.value]  # a calibration that holds the scores says nothing
+    said = escape_markdown(
+        "Calibrated (MinMax, per-channel weights) on 3 photos (upload: shapes120.png, upload: shapes122.png, upload: "
+        "shapes124.png)"
+    )
+    assert any(c.value.startswith(said) for c in at.caption)
+    at.multiselect[-1].set_value(["23"]).run()
+    next(b for b in at.button if b.label == "Time fp32, int8 and mixed").click().run()
+    no_problems(at)
+    trade = next(d.value for d in at.dataframe if "speed-up" in d.value.columns)
+    assert list(trade["verdict"]) == ["the reference", "fails", "passes"]
+
+    checkpoint = read_checkpoint(TRAINED)
+    model = build_detector("yolo11n", 4)
+    load_weights(model, checkpoint)
+    photos = [(f"upload: {name}", letterbox(load_image(data), 320).tensor().numpy()) for name, data, _ in files]
+    lab = Int8Lab.build(model.eval(), size=320, photos=int8_photos(photos, size=(320, 320), samples=False))
+    mixed = lab.verdict(lab.quantize(exclude=["23"]))
+    assert mixed.status == "passes"
+    sentence = verdict_insight(mixed, "int8 with 23 in float")
+    assert any(escape_markdown(sentence) in m.value for m in at.markdown)
+    assert trade.loc[2, "boxes kept"] == f"{mixed.kept}/{mixed.reference}"

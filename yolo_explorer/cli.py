@@ -30,8 +30,16 @@ from .explain import Explanation, explain
 from .features import extract_features
 from .formatting import human_count, latency_report, stats_table
 from .heatmaps import rank_channels
-from .insights import assignment_insight, box_changes_insight, int8_tradeoff_insight, levels_insight
+from .insights import (
+    assignment_insight,
+    box_changes_insight,
+    calibration_insight,
+    int8_tradeoff_insight,
+    levels_insight,
+    verdict_insight,
+)
 from .int8_sensitivity import Int8Lab, Recipe, compare_precisions, precision_boxes
+from .int8_verdict import Int8Photos, int8_photos, uses_samples
 from .latency import RUNTIMES, LatencyRequest, measure
 from .memory import InsufficientMemoryError, check_forward_fits
 from .modes import COMPILE_MODES, MODE_OPTIONS, CompileError, LatencyMode
@@ -237,8 +245,17 @@ def _build_parser() -> _Parser:
     )
     q.add_argument("--calibrator", choices=list(CALIBRATORS), default="minmax", help="ONNX Runtime's calibrator (default minmax)")
     q.add_argument(
-        "--calibration", nargs="+", type=Path, metavar="PHOTO", help="calibrate on these photos or folders (default the samples)"
+        "--calibration",
+        nargs="+",
+        type=Path,
+        metavar="PHOTO",
+        help="photos or folders of the model's own scenes: every other one (8 at most) is kept aside to judge int8 on, the "
+        "rest calibrate (default: --image, and the samples unless the weights detect other classes than COCO's)",
     )
+    q.add_argument(
+        "--judge", nargs="+", type=Path, metavar="PHOTO", help="judge int8 on these photos or folders (then every "
+        "--calibration photo calibrates)",
+    )  # fmt: skip
     q.add_argument("--calibration-photos", type=_positive, metavar="N", help="calibrate on the first N photos only")
     q.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default one per output channel)")
     q.add_argument("--image", type=Path, help="with a detector: the boxes each precision keeps on this photo, against fp32's")
@@ -737,12 +754,14 @@ def _cmd_latency(args: argparse.Namespace) -> None:
     if _int8_asked(args):
         if not (onnx_runtime and args.dtype == "int8"):
             raise _BadArgument(
-                "--sensitivity, --keep-float, --keep-float-top, --calibrator, --calibration, --calibration-photos, "
-                "--per-tensor and --image go with --runtime onnxruntime --dtype int8"
+                "--sensitivity, --keep-float, --keep-float-top, --calibrator, --calibration, --judge, "
+                "--calibration-photos, --per-tensor and --image go with --runtime onnxruntime --dtype int8"
             )
         _int8_trust(args, request)
         return
     model = _model_on(args, "fp32", batch=max(request.batches))  # each run converts a private copy to the mode
+    if onnx_runtime and args.dtype == "int8" and not _samples_fit(args, model):
+        raise _BadArgument(_own_photos_needed(model))  # deployable() would calibrate on the samples
     onnx, errors = None, None
     try:
         if onnx_runtime:
@@ -781,33 +800,68 @@ def _cmd_latency(args: argparse.Namespace) -> None:
 def _int8_asked(args: argparse.Namespace) -> bool:
     return bool(
         args.sensitivity or args.keep_float or args.keep_float_top or args.calibrator != "minmax" or args.calibration
-        or args.calibration_photos or args.per_tensor or args.image
+        or args.judge or args.calibration_photos or args.per_tensor or args.image
     )  # fmt: skip
 
 
-def _calibration_photos(paths: Sequence[Path], size: tuple[int, int]) -> list[np.ndarray]:
-    """`--calibration`'s photos, letterboxed; a folder gives its photos (what is left out is said on stderr)."""
+def _photos_of(paths: Sequence[Path], size: tuple[int, int], flag: str) -> list[tuple[str, np.ndarray]]:
+    """Photos given on the command line (files or folders), letterboxed and labelled by file name; what a folder leaves
+    out is said on stderr."""
     photos = []
     for path in paths:
         if path.is_dir():
             found, skipped = calibration_folder(path, size)
             for line in skipped:
-                print(f"--calibration {path}: left out {line}", file=sys.stderr)
+                print(f"{flag} {path}: left out {line}", file=sys.stderr)
             if not found:
-                raise _BadArgument(f"--calibration {path}: no photo in this folder")
+                raise _BadArgument(f"{flag} {path}: no photo in this folder")
             photos += found
             continue
         try:
-            photos.append(letterbox(load_image(path), size).tensor().numpy())
+            photos.append((path.name, letterbox(load_image(path), size).tensor().numpy()))
         except ImageLoadError as err:
-            raise _BadArgument(f"--calibration {path}: {err}") from None
+            raise _BadArgument(f"{flag} {path}: {err}") from None
     return photos
+
+
+def _int8_photos(args: argparse.Namespace, model: torch.nn.Module) -> Int8Photos:
+    """The photos int8 is calibrated and judged on: `--calibration`'s (split: every other one judges, unless `--judge`
+    names the judged ones); by default `--image` and, unless the model is a trained detector of other classes than
+    COCO's, the samples."""
+    size = args.imgsz
+    samples = _samples_fit(args, model)
+    if args.calibration:
+        own, samples = _photos_of(args.calibration, size, "--calibration"), False
+    else:
+        own = _photos_of([args.image], size, "--image") if args.image is not None else []
+    if not own and not samples:
+        raise _BadArgument(_own_photos_needed(model))
+    judged = _photos_of(args.judge, size, "--judge") if args.judge else None
+    try:
+        return int8_photos(own, size=size, samples=samples, judged=judged)
+    except ValueError as err:
+        raise _BadArgument(str(err)) from None
+
+
+def _samples_fit(args: argparse.Namespace, model: torch.nn.Module) -> bool:
+    """Whether the built-in samples are photos of the model's world (random weights, a backbone, COCO's classes)."""
+    detector = isinstance(model, Detector)
+    names = model.class_names if detector else None
+    classes = model.num_classes if detector else 80
+    return uses_samples(trained=args.weights is not None, detector=detector, names=names, classes=classes)
+
+
+def _own_photos_needed(model: torch.nn.Module) -> str:
+    return (
+        f"these weights detect {', '.join(class_names(model.num_classes, model.class_names))}, not COCO's classes: the "
+        "sample photos show them nothing of that, so int8 cannot be calibrated or judged on them; pass photos of the "
+        "model's own scenes: --calibration FOLDER (every other photo, 8 at most, is kept aside to judge int8 on)"
+    )
 
 
 def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
     """`latency --runtime onnxruntime --dtype int8` with sensitivity, mixed precision or another calibration."""
     model = _model_on(args, "fp32", batch=max(request.batches))
-    photos = _calibration_photos(args.calibration, args.imgsz) if args.calibration else None
     photo = None
     if args.image is not None:
         if not isinstance(model, Detector):
@@ -816,14 +870,19 @@ def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
             photo = load_image(args.image)
         except ImageLoadError as err:
             raise _BadArgument(f"--image {args.image}: {err}") from None
+    photos = _int8_photos(args, model)
     try:
-        recipe = Recipe(args.calibrator, args.calibration_photos or (len(photos) if photos else 4), not args.per_tensor)
+        recipe = Recipe(args.calibrator, args.calibration_photos, not args.per_tensor)
         model, fp32 = deployable(model, size=args.imgsz, calibrate_batchnorm=args.weights is None)
         lab = Int8Lab.build(model, recipe=recipe, photos=photos, fp32=fp32)
         for name in args.keep_float or ():
             lab.unit(name)  # an unknown unit is refused before any long work
         if args.keep_float_top and args.keep_float_top > len(lab.units):
             raise ValueError(f"--keep-float-top: {fp32.label} has {len(lab.units)} units, not {args.keep_float_top}")
+        check = lab.check()
+        warning = calibration_insight(check, CLI_REMEDY)
+        if warning and not args.json:
+            print(f"warning: {warning}")
         rows = None
         if args.sensitivity or args.keep_float_top:
             print(f"{2 * len(lab.units)} quantizations of {len(lab.units)} units (calibration once)…", file=sys.stderr)
@@ -841,6 +900,10 @@ def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
             "model": fp32.label,
             "input_size": list(fp32.size),
             "recipe": asdict(recipe),
+            "photos": {"calibrated": list(lab.photos.calibrate_labels), "judged": list(lab.photos.judged_labels),
+                       "mirrored": lab.photos.mirrored},
+            "calibration": check.to_dict() if check is not None else None,
+            "warning": warning,
             "judged": list(judged),
             "units": [{"name": u.name, "kind": u.kind, "nodes": len(u.nodes)} for u in lab.units],
             "variants": [
@@ -849,35 +912,44 @@ def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
                     "kept_float": list(v.kept_float),
                     "median_ms": v.latency.median_ms,
                     "outputs": [asdict(e) for e in v.errors],
+                    "verdict": v.verdict.to_dict() if v.verdict is not None else None,
                 }
                 for v in variants
-            ],  # fmt: skip
-        }
+            ],
+        }  # fmt: skip
         if changes:
             out["boxes"] = {
-                name: {"kept": len(c.kept), "lost": len(c.lost), "new": len(c.new),
+                name: {"kept": len(c.kept), "lost": len(c.lost), "new": len(c.new), "match_iou": c.iou,
                        "iou": [iou for _, _, iou in c.kept]}
                 for name, c in changes.items()
             }  # fmt: skip
         if rows is not None:
             out["sensitivity"] = [
                 {"unit": r.unit.name, "kind": r.unit.kind, "alone": [asdict(e) for e in r.alone],
-                 "all_but": [asdict(e) for e in r.all_but]}
+                 "all_but": [asdict(e) for e in r.all_but],
+                 "alone_verdict": r.alone_verdict.status if r.alone_verdict else None,
+                 "all_but_verdict": r.all_but_verdict.status if r.all_but_verdict else None}
                 for r in rows
             ]  # fmt: skip
         print(json.dumps(out, indent=2))
         return
     h, w = fp32.size
     print(
-        f"{fp32.label} at {h}x{w}, ONNX Runtime int8 ({recipe.calibrator} calibration on {recipe.photos} photos, "
-        f"{'per-channel' if recipe.per_channel else 'per-tensor'} weights); errors against float64 on the mirrored samples"
+        f"{fp32.label} at {h}x{w}, ONNX Runtime int8 ({recipe.calibrator} calibration, "
+        f"{'per-channel' if recipe.per_channel else 'per-tensor'} weights) on {_photo_list(lab.photos.calibrate_labels)}; "
+        f"judged on {_photo_list(lab.photos.judged_labels)}"
+        + (" (the one photo, mirrored: a weaker test; pass more photos)" if lab.photos.mirrored else "")
     )
     if rows is not None:
         width = max(len(r.unit.label) for r in rows) + 2
         print(f"worst cosine with float over {', '.join(judged)}, with the unit in int8 alone, and with all but it:")
-        print(f"{'unit':<{width}}{'alone':>9}{'all but it':>12}")
+        verdicts = lab.detector
+        print(f"{'unit':<{width}}{'alone':>9}{'all but it':>12}" + (f"{'all but it: boxes':>20}" if verdicts else ""))
         for r in rows:
-            print(f"{r.unit.label:<{width}}{r.worst('alone', judged):>9.5f}{r.worst('all_but', judged):>12.5f}")
+            line = f"{r.unit.label:<{width}}{r.worst('alone', judged):>9.5f}{r.worst('all_but', judged):>12.5f}"
+            if verdicts and r.all_but_verdict is not None:
+                line += f"{r.all_but_verdict.status:>20}"
+            print(line)
     names = [e.name for e in variants[0].errors]
     print("cosine with float64 per output:")
     print(f"{'':<8}{'median ms':>10}" + "".join(f"{n:>{max(len(n), 7) + 2}}" for n in names))
@@ -886,11 +958,27 @@ def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
         cells = "".join(f"{e.cosine:>{max(len(e.name), 7) + 2}.5f}" for e in v.errors)
         print(f"{v.name:<8}{v.latency.median_ms:>10.2f}{cells}{kept}")
     print(int8_tradeoff_insight(variants, judged))
+    for v in variants[1:]:
+        if v.verdict is not None:
+            print(verdict_insight(v.verdict, _subject(v)))
     for name, c in changes.items():
         print(f"{name} on {args.image.name}: {box_changes_insight(c)}")
     if args.weights is None:
         print("random weights (BatchNorm set from the samples): their errors compound through the layers; a trained "
               "model's sensitivities differ, so pass --weights", file=sys.stderr)  # fmt: skip
+
+
+CLI_REMEDY = "calibrate on photos of the model's own scenes: --calibration FOLDER"
+
+
+def _subject(variant) -> str:
+    """How a sentence names a variant: "int8", or "int8 with 23, 22 in float"."""
+    return "int8" if not variant.kept_float else f"int8 with {', '.join(variant.kept_float)} in float"
+
+
+def _photo_list(labels: Sequence[str], shown: int = 4) -> str:
+    names = ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+    return f"{len(labels)} photo{'' if len(labels) == 1 else 's'} ({names})"
 
 
 def _cmd_profile(args: argparse.Namespace) -> None:

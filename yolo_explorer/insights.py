@@ -22,6 +22,7 @@ __all__ = [
     "activation_law_insight",
     "assignment_insight",
     "box_changes_insight",
+    "calibration_insight",
     "int8_tradeoff_insight",
     "cost_insight",
     "flow_insight",
@@ -33,6 +34,7 @@ __all__ = [
     "receptive_field_insight",
     "roofline_insight",
     "stage_totals",
+    "verdict_insight",
 ]
 
 ABOUT_4 = (3.2, 4.8)  # a growth from stage to stage said to be "about 4×" (±20 %)
@@ -413,33 +415,120 @@ def assignment_insight(truth: TruthAssignment, topk: int) -> str:
 
 def int8_tradeoff_insight(variants: Sequence, judged: Sequence[str]) -> str:
     """What int8 costs in accuracy and gains in time, and what keeping units in float buys back (`variants`: fp32, int8
-    and maybe mixed, as `int8_sensitivity.compare_precisions` returns them)."""
+    and maybe mixed, as `int8_sensitivity.compare_precisions` returns them). A detector's variants are said by their
+    verdict on the judged photos (a cosine near 1 can hide scores that collapsed), a backbone's by the worst cosine."""
     by = {v.name: v for v in variants}
     fp32, int8 = by["fp32"], by["int8"]
     outputs = " and ".join(judged) if len(judged) < 3 else ", ".join(judged[:-1]) + " and " + judged[-1]
     speed = fp32.latency.median_ms / int8.latency.median_ms
-    text = (
-        f"Full int8 runs {speed:.2f}× the speed of fp32 ({int8.latency.median_ms:.2f} vs {fp32.latency.median_ms:.2f} ms) "
-        f"and keeps a worst cosine of {int8.worst(judged):.5f} with float over {outputs}"
-    )
+
+    def result(v) -> str:
+        if v.verdict is not None:
+            return _VERDICT_WORDS[v.verdict.status] + f" (worst cosine {v.worst(judged):.5f})"
+        return f"keeps a worst cosine of {v.worst(judged):.5f} with float over {outputs}"
+
+    text = f"Full int8 runs {speed:.2f}× the speed of fp32 ({int8.latency.median_ms:.2f} vs {fp32.latency.median_ms:.2f} ms) "
+    text += f"and {result(int8)}"
     mixed = by.get("mixed")
     if mixed is None:
         return text + "."
-    gain = mixed.worst(judged) - int8.worst(judged)
     kept = ", ".join(mixed.kept_float)
-    verdict = "raises it to" if gain > 0 else "leaves it at" if gain == 0 else "lowers it to"
+    if mixed.verdict is not None:
+        change = result(mixed)
+    else:
+        gain = mixed.worst(judged) - int8.worst(judged)
+        verb = "raises it to" if gain > 0 else "leaves it at" if gain == 0 else "lowers it to"
+        change = f"{verb} {mixed.worst(judged):.5f}"
     return text + (
-        f"; keeping {kept} in float {verdict} {mixed.worst(judged):.5f} at {mixed.latency.median_ms:.2f} ms "
+        f"; keeping {kept} in float {change} at {mixed.latency.median_ms:.2f} ms "
         f"({fp32.latency.median_ms / mixed.latency.median_ms:.2f}× fp32's speed)."
     )
 
 
+_VERDICT_WORDS = {
+    "passes": "passes a deployer's check",
+    "borderline": "differs only at the score threshold",
+    "fails": "fails a deployer's check",
+    "unjudged": "cannot be judged (no box on the judged photos)",
+}
+
+
+def verdict_insight(verdict, subject: str = "int8") -> str:
+    """A variant's verdict on the judged photos as a deployer reads it (`verdict`: an `int8_verdict.Verdict`): what
+    fails it first (collapsed scores, then lost or new boxes, then moved scores), then what it keeps, "int8 with 23 in
+    float passes on 4 photos it was not calibrated on: keeps all 16 of fp32's boxes (same class, IoU at least 0.9;
+    0.94 at worst), finds none new, scores within 0.012 of fp32's (median 0.003)"."""
+    from .int8_verdict import SCORE_TOLERANCE
+
+    v = verdict
+    photos = f"{v.photos} photo{'' if v.photos == 1 else 's'} it was not calibrated on"
+    if v.status == "unjudged":
+        return (
+            f"{subject} cannot be judged on the {photos}: fp32 finds no box there above {v.conf:g}; judge it on photos "
+            "with the objects the model was trained to find."
+        )
+    head = {
+        "passes": "passes",
+        "fails": "fails",
+        "borderline": f"differs from fp32 only at the score threshold ({v.conf:g} ± {SCORE_TOLERANCE:g})",
+    }[v.status]
+    reasons = []
+    if v.collapse is not None:
+        c = v.collapse
+        reasons.append(
+            f"its scores collapse: {c.boxes} of the {v.kept} boxes it keeps score exactly {c.score:.3f}, where fp32 gave "
+            f"them {c.low:.3f} to {c.high:.3f}"
+        )
+    everything = "all " if v.kept == v.reference and v.kept > 1 else ""
+    kept = f"keeps {everything}{v.kept} of fp32's {v.reference} boxes (same class, IoU at least {v.iou:g}"
+    kept += f"; {v.min_iou:.2f} at worst)" if v.min_iou is not None else ")"
+    if v.lost:
+        kept += f", loses {len(v.lost)} (fp32 scored {_score_span(v.lost)})"
+    kept += f", finds {len(v.new)} new (scored {_score_span(v.new)})" if v.new else ", finds none new"
+    if v.pairs:
+        kept += f", scores within {v.worst_change:.3f} of fp32's (median {v.median_change:.3f})"
+    reasons.append(kept)
+    return f"{subject} {head} on {photos}: " + "; ".join(reasons) + "."
+
+
+def _score_span(scores: Sequence[float]) -> str:
+    low, high = min(scores), max(scores)
+    return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f} to {high:.2f}"
+
+
+def calibration_insight(check, remedy: str) -> str | None:
+    """What is wrong with a detector's calibration, in one sentence ending with `remedy` (what to do, in the words of
+    the page or the command line), or None when nothing is (`check`: an `int8_verdict.CalibrationCheck`)."""
+    if check is None or check.sound:
+        return None
+    photos = f"{check.photos} calibration photo{'' if check.photos == 1 else 's'}"
+    clipped = [
+        f"{r.level} at {r.cap:.3f} ({len(r.over)} of fp32's {len(r.scores)} boxes there score more, up to {r.top:.3f})"
+        for r in check.clipped
+    ]
+    reach = (
+        f"int8's ranges cap the class scores of {' and '.join(clipped)} on the {check.judged} judged photos, so those "
+        "boxes lose their scores"
+        if clipped
+        else ""
+    )
+    if check.blind:
+        text = (
+            f"The {photos} give{'s' if check.photos == 1 else ''} this detector no box above {check.conf:g}: "
+            f"{'it shows' if check.photos == 1 else 'they show'} nothing it was trained to find, "
+            "so int8's ranges are set on background alone" + (f", and {reach}" if reach else "")
+        )
+    else:
+        text = f"Calibrated on these {check.photos} photo{'' if check.photos == 1 else 's'}, {reach}"
+    return f"{text}: {remedy}."
+
+
 def box_changes_insight(changes) -> str:
-    """What one precision makes of fp32's boxes on a photo, "keeps 3 of fp32's 3 boxes (IoU at least 0.97), loses 0,
-    finds 0 new" (`changes`: an `int8_sensitivity.BoxChanges`)."""
+    """What one precision makes of fp32's boxes on a photo, "keeps 3 of fp32's 3 boxes at IoU 0.9 or more (0.97 at
+    worst), loses 0, finds 0 new" (`changes`: an `int8_verdict.BoxChanges`)."""
     worst = min((iou for *_, iou in changes.kept), default=None)
     return (
-        f"keeps {len(changes.kept)} of fp32's {len(changes.kept) + len(changes.lost)} boxes"
-        + (f" (IoU at least {worst:.2f})" if worst is not None else "")
+        f"keeps {len(changes.kept)} of fp32's {len(changes.kept) + len(changes.lost)} boxes at IoU {changes.iou:g} or more"
+        + (f" ({worst:.2f} at worst)" if worst is not None else "")
         + f", loses {len(changes.lost)}, finds {len(changes.new)} new"
     )

@@ -1,10 +1,12 @@
 """Which layers int8 breaks, and what keeping some in float buys: per-layer sensitivity and mixed precision with ONNX
 Runtime's own quantization (its node exclusion lists and its calibration cache).
 
-    lab = Int8Lab.build(model, size=320)               # export, calibration and the float64 reference, once
+    lab = Int8Lab.build(model, size=320, photos=photos)   # export, calibration photos apart from judged ones, once
+    lab.check()                                        # a detector: can this calibration hold its scores?
     rows = lab.sensitivity(progress=print)             # each unit int8 alone, and everything but it
     mixed = lab.quantize(exclude=lab.most_sensitive(2))    # int8 with the two worst units kept in float
-    lab.errors(mixed)                                  # P3/P4/P5 (and a detector's outputs) against float64
+    lab.assess(mixed)                                  # P3/P4/P5 (and a detector's outputs) against float64, and
+                                                       # a detector's boxes against fp32's (`int8_verdict`)
 
 A unit is one of the model's layers (its index in the model, as the Overview names it), with two finer cuts where
 deployments look: the C2PSA block's attention (layer 10's `m.0.attn`), and the Detect head's box branch (cv2), class
@@ -15,6 +17,8 @@ ONNX node (`pkg.torch.onnx.name_scopes`); a node it records none for (C3k2's Spl
 from __future__ import annotations
 
 import ast
+import functools
+import json
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -27,21 +31,33 @@ from torch import nn
 
 from .detections import Detection, class_names, detections_from
 from .detector import DetectorOutput
+from .int8_verdict import (
+    BoxChanges,
+    CalibrationCheck,
+    Int8Photos,
+    LevelReach,
+    Verdict,
+    box_changes,
+    detections_of,
+    int8_photos,
+    judge,
+    level_of,
+    level_tops,
+    sigmoid,
+    split_photos,
+)
 from .latency import LatencyRequest, measure
-from .object_size import box_iou
-from .onnx_models import CALIBRATORS, OnnxModel, calibration_images, error_images, export_onnx, quantize_int8, require
+from .onnx_models import CALIBRATORS, OnnxModel, export_onnx, quantize_int8, require
 from .onnx_runtime import OutputError, compare_outputs, reference_outputs, run_onnx
 from .preprocess import letterbox
 from .timing import LatencyResult
 
 __all__ = [
-    "BoxChanges",
     "Int8Lab",
     "Recipe",
     "Sensitivity",
     "Unit",
     "Variant",
-    "box_changes",
     "compare_precisions",
     "onnx_detections",
     "precision_boxes",
@@ -145,27 +161,30 @@ def _class_name(node) -> str | None:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How int8 is calibrated: ONNX Runtime's calibrator, the calibration photos used, weight scales per channel."""
+    """How int8 is calibrated: ONNX Runtime's calibrator, how many of the calibration photos it sees (the first N; None:
+    all), weight scales per channel."""
 
     calibrator: str = "minmax"
-    photos: int = 4  # the first N of the calibration photos
+    photos: int | None = None
     per_channel: bool = True
 
     def __post_init__(self) -> None:
         if self.calibrator not in CALIBRATORS:
             raise ValueError(f"calibrator must be one of {', '.join(CALIBRATORS)}, not {self.calibrator!r}")
-        if self.photos < 1:
+        if self.photos is not None and self.photos < 1:
             raise ValueError(f"calibrate on at least 1 photo, not {self.photos}")
 
 
 @dataclass(frozen=True)
 class Sensitivity:
     """One unit's share of int8's error: the outputs' errors with that unit alone in int8 (the rest float), and with
-    every unit but it in int8."""
+    every unit but it in int8; for a detector also what each does to fp32's boxes on the judged photos."""
 
     unit: Unit
     alone: tuple[OutputError, ...]
     all_but: tuple[OutputError, ...]
+    alone_verdict: Verdict | None = None
+    all_but_verdict: Verdict | None = None
 
     def worst(self, which: str = "alone", outputs: Sequence[str] | None = None) -> float:
         """The lowest cosine similarity over `outputs` (default all; 1 is no error)."""
@@ -174,24 +193,29 @@ class Sensitivity:
 
 @dataclass
 class Int8Lab:
-    """An exported model, its calibration (ranges computed once, in ONNX Runtime's calibration cache) and the float64
-    reference on the error photos: every variant quantized from it shares them.
+    """An exported model, its calibration (ranges computed once, in ONNX Runtime's calibration cache), the photos it is
+    judged on (none of them calibrates) and the float64 reference there: every variant quantized from it shares them.
 
     Attributes:
         fp32: the float export.
         recipe: how it is calibrated.
         units: its units, in layer order.
+        photos: the calibration photos and the judged ones.
+        conf, iou: the score threshold and NMS IoU at which a detector's boxes are compared (Ultralytics' defaults).
         cache: ONNX Runtime's calibration cache (JSON), written by the first quantization.
     """
 
     fp32: OnnxModel
     recipe: Recipe
     units: list[Unit]
-    photos: list[np.ndarray] = field(repr=False)
+    photos: Int8Photos = field(repr=False)
     error_batch: np.ndarray = field(repr=False)
     reference: list = field(repr=False)
+    conf: float = 0.25
+    iou: float = 0.7
     cache: Path | None = field(repr=False, default=None)
     _folder: tempfile.TemporaryDirectory | None = field(repr=False, default=None)
+    _check: CalibrationCheck | None = field(repr=False, default=None)
     step_s: float | None = None  # seconds the last quantization and its error run took (what a sensitivity step costs)
 
     @classmethod
@@ -201,37 +225,48 @@ class Int8Lab:
         *,
         size: int | str | Sequence[int] = 640,
         recipe: Recipe = Recipe(),
-        photos: Sequence[np.ndarray] | None = None,
+        photos: Int8Photos | Sequence[np.ndarray] | None = None,
         fp32: OnnxModel | None = None,
+        conf: float = 0.25,
+        iou: float = 0.7,
     ) -> Int8Lab:
-        """Export `model` (unless `fp32` is its export), keep `recipe.photos` of the calibration photos (the samples by
-        default), and compute the float64 reference on the mirrored samples.
+        """Export `model` (unless `fp32` is its export), split the photos (an `Int8Photos` as it is; letterboxed arrays
+        by `split_photos`; by default the samples), keep `recipe.photos` of the calibration ones, and compute the
+        float64 reference on the judged ones.
 
         Raises:
-            ValueError: fewer calibration photos than the recipe asks for.
+            ValueError: fewer calibration photos than the recipe asks for, or none.
         """
         fp32 = fp32 or export_onnx(model, size=size)
-        photos = list(photos) if photos is not None else calibration_images(fp32.size)
-        if len(photos) < recipe.photos:
-            raise ValueError(f"the recipe calibrates on {recipe.photos} photos, and there are {len(photos)}")
-        batch = error_images(fp32.size)
+        if photos is None:
+            photos = int8_photos((), size=fp32.size, samples=True)
+        elif not isinstance(photos, Int8Photos):
+            photos = split_photos([(f"photo {i + 1}", photo) for i, photo in enumerate(photos)])
+        photos = photos.first(recipe.photos)
+        batch = np.ascontiguousarray(np.concatenate(photos.judged).astype(np.float32))
         folder = tempfile.TemporaryDirectory(prefix="yolo-explorer-int8-")
         return cls(
             fp32=fp32,
             recipe=recipe,
             units=units_of(fp32),
-            photos=photos[: recipe.photos],
+            photos=photos,
             error_batch=batch,
             reference=reference_outputs(model, batch),
+            conf=conf,
+            iou=iou,
             cache=Path(folder.name) / "calibration.json",
             _folder=folder,
         )
 
     @property
+    def detector(self) -> bool:
+        return "decoded" in self.fp32.outputs
+
+    @property
     def judged(self) -> tuple[str, ...]:
         """The outputs a deployment ships, by which units are ranked: a detector's decoded boxes and scores (its neck's
         outputs carry the Q/DQ of the head's inputs), a backbone's P3, P4 and P5."""
-        if "decoded" in self.fp32.outputs:
+        if self.detector:
             return ("decoded boxes", "decoded scores")
         return self.fp32.outputs
 
@@ -255,7 +290,7 @@ class Int8Lab:
         chosen = None if only is None else [node for name in only for node in self.unit(name).nodes]
         return quantize_int8(
             self.fp32,
-            self.photos,
+            self.photos.calibrate,
             calibrator=self.recipe.calibrator,
             per_channel=self.recipe.per_channel,
             exclude=excluded,
@@ -272,36 +307,89 @@ class Int8Lab:
         counted): `estimate_s` then knows what the whole costs here. Returns the step's seconds."""
         self.quantize(only=[self.units[0].name])  # calibrates the first time
         start = time.perf_counter()
-        self.errors(self.quantize(only=[self.units[0].name]))
+        self.assess(self.quantize(only=[self.units[0].name]))
         self.step_s = time.perf_counter() - start
         return self.step_s
 
-    def errors(self, onnx: OnnxModel) -> list[OutputError]:
-        """Each output of `onnx` on the mirrored samples against the float64 reference; for a detector also the two
-        halves of "decoded" apart ("decoded boxes" in pixels, "decoded scores" from 0 to 1): one cosine over the whole
-        tensor is the boxes' alone, and would hide scores int8 has lost."""
+    def assess(self, onnx: OnnxModel) -> tuple[list[OutputError], Verdict | None]:
+        """One run of `onnx` on the judged photos: each output against the float64 reference (for a detector also the
+        two halves of "decoded" apart, "decoded boxes" in pixels and "decoded scores" from 0 to 1: one cosine over the
+        whole tensor is the boxes' alone, and would hide scores int8 has lost), and for a detector its boxes against
+        fp32's, as a deployer judges them."""
         outputs = run_onnx(onnx, self.error_batch)
         errors = compare_outputs(onnx.outputs, outputs, self.reference)
-        if "decoded" in onnx.outputs:
-            at = onnx.outputs.index("decoded")
-            ours, ref = outputs[at], self.reference[at]
-            errors += compare_outputs(("decoded boxes", "decoded scores"), [ours[:, :4], ours[:, 4:]], [ref[:, :4], ref[:, 4:]])
-        return errors
+        if not self.detector:
+            return errors, None
+        at = onnx.outputs.index("decoded")
+        ours, ref = outputs[at], self.reference[at]
+        errors += compare_outputs(("decoded boxes", "decoded scores"), [ours[:, :4], ours[:, 4:]], [ref[:, :4], ref[:, 4:]])
+        boxes = detections_of(ours, conf=self.conf, iou=self.iou)
+        return errors, judge(self._fp32_boxes, boxes, conf=self.conf)
+
+    def errors(self, onnx: OnnxModel) -> list[OutputError]:
+        """Each output of `onnx` on the judged photos against the float64 reference (as `assess`)."""
+        return self.assess(onnx)[0]
+
+    def verdict(self, onnx: OnnxModel) -> Verdict | None:
+        """A detector's boxes from `onnx` against fp32's on the judged photos (None for a backbone)."""
+        return self.assess(onnx)[1]
+
+    @functools.cached_property
+    def _fp32_outputs(self) -> list[np.ndarray]:
+        return run_onnx(self.fp32, self.error_batch)
+
+    @functools.cached_property
+    def _fp32_boxes(self) -> list[list[Detection]]:
+        decoded = self._fp32_outputs[self.fp32.outputs.index("decoded")]
+        return detections_of(decoded, conf=self.conf, iou=self.iou)
+
+    def check(self) -> CalibrationCheck | None:
+        """For a detector, what its calibration can hold (computed once; calibrates first if no variant has): how many
+        boxes fp32 finds on the calibration photos, and per level the highest score the calibrated range of its class
+        logits allows against the highest fp32 gives on the judged photos. None for a backbone."""
+        if not self.detector:
+            return None
+        if self._check is None:
+            if self.cache is None or not self.cache.exists():
+                self.quantize(only=[self.units[0].name])  # writes the calibration cache
+            ranges = json.loads(self.cache.read_text())["data"] if self.cache is not None else {}
+            neck = self._fp32_outputs[:3]
+            levels = [(name, int(np.prod(level.shape[2:]))) for name, level in zip(self.fp32.outputs, neck, strict=False)]
+            tops = level_tops(self._fp32_outputs[self.fp32.outputs.index("decoded")], levels)
+            logits = _class_logits(self.fp32)
+            highest = [_highest(ranges, tensor, logits.producers) for tensor in logits.tensors]
+            scores: dict[str, list[float]] = {name: [] for name, _ in levels}
+            for box in (box for photo in self._fp32_boxes for box in photo):
+                scores[level_of(box.anchor, levels)].append(box.score)
+            reach = tuple(
+                LevelReach(name, sigmoid(top), tops[name], tuple(sorted(scores[name], reverse=True)))
+                for (name, _), top in zip(levels, highest, strict=True)
+                if top is not None
+            )
+            found = 0
+            for start in range(0, len(self.photos.calibrate), 8):
+                batch = np.ascontiguousarray(np.concatenate(self.photos.calibrate[start : start + 8]).astype(np.float32))
+                decoded = run_onnx(self.fp32, batch)[self.fp32.outputs.index("decoded")]
+                found += sum(map(len, detections_of(decoded, conf=self.conf, iou=self.iou)))
+            self._check = CalibrationCheck(
+                len(self.photos.calibrate), len(self.photos.judged), self.photos.mirrored, found, reach, self.conf
+            )
+        return self._check
 
     def sensitivity(self, progress: Callable[[int, int, str], None] | None = None) -> list[Sensitivity]:
         """Each unit quantized alone and left out alone: 2 x units quantizations (calibration runs once, before the
-        first), each run on the error photos. `progress(done, total, label)` is called before each."""
+        first), each run on the judged photos. `progress(done, total, label)` is called before each."""
         rows = []
         total = 2 * len(self.units)
         start = time.perf_counter()
         for i, unit in enumerate(self.units):
             if progress:
                 progress(2 * i, total, unit.label)
-            alone = self.errors(self.quantize(only=[unit.name]))
+            alone, alone_verdict = self.assess(self.quantize(only=[unit.name]))
             if progress:
                 progress(2 * i + 1, total, unit.label)
-            all_but = self.errors(self.quantize(exclude=[unit.name]))
-            rows.append(Sensitivity(unit, tuple(alone), tuple(all_but)))
+            all_but, all_but_verdict = self.assess(self.quantize(exclude=[unit.name]))
+            rows.append(Sensitivity(unit, tuple(alone), tuple(all_but), alone_verdict, all_but_verdict))
         self.step_s = (time.perf_counter() - start) / total
         if progress:
             progress(total, total, "")
@@ -320,6 +408,34 @@ class Int8Lab:
 
 
 @dataclass(frozen=True)
+class _Logits:
+    tensors: tuple[str, ...]  # per level, the tensor of its class logits
+    producers: dict[str, object]
+
+
+def _class_logits(fp32: OnnxModel) -> _Logits:
+    """The class logits of each level in a detector's graph: the inputs of the Concat that makes the "scores" output."""
+    import onnx
+
+    graph = onnx.load_from_string(fp32.data).graph
+    producers = {out: node for node in graph.node for out in node.output}
+    scores = producers.get("scores")
+    return _Logits(tuple(scores.input) if scores is not None and scores.op_type == "Concat" else (), producers)
+
+
+def _highest(ranges: dict, tensor: str, producers: dict) -> float | None:
+    """The top of the calibrated range of `tensor`, or of the tensor it reshapes (calibration records one of them)."""
+    for _ in range(4):
+        if tensor in ranges:
+            return float(np.asarray(ranges[tensor]["highest"]["data"]).max())
+        node = producers.get(tensor)
+        if node is None or node.op_type not in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"):
+            return None
+        tensor = node.input[0]
+    return None
+
+
+@dataclass(frozen=True)
 class Variant:
     """One precision of the same export, timed and checked: "fp32", "int8", or "mixed" (int8 with `kept_float` in
     float)."""
@@ -329,6 +445,7 @@ class Variant:
     onnx: OnnxModel = field(repr=False)
     errors: tuple[OutputError, ...]
     latency: LatencyResult
+    verdict: Verdict | None = None  # a detector's boxes against fp32's on the judged photos
 
     def worst(self, outputs: Sequence[str] | None = None) -> float:
         return min(e.cosine for e in self.errors if outputs is None or e.name in outputs)
@@ -342,8 +459,9 @@ def compare_precisions(
     *,
     on_progress: Callable[[str], None] | None = None,
 ) -> list[Variant]:
-    """fp32, full int8 and (with `keep`) int8 with those units in float: each one's errors against float64 and its
-    latency, timed alike (`request`'s batch, counts and threads; ONNX Runtime)."""
+    """fp32, full int8 and (with `keep`) int8 with those units in float: each one's errors against float64, a
+    detector's verdict on the judged photos, and its latency, timed alike (`request`'s batch, counts and threads; ONNX
+    Runtime)."""
     chosen = [("fp32", (), lab.fp32), ("int8", (), lab.quantize())]
     if keep:
         chosen.append(("mixed", tuple(keep), lab.quantize(exclude=keep)))
@@ -353,34 +471,9 @@ def compare_precisions(
             on_progress(name)
         timed = replace(request, runtime="onnxruntime", dtype="fp32" if name == "fp32" else "int8", batches=request.batches[:1])
         (latency,) = measure(model, timed, onnx=onnx)
-        errors = lab.errors(onnx)
-        variants.append(Variant(name, kept, onnx, tuple(errors), latency))
+        errors, verdict = lab.assess(onnx)
+        variants.append(Variant(name, kept, onnx, tuple(errors), latency, verdict))
     return variants
-
-
-@dataclass(frozen=True)
-class BoxChanges:
-    """How another precision's boxes compare with float's on one photo: matched pairs (same class, IoU at least the
-    threshold, best first), float's boxes it lost, and boxes it found that float did not."""
-
-    kept: tuple[tuple[Detection, Detection, float], ...]
-    lost: tuple[Detection, ...]
-    new: tuple[Detection, ...]
-
-
-def box_changes(reference: Sequence[Detection], other: Sequence[Detection], iou: float = 0.5) -> BoxChanges:
-    """Greedy matching: each of float's boxes, best score first, takes the unmatched box of its class that overlaps it
-    most, when that IoU is at least `iou`."""
-    free = list(other)
-    kept, lost = [], []
-    for ref in sorted(reference, key=lambda d: -d.score):
-        candidates = [(box_iou(ref.box, o.box), i) for i, o in enumerate(free) if o.class_id == ref.class_id]
-        best = max(candidates, default=(0.0, -1))
-        if best[0] >= iou:
-            kept.append((ref, free.pop(best[1]), best[0]))
-        else:
-            lost.append(ref)
-    return BoxChanges(tuple(kept), tuple(lost), tuple(free))
 
 
 def onnx_detections(
@@ -405,6 +498,6 @@ def onnx_detections(
 
 def precision_boxes(variants: Sequence[Variant], image, names: Sequence[str] | None = None) -> dict[str, BoxChanges]:
     """What each precision other than fp32 keeps, loses and adds of fp32's boxes on a photo (`variants` as
-    `compare_precisions` returns them, fp32 first)."""
+    `compare_precisions` returns them, fp32 first), matched as a deployer matches them (`MATCH_IOU`)."""
     found = {v.name: onnx_detections(v.onnx, image, names) for v in variants}
     return {name: box_changes(found["fp32"], boxes) for name, boxes in found.items() if name != "fp32"}

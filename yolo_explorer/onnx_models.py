@@ -159,10 +159,10 @@ MAX_CALIBRATION_PHOTOS = 64
 
 def calibration_folder(
     folder: Path | str | None = None, size: int | str | Sequence[int] = 640, *, limit: int = MAX_CALIBRATION_PHOTOS
-) -> tuple[list[np.ndarray], list[str]]:
-    """The photos of a folder (default `YOLO_EXPLORER_CALIBRATION_DIR`; none when it is not set), letterboxed to
-    `size` for int8's calibration, in name order, at most `limit`; and a line for each file left out (not a photo,
-    unreadable). A folder that does not exist gives no photos and says so."""
+) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
+    """The photos of a folder (default `YOLO_EXPLORER_CALIBRATION_DIR`; none when it is not set), each named by its
+    file and letterboxed to `size` for int8, in name order, at most `limit`; and a line for each file left out (not a
+    photo, unreadable). A folder that does not exist gives no photos and says so."""
     folder = folder if folder is not None else os.environ.get(CALIBRATION_DIR_ENV)
     if not folder:
         return [], []
@@ -176,7 +176,7 @@ def calibration_folder(
             skipped.append(f"{file.name} and after: {limit} photos at most")
             break
         try:
-            photos.append(letterbox(load_image(file), (h, w)).tensor().numpy().astype(np.float32))
+            photos.append((file.name, letterbox(load_image(file), (h, w)).tensor().numpy().astype(np.float32)))
         except ImageLoadError as err:
             skipped.append(f"{file.name}: {err}")
     return photos, skipped

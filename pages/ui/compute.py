@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -34,13 +35,13 @@ from yolo_explorer.detections import DetectionResult, detections_from
 from yolo_explorer.detector import DetectorOutput
 from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.explain import Explanation, explain
-from yolo_explorer.int8_sensitivity import BoxChanges, Int8Lab, Recipe, Sensitivity, precision_boxes
+from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity, precision_boxes
+from yolo_explorer.int8_verdict import BoxChanges, int8_photos
 from yolo_explorer.memory import MemoryEstimate, check_forward_fits, estimate_forward_memory
 from yolo_explorer.onnx_models import (
     CALIBRATION_DIR_ENV,
     OnnxModel,
     calibration_folder,
-    calibration_images,
     deployable,
     error_images,
 )
@@ -280,17 +281,40 @@ def _explanation(key: tuple, _box: Letterbox, _settings: Settings) -> Explanatio
     return explain(model_for(_settings, folded=True), _box, anchor, class_id)
 
 
-def int8_lab_for(settings: Settings, recipe: Recipe, with_photo: bool, with_server: bool) -> tuple[Int8Lab, tuple]:
-    """The current model's fp32 export (the one the Latency page times) calibrated by `recipe`: on the first
-    `recipe.photos` sample photos, with `with_photo` the sidebar's photo, and with `with_server` the server's calibration
-    folder (`YOLO_EXPLORER_CALIBRATION_DIR`); shared by every session. Returns the lab and its key (for
-    `sensitivity_for`)."""
+@dataclass(frozen=True)
+class Int8Sources:
+    """Where int8's photos come from, as the Latency page's controls chose: the sidebar's photo, the user's uploads
+    (in their order), the server's calibration folder, the built-in samples. Hashable: part of the lab's key."""
+
+    photo: Photo | None
+    uploads: tuple[Photo, ...] = ()
+    server: bool = False
+    samples: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return (self.photo and self.photo.digest, tuple(u.digest for u in self.uploads), self.server, self.samples)
+
+    @property
+    def empty(self) -> bool:
+        return self.photo is None and not self.uploads and not self.server and not self.samples
+
+
+def int8_lab_for(settings: Settings, recipe: Recipe, sources: Int8Sources) -> tuple[Int8Lab, tuple]:
+    """The current model's fp32 export (the one the Latency page times) calibrated by `recipe` on the photos of
+    `sources` (the server's folder, the uploads, the sidebar's photo, then the samples; every other one kept aside to
+    judge on), its calibration checked; shared by every session. Returns the lab and its key (for `sensitivity_for`).
+
+    Raises:
+        ImageLoadError: an upload or the sidebar's photo that is not an image.
+        ValueError: no photo at all.
+    """
     model, fp32 = onnx_for(settings, "fp32")
-    photo = settings.photo.digest if with_photo else None
-    if photo is not None:
-        image_for(settings.photo)  # a bad image fails here, before any work
-    key = (fp32.digest, recipe, photo, with_server)
-    return _int8_lab(key, model, fp32, settings), key
+    for photo in (sources.photo, *sources.uploads):
+        if photo is not None:
+            image_for(photo)  # a bad image fails here, before any work
+    key = (fp32.digest, recipe, sources.key)
+    return _int8_lab(key, model, fp32, sources), key
 
 
 def server_calibration(size: tuple[int, int]) -> tuple[int, tuple[str, ...]]:
@@ -304,16 +328,17 @@ def _server_calibration(size: tuple[int, int], folder: str | None) -> tuple[int,
     return len(photos), tuple(skipped)
 
 
-@st.cache_resource(max_entries=4, show_spinner="Calibrating int8 (once for every variant)…")
-def _int8_lab(key: tuple, _model: Backbone, _fp32: OnnxModel, _settings: Settings) -> Int8Lab:
-    _, recipe, photo, with_server = key
-    photos = calibration_images(_fp32.size)[: recipe.photos]
-    if photo is not None:
-        photos.append(letterbox(image_for(_settings.photo), _fp32.size).tensor().numpy())
-    if with_server:
-        photos += calibration_folder(size=_fp32.size)[0]
-    lab = Int8Lab.build(_model, recipe=Recipe(recipe.calibrator, len(photos), recipe.per_channel), photos=photos, fp32=_fp32)
+@st.cache_resource(max_entries=4, show_spinner="Calibrating int8 (once for every variant) and checking the calibration…")
+def _int8_lab(key: tuple, _model: Backbone, _fp32: OnnxModel, _sources: Int8Sources) -> Int8Lab:
+    recipe = key[1]
+    own = calibration_folder(size=_fp32.size)[0] if _sources.server else []
+    for photo in (*_sources.uploads, _sources.photo):
+        if photo is not None:
+            own.append((photo.label, letterbox(image_for(photo), _fp32.size).tensor().numpy()))
+    photos = int8_photos(own, size=_fp32.size, samples=_sources.samples)
+    lab = Int8Lab.build(_model, recipe=recipe, photos=photos, fp32=_fp32)
     lab.probe()  # calibrates, and times one step for the estimate
+    lab.check()  # what the calibration can hold, computed once for every session
     return lab
 
 

@@ -9,16 +9,27 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from yolo_explorer import ImageLoadError
 from yolo_explorer.figures import sensitivity_bars
 from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.insights import box_changes_insight, int8_tradeoff_insight
+from yolo_explorer.insights import box_changes_insight, calibration_insight, int8_tradeoff_insight, verdict_insight
 from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity, compare_precisions
+from yolo_explorer.int8_verdict import MATCH_IOU, SCORE_TOLERANCE
 from yolo_explorer.latency import LatencyRequest
-from yolo_explorer.onnx_models import CALIBRATION_DIR_ENV, CALIBRATORS
+from yolo_explorer.onnx_models import CALIBRATION_DIR_ENV, CALIBRATORS, MAX_CALIBRATION_PHOTOS
 
-from .compute import int8_lab_for, model_for, precision_boxes_for, sensitivity_for, server_calibration
+from .compute import (
+    Int8Sources,
+    image_for,
+    int8_lab_for,
+    model_for,
+    precision_boxes_for,
+    sensitivity_for,
+    server_calibration,
+)
 from .guard import guard
-from .settings import Settings
+from .settings import Photo, Settings
+from .sidebar import MAX_IMAGE_MB, UPLOAD_TYPES
 
 CALIBRATOR_LABELS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 TRADE = "int8_trade"  # the last fp32 / int8 / mixed comparison of this session
@@ -27,30 +38,33 @@ TRADE = "int8_trade"  # the last fp32 / int8 / mixed comparison of this session
 @st.fragment
 def draw(settings: Settings, request: LatencyRequest) -> None:
     st.subheader("Can this int8 be trusted?")
-    recipe, with_photo, with_server = controls(settings)
+    recipe, sources, skipped = controls(settings)
+    if sources.empty:
+        st.warning("Choose at least one source of photos above: int8 is calibrated on some and judged on the others.")
+        return
     with guard("calibrating int8"):
-        lab, key = int8_lab_for(settings, recipe, with_photo, with_server)
-    judged = ", ".join(lab.judged)
-    recipe = lab.recipe
-    st.caption(
-        f"Calibrated on {recipe.photos} photos ({CALIBRATOR_LABELS[recipe.calibrator]}, "
-        f"{'per-channel' if recipe.per_channel else 'per-tensor'} weights). "
-        f"{len(lab.units)} units: each layer of the model, with C2PSA's attention and the Detect head's branches apart. "
-        f"Errors are cosines with a float64 forward on the sample photos mirrored, over {judged} (what a deployment "
-        "ships)."
-        + (
-            " Random weights: their errors compound through the layers; a trained model's differ."
-            if settings.weights is None
-            else ""
-        )
-    )
+        lab, key = int8_lab_for(settings, recipe, sources)
+    warning = calibration_insight(lab.check(), UI_REMEDY)
+    if warning:
+        st.warning(escape_markdown(warning), icon=":material/warning:")
+    if skipped:
+        st.caption("Left out: " + "; ".join(escape_markdown(s) for s in skipped[:5]))
+    st.caption(escape_markdown(photos_caption(lab, settings)))
     rows = draw_sensitivity(lab, key)
-    draw_mixed(settings, request, lab, rows)
+    draw_mixed(settings, request, lab, key, rows)
 
 
-def controls(settings: Settings) -> tuple[Recipe, bool, bool]:
-    """The calibrator, the photos it sees (samples, the sidebar's, the server's folder) and the weight scales."""
-    cols = st.columns([3, 3, 2, 2, 2], vertical_alignment="bottom")
+UI_REMEDY = (
+    "calibrate on photos of the scenes it was trained for (upload a few under “Photos of your model's scenes”, or "
+    f"set the server's folder, {CALIBRATION_DIR_ENV})"
+)
+
+
+def controls(settings: Settings) -> tuple[Recipe, Int8Sources, list[str]]:
+    """The calibrator and weight scales, and the photos int8 sees: the server's folder, the user's uploads, the
+    sidebar's photo and (for COCO's classes or random weights) the samples. Returns the recipe, the sources and the
+    uploads left out (not images)."""
+    cols = st.columns([3, 2, 2, 2, 2], vertical_alignment="bottom")
     calibrator = cols[0].segmented_control(
         "Calibrator",
         list(CALIBRATORS),
@@ -63,22 +77,96 @@ def controls(settings: Settings) -> tuple[Recipe, bool, bool]:
         "ONNX Runtime's quantize_static runs it (128 histogram bins for 128 quantized levels, not settable there) can "
         "only choose the whole range: it gives MinMax's ranges (bench/README).",
     )
-    photos = cols[1].slider("Sample photos", 1, 4, 4, key="int8_photos", help="Calibrate on the first N sample photos.")
-    with_photo = cols[2].toggle("+ your photo", key="int8_with_photo", help="Calibrate on the sidebar's photo too.")
-    served, skipped = server_calibration(settings.size)
-    with_server = cols[3].toggle(
-        f"+ server's {served}",
-        key="int8_with_server",
-        disabled=not served,
-        help=f"Calibrate on the server's own photos too (the folder {CALIBRATION_DIR_ENV} names, at most 64)."
-        + ("" if served else " The server has none."),
-    ) and bool(served)
-    if skipped:
-        st.caption("Left out of the server's photos: " + "; ".join(escape_markdown(s) for s in skipped[:5]))
-    per_channel = cols[4].toggle(
+    per_channel = cols[1].toggle(
         "Per channel", value=True, key="int8_per_channel", help="One weight scale per output channel (else one per tensor)."
     )
-    return Recipe(calibrator, photos, per_channel), with_photo, with_server
+    with_photo = cols[2].toggle("Sidebar's photo", value=True, key="int8_with_photo", help="Use the sidebar's photo too.")
+    served, server_skipped = server_calibration(settings.size)
+    with_server = cols[3].toggle(
+        f"Server's {served}",
+        value=bool(served),
+        key="int8_with_server",
+        disabled=not served,
+        help=f"Use the server's own photos (the folder {CALIBRATION_DIR_ENV} names, at most 64)."
+        + ("" if served else " The server has none."),
+    ) and bool(served)
+    fit = settings.samples_fit
+    with_samples = cols[4].toggle(
+        "Samples",
+        value=fit,
+        key=f"int8_with_samples_{fit}",  # its default follows the weights
+        help="The four built-in sample photos (people, animals, things): the world of COCO's classes. "
+        + ("On by default for these weights." if fit else f"Off by default: these weights detect {_names(settings)}."),
+    )
+    uploads, skipped = _uploads()
+    skipped = [*(f"server's {s}" for s in server_skipped), *skipped]
+    sources = Int8Sources(settings.photo if with_photo else None, uploads, with_server, with_samples)
+    return Recipe(calibrator, None, per_channel), sources, skipped
+
+
+def _names(settings: Settings) -> str:
+    names = settings.class_names
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def _uploads() -> tuple[tuple[Photo, ...], list[str]]:
+    """The photos the user uploaded for int8 (each read and hashed once), and those that are not images."""
+    files = st.file_uploader(
+        "Photos of your model's scenes",
+        type=UPLOAD_TYPES,
+        accept_multiple_files=True,
+        key="int8_uploads",
+        max_upload_size=MAX_IMAGE_MB,
+        help="int8 must be calibrated on what the model will see: every other photo (8 at most) is kept aside to judge "
+        "int8 on, the rest calibrate. A few dozen photos of the model's own scenes are plenty.",
+    )
+    known = st.session_state.setdefault("int8_upload_photos", {})
+    photos, skipped = [], []
+    for file in (files or [])[:MAX_CALIBRATION_PHOTOS]:
+        if file.file_id not in known:
+            known[file.file_id] = Photo.of(f"upload: {file.name}", file.getvalue())
+        photo = known[file.file_id]
+        try:
+            image_for(photo)
+        except ImageLoadError as err:
+            skipped.append(f"{file.name}: {err}")
+            continue
+        photos.append(photo)
+    for gone in set(known) - {f.file_id for f in files or []}:
+        del known[gone]
+    if files and len(files) > MAX_CALIBRATION_PHOTOS:
+        skipped.append(f"{len(files) - MAX_CALIBRATION_PHOTOS} uploads past the first {MAX_CALIBRATION_PHOTOS}")
+    return tuple(photos), skipped
+
+
+def photos_caption(lab: Int8Lab, settings: Settings) -> str:
+    """What int8 was calibrated and judged on, and how it is judged."""
+    recipe, photos = lab.recipe, lab.photos
+    text = (
+        f"Calibrated ({CALIBRATOR_LABELS[recipe.calibrator]}, {'per-channel' if recipe.per_channel else 'per-tensor'} "
+        f"weights) on {_listed(photos.calibrate_labels)}; judged on "
+        + (
+            f"{photos.judged_labels[0]}: the one photo there is, a weaker test (add photos it was not calibrated on). "
+            if photos.mirrored
+            else f"{_listed(photos.judged_labels)}, which calibration did not see. "
+        )
+        + f"{len(lab.units)} units: each layer of the model, with C2PSA's attention and the Detect head's branches apart. "
+        f"Errors are cosines with a float64 forward over {', '.join(lab.judged)} (what a deployment ships)"
+    )
+    if lab.detector:
+        text += (
+            f"; the boxes are fp32's matched as a deployer matches them: the same class, IoU at least {MATCH_IOU:g}, "
+            f"score within {SCORE_TOLERANCE:g}, none collapsed onto one value"
+        )
+    text += "."
+    if settings.weights is None:
+        text += " Random weights: their errors compound through the layers; a trained model's differ."
+    return text
+
+
+def _listed(labels: tuple[str, ...], shown: int = 4) -> str:
+    names = ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+    return f"{len(labels)} photo{'' if len(labels) == 1 else 's'} ({names})"
 
 
 def draw_sensitivity(lab: Int8Lab, key: tuple) -> list[Sensitivity] | None:
@@ -112,19 +200,29 @@ def draw_sensitivity(lab: Int8Lab, key: tuple) -> list[Sensitivity] | None:
         ", ".join(judged),
     )
     st.plotly_chart(figure, width="stretch", key="int8_bars", config={"displaylogo": False})
+    table = []
+    for r in ranked:
+        row = {
+            "unit": r.unit.name,
+            "block": r.unit.kind,
+            "nodes": len(r.unit.nodes),
+            "int8 alone": r.worst("alone", judged),
+            "all but it in int8": r.worst("all_but", judged),
+        }
+        if r.all_but_verdict is not None:
+            row |= {"alone: boxes": _boxes(r.alone_verdict), "all but it: boxes": _boxes(r.all_but_verdict)}
+        table.append(row)
     st.dataframe(
-        pd.DataFrame(
-            [
-                {"unit": r.unit.name, "block": r.unit.kind, "nodes": len(r.unit.nodes),
-                 "int8 alone": r.worst("alone", judged), "all but it in int8": r.worst("all_but", judged)}
-                for r in ranked
-            ]
-        ),
+        pd.DataFrame(table),
         hide_index=True,
         column_config={
             "int8 alone": st.column_config.NumberColumn(format="%.5f", help="Worst cosine with float, this unit alone in int8"),
             "all but it in int8": st.column_config.NumberColumn(
                 format="%.5f", help="Worst cosine with float, every unit but this one in int8"
+            ),
+            "alone: boxes": st.column_config.TextColumn(help="The verdict on fp32's boxes with this unit alone in int8"),
+            "all but it: boxes": st.column_config.TextColumn(
+                help="The verdict on fp32's boxes with every unit but this one in int8: keeping this unit in float gives this"
             ),
         },
     )  # fmt: skip
@@ -136,7 +234,16 @@ def draw_sensitivity(lab: Int8Lab, key: tuple) -> list[Sensitivity] | None:
     return rows
 
 
-def draw_mixed(settings: Settings, request: LatencyRequest, lab: Int8Lab, rows: list[Sensitivity] | None) -> None:
+def _boxes(verdict) -> str:
+    """A verdict in a table cell: "passes 16/16", "fails 20/20 (collapsed)"."""
+    if verdict is None:
+        return ""
+    kept = f"{verdict.kept}/{verdict.reference}"
+    why = " (collapsed)" if verdict.collapse is not None else f" (score ±{verdict.worst_change:.3f})" if verdict.pairs else ""
+    return f"{verdict.status} {kept}{why if verdict.status != 'passes' else ''}"
+
+
+def draw_mixed(settings: Settings, request: LatencyRequest, lab: Int8Lab, key: tuple, rows: list[Sensitivity] | None) -> None:
     """Keep units in float (by hand, or the most sensitive), then fp32, int8 and mixed timed and checked side by side."""
     names = [u.name for u in lab.units]
     suggested = lab.most_sensitive(min(2, len(names)), rows) if rows else []
@@ -159,38 +266,69 @@ def draw_mixed(settings: Settings, request: LatencyRequest, lab: Int8Lab, rows: 
                 lab, model, request, keep, on_progress=lambda name: bar.progress(order.index(name) / 3, text=f"{name}…")
             )
             bar.empty()
-            st.session_state[TRADE] = (lab.fp32.digest, variants)
+            st.session_state[TRADE] = (key, variants)
     last = st.session_state.get(TRADE)
-    if not last or last[0] != lab.fp32.digest:
+    if not last or last[0] != key:
         return
     variants = last[1]
     judged = lab.judged
     fp32_ms = variants[0].latency.median_ms
+    table = []
+    for v in variants:
+        row = {
+            "precision": v.name,
+            "kept in float": ", ".join(v.kept_float),
+            "median ms": v.latency.median_ms,
+            "speed-up": fp32_ms / v.latency.median_ms,
+        }
+        if lab.detector and v.name == "fp32":
+            row |= {"verdict": "the reference", "boxes kept": "", "new": None, "worst score change": None, "collapsed": None}
+        elif v.verdict is not None:
+            row |= {
+                "verdict": v.verdict.status,
+                "boxes kept": f"{v.verdict.kept}/{v.verdict.reference}",
+                "new": len(v.verdict.new),
+                "worst score change": v.verdict.worst_change,
+                "collapsed": v.verdict.collapse.boxes if v.verdict.collapse else 0,
+            }
+        table.append(row | {"worst cosine": v.worst(judged)} | {e.name: e.cosine for e in v.errors})
     st.dataframe(
-        pd.DataFrame(
-            [
-                {"precision": v.name, "kept in float": ", ".join(v.kept_float), "median ms": v.latency.median_ms,
-                 "speed-up": fp32_ms / v.latency.median_ms, "worst cosine": v.worst(judged)}
-                | {e.name: e.cosine for e in v.errors}
-                for v in variants
-            ]
-        ),
+        pd.DataFrame(table),
         hide_index=True,
         column_config={
             "median ms": st.column_config.NumberColumn(format="%.2f"),
             "speed-up": st.column_config.NumberColumn(format="%.2f×"),
+            "worst score change": st.column_config.NumberColumn(
+                format="%.3f", help="The largest change of a kept box's score from fp32's"
+            ),
+            "collapsed": st.column_config.NumberColumn(
+                help="Kept boxes that share one score fp32 told apart (the range saturates)"
+            ),
             **{e.name: st.column_config.NumberColumn(format="%.5f") for e in variants[0].errors},
             "worst cosine": st.column_config.NumberColumn(format="%.5f"),
         },
     )  # fmt: skip
-    st.markdown(escape_markdown(int8_tradeoff_insight(variants, judged)))
-    if "decoded" in lab.fp32.outputs and settings.weights is not None:
-        draw_boxes(settings, variants)
+    lines = [int8_tradeoff_insight(variants, judged)]
+    lines += [verdict_insight(v.verdict, _subject(v)) for v in variants[1:] if v.verdict is not None]
+    st.markdown("\n\n".join(escape_markdown(line) for line in lines))
+    if lab.detector and settings.weights is not None:
+        draw_boxes(settings, variants, lab)
 
 
-def draw_boxes(settings: Settings, variants) -> None:
-    """The boxes each precision keeps on the sidebar's photo, against fp32's (same class, IoU 0.5 or more)."""
+def _subject(variant) -> str:
+    return "int8" if not variant.kept_float else f"int8 with {', '.join(variant.kept_float)} in float"
+
+
+def draw_boxes(settings: Settings, variants, lab: Int8Lab) -> None:
+    """The boxes each precision keeps on the sidebar's photo, against fp32's (same class, IoU `MATCH_IOU` or more)."""
     with guard("running each precision on the photo"):
         changes = precision_boxes_for(settings, variants)
     lines = [f"**{name}**: {escape_markdown(box_changes_insight(c))}" for name, c in changes.items()]
-    st.markdown("On the sidebar's photo (score over 0.25, NMS at 0.7): " + "; ".join(lines) + ".")
+    calibrated = settings.photo.label in lab.photos.calibrate_labels
+    st.markdown(
+        "On the sidebar's photo (score over 0.25, NMS at 0.7"
+        + ("; a calibration photo" if calibrated else "")
+        + "): "
+        + "; ".join(lines)
+        + "."
+    )

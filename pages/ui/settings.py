@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from yolo_explorer import make_config
 from yolo_explorer.config import TUTORIAL_WIDTHS
 from yolo_explorer.detections import class_names
+from yolo_explorer.int8_verdict import uses_samples
 from yolo_explorer.modes import COMPILE_MODES
 from yolo_explorer.samples import SAMPLES, sample_bytes
 
@@ -93,6 +94,14 @@ class Settings:
     def class_names(self) -> tuple[str, ...]:
         """The detector head's class names: the trained weights' own, else COCO's for 80 classes, else "class k"."""
         return class_names(self.classes, self.weights and self.weights.names)
+
+    @property
+    def samples_fit(self) -> bool:
+        """Whether the built-in samples show this model its own world (for int8's calibration): random weights, a
+        backbone, or a detector of COCO's classes."""
+        return uses_samples(
+            trained=self.weights is not None, detector=self.detector, names=self.class_names, classes=self.classes
+        )
 
     @property
     def weights_label(self) -> str:
