@@ -285,9 +285,10 @@ def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_w
         buffer = io.BytesIO()
         scene(seed, 640, 480)[0].save(buffer, format="PNG")
         files.append((f"shapes{seed}.png", buffer.getvalue(), "image/png"))
-    at.file_uploader(key="int8_uploads").set_value(files).run()
+    at.file_uploader(key="int8_uploads").set_value([*files, ("broken.png", b"not an image", "image/png")]).run()
     at.get_by_key("int8_with_photo").set_value(False).run()
     no_problems(at)
+    assert any(c.value.startswith("Left out: " + escape_markdown("broken.png: ")) for c in at.caption)
     assert not [w for w in at.warning if "calibrat" in w.value]  # a calibration that holds the scores says nothing
     said = escape_markdown(
         "Calibrated (MinMax, per-channel weights) on 3 photos (upload: shapes120.png, upload: shapes122.png, upload: "

@@ -21,6 +21,7 @@ import streamlit as st
 from PIL import Image
 
 from yolo_explorer import (
+    ImageLoadError,
     build_model,
     extract_features,
     load_image,
@@ -306,15 +307,23 @@ def int8_lab_for(settings: Settings, recipe: Recipe, sources: Int8Sources) -> tu
     judge on), its calibration checked; shared by every session. Returns the lab and its key (for `sensitivity_for`).
 
     Raises:
-        ImageLoadError: an upload or the sidebar's photo that is not an image.
+        ImageLoadError: the sidebar's photo is not an image.
         ValueError: no photo at all.
     """
     model, fp32 = onnx_for(settings, "fp32")
-    for photo in (sources.photo, *sources.uploads):
-        if photo is not None:
-            image_for(photo)  # a bad image fails here, before any work
+    if sources.photo is not None:
+        image_for(sources.photo)  # a bad image fails here, before any work (uploads are checked by `unreadable`)
     key = (fp32.digest, recipe, sources.key)
     return _int8_lab(key, model, fp32, sources), key
+
+
+def unreadable(photo: Photo) -> str | None:
+    """Why an uploaded file cannot be used as a photo (None when it can), decoded once without the shared cache."""
+    try:
+        load_image(photo.data)
+    except ImageLoadError as err:
+        return str(err)
+    return None
 
 
 def server_calibration(size: tuple[int, int]) -> tuple[int, tuple[str, ...]]:
@@ -332,9 +341,10 @@ def _server_calibration(size: tuple[int, int], folder: str | None) -> tuple[int,
 def _int8_lab(key: tuple, _model: Backbone, _fp32: OnnxModel, _sources: Int8Sources) -> Int8Lab:
     recipe = key[1]
     own = calibration_folder(size=_fp32.size)[0] if _sources.server else []
-    for photo in (*_sources.uploads, _sources.photo):
-        if photo is not None:
-            own.append((photo.label, letterbox(image_for(photo), _fp32.size).tensor().numpy()))
+    for photo in _sources.uploads:  # decoded here only: dozens of uploads would evict every session's photos from image_for
+        own.append((photo.label, letterbox(load_image(photo.data), _fp32.size).tensor().numpy()))
+    if _sources.photo is not None:
+        own.append((_sources.photo.label, letterbox(image_for(_sources.photo), _fp32.size).tensor().numpy()))
     photos = int8_photos(own, size=_fp32.size, samples=_sources.samples)
     lab = Int8Lab.build(_model, recipe=recipe, photos=photos, fp32=_fp32)
     lab.probe()  # calibrates, and times one step for the estimate

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from yolo_explorer import ImageLoadError
 from yolo_explorer.figures import sensitivity_bars
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.insights import box_changes_insight, calibration_insight, int8_tradeoff_insight, verdict_insight
@@ -20,12 +19,12 @@ from yolo_explorer.onnx_models import CALIBRATION_DIR_ENV, CALIBRATORS, MAX_CALI
 
 from .compute import (
     Int8Sources,
-    image_for,
     int8_lab_for,
     model_for,
     precision_boxes_for,
     sensitivity_for,
     server_calibration,
+    unreadable,
 )
 from .guard import guard
 from .settings import Photo, Settings
@@ -120,18 +119,17 @@ def _uploads() -> tuple[tuple[Photo, ...], list[str]]:
         help="int8 must be calibrated on what the model will see: every other photo (8 at most) is kept aside to judge "
         "int8 on, the rest calibrate. A few dozen photos of the model's own scenes are plenty.",
     )
-    known = st.session_state.setdefault("int8_upload_photos", {})
+    known = st.session_state.setdefault("int8_upload_photos", {})  # file id -> (photo, why it cannot be used)
     photos, skipped = [], []
     for file in (files or [])[:MAX_CALIBRATION_PHOTOS]:
-        if file.file_id not in known:
-            known[file.file_id] = Photo.of(f"upload: {file.name}", file.getvalue())
-        photo = known[file.file_id]
-        try:
-            image_for(photo)
-        except ImageLoadError as err:
-            skipped.append(f"{file.name}: {err}")
-            continue
-        photos.append(photo)
+        if file.file_id not in known:  # read and checked once, not at every rerun
+            photo = Photo.of(f"upload: {file.name}", file.getvalue())
+            known[file.file_id] = (photo, unreadable(photo))
+        photo, problem = known[file.file_id]
+        if problem:
+            skipped.append(f"{file.name}: {problem}")
+        else:
+            photos.append(photo)
     for gone in set(known) - {f.file_id for f in files or []}:
         del known[gone]
     if files and len(files) > MAX_CALIBRATION_PHOTOS:
