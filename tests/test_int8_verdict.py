@@ -162,3 +162,23 @@ def test_a_calibration_that_cannot_hold_the_scores_is_said_first_with_what_to_do
         "The 4 calibration photos give this detector no box above 0.25: they show nothing it was trained to find"
     )
     assert check.to_dict()["reach"][0] == {"level": "P3", "cap": 0.949, "top": 0.99, "boxes": 4, "over": 3, "clipped": True}
+
+
+def test_the_float64_reference_is_the_same_a_chunk_at_a_time():
+    """The judged photos' float64 forward runs four images at a time (memory does not grow with the photos): the same
+    outputs as one forward of the whole batch, computed here by hand."""
+    import torch
+
+    from yolo_explorer import build_detector
+    from yolo_explorer.onnx_runtime import reference_outputs
+
+    torch.manual_seed(0)
+    model = build_detector("yolo11n", 4).eval()
+    x = np.random.default_rng(0).random((5, 3, 64, 64), dtype=np.float32)
+    with torch.inference_mode():
+        whole = model.double()(torch.from_numpy(x).double())
+    chunked = reference_outputs(model.float(), x, chunk=2)
+    expected = [*whole.neck, whole.boxes, whole.scores, whole.decoded]
+    assert [tuple(t.shape) for t in chunked] == [tuple(t.shape) for t in expected]
+    for ours, theirs in zip(chunked, expected, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)

@@ -346,35 +346,49 @@ class Int8Lab:
     def check(self) -> CalibrationCheck | None:
         """For a detector, what its calibration can hold (computed once; calibrates first if no variant has): how many
         boxes fp32 finds on the calibration photos, and per level the highest score the calibrated range of its class
-        logits allows against the highest fp32 gives on the judged photos. None for a backbone."""
+        logits allows against the scores of fp32's boxes there on the judged photos. None for a backbone."""
         if not self.detector:
             return None
         if self._check is None:
-            if self.cache is None or not self.cache.exists():
-                self.quantize(only=[self.units[0].name])  # writes the calibration cache
-            ranges = json.loads(self.cache.read_text())["data"] if self.cache is not None else {}
-            neck = self._fp32_outputs[:3]
-            levels = [(name, int(np.prod(level.shape[2:]))) for name, level in zip(self.fp32.outputs, neck, strict=False)]
-            tops = level_tops(self._fp32_outputs[self.fp32.outputs.index("decoded")], levels)
-            logits = _class_logits(self.fp32)
-            highest = [_highest(ranges, tensor, logits.producers) for tensor in logits.tensors]
-            scores: dict[str, list[float]] = {name: [] for name, _ in levels}
-            for box in (box for photo in self._fp32_boxes for box in photo):
-                scores[level_of(box.anchor, levels)].append(box.score)
-            reach = tuple(
-                LevelReach(name, sigmoid(top), tops[name], tuple(sorted(scores[name], reverse=True)))
-                for (name, _), top in zip(levels, highest, strict=True)
-                if top is not None
-            )
-            found = 0
-            for start in range(0, len(self.photos.calibrate), 8):
-                batch = np.ascontiguousarray(np.concatenate(self.photos.calibrate[start : start + 8]).astype(np.float32))
-                decoded = run_onnx(self.fp32, batch)[self.fp32.outputs.index("decoded")]
-                found += sum(map(len, detections_of(decoded, conf=self.conf, iou=self.iou)))
+            photos = self.photos
             self._check = CalibrationCheck(
-                len(self.photos.calibrate), len(self.photos.judged), self.photos.mirrored, found, reach, self.conf
+                len(photos.calibrate), len(photos.judged), photos.mirrored, self._calibration_boxes(), self._reach(), self.conf
             )
         return self._check
+
+    def _levels(self) -> list[tuple[str, int]]:
+        """Each level's name and cell count, in Detect's order (from fp32's neck outputs: every output before "boxes",
+        "scores" and "decoded")."""
+        names = self.fp32.outputs[:-3]
+        return [(name, int(np.prod(level.shape[2:]))) for name, level in zip(names, self._fp32_outputs, strict=False)]
+
+    def _reach(self) -> tuple[LevelReach, ...]:
+        """Per level: the top of the calibrated range of its class logits (ONNX Runtime's calibration cache), as a score,
+        and fp32's scores there on the judged photos."""
+        if self.cache is None or not self.cache.exists():
+            self.quantize(only=[self.units[0].name])  # writes the calibration cache
+        ranges = json.loads(self.cache.read_text())["data"]
+        levels = self._levels()
+        tops = level_tops(self._fp32_outputs[self.fp32.outputs.index("decoded")], levels)
+        scores: dict[str, list[float]] = {name: [] for name, _ in levels}
+        for box in (box for photo in self._fp32_boxes for box in photo):
+            scores[level_of(box.anchor, levels)].append(box.score)
+        logits = _class_logits(self.fp32)
+        highest = [_highest(ranges, tensor, logits.producers) for tensor in logits.tensors]
+        return tuple(
+            LevelReach(name, sigmoid(top), tops[name], tuple(sorted(scores[name], reverse=True)))
+            for (name, _), top in zip(levels, highest, strict=True)
+            if top is not None
+        )
+
+    def _calibration_boxes(self) -> int:
+        """fp32's boxes on the calibration photos (eight photos a run)."""
+        found = 0
+        for start in range(0, len(self.photos.calibrate), 8):
+            batch = np.ascontiguousarray(np.concatenate(self.photos.calibrate[start : start + 8]).astype(np.float32))
+            decoded = run_onnx(self.fp32, batch)[self.fp32.outputs.index("decoded")]
+            found += sum(map(len, detections_of(decoded, conf=self.conf, iou=self.iou)))
+        return found
 
     def sensitivity(self, progress: Callable[[int, int, str], None] | None = None) -> list[Sensitivity]:
         """Each unit quantized alone and left out alone: 2 x units quantizations (calibration runs once, before the

@@ -168,12 +168,16 @@ def _version() -> str:
     return ort.__version__
 
 
-def reference_outputs(model: nn.Module, x: np.ndarray) -> list[torch.Tensor]:
-    """Every output of a float64 forward of `model` (on the CPU) on `x`, in the order ONNX exports them."""
+def reference_outputs(model: nn.Module, x: np.ndarray, *, chunk: int = 4) -> list[torch.Tensor]:
+    """Every output of a float64 forward of `model` (on the CPU) on `x`, in the order ONNX exports them; `chunk` images
+    a forward, so that the memory a float64 forward takes does not grow with the batch."""
     reference_model = private_copy(model).to(device="cpu", dtype=torch.float64)
+    parts = []
     with torch.inference_mode():
-        reference = reference_model(torch.from_numpy(np.asarray(x, dtype=np.float64)))
-    return list(output_tensors(reference).values())
+        for start in range(0, len(x), chunk):
+            reference = reference_model(torch.from_numpy(np.asarray(x[start : start + chunk], dtype=np.float64)))
+            parts.append(list(output_tensors(reference).values()))
+    return [torch.cat(outputs) for outputs in zip(*parts, strict=True)]
 
 
 def compare_outputs(names: tuple[str, ...], outputs: list[np.ndarray], reference: list[torch.Tensor]) -> list[OutputError]:
