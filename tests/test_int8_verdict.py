@@ -131,6 +131,13 @@ def test_scores_that_collapse_onto_one_value_fail_whatever_else_holds():
     # two boxes rounding to one int8 value (their fp32 logits a fraction of a step apart) are not a collapse
     near = judge([[_box(0, 0.950), _box(300, 0.952)]], [[_box(0, 0.951), _box(300, 0.951)]], conf=0.25)
     assert near.collapse is None and near.status == "passes"
+    # nor two near 1 clipped onto a cap just under them (logits 0.7 apart, scores 0.009): their scores hardly move
+    clipped_top = judge([[_box(0, 0.981), _box(300, 0.990)]], [[_box(0, 0.980), _box(300, 0.980)]], conf=0.25)
+    assert clipped_top.collapse is None and clipped_top.status == "passes"
+    # while fp32's 0.60 and 0.70 at one int8 score (0.4 logits apart: within two steps of a wide range) are not a
+    # collapse either, 0.5 and 0.7 are (0.85 logits)
+    assert judge([[_box(0, 0.6), _box(300, 0.7)]], [[_box(0, 0.65), _box(300, 0.65)]], conf=0.25).collapse is None
+    assert judge([[_box(0, 0.5), _box(300, 0.7)]], [[_box(0, 0.6), _box(300, 0.6)]], conf=0.25).collapse is not None
 
 
 def test_levels_of_anchors_and_their_top_scores():

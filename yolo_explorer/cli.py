@@ -28,7 +28,7 @@ from .detector import Detector, build_model
 from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
 from .explain import Explanation, explain
 from .features import extract_features
-from .formatting import human_count, latency_report, stats_table
+from .formatting import human_count, latency_report, photo_list, stats_table
 from .heatmaps import rank_channels
 from .insights import (
     assignment_insight,
@@ -36,6 +36,7 @@ from .insights import (
     calibration_insight,
     int8_tradeoff_insight,
     levels_insight,
+    variant_subject,
     verdict_insight,
 )
 from .int8_sensitivity import Int8Lab, Recipe, compare_precisions, precision_boxes
@@ -936,8 +937,8 @@ def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
     h, w = fp32.size
     print(
         f"{fp32.label} at {h}x{w}, ONNX Runtime int8 ({recipe.calibrator} calibration, "
-        f"{'per-channel' if recipe.per_channel else 'per-tensor'} weights) on {_photo_list(lab.photos.calibrate_labels)}; "
-        f"judged on {_photo_list(lab.photos.judged_labels)}"
+        f"{'per-channel' if recipe.per_channel else 'per-tensor'} weights) on {photo_list(lab.photos.calibrate_labels)}; "
+        f"judged on {photo_list(lab.photos.judged_labels)}"
         + (" (the one photo, mirrored: a weaker test; pass more photos)" if lab.photos.mirrored else "")
     )
     if rows is not None:
@@ -960,7 +961,7 @@ def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
     print(int8_tradeoff_insight(variants, judged))
     for v in variants[1:]:
         if v.verdict is not None:
-            print(verdict_insight(v.verdict, _subject(v)))
+            print(verdict_insight(v.verdict, variant_subject(v.kept_float)))
     for name, c in changes.items():
         print(f"{name} on {args.image.name}: {box_changes_insight(c)}")
     if args.weights is None:
@@ -969,16 +970,6 @@ def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
 
 
 CLI_REMEDY = "calibrate on photos of the model's own scenes: --calibration FOLDER"
-
-
-def _subject(variant) -> str:
-    """How a sentence names a variant: "int8", or "int8 with 23, 22 in float"."""
-    return "int8" if not variant.kept_float else f"int8 with {', '.join(variant.kept_float)} in float"
-
-
-def _photo_list(labels: Sequence[str], shown: int = 4) -> str:
-    names = ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
-    return f"{len(labels)} photo{'' if len(labels) == 1 else 's'} ({names})"
 
 
 def _cmd_profile(args: argparse.Namespace) -> None:

@@ -16,6 +16,7 @@ __all__ = [
     "human_count",
     "human_ms",
     "latency_report",
+    "photo_list",
     "shape_str",
     "stats_csv",
     "stats_rows",
@@ -31,6 +32,12 @@ def human_count(n: float, digits: int = 3) -> str:
         if abs(n) >= factor:
             return f"{_significant(n / factor, digits)} {suffix}"
     return f"{n:,.0f}" if float(n).is_integer() else _significant(n, digits)
+
+
+def photo_list(labels: Sequence[str], shown: int = 4) -> str:
+    """How many photos and which: "5 photos (a.jpg, b.jpg, c.jpg, d.jpg and 1 more)"."""
+    names = ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+    return f"{len(labels)} photo{'' if len(labels) == 1 else 's'} ({names})"
 
 
 def human_bytes(n: float) -> str:

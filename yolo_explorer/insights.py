@@ -34,6 +34,7 @@ __all__ = [
     "receptive_field_insight",
     "roofline_insight",
     "stage_totals",
+    "variant_subject",
     "verdict_insight",
 ]
 
@@ -451,6 +452,11 @@ _VERDICT_WORDS = {
     "fails": "fails a deployer's check",
     "unjudged": "cannot be judged (no box on the judged photos)",
 }
+
+
+def variant_subject(kept_float: Sequence[str] = ()) -> str:
+    """How a sentence names an int8 variant: "int8", or "int8 with 23, 22 in float"."""
+    return "int8" if not kept_float else f"int8 with {', '.join(kept_float)} in float"
 
 
 def verdict_insight(verdict, subject: str = "int8") -> str:

@@ -52,6 +52,7 @@ MATCH_IOU = 0.9  # a deployer's match: the same class and at least this IoU with
 SCORE_TOLERANCE = 0.05  # how far a kept box's score may move from fp32's
 MAX_JUDGED = 8  # photos kept aside to judge on, at most (each variant runs on all of them)
 COLLAPSE_LOGITS = 0.5  # boxes whose fp32 logits differ by this much cannot share one int8 score by rounding alone
+COLLAPSE_SPAN = SCORE_TOLERANCE / 2  # ... and a collapse matters once their fp32 scores differ by this much
 CLIP_MARGIN = 0.01  # a box scoring this much above what a calibrated range reaches is clipped to it
 
 
@@ -299,8 +300,9 @@ def rows_to_detections(rows: torch.Tensor, anchors: Sequence[int] | None = None)
 
 @dataclass(frozen=True)
 class Collapse:
-    """Boxes fp32 scores far apart (their logits at least `COLLAPSE_LOGITS` apart) that int8 gives one and the same
-    score: the range saturates there, and rounding alone cannot explain it."""
+    """Boxes fp32 scores apart (their scores at least `COLLAPSE_SPAN` apart, their logits at least `COLLAPSE_LOGITS`)
+    that int8 gives one and the same score: the range saturates there, and rounding alone cannot explain it. (Two boxes
+    at 0.981 and 0.990 clipped onto 0.980 are not a collapse: their order is lost, their scores hardly move.)"""
 
     score: float
     boxes: int
@@ -418,13 +420,15 @@ def judge(
 
 
 def _collapse(pairs: Sequence[tuple[float, float, float]]) -> Collapse | None:
-    """The largest group of kept boxes sharing one variant score whose fp32 logits span at least `COLLAPSE_LOGITS`."""
+    """The largest group of kept boxes sharing one variant score whose fp32 scores span at least `COLLAPSE_SPAN` and
+    their logits at least `COLLAPSE_LOGITS`."""
     groups: dict[float, list[float]] = {}
     for ours, theirs, _ in pairs:
         groups.setdefault(theirs, []).append(ours)
     found = None
     for score, fp32 in groups.items():
-        if len(fp32) < 2 or _logit(max(fp32)) - _logit(min(fp32)) < COLLAPSE_LOGITS:
+        low, high = min(fp32), max(fp32)
+        if len(fp32) < 2 or high - low < COLLAPSE_SPAN or _logit(high) - _logit(low) < COLLAPSE_LOGITS:
             continue
         if found is None or len(fp32) > found.boxes:
             found = Collapse(score, len(fp32), min(fp32), max(fp32))

@@ -1,8 +1,10 @@
-"""The Latency page's "Can this int8 be trusted?" section: how int8 is calibrated, which units it breaks (each in int8
-alone, and all but it), and mixed precision timed beside fp32 and full int8, with the boxes each keeps on the photo.
+"""The Latency page's "Can this int8 be trusted?" section: which photos int8 is calibrated on and judged on (the
+model's own first), what is wrong with that calibration (said first), which units int8 breaks (each in int8 alone, and
+all but it), and mixed precision timed beside fp32 and full int8 with each one's verdict on the judged photos and the
+boxes each keeps on the sidebar's photo.
 
-`draw(settings)` is the whole section (a fragment: its buttons rerun only it); `controls` returns the recipe, the
-`draw_*` functions show what the engine (`int8_sensitivity`) computed."""
+`draw(settings)` is the whole section (a fragment: its buttons rerun only it); `controls` returns the recipe and the
+photos' sources, the `draw_*` functions show what the engine (`int8_sensitivity`, `int8_verdict`) computed."""
 
 from __future__ import annotations
 
@@ -10,8 +12,14 @@ import pandas as pd
 import streamlit as st
 
 from yolo_explorer.figures import sensitivity_bars
-from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.insights import box_changes_insight, calibration_insight, int8_tradeoff_insight, verdict_insight
+from yolo_explorer.formatting import escape_markdown, photo_list
+from yolo_explorer.insights import (
+    box_changes_insight,
+    calibration_insight,
+    int8_tradeoff_insight,
+    variant_subject,
+    verdict_insight,
+)
 from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity, compare_precisions
 from yolo_explorer.int8_verdict import MATCH_IOU, SCORE_TOLERANCE
 from yolo_explorer.latency import LatencyRequest
@@ -142,11 +150,11 @@ def photos_caption(lab: Int8Lab, settings: Settings) -> str:
     recipe, photos = lab.recipe, lab.photos
     text = (
         f"Calibrated ({CALIBRATOR_LABELS[recipe.calibrator]}, {'per-channel' if recipe.per_channel else 'per-tensor'} "
-        f"weights) on {_listed(photos.calibrate_labels)}; judged on "
+        f"weights) on {photo_list(photos.calibrate_labels)}; judged on "
         + (
             f"{photos.judged_labels[0]}: the one photo there is, a weaker test (add photos it was not calibrated on). "
             if photos.mirrored
-            else f"{_listed(photos.judged_labels)}, which calibration did not see. "
+            else f"{photo_list(photos.judged_labels)}, which calibration did not see. "
         )
         + f"{len(lab.units)} units: each layer of the model, with C2PSA's attention and the Detect head's branches apart. "
         f"Errors are cosines with a float64 forward over {', '.join(lab.judged)} (what a deployment ships)"
@@ -160,11 +168,6 @@ def photos_caption(lab: Int8Lab, settings: Settings) -> str:
     if settings.weights is None:
         text += " Random weights: their errors compound through the layers; a trained model's differ."
     return text
-
-
-def _listed(labels: tuple[str, ...], shown: int = 4) -> str:
-    names = ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
-    return f"{len(labels)} photo{'' if len(labels) == 1 else 's'} ({names})"
 
 
 def draw_sensitivity(lab: Int8Lab, key: tuple) -> list[Sensitivity] | None:
@@ -307,14 +310,10 @@ def draw_mixed(settings: Settings, request: LatencyRequest, lab: Int8Lab, key: t
         },
     )  # fmt: skip
     lines = [int8_tradeoff_insight(variants, judged)]
-    lines += [verdict_insight(v.verdict, _subject(v)) for v in variants[1:] if v.verdict is not None]
+    lines += [verdict_insight(v.verdict, variant_subject(v.kept_float)) for v in variants[1:] if v.verdict is not None]
     st.markdown("\n\n".join(escape_markdown(line) for line in lines))
     if lab.detector and settings.weights is not None:
         draw_boxes(settings, variants, lab)
-
-
-def _subject(variant) -> str:
-    return "int8" if not variant.kept_float else f"int8 with {', '.join(variant.kept_float)} in float"
 
 
 def draw_boxes(settings: Settings, variants, lab: Int8Lab) -> None:
