@@ -44,10 +44,18 @@ from .int8_verdict import Int8Photos, int8_photos, uses_samples
 from .latency import RUNTIMES, LatencyRequest, measure
 from .memory import InsufficientMemoryError, check_forward_fits
 from .modes import COMPILE_MODES, MODE_OPTIONS, CompileError, LatencyMode
-from .onnx_models import CALIBRATORS, OnnxExportError, RuntimeUnavailableError, calibration_folder, deployable, error_images
+from .onnx_models import (
+    CALIBRATORS,
+    OnnxExportError,
+    RuntimeUnavailableError,
+    calibration_folder,
+    calibration_photo,
+    deployable,
+    error_images,
+)
 from .onnx_runtime import output_errors
 from .peaks import device_peaks
-from .preprocess import ImageLoadError, letterbox, load_image
+from .preprocess import ImageLoadError, load_image
 from .pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, present, weights_folder
 from .profile import profile_layers
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
@@ -819,7 +827,7 @@ def _photos_of(paths: Sequence[Path], size: tuple[int, int], flag: str) -> list[
             photos += found
             continue
         try:
-            photos.append((path.name, letterbox(load_image(path), size).tensor().numpy()))
+            photos.append((path.name, calibration_photo(path, size)))
         except ImageLoadError as err:
             raise _BadArgument(f"{flag} {path}: {err}") from None
     return photos

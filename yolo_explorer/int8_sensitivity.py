@@ -316,7 +316,7 @@ class Int8Lab:
         two halves of "decoded" apart, "decoded boxes" in pixels and "decoded scores" from 0 to 1: one cosine over the
         whole tensor is the boxes' alone, and would hide scores int8 has lost), and for a detector its boxes against
         fp32's, as a deployer judges them."""
-        outputs = run_onnx(onnx, self.error_batch)
+        outputs = self._fp32_outputs if onnx is self.fp32 else run_onnx(onnx, self.error_batch)
         errors = compare_outputs(onnx.outputs, outputs, self.reference)
         if not self.detector:
             return errors, None

@@ -43,7 +43,6 @@ __all__ = [
     "judge",
     "level_of",
     "level_tops",
-    "rows_to_detections",
     "split_photos",
     "uses_samples",
 ]
@@ -112,12 +111,16 @@ def split_photos(photos: Sequence[tuple[str, np.ndarray]], *, samples: bool = Fa
         mirror = np.ascontiguousarray(photo[..., ::-1])
         return Int8Photos((photo,), (mirror,), (label,), (f"{label}, mirrored",), mirrored=True, samples=samples)
     judged = list(range(1, len(unique), 2))[:MAX_JUDGED]
-    calibrate = [i for i in range(len(unique)) if i not in judged]
+    calibrate = [unique[i] for i in range(len(unique)) if i not in judged]
+    return _labelled(calibrate, [unique[i] for i in judged], samples)
+
+
+def _labelled(calibrate: Sequence[tuple[str, np.ndarray]], judged: Sequence[tuple[str, np.ndarray]], samples: bool) -> Int8Photos:
     return Int8Photos(
-        tuple(unique[i][1] for i in calibrate),
-        tuple(unique[i][1] for i in judged),
-        tuple(unique[i][0] for i in calibrate),
-        tuple(unique[i][0] for i in judged),
+        tuple(p for _, p in calibrate),
+        tuple(p for _, p in judged),
+        tuple(label for label, _ in calibrate),
+        tuple(label for label, _ in judged),
         samples=samples,
     )
 
@@ -160,13 +163,7 @@ def int8_photos(
     calibrate = _unique(photos)
     if not calibrate:
         raise ValueError("no photo to calibrate int8 on")
-    return Int8Photos(
-        tuple(p for _, p in calibrate),
-        tuple(p for _, p in judged),
-        tuple(label for label, _ in calibrate),
-        tuple(label for label, _ in judged),
-        samples=samples,
-    )
+    return _labelled(calibrate, judged, samples)
 
 
 @dataclass(frozen=True)
@@ -289,9 +286,8 @@ def box_changes(reference: Sequence[Detection], other: Sequence[Detection], iou:
     return BoxChanges(tuple(kept), tuple(lost), tuple(free), iou)
 
 
-def rows_to_detections(rows: torch.Tensor, anchors: Sequence[int] | None = None) -> list[Detection]:
+def _rows_to_detections(rows: torch.Tensor, anchors: Sequence[int]) -> list[Detection]:
     """NMS rows (x1, y1, x2, y2, score, class) as detections in the same pixels (named by class index)."""
-    anchors = anchors if anchors is not None else [None] * len(rows)
     return [
         Detection((x1, y1, x2, y2), score, int(c), str(int(c)), anchor=a)
         for (x1, y1, x2, y2, score, c), a in zip(rows.tolist(), anchors, strict=True)
@@ -376,10 +372,6 @@ class Verdict:
             return "borderline"
         return "passes" if self.reference else "unjudged"
 
-    @property
-    def passes(self) -> bool:
-        return self.status == "passes"
-
     def to_dict(self) -> dict:
         return {
             "status": self.status,
@@ -447,4 +439,4 @@ def _logit(p: float) -> float:
 def detections_of(decoded: np.ndarray, *, conf: float, iou: float) -> list[list[Detection]]:
     """Each photo's boxes from a batch of decoded predictions (B, 4 + nc, A), in input pixels, with their anchors."""
     rows, anchors = non_max_suppression(torch.from_numpy(np.ascontiguousarray(decoded)), conf=conf, iou=iou, return_anchors=True)
-    return [rows_to_detections(r, a.tolist()) for r, a in zip(rows, anchors, strict=True)]
+    return [_rows_to_detections(r, a.tolist()) for r, a in zip(rows, anchors, strict=True)]

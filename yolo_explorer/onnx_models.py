@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from .detector import Detector
@@ -45,6 +46,7 @@ __all__ = [
     "RuntimeUnavailableError",
     "calibration_folder",
     "calibration_images",
+    "calibration_photo",
     "deployable",
     "error_images",
     "export_onnx",
@@ -146,10 +148,21 @@ def export_onnx(model: nn.Module, *, size: int | str | Sequence[int] = 640) -> O
     return OnnxModel(data, "fp32", (h, w), names, label, time.perf_counter() - start)
 
 
+def calibration_photo(image, size: int | str | Sequence[int] = 640) -> np.ndarray:
+    """A photo (a decoded image, or what `load_image` reads) letterboxed to `size` as the model sees it, as int8's
+    calibration and judging take it: (1, 3, H, W) float32.
+
+    Raises:
+        ImageLoadError: what `load_image` cannot read.
+    """
+    if not isinstance(image, Image.Image):
+        image = load_image(image)
+    return letterbox(image, parse_size(size)).tensor().numpy()
+
+
 def calibration_images(size: int | str | Sequence[int] = 640) -> list[np.ndarray]:
     """The built-in sample photos, letterboxed to `size` as the model sees them: (1, 3, H, W) float32 each."""
-    h, w = parse_size(size)
-    return [letterbox(load_image(sample_bytes(name)), (h, w)).tensor().numpy().astype(np.float32) for name in SAMPLES]
+    return [calibration_photo(sample_bytes(name), size) for name in SAMPLES]
 
 
 CALIBRATION_DIR_ENV = "YOLO_EXPLORER_CALIBRATION_DIR"  # a server's own photos for int8's calibration
@@ -176,7 +189,7 @@ def calibration_folder(
             skipped.append(f"{file.name} and after: {limit} photos at most")
             break
         try:
-            photos.append((file.name, letterbox(load_image(file), (h, w)).tensor().numpy().astype(np.float32)))
+            photos.append((file.name, calibration_photo(file, (h, w))))
         except ImageLoadError as err:
             skipped.append(f"{file.name}: {err}")
     return photos, skipped

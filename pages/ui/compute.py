@@ -43,12 +43,13 @@ from yolo_explorer.onnx_models import (
     CALIBRATION_DIR_ENV,
     OnnxModel,
     calibration_folder,
+    calibration_photo,
     deployable,
     error_images,
 )
 from yolo_explorer.onnx_runtime import OutputError, output_errors
 from yolo_explorer.peaks import Peaks, device_peaks
-from yolo_explorer.preprocess import Letterbox, letterbox, letterbox_size
+from yolo_explorer.preprocess import Letterbox, letterbox_size
 from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.walkthrough import Walkthrough, walkthrough
 from yolo_explorer.weights import load_weights
@@ -342,9 +343,9 @@ def _int8_lab(key: tuple, _model: Backbone, _fp32: OnnxModel, _sources: Int8Sour
     recipe = key[1]
     own = calibration_folder(size=_fp32.size)[0] if _sources.server else []
     for photo in _sources.uploads:  # decoded here only: dozens of uploads would evict every session's photos from image_for
-        own.append((photo.label, letterbox(load_image(photo.data), _fp32.size).tensor().numpy()))
+        own.append((photo.label, calibration_photo(photo.data, _fp32.size)))
     if _sources.photo is not None:
-        own.append((_sources.photo.label, letterbox(image_for(_sources.photo), _fp32.size).tensor().numpy()))
+        own.append((_sources.photo.label, calibration_photo(image_for(_sources.photo), _fp32.size)))
     photos = int8_photos(own, size=_fp32.size, samples=_sources.samples)
     lab = Int8Lab.build(_model, recipe=recipe, photos=photos, fp32=_fp32)
     lab.probe()  # calibrates, and times one step for the estimate
