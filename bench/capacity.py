@@ -85,7 +85,8 @@ def settle(page: Page, pid: int) -> None:
 
 def walk(browser, url: str, pid: int) -> dict[str, float]:
     """One visitor in a fresh browser context; server CPU seconds per step."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    # wide enough for every link of the top navigation (ten pages): a link Streamlit folds into its overflow is inert
+    context = browser.new_context(viewport={"width": 1900, "height": 1600})
     page = context.new_page()
     page.set_default_timeout(300_000)
     costs = {}
