@@ -46,7 +46,7 @@ from pathlib import Path
 from appserver import free_port, wait_healthy  # bench/appserver.py
 from PIL import Image
 from websockets.asyncio.client import connect
-from wire import ALERT_ERROR, SCRIPT_FINISHED, BackMsg, FileUploaderState, ForwardMsg  # bench/wire.py
+from wire import ALERT_ERROR, SCRIPT_FINISHED, BackMsg, FileUploaderState, ForwardMsg, widget_value  # bench/wire.py
 
 from app import ARGS as BROWSER_ARGS  # bench/app.py: Chromium's flags that work here
 
@@ -73,8 +73,10 @@ class Student:
     think: tuple[float, float]
     times: dict[str, float] = field(default_factory=dict)
     widgets: dict[str, str] = field(default_factory=dict)  # user key -> element id
+    values: dict[str, tuple] = field(default_factory=dict)  # element id -> (WidgetState field, value), as a browser
     pages: dict[str, str] = field(default_factory=dict)  # url path -> page script hash
     session_id: str = ""
+    query: str = ""  # the address bar's query string, as the app keeps it (st.query_params): sent with every rerun
 
     def __post_init__(self) -> None:
         self.jar = http.cookiejar.CookieJar()
@@ -112,7 +114,8 @@ class Student:
             max_size=None,
             open_timeout=TIMEOUT_S,
         ) as self.ws:
-            await self.rerun(query=LINK)
+            self.query = LINK
+            await self.rerun()
             self.times[STEPS[0]] = time.perf_counter() - start
             await self.pause()
             start = time.perf_counter()
@@ -134,18 +137,22 @@ class Student:
     async def pause(self) -> None:
         await asyncio.sleep(random.uniform(*self.think))
 
-    async def rerun(self, query: str = "", states: dict | None = None) -> None:
-        """Ask for a run (with these widgets' new values) and read the server's messages until it has finished."""
+    async def rerun(self, states: dict | None = None) -> None:
+        """Ask for a run with these widgets' new values, and read the server's messages until it has finished. As
+        the frontend does, a rerun carries the value of every widget the student has (Streamlit drops the state of
+        a widget a page change does not name) and the address bar's query string."""
         message = BackMsg()
         client = message.rerun_script
-        client.query_string = query
+        client.query_string = self.query
         client.page_script_hash = self.page_hash
         client.context_info.timezone = "UTC"
         client.context_info.locale = "en-US"
         client.context_info.url = self.base
-        for key, (kind, value) in (states or {}).items():
+        for key, value in (states or {}).items():
+            self.values[self.widgets[key]] = value
+        for element_id, (kind, value) in self.values.items():
             widget = client.widget_states.widgets.add()
-            widget.id = self.widgets[key]
+            widget.id = element_id
             if kind == "file_uploader_state_value":
                 widget.file_uploader_state_value.CopyFrom(value)
             elif kind in ("string_array_value", "double_array_value"):
@@ -163,6 +170,8 @@ class Student:
             kind = msg.WhichOneof("type")
             if kind == "new_session":
                 self.session_id = msg.new_session.initialize.session_id or self.session_id
+            elif kind == "page_info_changed":  # the app changed st.query_params: the frontend's address bar
+                self.query = msg.page_info_changed.query_string
             elif kind == "navigation":
                 for page in msg.navigation.app_pages:
                     self.pages[page.url_pathname or "overview"] = page.page_script_hash
@@ -172,6 +181,11 @@ class Student:
                 for match in WIDGET_ID.finditer(data):  # a widget drawn: its element id, by its key
                     self.widgets[match["key"].decode()] = match[0].decode()
                 element = msg.delta.new_element
+                drawn = widget_value(element)
+                if drawn is not None:
+                    element_id, server_set, kind, value = drawn
+                    if server_set or element_id not in self.values:
+                        self.values[element_id] = (kind, value)
                 if element.WhichOneof("type") == "exception":
                     raise Refused(f"an exception on the page: {element.exception.message[:200]}")
                 if element.WhichOneof("type") == "alert" and element.alert.format == ALERT_ERROR:
