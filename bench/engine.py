@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 
 from yolo_explorer import build_backbone, make_config, measure_latency, model_stats, model_summary, run_with_capture
+from yolo_explorer.detections import Nms
 from yolo_explorer.devices import supported_dtypes
 from yolo_explorer.modes import LatencyMode
 from yolo_explorer.onnx_models import deployable, error_images
@@ -226,9 +227,9 @@ def detector_section(quick: bool) -> None:
         # random weights score nothing: scores drawn uniformly instead, so that NMS has thousands of candidates
         decoded[:, 4:] = torch.rand(decoded[:, 4:].shape, generator=torch.Generator().manual_seed(0)) ** 8
         for conf in (0.25, 0.001, 0.999):  # the app default, a validation run, and about a hundred candidates
-            t = statistics.median(timed(lambda c=conf, d=decoded: non_max_suppression(d, conf=c, iou=0.7), 5))
+            t = statistics.median(timed(lambda c=conf, d=decoded: non_max_suppression(d, Nms(conf=c)), 5))
             candidates = int((decoded[0, 4:].amax(0) > conf).sum())
-            kept = len(non_max_suppression(decoded, conf=conf, iou=0.7)[0])
+            kept = len(non_max_suppression(decoded, Nms(conf=conf))[0])
             print(f"{arch:<8} NMS at score > {conf}: {ms(t)} ({candidates:,} of 8,400 anchors as candidates, {kept} kept)")
 
 

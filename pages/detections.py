@@ -14,7 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from yolo_explorer.detections import MAX_DET
+from yolo_explorer.detections import PREDICT as PREDICT_NMS
+from yolo_explorer.detections import Nms
 from yolo_explorer.figures import dfl_figure, nms_step_figure
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.insights import levels_insight
@@ -29,11 +30,8 @@ PREDICT, CANVAS = "As `yolo predict`", "The sidebar's whole size"
 class Request:
     """What the controls ask of the detector: Ultralytics' predict arguments, as this page offers them."""
 
-    conf: float
-    iou: float
+    nms: Nms
     rect: bool  # padded only to a multiple of 32, as `yolo predict` (else the sidebar's whole size)
-    agnostic: bool = False
-    classes: tuple[int, ...] | None = None  # the classes to keep (None: all)
 
 
 def main() -> None:
@@ -49,7 +47,7 @@ def main() -> None:
     trained = settings.weights is not None and settings.weights.classes is not None
     request = controls(settings, trained)
     with ui.guard("running the detector on the image"):
-        result = ui.detections_for(settings, request.conf, request.iou, request.agnostic, request.classes, request.rect)
+        result = ui.detections_for(settings, request.nms, request.rect)
         image = ui.image_for(settings.photo)
     if trained:
         draw_boxes(settings, request, result, image)
@@ -81,13 +79,19 @@ def controls(settings: ui.Settings, trained: bool) -> Request:
 
     left, right = st.columns(2)
     conf = left.slider(
-        "Score threshold", 0.05, 0.95, 0.25, 0.05, key="det_conf", help="A box is kept when its best class score is above this."
+        "Score threshold",
+        0.05,
+        0.95,
+        PREDICT_NMS.conf,
+        0.05,
+        key="det_conf",
+        help="A box is kept when its best class score is above this.",
     )
     iou = right.slider(
         "IoU threshold (NMS)",
         0.10,
         0.95,
-        0.70,
+        PREDICT_NMS.iou,
         0.05,
         key="det_iou",
         help="Of two boxes of the same class overlapping more than this (intersection over union), the lower-scored is dropped.",
@@ -106,8 +110,8 @@ def controls(settings: ui.Settings, trained: bool) -> Request:
         "which is what makes `yolo predict imgsz=640` and this page give the same boxes. The other pages pad to the whole size.",
     )
     rect = sizing == PREDICT
-    ui.links.publish_page("conf", None if conf == 0.25 else f"{conf:.2f}")
-    ui.links.publish_page("iou", None if iou == 0.70 else f"{iou:.2f}")
+    ui.links.publish_page("conf", None if conf == PREDICT_NMS.conf else f"{conf:.2f}")
+    ui.links.publish_page("iou", None if iou == PREDICT_NMS.iou else f"{iou:.2f}")
     ui.links.publish_page("input", None if rect else "full")
 
     agnostic, picked = False, None
@@ -129,25 +133,26 @@ def controls(settings: ui.Settings, trained: bool) -> Request:
         )
         picked = tuple(sorted(names.index(name) for name in chosen)) or None
 
-    return Request(conf, iou, rect, agnostic, picked)
+    return Request(Nms(conf, iou, agnostic, picked), rect)
 
 
 def draw_boxes(settings: ui.Settings, request: Request, result, image) -> None:
     """The boxes NMS keeps on the photo, their table (with the level and cell of each) and the downloads."""
-    conf, iou, agnostic, picked = request.conf, request.iou, request.agnostic, request.classes
+    nms = request.nms
+    conf, picked = nms.conf, nms.classes
     names = settings.class_names
     input_h, input_w = result.box.size
     among = f" ({', '.join(escape_markdown(names[i]) for i in picked)})" if picked else ""
-    nms = "class-agnostic" if agnostic else "class-aware"
-    capped = f" ({MAX_DET} at most, as Ultralytics' `max_det`)" if len(result.detections) == MAX_DET else ""
+    kind = "class-agnostic" if nms.agnostic else "class-aware"
+    capped = f" ({nms.max_det} at most, as Ultralytics' `max_det`)" if len(result.detections) == nms.max_det else ""
     folded = ", BatchNorm folded as Ultralytics' predict runs it" if settings.batch_norm == "running" else ""
     st.caption(
         f"{settings.config.label} with {escape_markdown(settings.weights.name)}, letterboxed to {input_h}×{input_w}, "
         f"eval mode{folded}. "
         f"{len(result.detections)} boxes kept of {result.candidates} cells above {conf:.2f}{among}, "
-        f"by {nms} NMS at IoU {iou:.2f}{capped}."
+        f"by {kind} NMS at IoU {nms.iou:.2f}{capped}."
     )
-    chart_key = (settings.forward_key, conf, iou, agnostic, picked)
+    chart_key = (settings.forward_key, nms)
     ui.show(ui.views.detections_chart(chart_key, image, result.detections), key="det_boxes")
     if result.detections:
         table = pd.DataFrame(
@@ -204,7 +209,7 @@ def draw_boxes(settings: ui.Settings, request: Request, result, image) -> None:
 def walk(settings: ui.Settings, request: Request) -> None:
     """From the head's predictions to the boxes above, step by step (a fragment: the step slider reruns only this)."""
     with ui.guard("walking through non-maximum suppression"):
-        walked, forward = ui.walk_for(settings, request.conf, request.iou, request.agnostic, request.classes, request.rect)
+        walked, forward = ui.walk_for(settings, request.nms, request.rect)
         draw_walk(walked, forward.box, forward.predictions)
 
 
@@ -216,8 +221,8 @@ def draw_walk(walked: Walkthrough, box, output) -> None:
     st.caption(
         f"The head's output is {channels} × {anchors:,}: for each of the {anchors:,} cells of P3, P4 and P5 ({grids}), "
         f"4 box numbers and {channels - 4} class scores. A cell is a candidate when its best class scores over "
-        f"{walked.conf:.2f}; greedy NMS then keeps the best candidate left and drops every candidate "
-        f"{'' if walked.agnostic else 'of its class '}that overlaps it by an IoU over {walked.iou:.2f}, again and again."
+        f"{walked.nms.conf:.2f}; greedy NMS then keeps the best candidate left and drops every candidate "
+        f"{'' if walked.nms.agnostic else 'of its class '}that overlaps it by an IoU over {walked.nms.iou:.2f}, again and again."
     )
     left, right = st.columns([1, 1])
     left.dataframe(
@@ -248,7 +253,7 @@ def draw_walk(walked: Walkthrough, box, output) -> None:
     if step == count:
         st.caption(
             f"After the last step: exactly the {count} boxes of the table above"
-            + (f" (at most {walked.max_det}, as Ultralytics' `max_det`)" if count == walked.max_det else "")
+            + (f" (at most {walked.nms.max_det}, as Ultralytics' `max_det`)" if count == walked.nms.max_det else "")
             + "."
         )
     bins = box_distributions(output, kept.anchor, box.size)

@@ -62,7 +62,7 @@ def _default_rows(settings: ui.Settings, image: Image.Image, trained: bool) -> l
     names = settings.class_names
     if trained:
         with ui.guard("running the detector on the image"):
-            found = ui.detections_for(settings, 0.25, 0.7).detections[:4]
+            found = ui.detections_for(settings).detections[:4]
         if found:
             return [{"class": d.name} | dict(zip(CORNERS, (round(v) for v in d.box), strict=True)) for d in found]
     width, height = image.size

@@ -12,6 +12,7 @@ import streamlit as st
 from PIL import Image
 
 from pages import ui
+from yolo_explorer.detections import PREDICT
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.insights import object_size_insight
 from yolo_explorer.object_size import ObjectSize, best_match, object_size
@@ -106,11 +107,11 @@ def draw_levels(view: ObjectSize) -> None:
 def draw_winner(settings: ui.Settings, box: tuple[float, float, float, float]) -> None:
     """With a trained detector: the kept box of this photo that matches the drawn one, and the level that predicted it."""
     with ui.guard("running the detector on the image"):
-        result = ui.detections_for(settings, 0.25, 0.7)
+        result = ui.detections_for(settings)
     match = best_match(box, result.detections)
     if match is None:
         st.info(
-            f"None of the {len(result.detections)} boxes the detector keeps on this photo (score over 0.25, as `yolo "
+            f"None of the {len(result.detections)} boxes the detector keeps on this photo (score over {PREDICT.conf}, as `yolo "
             "predict`) overlaps this one by an IoU of 0.3 or more: draw the box around an object it finds (see Detections).",
             icon=":material/search_off:",
         )

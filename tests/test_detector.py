@@ -30,6 +30,7 @@ from yolo_explorer.config import YOLO11_SCALES
 from yolo_explorer.detections import (
     COCO_CLASSES,
     Cell,
+    Nms,
     anchor_cells,
     class_names,
     detect,
@@ -130,10 +131,10 @@ def test_nms_keeps_what_ultralytics_keeps(nc, seed):
     for key in runs:
         _, conf, iou, kind, *picked = key.split("_")
         classes = [int(c) for c in picked[0].split("-")] if picked else None
-        settings = {"conf": float(conf), "iou": float(iou), "agnostic": kind == "agnostic", "classes": classes}
-        ours = non_max_suppression(reference["decoded"], **settings)[0]
+        settings = Nms(float(conf), float(iou), kind == "agnostic", classes)
+        ours = non_max_suppression(reference["decoded"], settings)[0]
         assert len(reference[key]) > 0 and torch.equal(ours, reference[key]), key
-        (rows,), (anchors,) = non_max_suppression(reference["decoded"], return_anchors=True, **settings)
+        (rows,), (anchors,) = non_max_suppression(reference["decoded"], settings, return_anchors=True)
         assert torch.equal(rows, ours) and torch.equal(anchors, reference[f"anchors_{key}"]), key  # its return_idxs
 
 
@@ -167,7 +168,7 @@ def test_nms_against_a_brute_force_reference(agnostic, classes):
     )
     scores = torch.rand(anchors, nc, generator=generator)
     decoded = torch.cat((xywh, scores), 1).T[None]
-    ours = non_max_suppression(decoded, conf=0.3, iou=0.5, agnostic=agnostic, classes=classes)[0]
+    ours = non_max_suppression(decoded, Nms(0.3, 0.5, agnostic, classes))[0]
     best, cls = scores.max(1)
     xyxy = torch.cat((xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2), 1)
     rows = [(*b, s, c) for b, s, c in zip(xyxy.tolist(), best.tolist(), cls.tolist(), strict=True)]
@@ -182,7 +183,13 @@ def test_nms_against_a_brute_force_reference(agnostic, classes):
 
 def test_nms_refuses_bad_thresholds_and_shapes():
     with pytest.raises(ValueError, match="from 0 to 1"):
-        non_max_suppression(torch.zeros(1, 84, 10), conf=1.5)
+        Nms(conf=1.5)
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        Nms(iou=-0.1)
+    with pytest.raises(ValueError, match="max_det"):
+        Nms(max_det=0)
+    with pytest.raises(ValueError, match="0 or more"):
+        Nms(classes=[2, -1])
     with pytest.raises(ValueError, match="4 \\+ nc"):
         non_max_suppression(torch.zeros(84, 10))
 
@@ -355,7 +362,7 @@ def test_each_detection_knows_the_cell_that_predicted_it():
     """A YOLO11 box is four non-negative distances (DFL's expected values) from its cell's centre, so that
     centre lies inside the box: an independent check of the anchor -> level -> cell bookkeeping."""
     detector = stand_in_detector(320)
-    result = detect(detector, load_image(sample_bytes("astronaut")), 320, conf=0.5)
+    result = detect(detector, load_image(sample_bytes("astronaut")), 320, Nms(conf=0.5))
     assert result.detections and {d.cell.level for d in result.detections} <= {"P3", "P4", "P5"}
     for d in result.detections:
         cell = d.cell
@@ -375,7 +382,7 @@ def test_detections_are_mapped_back_through_the_letterbox():
 
 def test_detect_runs_one_forward_and_reports_its_scores():
     detector = build_detector("yolo11n", seed=0)
-    result = detect(detector, Image.new("RGB", (120, 90), (90, 140, 200)), 128, conf=0.25, iou=0.7)
+    result = detect(detector, Image.new("RGB", (120, 90), (90, 140, 200)), 128)
     # as `yolo predict imgsz=128`: the photo fills 128x96, padded to 96 (a multiple of 32), not to 128
     assert result.box.size == (96, 128)
     assert set(result.score_maps) == {"P3", "P4", "P5"} and result.score_maps["P3"].shape == (12, 16)
@@ -393,8 +400,8 @@ def test_a_class_filter_counts_and_keeps_only_those_classes():
         for branch in detector.get_submodule("23").cv3:
             branch[-1].bias.zero_()
             branch[-1].weight.mul_(0.01)
-    everything = detect(detector, photo, 128, conf=0.0, iou=0.7, max_det=1000)
-    only = detect(detector, photo, 128, conf=0.0, iou=0.7, classes=[1], max_det=1000)
+    everything = detect(detector, photo, 128, Nms(conf=0.0, max_det=1000))
+    only = detect(detector, photo, 128, Nms(conf=0.0, classes=[1], max_det=1000))
     out = extract_features(detector, photo, 128, (), batch_norm="running").predictions
     best = out.decoded[0, 4:].argmax(dim=0)
     assert everything.candidates == 16 * 16 + 8 * 8 + 4 * 4
@@ -475,7 +482,7 @@ def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
 
     run = cli(*common, "--conf", "0.5", "--json")
     assert run.returncode == 0, run.stderr
-    out, expected = json.loads(run.stdout), detect(detector, photo, 320, conf=0.5, iou=0.7)
+    out, expected = json.loads(run.stdout), detect(detector, photo, 320, Nms(conf=0.5))
     assert expected.detections and out["candidates"] == expected.candidates and out["model"] == "YOLO11n detector, 3 classes"
     assert [d["name"] for d in out["detections"]] == [d.name for d in expected.detections]
     assert [d["score"] for d in out["detections"]] == pytest.approx([d.score for d in expected.detections], abs=1e-6)
@@ -488,7 +495,7 @@ def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
     run = cli(*common, "--conf", "0.5", "--only", "class 2", "0", "--agnostic", "--out", str(picture), "--json")
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    expected = detect(detector, photo, 320, conf=0.5, iou=0.7, agnostic=True, classes=[0, 2])
+    expected = detect(detector, photo, 320, Nms(0.5, 0.7, True, [0, 2]))
     assert out["classes"] == [0, 2] and out["agnostic"] is True
     assert [(d["class_id"], d["score"]) for d in out["detections"]] == [
         (d.class_id, pytest.approx(d.score, abs=1e-6)) for d in expected.detections
@@ -503,7 +510,7 @@ def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
     text = cli(*common, "--conf", "0.5")
     assert text.returncode == 0 and "boxes kept of" in text.stdout
     lines = text.stdout.strip().splitlines()
-    assert len(lines) == 3 + len(detect(detector, photo, 320, conf=0.5).detections)  # header, rows, the levels' sentence
+    assert len(lines) == 3 + len(detect(detector, photo, 320, Nms(conf=0.5)).detections)  # header, rows, the levels' sentence
     assert lines[1].endswith("level  cell") and lines[-1].startswith("Boxes kept per level")
 
 

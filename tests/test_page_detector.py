@@ -18,7 +18,7 @@ from yolo_explorer import build_backbone, build_detector, load_image, load_weigh
 from yolo_explorer.accuracy import calibrated_copy
 from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.checkpoints import read_checkpoint
-from yolo_explorer.detections import detect
+from yolo_explorer.detections import Nms, detect
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.preprocess import letterbox
 from yolo_explorer.samples import sample_bytes
@@ -87,7 +87,7 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     no_problems(at)
     deployed = copy.deepcopy(trained)
     fold_batchnorm(deployed)  # the page runs the detector as Ultralytics' predict does: BatchNorm folded
-    expected = detect(deployed, load_image(sample_bytes("astronaut")), 320, conf=0.5, iou=0.7)
+    expected = detect(deployed, load_image(sample_bytes("astronaut")), 320, Nms(conf=0.5))
     assert expected.detections, "the drawn weights should give some boxes above 0.5"
     table = at.dataframe[0].value
     assert table["class"].tolist() == [d.name for d in expected.detections]
@@ -106,7 +106,7 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     at.get_by_key("det_classes_3").set_value(["class 0", "class 2"])
     at.get_by_key("det_agnostic").set_value(True).run()
     no_problems(at)
-    filtered = detect(deployed, load_image(sample_bytes("astronaut")), 320, conf=0.5, iou=0.7, agnostic=True, classes=[0, 2])
+    filtered = detect(deployed, load_image(sample_bytes("astronaut")), 320, Nms(0.5, 0.7, True, [0, 2]))
     assert filtered.detections and len(filtered.detections) < len(expected.detections)
     table = at.dataframe[0].value
     assert table["class"].tolist() == [d.name for d in filtered.detections]

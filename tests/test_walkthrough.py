@@ -12,7 +12,7 @@ from helpers import TRAINED, detector_app, no_problems, photo_upload, upload
 from yolo_explorer import build_detector, letterbox, load_weights
 from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.checkpoints import read_checkpoint
-from yolo_explorer.detections import class_names, non_max_suppression
+from yolo_explorer.detections import Nms, class_names, non_max_suppression
 from yolo_explorer.object_size import box_iou
 from yolo_explorer.walkthrough import box_distributions, walkthrough
 
@@ -43,8 +43,9 @@ SETTINGS = [
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
 def test_the_walk_keeps_what_nms_keeps_and_accounts_for_every_candidate(predicted, settings):
     out, size, names = predicted
-    walk = walkthrough(out, size, names, **settings)
-    (rows,), (anchors,) = non_max_suppression(out.decoded, return_anchors=True, **settings)
+    walk = walkthrough(out, size, names, Nms(**settings))
+    assert walk.nms == Nms(**settings)
+    (rows,), (anchors,) = non_max_suppression(out.decoded, Nms(**settings), return_anchors=True)
     assert [c.anchor for c in walk.kept] == anchors.tolist()
     assert [c.score for c in walk.kept] == pytest.approx(rows[:, 4].tolist())
     assert walk.output_shape == (4 + 4, sum(lv.predictions for lv in walk.levels))
@@ -69,25 +70,19 @@ def test_the_walk_keeps_what_nms_keeps_and_accounts_for_every_candidate(predicte
 def test_some_boxes_are_suppressed_here(predicted):
     """The control: the photo and thresholds above do exercise suppression (else the IoU checks prove nothing)."""
     out, size, names = predicted
-    walk = walkthrough(out, size, names, conf=0.02, iou=0.5)
+    walk = walkthrough(out, size, names, Nms(conf=0.02, iou=0.5))
     assert sum(len(step.suppressed) for step in walk.steps) >= 5
 
 
 def test_the_dfl_expected_distances_are_the_head_s_own_box(predicted):
     out, size, names = predicted
-    walk = walkthrough(out, size, names, conf=0.25)
+    walk = walkthrough(out, size, names)
     for kept in walk.kept:
         bins = box_distributions(out, kept.anchor, size)
         assert all(sum(p) == pytest.approx(1.0, abs=1e-5) for p in bins.probabilities)
         cx, cy = (kept.cell.col + 0.5) * bins.stride, (kept.cell.row + 0.5) * bins.stride
         left, top, right, bottom = bins.expected_pixels
         assert (cx - left, cy - top, cx + right, cy + bottom) == pytest.approx(kept.box, abs=1e-3)
-
-
-def test_thresholds_outside_0_1_are_refused(predicted):
-    out, size, names = predicted
-    with pytest.raises(ValueError, match="from 0 to 1"):
-        walkthrough(out, size, names, iou=1.5)
 
 
 def test_detections_page_walks_to_its_own_boxes(app):

@@ -2,7 +2,7 @@
 plain torch (the boxes Ultralytics' `non_max_suppression` keeps for the same tensor), boxes mapped back
 through the letterbox, class names, and the per-level score maps shown when there is nothing to detect.
 
-    result = detect(detector, image, 640, conf=0.25, iou=0.7)
+    result = detect(detector, image, 640, Nms(conf=0.5))
     for d in result.detections:
         d.name, d.score, d.box          # "person", 0.91, (x1, y1, x2, y2) in the photo's pixels
 """
@@ -27,8 +27,10 @@ __all__ = [
     "COCO_CLASSES",
     "MAX_DET",
     "Detection",
+    "Nms",
     "DetectionResult",
     "anchor_cells",
+    "candidate_mask",
     "class_color",
     "class_names",
     "detect",
@@ -57,6 +59,46 @@ COCO_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Nms:
+    """The settings of non-maximum suppression, one value from the Detections page's sliders or the CLI's flags to
+    `non_max_suppression`, with Ultralytics' predict defaults (`conf`, `iou`, `agnostic_nms`, `classes`, `max_det`).
+    Hashable: a cache key as it is.
+
+    Raises:
+        ValueError: a threshold outside 0..1, a `max_det` under 1 or a negative class.
+    """
+
+    conf: float = 0.25  # a box is a candidate when its best class score is above this
+    iou: float = 0.7  # of two overlapping candidates, the lower-scored is dropped when their IoU is above this
+    agnostic: bool = False  # suppress across classes (else only boxes of the same class)
+    classes: tuple[int, ...] | None = None  # the classes kept (None: all); an anchor whose best class is another is dropped
+    max_det: int = MAX_DET  # boxes kept per image at most
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.conf <= 1 or not 0 <= self.iou <= 1:
+            raise ValueError(f"score and IoU thresholds must be from 0 to 1, got {self.conf} and {self.iou}")
+        if self.max_det < 1:
+            raise ValueError(f"max_det must be at least 1, got {self.max_det}")
+        if self.classes is not None:
+            classes = tuple(int(c) for c in self.classes)
+            if any(c < 0 for c in classes):
+                raise ValueError(f"class indices are 0 or more, got {list(classes)}")
+            object.__setattr__(self, "classes", classes)
+
+    def to_dict(self) -> dict:
+        return {
+            "conf": self.conf,
+            "iou": self.iou,
+            "agnostic": self.agnostic,
+            "classes": list(self.classes) if self.classes is not None else None,
+            "max_det": self.max_det,
+        }
+
+
+PREDICT = Nms()  # Ultralytics' `yolo predict` defaults
+
+
 def class_color(class_id: int) -> str:
     """The colour of a class's boxes, "#rrggbb"."""
     return CLASS_COLORS[class_id % len(CLASS_COLORS)]
@@ -72,28 +114,20 @@ def class_names(num_classes: int, names: Sequence[str] | None = None) -> tuple[s
 
 def non_max_suppression(
     decoded: torch.Tensor,
+    nms: Nms = PREDICT,
     *,
-    conf: float = 0.25,
-    iou: float = 0.7,
-    agnostic: bool = False,
-    classes: Sequence[int] | None = None,
-    max_det: int = MAX_DET,
     max_nms: int = 30000,
     return_anchors: bool = False,
 ) -> list[torch.Tensor] | tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Detections per image, (n, 6) rows of (x1, y1, x2, y2, score, class), best score first.
 
-    Each anchor keeps its best class if that score exceeds `conf` (and, with `classes`, if that class is
+    Each anchor keeps its best class if that score exceeds `nms.conf` (and, with `nms.classes`, if that class is
     one of them); boxes are then suppressed greedily (highest score first, a box is dropped when its IoU
-    with a kept box of the same class exceeds `iou`; any class when `agnostic`). As Ultralytics does: at
-    most `max_nms` candidates by score, `max_det` kept.
+    with a kept box of the same class exceeds `nms.iou`; any class when `nms.agnostic`). As Ultralytics does: at
+    most `max_nms` candidates by score, `nms.max_det` kept.
 
     Args:
         decoded: (B, 4 + nc, A) from a detector: (cx, cy, w, h) in input pixels and sigmoid scores.
-        conf: score threshold, 0 to 1.
-        iou: IoU threshold, 0 to 1.
-        classes: class indices to keep (None: all). An anchor whose best class is another is dropped,
-            not given its next-best class.
         return_anchors: also return, per image, the anchors the kept rows came from ((n,) indices into
             the A predictions, as Ultralytics' `return_idxs`): they say the level and cell of every box.
 
@@ -101,42 +135,36 @@ def non_max_suppression(
         The rows per image, or with `return_anchors` (rows per image, anchors per image).
 
     Raises:
-        ValueError: a threshold outside 0..1 or a tensor that is not (B, 4 + nc, A).
+        ValueError: a tensor that is not (B, 4 + nc, A).
     """
-    if not 0 <= conf <= 1 or not 0 <= iou <= 1:
-        raise ValueError(f"score and IoU thresholds must be from 0 to 1, got {conf} and {iou}")
     if decoded.dim() != 3 or decoded.shape[1] < 5:
         raise ValueError(f"expected decoded predictions (B, 4 + nc, A), got {tuple(decoded.shape)}")
     kept, kept_anchors = [], []
     for prediction in decoded.transpose(1, 2).float():  # (A, 4 + nc) per image
         scores, best = prediction[:, 4:].max(dim=1)
-        anchors = _candidates(scores, best, conf, classes).nonzero().flatten()
+        anchors = candidate_mask(scores, best, nms).nonzero().flatten()
         if anchors.numel() > max_nms:
             anchors = anchors[scores[anchors].argsort(descending=True)[:max_nms]]
         boxes, scores, best = _xyxy(prediction[anchors, :4]), scores[anchors], best[anchors]
-        offset = 0 if agnostic else best[:, None].to(boxes.dtype) * MAX_WH
-        keep = _greedy(boxes + offset, scores, iou, max_det)
+        offset = 0 if nms.agnostic else best[:, None].to(boxes.dtype) * MAX_WH
+        keep = suppress(boxes + offset, scores, nms.iou, nms.max_det)
         kept.append(torch.cat((boxes[keep], scores[keep, None], best[keep, None].to(boxes.dtype)), dim=1))
         kept_anchors.append(anchors[keep])
     return (kept, kept_anchors) if return_anchors else kept
 
 
-def _candidates(scores: torch.Tensor, best: torch.Tensor, conf: float, classes: Sequence[int] | None) -> torch.Tensor:
-    """The anchors NMS considers: best class score above `conf`, best class among `classes` (if given)."""
-    keep = scores > conf
-    if classes is not None:
-        keep &= torch.isin(best, torch.as_tensor(list(classes), dtype=best.dtype))
+def candidate_mask(scores: torch.Tensor, best: torch.Tensor, nms: Nms) -> torch.Tensor:
+    """The anchors NMS considers (a mask): best class score above `nms.conf`, best class among `nms.classes` (if
+    given)."""
+    keep = scores > nms.conf
+    if nms.classes is not None:
+        keep &= torch.isin(best, torch.as_tensor(nms.classes, dtype=best.dtype))
     return keep
 
 
 def _xyxy(xywh: torch.Tensor) -> torch.Tensor:
     centre, size = xywh[:, :2], xywh[:, 2:]
     return torch.cat((centre - size / 2, centre + size / 2), dim=1)
-
-
-def _greedy(boxes: torch.Tensor, scores: torch.Tensor, threshold: float, limit: int) -> torch.Tensor:
-    """Indices of the boxes greedy NMS keeps, by descending score."""
-    return suppress(boxes, scores, threshold, limit)
 
 
 def suppress(
@@ -293,22 +321,13 @@ def detections_from(
     output: DetectorOutput,
     box: Letterbox,
     names: Sequence[str],
+    nms: Nms = PREDICT,
     *,
-    conf: float = 0.25,
-    iou: float = 0.7,
-    agnostic: bool = False,
-    classes: Sequence[int] | None = None,
-    max_det: int = MAX_DET,
     keep_predictions: bool = False,
 ) -> DetectionResult:
     """Suppress the first image's predictions and map the kept boxes back to the photo (with `keep_predictions`, the
-    result also holds `output`).
-
-    Raises:
-        ValueError: a threshold outside 0..1.
-    """
-    settings = {"conf": conf, "iou": iou, "agnostic": agnostic, "classes": classes, "max_det": max_det}
-    (kept,), (anchors,) = non_max_suppression(output.decoded[:1], return_anchors=True, **settings)
+    result also holds `output`)."""
+    (kept,), (anchors,) = non_max_suppression(output.decoded[:1], nms, return_anchors=True)
     cells = anchor_cells(anchors.tolist(), [tuple(level.shape[2:]) for level in output.neck], box.size)
     scores, best = output.decoded[0, 4:].max(dim=0)
     return DetectionResult(
@@ -316,7 +335,7 @@ def detections_from(
         detections=to_photo(kept, box, names, cells, anchors.tolist()),
         score_maps=score_maps(output),
         best_score=float(scores.max()),
-        candidates=int(_candidates(scores, best, conf, classes).sum()),
+        candidates=int(candidate_mask(scores, best, nms).sum()),
         predictions=output if keep_predictions else None,
     )
 
@@ -325,12 +344,8 @@ def detect(
     model: Detector,
     image: Image.Image | np.ndarray,
     size: int | str | Sequence[int],
+    nms: Nms = PREDICT,
     *,
-    conf: float = 0.25,
-    iou: float = 0.7,
-    agnostic: bool = False,
-    classes: Sequence[int] | None = None,
-    max_det: int = MAX_DET,
     rect: bool = True,
     keep_predictions: bool = False,
 ) -> DetectionResult:
@@ -341,11 +356,7 @@ def detect(
         size: S or (H, W) the photo is fitted in.
         rect: as Ultralytics' predict, pad only up to a multiple of 32 (a 1920x1080 photo at 640 runs at
             384x640); False pads to the whole `size`.
-
-    Raises:
-        ValueError: a threshold outside 0..1.
     """
     forward = extract_features(model, image, size, (), batch_norm="running", rect=rect)
     names = class_names(model.num_classes, model.class_names)
-    nms = {"conf": conf, "iou": iou, "agnostic": agnostic, "classes": classes, "max_det": max_det}
-    return detections_from(forward.predictions, forward.box, names, keep_predictions=keep_predictions, **nms)
+    return detections_from(forward.predictions, forward.box, names, nms, keep_predictions=keep_predictions)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .detections import Detection, class_names, detections_from
+from .detections import PREDICT, Detection, Nms, class_names, detections_from
 from .detector import DetectorOutput
 from .int8_verdict import (
     BoxChanges,
@@ -201,7 +201,7 @@ class Int8Lab:
         recipe: how it is calibrated.
         units: its units, in layer order.
         photos: the calibration photos and the judged ones.
-        conf, iou: the score threshold and NMS IoU at which a detector's boxes are compared (Ultralytics' defaults).
+        nms: the suppression with which a detector's boxes are compared (Ultralytics' predict defaults).
         cache: ONNX Runtime's calibration cache (JSON), written by the first quantization.
     """
 
@@ -211,8 +211,7 @@ class Int8Lab:
     photos: Int8Photos = field(repr=False)
     error_batch: np.ndarray = field(repr=False)
     reference: list = field(repr=False)
-    conf: float = 0.25
-    iou: float = 0.7
+    nms: Nms = PREDICT
     cache: Path | None = field(repr=False, default=None)
     _folder: tempfile.TemporaryDirectory | None = field(repr=False, default=None)
     _check: CalibrationCheck | None = field(repr=False, default=None)
@@ -227,8 +226,7 @@ class Int8Lab:
         recipe: Recipe = Recipe(),
         photos: Int8Photos | Sequence[np.ndarray] | None = None,
         fp32: OnnxModel | None = None,
-        conf: float = 0.25,
-        iou: float = 0.7,
+        nms: Nms = PREDICT,
     ) -> Int8Lab:
         """Export `model` (unless `fp32` is its export), split the photos (an `Int8Photos` as it is; letterboxed arrays
         by `split_photos`; by default the samples), keep `recipe.photos` of the calibration ones, and compute the
@@ -252,8 +250,7 @@ class Int8Lab:
             photos=photos,
             error_batch=batch,
             reference=reference_outputs(model, batch),
-            conf=conf,
-            iou=iou,
+            nms=nms,
             cache=Path(folder.name) / "calibration.json",
             _folder=folder,
         )
@@ -323,8 +320,8 @@ class Int8Lab:
         at = onnx.outputs.index("decoded")
         ours, ref = outputs[at], self.reference[at]
         errors += compare_outputs(("decoded boxes", "decoded scores"), [ours[:, :4], ours[:, 4:]], [ref[:, :4], ref[:, 4:]])
-        boxes = detections_of(ours, conf=self.conf, iou=self.iou)
-        return errors, judge(self._fp32_boxes, boxes, conf=self.conf)
+        boxes = detections_of(ours, self.nms)
+        return errors, judge(self._fp32_boxes, boxes, conf=self.nms.conf)
 
     def errors(self, onnx: OnnxModel) -> list[OutputError]:
         """Each output of `onnx` on the judged photos against the float64 reference (as `assess`)."""
@@ -341,7 +338,7 @@ class Int8Lab:
     @functools.cached_property
     def _fp32_boxes(self) -> list[list[Detection]]:
         decoded = self._fp32_outputs[self.fp32.outputs.index("decoded")]
-        return detections_of(decoded, conf=self.conf, iou=self.iou)
+        return detections_of(decoded, self.nms)
 
     def check(self) -> CalibrationCheck | None:
         """For a detector, what its calibration can hold (computed once; calibrates first if no variant has): how many
@@ -351,8 +348,9 @@ class Int8Lab:
             return None
         if self._check is None:
             photos = self.photos
+            calibration, reach = self._calibration_boxes(), self._reach()
             self._check = CalibrationCheck(
-                len(photos.calibrate), len(photos.judged), photos.mirrored, self._calibration_boxes(), self._reach(), self.conf
+                len(photos.calibrate), len(photos.judged), photos.mirrored, calibration, reach, self.nms.conf
             )
         return self._check
 
@@ -387,7 +385,7 @@ class Int8Lab:
         for start in range(0, len(self.photos.calibrate), 8):
             batch = np.ascontiguousarray(np.concatenate(self.photos.calibrate[start : start + 8]).astype(np.float32))
             decoded = run_onnx(self.fp32, batch)[self.fp32.outputs.index("decoded")]
-            found += sum(map(len, detections_of(decoded, conf=self.conf, iou=self.iou)))
+            found += sum(map(len, detections_of(decoded, self.nms)))
         return found
 
     def sensitivity(self, progress: Callable[[int, int, str], None] | None = None) -> list[Sensitivity]:
@@ -490,9 +488,7 @@ def compare_precisions(
     return variants
 
 
-def onnx_detections(
-    onnx: OnnxModel, image, names: Sequence[str] | None = None, *, conf: float = 0.25, iou: float = 0.7
-) -> tuple[Detection, ...]:
+def onnx_detections(onnx: OnnxModel, image, names: Sequence[str] | None = None, nms: Nms = PREDICT) -> tuple[Detection, ...]:
     """A detector's ONNX export on a photo: letterboxed to the export's size, run in ONNX Runtime, suppressed and
     mapped back as `detections.detect` does with torch.
 
@@ -507,7 +503,7 @@ def onnx_detections(
     neck = tuple(tensor[name] for name in onnx.outputs[:3])
     output = DetectorOutput(neck, tensor["boxes"], tensor["scores"], tensor["decoded"])
     names = class_names(tensor["scores"].shape[1], names)
-    return detections_from(output, box, names, conf=conf, iou=iou).detections
+    return detections_from(output, box, names, nms).detections
 
 
 def precision_boxes(variants: Sequence[Variant], image, names: Sequence[str] | None = None) -> dict[str, BoxChanges]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from .detections import COCO_CLASSES, Detection, class_names, non_max_suppression
+from .detections import COCO_CLASSES, PREDICT, Detection, Nms, class_names, non_max_suppression
 from .object_size import box_iou
 
 __all__ = [
@@ -436,7 +436,7 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def detections_of(decoded: np.ndarray, *, conf: float, iou: float) -> list[list[Detection]]:
+def detections_of(decoded: np.ndarray, nms: Nms = PREDICT) -> list[list[Detection]]:
     """Each photo's boxes from a batch of decoded predictions (B, 4 + nc, A), in input pixels, with their anchors."""
-    rows, anchors = non_max_suppression(torch.from_numpy(np.ascontiguousarray(decoded)), conf=conf, iou=iou, return_anchors=True)
+    rows, anchors = non_max_suppression(torch.from_numpy(np.ascontiguousarray(decoded)), nms, return_anchors=True)
     return [_rows_to_detections(r, a.tolist()) for r, a in zip(rows, anchors, strict=True)]

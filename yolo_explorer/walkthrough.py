@@ -3,7 +3,7 @@ level pass the score threshold, and greedy NMS as a sequence of steps (each kept
 with their IoU), ending in exactly the boxes `detections.non_max_suppression` keeps; and the distribution focal
 loss's 4 x 16 bins behind one box.
 
-    walk = walkthrough(out, (640, 640), names, conf=0.25, iou=0.7)
+    walk = walkthrough(out, (640, 640), names, Nms(conf=0.5))
     walk.output_shape                      # (84, 8400): 4 box numbers and 80 class scores for each of 8400 cells
     [(lv.name, lv.predictions, lv.candidates) for lv in walk.levels]
     for step in walk.steps:
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import PYRAMID
-from .detections import MAX_DET, MAX_WH, Cell, anchor_cells, suppress
+from .detections import MAX_WH, PREDICT, Cell, Nms, anchor_cells, candidate_mask, suppress
 from .detector import DetectorOutput
 from .head import REG_MAX
 
@@ -76,10 +76,7 @@ class Walkthrough:
     per_class: tuple[tuple[str, int], ...]  # candidates per class, most first
     candidates: tuple[Candidate, ...]  # by descending score
     steps: tuple[Step, ...]
-    conf: float
-    iou: float
-    agnostic: bool
-    max_det: int
+    nms: Nms
 
     @property
     def kept(self) -> tuple[Candidate, ...]:
@@ -110,29 +107,16 @@ def walkthrough(
     output: DetectorOutput,
     input_size: tuple[int, int],
     names: Sequence[str],
+    nms: Nms = PREDICT,
     *,
-    conf: float = 0.25,
-    iou: float = 0.7,
-    agnostic: bool = False,
-    classes: Sequence[int] | None = None,
-    max_det: int = MAX_DET,
     max_nms: int = 30000,
 ) -> Walkthrough:
     """The predictions of the first image of `output`, from the head's raw output to the kept boxes, with the same
-    rules as `detections.non_max_suppression` (and its default arguments).
-
-    Raises:
-        ValueError: a threshold outside 0..1.
-    """
-    if not 0 <= conf <= 1 or not 0 <= iou <= 1:
-        raise ValueError(f"score and IoU thresholds must be from 0 to 1, got {conf} and {iou}")
+    rules as `detections.non_max_suppression` (and its default arguments)."""
     prediction = output.decoded[0].transpose(0, 1).float()  # (A, 4 + nc)
     grids = [tuple(level.shape[2:]) for level in output.neck]
     scores, best = prediction[:, 4:].max(dim=1)
-    passing = scores > conf
-    if classes is not None:
-        passing &= torch.isin(best, torch.as_tensor(list(classes), dtype=best.dtype))
-    anchors = passing.nonzero().flatten()
+    anchors = candidate_mask(scores, best, nms).nonzero().flatten()
     if anchors.numel() > max_nms:
         anchors = anchors[scores[anchors].argsort(descending=True)[:max_nms]]
     xywh = prediction[anchors, :4]
@@ -142,9 +126,9 @@ def walkthrough(
         Candidate(int(a), cell, int(best[a]), names[int(best[a])], float(scores[a]), tuple(float(v) for v in box))
         for a, cell, box in zip(anchors.tolist(), cells, boxes.tolist(), strict=True)
     ]
-    offset = 0 if agnostic else best[anchors][:, None].to(boxes.dtype) * MAX_WH
+    offset = 0 if nms.agnostic else best[anchors][:, None].to(boxes.dtype) * MAX_WH
     recorded: list[tuple[int, list[tuple[int, float]]]] = []
-    suppress(boxes + offset, scores[anchors], iou, max_det, steps=recorded)
+    suppress(boxes + offset, scores[anchors], nms.iou, nms.max_det, steps=recorded)
     steps = tuple(Step(candidates[kept], tuple((candidates[j], overlap) for j, overlap in gone)) for kept, gone in recorded)
     by_level = Counter(c.cell.level for c in candidates)
     levels = [LevelCount(name, (h, w), h * w, by_level[name]) for name, (h, w) in zip(PYRAMID, grids, strict=True)]
@@ -155,10 +139,7 @@ def walkthrough(
         per_class=tuple(per_class),
         candidates=tuple(sorted(candidates, key=lambda c: -c.score)),
         steps=steps,
-        conf=conf,
-        iou=iou,
-        agnostic=agnostic,
-        max_det=max_det,
+        nms=nms,
     )
 
 

@@ -32,7 +32,7 @@ from yolo_explorer import (
 from yolo_explorer.assignment import Assignment, Truth, assign
 from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.config import PYRAMID
-from yolo_explorer.detections import DetectionResult, detections_from
+from yolo_explorer.detections import PREDICT, DetectionResult, Nms, detections_from
 from yolo_explorer.detector import DetectorOutput
 from yolo_explorer.devices import dtype_from_name
 from yolo_explorer.explain import Explanation, explain
@@ -215,46 +215,31 @@ def _detector_forward(key: tuple, _settings: Settings, _rect: bool) -> FeatureRe
     return extract_features(model, image, _settings.size, (), batch_norm=_settings.batch_norm, rect=_rect)
 
 
-def detections_for(
-    settings: Settings,
-    conf: float,
-    iou: float,
-    agnostic: bool = False,
-    classes: tuple[int, ...] | None = None,
-    rect: bool = True,
-) -> DetectionResult:
+def detections_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True) -> DetectionResult:
     """The current photo's detections with these NMS settings: from the detector's forward (`detector_forward`,
     once per photo and settings), then NMS for each set of thresholds."""
     forward = detector_forward(settings, rect)
-    key = (settings.forward_key, forward.box.size, conf, iou, agnostic, classes)
-    return _detections(key, forward.box, forward.predictions, settings.class_names)
+    return _detections(settings.forward_key, forward.box.size, nms, forward.box, forward.predictions, settings.class_names)
 
 
-def walk_for(
-    settings: Settings,
-    conf: float,
-    iou: float,
-    agnostic: bool = False,
-    classes: tuple[int, ...] | None = None,
-    rect: bool = True,
-) -> tuple[Walkthrough, FeatureResult]:
+def walk_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True) -> tuple[Walkthrough, FeatureResult]:
     """The way from the current photo's predictions to the boxes NMS keeps with these settings, and the forward it
     walks (the same one `detections_for` reads); shared by every session."""
     forward = detector_forward(settings, rect)
-    key = (settings.forward_key, forward.box.size, conf, iou, agnostic, classes)
-    return _walk(key, forward.predictions, settings.class_names), forward
+    walked = _walk(settings.forward_key, forward.box.size, nms, forward.predictions, settings.class_names)
+    return walked, forward
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _walk(key: tuple, _output: DetectorOutput, names: tuple[str, ...]) -> Walkthrough:
-    _, size, conf, iou, agnostic, classes = key
-    return walkthrough(_output, size, names, conf=conf, iou=iou, agnostic=agnostic, classes=classes)
+def _walk(forward_key: tuple, size: tuple[int, int], nms: Nms, _output: DetectorOutput, names: tuple[str, ...]) -> Walkthrough:
+    return walkthrough(_output, size, names, nms)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _detections(key: tuple, _box: Letterbox, _output: DetectorOutput, names: tuple[str, ...]) -> DetectionResult:
-    _, _, conf, iou, agnostic, classes = key
-    return detections_from(_output, _box, names, conf=conf, iou=iou, agnostic=agnostic, classes=classes)
+def _detections(
+    forward_key: tuple, size: tuple[int, int], nms: Nms, _box: Letterbox, _output: DetectorOutput, names: tuple[str, ...]
+) -> DetectionResult:
+    return detections_from(_output, _box, names, nms)
 
 
 def assignment_for(settings: Settings, truths: tuple[Truth, ...]) -> tuple[Assignment, Letterbox]:

@@ -323,7 +323,7 @@ def draw_boxes(settings: Settings, variants, lab: Int8Lab) -> None:
     lines = [f"**{name}**: {escape_markdown(box_changes_insight(c))}" for name, c in changes.items()]
     calibrated = settings.photo.label in lab.photos.calibrate_labels
     st.markdown(
-        "On the sidebar's photo (score over 0.25, NMS at 0.7"
+        f"On the sidebar's photo (score over {lab.nms.conf}, NMS at {lab.nms.iou}"
         + ("; a calibration photo" if calibrated else "")
         + "): "
         + "; ".join(lines)
