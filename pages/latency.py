@@ -16,11 +16,11 @@ import torch
 from pages import ui
 from yolo_explorer.figures import latency_box, latency_history, sweep_plot
 from yolo_explorer.formatting import human_ms
+from yolo_explorer.insights import Remedies, timing_notes
 from yolo_explorer.latency import LatencyRequest, LatencyResult, measure, speedups
 from yolo_explorer.modes import MODE_OPTIONS, LatencyMode
 from yolo_explorer.onnx_models import ONNX_DTYPES
 
-NOISY_SPREAD = 0.2  # (p90 - min) / median above this: the figures are noisy
 BATCHES = [1, 2, 4, 8, 16, 32, 64]
 HISTORY = "latency_history"  # this session's runs: [Run, ...]
 SWEEP = "latency_sweep"  # the last batch sweep's results
@@ -270,18 +270,9 @@ def draw_last(history: list[Run]) -> None:
             if ratio is not None
             else "Run plain fp32 (no options, eager) with the same settings to see how much faster this mode is."
         )
-    if r.spread > NOISY_SPREAD:
-        st.warning(
-            f"Noisy measurement: the runs spread {r.spread:.0%} of the median between the fastest and p90. "
-            "Another program (or user) is probably using the device; run again or use more timed runs.",
-            icon=":material/ssid_chart:",
-        )
-    cpus = os.cpu_count() or 1
-    if latest.load is not None and latest.load > 0.5 * cpus and r.device == "cpu":
-        st.warning(
-            f"The CPU was busy before this run (load {latest.load:.1f} on {cpus} cores): other processes share it.",
-            icon=":material/group:",
-        )
+    remedies = Remedies(more_runs="more timed runs", fewer_threads="fewer CPU threads")
+    for note in timing_notes(r, latest.load, os.cpu_count() or 1, remedies):
+        st.warning(note, icon=":material/ssid_chart:")
     if r.waited_s > 0.05:
         st.info(
             f"This run waited {r.waited_s:.1f} s for other sessions' forwards or compiles on {r.device} before it started; "

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import cli
 from PIL import Image
 from spec import FLOPS_W64_640, MACS_W64_640, TOTALS
 
 from yolo_explorer import make_config, model_stats
+from yolo_explorer.cli import main
+from yolo_explorer.config import fit_size, max_stride
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "yolo_explorer" / "samples" / "cat.jpg"
@@ -157,7 +160,7 @@ def test_bad_or_mismatched_weights_exit_1_with_one_line(tmp_path):
     torch.save(build_backbone(width=16).state_dict(), wrong)
     for path, message in (
         (bad, "not a PyTorch or safetensors"),
-        (wrong, "do not fit tutorial w=8"),
+        (wrong, "these weights are tutorial w=16's, not tutorial w=8's: load them with --arch tutorial --width 16 --repeats 2"),
         (tmp_path / "no.pt", "cannot read"),
     ):
         run = cli("latency", "--width", "8", "--imgsz", "64", "--iters", "1", "--weights", str(path))
@@ -210,3 +213,64 @@ def test_a_failed_compile_is_one_line(tmp_path):
 def test_memory_cap_from_the_environment():
     run = cli("latency", "--width", "64", "--batch", "4", "--iters", "1", env={"YOLO_EXPLORER_MAX_FORWARD_MB": "20"})
     assert run.returncode == 1 and "this server allows 20.0 MiB per forward" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["stats", "--detector", "--arch", "yolo11n", "--json"],
+        ["features", "--detector", "--arch", "yolo11n", "--image", str(SAMPLE), "--out", "{tmp}"],
+        ["detect", "--image", str(SAMPLE), "--json"],
+        ["assign", "--image", str(SAMPLE), "--box", "10,10,200,200", "--json"],
+        ["latency", "--detector", "--arch", "yolo11n", "--iters", "1", "--warmup", "0", "--json"],
+        ["profile", "--detector", "--arch", "yolo11n", "--iters", "1", "--warmup", "0", "--json"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_a_detector_at_a_size_not_a_multiple_of_32_runs_rounded_up_and_says_so(command, tmp_path, capsys):
+    """As Ultralytics' check_imgsz: 100x150 runs at 128x160 (its neck joins P4 to P5 upsampled twice, which an odd
+    P5 grid cannot match), said on stderr; a backbone runs at any size, unchanged."""
+    assert main([c.replace("{tmp}", str(tmp_path)) for c in command] + ["--imgsz", "100x150"]) == 0
+    out, err = capsys.readouterr()
+    assert "--imgsz 100x150: the detector takes sides that are multiples of its largest stride, 32; running at 128x160" in err
+    if command[0] == "features":
+        assert np.load(tmp_path / "P5.npy").shape[1:] == (4, 5)
+    else:
+        report = json.loads(out)
+        assert report.get("input", [3, *report.get("input_size", [])])[1:] == [128, 160]
+
+
+def test_a_backbone_runs_at_any_size(capsys):
+    assert main(["stats", "--arch", "yolo11n", "--imgsz", "100x150", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["input"] == [3, 100, 150] and "--imgsz" not in err
+    assert fit_size(make_config("tutorial"), (100, 150)) == (100, 150)
+    assert max_stride(make_config("yolo11x", detector=True)) == 32
+
+
+def test_weights_alone_pick_their_architecture_and_another_s_are_named_in_one_line(tmp_path, capsys):
+    """--weights without --arch build the model they fit (found from their tensors, as the app's upload does); weights
+    of another architecture give one line that says what they are and the flags that load them."""
+    trained = str(ROOT / "tests" / "data" / "synthetic_yolo11n.pt")
+    assert main(["stats", "--weights", trained, "--detector", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["config"] == {"arch": "yolo11n", "scale": "n", "in_channels": 3, "detector": True, "num_classes": 4}
+    assert "weights: synthetic_yolo11n.pt are YOLO11n's, with a 4-class detection head" in err
+    assert main(["detect", "--image", str(SAMPLE), "--arch", "yolo11s", "--weights", trained]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    said = "these weights are YOLO11n's, with a 4-class detection head, not YOLO11s's: load them with --arch yolo11n"
+    assert line.endswith(said)
+    odd = tmp_path / "odd.pt"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, odd)
+    assert main(["stats", "--arch", "yolo11n", "--weights", str(odd)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "fit no architecture here" in line and len(line) < 300
+
+
+def test_profile_offers_only_the_modes_it_can_split_per_layer(capsys):
+    for command, offered in (("latency", True), ("profile", False)):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert ("--compile" in text) == ("--cuda-graph" in text) == offered
+        assert "--channels-last" in text

@@ -4,6 +4,7 @@ send to `latency.measure`, the mode options declared once, and no private helper
 from __future__ import annotations
 
 import ast
+import json
 import statistics
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from yolo_explorer import build_backbone
 from yolo_explorer.cli import main
+from yolo_explorer.insights import Remedies, timing_notes
 from yolo_explorer.latency import LatencyRequest, measure
 from yolo_explorer.modes import MODE_OPTIONS, LatencyMode
 from yolo_explorer.timing import LatencyResult, check_counts, cpu_threads, time_runs
@@ -134,3 +136,27 @@ def test_the_profile_times_its_plain_forward_through_the_same_loop(monkeypatch):
     assert calls == [True]
     assert result.runs == 3 and result.forward_ms > 0
     assert statistics.median([layer.ms for layer in result.layers]) > 0
+
+
+def _timed(times, device="cpu", threads=2) -> LatencyResult:
+    return LatencyResult(tuple(times), 1, (64, 64), "fp32", device, "CPU", "2.13", threads, 0)
+
+
+def test_timing_notes_say_what_makes_a_timing_unreliable_and_what_to_do():
+    remedies = Remedies("more runs", "one thread")
+    steady, spread = _timed([10.0, 10.1, 10.2, 10.3, 10.4]), _timed([10.0, 10.1, 10.2, 30.0, 40.0])
+    assert (steady.p90_ms - steady.min_ms) / steady.median_ms < 0.2 < (spread.p90_ms - spread.min_ms) / spread.median_ms
+    assert timing_notes(steady, 0.3, 2, remedies) == []
+    (noisy,) = timing_notes(spread, None, 2, remedies)
+    assert noisy.startswith("Noisy measurement") and noisy.endswith("or with more runs.")
+    (busy,) = timing_notes(steady, 1.5, 2, remedies)  # a load over half the cores: this run's threads wait for them
+    assert "load 1.5 on 2 cores" in busy and busy.endswith("or with one thread.")
+    assert timing_notes(_timed([10.0] * 5, device="cuda:0"), 99.0, 2, remedies) == []  # the CPU's load, not a GPU's
+
+
+def test_latency_notes_a_busy_cpu_after_its_figures(capsys, monkeypatch):
+    monkeypatch.setattr("yolo_explorer.cli.os.getloadavg", lambda: (64.0, 64.0, 64.0))
+    assert main(["latency", "--width", "8", "--imgsz", "64", "--iters", "3", "--warmup", "0", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["input_size"] == [64, 64]  # the JSON on stdout stays whole
+    assert "note: The CPU was busy before this run (load 64.0" in err and "--threads 1" in err

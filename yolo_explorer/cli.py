@@ -21,9 +21,9 @@ import torch
 from .accuracy import calibrated_copy, mode_error
 from .assignment import Assignment, Truth, assign, truth_problem
 from .blocks import fold_batchnorm
-from .checkpoints import Checkpoint, WeightsError, read_checkpoint, task_note
-from .config import ARCHITECTURES, make_config
-from .detections import MAX_DET, class_names, detect
+from .checkpoints import Checkpoint, WeightsError, checkpoint_classes, read_checkpoint, task_note
+from .config import ARCHITECTURES, fit_size, make_config, max_stride
+from .detections import PREDICT, Nms, class_names, detect
 from .detector import Detector, build_model
 from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
 from .explain import Explanation, explain
@@ -31,11 +31,13 @@ from .features import extract_features
 from .formatting import human_count, latency_report, photo_list, stats_table
 from .heatmaps import rank_channels
 from .insights import (
+    Remedies,
     assignment_insight,
     box_changes_insight,
     calibration_insight,
     int8_tradeoff_insight,
     levels_insight,
+    timing_notes,
     variant_subject,
     verdict_insight,
 )
@@ -60,7 +62,7 @@ from .pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, pres
 from .profile import profile_layers
 from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
 from .walkthrough import Walkthrough, walkthrough
-from .weights import checkpoint_config, load_weights, match_state_dict
+from .weights import WeightsMismatchError, checkpoint_config, fitting_config, load_weights, match_state_dict
 
 __all__ = ["main"]
 
@@ -116,15 +118,22 @@ def _build_parser() -> _Parser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def model_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--arch", default="tutorial", choices=list(ARCHITECTURES), help="architecture (default tutorial)")
+    def model_args(p: argparse.ArgumentParser, whole: bool = False) -> None:
+        """The model's flags; `whole`: a command of the whole detector (YOLO11n unless told otherwise)."""
+        arch = "yolo11n" if whole else "tutorial"
+        p.set_defaults(detector=whole, default_arch=arch)
+        p.add_argument(
+            "--arch", choices=list(ARCHITECTURES), help=f"architecture (default: the one --weights are for, else {arch})"
+        )
         p.add_argument("--width", type=int, help="tutorial only: base width, a multiple of 8 from 8 to 256 (default 64)")
         p.add_argument("--repeats", type=int, help="tutorial only: bottlenecks per C3k2 (default 2)")
         p.add_argument("--imgsz", type=_size, default=(640, 640), help="input size S or HxW (default 640)")
         p.add_argument(
             "--detector",
             action="store_true",
-            help="YOLO11 only: the whole detector, layers 0-23 (backbone, neck, Detect head); default the backbone",
+            help="always the whole detector here (accepted, changes nothing)"
+            if whole
+            else "YOLO11 only: the whole detector, layers 0-23 (backbone, neck, Detect head); default the backbone",
         )
         p.add_argument(
             "--classes", type=_positive, help="with --detector: classes of the head (default 80; --weights sets its own)"
@@ -148,9 +157,7 @@ def _build_parser() -> _Parser:
         "detect",
         help="the whole YOLO11 detector on one image: the boxes NMS keeps (table, JSON, a picture), as `yolo predict`",
     )
-    model_args(p)
-    # detect is the whole detector (--detector is accepted and changes nothing), YOLO11n unless told otherwise
-    p.set_defaults(detector=True, arch="yolo11n")
+    model_args(p, whole=True)
     p.add_argument("--image", required=True, type=Path, help="image file")
     p.add_argument(
         "--no-rect",
@@ -159,11 +166,11 @@ def _build_parser() -> _Parser:
         help="pad the photo to the whole --imgsz; by default, as Ultralytics' predict, only up to a multiple of 32 "
         "(a 1920x1080 photo at 640 runs at 384x640)",
     )
-    p.add_argument("--conf", type=_fraction, default=0.25, help="score threshold, 0 to 1 (default 0.25)")
-    p.add_argument("--iou", type=_fraction, default=0.7, help="IoU threshold of NMS, 0 to 1 (default 0.7)")
+    p.add_argument("--conf", type=_fraction, default=PREDICT.conf, help="score threshold, 0 to 1 (default %(default)s)")
+    p.add_argument("--iou", type=_fraction, default=PREDICT.iou, help="IoU threshold of NMS, 0 to 1 (default %(default)s)")
     p.add_argument("--only", nargs="+", metavar="CLASS", help="keep only these classes, by name or index (person 2 ...)")
     p.add_argument("--agnostic", action="store_true", help="suppress overlapping boxes across classes (default per class)")
-    p.add_argument("--max-det", type=_positive, default=MAX_DET, help=f"boxes kept at most (default {MAX_DET})")
+    p.add_argument("--max-det", type=_positive, default=PREDICT.max_det, help="boxes kept at most (default %(default)s)")
     p.add_argument(
         "--steps",
         action="store_true",
@@ -189,8 +196,7 @@ def _build_parser() -> _Parser:
         "assign",
         help="label assignment: which cells of P3/P4/P5 learn each ground-truth box, as YOLO11's training assigns them",
     )
-    model_args(p)
-    p.set_defaults(detector=True, arch="yolo11n")
+    model_args(p, whole=True)
     p.add_argument("--image", required=True, type=Path, help="image file")
     p.add_argument(
         "--box",
@@ -214,7 +220,9 @@ def _build_parser() -> _Parser:
     p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
     p.add_argument("--bn", default="running", choices=["running", "batch"], help="BatchNorm statistics (default running)")
 
-    def timing_args(p: argparse.ArgumentParser, dtypes: list[str]) -> None:
+    def timing_args(p: argparse.ArgumentParser, dtypes: list[str], whole_forward: bool = True) -> None:
+        """The flags of a timed run; `whole_forward`: only the whole forward is timed, so compiled modes and CUDA
+        graphs are offered (a per-layer profile cannot split them)."""
         model_args(p)
         p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
         p.add_argument("--batch", type=_positive, default=1, help="images per forward (default 1)")
@@ -222,11 +230,15 @@ def _build_parser() -> _Parser:
         p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
         p.add_argument("--dtype", default="fp32", choices=dtypes, help="precision (default fp32)")
         for option in MODE_OPTIONS:
-            p.add_argument(option.flag, action="store_true", help=option.help + (" CUDA only." if option.cuda_only else ""))
-        p.add_argument("--compile", choices=list(COMPILE_MODES), help="torch.compile mode (compile time reported apart)")
-        p.add_argument(
-            "--freeze", action="store_true", help="with --compile: compile the weights as constants (inductor freezing)"
-        )
+            if whole_forward or option.per_layer:
+                cuda = " CUDA only." if option.cuda_only else ""
+                p.add_argument(option.flag, action="store_true", help=option.help + cuda)
+        p.set_defaults(compile=None, freeze=False, **{o.field: False for o in MODE_OPTIONS})
+        if whole_forward:
+            p.add_argument("--compile", choices=list(COMPILE_MODES), help="torch.compile mode (compile time reported apart)")
+            p.add_argument(
+                "--freeze", action="store_true", help="with --compile: compile the weights as constants (inductor freezing)"
+            )
         p.add_argument("--threads", type=_positive, help="CPU threads for the run (default: torch's)")
         p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
         p.add_argument("--json", action="store_true", help="print JSON")
@@ -270,7 +282,7 @@ def _build_parser() -> _Parser:
     q.add_argument("--image", type=Path, help="with a detector: the boxes each precision keeps on this photo, against fp32's")
 
     p = sub.add_parser("profile", help="time every layer: its share of the forward and of the MACs, its rate, a roofline")
-    timing_args(p, list(DTYPES))
+    timing_args(p, list(DTYPES), whole_forward=False)
 
     p = sub.add_parser("weights", help=f"Ultralytics' trained YOLO11 checkpoints ({LICENCE}): list them, fetch them")
     actions = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -309,6 +321,8 @@ def _batches(text: str) -> list[int]:
 
 
 def _config(args: argparse.Namespace):
+    if args.arch is None:
+        args.arch = _weights_arch(args) or args.default_arch
     fields = {"width": args.width, "depth": args.repeats}
     if args.arch == "tutorial":
         fields = {k: v for k, v in fields.items() if v is not None}
@@ -332,6 +346,53 @@ def _config(args: argparse.Namespace):
     if checkpoint is not None and args.classes is None:  # the head of --weights decides the class count
         config = checkpoint_config(config, checkpoint.state)
     return config
+
+
+def _weights_arch(args: argparse.Namespace) -> str | None:
+    """The architecture --weights were trained for, when --arch is not given (the tutorial's width and depth too,
+    unless given); said on stderr. None without weights, or for weights that fit no architecture here."""
+    checkpoint = _checkpoint(args)
+    if checkpoint is None:
+        return None
+    try:
+        config = fitting_config(checkpoint.state)
+    except WeightsError:
+        return None
+    if config.arch == "tutorial":
+        args.width = args.width or config.width
+        args.repeats = args.repeats or config.depth
+    hint = "" if args.detector or checkpoint_classes(checkpoint.state) is None else "; --detector for the whole detector"
+    print(f"weights: {args.weights.name} are {_weights_of(config, checkpoint)}{hint}", file=sys.stderr)
+    return config.arch
+
+
+def _weights_of(config, checkpoint: Checkpoint) -> str:
+    """What weights are, for `config` as `fitting_config` finds it: "YOLO11n's, with a 4-class detection head"."""
+    classes = checkpoint_classes(checkpoint.state)
+    head = f", with a {classes}-class detection head" if classes is not None else ""
+    return f"{config.label}'s{head}"
+
+
+def _flags(config, checkpoint: Checkpoint, whole: bool) -> str:
+    """The flags that build the model weights fit (`config`, as `fitting_config` finds it)."""
+    if config.arch == "tutorial":
+        return f"--arch tutorial --width {config.width} --repeats {config.depth}"
+    detector = " (and --detector for the whole detector)" if checkpoint_classes(checkpoint.state) and not whole else ""
+    return f"--arch {config.arch}{detector}"
+
+
+def _fit_imgsz(args: argparse.Namespace) -> None:
+    """A whole detector runs at --imgsz rounded up to a multiple of its largest stride, as Ultralytics' `check_imgsz`
+    rounds it; said on stderr when that changes it."""
+    fitted = fit_size(_config(args), args.imgsz)
+    if fitted != args.imgsz:
+        asked, now = "x".join(map(str, args.imgsz)), "x".join(map(str, fitted))
+        print(
+            f"--imgsz {asked}: the detector takes sides that are multiples of its largest stride, "
+            f"{max_stride(_config(args))}; running at {now} (HxW), as Ultralytics' check_imgsz rounds imgsz",
+            file=sys.stderr,
+        )
+        args.imgsz = fitted
 
 
 def _checkpoint(args: argparse.Namespace) -> Checkpoint | None:
@@ -364,6 +425,8 @@ def _load(model, args: argparse.Namespace, check_only: bool = False) -> None:
             print(f"weights: {args.weights.name} fits {model.config.label} ({len(matched)} tensors)", file=sys.stderr)
             return
         report = load_weights(model, checkpoint)
+    except WeightsMismatchError as err:
+        raise _RunFailed(f"{args.weights}: {_mismatch(model.config, checkpoint, err)}") from None
     except WeightsError as err:
         raise _RunFailed(f"{args.weights}: {err}") from None
     extra = f", {report.ignored} neck/head tensors ignored" if report.ignored else ""
@@ -374,6 +437,24 @@ def _load(model, args: argparse.Namespace, check_only: bool = False) -> None:
         extra += f"; its class names: {shown}"
     loaded = f"{report.loaded} tensors ({human_count(report.params)} parameters)"
     print(f"weights: {loaded} from {args.weights.name}{extra}", file=sys.stderr)
+
+
+def _mismatch(config, checkpoint: Checkpoint, err: WeightsMismatchError) -> str:
+    """One line for weights that do not fit the model asked for: what they are and the flags that load them, or
+    how far they are from every architecture here."""
+    try:
+        fits = fitting_config(checkpoint.state)
+    except WeightsMismatchError:
+        counts = {"missing": err.missing, "unexpected": err.unexpected, "of another shape": err.wrong_shape}
+        differ = ", ".join(f"{len(keys)} {what}" for what, keys in counts.items() if keys)
+        return (
+            f"these weights fit no architecture here (YOLO11 n-x, the tutorial at any width); "
+            f"against {config.label}: {differ} tensors"
+        )
+    whole = getattr(config, "detector", False)
+    asked = config.backbone.label if whole else config.label  # "YOLO11s", not "YOLO11s detector, 4 classes"
+    flags = _flags(fits, checkpoint, whole)
+    return f"these weights are {_weights_of(fits, checkpoint)}, not {asked}'s: load them with {flags}"
 
 
 def _check_memory(config, args: argparse.Namespace, device, dtype: str, batch: int = 1) -> None:
@@ -471,15 +552,15 @@ def _cmd_detect(args: argparse.Namespace) -> None:
             "pass --weights with trained weights (an Ultralytics checkpoint such as yolo11n.pt, or a state_dict)",
             file=sys.stderr,
         )
-    nms = {"conf": args.conf, "iou": args.iou, "agnostic": args.agnostic, "classes": only, "max_det": args.max_det}
-    result = detect(model, image, args.imgsz, rect=args.rect, keep_predictions=args.steps, **nms)
+    nms = Nms(args.conf, args.iou, args.agnostic, only, args.max_det)
+    result = detect(model, image, args.imgsz, nms, rect=args.rect, keep_predictions=args.steps)
     h, w = result.box.size
     if args.out is not None:
         from .rendering import boxes_image  # Plotly's colour scales come with it: only a picture needs them
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
         boxes_image(image, result.detections).save(args.out)
-    walked = walkthrough(result.predictions, result.box.size, names, **nms) if args.steps else None
+    walked = walkthrough(result.predictions, result.box.size, names, nms) if args.steps else None
     explained = [(d, explain(model, result.box, d.anchor, d.class_id)) for d in result.detections[: args.explain]]
     if args.explain_out is not None:
         _write_explanations(args.explain_out, image, result.box, explained)
@@ -487,9 +568,9 @@ def _cmd_detect(args: argparse.Namespace) -> None:
         out = {
             "model": model.config.label,
             "image": str(args.image),
-            "image_size": list(image.size),
+            "image_size": [image.height, image.width],
             "input_size": [h, w],
-            **nms,
+            **nms.to_dict(),
             "candidates": result.candidates,
             "best_score": result.best_score,
             "detections": [_detection_dict(d) for d in result.detections],
@@ -503,7 +584,7 @@ def _cmd_detect(args: argparse.Namespace) -> None:
         suppression = "across classes" if args.agnostic else "per class"
         among = f" of {', '.join(names[i] for i in only)}" if only else ""
         print(
-            f"{model.config.label}, {image.width}x{image.height} photo letterboxed to {h}x{w}: "
+            f"{model.config.label}, {image.height}x{image.width} photo (HxW) letterboxed to {h}x{w}: "
             f"{len(result.detections)} boxes kept of {result.candidates} cells above {args.conf:.2f}{among} "
             f"(NMS {suppression} at IoU {args.iou:.2f}; best score anywhere {result.best_score:.3g})"
         )
@@ -568,7 +649,7 @@ def _cmd_assign(args: argparse.Namespace) -> None:
         return
     h, w = result.input_size
     print(
-        f"{model.config.label}, {image.width}x{image.height} photo in a {h}x{w} input: {result.foreground} of "
+        f"{model.config.label}, {image.height}x{image.width} photo (HxW) in a {h}x{w} input: {result.foreground} of "
         f"{result.anchors} cells learn a box (task-aligned assigner: top {result.topk} of score^{result.alpha:g} x "
         f"CIoU^{result.beta:g} among the cells whose centre is inside the box)"
     )
@@ -589,7 +670,7 @@ def _assignment_dict(label: str, path: Path, photo: tuple[int, int], result: Ass
     return {
         "model": label,
         "image": str(path),
-        "image_size": list(photo),
+        "image_size": [photo[1], photo[0]],
         "input_size": list(result.input_size),
         "topk": result.topk,
         "alpha": result.alpha,
@@ -680,7 +761,7 @@ def _walk_text(walked: Walkthrough) -> str:
     levels = ", ".join(f"{lv.name} {lv.grid[0]}x{lv.grid[1]}: {lv.candidates} of {lv.predictions}" for lv in walked.levels)
     lines = [
         f"the head's output: {channels} x {anchors} ({channels - 4} class scores and 4 box numbers per cell); "
-        f"candidates over {walked.conf:.2f} per level: {levels}"
+        f"candidates over {walked.nms.conf:.2f} per level: {levels}"
     ]
     for i, step in enumerate(walked.steps, start=1):
         kept = step.kept
@@ -775,6 +856,7 @@ def _cmd_latency(args: argparse.Namespace) -> None:
     try:
         if onnx_runtime:
             model, onnx = deployable(model, size=args.imgsz, dtype=args.dtype, calibrate_batchnorm=args.weights is None)
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         results = measure(model, request, onnx=onnx)
         if args.error and onnx is not None:
             errors = output_errors(model, onnx, error_images(args.imgsz), device=args.device)
@@ -786,6 +868,8 @@ def _cmd_latency(args: argparse.Namespace) -> None:
         raise _RunFailed(str(err)) from None
     if args.save_onnx:
         args.save_onnx.write_bytes(onnx.data)
+    remedies = Remedies(more_runs=f"more timed runs (--iters {max(100, 2 * args.iters)})", fewer_threads="--threads 1")
+    notes = dict.fromkeys(n for r in results for n in timing_notes(r, load, os.cpu_count() or 1, remedies))
     if args.json:
         if isinstance(errors, list):
             extra = {"relative_error": max(e.relative_error for e in errors), "outputs": [asdict(e) for e in errors]}
@@ -793,17 +877,28 @@ def _cmd_latency(args: argparse.Namespace) -> None:
             extra = {"relative_error": errors} if errors is not None else {}
         out = [r.to_dict() | extra for r in results]
         print(json.dumps(out if args.sweep else out[0], indent=2))
+        _print_notes(notes)
         return
     print(latency_report(results, onnx.label if onnx else model.config.label, calibrated=args.weights is None))
     if isinstance(errors, list):
-        print("against float64, on the sample photos mirrored (int8's calibration saw them unmirrored):")
+        unmirrored = " (int8's calibration saw them unmirrored)" if args.dtype == "int8" else ""
+        print(f"against float64, on the sample photos mirrored{unmirrored}:")
         for e in errors:
             print(f"  {e.name}: relative error {e.relative_error:.2e}, cosine similarity {e.cosine:.5f}")
     elif errors is not None:
-        basis = "" if args.weights else " (BatchNorm calibrated on the input: random weights would underflow fp16)"
+        underflow = ": random weights would underflow fp16" if args.dtype == "fp16" else ""
+        basis = "" if args.weights else f" (random weights: BatchNorm calibrated on the input first{underflow})"
         print(f"relative error against float64: {errors:.2e}{basis}")
     if args.save_onnx:
         print(f"wrote {args.save_onnx} ({len(onnx.data) / 2**20:.1f} MiB)")
+    _print_notes(notes)
+
+
+def _print_notes(notes) -> None:
+    """A timing's notes, after its figures, on stderr (the JSON on stdout stays whole)."""
+    sys.stdout.flush()
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _int8_asked(args: argparse.Namespace) -> bool:
@@ -944,7 +1039,7 @@ def _int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
         return
     h, w = fp32.size
     print(
-        f"{fp32.label} at {h}x{w}, ONNX Runtime int8 ({recipe.calibrator} calibration, "
+        f"{fp32.label} at {h}x{w} (HxW), ONNX Runtime int8 ({recipe.calibrator} calibration, "
         f"{'per-channel' if recipe.per_channel else 'per-tensor'} weights) on {photo_list(lab.photos.calibrate_labels)}; "
         f"judged on {photo_list(lab.photos.judged_labels)}"
         + (" (the one photo, mirrored: a weaker test; pass more photos)" if lab.photos.mirrored else "")
@@ -994,7 +1089,7 @@ def _cmd_profile(args: argparse.Namespace) -> None:
         print(json.dumps(out, indent=2))
         return
     h, w = profile.input_size
-    print(f"{profile.model}, {h}x{w}, batch {profile.batch}, {profile.mode} on {profile.device_name}: {profile.runs} runs")
+    print(f"{profile.model}, {h}x{w} (HxW), batch {profile.batch}, {profile.mode} on {profile.device_name}: {profile.runs} runs")
     print(
         f"peaks measured here: {peaks.tflops:.3g} TFLOP/s ({peaks.compute}), {peaks.gbps:.3g} GB/s; "
         f"ridge {peaks.ridge:.3g} FLOP/byte (below it a layer is memory-bound)"
@@ -1090,6 +1185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "imgsz", None) is not None:
+            _fit_imgsz(args)
         _COMMANDS[args.command](args)
     except _BadArgument as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
@@ -1097,6 +1194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _RunFailed as err:
         print(f"{parser.prog}: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the output piped into a reader that stopped early (`| head`): nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's documented remedy (signal module)
+        return 0
     except Exception as err:  # a last resort: one line, not a traceback
         if os.environ.get("YOLO_EXPLORER_DEBUG"):
             raise

@@ -26,7 +26,9 @@ __all__ = [
     "YOLO11_HEAD_LAYER",
     "YOLO11_HEAD_SOURCES",
     "YOLO11_SCALES",
+    "fit_size",
     "make_config",
+    "max_stride",
 ]
 
 
@@ -390,6 +392,22 @@ def make_config(arch: str = "tutorial", **kwargs: Any) -> BackboneConfig:
     if unknown:
         raise ValueError(f"{arch} configs have no field {', '.join(unknown)}; valid: {', '.join(sorted(fields))}")
     return cls(**kwargs)
+
+
+def max_stride(config: BackboneConfig) -> int:
+    """The stride of a model's coarsest level, P5 (32 here): the product of its backbone's convolution strides."""
+    backbone = config.backbone if getattr(config, "detector", False) else config
+    return math.prod(spec.stride for spec in backbone.layers() if spec.block == "conv")
+
+
+def fit_size(config: BackboneConfig, size: tuple[int, int]) -> tuple[int, int]:
+    """The (H, W) a model runs at when asked for `size`: a whole detector's sides rounded up to a multiple of its
+    largest stride, as Ultralytics' `check_imgsz` rounds `imgsz` (its neck joins each level to the one above it,
+    upsampled twice: at 333 px P4's 21 rows would meet P5's 11 x 2 = 22); a backbone runs at any size."""
+    if not getattr(config, "detector", False):
+        return size
+    stride = max_stride(config)
+    return (math.ceil(size[0] / stride) * stride, math.ceil(size[1] / stride) * stride)
 
 
 def _is_int(value: object) -> bool:

@@ -538,3 +538,40 @@ def box_changes_insight(changes) -> str:
         + (f" ({worst:.2f} at worst)" if worst is not None else "")
         + f", loses {len(changes.lost)}, finds {len(changes.new)} new"
     )
+
+
+NOISY_SPREAD = 0.2  # (p90 - min) / median above this: the timings are noisy
+
+
+@dataclass(frozen=True)
+class Remedies:
+    """How the user acts on a timing note, in the words of the page or the command line."""
+
+    more_runs: str  # "more timed runs" / "--iters 200"
+    fewer_threads: str  # "fewer CPU threads" / "--threads 1"
+
+
+def timing_notes(result, load: float | None, cpus: int, remedies: Remedies) -> list[str]:
+    """What makes a timing unreliable, each a sentence that ends with what to do: runs spread widely (another
+    program shares the device), and a CPU that was busy before the run (its threads then wait on each other's cores:
+    a loaded 2-core machine timed a small model 10 to 170 times too slow with 2 threads, right with 1).
+
+    Args:
+        result: a `LatencyResult`.
+        load: the system's 1-minute load average just before the run (None where the system does not tell).
+        cpus: the machine's logical CPUs.
+    """
+    notes = []
+    if result.spread > NOISY_SPREAD:
+        notes.append(
+            f"Noisy measurement: the runs spread {result.spread:.0%} of the median between the fastest and p90. "
+            f"Another program (or user) is probably using the device; run again when it is idle, or with "
+            f"{remedies.more_runs}."
+        )
+    if load is not None and load > 0.5 * cpus and result.device == "cpu":
+        notes.append(
+            f"The CPU was busy before this run (load {load:.1f} on {cpus} cores): other processes share it, and "
+            f"{result.threads} thread(s) of this run wait for cores; the figures may be many times too slow. Time "
+            f"again when the machine is idle, or with {remedies.fewer_threads}."
+        )
+    return notes
