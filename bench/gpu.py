@@ -45,11 +45,11 @@ from yolo_explorer.peaks import matmul_peak_tflops  # noqa: E402
 LINES: list[str] = []
 LOG: list[Path] = []  # gpu.txt when --out is given
 GPU_TESTS = (
-    "tests/test_latency.py",
-    "tests/test_memory.py",
-    "tests/test_capture.py",
-    "tests/test_profile.py",
-    "tests/test_onnx.py",
+    "tests/engine/test_latency.py",
+    "tests/engine/test_memory.py",
+    "tests/engine/test_capture.py",
+    "tests/engine/test_profile.py",
+    "tests/engine/test_onnx.py",
 )
 WIDE = 58  # mode label column
 DEADLINE = [float("inf")]  # perf_counter time after which remaining runs are skipped

@@ -1,20 +1,22 @@
-"""Shared fixtures (AppTest runs of the app, Chromium) and the test tiers.
+"""Shared fixtures (AppTest runs of the app, the trained test detector, Chromium) and the test tiers.
 
-Every test gets one tier marker: `browser` (set by its module: a real Chromium, maybe HAProxy), `app` (it runs the
-app in AppTest), or else `engine`. `slow` marks what an edit rarely needs (compiles, ONNX exports, subprocesses of
-the CLI, wheel builds, fuzzing). `make test-quick` runs `not browser and not slow`; `make test` and CI run all.
+A test's folder is its tier: `tests/engine` (the engine, `yolo_explorer`, and the command line), `tests/app` (the
+Streamlit app, mostly through AppTest), `tests/browser` (a real Chromium, maybe HAProxy); each adds its marker.
+`slow` is marked by the tests themselves: what an edit rarely needs (compiles, ONNX exports, subprocesses of the
+CLI, wheel builds, fuzzing). `make test-quick` runs `not browser and not slow`; `make test` and CI run all.
 """
 
 from __future__ import annotations
 
 import ast
-import inspect
+import copy
 import os
 import tempfile
 import threading
+from pathlib import Path
 
 import pytest
-from helpers import APP
+from helpers import APP, TRAINED
 
 # No test reads a developer's own weights: the weights folder is unset and the per-user cache that fetched
 # checkpoints go to (XDG_CACHE_HOME/yolo-explorer/weights) is a new, empty folder, for the app servers the
@@ -27,21 +29,44 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="yolo-explorer-tests-")
 os.environ["YOLO_EXPLORER_LOCK_DIR"] = tempfile.mkdtemp(prefix="yolo-explorer-locks-")
 
 
-def _one_parse_at_a_time(parse):
-    lock = threading.Lock()
+@pytest.fixture
+def one_parse_at_a_time(monkeypatch):
+    """For a test that runs AppTest sessions in threads: ast.parse, one call at a time. It is not thread-safe in
+    CPython 3.11 (python/cpython#106905: a spurious "SystemError: AST constructor recursion depth mismatch" when two
+    threads parse at once), and every AppTest run compiles its script through it with a script cache of its own (two
+    collided once in CI). A served app compiles each page once, under Streamlit's script cache lock."""
+    lock, parse = threading.Lock(), ast.parse
 
     def parse_alone(*args, **kwargs):
         with lock:
             return parse(*args, **kwargs)
 
-    return parse_alone
+    monkeypatch.setattr(ast, "parse", parse_alone)
 
 
-# ast.parse is not thread-safe in CPython 3.11 (python/cpython#106905: a spurious "SystemError: AST constructor
-# recursion depth mismatch" when two threads parse at once). Every AppTest run compiles its script through
-# ast.parse with a script cache of its own, so the tests that run two AppTest sessions in threads could collide (one
-# did in CI). A served app compiles each page once, under Streamlit's script cache lock.
-ast.parse = _one_parse_at_a_time(ast.parse)
+@pytest.fixture(scope="session")
+def trained_once():
+    from yolo_explorer import build_detector, load_weights
+    from yolo_explorer.checkpoints import read_checkpoint
+
+    checkpoint = read_checkpoint(TRAINED)
+    model = build_detector("yolo11n", 4)
+    load_weights(model, checkpoint)
+    return model.eval(), checkpoint
+
+
+@pytest.fixture
+def trained_detector(trained_once):
+    """The test suite's trained detector (tests/data/synthetic_yolo11n.pt: YOLO11n trained by Ultralytics on four
+    coloured shapes, in eval mode), read and built once per session: a fresh copy for each test, which may fold,
+    move or change it."""
+    return copy.deepcopy(trained_once[0])
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(trained_once):
+    """The trained detector's checkpoint as `read_checkpoint` gives it (its tensors, names and task), read once."""
+    return trained_once[1]
 
 
 @pytest.fixture
@@ -76,22 +101,15 @@ def browser():
         b.close()
 
 
-_USES_APPTEST: dict[str, bool] = {}
-# a test whose own code does one of these is slow: the CLI in a subprocess (seconds of imports each), a torch.compile
-_SLOW_CALLS = ("cli(", 'compile="', "compile='")
+TIERS = ("engine", "app", "browser")  # tests/<tier>/test_*.py
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give every test its tier: browser (its module says so), app (it runs the app in AppTest), else engine; and
-    `slow` to a test that runs the CLI in a subprocess or compiles (modules that are slow throughout mark themselves)."""
+    """Give every test the tier of its folder; an engine test that runs the app belongs in tests/app."""
     for item in items:
-        function = getattr(item, "function", None)
-        if function is not None and any(call in inspect.getsource(function) for call in _SLOW_CALLS):
-            item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("browser"):
-            continue
-        module = item.module
-        if module.__name__ not in _USES_APPTEST:
-            _USES_APPTEST[module.__name__] = "AppTest" in inspect.getsource(module)
-        uses_app = "app" in getattr(item, "fixturenames", ()) or _USES_APPTEST[module.__name__]
-        item.add_marker(pytest.mark.app if uses_app else pytest.mark.engine)
+        tier = Path(item.path).parent.name
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in tests/engine, tests/app or tests/browser")
+        if tier == "engine" and "app" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} runs the app: it belongs in tests/app")
+        item.add_marker(getattr(pytest.mark, tier))

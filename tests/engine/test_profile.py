@@ -66,6 +66,7 @@ def test_the_time_is_put_on_the_layer_that_spends_it():
     assert profile.forward_ms >= 40  # the plain forward pays it too
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [LatencyMode(compile="default"), LatencyMode(cuda_graph=True)])
 def test_compiled_modes_are_not_split_per_layer(mode):
     with pytest.raises(ValueError, match="cannot be timed layer by layer"):

@@ -35,6 +35,7 @@ def test_cpu_latency_report():
     model.lock.release()
 
 
+@pytest.mark.slow
 def test_latency_refuses_bad_arguments():
     model = build_backbone(width=8)
     with pytest.raises(ValueError, match="not present"):
@@ -161,6 +162,7 @@ def test_calibrated_copy_keeps_activations_at_unit_scale():
     assert not model.training and all(m.momentum == 0.1 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 
+@pytest.mark.slow
 def test_compile_on_cpu_reports_compile_time_apart():
     model = build_backbone(width=8)
     result = measure_latency(model, size=64, mode=LatencyMode(compile="default"), warmup=1, iters=3)
@@ -168,6 +170,7 @@ def test_compile_on_cpu_reports_compile_time_apart():
     assert result.compile_s * 1000 > result.median_ms  # compiling costs more than a run
 
 
+@pytest.mark.slow
 def test_frozen_weights_are_a_compile_option_and_keep_the_outputs():
     with pytest.raises(ValueError, match="choose a compile mode"):
         LatencyMode(freeze=True)
@@ -184,6 +187,7 @@ def test_frozen_weights_are_a_compile_option_and_keep_the_outputs():
     assert mode_error(calibrated, mode, size=64) < 1e-5
 
 
+@pytest.mark.slow
 def test_a_machine_that_cannot_compile_gets_a_clear_error_and_others_still_can():
     import torch._inductor.config as inductor
 
@@ -217,6 +221,7 @@ def held_by_another_user(hold: AbstractContextManager) -> Iterator[threading.Eve
         thread.join()
 
 
+@pytest.mark.slow
 def test_a_compiled_run_waits_for_another_compiled_run():
     """Every compile empties dynamo's cache: a second compiled run must not start while the first is timed."""
     from yolo_explorer.modes import _COMPILED_RUN
@@ -258,6 +263,7 @@ def test_gpu_latency_every_supported_dtype(device):
 CUDA = [d for d in GPUS if d.startswith("cuda")]
 
 
+@pytest.mark.slow
 @pytest.mark.gpu
 @pytest.mark.skipif(not CUDA, reason="no CUDA device on this machine; CUDA graphs and reduce-overhead are checked only there")
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from yolo_explorer import build_backbone
 from yolo_explorer.checkpoints import WeightsError, read_state_dict
 from yolo_explorer.weights import WeightsMismatchError, load_weights
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 def tutorial_model(width: int = 8, seed: int = 3) -> YOLOv11Backbone:

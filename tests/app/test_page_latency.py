@@ -53,7 +53,7 @@ def test_each_run_is_compared_with_plain_fp32(app):
 def test_a_failed_compile_is_explained_and_eager_still_works(app, monkeypatch):
     import torch
 
-    def no_compiler(model, **options):  # as on a laptop without g++ (the real failure: tests/test_latency.py)
+    def no_compiler(model, **options):  # as on a laptop without g++ (the real failure: tests/engine/test_latency.py)
         def fail(*args):
             raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found in torch._inductor.config.cpp.cxx")
 
@@ -250,7 +250,7 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
 
 
 @pytest.mark.slow  # exports and quantizes a detector
-def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_what_it_cannot_judge(app):
+def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_what_it_cannot_judge(app, trained_detector):
     """The trained shapes detector: the samples are off by default (not its world); a photo it sees nothing in is said
     first, in the warning; six uploaded photos of shapes calibrate on three and judge on three, and the verdict of each
     variant is the engine's on the same photos."""
@@ -259,8 +259,6 @@ def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_w
     from data.synthetic_shapes import scene
     from helpers import TRAINED, detector_app, image_bytes, upload
 
-    from yolo_explorer import build_detector, load_weights
-    from yolo_explorer.checkpoints import read_checkpoint
     from yolo_explorer.formatting import escape_markdown
     from yolo_explorer.insights import verdict_insight
     from yolo_explorer.int8_sensitivity import Int8Lab
@@ -301,9 +299,7 @@ def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_w
     trade = next(d.value for d in at.dataframe if "speed-up" in d.value.columns)
     assert list(trade["verdict"]) == ["the reference", "fails", "passes"]
 
-    checkpoint = read_checkpoint(TRAINED)
-    model = build_detector("yolo11n", 4)
-    load_weights(model, checkpoint)
+    model = trained_detector
     photos = [(f"upload: {name}", letterbox(load_image(data), 320).tensor().numpy()) for name, data, _ in files]
     lab = Int8Lab.build(model.eval(), size=320, photos=int8_photos(photos, size=(320, 320), samples=False))
     mixed = lab.verdict(lab.quantize(exclude=["23"]))

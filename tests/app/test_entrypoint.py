@@ -13,7 +13,7 @@ from helpers import APP, no_problems
 
 from pages.ui.entrypoint import PAGES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE_FILES = [p.file for p in PAGES]
 PUBLIC = {"streamlit", "streamlit.testing.v1", "streamlit.components.v1", "streamlit.column_config"}  # documented modules
 

@@ -5,6 +5,7 @@ which part of int8 loses them."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -15,9 +16,8 @@ import torch
 from data.synthetic_shapes import scene
 from helpers import TRAINED, cli
 
-from yolo_explorer import build_backbone, build_detector, load_weights
+from yolo_explorer import build_backbone, build_detector
 from yolo_explorer.accuracy import calibrated_copy
-from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.detections import detect
 from yolo_explorer.insights import calibration_insight, verdict_insight
 from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, onnx_detections, units_of
@@ -26,7 +26,7 @@ from yolo_explorer.onnx_models import calibration_images, export_onnx, quantize_
 from yolo_explorer.onnx_runtime import output_errors, reference_outputs, run_onnx
 from yolo_explorer.preprocess import letterbox
 
-pytestmark = [pytest.mark.engine, pytest.mark.slow]  # ONNX exports and quantizations
+pytestmark = pytest.mark.slow  # ONNX exports and quantizations
 
 SIZE = 128
 
@@ -155,10 +155,8 @@ def test_bad_requests_say_what_is_wrong(lab, backbone):
 
 
 @pytest.fixture(scope="module")
-def shapes_detector():
-    checkpoint = read_checkpoint(TRAINED)
-    model = build_detector("yolo11n", 4)
-    load_weights(model, checkpoint)
+def shapes_detector(trained_once):
+    model, checkpoint = copy.deepcopy(trained_once[0]), trained_once[1]
     return model.eval(), checkpoint.names
 
 

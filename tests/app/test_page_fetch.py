@@ -47,7 +47,7 @@ def test_one_click_fetches_the_weights_and_every_session_is_offered_them(app, re
     assert not [b for b in other.button if b.key == "fetch_yolo11n"]
 
 
-def test_two_sessions_asking_at_once_share_one_download(app, monkeypatch, release):
+def test_two_sessions_asking_at_once_share_one_download(app, monkeypatch, release, one_parse_at_a_time):
     monkeypatch.setenv("YOLO_EXPLORER_WEIGHTS_URL", f"{release}/slow")
     first, second = app(arch="yolo11n", side=128), app(arch="yolo11n", side=128)
     before = len([r for r in Handler.requests if r.startswith("/slow/")])

@@ -20,7 +20,7 @@ from yolo_explorer.latency import LatencyRequest, measure
 from yolo_explorer.modes import MODE_OPTIONS, LatencyMode
 from yolo_explorer.timing import LatencyResult, check_counts, cpu_threads, time_runs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_time_runs_times_each_run_and_calls_after_each_outside_the_timing():
@@ -74,6 +74,7 @@ def test_measure_counts_the_flops_of_each_batch_as_torch_does():
     assert progress == [(1, 1, 2), (1, 2, 2), (3, 1, 2), (3, 2, 2)]
 
 
+@pytest.mark.slow
 def test_a_request_refuses_what_its_runtime_cannot_run():
     with pytest.raises(ValueError, match="int8 runs in ONNX Runtime"):
         LatencyRequest(dtype="int8")

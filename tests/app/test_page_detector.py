@@ -14,10 +14,9 @@ from data.synthetic_shapes import CLASSES, scene
 from helpers import TRAINED, detector_app, no_problems, photo_upload, run_latency, upload
 from spec import YOLO11_DETECTOR
 
-from yolo_explorer import build_backbone, build_detector, load_image, load_weights
+from yolo_explorer import build_backbone, build_detector, load_image
 from yolo_explorer.accuracy import calibrated_copy
 from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.detections import Nms, detect
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.preprocess import letterbox
@@ -208,7 +207,7 @@ def test_onnx_runtime_and_the_profile_of_the_detector(app):
     assert at.dataframe[0].value["layer"].tolist() == [str(i) for i in range(24)]
 
 
-def test_a_trained_checkpoint_names_its_classes_and_runs_as_yolo_predict(app):
+def test_a_trained_checkpoint_names_its_classes_and_runs_as_yolo_predict(app, trained_detector):
     """Ultralytics' best.pt of the shapes detector on a new 960x640 photo: the boxes are the engine's `detect`
     (BatchNorm folded, the photo padded only to 448x640 as predict does), named as the checkpoint names them."""
     image, shapes = scene(777, 960, 640)
@@ -222,9 +221,7 @@ def test_a_trained_checkpoint_names_its_classes_and_runs_as_yolo_predict(app):
     caption = next(c.value for c in at.caption if "boxes kept of" in c.value)
     assert "letterboxed to 448×640" in caption and "BatchNorm folded" in caption
 
-    checkpoint = read_checkpoint(TRAINED)
-    deployed = build_detector("yolo11n", 4)
-    load_weights(deployed, checkpoint)
+    deployed = trained_detector
     fold_batchnorm(deployed)
     decoded = load_image(at.session_state["settings"].photo.data)
     expected = detect(deployed, decoded, 640)
@@ -242,7 +239,7 @@ def test_a_trained_checkpoint_names_its_classes_and_runs_as_yolo_predict(app):
 
 
 @pytest.mark.slow  # a trained detector on the page and in the engine, with backward passes
-def test_why_this_box_explains_the_kept_boxes_as_the_engine_does(app):
+def test_why_this_box_explains_the_kept_boxes_as_the_engine_does(app, trained_detector):
     """Why this box?: the two first boxes by default, each from its own level and cell, with the share of its map the
     engine's `explain` finds on the page's forward (the folded detector, the photo as predict pads it)."""
     from yolo_explorer.explain import explain
@@ -251,8 +248,7 @@ def test_why_this_box_explains_the_kept_boxes_as_the_engine_does(app):
     at = upload(detector_app(app, "detections.py"), "best.pt", TRAINED.read_bytes())
     photo_upload(at, image)
     no_problems(at)
-    deployed = build_detector("yolo11n", 4)
-    load_weights(deployed, read_checkpoint(TRAINED))
+    deployed = trained_detector
     fold_batchnorm(deployed)
     result = detect(deployed, load_image(at.session_state["settings"].photo.data), 640)
     lines = [m.value for m in at.markdown if "of its map lies within one cell" in m.value]
@@ -270,10 +266,10 @@ def test_why_this_box_explains_the_kept_boxes_as_the_engine_does(app):
     assert len([m for m in at.markdown if "of its map lies within one cell" in m.value]) == 1
 
 
-def test_class_names_from_a_file_are_text_wherever_they_are_drawn(app):
+def test_class_names_from_a_file_are_text_wherever_they_are_drawn(app, trained_checkpoint):
     """Names are text from a file: no Markdown, HTML, Plotly template or terminal escape comes of them."""
     hostile = ("<b>bold</b>", "**red** :red[x] [a](javascript:alert(1))", "\x1b[31mred\x1b[0m\u202e", "%{x} 100%")
-    checkpoint = read_checkpoint(TRAINED)
+    checkpoint = trained_checkpoint
     buffer = io.BytesIO()
     torch.save({"model": checkpoint.state, "names": dict(enumerate(hostile))}, buffer)
     at = upload(detector_app(app, "detections.py"), "hostile.pt", buffer.getvalue())

@@ -11,15 +11,12 @@ from data.synthetic_shapes import scene
 from helpers import TRAINED
 from torch import nn
 
-from yolo_explorer import build_detector, letterbox, load_weights
+from yolo_explorer import build_detector, letterbox
 from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.config import YOLO11_HEAD_SOURCES
 from yolo_explorer.detections import detect
 from yolo_explorer.detector import DetectorOutput
 from yolo_explorer.explain import explain
-
-pytestmark = pytest.mark.engine
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +119,8 @@ def test_a_score_that_depends_on_one_region_gets_maps_that_lie_there():
     assert why.share == pytest.approx(1.0)  # all of it within a cell of (3, 5)
 
 
-def test_a_trained_box_is_explained_on_its_own_level_near_its_own_cell():
-    checkpoint = read_checkpoint(TRAINED)
-    model = build_detector("yolo11n", 4)
-    load_weights(model, checkpoint)
+def test_a_trained_box_is_explained_on_its_own_level_near_its_own_cell(trained_detector):
+    model = trained_detector
     fold_batchnorm(model)
     image, _ = scene(41, 800, 600)
     result = detect(model, image, 320, rect=False)
@@ -148,7 +143,7 @@ def test_a_trained_box_is_explained_on_its_own_level_near_its_own_cell():
 
 
 @pytest.mark.slow  # CLI subprocesses
-def test_detect_explain_says_why_each_box_was_found(tmp_path):
+def test_detect_explain_says_why_each_box_was_found(tmp_path, trained_detector):
     """`detect --explain 2 --json`: each box's level, cell and map share as the engine finds them; --explain-out writes
     each box's two pictures; --explain-out alone is refused."""
     import json
@@ -163,8 +158,7 @@ def test_detect_explain_says_why_each_box_was_found(tmp_path):
     run = cli(*args, "--json", "--explain-out", str(tmp_path / "why"))
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    model = build_detector("yolo11n", 4)
-    load_weights(model, read_checkpoint(TRAINED))
+    model = trained_detector
     fold_batchnorm(model)
     result = detect(model, image, 320)
     assert len(out["explanations"]) == 2

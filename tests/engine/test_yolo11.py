@@ -24,7 +24,7 @@ from yolo_explorer import build_backbone, list_layers, make_config, model_stats,
 from yolo_explorer.config import YOLO11_SCALES, YOLO11Config
 from yolo_explorer.yolo11_blocks import C2PSA, Attention, C3k
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 ULTRALYTICS = json.loads((DATA / "ultralytics_yolo11_keys.json").read_text())["scales"]
 ARCHS = [f"yolo11{s}" for s in YOLO11_SCALES]
 # backbone (layers 0-10) parameter counts, summed from Ultralytics' own state_dicts

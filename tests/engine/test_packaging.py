@@ -17,7 +17,7 @@ from spec import YOLO11N_BACKBONE_PARAMS
 
 pytestmark = pytest.mark.slow  # builds the wheel
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # import name -> distribution, for what the engine may import
 DISTRIBUTIONS = {
     "torch": "torch",

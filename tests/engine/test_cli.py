@@ -16,10 +16,11 @@ from yolo_explorer import make_config, model_stats
 from yolo_explorer.cli import main
 from yolo_explorer.config import fit_size, max_stride
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "yolo_explorer" / "samples" / "cat.jpg"
 
 
+@pytest.mark.slow
 def test_stats_json_matches_the_engine_and_spec():
     run = cli("stats", "--width", "64", "--imgsz", "640", "--json")
     assert run.returncode == 0, run.stderr
@@ -35,6 +36,7 @@ def test_stats_json_matches_the_engine_and_spec():
     assert out["stages"][4]["output_shape"] == [256, 80, 80]
 
 
+@pytest.mark.slow
 def test_stats_table_nonsquare_with_summary():
     run = cli("stats", "--width", "16", "--imgsz", "480x641", "--dtype", "fp16", "--summary", "--depth", "1")
     assert run.returncode == 0, run.stderr
@@ -42,6 +44,7 @@ def test_stats_table_nonsquare_with_summary():
     assert "Total params: 1,606,032" in run.stdout
 
 
+@pytest.mark.slow
 def test_features_writes_maps_input_and_grids(tmp_path):
     run = cli(
         "features", "--image", str(SAMPLE), "--width", "8", "--imgsz", "320", "--seed", "3", "--out", str(tmp_path), "--top", "4"
@@ -71,6 +74,7 @@ def test_features_writes_maps_input_and_grids(tmp_path):
     assert np.load(again / "stage1_c3k2.cv1.npy").shape == (16, 80, 80)  # 2 x int(2w x 0.5)
 
 
+@pytest.mark.slow
 def test_latency_json():
     run = cli("latency", "--width", "8", "--imgsz", "128", "--iters", "3", "--warmup", "1", "--batch", "2", "--json")
     assert run.returncode == 0, run.stderr
@@ -79,6 +83,7 @@ def test_latency_json():
     assert out["batch"] == 2 and len(out["times_ms"]) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, words",
     [
@@ -101,6 +106,7 @@ def test_bad_arguments_exit_2_with_one_line(args, words):
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n\x00\x00"])
 def test_bad_image_exits_1_with_one_line(tmp_path, content):
     bad = tmp_path / "bad.png"
@@ -111,11 +117,13 @@ def test_bad_image_exits_1_with_one_line(tmp_path, content):
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 def test_runs_from_another_directory(tmp_path):
     run = cli("stats", "--width", "8", "--json", cwd=tmp_path)
     assert run.returncode == 0 and json.loads(run.stdout)["total"]["params"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["yolo11n", "yolo11m"])
 def test_yolo11_stats_json_one_row_per_layer_index(arch):
     run = cli("stats", "--arch", arch, "--json")
@@ -126,11 +134,13 @@ def test_yolo11_stats_json_one_row_per_layer_index(arch):
     assert out["config"] == {"arch": arch, "scale": arch[-1], "in_channels": 3}
 
 
+@pytest.mark.slow
 def test_width_is_refused_for_yolo11():
     run = cli("stats", "--arch", "yolo11s", "--width", "32")
     assert run.returncode == 2 and "apply to the tutorial" in run.stderr and "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 def test_weights_make_features_independent_of_the_seed(tmp_path):
     import torch
 
@@ -149,6 +159,7 @@ def test_weights_make_features_independent_of_the_seed(tmp_path):
     assert np.array_equal(maps[0], maps[1])
 
 
+@pytest.mark.slow
 def test_bad_or_mismatched_weights_exit_1_with_one_line(tmp_path):
     import torch
 
@@ -167,6 +178,7 @@ def test_bad_or_mismatched_weights_exit_1_with_one_line(tmp_path):
         assert run.returncode == 1 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
 
 
+@pytest.mark.slow
 def test_latency_modes_sweep_json():
     run = cli(
         "latency",
@@ -189,6 +201,7 @@ def test_latency_modes_sweep_json():
     assert out[1]["flops"] == 2 * out[0]["flops"] == 2 * model_stats(make_config(width=8), 64).flops
 
 
+@pytest.mark.slow
 def test_gpu_only_modes_are_refused_on_cpu():
     run = cli("latency", "--width", "8", "--imgsz", "64", "--cuda-graph")
     assert run.returncode == 2 and "CUDA graphs need a CUDA device" in run.stderr
@@ -196,6 +209,7 @@ def test_gpu_only_modes_are_refused_on_cpu():
     assert run.returncode == 2 and "cuDNN autotuning needs a CUDA device" in run.stderr
 
 
+@pytest.mark.slow
 def test_latency_with_folded_batchnorm_reports_its_error():
     run = cli("latency", "--width", "8", "--imgsz", "64", "--iters", "2", "--fold-bn", "--error", "--json")
     assert run.returncode == 0, run.stderr
@@ -203,6 +217,7 @@ def test_latency_with_folded_batchnorm_reports_its_error():
     assert out["mode"] == "fp32 + BN folded" and out["relative_error"] < 1e-5
 
 
+@pytest.mark.slow
 def test_a_failed_compile_is_one_line(tmp_path):
     no_compiler = {"CXX": "/nonexistent/g++", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}  # and no cached kernels
     run = cli("latency", "--width", "8", "--imgsz", "32", "--compile", "default", env=no_compiler)
@@ -210,6 +225,7 @@ def test_a_failed_compile_is_one_line(tmp_path):
     assert "failed on this machine: InvalidCxxCompiler" in run.stderr and "time the eager modes instead" in run.stderr
 
 
+@pytest.mark.slow
 def test_memory_cap_from_the_environment():
     run = cli("latency", "--width", "64", "--batch", "4", "--iters", "1", env={"YOLO_EXPLORER_MAX_FORWARD_MB": "20"})
     assert run.returncode == 1 and "this server allows 20.0 MiB per forward" in run.stderr, run.stderr

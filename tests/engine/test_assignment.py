@@ -4,6 +4,7 @@ predictions and on the test suite's trained detector; and what the page's struct
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 
@@ -13,7 +14,7 @@ import torch
 from helpers import TRAINED
 from PIL import Image
 
-from yolo_explorer import build_detector, letterbox, load_weights
+from yolo_explorer import letterbox
 from yolo_explorer.assignment import (
     ALPHA,
     BETA,
@@ -24,12 +25,9 @@ from yolo_explorer.assignment import (
     predicted_boxes,
     task_aligned_assign,
 )
-from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.detections import class_names
 from yolo_explorer.insights import assignment_insight
 from yolo_explorer.object_size import box_iou
-
-pytestmark = pytest.mark.engine
 
 REFERENCE = TRAINED.parent / "ultralytics_assignment.pt"
 
@@ -104,10 +102,8 @@ def test_a_trained_models_predictions_get_ultralytics_assignment(reference, phot
 
 
 @pytest.fixture(scope="module")
-def trained():
-    checkpoint = read_checkpoint(TRAINED)
-    model = build_detector("yolo11n", 4)
-    load_weights(model, checkpoint)
+def trained(trained_once):
+    model, checkpoint = copy.deepcopy(trained_once[0]), trained_once[1]
     return model.eval(), class_names(4, checkpoint.names)
 
 
@@ -220,7 +216,7 @@ def test_bad_boxes_and_classes_are_refused_with_what_to_do(trained):
 
 
 @pytest.mark.slow  # CLI subprocesses
-def test_the_assign_command_prints_the_engines_assignment(tmp_path, trained):
+def test_the_assign_command_prints_the_engines_assignment(tmp_path, trained, trained_detector):
     """`assign --json` holds every candidate of each box as the engine assigns it; bad boxes exit 2 with a reason."""
     import json
 
@@ -240,8 +236,7 @@ def test_the_assign_command_prints_the_engines_assignment(tmp_path, trained):
     out = json.loads(run.stdout)
 
     model, names = trained
-    folded = build_detector("yolo11n", 4)
-    load_weights(folded, read_checkpoint(TRAINED))
+    folded = trained_detector
     fold_batchnorm(folded)
     forward = extract_features(folded, image, 320, (), batch_norm="running", rect=False)
     truths = [Truth(tuple(round(v, 1) for v in s.box), s.class_id) for s in shapes]

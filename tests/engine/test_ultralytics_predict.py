@@ -31,8 +31,8 @@ from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.detections import detect
 from yolo_explorer.preprocess import letterbox
 
-DATA = Path(__file__).parent / "data"
-SAMPLES = Path(__file__).resolve().parents[1] / "yolo_explorer" / "samples"
+DATA = Path(__file__).parents[1] / "data"
+SAMPLES = Path(__file__).resolve().parents[2] / "yolo_explorer" / "samples"
 REFERENCE = torch.load(DATA / "ultralytics_predict.pt", weights_only=True)
 RUNS = REFERENCE["runs"]
 TRUTH = json.loads((DATA / "photos" / "truth.json").read_text())

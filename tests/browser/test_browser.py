@@ -25,9 +25,8 @@ from spec import FLOPS_W64_640, MACS_W64_640, PARAMS_W64, SHAPES_640, TOTALS
 
 from pages.ui.entrypoint import PAGES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.browser
 
 if not os.path.exists(CHROMIUM):
     if os.environ.get("CI"):

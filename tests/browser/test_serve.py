@@ -22,10 +22,9 @@ import pytest
 from helpers import HAPROXY, Served, free_port_block, listening, problems, settle
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COOKIE = "yolo_explorer_replica"
 
-pytestmark = pytest.mark.browser
 
 if not os.path.exists(HAPROXY):
     if os.environ.get("CI"):

@@ -9,15 +9,12 @@ import torch
 from data.synthetic_shapes import scene
 from helpers import TRAINED, detector_app, no_problems, photo_upload, upload
 
-from yolo_explorer import build_detector, extract_features, load_image, load_weights
+from yolo_explorer import extract_features, load_image
 from yolo_explorer.assignment import Truth, assign
 from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.detections import class_names, detect
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.insights import assignment_insight
-
-pytestmark = pytest.mark.app
 
 PAGE = "label_assignment.py"
 
@@ -49,16 +46,14 @@ def test_random_weights_say_their_scores_are_a_random_networks(app):
 
 
 @pytest.mark.slow  # a trained detector on the page and in the engine
-def test_the_detectors_own_boxes_are_assigned_as_the_engine_assigns_them(app):
+def test_the_detectors_own_boxes_are_assigned_as_the_engine_assigns_them(app, trained_detector, trained_checkpoint):
     image, _ = scene(41, 800, 600)
     at = upload(detector_app(app, PAGE), "best.pt", TRAINED.read_bytes())
     photo_upload(at, image)
     no_problems(at)
     assert not any("random network's" in w.value for w in at.warning)
 
-    checkpoint = read_checkpoint(TRAINED)
-    model = build_detector("yolo11n", 4)
-    load_weights(model, checkpoint)
+    model, checkpoint = trained_detector, trained_checkpoint
     fold_batchnorm(model)  # running statistics: the page's forward is the folded one, as Ultralytics' predict
     names = class_names(4, checkpoint.names)
     photo = load_image(at.session_state["settings"].photo.data)

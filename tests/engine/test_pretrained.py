@@ -175,6 +175,7 @@ def test_the_catalogue_and_the_folder(tmp_path, monkeypatch):
     assert weights_folder() == tmp_path / "cache" / "yolo-explorer" / "weights"
 
 
+@pytest.mark.slow
 def test_the_command_line_lists_fetches_and_uses_a_checkpoint_by_name(server, tmp_path):
     from helpers import cli
 

@@ -44,7 +44,7 @@ from yolo_explorer.preprocess import letterbox, load_image
 from yolo_explorer.samples import sample_bytes
 from yolo_explorer.weights import WeightsMismatchError, load_weights
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 ULTRALYTICS = json.loads((DATA / "ultralytics_yolo11_keys.json").read_text())["scales"]
 REFERENCE = torch.load(DATA / "ultralytics_yolo11n_detector.pt", weights_only=True)
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -218,6 +218,7 @@ def test_a_segmentation_or_pose_models_detections_are_ultralytics(task):
         assert (ours - theirs).norm() / theirs.norm() < 1e-5, name
 
 
+@pytest.mark.slow
 def test_the_cli_says_what_a_segmentation_models_weights_leave_out(tmp_path):
     from helpers import cli
 
@@ -422,6 +423,7 @@ def test_config_validation():
     assert make_config("yolo11n", detector=True).parts()["neck"] == tuple(str(i) for i in range(11, 23))
 
 
+@pytest.mark.slow
 def test_cli_stats_latency_and_features_of_the_detector(tmp_path):
     from helpers import cli
 
@@ -466,6 +468,7 @@ def stand_in_detector(size: int, seed: int = 11) -> Detector:
     return detector
 
 
+@pytest.mark.slow
 def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
     from helpers import cli
 
@@ -514,6 +517,7 @@ def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
     assert lines[1].endswith("level  cell") and lines[-1].startswith("Boxes kept per level")
 
 
+@pytest.mark.slow
 def test_cli_detect_refuses_bad_requests_in_one_line(tmp_path):
     from helpers import cli
 
@@ -536,6 +540,7 @@ def test_cli_detect_refuses_bad_requests_in_one_line(tmp_path):
     assert run.returncode == 0 and "random weights" in run.stderr and json.loads(run.stdout)["detections"] == []
 
 
+@pytest.mark.slow
 def test_cli_refuses_what_has_no_detector():
     from helpers import cli
 

@@ -24,14 +24,13 @@ from PIL import Image
 
 from pages.ui.entrypoint import PAGES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "alice", "correct horse"
 VIDEO_PLAYING = (  # the camera's stream has frames to take
     "() => { const v = document.querySelector('[data-testid=\"stCameraInput\"] video');"
     " return !!v && v.readyState >= 2 && v.videoWidth > 0; }"
 )
 
-pytestmark = pytest.mark.browser
 
 if not os.path.exists(HAPROXY) or not shutil.which("openssl"):
     if os.environ.get("CI"):

@@ -4,24 +4,23 @@ the head's own boxes. Run on the test suite's trained shapes detector, on a phot
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from data.synthetic_shapes import scene
-from helpers import TRAINED, detector_app, no_problems, photo_upload, upload
+from helpers import TRAINED
 
-from yolo_explorer import build_detector, letterbox, load_weights
+from yolo_explorer import letterbox
 from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.detections import Nms, class_names, non_max_suppression
 from yolo_explorer.object_size import box_iou
 from yolo_explorer.walkthrough import box_distributions, walkthrough
 
 
 @pytest.fixture(scope="module")
-def predicted():
-    checkpoint = read_checkpoint(TRAINED)
-    model = build_detector("yolo11n", 4)
-    load_weights(model, checkpoint)
+def predicted(trained_once):
+    model, checkpoint = copy.deepcopy(trained_once[0]), trained_once[1]
     fold_batchnorm(model)
     image, _ = scene(5, 640, 480)
     box = letterbox(image, 320)
@@ -85,20 +84,7 @@ def test_the_dfl_expected_distances_are_the_head_s_own_box(predicted):
         assert (cx - left, cy - top, cx + right, cy + bottom) == pytest.approx(kept.box, abs=1e-3)
 
 
-def test_detections_page_walks_to_its_own_boxes(app):
-    image, _ = scene(5, 640, 480)
-    at = upload(detector_app(app, "detections.py", side=320), "best.pt", TRAINED.read_bytes())
-    photo_upload(at, image)
-    no_problems(at)
-    kept = at.dataframe[0].value
-    step = at.get_by_key("det_step")
-    step.set_value(step.max).run()
-    no_problems(at)
-    last = next(m.value for m in at.markdown if m.value.startswith("**Step "))
-    assert f"**Step {len(kept)} of {len(kept)}**" in last
-    assert any(f"After the last step: exactly the {len(kept)} boxes of the table above" in c.value for c in at.caption)
-
-
+@pytest.mark.slow
 def test_detect_steps_prints_the_walk_the_engine_takes(tmp_path, predicted):
     """`detect --steps --json`: the walk's kept anchors are the detections' cells, its steps the engine's."""
     import json
