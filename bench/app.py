@@ -123,11 +123,9 @@ def view_server_times() -> dict[str, list[float]]:
 
 def upload_photos() -> list[Path]:
     """Photos as users upload them: the 1920x1080 test photo, and a 12-megapixel phone-sized JPEG (drawn once)."""
-    import sys
     import tempfile
 
-    sys.path.insert(0, str(ROOT / "tests" / "data"))
-    from synthetic_shapes import scene
+    from yolo_explorer.synthetic import scene
 
     phone = Path(tempfile.gettempdir()) / "phone_4032x3024.jpg"
     if not phone.exists():

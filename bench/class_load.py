@@ -35,7 +35,6 @@ import shutil
 import ssl
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -49,10 +48,9 @@ from websockets.asyncio.client import connect
 from wire import ALERT_ERROR, SCRIPT_FINISHED, BackMsg, FileUploaderState, ForwardMsg, widget_value  # bench/wire.py
 
 from app import ARGS as BROWSER_ARGS  # bench/app.py: Chromium's flags that work here
+from yolo_explorer.synthetic import scene
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from synthetic_shapes import scene  # noqa: E402
 
 USER, PASSWORD = "student", "a class password"
 LINK = "arch=yolo11n&part=detector&size=640&bn=running&weights=synthetic_yolo11n.pt"

@@ -19,7 +19,6 @@ Run: python bench/detector_shots.py
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,9 +28,7 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 from app import ARGS, ROOT, SHOTS, drawn  # bench/app.py
-
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from synthetic_shapes import scene  # noqa: E402
+from yolo_explorer.synthetic import scene
 
 
 def pick_detector(page: Page, scale: str = "n") -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+# on a device machine the tree arrives without the package installed: the root is where `yolo_explorer` is
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from yolo_explorer import build_backbone, supported_dtypes  # noqa: E402

@@ -16,27 +16,24 @@ Run: python bench/int8.py [--quick]      (--quick: 320 only)
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from yolo_explorer import build_model, load_weights, make_config
+from yolo_explorer.checkpoints import read_checkpoint
+from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, compare_precisions
+from yolo_explorer.int8_verdict import Int8Photos, int8_photos
+from yolo_explorer.latency import LatencyRequest
+from yolo_explorer.onnx_models import calibration_images, deployable
+from yolo_explorer.preprocess import letterbox
+from yolo_explorer.samples import SAMPLES
+from yolo_explorer.synthetic import scene
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "data"))
 
-from synthetic_shapes import scene  # noqa: E402
-
-from yolo_explorer import build_model, load_weights, make_config  # noqa: E402
-from yolo_explorer.checkpoints import read_checkpoint  # noqa: E402
-from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, compare_precisions  # noqa: E402
-from yolo_explorer.int8_verdict import Int8Photos, int8_photos  # noqa: E402
-from yolo_explorer.latency import LatencyRequest  # noqa: E402
-from yolo_explorer.onnx_models import calibration_images, deployable  # noqa: E402
-from yolo_explorer.preprocess import letterbox  # noqa: E402
-from yolo_explorer.samples import SAMPLES  # noqa: E402
 
 TRAINED = ROOT / "tests" / "data" / "synthetic_yolo11n.pt"
 SHAPES = range(100, 108)  # the shapes detector's own photos: 4 calibrate, 4 are judged

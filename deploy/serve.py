@@ -36,9 +36,19 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from door import (  # deploy/door.py: a script's own folder is on its path
+    DoorError,
+    Tls,
+    User,
+    default_folder,
+    expiry_days,
+    host_names,
+    read_certificate,
+    read_users,
+    self_signed,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from door import DoorError, Tls, User, default_folder, expiry_days, host_names, read_certificate, read_users, self_signed  # noqa: E402
 
 COOKIE = "yolo_explorer_replica"  # HAProxy's stickiness cookie: which replica holds this browser's session
 HEALTH = "/_stcore/health"

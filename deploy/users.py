@@ -17,8 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from door import USER_NAME, DoorError, User, hash_password, read_users  # noqa: E402
+from door import USER_NAME, DoorError, User, hash_password, read_users  # deploy/door.py: a script's own folder is on its path
 
 
 def write(path: Path, users: list[User]) -> None:

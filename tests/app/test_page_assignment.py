@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from data.synthetic_shapes import scene
 from helpers import TRAINED, detector_app, no_problems, photo_upload, upload
 
 from yolo_explorer import extract_features, load_image
@@ -15,6 +14,7 @@ from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.detections import class_names, detect
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.insights import assignment_insight
+from yolo_explorer.synthetic import scene
 
 PAGE = "label_assignment.py"
 

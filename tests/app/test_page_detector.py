@@ -10,7 +10,6 @@ import json
 
 import pytest
 import torch
-from data.synthetic_shapes import CLASSES, scene
 from helpers import TRAINED, detector_app, no_problems, photo_upload, run_latency, upload
 from spec import YOLO11_DETECTOR
 
@@ -21,6 +20,7 @@ from yolo_explorer.detections import Nms, detect
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.preprocess import letterbox
 from yolo_explorer.samples import sample_bytes
+from yolo_explorer.synthetic import CLASSES, scene
 
 DETECTOR = {"arch": "yolo11n", "part": "Whole detector"}
 

@@ -184,7 +184,6 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
     """After an int8 run: each unit's error as the engine measures it on the same export, ranked; then fp32, int8 and
     the two most sensitive kept in float, timed and checked, with the sentence computed from the table."""
     import numpy as np
-    from data.synthetic_shapes import scene
 
     from yolo_explorer import build_model, make_config
     from yolo_explorer.formatting import escape_markdown
@@ -193,6 +192,7 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
     from yolo_explorer.onnx_models import calibration_folder, deployable
     from yolo_explorer.preprocess import letterbox, load_image
     from yolo_explorer.samples import sample_bytes
+    from yolo_explorer.synthetic import scene
 
     for i in range(2):
         scene(70 + i, 160, 120)[0].save(tmp_path / f"photo{i}.jpg")
@@ -256,7 +256,6 @@ def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_w
     variant is the engine's on the same photos."""
     import io
 
-    from data.synthetic_shapes import scene
     from helpers import TRAINED, detector_app, image_bytes, upload
 
     from yolo_explorer.formatting import escape_markdown
@@ -264,6 +263,7 @@ def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_w
     from yolo_explorer.int8_sensitivity import Int8Lab
     from yolo_explorer.int8_verdict import int8_photos
     from yolo_explorer.preprocess import letterbox, load_image
+    from yolo_explorer.synthetic import scene
 
     at = upload(detector_app(app, PAGE, side=320), "best.pt", TRAINED.read_bytes())
     at.get_by_key("source").set_value("Upload").run()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 
 import pytest
-from data.synthetic_shapes import scene
 from helpers import TRAINED, detector_app, no_problems, photo_upload, upload
 from PIL import Image
 
@@ -16,6 +15,7 @@ from yolo_explorer.detections import detect
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.object_size import best_match, box_iou, object_size
 from yolo_explorer.samples import SAMPLES, sample_bytes
+from yolo_explorer.synthetic import scene
 
 
 def test_page_measures_a_typed_box(app):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from data.synthetic_shapes import scene
 from helpers import TRAINED, detector_app, no_problems, photo_upload, upload
+
+from yolo_explorer.synthetic import scene
 
 
 def test_detections_page_walks_to_its_own_boxes(app):

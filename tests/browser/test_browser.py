@@ -240,11 +240,10 @@ def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
     """YOLO11n as a whole detector: the neck and head on Overview; Ultralytics' checkpoint of a YOLO11n it trained
     on coloured shapes, uploaded in the sidebar, gives its head and its class names to the model, and the
     Detections page puts boxes on the shapes of a new photo, named as the checkpoint names them."""
-    from data.synthetic_shapes import scene
-
     from yolo_explorer import build_detector, load_image, load_weights
     from yolo_explorer.blocks import fold_batchnorm
     from yolo_explorer.detections import detect
+    from yolo_explorer.synthetic import scene
 
     photo = tmp_path / "shapes.jpg"
     scene(4242, 960, 640)[0].save(photo, quality=90)

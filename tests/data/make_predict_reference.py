@@ -20,6 +20,7 @@ Writes
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import sys
@@ -29,9 +30,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the scenes' module by path: this runs in Ultralytics' scratch environment, without yolo-explorer's dependencies
+_spec = importlib.util.spec_from_file_location("synthetic", Path(__file__).parents[2] / "yolo_explorer" / "synthetic.py")
+synthetic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(synthetic)
 
-from synthetic_shapes import scene  # noqa: E402
+scene = synthetic.scene
 
 SAMPLES = Path(__file__).resolve().parents[2] / "yolo_explorer" / "samples"
 SIZES = (320, 640)

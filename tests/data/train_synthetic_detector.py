@@ -13,14 +13,17 @@ keeps (`best.pt`, as Ultralytics ships trained weights: fp16, class names in `mo
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the scenes' module by path: this runs in Ultralytics' scratch environment, without yolo-explorer's dependencies
+_spec = importlib.util.spec_from_file_location("synthetic", Path(__file__).parents[2] / "yolo_explorer" / "synthetic.py")
+synthetic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(synthetic)
 
-from synthetic_shapes import CLASSES, scene, yolo_labels  # noqa: E402
+CLASSES, scene, yolo_labels = synthetic.CLASSES, synthetic.scene, synthetic.yolo_labels
 
 TRAIN_SEEDS = range(100_000, 100_800)  # the tests draw their photos from other seeds
 VAL_SEEDS = range(200_000, 200_150)

@@ -153,7 +153,7 @@ def test_ciou_is_iou_for_boxes_with_one_centre_and_one_shape_and_penalises_the_r
 
 def _trained_assignment(trained, truths):
     model, names = trained
-    from data.synthetic_shapes import scene
+    from yolo_explorer.synthetic import scene
 
     image, _ = scene(11, 640, 480)
     box = letterbox(image, 320)
@@ -220,11 +220,11 @@ def test_the_assign_command_prints_the_engines_assignment(tmp_path, trained, tra
     """`assign --json` holds every candidate of each box as the engine assigns it; bad boxes exit 2 with a reason."""
     import json
 
-    from data.synthetic_shapes import scene
     from helpers import cli
 
     from yolo_explorer.blocks import fold_batchnorm
     from yolo_explorer.features import extract_features
+    from yolo_explorer.synthetic import scene
 
     image, shapes = scene(41, 800, 600)
     photo = tmp_path / "shapes.png"

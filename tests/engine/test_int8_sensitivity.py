@@ -13,7 +13,6 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from data.synthetic_shapes import scene
 from helpers import TRAINED, cli
 
 from yolo_explorer import build_backbone, build_detector
@@ -25,6 +24,7 @@ from yolo_explorer.int8_verdict import Int8Photos, box_changes, int8_photos
 from yolo_explorer.onnx_models import calibration_images, export_onnx, quantize_int8
 from yolo_explorer.onnx_runtime import output_errors, reference_outputs, run_onnx
 from yolo_explorer.preprocess import letterbox
+from yolo_explorer.synthetic import scene
 
 pytestmark = pytest.mark.slow  # ONNX exports and quantizations
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from data.synthetic_shapes import CLASSES, scene
 from PIL import Image
 
 from yolo_explorer import build_detector, load_image, load_weights
@@ -30,6 +29,7 @@ from yolo_explorer.capture import run_with_capture
 from yolo_explorer.checkpoints import read_checkpoint
 from yolo_explorer.detections import detect
 from yolo_explorer.preprocess import letterbox
+from yolo_explorer.synthetic import CLASSES, scene
 
 DATA = Path(__file__).parents[1] / "data"
 SAMPLES = Path(__file__).resolve().parents[2] / "yolo_explorer" / "samples"

@@ -8,13 +8,13 @@ import copy
 
 import pytest
 import torch
-from data.synthetic_shapes import scene
 from helpers import TRAINED
 
 from yolo_explorer import letterbox
 from yolo_explorer.blocks import fold_batchnorm
 from yolo_explorer.detections import Nms, class_names, non_max_suppression
 from yolo_explorer.object_size import box_iou
+from yolo_explorer.synthetic import scene
 from yolo_explorer.walkthrough import box_distributions, walkthrough
 
 

@@ -1,6 +1,7 @@
-"""Synthetic photos of coloured shapes on cluttered backgrounds, with their true boxes: the data set the
-shipped test detector (`synthetic_yolo11n.pt`) was trained on by Ultralytics, and the new photos the tests
-check it on. numpy and Pillow only, so Ultralytics' scratch environment and the tests draw the same scenes.
+"""Synthetic photos of coloured shapes on cluttered backgrounds, with their true boxes: the data set the test
+detector (`tests/data/synthetic_yolo11n.pt`) was trained on by Ultralytics, the new photos the tests check it on,
+and the photos the benchmarks send. numpy and Pillow only (this module imports nothing else of the package), so
+Ultralytics' scratch environment loads it by path and draws the same scenes.
 
 The classes differ by colour as well as by shape (a red and a blue disc are two classes), so a model fed
 BGR instead of RGB swaps them, and photos are rarely square, so swapped x and y put boxes off the shapes.
