@@ -136,7 +136,9 @@ def upload_photos() -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-shots", action="store_true")
+    parser.add_argument("--shots", type=Path, default=SHOTS, help="folder of the screenshots (default bench/screenshots)")
     args = parser.parse_args()
+    shots_dir = args.shots.resolve()
 
     import torch
 
@@ -212,7 +214,7 @@ def main() -> None:
                 print(f"{key:12s} median {statistics.median(values):5.0f} ms, min {min(values):4.0f} ms")
 
             if not args.no_shots:
-                SHOTS.mkdir(parents=True, exist_ok=True)
+                shots_dir.mkdir(parents=True, exist_ok=True)
                 for name, path in PAGES.items():
                     page.goto(f"{url}/{path}")
                     drawn(page, 0)
@@ -228,7 +230,7 @@ def main() -> None:
                         page.locator('[data-testid="stCheckbox"]', has_text="channels_last").locator("label").click()
                         timed_change(page, page.get_by_role("button", name="Profile").click, 2)
                     time.sleep(1.5)
-                    page.screenshot(path=str(SHOTS / f"{name}.png"))
+                    page.screenshot(path=str(shots_dir / f"{name}.png"))
                 # the Latency page on ONNX Runtime in int8: errors, the download, one channel in fp32 and int8
                 page.goto(f"{url}/latency")
                 drawn(page, 0)
@@ -238,9 +240,9 @@ def main() -> None:
                 page.get_by_role("option", name="int8").click()
                 timed_change(page, page.get_by_role("button", name="Run", exact=True).click, 3)
                 time.sleep(1.5)
-                page.screenshot(path=str(SHOTS / "latency_onnx.png"))
+                page.screenshot(path=str(shots_dir / "latency_onnx.png"))
                 shots = [*PAGES, "latency_onnx"]
-                print(f"\nscreenshots: {', '.join(str((SHOTS / f'{n}.png').relative_to(ROOT)) for n in shots)}")
+                print(f"\nscreenshots: {', '.join(str(shots_dir / f'{n}.png') for n in shots)}")
 
             print("\n## a fresh upload -> its first heatmap drawn (Feature maps: upload, decode, letterbox, forward, figures)")
             page.goto(f"{url}/feature_maps")

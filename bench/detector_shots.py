@@ -13,11 +13,12 @@
   (tests/data/synthetic_yolo11n.pt, 4 classes), offered from the server's weights folder; the photo is one of
   those shapes scenes that it never saw.
 
-Run: python bench/detector_shots.py
+Run: python bench/detector_shots.py [--out DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import tempfile
 import time
@@ -52,7 +53,7 @@ def upload(page: Page, photo: Path) -> None:
     page.get_by_text(f"this {width}×{height} photo", exact=False).first.wait_for(timeout=120_000)  # the sidebar's note
 
 
-def int8_trust(page: Page, work: Path) -> None:
+def int8_trust(page: Page, work: Path, out: Path) -> None:
     """On the Latency page (opened at 320 with the trained detector): ONNX Runtime in int8, then "Can this int8 be
     trusted?" on eight photos of shapes: each unit measured, the two most sensitive kept in float, and its section saved
     as int8_trust.png."""
@@ -87,11 +88,14 @@ def int8_trust(page: Page, work: Path) -> None:
     left = page.locator('[data-testid="stMain"] [data-testid="stMainBlockContainer"]').bounding_box()
     bottom = end["y"] + end["height"] + 16
     clip = {"x": left["x"], "y": top["y"] - 16, "width": left["width"], "height": bottom - top["y"] + 16}
-    page.screenshot(path=str(SHOTS / "int8_trust.png"), clip=clip)
+    page.screenshot(path=str(out / "int8_trust.png"), clip=clip)
 
 
 def main() -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=SHOTS, help="folder of the screenshots (default bench/screenshots)")
+    out = parser.parse_args().out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp())
     empty, weights = work / "empty", work / "weights"
     empty.mkdir()
@@ -108,7 +112,7 @@ def main() -> None:
         drawn(page, charts)
         time.sleep(1.5)
         page.set_viewport_size({"width": 1500, "height": height})
-        page.screenshot(path=str(SHOTS / name))
+        page.screenshot(path=str(out / name))
         names.append(name)
 
     with sync_playwright() as p:
@@ -134,11 +138,11 @@ def main() -> None:
             page.close()
             page = browser.new_page(viewport={"width": 1500, "height": 2000})
             page.goto(f"{server.url}/latency?arch=yolo11n&part=detector&size=320&weights=synthetic_yolo11n.pt")
-            int8_trust(page, work)
+            int8_trust(page, work, out)
             names.append("int8_trust.png")
         browser.close()
     shutil.rmtree(work, ignore_errors=True)
-    print(f"screenshots: {', '.join(str(SHOTS / n) for n in names)}")
+    print(f"screenshots: {', '.join(str(out / n) for n in names)}")
 
 
 if __name__ == "__main__":

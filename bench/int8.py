@@ -6,11 +6,11 @@ to the trained detector (the built-in samples against photos of its own world); 
 Runtime's MinMax, Entropy and Percentile, 1 or all photos, per-channel or per-tensor weights) on one model.
 
 Weights: YOLO11n's detector is the test suite's trained shapes detector (tests/data/synthetic_yolo11n.pt), calibrated
-and judged on photos of shapes (`synthetic_shapes.scene`, 8 photos: every other one judged), the rest random with
+and judged on photos of shapes (`yolo_explorer.synthetic.scene`, 8 photos: every other one judged), the rest random with
 BatchNorm set from the sample photos (as the app and the CLI do), calibrated and judged on the samples (2 and 2).
 Prints Markdown tables for bench/README.
 
-Run: python bench/int8.py [--quick]      (--quick: 320 only)
+Run: python bench/int8.py [--quick]      (--quick: 320 only; --smoke: YOLO11n at 128, one of each, to check the script)
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ def verdict_cells(variant) -> str:
     return f"| {v.status} {v.kept}/{v.reference}{collapsed} | {worst} |"
 
 
-def trade_offs(size: int, iters: int) -> list[str]:
+def trade_offs(size: int, iters: int, archs=("yolo11n", "yolo11s"), ks=(1, 2, 3)) -> list[str]:
     lines = []
-    for arch in ("yolo11n", "yolo11s"):
+    for arch in archs:
         for detector in (False, True):
             model, weights = model_for(arch, detector)
             start = time.perf_counter()
@@ -73,7 +73,7 @@ def trade_offs(size: int, iters: int) -> list[str]:
             rows = lab.sensitivity()
             request = LatencyRequest(runtime="onnxruntime", dtype="int8", size=(size, size), warmup=5, iters=iters)
             best = None
-            for k in (1, 2, 3):
+            for k in ks:
                 variants = compare_precisions(lab, model, request, lab.most_sensitive(k, rows))
                 if best is None or variants[2].worst(lab.judged) > best[2].worst(lab.judged):
                     best = variants
@@ -112,12 +112,12 @@ def calibration_domains(size: int, iters: int) -> list[str]:
     return lines
 
 
-def recipes(size: int) -> list[str]:
+def recipes(size: int, calibrators=("minmax", "entropy", "percentile")) -> list[str]:
     lines = []
     for arch, detector in (("yolo11n", True), ("yolo11n", False)):
         model, weights = model_for(arch, detector)
         model, fp32 = deployable(model, size=size, calibrate_batchnorm=weights == "random")
-        for calibrator in ("minmax", "entropy", "percentile"):
+        for calibrator in calibrators:
             for photos in (1, None):
                 for per_channel in (True, False):
                     recipe = Recipe(calibrator, photos, per_channel)
@@ -138,8 +138,12 @@ def recipes(size: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="320 only")
+    parser.add_argument("--smoke", action="store_true", help="YOLO11n at 128, one of each: checks the script runs")
     parser.add_argument("--iters", type=int, default=30)
     args = parser.parse_args()
+    sizes = (128,) if args.smoke else (320,) if args.quick else (320, 640)
+    smoke = {"archs": ("yolo11n",), "ks": (1,)} if args.smoke else {}
+    iters = 2 if args.smoke else args.iters
     torch.manual_seed(0)
     np.random.seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -147,19 +151,19 @@ def main() -> None:
     columns += ["kept in float (best k)", "mixed ms", "mixed worst cos", "mixed verdict", "mixed worst score change", "took"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
-    for size in (320,) if args.quick else (320, 640):
-        trade_offs(size, args.iters)
+    for size in sizes:
+        trade_offs(size, iters, **smoke)
     print()
     columns = ["calibrated on", "size", "fp32 boxes there", "P3/P4/P5 score cap (boxes over it)", "check", "kept in float"]
     columns += ["decoded scores cos", "verdict", "worst score change", "median score change"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
-    for size in (320,) if args.quick else (320, 640):
-        calibration_domains(size, args.iters)
+    for size in sizes:
+        calibration_domains(size, iters)
     print()
     print("| model | calibrator | photos | weight scales | worst cosine | verdict |")
     print("|---|---|---|---|---|---|")
-    recipes(320)
+    recipes(sizes[0], ("minmax",) if args.smoke else ("minmax", "entropy", "percentile"))
 
 
 if __name__ == "__main__":
