@@ -8,6 +8,7 @@ or `draw_random` then `draw_score_maps` show the result."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -183,7 +184,7 @@ def draw_boxes(settings: ui.Settings, request: Request, result, image) -> None:
             },
         )
         st.caption(levels_insight(result.detections, result.box.scale))
-        left, right, _ = st.columns([1, 1, 3])
+        left, middle, right, _ = st.columns([1, 1, 1, 2])
         left.download_button(
             "Photo with boxes (PNG)",
             lambda: png_bytes(boxes_image(image, result.detections)),  # drawn only when asked for
@@ -192,13 +193,22 @@ def draw_boxes(settings: ui.Settings, request: Request, result, image) -> None:
             on_click="ignore",
             icon=":material/download:",
         )
-        right.download_button(
+        middle.download_button(
             "Boxes as CSV",
             lambda: table.to_csv(index=False),
             file_name="detections.csv",
             mime="text/csv",
             on_click="ignore",
             icon=":material/download:",
+        )
+        right.download_button(
+            "Boxes as JSON",
+            lambda: json.dumps({"model": settings.config.label, **nms.to_dict(), **result.to_dict()}, indent=2),
+            file_name="detections.json",
+            mime="application/json",
+            on_click="ignore",
+            icon=":material/download:",
+            help="As `python -m yolo_explorer detect --json` writes it (the same fields).",
         )
     else:
         among = " among the classes chosen" if picked else ""

@@ -293,6 +293,44 @@ class Assignment:
     def anchors(self) -> int:
         return sum(h * w for _, _, (h, w) in self.levels)
 
+    def to_dict(self) -> dict:
+        """`assign --json`'s assignment: the assigner's parameters, and per box its candidates with the metric's parts."""
+        return {
+            "input_size": list(self.input_size),
+            "topk": self.topk,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "min_side": self.min_side,
+            "anchors": self.anchors,
+            "foreground": self.foreground,
+            "boxes": [
+                {
+                    "class_id": t.class_id,
+                    "name": t.name,
+                    "box": list(t.photo_box),
+                    "box_input": list(t.box),
+                    "widened": t.widened,
+                    "candidates": [
+                        {
+                            "anchor": c.anchor,
+                            "level": c.cell.level,
+                            "cell": [c.cell.row, c.cell.col],
+                            "score": c.score,
+                            "iou": c.iou,
+                            "metric": c.metric,
+                            "rank": c.rank,
+                            "picked": c.picked,
+                            "positive": c.positive,
+                            "taken_by": c.taken_by,
+                            "target": c.target,
+                        }
+                        for c in t.candidates
+                    ],
+                }
+                for t in self.truths
+            ],
+        }
+
 
 def truth_problem(truth: Truth, photo: tuple[int, int], classes: int) -> str | None:
     """What is wrong with a ground-truth box on a `photo` (width, height) for a head of `classes` classes, or None."""

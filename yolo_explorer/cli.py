@@ -19,14 +19,14 @@ import numpy as np
 import torch
 
 from .accuracy import calibrated_copy, mode_error
-from .assignment import Assignment, Truth, assign, truth_problem
+from .assignment import Truth, assign, truth_problem
 from .blocks import fold_batchnorm
 from .checkpoints import Checkpoint, WeightsError, checkpoint_classes, read_checkpoint, task_note
-from .config import ARCHITECTURES, fit_size, make_config, max_stride
+from .config import ARCHITECTURES, COCO_CLASS_COUNT, config_for, fit_size, max_stride
 from .detections import PREDICT, Nms, class_names, detect
 from .detector import Detector, build_model
 from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
-from .explain import Explanation, explain
+from .explain import explain
 from .features import extract_features
 from .formatting import human_count, latency_report, photo_list, stats_table
 from .heatmaps import rank_channels
@@ -136,7 +136,9 @@ def _build_parser() -> _Parser:
             else "YOLO11 only: the whole detector, layers 0-23 (backbone, neck, Detect head); default the backbone",
         )
         p.add_argument(
-            "--classes", type=_positive, help="with --detector: classes of the head (default 80; --weights sets its own)"
+            "--classes",
+            type=_positive,
+            help=f"with --detector: classes of the head (default {COCO_CLASS_COUNT}, COCO's; --weights sets its own)",
         )
         p.add_argument(
             "--weights",
@@ -323,23 +325,8 @@ def _batches(text: str) -> list[int]:
 def _config(args: argparse.Namespace):
     if args.arch is None:
         args.arch = _weights_arch(args) or args.default_arch
-    fields = {"width": args.width, "depth": args.repeats}
-    if args.arch == "tutorial":
-        fields = {k: v for k, v in fields.items() if v is not None}
-    elif any(v is not None for v in fields.values()):
-        raise _BadArgument(f"--width and --repeats apply to the tutorial backbone; {args.arch}'s scale fixes its own")
-    else:
-        fields = {}
-    if args.detector:
-        if args.arch == "tutorial":
-            raise _BadArgument(
-                "the tutorial is a backbone only; the whole detector (--detector, detect) exists for yolo11n ... yolo11x"
-            )
-        fields.update(detector=True, num_classes=args.classes or 80)
-    elif args.classes is not None:
-        raise _BadArgument("--classes applies to the whole detector: add --detector")
     try:
-        config = make_config(args.arch, **fields)
+        config = config_for(args.arch, width=args.width, depth=args.repeats, detector=args.detector, classes=args.classes)
     except ValueError as err:
         raise _BadArgument(str(err)) from None
     checkpoint = _checkpoint(args)
@@ -384,12 +371,13 @@ def _flags(config, checkpoint: Checkpoint, whole: bool) -> str:
 def _fit_imgsz(args: argparse.Namespace) -> None:
     """A whole detector runs at --imgsz rounded up to a multiple of its largest stride, as Ultralytics' `check_imgsz`
     rounds it; said on stderr when that changes it."""
-    fitted = fit_size(_config(args), args.imgsz)
+    config = _config(args)
+    fitted = fit_size(config, args.imgsz)
     if fitted != args.imgsz:
         asked, now = "x".join(map(str, args.imgsz)), "x".join(map(str, fitted))
         print(
             f"--imgsz {asked}: the detector takes sides that are multiples of its largest stride, "
-            f"{max_stride(_config(args))}; running at {now} (HxW), as Ultralytics' check_imgsz rounds imgsz",
+            f"{max_stride(config)}; running at {now} (HxW), as Ultralytics' check_imgsz rounds imgsz",
             file=sys.stderr,
         )
         args.imgsz = fitted
@@ -565,20 +553,11 @@ def _cmd_detect(args: argparse.Namespace) -> None:
     if args.explain_out is not None:
         _write_explanations(args.explain_out, image, result.box, explained)
     if args.json:
-        out = {
-            "model": model.config.label,
-            "image": str(args.image),
-            "image_size": [image.height, image.width],
-            "input_size": [h, w],
-            **nms.to_dict(),
-            "candidates": result.candidates,
-            "best_score": result.best_score,
-            "detections": [_detection_dict(d) for d in result.detections],
-        }
+        out = {"model": model.config.label, "image": str(args.image), **nms.to_dict(), **result.to_dict()}
         if walked is not None:
-            out["walk"] = _walk_dict(walked)
+            out["walk"] = walked.to_dict()
         if args.explain:
-            out["explanations"] = [_explanation_dict(d, why, result.box) for d, why in explained]
+            out["explanations"] = [{"name": d.name, "score": d.score, **why.to_dict(result.box)} for d, why in explained]
         print(json.dumps(out, indent=2))
     else:
         suppression = "across classes" if args.agnostic else "per class"
@@ -599,7 +578,7 @@ def _cmd_detect(args: argparse.Namespace) -> None:
         if walked is not None:
             print(_walk_text(walked))
         for i, (d, why) in enumerate(explained, start=1):
-            facts = _explanation_dict(d, why, result.box)
+            facts = why.to_dict(result.box)
             (cx, cy), (gx, gy) = facts["cam_peak"], facts["gradient_peak"]
             print(
                 f"why box {i} ({d.name} {d.score:.2f}): {why.level} cell {why.cell[0]}, {why.cell[1]}; {why.share:.0%} of "
@@ -645,7 +624,8 @@ def _cmd_assign(args: argparse.Namespace) -> None:
     forward = extract_features(model, image, args.imgsz, (), batch_norm="running", rect=False)  # square, as training
     result = assign(forward.predictions, forward.box, truths, names)
     if args.json:
-        print(json.dumps(_assignment_dict(model.config.label, args.image, image.size, result), indent=2))
+        photo = {"model": model.config.label, "image": str(args.image), "image_size": [image.height, image.width]}
+        print(json.dumps(photo | result.to_dict(), indent=2))
         return
     h, w = result.input_size
     print(
@@ -665,66 +645,6 @@ def _cmd_assign(args: argparse.Namespace) -> None:
             )
 
 
-def _assignment_dict(label: str, path: Path, photo: tuple[int, int], result: Assignment) -> dict:
-    """`assign --json`: the assigner's parameters, and per box its candidates with the metric's parts."""
-    return {
-        "model": label,
-        "image": str(path),
-        "image_size": [photo[1], photo[0]],
-        "input_size": list(result.input_size),
-        "topk": result.topk,
-        "alpha": result.alpha,
-        "beta": result.beta,
-        "min_side": result.min_side,
-        "anchors": result.anchors,
-        "foreground": result.foreground,
-        "boxes": [
-            {
-                "class_id": t.class_id,
-                "name": t.name,
-                "box": list(t.photo_box),
-                "box_input": list(t.box),
-                "widened": t.widened,
-                "candidates": [
-                    {
-                        "anchor": c.anchor,
-                        "level": c.cell.level,
-                        "cell": [c.cell.row, c.cell.col],
-                        "score": c.score,
-                        "iou": c.iou,
-                        "metric": c.metric,
-                        "rank": c.rank,
-                        "picked": c.picked,
-                        "positive": c.positive,
-                        "taken_by": c.taken_by,
-                        "target": c.target,
-                    }
-                    for c in t.candidates
-                ],  # fmt: skip
-            }
-            for t in result.truths
-        ],
-    }
-
-
-def _explanation_dict(d, why: Explanation, box) -> dict:
-    """`detect --explain --json`'s entry for one box: its level and cell, the class logit, the map's share near the
-    cell, and where each map peaks (in the photo's pixels)."""
-    stride = box.size[0] / why.cam.shape[0]
-    row, col = divmod(int(why.cam.argmax()), why.cam.shape[1])
-    grow, gcol = divmod(int(why.saliency.argmax()), why.saliency.shape[1])
-    return {
-        "name": d.name,
-        "score": d.score,
-        "level": why.level,
-        "cell": list(why.cell),
-        "logit": why.logit,
-        "share": why.share,
-        "cam_peak": list(box.to_original((col + 0.5) * stride, (row + 0.5) * stride)),
-        "gradient_peak": list(box.to_original(gcol + 0.5, grow + 0.5)),
-    }
-
-
 def _write_explanations(folder: Path, image, box, explained) -> None:
     from .heatmaps import map_to_original
     from .rendering import boxes_image, heat_image  # Plotly's colour scales come with it: only a picture needs them
@@ -733,26 +653,6 @@ def _write_explanations(folder: Path, image, box, explained) -> None:
     for i, (d, why) in enumerate(explained, start=1):
         for name, heat in (("cam", why.cam), ("gradient", why.saliency)):
             boxes_image(heat_image(image, map_to_original(heat, box)), [d]).save(folder / f"box{i}_{name}.png")
-
-
-def _walk_dict(walked: Walkthrough) -> dict:
-    """`detect --steps --json`'s "walk": the output's shape, each level's predictions and candidates, the steps."""
-
-    def candidate(c) -> dict:
-        return {"anchor": c.anchor, "class_id": c.class_id, "name": c.name, "score": c.score, "box_input": list(c.box),
-                "level": c.cell.level, "cell": [c.cell.row, c.cell.col]}  # fmt: skip
-
-    return {
-        "output_shape": list(walked.output_shape),
-        "levels": [
-            {"level": lv.name, "grid": list(lv.grid), "predictions": lv.predictions, "candidates": lv.candidates}
-            for lv in walked.levels
-        ],  # fmt: skip
-        "steps": [
-            {"kept": candidate(step.kept), "suppressed": [candidate(c) | {"iou": overlap} for c, overlap in step.suppressed]}
-            for step in walked.steps
-        ],
-    }
 
 
 def _walk_text(walked: Walkthrough) -> str:
@@ -771,12 +671,6 @@ def _walk_text(walked: Walkthrough) -> str:
             f"suppress {gone}; {walked.waiting(i)} left"
         )
     return "\n".join(lines)
-
-
-def _detection_dict(d) -> dict:
-    """One box in `detect --json`: its class, score, box in the photo's pixels, and the cell that predicted it."""
-    cell = {"level": d.cell.level, "stride": d.cell.stride, "cell": [d.cell.row, d.cell.col]} if d.cell else {}
-    return {"class_id": d.class_id, "name": d.name, "score": d.score, "box": list(d.box), **cell}
 
 
 def _class_ids(wanted: Sequence[str], names: Sequence[str], option: str = "--only") -> list[int]:
@@ -951,7 +845,7 @@ def _samples_fit(args: argparse.Namespace, model: torch.nn.Module) -> bool:
     """Whether the built-in samples are photos of the model's world (random weights, a backbone, COCO's classes)."""
     detector = isinstance(model, Detector)
     names = model.class_names if detector else None
-    classes = model.num_classes if detector else 80
+    classes = model.num_classes if detector else COCO_CLASS_COUNT
     return uses_samples(trained=args.weights is not None, detector=detector, names=names, classes=classes)
 
 

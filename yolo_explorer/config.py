@@ -26,6 +26,8 @@ __all__ = [
     "YOLO11_HEAD_LAYER",
     "YOLO11_HEAD_SOURCES",
     "YOLO11_SCALES",
+    "COCO_CLASS_COUNT",
+    "config_for",
     "fit_size",
     "make_config",
     "max_stride",
@@ -191,6 +193,7 @@ _YOLO11_NECK_PLAN: tuple[tuple[str, tuple[int, ...], int, int, dict[str, Any]], 
     ("detect", (16, 19, 22), 0, 0, {}),
 )
 NUM_CLASSES_RANGE = (1, 1000)
+COCO_CLASS_COUNT = 80  # the class count of a detector nobody has said otherwise of: COCO's, as Ultralytics' releases
 # Ultralytics' published size of each whole YOLO11 detector (its documentation's table, 80 classes, 640x640):
 # (parameters, FLOPs), shown beside the counts computed here
 ULTRALYTICS_PUBLISHED: dict[str, tuple[float, float]] = {
@@ -250,7 +253,7 @@ class YOLO11Config:
     scale: str = "n"
     in_channels: int = 3
     detector: bool = False
-    num_classes: int = 80
+    num_classes: int = COCO_CLASS_COUNT
 
     @property
     def outputs(self) -> tuple[tuple[str, str], ...]:
@@ -277,7 +280,7 @@ class YOLO11Config:
     @property
     def backbone(self) -> YOLO11Config:
         """The backbone-only config of the same scale."""
-        return dataclasses.replace(self, detector=False, num_classes=80)
+        return dataclasses.replace(self, detector=False, num_classes=COCO_CLASS_COUNT)
 
     @property
     def multiples(self) -> tuple[float, float, int]:
@@ -358,7 +361,7 @@ class YOLO11Config:
     def label(self) -> str:
         if not self.detector:
             return f"YOLO11{self.scale}"
-        classes = "" if self.num_classes == 80 else f", {self.num_classes} classes"
+        classes = "" if self.num_classes == COCO_CLASS_COUNT else f", {self.num_classes} classes"
         return f"YOLO11{self.scale} detector{classes}"
 
 
@@ -392,6 +395,38 @@ def make_config(arch: str = "tutorial", **kwargs: Any) -> BackboneConfig:
     if unknown:
         raise ValueError(f"{arch} configs have no field {', '.join(unknown)}; valid: {', '.join(sorted(fields))}")
     return cls(**kwargs)
+
+
+def config_for(
+    arch: str = "tutorial",
+    *,
+    width: int | None = None,
+    depth: int | None = None,
+    detector: bool = False,
+    classes: int | None = None,
+) -> BackboneConfig:
+    """The config a user's choices describe, the one place the app's sidebar and the command line turn them into one:
+    the tutorial takes a width and a depth (its defaults when None); a YOLO11 scale fixes its own and is a backbone,
+    or the whole detector with `classes` classes (COCO's 80 when None).
+
+    Raises:
+        ValueError: a width or depth for a YOLO11 scale, the detector or a class count for the tutorial, a value out
+            of range.
+    """
+    if arch == "tutorial":
+        if detector:
+            raise ValueError("the tutorial is a backbone only; the whole detector exists for yolo11n ... yolo11x")
+        if classes is not None:
+            raise ValueError("a class count applies to the whole detector")
+        fields = {k: v for k, v in (("width", width), ("depth", depth)) if v is not None}
+        return make_config(arch, **fields)
+    if width is not None or depth is not None:
+        raise ValueError(f"a width and a depth apply to the tutorial backbone; {arch}'s scale fixes its own")
+    if not detector:
+        if classes is not None:
+            raise ValueError("a class count applies to the whole detector")
+        return make_config(arch)
+    return make_config(arch, detector=True, num_classes=COCO_CLASS_COUNT if classes is None else classes)
 
 
 def max_stride(config: BackboneConfig) -> int:

@@ -220,6 +220,12 @@ class Detection:
     cell: Cell | None = None
     anchor: int | None = None
 
+    def to_dict(self) -> dict:
+        """The box as `detect --json` and the Detections page's JSON give it: its class, score, box in the photo's
+        pixels, and the level, stride and cell that predicted it."""
+        cell = {"level": self.cell.level, "stride": self.cell.stride, "cell": [self.cell.row, self.cell.col]} if self.cell else {}
+        return {"class_id": self.class_id, "name": self.name, "score": self.score, "box": list(self.box), **cell}
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -279,6 +285,16 @@ class DetectionResult:
     best_score: float
     candidates: int
     predictions: DetectorOutput | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        """The photo's and input's sizes (H, W), the candidates, the best score and every box kept."""
+        return {
+            "image_size": [self.box.original[1], self.box.original[0]],
+            "input_size": list(self.box.size),
+            "candidates": self.candidates,
+            "best_score": self.best_score,
+            "detections": [d.to_dict() for d in self.detections],
+        }
 
 
 def to_photo(

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import torch
 
 from .backbone import Backbone, build_backbone, build_block, instantiate
-from .config import PYRAMID, BackboneConfig, make_config
+from .config import COCO_CLASS_COUNT, PYRAMID, BackboneConfig, make_config
 
 __all__ = ["Detector", "DetectorOutput", "build_detector", "build_model", "pyramid", "output_tensors"]
 
@@ -84,7 +84,7 @@ class Detector(Backbone):
 
 def build_detector(
     arch: str = "yolo11n",
-    num_classes: int = 80,
+    num_classes: int = COCO_CLASS_COUNT,
     *,
     seed: int | None = 0,
     device: str | torch.device = "cpu",

@@ -56,6 +56,21 @@ class Explanation:
     def score(self) -> float:
         return float(torch.sigmoid(torch.tensor(self.logit)))
 
+    def to_dict(self, box: Letterbox) -> dict:
+        """The level and cell, the class logit, the map's share near the cell, and where each map peaks, in the
+        photo's pixels (`box`: the letterbox of the explained forward)."""
+        stride = box.size[0] / self.cam.shape[0]
+        row, col = divmod(int(self.cam.argmax()), self.cam.shape[1])
+        grow, gcol = divmod(int(self.saliency.argmax()), self.saliency.shape[1])
+        return {
+            "level": self.level,
+            "cell": list(self.cell),
+            "logit": self.logit,
+            "share": self.share,
+            "cam_peak": list(box.to_original((col + 0.5) * stride, (row + 0.5) * stride)),
+            "gradient_peak": list(box.to_original(gcol + 0.5, grow + 0.5)),
+        }
+
 
 def explain(model: nn.Module, box: Letterbox, anchor: int, class_id: int) -> Explanation:
     """Explain the class score of `anchor` for `class_id` on the letterboxed input `box` (one forward and one

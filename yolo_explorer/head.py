@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .blocks import ConvBNSiLU, bn_args
-from .config import LayerSpec
+from .config import COCO_CLASS_COUNT, LayerSpec
 
 __all__ = ["FACTORIES", "Concat", "DFL", "Detect", "HeadOutput", "Upsample", "anchor_points", "decode_boxes"]
 
@@ -111,7 +111,7 @@ class Detect(nn.Module):
         num_classes: classes scored.
     """
 
-    def __init__(self, channels: Sequence[int], strides: Sequence[int], num_classes: int = 80, **bn: float):
+    def __init__(self, channels: Sequence[int], strides: Sequence[int], num_classes: int = COCO_CLASS_COUNT, **bn: float):
         super().__init__()
         self.num_classes = num_classes
         self.strides = tuple(strides)

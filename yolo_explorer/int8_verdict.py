@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from .config import COCO_CLASS_COUNT
 from .detections import COCO_CLASSES, PREDICT, Detection, Nms, class_names, non_max_suppression
 from .object_size import box_iou
 
@@ -87,7 +88,7 @@ class Int8Photos:
         return replace(self, calibrate=self.calibrate[:n], calibrate_labels=self.calibrate_labels[:n])
 
 
-def uses_samples(*, trained: bool, detector: bool, names: Sequence[str] | None = None, classes: int = 80) -> bool:
+def uses_samples(*, trained: bool, detector: bool, names: Sequence[str] | None = None, classes: int = COCO_CLASS_COUNT) -> bool:
     """Whether the built-in samples (people, animals, things: COCO's world) belong among int8's photos: for random
     weights and a backbone yes, for a trained detector only when its classes are COCO's (`names` as the checkpoint
     gives them; an 80-class head without names is taken for COCO's, as the detections are)."""

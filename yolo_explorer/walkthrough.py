@@ -82,6 +82,27 @@ class Walkthrough:
     def kept(self) -> tuple[Candidate, ...]:
         return tuple(step.kept for step in self.steps)
 
+    def to_dict(self) -> dict:
+        """`detect --steps --json`'s "walk": the output's shape, the NMS settings, each level's predictions and
+        candidates, and every step (the box kept, those it suppressed with their IoU)."""
+
+        def candidate(c: Candidate) -> dict:
+            return {"anchor": c.anchor, "class_id": c.class_id, "name": c.name, "score": c.score,
+                    "box_input": list(c.box), "level": c.cell.level, "cell": [c.cell.row, c.cell.col]}  # fmt: skip
+
+        return {
+            "output_shape": list(self.output_shape),
+            "nms": self.nms.to_dict(),
+            "levels": [
+                {"level": lv.name, "grid": list(lv.grid), "predictions": lv.predictions, "candidates": lv.candidates}
+                for lv in self.levels
+            ],  # fmt: skip
+            "steps": [
+                {"kept": candidate(s.kept), "suppressed": [candidate(c) | {"iou": overlap} for c, overlap in s.suppressed]}
+                for s in self.steps
+            ],
+        }
+
     def waiting(self, steps: int) -> int:
         """Candidates neither kept nor suppressed after the first `steps` steps."""
         done = sum(1 + len(step.suppressed) for step in self.steps[:steps])

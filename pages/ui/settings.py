@@ -7,8 +7,8 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 
-from yolo_explorer import make_config
-from yolo_explorer.config import TUTORIAL_WIDTHS
+from yolo_explorer.config import COCO_CLASS_COUNT, TUTORIAL_WIDTHS
+from yolo_explorer.config import config_for as engine_config_for
 from yolo_explorer.detections import class_names
 from yolo_explorer.int8_verdict import uses_samples
 from yolo_explorer.modes import COMPILE_MODES
@@ -59,7 +59,7 @@ class Settings:
     photo: Photo
     weights: Weights | None = field(default=None, compare=False)  # trained weights that fit the config
     detector: bool = False  # YOLO11: the whole detector (layers 0-23) instead of the backbone
-    classes: int = 80  # the detector head's classes (a checkpoint's head sets them)
+    classes: int = COCO_CLASS_COUNT  # the detector head's classes (a checkpoint's head sets them)
 
     @property
     def config(self):
@@ -117,12 +117,11 @@ def first_sample() -> Photo:
     return Photo.sample(next(iter(SAMPLES)))
 
 
-def config_for(arch: str, width: int, depth: int, detector: bool = False, classes: int = 80):
-    """The config the sidebar describes: width and depth are the tutorial's; a YOLO11 scale fixes its own, and
-    can be the whole detector with `classes` classes."""
+def config_for(arch: str, width: int, depth: int, detector: bool = False, classes: int = COCO_CLASS_COUNT):
+    """The config the sidebar describes (the sidebar always has a width and a depth; they are the tutorial's)."""
     if arch == "tutorial":
-        return make_config(arch, width=width, depth=depth)
-    return make_config(arch, detector=True, num_classes=classes) if detector else make_config(arch)
+        return engine_config_for(arch, width=width, depth=depth)
+    return engine_config_for(arch, detector=detector, classes=classes if detector else None)
 
 
 def compile_modes(device: str) -> tuple[list[str], str | None]:

@@ -15,7 +15,7 @@ import streamlit as st
 
 from yolo_explorer import ARCHITECTURES, ImageLoadError, available_devices
 from yolo_explorer.checkpoints import WeightsError, task_note
-from yolo_explorer.config import YOLO11_SCALES
+from yolo_explorer.config import COCO_CLASS_COUNT, YOLO11_SCALES
 from yolo_explorer.formatting import escape_markdown
 from yolo_explorer.preprocess import letterbox_size
 from yolo_explorer.pretrained import FETCH_ENV, LICENCE, RELEASES, Release, fetching_enabled
@@ -129,7 +129,7 @@ def sidebar_controls() -> Settings:
             chosen = config_for(arch, width, depth, detector)
             weights, mismatch, server_pick = _weights(chosen)
             loads_into = checkpoint_config(chosen, weights.state) if weights is not None else chosen
-            classes = getattr(loads_into, "num_classes", 80)  # a detection checkpoint's head decides
+            classes = getattr(loads_into, "num_classes", COCO_CLASS_COUNT)  # a detection checkpoint's head decides
             linked_bn = links.linked("bn")
             if linked_bn in BN_MODES:  # the link's choice, over the one that follows the weights
                 set_kept("batch_norm", linked_bn)

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from yolo_explorer.compare import CompareRow, DetectorRow, compare_detectors, compare_grid, fit_laws
-from yolo_explorer.config import ULTRALYTICS_PUBLISHED
+from yolo_explorer.config import COCO_CLASS_COUNT, ULTRALYTICS_PUBLISHED
 from yolo_explorer.figures import (
     assignment_figure,
     box_select_figure,
@@ -98,7 +98,7 @@ def detector_rows(scales: tuple[str, ...], sides: tuple[int, ...], dtype: str) -
 def published_comparison(config: BackboneConfig) -> pd.DataFrame | None:
     """A whole 80-class YOLO11 detector's parameters and GFLOPs at 640x640, counted here, beside Ultralytics'
     published ones; None for any other model (Ultralytics publishes no figure for it)."""
-    if not getattr(config, "detector", False) or config.num_classes != 80:
+    if not getattr(config, "detector", False) or config.num_classes != COCO_CLASS_COUNT:
         return None
     stats = stats_for(config, (640, 640), "fp32")
     params, flops = ULTRALYTICS_PUBLISHED[config.scale]

@@ -99,7 +99,7 @@ def test_detections_with_a_three_class_checkpoint_are_the_engines(app):
     assert len(boxes["data"]) == 1 + len(expected.detections)  # the photo and one outline per box
     assert all(name.startswith("class ") for name in table["class"])
     assert any("by class-aware NMS" in c.value for c in at.caption)
-    assert [d.proto.label for d in at.get("download_button")] == ["Photo with boxes (PNG)", "Boxes as CSV"]
+    assert [d.proto.label for d in at.get("download_button")] == ["Photo with boxes (PNG)", "Boxes as CSV", "Boxes as JSON"]
 
     # keep two classes, suppress across classes: still the engine's boxes
     at.get_by_key("det_classes_3").set_value(["class 0", "class 2"])

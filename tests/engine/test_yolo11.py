@@ -235,3 +235,22 @@ def test_versus_closest_widths_by_brute_force():
     target = model_stats(make_config("yolo11s"), 640).params
     best = min(range(8, 257, 8), key=lambda w: abs(math.log(model_stats(make_config(width=w), 640).params / target)))
     assert match.width_by_params == best == 32
+
+
+def test_one_function_turns_a_users_choices_into_a_config():
+    """The sidebar and the command line both ask config.config_for; COCO's class count is the detector's default."""
+    from yolo_explorer.config import COCO_CLASS_COUNT, config_for
+    from yolo_explorer.detections import COCO_CLASSES
+
+    assert config_for() == make_config("tutorial") and config_for(width=16, depth=1) == make_config(width=16, depth=1)
+    assert config_for("yolo11s") == make_config("yolo11s")
+    assert config_for("yolo11s", detector=True).num_classes == COCO_CLASS_COUNT == len(COCO_CLASSES)
+    assert config_for("yolo11s", detector=True, classes=3) == make_config("yolo11s", detector=True, num_classes=3)
+    for choices, words in (
+        ({"detector": True}, "backbone only"),
+        ({"arch": "yolo11n", "width": 16}, "fixes its own"),
+        ({"arch": "yolo11n", "classes": 3}, "whole detector"),
+        ({"width": 12}, "width"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            config_for(**choices)
