@@ -17,6 +17,7 @@ from yolo_explorer.cli import main
 from yolo_explorer.config import fit_size, max_stride
 
 ROOT = Path(__file__).resolve().parents[2]
+SLOW = pytest.mark.slow
 SAMPLE = ROOT / "yolo_explorer" / "samples" / "cat.jpg"
 
 
@@ -238,8 +239,11 @@ def test_memory_cap_from_the_environment():
         ["features", "--detector", "--arch", "yolo11n", "--image", str(SAMPLE), "--out", "{tmp}"],
         ["detect", "--image", str(SAMPLE), "--json"],
         ["assign", "--image", str(SAMPLE), "--box", "10,10,200,200", "--json"],
-        ["latency", "--detector", "--arch", "yolo11n", "--iters", "1", "--warmup", "0", "--json"],
-        ["profile", "--detector", "--arch", "yolo11n", "--iters", "1", "--warmup", "0", "--json"],
+        # the timed commands measure the device's peaks or time runs: seconds each, not in the quick loop
+        *(
+            pytest.param([command, "--detector", "--arch", "yolo11n", "--iters", "1", "--warmup", "0", "--json"], marks=SLOW)
+            for command in ("latency", "profile")
+        ),
     ],
     ids=lambda c: c[0],
 )

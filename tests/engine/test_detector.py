@@ -245,6 +245,7 @@ def test_an_oriented_box_model_is_refused_for_the_detector_and_fits_the_backbone
     assert task_note("obb") == "an oriented-box model, whose angle branch is not used here"
 
 
+@pytest.mark.slow  # float64 forwards of a stand-in detector
 def test_weights_saved_after_fuse_load_and_compute_what_the_fused_model_computes():
     """Ultralytics' fuse() (run by its predict, kept by its save) folds every BatchNorm into its conv's bias:
     its key set (from Ultralytics) loads, and folded weights give the folded model's outputs."""

@@ -171,6 +171,7 @@ def test_the_truth_of_the_shipped_photos_is_found_too(trained):
         assert hits >= drawn - 1 and kept <= drawn + 1, (name, hits, kept, drawn)
 
 
+@pytest.mark.slow  # a control: every new photo twice more (BGR, transposed)
 def test_a_bgr_input_or_swapped_axes_would_fail_these_checks(trained, new_photos):
     """The checks above can fail: the same model fed BGR swaps red and blue discs, and a transposed photo puts
     the boxes elsewhere."""
