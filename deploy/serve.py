@@ -149,10 +149,24 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(taken: set[int] = frozenset()) -> int:
+    """A free port on loopback that is none of `taken` (ports this server is about to bind, free until it does)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            return port
+
+
+def accepting(host: str, port: int) -> bool:
+    """Whether something accepts connections on `host`:`port` (loopback for an address of every interface)."""
+    address = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    try:
+        with socket.create_connection((address, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def healthy(port: int) -> bool:
@@ -301,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env.setdefault("STREAMLIT_SERVER_COOKIE_SECRET", secrets.token_hex(32))  # one XSRF secret for every replica
     workdir = Path(tempfile.mkdtemp(prefix="yolo-explorer-serve-"))
-    stats_port = free_port()
+    stats_port = free_port({args.port, http_port, *(r.port for r in replicas)})
     config = workdir / "haproxy.cfg"
     config.write_text(haproxy_config(args.host, args.port, replicas, stats_port, args.also, tls, http_port, users))
     procs: list[subprocess.Popen] = []
@@ -337,6 +351,15 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.2)
         proxy = spawn([args.haproxy, "-db", "-f", str(config)], "haproxy", env)
         procs.append(proxy)
+        deadline = time.monotonic() + 30
+        while not accepting(args.host, args.port):  # the address is announced once it answers, not before
+            if proxy.poll() is not None:
+                print(f"deploy/serve: HAProxy exited with {proxy.returncode} while starting", file=sys.stderr)
+                return 1
+            if time.monotonic() > deadline:
+                print(f"deploy/serve: HAProxy did not listen on port {args.port} in 30 s", file=sys.stderr)
+                return 1
+            time.sleep(0.05)
         shown = socket.gethostname() if args.host in ("0.0.0.0", "::") else args.host
         scheme = "https" if tls else "http"
         print(

@@ -142,9 +142,18 @@ class Served:
     there; `extra` options and `env` added."""
 
     def __init__(
-        self, tmp: Path, release_url: str | None, replicas: int = 2, extra: list[str] | None = None, env: dict | None = None
+        self,
+        tmp: Path,
+        release_url: str | None,
+        replicas: int = 2,
+        extra: list[str] | None = None,
+        env: dict | None = None,
+        http_port: bool = False,
     ):
-        self.port = free_port_block(replicas + 1)
+        # one block for the proxy, the replicas and the plain-HTTP port: ports picked apart could meet (a replica that
+        # binds the redirect's port first leaves HAProxy unable to start)
+        self.port = free_port_block(replicas + 1 + http_port)
+        self.http_port = self.port + replicas + 1 if http_port else None
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / "serve.log"
         self.weights = tmp / "weights"
@@ -153,6 +162,8 @@ class Served:
         command = [str(ROOT / "deploy" / "serve"), "--replicas", str(replicas), "--port", str(self.port)]
         # a dead replica is started again after 20 s: long enough to see the others serve without it
         command += ["--host", "127.0.0.1", "--restart-after", "20", *(extra or [])]
+        if http_port:
+            command += ["--http-port", str(self.http_port)]
         if release_url is not None:
             environment["YOLO_EXPLORER_WEIGHTS_URL"] = release_url
             command += ["--fetch", "yolo11n-pose"]  # a release with no pinned digest: any file that fits is taken

@@ -325,6 +325,8 @@ def _batches(text: str) -> list[int]:
 def _config(args: argparse.Namespace):
     if args.arch is None:
         args.arch = _weights_arch(args) or args.default_arch
+    if args.classes is not None and not args.detector:
+        raise _BadArgument("--classes applies to the whole detector: add --detector")
     try:
         config = config_for(args.arch, width=args.width, depth=args.repeats, detector=args.detector, classes=args.classes)
     except ValueError as err:

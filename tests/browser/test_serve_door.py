@@ -57,15 +57,14 @@ def door(tmp_path_factory):
     """deploy/serve with one replica, HTTPS with a self-signed certificate (made in a scratch data folder), the
     class's users, and a plain-HTTP port that redirects."""
     tmp = tmp_path_factory.mktemp("door")
-    http_port = free_port_block(1)
     served = Served(
         tmp,
         None,
         replicas=1,
-        extra=["--self-signed", "--users", str(users_file(tmp)), "--http-port", str(http_port)],
+        extra=["--self-signed", "--users", str(users_file(tmp))],
         env={"XDG_DATA_HOME": str(tmp / "data")},
+        http_port=True,
     )
-    served.http_port = http_port
     try:
         served.wait_ready()
         yield served
