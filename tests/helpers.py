@@ -245,3 +245,10 @@ def drag_box(page: Page, start: tuple[float, float], end: tuple[float, float], l
         except AssertionError:
             if attempt == attempts - 1:
                 raise
+
+
+def run_bench(script: str, *args: str) -> str:
+    """Run `python bench/SCRIPT ARGS` as bench/README says, from the repository's root; its output, once it exited 0."""
+    run = subprocess.run([sys.executable, f"bench/{script}", *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, f"bench/{script} {' '.join(args)} exited {run.returncode}:\n{run.stderr[-3000:]}"
+    return run.stdout

@@ -4,21 +4,13 @@ checked: a benchmark prints, it does not judge). The scripts of a served app: te
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_bench as bench
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow  # each script is a process of its own, seconds to minutes
-
-
-def bench(script: str, *args: str) -> str:
-    """Run `python bench/SCRIPT ARGS` as its README says, from the repository's root; its output, once it exited 0."""
-    run = subprocess.run([sys.executable, f"bench/{script}", *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, f"bench/{script} {' '.join(args)} exited {run.returncode}:\n{run.stderr[-3000:]}"
-    return run.stdout
 
 
 def test_engine_runs_every_section():
