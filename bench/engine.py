@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import torch
 
 from yolo_explorer import build_backbone, make_config, measure_latency, model_stats, model_summary, run_with_capture
-from yolo_explorer.detections import Nms
-from yolo_explorer.devices import supported_dtypes
-from yolo_explorer.modes import LatencyMode
-from yolo_explorer.onnx_models import deployable, error_images
-from yolo_explorer.onnx_runtime import measure_onnx_latency, output_errors
-from yolo_explorer.peaks import device_peaks
-from yolo_explorer.profile import profile_layers
+from yolo_explorer.deployment.devices import supported_dtypes
+from yolo_explorer.deployment.modes import LatencyMode
+from yolo_explorer.deployment.onnx_models import deployable, error_images
+from yolo_explorer.deployment.onnx_runtime import measure_onnx_latency, output_errors
+from yolo_explorer.deployment.peaks import device_peaks
+from yolo_explorer.deployment.profile import profile_layers
+from yolo_explorer.detection.detections import Nms
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:
@@ -219,8 +219,8 @@ def detector_section(scale: Scale) -> None:
     """The whole YOLO11 detectors: statistics of every scale from the meta device against Ultralytics' published
     figures, and CPU latency of YOLO11n/s whole against their backbone alone, with NMS timed apart."""
     from yolo_explorer import build_detector
-    from yolo_explorer.config import ULTRALYTICS_PUBLISHED, YOLO11_SCALES
-    from yolo_explorer.detections import non_max_suppression
+    from yolo_explorer.detection.detections import non_max_suppression
+    from yolo_explorer.model.config import ULTRALYTICS_PUBLISHED, YOLO11_SCALES
 
     print("\n## whole YOLO11 detectors (80 classes), statistics at 640x640 from the meta device")
     for letter in YOLO11_SCALES:
@@ -271,11 +271,11 @@ def weights_section(scale: Scale) -> None:
     import numpy as np
 
     from yolo_explorer import build_detector
-    from yolo_explorer.checkpoints import read_state_dict
-    from yolo_explorer.detections import detect
-    from yolo_explorer.preprocess import load_image
+    from yolo_explorer.detection.detections import detect
+    from yolo_explorer.forward.preprocess import load_image
+    from yolo_explorer.model.checkpoints import read_state_dict
+    from yolo_explorer.model.weights import load_weights
     from yolo_explorer.samples import sample_bytes
-    from yolo_explorer.weights import load_weights
 
     def saved(obj: object) -> bytes:
         buffer = io.BytesIO()

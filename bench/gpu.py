@@ -36,12 +36,12 @@ import torch
 # on a device machine the tree arrives without the package installed: the root is where `yolo_explorer` is
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from yolo_explorer import build_backbone, supported_dtypes  # noqa: E402
-from yolo_explorer.accuracy import calibrated_copy, mode_error  # noqa: E402
-from yolo_explorer.devices import device_name  # noqa: E402
-from yolo_explorer.latency import measure_latency  # noqa: E402
-from yolo_explorer.modes import LatencyMode  # noqa: E402
-from yolo_explorer.peaks import matmul_peak_tflops  # noqa: E402
+from yolo_explorer import build_backbone, supported_dtypes
+from yolo_explorer.deployment.accuracy import calibrated_copy, mode_error
+from yolo_explorer.deployment.devices import device_name
+from yolo_explorer.deployment.latency import measure_latency
+from yolo_explorer.deployment.modes import LatencyMode
+from yolo_explorer.deployment.peaks import matmul_peak_tflops
 
 LINES: list[str] = []
 LOG: list[Path] = []  # gpu.txt when --out is given
@@ -284,8 +284,8 @@ def kernel_summary(model, mode: LatencyMode, size: int, device: str, runs: int =
     is left is the gaps between kernels; the kernel count says how much inductor fused."""
     from torch.profiler import ProfilerActivity, profile
 
-    from yolo_explorer.devices import synchronize
-    from yolo_explorer.modes import prepared
+    from yolo_explorer.deployment.devices import synchronize
+    from yolo_explorer.deployment.modes import prepared
 
     dev = torch.device(device)
     activity = ProfilerActivity.CUDA if dev.type == "cuda" else ProfilerActivity.CPU
@@ -445,8 +445,8 @@ def main() -> None:
 
 def profile_section(device: str, size: int, iters: int) -> list[dict]:
     """Every layer's time on the device, fp32 and bf16 + channels_last + folded, against the device's peaks."""
-    from yolo_explorer.peaks import device_peaks
-    from yolo_explorer.profile import profile_layers
+    from yolo_explorer.deployment.peaks import device_peaks
+    from yolo_explorer.deployment.profile import profile_layers
 
     say(f"\n## per-layer time on {device}, tutorial w=64, {size}x{size}, batch 1 (hooks that synchronise around every layer)")
     out = []
@@ -477,8 +477,8 @@ def onnx_section(device: str, size: int, iters: int) -> dict:
     try:
         import onnxruntime as ort
 
-        from yolo_explorer.onnx_models import deployable, error_images
-        from yolo_explorer.onnx_runtime import measure_onnx_latency, output_errors
+        from yolo_explorer.deployment.onnx_models import deployable, error_images
+        from yolo_explorer.deployment.onnx_runtime import measure_onnx_latency, output_errors
     except ImportError as err:
         say(f"skipped: {err}")
         return {"skipped": str(err)}

@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 from yolo_explorer import build_model, load_weights, make_config
-from yolo_explorer.checkpoints import read_checkpoint
-from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, compare_precisions
-from yolo_explorer.int8_verdict import Int8Photos, int8_photos
-from yolo_explorer.latency import LatencyRequest
-from yolo_explorer.onnx_models import calibration_images, deployable
-from yolo_explorer.preprocess import letterbox
+from yolo_explorer.deployment.int8_sensitivity import Int8Lab, Recipe, compare_precisions
+from yolo_explorer.deployment.int8_verdict import Int8Photos, int8_photos
+from yolo_explorer.deployment.latency import LatencyRequest
+from yolo_explorer.deployment.onnx_models import calibration_images, deployable
+from yolo_explorer.forward.preprocess import letterbox
+from yolo_explorer.model.checkpoints import read_checkpoint
 from yolo_explorer.samples import SAMPLES
 from yolo_explorer.synthetic import scene
 

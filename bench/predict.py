@@ -57,11 +57,11 @@ ULTRALYTICS = textwrap.dedent(
 def ours(photo: Path, weights: Path, imgsz: int, threads: int, runs: int) -> dict[str, list[float]]:
     """`detect` as the CLI runs it (BatchNorm folded), timed as a whole and in its three parts."""
     from yolo_explorer import build_detector, load_image, load_weights
-    from yolo_explorer.blocks import fold_batchnorm
-    from yolo_explorer.capture import run_with_capture
-    from yolo_explorer.checkpoints import checkpoint_classes, read_checkpoint
-    from yolo_explorer.detections import class_names, detect, detections_from
-    from yolo_explorer.preprocess import letterbox
+    from yolo_explorer.detection.detections import class_names, detect, detections_from
+    from yolo_explorer.forward.capture import run_with_capture
+    from yolo_explorer.forward.preprocess import letterbox
+    from yolo_explorer.model.blocks import fold_batchnorm
+    from yolo_explorer.model.checkpoints import checkpoint_classes, read_checkpoint
 
     torch.set_num_threads(threads)
     checkpoint = read_checkpoint(weights)

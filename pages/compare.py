@@ -8,10 +8,10 @@ import streamlit as st
 
 from pages import ui
 from yolo_explorer import make_config, measure_latency
-from yolo_explorer.config import ULTRALYTICS_PUBLISHED, YOLO11_SCALES, BackboneConfig
-from yolo_explorer.figures import scaling_plot
-from yolo_explorer.insights import activation_law_insight, params_law_insight, pixels_law_insight
-from yolo_explorer.memory import check_forward_fits
+from yolo_explorer.deployment.memory import check_forward_fits
+from yolo_explorer.model.config import ULTRALYTICS_PUBLISHED, YOLO11_SCALES, BackboneConfig
+from yolo_explorer.present.insights import activation_law_insight, params_law_insight, pixels_law_insight
+from yolo_explorer.present.model_figures import scaling_plot
 
 
 def caption(text: str | None) -> None:

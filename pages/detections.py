@@ -15,14 +15,14 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from yolo_explorer.detections import PREDICT as PREDICT_NMS
-from yolo_explorer.detections import Nms
-from yolo_explorer.figures import dfl_figure, nms_step_figure
-from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.insights import levels_insight
-from yolo_explorer.preprocess import letterbox_size
-from yolo_explorer.rendering import boxes_image, png_bytes
-from yolo_explorer.walkthrough import SIDES, Walkthrough, box_distributions
+from yolo_explorer.detection.detections import PREDICT as PREDICT_NMS
+from yolo_explorer.detection.detections import Nms
+from yolo_explorer.detection.walkthrough import SIDES, Walkthrough, box_distributions
+from yolo_explorer.forward.preprocess import letterbox_size
+from yolo_explorer.present.detection_figures import dfl_figure, nms_step_figure
+from yolo_explorer.present.formatting import escape_markdown
+from yolo_explorer.present.insights import levels_insight
+from yolo_explorer.present.rendering import boxes_image, png_bytes
 
 PREDICT, CANVAS = "As `yolo predict`", "The sidebar's whole size"
 

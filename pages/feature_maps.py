@@ -14,10 +14,10 @@ from PIL import Image
 
 from pages import ui
 from yolo_explorer import FeatureResult, list_layers
-from yolo_explorer.config import PYRAMID
-from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.heatmaps import RANKINGS, REDUCTIONS, rank_channels
-from yolo_explorer.rendering import grid_image, npy_bytes, png_bytes
+from yolo_explorer.forward.heatmaps import RANKINGS, REDUCTIONS, rank_channels
+from yolo_explorer.model.config import PYRAMID
+from yolo_explorer.present.formatting import escape_markdown
+from yolo_explorer.present.rendering import grid_image, npy_bytes, png_bytes
 
 GRID_SIZES = [4, 9, 16, 25, 36, 49, 64]
 COLORSCALES = ["Viridis", "Inferno", "Cividis", "Magma", "Greys", "RdBu"]

@@ -14,9 +14,9 @@ import streamlit as st
 from PIL import Image
 
 from pages import ui
-from yolo_explorer.assignment import Assignment, Truth, TruthAssignment, truth_problem
-from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.insights import assignment_insight
+from yolo_explorer.detection.assignment import Assignment, Truth, TruthAssignment, truth_problem
+from yolo_explorer.present.formatting import escape_markdown
+from yolo_explorer.present.insights import assignment_insight
 
 CORNERS = ("x1", "y1", "x2", "y2")
 SHOWN = 15  # candidates listed per box unless every one is asked for

@@ -14,12 +14,12 @@ import streamlit as st
 import torch
 
 from pages import ui
-from yolo_explorer.figures import latency_box, latency_history, sweep_plot
-from yolo_explorer.formatting import human_ms
-from yolo_explorer.insights import Remedies, timing_notes
-from yolo_explorer.latency import LatencyRequest, LatencyResult, measure, speedups
-from yolo_explorer.modes import MODE_OPTIONS, LatencyMode
-from yolo_explorer.onnx_models import ONNX_DTYPES
+from yolo_explorer.deployment.latency import LatencyRequest, LatencyResult, measure, speedups
+from yolo_explorer.deployment.modes import MODE_OPTIONS, LatencyMode
+from yolo_explorer.deployment.onnx_models import ONNX_DTYPES
+from yolo_explorer.present.deployment_figures import latency_box, latency_history, sweep_plot
+from yolo_explorer.present.formatting import human_ms
+from yolo_explorer.present.insights import Remedies, timing_notes
 
 BATCHES = [1, 2, 4, 8, 16, 32, 64]
 HISTORY = "latency_history"  # this session's runs: [Run, ...]

@@ -14,12 +14,12 @@ import streamlit as st
 import torch
 
 from pages import ui
-from yolo_explorer.figures import roofline, time_vs_macs
-from yolo_explorer.formatting import human_ms
-from yolo_explorer.insights import roofline_insight
-from yolo_explorer.modes import MODE_OPTIONS, LatencyMode
-from yolo_explorer.peaks import Peaks
-from yolo_explorer.profile import Profile, profile_layers
+from yolo_explorer.deployment.modes import MODE_OPTIONS, LatencyMode
+from yolo_explorer.deployment.peaks import Peaks
+from yolo_explorer.deployment.profile import Profile, profile_layers
+from yolo_explorer.present.deployment_figures import roofline, time_vs_macs
+from yolo_explorer.present.formatting import human_ms
+from yolo_explorer.present.insights import roofline_insight
 
 BATCHES = [1, 2, 4, 8, 16, 32]
 LAST = "profile"  # (Profile, Peaks) of this session's last run

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import ui
-from yolo_explorer.stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS
+from yolo_explorer.model.stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS
 
 
 def main() -> None:

@@ -12,10 +12,10 @@ import streamlit as st
 from PIL import Image
 
 from pages import ui
-from yolo_explorer.detections import PREDICT
-from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.insights import object_size_insight
-from yolo_explorer.object_size import ObjectSize, best_match, object_size
+from yolo_explorer.detection.detections import PREDICT
+from yolo_explorer.detection.object_size import ObjectSize, best_match, object_size
+from yolo_explorer.present.formatting import escape_markdown
+from yolo_explorer.present.insights import object_size_insight
 
 SIZES = list(range(320, 1281, 160))  # the input sizes compared
 KEYS = ("os_x1", "os_y1", "os_x2", "os_y2")  # the box's corners, in the photo's pixels

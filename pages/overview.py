@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import ui
-from yolo_explorer.formatting import human_bytes, human_count
-from yolo_explorer.insights import cost_insight, flow_insight, memory_insight, pyramid_insight, receptive_field_insight
+from yolo_explorer.present.formatting import human_bytes, human_count
+from yolo_explorer.present.insights import cost_insight, flow_insight, memory_insight, pyramid_insight, receptive_field_insight
 
 
 def main() -> None:

@@ -8,9 +8,9 @@ import streamlit as st
 
 from pages import ui
 from yolo_explorer import make_config
-from yolo_explorer.config import YOLO11_SCALES
-from yolo_explorer.formatting import human_count, shape_str
-from yolo_explorer.versus import stage_rows
+from yolo_explorer.model.config import YOLO11_SCALES
+from yolo_explorer.model.versus import stage_rows
+from yolo_explorer.present.formatting import human_count, shape_str
 
 
 def signed(n: int) -> str:

@@ -47,7 +47,7 @@ def one_parse_at_a_time(monkeypatch):
 @pytest.fixture(scope="session")
 def trained_once():
     from yolo_explorer import build_detector, load_weights
-    from yolo_explorer.checkpoints import read_checkpoint
+    from yolo_explorer.model.checkpoints import read_checkpoint
 
     checkpoint = read_checkpoint(TRAINED)
     model = build_detector("yolo11n", 4)

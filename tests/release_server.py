@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from yolo_explorer.pretrained import Release
+from yolo_explorer.model.pretrained import Release
 
 DATA = Path(__file__).parent / "data"
 CHECKPOINT = (DATA / "synthetic_yolo11n.pt").read_bytes()  # a full-size YOLO11n with 4 classes, saved by Ultralytics

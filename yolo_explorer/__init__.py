@@ -4,19 +4,19 @@ backbones and the whole YOLO11 detectors (neck, head, NMS). It never imports str
 
 from __future__ import annotations
 
-from .backbone import Backbone, FeatureInfo, build_backbone
-from .capture import capture_activations, list_layers, resolve_layer, run_with_capture
-from .checkpoints import WeightsError
-from .config import ARCHITECTURES, LayerSpec, TutorialConfig, YOLO11Config, make_config
-from .detector import Detector, DetectorOutput, build_detector, build_model
-from .devices import DTYPES, available_devices, check_device, device_name, supported_dtypes
-from .features import FeatureResult, extract_features
-from .heatmaps import channel_stats, map_to_original, quantize, rank_channels, reduce_channels
-from .latency import LatencyResult, measure_latency
-from .modes import LatencyMode
-from .preprocess import ImageLoadError, Letterbox, letterbox, load_image
-from .stats import LayerStats, ModelStats, Summary, model_stats, model_summary, parse_size
-from .weights import load_weights
+from .deployment.devices import DTYPES, available_devices, check_device, device_name, supported_dtypes
+from .deployment.latency import LatencyResult, measure_latency
+from .deployment.modes import LatencyMode
+from .forward.capture import capture_activations, list_layers, resolve_layer, run_with_capture
+from .forward.features import FeatureResult, extract_features
+from .forward.heatmaps import channel_stats, map_to_original, quantize, rank_channels, reduce_channels
+from .forward.preprocess import ImageLoadError, Letterbox, letterbox, load_image
+from .model.backbone import Backbone, FeatureInfo, build_backbone
+from .model.checkpoints import WeightsError
+from .model.config import ARCHITECTURES, LayerSpec, TutorialConfig, YOLO11Config, make_config
+from .model.detector import Detector, DetectorOutput, build_detector, build_model
+from .model.stats import LayerStats, ModelStats, Summary, model_stats, model_summary, parse_size
+from .model.weights import load_weights
 
 __all__ = [
     "ARCHITECTURES",

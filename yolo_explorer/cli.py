@@ -18,19 +18,41 @@ from typing import NoReturn
 import numpy as np
 import torch
 
-from .accuracy import calibrated_copy, mode_error
-from .assignment import Truth, assign, truth_problem
-from .blocks import fold_batchnorm
-from .checkpoints import Checkpoint, WeightsError, checkpoint_classes, read_checkpoint, task_note
-from .config import ARCHITECTURES, COCO_CLASS_COUNT, config_for, fit_size, max_stride
-from .detections import PREDICT, Nms, class_names, detect
-from .detector import Detector, build_model
-from .devices import DTYPES, check_device, dtype_from_name, supported_dtypes
-from .explain import explain
-from .features import extract_features
-from .formatting import human_count, latency_report, photo_list, stats_table
-from .heatmaps import rank_channels
-from .insights import (
+from .deployment.accuracy import calibrated_copy, mode_error
+from .deployment.devices import DTYPES, check_device, dtype_from_name, supported_dtypes
+from .deployment.int8_sensitivity import Int8Lab, Recipe, compare_precisions, precision_boxes
+from .deployment.int8_verdict import Int8Photos, int8_photos, uses_samples
+from .deployment.latency import RUNTIMES, LatencyRequest, measure
+from .deployment.memory import InsufficientMemoryError, check_forward_fits
+from .deployment.modes import COMPILE_MODES, MODE_OPTIONS, CompileError, LatencyMode
+from .deployment.onnx_models import (
+    CALIBRATORS,
+    OnnxExportError,
+    RuntimeUnavailableError,
+    calibration_folder,
+    calibration_photo,
+    deployable,
+    error_images,
+)
+from .deployment.onnx_runtime import output_errors
+from .deployment.peaks import device_peaks
+from .deployment.profile import profile_layers
+from .detection.assignment import Truth, assign, truth_problem
+from .detection.detections import PREDICT, Nms, class_names, detect
+from .detection.explain import explain
+from .detection.walkthrough import Walkthrough, walkthrough
+from .forward.features import extract_features
+from .forward.heatmaps import rank_channels
+from .forward.preprocess import ImageLoadError, load_image
+from .model.blocks import fold_batchnorm
+from .model.checkpoints import Checkpoint, WeightsError, checkpoint_classes, read_checkpoint, task_note
+from .model.config import ARCHITECTURES, COCO_CLASS_COUNT, config_for, fit_size, max_stride
+from .model.detector import Detector, build_model
+from .model.pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, present, weights_folder
+from .model.stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
+from .model.weights import WeightsMismatchError, checkpoint_config, fitting_config, load_weights, match_state_dict
+from .present.formatting import human_count, latency_report, photo_list, stats_table
+from .present.insights import (
     Remedies,
     assignment_insight,
     box_changes_insight,
@@ -41,28 +63,6 @@ from .insights import (
     variant_subject,
     verdict_insight,
 )
-from .int8_sensitivity import Int8Lab, Recipe, compare_precisions, precision_boxes
-from .int8_verdict import Int8Photos, int8_photos, uses_samples
-from .latency import RUNTIMES, LatencyRequest, measure
-from .memory import InsufficientMemoryError, check_forward_fits
-from .modes import COMPILE_MODES, MODE_OPTIONS, CompileError, LatencyMode
-from .onnx_models import (
-    CALIBRATORS,
-    OnnxExportError,
-    RuntimeUnavailableError,
-    calibration_folder,
-    calibration_photo,
-    deployable,
-    error_images,
-)
-from .onnx_runtime import output_errors
-from .peaks import device_peaks
-from .preprocess import ImageLoadError, load_image
-from .pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, present, weights_folder
-from .profile import profile_layers
-from .stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary, parse_size
-from .walkthrough import Walkthrough, walkthrough
-from .weights import WeightsMismatchError, checkpoint_config, fitting_config, load_weights, match_state_dict
 
 __all__ = ["main"]
 
@@ -496,7 +496,7 @@ def _model_on(args: argparse.Namespace, dtype: str = "fp32", batch: int = 1):
 
 
 def _cmd_features(args: argparse.Namespace) -> None:
-    from .rendering import grid_image  # Plotly's colour scales: only this command needs them
+    from .present.rendering import grid_image
 
     try:
         image = load_image(args.image)
@@ -546,7 +546,7 @@ def _cmd_detect(args: argparse.Namespace) -> None:
     result = detect(model, image, args.imgsz, nms, rect=args.rect, keep_predictions=args.steps)
     h, w = result.box.size
     if args.out is not None:
-        from .rendering import boxes_image  # Plotly's colour scales come with it: only a picture needs them
+        from .present.rendering import boxes_image
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
         boxes_image(image, result.detections).save(args.out)
@@ -648,8 +648,8 @@ def _cmd_assign(args: argparse.Namespace) -> None:
 
 
 def _write_explanations(folder: Path, image, box, explained) -> None:
-    from .heatmaps import map_to_original
-    from .rendering import boxes_image, heat_image  # Plotly's colour scales come with it: only a picture needs them
+    from .forward.heatmaps import map_to_original
+    from .present.rendering import boxes_image, heat_image
 
     folder.mkdir(parents=True, exist_ok=True)
     for i, (d, why) in enumerate(explained, start=1):

@@ -20,26 +20,12 @@ from typing import TYPE_CHECKING
 import streamlit as st
 from PIL import Image
 
-from yolo_explorer import (
-    ImageLoadError,
-    build_model,
-    extract_features,
-    load_image,
-    model_stats,
-    model_summary,
-    supported_dtypes,
-)
-from yolo_explorer.assignment import Assignment, Truth, assign
-from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.config import PYRAMID
-from yolo_explorer.detections import PREDICT, DetectionResult, Nms, detections_from
-from yolo_explorer.detector import DetectorOutput
-from yolo_explorer.devices import dtype_from_name
-from yolo_explorer.explain import Explanation, explain
-from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity, precision_boxes
-from yolo_explorer.int8_verdict import BoxChanges, int8_photos
-from yolo_explorer.memory import MemoryEstimate, check_forward_fits, estimate_forward_memory
-from yolo_explorer.onnx_models import (
+from yolo_explorer import ImageLoadError, build_model, extract_features, load_image, model_stats, model_summary, supported_dtypes
+from yolo_explorer.deployment.devices import dtype_from_name
+from yolo_explorer.deployment.int8_sensitivity import Int8Lab, Recipe, Sensitivity, precision_boxes
+from yolo_explorer.deployment.int8_verdict import BoxChanges, int8_photos
+from yolo_explorer.deployment.memory import MemoryEstimate, check_forward_fits, estimate_forward_memory
+from yolo_explorer.deployment.onnx_models import (
     CALIBRATION_DIR_ENV,
     OnnxModel,
     calibration_folder,
@@ -47,16 +33,22 @@ from yolo_explorer.onnx_models import (
     deployable,
     error_images,
 )
-from yolo_explorer.onnx_runtime import OutputError, output_errors
-from yolo_explorer.peaks import Peaks, device_peaks
-from yolo_explorer.preprocess import Letterbox, letterbox_size
-from yolo_explorer.versus import Difference, WidthMatch, closest_widths, differences
-from yolo_explorer.walkthrough import Walkthrough, walkthrough
-from yolo_explorer.weights import load_weights
+from yolo_explorer.deployment.onnx_runtime import OutputError, output_errors
+from yolo_explorer.deployment.peaks import Peaks, device_peaks
+from yolo_explorer.detection.assignment import Assignment, Truth, assign
+from yolo_explorer.detection.detections import PREDICT, DetectionResult, Nms, detections_from
+from yolo_explorer.detection.explain import Explanation, explain
+from yolo_explorer.detection.walkthrough import Walkthrough, walkthrough
+from yolo_explorer.forward.preprocess import Letterbox, letterbox_size
+from yolo_explorer.model.blocks import fold_batchnorm
+from yolo_explorer.model.config import PYRAMID
+from yolo_explorer.model.detector import DetectorOutput
+from yolo_explorer.model.versus import Difference, WidthMatch, closest_widths, differences
+from yolo_explorer.model.weights import load_weights
 
 if TYPE_CHECKING:
     from yolo_explorer import Backbone, FeatureResult, ModelStats, Summary
-    from yolo_explorer.config import BackboneConfig, YOLO11Config
+    from yolo_explorer.model.config import BackboneConfig, YOLO11Config
 
     from .settings import Photo, Settings
     from .weights import Weights

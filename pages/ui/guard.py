@@ -21,9 +21,9 @@ import streamlit as st
 import torch
 
 from yolo_explorer import ImageLoadError
-from yolo_explorer.memory import InsufficientMemoryError
-from yolo_explorer.modes import CompileError
-from yolo_explorer.onnx_models import OnnxExportError, RuntimeUnavailableError
+from yolo_explorer.deployment.memory import InsufficientMemoryError
+from yolo_explorer.deployment.modes import CompileError
+from yolo_explorer.deployment.onnx_models import OnnxExportError, RuntimeUnavailableError
 
 log = logging.getLogger("yolo_explorer.app")
 T = TypeVar("T")

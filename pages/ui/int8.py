@@ -11,19 +11,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from yolo_explorer.figures import sensitivity_bars
-from yolo_explorer.formatting import escape_markdown, photo_list
-from yolo_explorer.insights import (
+from yolo_explorer.deployment.int8_sensitivity import Int8Lab, Recipe, Sensitivity, compare_precisions
+from yolo_explorer.deployment.int8_verdict import MATCH_IOU, SCORE_TOLERANCE
+from yolo_explorer.deployment.latency import LatencyRequest
+from yolo_explorer.deployment.onnx_models import CALIBRATION_DIR_ENV, CALIBRATORS, MAX_CALIBRATION_PHOTOS
+from yolo_explorer.present.deployment_figures import sensitivity_bars
+from yolo_explorer.present.formatting import escape_markdown, photo_list
+from yolo_explorer.present.insights import (
     box_changes_insight,
     calibration_insight,
     int8_tradeoff_insight,
     variant_subject,
     verdict_insight,
 )
-from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, Sensitivity, compare_precisions
-from yolo_explorer.int8_verdict import MATCH_IOU, SCORE_TOLERANCE
-from yolo_explorer.latency import LatencyRequest
-from yolo_explorer.onnx_models import CALIBRATION_DIR_ENV, CALIBRATORS, MAX_CALIBRATION_PHOTOS
 
 from .compute import (
     Int8Sources,

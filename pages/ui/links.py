@@ -20,7 +20,7 @@ from typing import Any
 import streamlit as st
 
 from yolo_explorer import ARCHITECTURES
-from yolo_explorer.formatting import escape_markdown
+from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.samples import SAMPLES
 
 from .settings import BN_MODES, DEFAULT_DEPTH, DEFAULT_WIDTH, SIZES, WIDTHS, Settings

@@ -7,11 +7,11 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 
-from yolo_explorer.config import COCO_CLASS_COUNT, TUTORIAL_WIDTHS
-from yolo_explorer.config import config_for as engine_config_for
-from yolo_explorer.detections import class_names
-from yolo_explorer.int8_verdict import uses_samples
-from yolo_explorer.modes import COMPILE_MODES
+from yolo_explorer.deployment.int8_verdict import uses_samples
+from yolo_explorer.deployment.modes import COMPILE_MODES
+from yolo_explorer.detection.detections import class_names
+from yolo_explorer.model.config import COCO_CLASS_COUNT, TUTORIAL_WIDTHS
+from yolo_explorer.model.config import config_for as engine_config_for
 from yolo_explorer.samples import SAMPLES, sample_bytes
 
 from .weights import Weights, server_weights

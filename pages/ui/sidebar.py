@@ -14,13 +14,13 @@ from typing import Any
 import streamlit as st
 
 from yolo_explorer import ARCHITECTURES, ImageLoadError, available_devices
-from yolo_explorer.checkpoints import WeightsError, task_note
-from yolo_explorer.config import COCO_CLASS_COUNT, YOLO11_SCALES
-from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.preprocess import letterbox_size
-from yolo_explorer.pretrained import FETCH_ENV, LICENCE, RELEASES, Release, fetching_enabled
+from yolo_explorer.forward.preprocess import letterbox_size
+from yolo_explorer.model.checkpoints import WeightsError, task_note
+from yolo_explorer.model.config import COCO_CLASS_COUNT, YOLO11_SCALES
+from yolo_explorer.model.pretrained import FETCH_ENV, LICENCE, RELEASES, Release, fetching_enabled
+from yolo_explorer.model.weights import checkpoint_config
+from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.samples import SAMPLES
-from yolo_explorer.weights import checkpoint_config
 
 from . import links
 from .compute import image_for, supported_dtypes_cached

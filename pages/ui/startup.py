@@ -24,7 +24,7 @@ def warm_up() -> float:
     import torch
 
     from yolo_explorer import build_backbone, make_config, model_stats
-    from yolo_explorer.memory import estimate_forward_memory
+    from yolo_explorer.deployment.memory import estimate_forward_memory
 
     config = make_config("tutorial")
     model_stats(config, 640)  # the meta device's kernels load on first use (about 1 s)

@@ -24,28 +24,17 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from yolo_explorer.compare import CompareRow, DetectorRow, compare_detectors, compare_grid, fit_laws
-from yolo_explorer.config import COCO_CLASS_COUNT, ULTRALYTICS_PUBLISHED
-from yolo_explorer.figures import (
-    assignment_figure,
-    box_select_figure,
-    channel_grid,
-    channel_heatmap,
-    cost_bars,
-    detections_figure,
-    detector_flow_diagram,
-    flow_diagram,
-    overlay,
-    scaling_plot,
-    sizes_plot,
-    stage_share_bars,
-)
-from yolo_explorer.formatting import human_bytes, human_count, stats_csv, stats_rows
-from yolo_explorer.heatmaps import ChannelStats, channel_stats, map_to_original, quantize, reduce_channels
-from yolo_explorer.object_size import ObjectSize, over_sizes
-from yolo_explorer.onnx_runtime import quantized_channel
-from yolo_explorer.preprocess import letterbox
-from yolo_explorer.versus import stage_rows
+from yolo_explorer.deployment.onnx_runtime import quantized_channel
+from yolo_explorer.detection.object_size import ObjectSize, over_sizes
+from yolo_explorer.forward.heatmaps import ChannelStats, channel_stats, map_to_original, quantize, reduce_channels
+from yolo_explorer.forward.preprocess import letterbox
+from yolo_explorer.model.compare import CompareRow, DetectorRow, compare_detectors, compare_grid, fit_laws
+from yolo_explorer.model.config import COCO_CLASS_COUNT, ULTRALYTICS_PUBLISHED
+from yolo_explorer.model.versus import stage_rows
+from yolo_explorer.present.detection_figures import assignment_figure, box_select_figure, detections_figure, sizes_plot
+from yolo_explorer.present.formatting import human_bytes, human_count, stats_csv, stats_rows
+from yolo_explorer.present.forward_figures import channel_grid, channel_heatmap, overlay
+from yolo_explorer.present.model_figures import cost_bars, detector_flow_diagram, flow_diagram, scaling_plot, stage_share_bars
 
 from .compute import stats_for
 
@@ -53,10 +42,10 @@ if TYPE_CHECKING:
     from torch import nn
 
     from yolo_explorer import Letterbox
-    from yolo_explorer.assignment import Assignment
-    from yolo_explorer.config import BackboneConfig
-    from yolo_explorer.explain import Explanation
-    from yolo_explorer.onnx_models import OnnxModel
+    from yolo_explorer.deployment.onnx_models import OnnxModel
+    from yolo_explorer.detection.assignment import Assignment
+    from yolo_explorer.detection.explain import Explanation
+    from yolo_explorer.model.config import BackboneConfig
 
 PHOTO_SIDE = 800  # longest side of a photo shown beside the maps (the column is narrower)
 OVERLAY_PHOTO_SIDE = 640  # longest side of the photo under the overlay

@@ -20,10 +20,10 @@ import streamlit as st
 import torch
 
 from yolo_explorer import build_model
-from yolo_explorer.checkpoints import Checkpoint, WeightsError, checkpoint_classes, checkpoint_task, read_checkpoint
-from yolo_explorer.config import BackboneConfig
-from yolo_explorer.pretrained import RELEASES, WEIGHTS_DIR_ENV, FetchError, Release, fetch, weights_folder
-from yolo_explorer.weights import checkpoint_config, match_state_dict, scan_folder
+from yolo_explorer.model.checkpoints import Checkpoint, WeightsError, checkpoint_classes, checkpoint_task, read_checkpoint
+from yolo_explorer.model.config import BackboneConfig
+from yolo_explorer.model.pretrained import RELEASES, WEIGHTS_DIR_ENV, FetchError, Release, fetch, weights_folder
+from yolo_explorer.model.weights import checkpoint_config, match_state_dict, scan_folder
 
 log = logging.getLogger("yolo_explorer.app")
 

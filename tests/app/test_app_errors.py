@@ -7,9 +7,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from pages.ui.guard import explain
-from yolo_explorer.memory import InsufficientMemoryError
-from yolo_explorer.modes import CompileError
-from yolo_explorer.preprocess import TruncatedImageError
+from yolo_explorer.deployment.memory import InsufficientMemoryError
+from yolo_explorer.deployment.modes import CompileError
+from yolo_explorer.forward.preprocess import TruncatedImageError
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_guard_shows_an_error_and_stops_the_page(kind, words):
 
 
 def test_the_servers_memory_cap_refuses_a_forward_with_the_estimate(app, monkeypatch):
-    from yolo_explorer.memory import CAP_ENV
+    from yolo_explorer.deployment.memory import CAP_ENV
 
     monkeypatch.setenv(CAP_ENV, "50")
     at = app()  # width 64 at 640: about 150 MiB with the margin

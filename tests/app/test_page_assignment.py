@@ -9,11 +9,11 @@ import torch
 from helpers import TRAINED, detector_app, no_problems, photo_upload, upload
 
 from yolo_explorer import extract_features, load_image
-from yolo_explorer.assignment import Truth, assign
-from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.detections import class_names, detect
-from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.insights import assignment_insight
+from yolo_explorer.detection.assignment import Truth, assign
+from yolo_explorer.detection.detections import class_names, detect
+from yolo_explorer.model.blocks import fold_batchnorm
+from yolo_explorer.present.formatting import escape_markdown
+from yolo_explorer.present.insights import assignment_insight
 from yolo_explorer.synthetic import scene
 
 PAGE = "label_assignment.py"

@@ -14,11 +14,11 @@ from helpers import TRAINED, detector_app, no_problems, photo_upload, run_latenc
 from spec import YOLO11_DETECTOR
 
 from yolo_explorer import build_backbone, build_detector, load_image
-from yolo_explorer.accuracy import calibrated_copy
-from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.detections import Nms, detect
-from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.preprocess import letterbox
+from yolo_explorer.deployment.accuracy import calibrated_copy
+from yolo_explorer.detection.detections import Nms, detect
+from yolo_explorer.forward.preprocess import letterbox
+from yolo_explorer.model.blocks import fold_batchnorm
+from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.samples import sample_bytes
 from yolo_explorer.synthetic import CLASSES, scene
 
@@ -242,7 +242,7 @@ def test_a_trained_checkpoint_names_its_classes_and_runs_as_yolo_predict(app, tr
 def test_why_this_box_explains_the_kept_boxes_as_the_engine_does(app, trained_detector):
     """Why this box?: the two first boxes by default, each from its own level and cell, with the share of its map the
     engine's `explain` finds on the page's forward (the folded detector, the photo as predict pads it)."""
-    from yolo_explorer.explain import explain
+    from yolo_explorer.detection.explain import explain
 
     image, _ = scene(778, 800, 600)
     at = upload(detector_app(app, "detections.py"), "best.pt", TRAINED.read_bytes())

@@ -10,7 +10,7 @@ import pytest
 from helpers import no_problems
 from release_server import STAND_IN, Handler, release_server
 
-from yolo_explorer.pretrained import RELEASES
+from yolo_explorer.model.pretrained import RELEASES
 
 
 @pytest.fixture

@@ -186,11 +186,11 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
     import numpy as np
 
     from yolo_explorer import build_model, make_config
-    from yolo_explorer.formatting import escape_markdown
-    from yolo_explorer.int8_sensitivity import Int8Lab
-    from yolo_explorer.int8_verdict import int8_photos
-    from yolo_explorer.onnx_models import calibration_folder, deployable
-    from yolo_explorer.preprocess import letterbox, load_image
+    from yolo_explorer.deployment.int8_sensitivity import Int8Lab
+    from yolo_explorer.deployment.int8_verdict import int8_photos
+    from yolo_explorer.deployment.onnx_models import calibration_folder, deployable
+    from yolo_explorer.forward.preprocess import letterbox, load_image
+    from yolo_explorer.present.formatting import escape_markdown
     from yolo_explorer.samples import sample_bytes
     from yolo_explorer.synthetic import scene
 
@@ -258,11 +258,11 @@ def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_w
 
     from helpers import TRAINED, detector_app, image_bytes, upload
 
-    from yolo_explorer.formatting import escape_markdown
-    from yolo_explorer.insights import verdict_insight
-    from yolo_explorer.int8_sensitivity import Int8Lab
-    from yolo_explorer.int8_verdict import int8_photos
-    from yolo_explorer.preprocess import letterbox, load_image
+    from yolo_explorer.deployment.int8_sensitivity import Int8Lab
+    from yolo_explorer.deployment.int8_verdict import int8_photos
+    from yolo_explorer.forward.preprocess import letterbox, load_image
+    from yolo_explorer.present.formatting import escape_markdown
+    from yolo_explorer.present.insights import verdict_insight
     from yolo_explorer.synthetic import scene
 
     at = upload(detector_app(app, PAGE, side=320), "best.pt", TRAINED.read_bytes())

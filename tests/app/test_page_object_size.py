@@ -10,10 +10,10 @@ from helpers import TRAINED, detector_app, no_problems, photo_upload, upload
 from PIL import Image
 
 from yolo_explorer import load_image, make_config
-from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.detections import detect
-from yolo_explorer.formatting import escape_markdown
-from yolo_explorer.object_size import best_match, box_iou, object_size
+from yolo_explorer.detection.detections import detect
+from yolo_explorer.detection.object_size import best_match, box_iou, object_size
+from yolo_explorer.model.blocks import fold_batchnorm
+from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.samples import SAMPLES, sample_bytes
 from yolo_explorer.synthetic import scene
 

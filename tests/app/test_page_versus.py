@@ -11,7 +11,7 @@ from spec import YOLO11N_BACKBONE_PARAMS
 
 from pages.ui.entrypoint import PAGES as ENTRIES
 from yolo_explorer import build_backbone, make_config, model_stats
-from yolo_explorer.versus import closest_widths, differences
+from yolo_explorer.model.versus import closest_widths, differences
 
 PAGE = "versus.py"
 PAGES = [entry.file for entry in ENTRIES]  # every page, Detections included (it says what a backbone lacks)

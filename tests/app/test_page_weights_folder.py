@@ -10,7 +10,7 @@ import torch
 from helpers import no_problems
 
 from yolo_explorer import build_backbone, build_detector, extract_features, load_image
-from yolo_explorer.formatting import escape_markdown
+from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.samples import SAMPLES, sample_bytes
 
 

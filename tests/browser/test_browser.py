@@ -241,8 +241,8 @@ def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
     on coloured shapes, uploaded in the sidebar, gives its head and its class names to the model, and the
     Detections page puts boxes on the shapes of a new photo, named as the checkpoint names them."""
     from yolo_explorer import build_detector, load_image, load_weights
-    from yolo_explorer.blocks import fold_batchnorm
-    from yolo_explorer.detections import detect
+    from yolo_explorer.detection.detections import detect
+    from yolo_explorer.model.blocks import fold_batchnorm
     from yolo_explorer.synthetic import scene
 
     photo = tmp_path / "shapes.jpg"

@@ -15,19 +15,10 @@ from helpers import TRAINED
 from PIL import Image
 
 from yolo_explorer import letterbox
-from yolo_explorer.assignment import (
-    ALPHA,
-    BETA,
-    TOPK,
-    Truth,
-    assign,
-    ciou,
-    predicted_boxes,
-    task_aligned_assign,
-)
-from yolo_explorer.detections import class_names
-from yolo_explorer.insights import assignment_insight
-from yolo_explorer.object_size import box_iou
+from yolo_explorer.detection.assignment import ALPHA, BETA, TOPK, Truth, assign, ciou, predicted_boxes, task_aligned_assign
+from yolo_explorer.detection.detections import class_names
+from yolo_explorer.detection.object_size import box_iou
+from yolo_explorer.present.insights import assignment_insight
 
 REFERENCE = TRAINED.parent / "ultralytics_assignment.pt"
 
@@ -222,8 +213,8 @@ def test_the_assign_command_prints_the_engines_assignment(tmp_path, trained, tra
 
     from helpers import cli
 
-    from yolo_explorer.blocks import fold_batchnorm
-    from yolo_explorer.features import extract_features
+    from yolo_explorer.forward.features import extract_features
+    from yolo_explorer.model.blocks import fold_batchnorm
     from yolo_explorer.synthetic import scene
 
     image, shapes = scene(41, 800, 600)

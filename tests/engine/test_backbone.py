@@ -11,8 +11,8 @@ from reference_tutorial import YOLOv11Backbone
 from spec import PARAMS_W64, TOTALS
 
 from yolo_explorer import build_backbone, make_config
-from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.config import TutorialConfig
+from yolo_explorer.model.blocks import fold_batchnorm
+from yolo_explorer.model.config import TutorialConfig
 
 
 def n_params(module: torch.nn.Module) -> int:

@@ -14,7 +14,7 @@ from spec import FLOPS_W64_640, MACS_W64_640, TOTALS
 
 from yolo_explorer import make_config, model_stats
 from yolo_explorer.cli import main
-from yolo_explorer.config import fit_size, max_stride
+from yolo_explorer.model.config import fit_size, max_stride
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW = pytest.mark.slow

@@ -23,11 +23,8 @@ from spec import YOLO11_DETECTOR
 from torch.utils.flop_counter import FlopCounterMode
 
 from yolo_explorer import build_backbone, list_layers, make_config, model_stats, model_summary, run_with_capture
-from yolo_explorer.accuracy import calibrated_copy
-from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.checkpoints import checkpoint_classes, checkpoint_task, task_note
-from yolo_explorer.config import YOLO11_SCALES
-from yolo_explorer.detections import (
+from yolo_explorer.deployment.accuracy import calibrated_copy
+from yolo_explorer.detection.detections import (
     COCO_CLASSES,
     Cell,
     Nms,
@@ -38,11 +35,14 @@ from yolo_explorer.detections import (
     score_maps,
     to_photo,
 )
-from yolo_explorer.detector import Detector, DetectorOutput, build_detector, build_model, pyramid
-from yolo_explorer.features import extract_features
-from yolo_explorer.preprocess import letterbox, load_image
+from yolo_explorer.forward.features import extract_features
+from yolo_explorer.forward.preprocess import letterbox, load_image
+from yolo_explorer.model.blocks import fold_batchnorm
+from yolo_explorer.model.checkpoints import checkpoint_classes, checkpoint_task, task_note
+from yolo_explorer.model.config import YOLO11_SCALES
+from yolo_explorer.model.detector import Detector, DetectorOutput, build_detector, build_model, pyramid
+from yolo_explorer.model.weights import WeightsMismatchError, load_weights
 from yolo_explorer.samples import sample_bytes
-from yolo_explorer.weights import WeightsMismatchError, load_weights
 
 DATA = Path(__file__).parents[1] / "data"
 ULTRALYTICS = json.loads((DATA / "ultralytics_yolo11_keys.json").read_text())["scales"]
@@ -256,8 +256,8 @@ def test_weights_saved_after_fuse_load_and_compute_what_the_fused_model_computes
     report = load_weights(build_detector("yolo11n"), state)
     assert report.layout == "ultralytics, BatchNorm folded" and report.params == YOLO11_DETECTOR["n"][0]
 
-    from yolo_explorer.blocks import fold_batchnorm
-    from yolo_explorer.modes import private_copy
+    from yolo_explorer.deployment.modes import private_copy
+    from yolo_explorer.model.blocks import fold_batchnorm
 
     # in float64 throughout, so that a wrong unfolding (even by one eps) shows far above the rounding
     original = stand_in_detector(128, seed=1).double()  # BatchNorm statistics that matter
@@ -473,7 +473,7 @@ def stand_in_detector(size: int, seed: int = 11) -> Detector:
 def test_cli_detect_prints_and_draws_the_engines_boxes(tmp_path):
     from helpers import cli
 
-    from yolo_explorer.detections import class_color
+    from yolo_explorer.detection.detections import class_color
 
     saved = stand_in_detector(320)
     weights, image = tmp_path / "three.pt", tmp_path / "astronaut.jpg"

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from yolo_explorer import build_backbone, devices, measure_latency
-from yolo_explorer.devices import LOCK_DIR_ENV
+from yolo_explorer import build_backbone, measure_latency
+from yolo_explorer.deployment import devices
+from yolo_explorer.deployment.devices import LOCK_DIR_ENV
 
 pytestmark = pytest.mark.slow  # processes that hold the device lock
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.slow  # processes that hold the device lock
 HOLDER = """
 import json, sys, time
 from pathlib import Path
-from yolo_explorer.devices import device_lock
+from yolo_explorer.deployment.devices import device_lock
 barrier, me, n, hold = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 (barrier / f"{me}.ready").touch()
 while len(list(barrier.glob("*.ready"))) < n:

@@ -11,12 +11,12 @@ from helpers import TRAINED
 from torch import nn
 
 from yolo_explorer import build_detector, letterbox
-from yolo_explorer.accuracy import calibrated_copy
-from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.config import YOLO11_HEAD_SOURCES
-from yolo_explorer.detections import detect
-from yolo_explorer.detector import DetectorOutput
-from yolo_explorer.explain import explain
+from yolo_explorer.deployment.accuracy import calibrated_copy
+from yolo_explorer.detection.detections import detect
+from yolo_explorer.detection.explain import explain
+from yolo_explorer.model.blocks import fold_batchnorm
+from yolo_explorer.model.config import YOLO11_HEAD_SOURCES
+from yolo_explorer.model.detector import DetectorOutput
 from yolo_explorer.synthetic import scene
 
 

@@ -10,20 +10,13 @@ from PIL import Image
 from spec import TOTALS
 
 from yolo_explorer import build_backbone, extract_features, make_config, model_stats
-from yolo_explorer.compare import compare_grid, fit_laws, power_law_fit
-from yolo_explorer.figures import (
-    channel_grid,
-    channel_heatmap,
-    cost_bars,
-    flow_diagram,
-    latency_box,
-    latency_history,
-    overlay,
-    scaling_plot,
-)
-from yolo_explorer.formatting import human_count, shape_str, stats_csv, stats_rows, stats_table
-from yolo_explorer.heatmaps import quantize, rank_channels
-from yolo_explorer.insights import cost_insight, flow_insight, memory_insight, receptive_field_insight
+from yolo_explorer.forward.heatmaps import quantize, rank_channels
+from yolo_explorer.model.compare import compare_grid, fit_laws, power_law_fit
+from yolo_explorer.present.deployment_figures import latency_box, latency_history
+from yolo_explorer.present.formatting import human_count, shape_str, stats_csv, stats_rows, stats_table
+from yolo_explorer.present.forward_figures import channel_grid, channel_heatmap, overlay
+from yolo_explorer.present.insights import cost_insight, flow_insight, memory_insight, receptive_field_insight
+from yolo_explorer.present.model_figures import cost_bars, flow_diagram, scaling_plot
 
 
 @pytest.fixture(scope="module")

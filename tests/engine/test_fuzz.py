@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from yolo_explorer import build_backbone
-from yolo_explorer.checkpoints import WeightsError
-from yolo_explorer.preprocess import ImageLoadError, letterbox, load_image
-from yolo_explorer.weights import load_weights
+from yolo_explorer.forward.preprocess import ImageLoadError, letterbox, load_image
+from yolo_explorer.model.checkpoints import WeightsError
+from yolo_explorer.model.weights import load_weights
 
 pytestmark = pytest.mark.slow  # fuzzing with hypothesis
 

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from yolo_explorer import build_backbone, extract_features
-from yolo_explorer.heatmaps import channel_stats, map_to_original, quantize, rank_channels, reduce_channels
-from yolo_explorer.preprocess import letterbox
+from yolo_explorer.forward.heatmaps import channel_stats, map_to_original, quantize, rank_channels, reduce_channels
+from yolo_explorer.forward.preprocess import letterbox
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from yolo_explorer import build_backbone, make_config, model_stats
-from yolo_explorer.compare import compare_grid
-from yolo_explorer.config import YOLO11_SCALES
-from yolo_explorer.insights import (
+from yolo_explorer.model.compare import compare_grid
+from yolo_explorer.model.config import YOLO11_SCALES
+from yolo_explorer.present.insights import (
     activation_law_insight,
     cost_insight,
     flow_insight,
@@ -126,7 +126,7 @@ def test_sizes_that_are_not_multiples_of_32_are_not_called_the_same_work_per_pix
 def test_the_detector_sentences_state_its_own_numbers(scale, size):
     """The neck and head sentences: anchors and cells from the head's output and the neck's shapes, shares from
     the parts' own sums, and the backbone's sentences unchanged by the layers after it."""
-    from yolo_explorer.insights import backbone_of
+    from yolo_explorer.present.insights import backbone_of
 
     detector = model_stats(make_config(f"yolo11{scale}", detector=True), size)
     backbone = model_stats(make_config(f"yolo11{scale}"), size)
@@ -146,8 +146,8 @@ def test_the_detector_sentences_state_its_own_numbers(scale, size):
 
 
 def test_levels_insight_counts_and_sizes_the_boxes_of_each_level():
-    from yolo_explorer.detections import Cell, Detection
-    from yolo_explorer.insights import levels_insight
+    from yolo_explorer.detection.detections import Cell, Detection
+    from yolo_explorer.present.insights import levels_insight
 
     def box(side: float, level: str, stride: int) -> Detection:
         return Detection((0.0, 0.0, side, side), 0.9, 0, "person", Cell(level, stride, 0, 0))

@@ -16,14 +16,14 @@ import torch
 from helpers import TRAINED, cli
 
 from yolo_explorer import build_backbone, build_detector
-from yolo_explorer.accuracy import calibrated_copy
-from yolo_explorer.detections import detect
-from yolo_explorer.insights import calibration_insight, verdict_insight
-from yolo_explorer.int8_sensitivity import Int8Lab, Recipe, onnx_detections, units_of
-from yolo_explorer.int8_verdict import Int8Photos, box_changes, int8_photos
-from yolo_explorer.onnx_models import calibration_images, export_onnx, quantize_int8
-from yolo_explorer.onnx_runtime import output_errors, reference_outputs, run_onnx
-from yolo_explorer.preprocess import letterbox
+from yolo_explorer.deployment.accuracy import calibrated_copy
+from yolo_explorer.deployment.int8_sensitivity import Int8Lab, Recipe, onnx_detections, units_of
+from yolo_explorer.deployment.int8_verdict import Int8Photos, box_changes, int8_photos
+from yolo_explorer.deployment.onnx_models import calibration_images, export_onnx, quantize_int8
+from yolo_explorer.deployment.onnx_runtime import output_errors, reference_outputs, run_onnx
+from yolo_explorer.detection.detections import detect
+from yolo_explorer.forward.preprocess import letterbox
+from yolo_explorer.present.insights import calibration_insight, verdict_insight
 from yolo_explorer.synthetic import scene
 
 pytestmark = pytest.mark.slow  # ONNX exports and quantizations
@@ -318,7 +318,7 @@ def test_the_latency_command_asks_a_custom_detector_for_its_own_photos_and_says_
 def test_a_calibration_folder_gives_its_photos_and_says_what_it_left_out(tmp_path, monkeypatch):
     from PIL import Image
 
-    from yolo_explorer.onnx_models import CALIBRATION_DIR_ENV, calibration_folder
+    from yolo_explorer.deployment.onnx_models import CALIBRATION_DIR_ENV, calibration_folder
 
     monkeypatch.delenv(CALIBRATION_DIR_ENV, raising=False)
     assert calibration_folder(size=SIZE) == ([], [])  # no folder set: none

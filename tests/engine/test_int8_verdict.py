@@ -8,9 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yolo_explorer.detections import COCO_CLASSES, Detection
-from yolo_explorer.insights import calibration_insight, verdict_insight
-from yolo_explorer.int8_verdict import (
+from yolo_explorer.deployment.int8_verdict import (
     MAX_JUDGED,
     CalibrationCheck,
     LevelReach,
@@ -22,6 +20,8 @@ from yolo_explorer.int8_verdict import (
     split_photos,
     uses_samples,
 )
+from yolo_explorer.detection.detections import COCO_CLASSES, Detection
+from yolo_explorer.present.insights import calibration_insight, verdict_insight
 
 
 def _photos(n: int) -> list[tuple[str, np.ndarray]]:
@@ -177,7 +177,7 @@ def test_the_float64_reference_is_the_same_a_chunk_at_a_time():
     import torch
 
     from yolo_explorer import build_detector
-    from yolo_explorer.onnx_runtime import reference_outputs
+    from yolo_explorer.deployment.onnx_runtime import reference_outputs
 
     torch.manual_seed(0)
     model = build_detector("yolo11n", 4).eval()

@@ -13,10 +13,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from yolo_explorer import available_devices, build_backbone, measure_latency, supported_dtypes
-from yolo_explorer.accuracy import calibrated_copy, mode_error
-from yolo_explorer.devices import check_device, cudnn_benchmark, device_lock
-from yolo_explorer.latency import batch_sweep
-from yolo_explorer.modes import LatencyMode
+from yolo_explorer.deployment.accuracy import calibrated_copy, mode_error
+from yolo_explorer.deployment.devices import check_device, cudnn_benchmark, device_lock
+from yolo_explorer.deployment.latency import batch_sweep
+from yolo_explorer.deployment.modes import LatencyMode
 
 GPUS = [d for d in available_devices() if d != "cpu"]
 
@@ -109,7 +109,7 @@ def test_cudnn_autotuning_is_cuda_only_and_never_switched_off_under_another_run(
 def test_speedups_compare_with_plain_fp32_of_the_same_setting():
     from dataclasses import replace
 
-    from yolo_explorer.latency import speedups
+    from yolo_explorer.deployment.latency import speedups
 
     r = measure_latency(build_backbone(width=8), size=32, iters=1, warmup=0)
     assert r.model == "tutorial w=8" and r.mode == "fp32"
@@ -191,7 +191,7 @@ def test_frozen_weights_are_a_compile_option_and_keep_the_outputs():
 def test_a_machine_that_cannot_compile_gets_a_clear_error_and_others_still_can():
     import torch._inductor.config as inductor
 
-    from yolo_explorer.modes import CompileError
+    from yolo_explorer.deployment.modes import CompileError
 
     model = build_backbone(width=8)
     no_compiler = inductor.patch({"cpp.cxx": (None, "/nonexistent/g++"), "fx_graph_cache": False})
@@ -224,7 +224,7 @@ def held_by_another_user(hold: AbstractContextManager) -> Iterator[threading.Eve
 @pytest.mark.slow
 def test_a_compiled_run_waits_for_another_compiled_run():
     """Every compile empties dynamo's cache: a second compiled run must not start while the first is timed."""
-    from yolo_explorer.modes import _COMPILED_RUN
+    from yolo_explorer.deployment.modes import _COMPILED_RUN
 
     waits = []
     mode = LatencyMode(compile="default")

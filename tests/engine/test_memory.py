@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from yolo_explorer import available_devices, build_backbone, make_config, model_stats
-from yolo_explorer.memory import InsufficientMemoryError, MemoryEstimate, check_fits, estimate_forward_memory, free_memory
+from yolo_explorer.deployment.memory import (
+    InsufficientMemoryError,
+    MemoryEstimate,
+    check_fits,
+    estimate_forward_memory,
+    free_memory,
+)
 
 
 def test_estimate_parts():
@@ -70,7 +76,7 @@ def test_estimate_matches_cuda_peak(arch, fields):
 
 
 def test_a_configured_cap_refuses_with_the_estimate(monkeypatch):
-    from yolo_explorer.memory import CAP_ENV, InsufficientMemoryError, check_fits, configured_cap
+    from yolo_explorer.deployment.memory import CAP_ENV, InsufficientMemoryError, check_fits, configured_cap
 
     estimate = estimate_forward_memory(make_config(width=16), 640)
     monkeypatch.setenv(CAP_ENV, "1")

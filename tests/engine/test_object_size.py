@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from yolo_explorer import letterbox, make_config, model_stats
-from yolo_explorer.insights import object_size_insight
-from yolo_explorer.object_size import object_size, over_sizes
+from yolo_explorer.detection.object_size import object_size, over_sizes
+from yolo_explorer.present.insights import object_size_insight
 
 CONFIGS = [make_config("tutorial", width=16), make_config("yolo11n"), make_config("yolo11n", detector=True)]
 

@@ -14,9 +14,9 @@ import torch
 from helpers import cli
 
 from yolo_explorer import build_backbone, make_config, model_stats
-from yolo_explorer.accuracy import calibrated_copy
 from yolo_explorer.cli import main
-from yolo_explorer.onnx_models import (
+from yolo_explorer.deployment.accuracy import calibrated_copy
+from yolo_explorer.deployment.onnx_models import (
     OnnxExportError,
     RuntimeUnavailableError,
     calibration_images,
@@ -26,7 +26,7 @@ from yolo_explorer.onnx_models import (
     quantize_int8,
     require,
 )
-from yolo_explorer.onnx_runtime import measure_onnx_latency, output_errors, run_onnx, session
+from yolo_explorer.deployment.onnx_runtime import measure_onnx_latency, output_errors, run_onnx, session
 
 pytestmark = pytest.mark.slow  # every test exports to ONNX (seconds each)
 
@@ -158,7 +158,7 @@ def test_weights_use_7_bits_only_where_the_cpu_would_saturate(monkeypatch):
     """x86 without VNNI saturates uint8 x int8 sums in int16 (AVX2, AVX-512): 7-bit weights there, 8 elsewhere."""
     import platform
 
-    from yolo_explorer.onnx_models import needs_reduced_range
+    from yolo_explorer.deployment.onnx_models import needs_reduced_range
 
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     assert needs_reduced_range("processor : 0\nflags : fpu sse2 avx avx2 fma\n")

@@ -30,7 +30,6 @@ DISTRIBUTIONS = {
     "cv2": "opencv-python-headless",
 }
 OPTIONAL = {"onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime"}  # the [onnx] extra, imported when used
-OPTIONAL = {"onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime"}  # the [onnx] extra, imported when used
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +50,8 @@ def test_the_wheel_declares_what_the_engine_imports(wheel):
         metadata = Parser().parsestr(z.read(next(n for n in names if n.endswith("METADATA"))).decode())
         sources = {n: z.read(n).decode() for n in names if n.endswith(".py")}
     assert {"yolo_explorer/samples/cat.jpg", "yolo_explorer/samples/SOURCES.md"} <= set(names)
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "yolo_explorer").rglob("*.py")}
+    assert modules <= set(names), f"the wheel lacks {sorted(modules - set(names))}"  # every subpackage ships
     imported = set()
     for text in sources.values():
         for node in ast.walk(ast.parse(text)):

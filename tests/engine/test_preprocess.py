@@ -14,7 +14,7 @@ import torch
 from helpers import zip_bytes
 from PIL import Image
 
-from yolo_explorer.preprocess import (
+from yolo_explorer.forward.preprocess import (
     CorruptImageError,
     EmptyImageError,
     FileTooLargeError,

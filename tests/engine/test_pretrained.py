@@ -17,7 +17,7 @@ import pytest
 from release_server import CHECKPOINT, DATA, DIGEST, STAND_IN, Handler, release_server
 
 from yolo_explorer import build_detector, load_weights
-from yolo_explorer.pretrained import RELEASES, FetchError, Release, fetch, find_release, present, weights_folder
+from yolo_explorer.model.pretrained import RELEASES, FetchError, Release, fetch, find_release, present, weights_folder
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from yolo_explorer import build_backbone, make_config, model_stats
-from yolo_explorer.modes import LatencyMode
-from yolo_explorer.peaks import Peaks, conv_peak_tflops, device_peaks, matmul_peak_tflops
-from yolo_explorer.profile import profile_layers
+from yolo_explorer.deployment.modes import LatencyMode
+from yolo_explorer.deployment.peaks import Peaks, conv_peak_tflops, device_peaks, matmul_peak_tflops
+from yolo_explorer.deployment.profile import profile_layers
 
 
 @pytest.mark.parametrize("arch", ["tutorial", "yolo11n"])

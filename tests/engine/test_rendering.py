@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from yolo_explorer.detections import Detection, class_color
-from yolo_explorer.rendering import boxes_image
+from yolo_explorer.detection.detections import Detection, class_color
+from yolo_explorer.present.rendering import boxes_image
 
 
 def rgb(hex_color: str) -> tuple[int, int, int]:

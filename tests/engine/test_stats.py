@@ -11,7 +11,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from yolo_explorer import build_backbone, make_config, model_stats, model_summary, parse_size
-from yolo_explorer.stats import SUMMARY_COLUMNS
+from yolo_explorer.model.stats import SUMMARY_COLUMNS
 
 
 def conv_flops(model: nn.Module, x: torch.Tensor) -> int:

@@ -15,10 +15,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from yolo_explorer import build_backbone
 from yolo_explorer.cli import main
-from yolo_explorer.insights import Remedies, timing_notes
-from yolo_explorer.latency import LatencyRequest, measure
-from yolo_explorer.modes import MODE_OPTIONS, LatencyMode
-from yolo_explorer.timing import LatencyResult, check_counts, cpu_threads, time_runs
+from yolo_explorer.deployment.latency import LatencyRequest, measure
+from yolo_explorer.deployment.modes import MODE_OPTIONS, LatencyMode
+from yolo_explorer.deployment.timing import LatencyResult, check_counts, cpu_threads, time_runs
+from yolo_explorer.present.insights import Remedies, timing_notes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,7 +123,7 @@ def test_no_module_imports_another_modules_private_names():
 
 def test_the_profile_times_its_plain_forward_through_the_same_loop(monkeypatch):
     """profile_layers' plain forwards are timed by timing.time_runs (the hooked ones run in after_each)."""
-    from yolo_explorer import profile, timing
+    from yolo_explorer.deployment import profile, timing
 
     calls = []
     real = timing.time_runs

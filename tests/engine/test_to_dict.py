@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from yolo_explorer.assignment import Truth, assign
-from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.detections import Nms, class_names, detect
-from yolo_explorer.explain import explain
-from yolo_explorer.features import extract_features
+from yolo_explorer.detection.assignment import Truth, assign
+from yolo_explorer.detection.detections import Nms, class_names, detect
+from yolo_explorer.detection.explain import explain
+from yolo_explorer.detection.walkthrough import walkthrough
+from yolo_explorer.forward.features import extract_features
+from yolo_explorer.model.blocks import fold_batchnorm
 from yolo_explorer.synthetic import CLASSES, scene
-from yolo_explorer.walkthrough import walkthrough
 
 
 def round_trip(value: dict) -> dict:

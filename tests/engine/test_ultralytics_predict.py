@@ -24,11 +24,11 @@ import torch
 from PIL import Image
 
 from yolo_explorer import build_detector, load_image, load_weights
-from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.capture import run_with_capture
-from yolo_explorer.checkpoints import read_checkpoint
-from yolo_explorer.detections import detect
-from yolo_explorer.preprocess import letterbox
+from yolo_explorer.detection.detections import detect
+from yolo_explorer.forward.capture import run_with_capture
+from yolo_explorer.forward.preprocess import letterbox
+from yolo_explorer.model.blocks import fold_batchnorm
+from yolo_explorer.model.checkpoints import read_checkpoint
 from yolo_explorer.synthetic import CLASSES, scene
 
 DATA = Path(__file__).parents[1] / "data"

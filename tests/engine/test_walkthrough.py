@@ -11,11 +11,11 @@ import torch
 from helpers import TRAINED
 
 from yolo_explorer import letterbox
-from yolo_explorer.blocks import fold_batchnorm
-from yolo_explorer.detections import Nms, class_names, non_max_suppression
-from yolo_explorer.object_size import box_iou
+from yolo_explorer.detection.detections import Nms, class_names, non_max_suppression
+from yolo_explorer.detection.object_size import box_iou
+from yolo_explorer.detection.walkthrough import box_distributions, walkthrough
+from yolo_explorer.model.blocks import fold_batchnorm
 from yolo_explorer.synthetic import scene
-from yolo_explorer.walkthrough import box_distributions, walkthrough
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from reference_tutorial import YOLOv11Backbone
 from safetensors.torch import save as save_safetensors
 
 from yolo_explorer import build_backbone
-from yolo_explorer.checkpoints import WeightsError, read_state_dict
-from yolo_explorer.weights import WeightsMismatchError, load_weights
+from yolo_explorer.model.checkpoints import WeightsError, read_state_dict
+from yolo_explorer.model.weights import WeightsMismatchError, load_weights
 
 DATA = Path(__file__).parents[1] / "data"
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from yolo_explorer import build_backbone, build_detector, load_weights, make_config
-from yolo_explorer.config import YOLO11_SCALES
-from yolo_explorer.weights import WeightsMismatchError, fitting_config, scan_folder
+from yolo_explorer.model.config import YOLO11_SCALES
+from yolo_explorer.model.weights import WeightsMismatchError, fitting_config, scan_folder
 
 DATA = Path(__file__).parents[1] / "data"
 ULTRALYTICS = json.loads((DATA / "ultralytics_yolo11_keys.json").read_text())["scales"]

@@ -21,8 +21,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from yolo_explorer import build_backbone, list_layers, make_config, model_stats, model_summary, run_with_capture
-from yolo_explorer.config import YOLO11_SCALES, YOLO11Config
-from yolo_explorer.yolo11_blocks import C2PSA, Attention, C3k
+from yolo_explorer.model.config import YOLO11_SCALES, YOLO11Config
+from yolo_explorer.model.yolo11_blocks import C2PSA, Attention, C3k
 
 DATA = Path(__file__).parents[1] / "data"
 ULTRALYTICS = json.loads((DATA / "ultralytics_yolo11_keys.json").read_text())["scales"]
@@ -101,7 +101,7 @@ def test_computes_exactly_what_ultralytics_computes():
     x = torch.rand(1, 3, 96, 128, generator=generator)
     assert torch.equal(x, reference["x"])  # same draws as the reference script
 
-    from yolo_explorer.weights import load_weights
+    from yolo_explorer.model.weights import load_weights
 
     model = build_backbone("yolo11n", seed=123)
     report = load_weights(model, state)
@@ -203,7 +203,7 @@ def test_config_validation_and_make_config():
 
 
 def test_versus_stage_rows_add_up_for_both_backbones():
-    from yolo_explorer.versus import stage_rows
+    from yolo_explorer.model.versus import stage_rows
 
     for config in (make_config("tutorial", width=32), make_config("yolo11m")):
         stats = model_stats(config, 320)
@@ -215,7 +215,7 @@ def test_versus_stage_rows_add_up_for_both_backbones():
 def test_versus_costs_match_a_hand_count():
     """YOLO11n's expansion 0.25 in layers 2 and 4, counted by hand (conv weights + BN weight and bias):
     layer 2 is 6,640 params at e=0.25 and 17,760 at e=0.5; layer 4 is 26,080 and 70,336."""
-    from yolo_explorer.versus import differences
+    from yolo_explorer.model.versus import differences
 
     found = {d.title: d for d in differences(make_config("yolo11n"), 640)}
     assert found["Expansion 0.25 in the early C3k2s"].params == (6_640 - 17_760) + (26_080 - 70_336)
@@ -229,7 +229,7 @@ def test_versus_costs_match_a_hand_count():
 
 @pytest.mark.slow  # every tutorial width at full size
 def test_versus_closest_widths_by_brute_force():
-    from yolo_explorer.versus import closest_widths
+    from yolo_explorer.model.versus import closest_widths
 
     (match,) = closest_widths(640, archs=["yolo11s"])
     target = model_stats(make_config("yolo11s"), 640).params
@@ -239,8 +239,8 @@ def test_versus_closest_widths_by_brute_force():
 
 def test_one_function_turns_a_users_choices_into_a_config():
     """The sidebar and the command line both ask config.config_for; COCO's class count is the detector's default."""
-    from yolo_explorer.config import COCO_CLASS_COUNT, config_for
-    from yolo_explorer.detections import COCO_CLASSES
+    from yolo_explorer.detection.detections import COCO_CLASSES
+    from yolo_explorer.model.config import COCO_CLASS_COUNT, config_for
 
     assert config_for() == make_config("tutorial") and config_for(width=16, depth=1) == make_config(width=16, depth=1)
     assert config_for("yolo11s") == make_config("yolo11s")

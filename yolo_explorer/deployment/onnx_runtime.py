@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .detector import output_tensors
+from ..forward.heatmaps import rank_channels
+from ..model.detector import output_tensors
 from .devices import check_device, device_lock
-from .heatmaps import rank_channels
 from .modes import private_copy
 from .onnx_models import INPUT, OnnxModel, RuntimeUnavailableError, require
 from .timing import LatencyResult, check_counts, latency_result, time_runs

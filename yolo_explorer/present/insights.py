@@ -9,12 +9,12 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .assignment import TruthAssignment
-from .compare import CompareRow
-from .config import YOLO11Config
+from ..detection.assignment import TruthAssignment
+from ..detection.object_size import ObjectSize
+from ..model.compare import CompareRow
+from ..model.config import YOLO11Config
+from ..model.stats import ModelStats
 from .formatting import human_bytes, human_count, shape_str
-from .object_size import ObjectSize
-from .stats import ModelStats
 
 __all__ = [
     "ABOUT_4",
@@ -464,7 +464,7 @@ def verdict_insight(verdict, subject: str = "int8") -> str:
     fails it first (collapsed scores, then lost or new boxes, then moved scores), then what it keeps, "int8 with 23 in
     float passes on 4 photos it was not calibrated on: keeps all 16 of fp32's boxes (same class, IoU at least 0.9;
     0.94 at worst), finds none new, scores within 0.012 of fp32's (median 0.003)"."""
-    from .int8_verdict import SCORE_TOLERANCE
+    from ..deployment.int8_verdict import SCORE_TOLERANCE
 
     v = verdict
     photos = f"{v.photos} photo{'' if v.photos == 1 else 's'} it was not calibrated on"

@@ -22,11 +22,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..model.stats import model_stats, parse_size
 from .devices import check_device
 from .modes import MODE_OPTIONS, LatencyMode, prepared
 from .onnx_models import ONNX_DTYPES, OnnxModel
 from .onnx_runtime import measure_onnx_latency
-from .stats import model_stats, parse_size
 from .timing import LatencyResult, check_counts, cpu_threads, latency_result, speedups, time_runs
 
 __all__ = ["RUNTIMES", "LatencyRequest", "LatencyResult", "batch_sweep", "measure", "measure_latency", "speedups"]

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .config import PYRAMID
-from .detector import Detector, DetectorOutput
-from .features import extract_features
-from .preprocess import Letterbox
+from ..forward.features import extract_features
+from ..forward.preprocess import Letterbox
+from ..model.config import PYRAMID
+from ..model.detector import Detector, DetectorOutput
 
 __all__ = [
     "CLASS_COLORS",

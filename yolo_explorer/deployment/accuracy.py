@@ -9,9 +9,9 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_leaves
 
+from ..model.stats import parse_size
 from .devices import check_device
 from .modes import LatencyMode, prepared, private_copy
-from .stats import parse_size
 
 __all__ = ["calibrated_copy", "mode_error"]
 

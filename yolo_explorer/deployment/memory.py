@@ -17,11 +17,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from .config import BackboneConfig
-from .detector import build_model
+from ..model.config import BackboneConfig
+from ..model.detector import build_model
+from ..model.stats import parse_size
+from ..present.formatting import human_bytes
 from .devices import check_device, dtype_from_name
-from .formatting import human_bytes
-from .stats import parse_size
 
 __all__ = [
     "CAP_ENV",

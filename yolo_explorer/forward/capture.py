@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_map
 
-from .devices import device_lock
+from ..deployment.devices import device_lock
 
 __all__ = ["BatchNormStats", "capture_activations", "list_layers", "run_with_capture", "resolve_layer"]
 

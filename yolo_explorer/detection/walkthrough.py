@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import PYRAMID
+from ..model.config import PYRAMID
+from ..model.detector import DetectorOutput
+from ..model.head import REG_MAX
 from .detections import MAX_WH, PREDICT, Cell, Nms, anchor_cells, candidate_mask, suppress
-from .detector import DetectorOutput
-from .head import REG_MAX
 
 __all__ = ["BoxBins", "Candidate", "LevelCount", "Step", "Walkthrough", "box_distributions", "walkthrough"]
 

@@ -16,9 +16,9 @@ import torch
 import torchinfo
 from torch import nn
 
+from ..deployment.devices import dtype_from_name
 from .config import BackboneConfig
 from .detector import build_model
-from .devices import dtype_from_name
 from .head import HeadOutput
 from .yolo11_blocks import Attention, attention_macs
 

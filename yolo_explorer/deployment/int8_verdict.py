@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from .config import COCO_CLASS_COUNT
-from .detections import COCO_CLASSES, PREDICT, Detection, Nms, class_names, non_max_suppression
-from .object_size import box_iou
+from ..detection.detections import COCO_CLASSES, PREDICT, Detection, Nms, class_names, non_max_suppression
+from ..detection.object_size import box_iou
+from ..model.config import COCO_CLASS_COUNT
 
 __all__ = [
     "MATCH_IOU",
@@ -151,8 +151,8 @@ def int8_photos(
     Raises:
         ValueError: no photo to calibrate on, or `judged` empty.
     """
+    from ..samples import SAMPLES
     from .onnx_models import calibration_images
-    from .samples import SAMPLES
 
     photos = list(own)
     if samples:

@@ -11,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from plotly.colors import sample_colorscale
 
-from .detections import class_color
-from .heatmaps import quantize
+from ..detection.detections import class_color
+from ..forward.heatmaps import quantize
 
 __all__ = ["boxes_image", "colormap_lut", "grid_image", "heat_image", "npy_bytes", "png_bytes"]
 

@@ -6,8 +6,8 @@ import csv
 import io
 from collections.abc import Sequence
 
-from .stats import ModelStats
-from .timing import LatencyResult
+from ..deployment.timing import LatencyResult
+from ..model.stats import ModelStats
 
 __all__ = [
     "STATS_COLUMNS",

@@ -33,11 +33,11 @@ from typing import NamedTuple
 
 import torch
 
-from .config import PYRAMID
+from ..forward.preprocess import Letterbox
+from ..model.config import PYRAMID
+from ..model.detector import DetectorOutput
+from ..model.head import REG_MAX, anchor_points
 from .detections import Cell, anchor_cells
-from .detector import DetectorOutput
-from .head import REG_MAX, anchor_points
-from .preprocess import Letterbox
 
 __all__ = [
     "ALPHA",

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .capture import capture_activations
-from .config import PYRAMID
+from ..deployment.devices import device_lock
+from ..forward.capture import capture_activations
+from ..forward.preprocess import Letterbox
+from ..model.config import PYRAMID
 from .detections import anchor_cells
-from .devices import device_lock
-from .preprocess import Letterbox
 
 __all__ = ["Explanation", "explain"]
 

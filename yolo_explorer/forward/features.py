@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .backbone import Backbone
+from ..model.backbone import Backbone
+from ..model.config import PYRAMID
+from ..model.detector import DetectorOutput, pyramid
+from ..model.stats import parse_size
 from .capture import BatchNormStats, run_with_capture
-from .config import PYRAMID
-from .detector import DetectorOutput, pyramid
 from .preprocess import Letterbox, letterbox
-from .stats import parse_size
 
 __all__ = ["FeatureResult", "extract_features", "max_stride"]
 

@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .detections import PREDICT, Detection, Nms, class_names, detections_from
-from .detector import DetectorOutput
+from ..detection.detections import PREDICT, Detection, Nms, class_names, detections_from
+from ..forward.preprocess import letterbox
+from ..model.detector import DetectorOutput
 from .int8_verdict import (
     BoxChanges,
     CalibrationCheck,
@@ -49,7 +50,6 @@ from .int8_verdict import (
 from .latency import LatencyRequest, measure
 from .onnx_models import CALIBRATORS, OnnxModel, export_onnx, quantize_int8, require
 from .onnx_runtime import OutputError, compare_outputs, reference_outputs, run_onnx
-from .preprocess import letterbox
 from .timing import LatencyResult
 
 __all__ = [

@@ -25,9 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..model.stats import model_stats, parse_size
 from .devices import check_device, device_name, dtype_from_name, synchronize
 from .modes import LatencyMode, prepared, private_copy
-from .stats import model_stats, parse_size
 from .timing import check_counts, cpu_threads, time_runs
 
 __all__ = ["LayerProfile", "Profile", "profile_layers"]

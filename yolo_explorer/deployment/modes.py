@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from .blocks import fold_batchnorm
+from ..model.blocks import fold_batchnorm
 from .devices import cudnn_benchmark, device_lock, dtype_from_name, queue_for, supported_dtypes, synchronize
 
 __all__ = ["COMPILE_MODES", "MODE_OPTIONS", "CompileError", "LatencyMode", "ModeOption", "Prepared", "prepared", "private_copy"]

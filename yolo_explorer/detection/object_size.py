@@ -16,9 +16,9 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from .config import BackboneConfig
-from .preprocess import letterbox_offset, letterbox_size
-from .stats import ModelStats, model_stats, parse_size
+from ..forward.preprocess import letterbox_offset, letterbox_size
+from ..model.config import BackboneConfig
+from ..model.stats import ModelStats, model_stats, parse_size
 
 __all__ = ["LevelView", "ObjectSize", "best_match", "box_iou", "object_size", "over_sizes"]
 

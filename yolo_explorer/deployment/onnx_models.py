@@ -31,11 +31,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .detector import Detector
+from ..forward.preprocess import ImageLoadError, letterbox, load_image
+from ..model.detector import Detector
+from ..model.stats import parse_size
+from ..samples import SAMPLES, sample_bytes
 from .modes import private_copy
-from .preprocess import ImageLoadError, letterbox, load_image
-from .samples import SAMPLES, sample_bytes
-from .stats import parse_size
 
 __all__ = [
     "CALIBRATION_DIR_ENV",
