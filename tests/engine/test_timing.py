@@ -156,7 +156,7 @@ def test_timing_notes_say_what_makes_a_timing_unreliable_and_what_to_do():
 
 
 def test_latency_notes_a_busy_cpu_after_its_figures(capsys, monkeypatch):
-    monkeypatch.setattr("yolo_explorer.cli.os.getloadavg", lambda: (64.0, 64.0, 64.0))
+    monkeypatch.setattr("yolo_explorer.cli.latency.os.getloadavg", lambda: (64.0, 64.0, 64.0))
     assert main(["latency", "--width", "8", "--imgsz", "64", "--iters", "3", "--warmup", "0", "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["input_size"] == [64, 64]  # the JSON on stdout stays whole
