@@ -35,7 +35,15 @@ def time_grid(
     timings, bar = [], st.progress(0.0)
     for i, (label, config, size) in enumerate(combos):
         bar.progress(i / len(combos), text=f"{label} ({i + 1} of {len(combos)})")
-        check_forward_fits(config, size, settings.device, dtype=settings.dtype, what=label, estimator=ui.memory_for)
+        check_forward_fits(
+            config,
+            size,
+            settings.device,
+            dtype=settings.dtype,
+            what=label,
+            estimator=ui.memory_for,
+            cap_bytes=ui.environment().max_forward_bytes,
+        )
         model = ui.model_for_config(config, settings.seed, settings.device, settings.dtype)
         t = measure_latency(model, size=size, device=settings.device, dtype=settings.dtype, warmup=1, iters=iters)
         timings.append((t.median_ms, t.images_per_s))

@@ -30,6 +30,23 @@ os.environ["YOLO_EXPLORER_LOCK_DIR"] = tempfile.mkdtemp(prefix="yolo-explorer-lo
 
 
 @pytest.fixture
+def server_env(monkeypatch):
+    """`server_env(name, value)` sets a server variable for this test (None: unsets it) and has the app read its
+    environment again, as a restarted server would: the app reads it once (`pages.ui.server.environment`)."""
+    from pages.ui.server import environment
+
+    def set_variable(name: str, value: str | None) -> None:
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+        environment.clear()
+
+    yield set_variable
+    environment.clear()  # the next test reads the environment monkeypatch restores
+
+
+@pytest.fixture
 def one_parse_at_a_time(monkeypatch):
     """For a test that runs AppTest sessions in threads: ast.parse, one call at a time. It is not thread-safe in
     CPython 3.11 (python/cpython#106905: a spurious "SystemError: AST constructor recursion depth mismatch" when two

@@ -31,6 +31,7 @@ from .compute import (
 )
 from .entrypoint import current_settings, frame
 from .guard import attempt, explain, guard
+from .server import environment
 from .settings import SIZES, WIDTHS, Photo, Settings, compile_modes
 from .sidebar import sidebar_controls
 
@@ -46,6 +47,7 @@ __all__ = [
     "compile_modes",
     "compile_times",
     "current_settings",
+    "environment",
     "detections_for",
     "differences_for",
     "explain",

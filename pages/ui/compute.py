@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,7 +25,6 @@ from yolo_explorer.deployment.int8_sensitivity import Int8Lab, Recipe, Sensitivi
 from yolo_explorer.deployment.int8_verdict import BoxChanges, int8_photos
 from yolo_explorer.deployment.memory import MemoryEstimate, check_forward_fits, estimate_forward_memory
 from yolo_explorer.deployment.onnx_models import (
-    CALIBRATION_DIR_ENV,
     OnnxModel,
     calibration_folder,
     calibration_photo,
@@ -45,6 +43,8 @@ from yolo_explorer.model.config import PYRAMID
 from yolo_explorer.model.detector import DetectorOutput
 from yolo_explorer.model.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.model.weights import load_weights
+
+from .server import environment
 
 if TYPE_CHECKING:
     from yolo_explorer import Backbone, FeatureResult, ModelStats, Summary
@@ -165,7 +165,8 @@ def check_memory(settings: Settings, batch: int = 1, what: str = "this forward",
         dtype=dtype or settings.dtype,
         what=what,
         estimator=memory_for,
-    )  # and the server's cap: YOLO_EXPLORER_MAX_FORWARD_MB
+        cap_bytes=environment().max_forward_bytes,
+    )
 
 
 @st.cache_resource(max_entries=8, show_spinner="Running the model on the image…")
@@ -306,19 +307,20 @@ def unreadable(photo: Photo) -> str | None:
 
 def server_calibration(size: tuple[int, int]) -> tuple[int, tuple[str, ...]]:
     """How many photos the server's calibration folder holds (read at most once a minute), and the files left out."""
-    return _server_calibration(size, os.environ.get(CALIBRATION_DIR_ENV))
+    folder = environment().calibration_dir
+    return _server_calibration(size, None if folder is None else str(folder))
 
 
 @st.cache_data(ttl=60, show_spinner=False)
 def _server_calibration(size: tuple[int, int], folder: str | None) -> tuple[int, tuple[str, ...]]:
-    photos, skipped = calibration_folder(folder, size=size) if folder else ([], [])
+    photos, skipped = calibration_folder(folder, size=size)
     return len(photos), tuple(skipped)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Calibrating int8 (once for every variant) and checking the calibration…")
 def _int8_lab(key: tuple, _model: Backbone, _fp32: OnnxModel, _sources: Int8Sources) -> Int8Lab:
     recipe = key[1]
-    own = calibration_folder(size=_fp32.size)[0] if _sources.server else []
+    own = calibration_folder(environment().calibration_dir, size=_fp32.size)[0] if _sources.server else []
     for photo in _sources.uploads:  # decoded here only: dozens of uploads would evict every session's photos from image_for
         own.append((photo.label, calibration_photo(photo.data, _fp32.size)))
     if _sources.photo is not None:

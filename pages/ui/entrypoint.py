@@ -12,6 +12,8 @@ from typing import Any, NamedTuple
 
 import streamlit as st
 
+from .guard import guard
+from .server import environment
 from .settings import Settings
 from .sidebar import sidebar_controls
 
@@ -45,6 +47,8 @@ def frame() -> Any:
     """Draw what every page shares and return the page to show (the first one by default): the page object
     `st.navigation` returns."""
     st.set_page_config(page_title="YOLO explorer", page_icon=":material/frame_inspect:", layout="wide")
+    with guard("reading the server's configuration"):
+        environment()  # read once for every session; a bad variable is said on every page until it is fixed
     st.session_state[_SETTINGS] = sidebar_controls()
     pages = [
         st.Page(_PAGES_DIR / p.file, title=p.title, icon=p.icon, url_path=p.url_path, default=i == 0) for i, p in enumerate(PAGES)

@@ -14,7 +14,8 @@ import streamlit as st
 from yolo_explorer.deployment.int8_sensitivity import Int8Lab, Recipe, Sensitivity, compare_precisions
 from yolo_explorer.deployment.int8_verdict import MATCH_IOU, SCORE_TOLERANCE
 from yolo_explorer.deployment.latency import LatencyRequest
-from yolo_explorer.deployment.onnx_models import CALIBRATION_DIR_ENV, CALIBRATORS, MAX_CALIBRATION_PHOTOS
+from yolo_explorer.deployment.onnx_models import CALIBRATORS, MAX_CALIBRATION_PHOTOS
+from yolo_explorer.environment import variable
 from yolo_explorer.present.deployment_figures import sensitivity_bars
 from yolo_explorer.present.formatting import escape_markdown, photo_list
 from yolo_explorer.present.insights import (
@@ -63,7 +64,7 @@ def draw(settings: Settings, request: LatencyRequest) -> None:
 
 UI_REMEDY = (
     "calibrate on photos of the scenes it was trained for (upload a few under “Photos of your model's scenes”, or "
-    f"set the server's folder, {CALIBRATION_DIR_ENV})"
+    f"set the server's folder, {variable('calibration_dir')})"
 )
 
 
@@ -94,7 +95,7 @@ def controls(settings: Settings) -> tuple[Recipe, Int8Sources, list[str]]:
         value=bool(served),
         key="int8_with_server",
         disabled=not served,
-        help=f"Use the server's own photos (the folder {CALIBRATION_DIR_ENV} names, at most 64)."
+        help=f"Use the server's own photos (the folder {variable('calibration_dir')} names, at most {MAX_CALIBRATION_PHOTOS})."
         + ("" if served else " The server has none."),
     ) and bool(served)
     fit = settings.samples_fit

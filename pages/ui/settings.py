@@ -4,16 +4,17 @@ options the sidebar offers and the server settings that shape them. No widgets h
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 
 from yolo_explorer.deployment.int8_verdict import uses_samples
 from yolo_explorer.deployment.modes import COMPILE_MODES
 from yolo_explorer.detection.detections import class_names
+from yolo_explorer.environment import variable
 from yolo_explorer.model.config import COCO_CLASS_COUNT, TUTORIAL_WIDTHS
 from yolo_explorer.model.config import config_for as engine_config_for
 from yolo_explorer.samples import SAMPLES, sample_bytes
 
+from .server import environment
 from .weights import Weights, server_weights
 
 WIDTHS = list(TUTORIAL_WIDTHS)  # every width the tutorial's config takes
@@ -23,7 +24,6 @@ BN_MODES = {
     "batch": "Batch statistics (as the tutorial's figures)",
     "running": "Running statistics (eval mode, as deployed)",
 }
-COMPILE_MODES_ENV = "YOLO_EXPLORER_COMPILE_MODES"  # the torch.compile modes a server offers, e.g. "default,reduce-overhead"
 
 
 @dataclass(frozen=True)
@@ -133,13 +133,14 @@ def compile_modes(device: str) -> tuple[list[str], str | None]:
     every other compiled run for minutes; "none" leaves eager only. Unset: every mode the device runs.
     """
     runnable = list(COMPILE_MODES) if device.startswith("cuda") else ["default"]  # reduce-overhead replays CUDA graphs
-    setting = os.environ.get(COMPILE_MODES_ENV)
-    if setting is None:
+    offered = environment().compile_modes
+    if offered is None:
         return ["eager", *runnable], None
-    wanted = {mode.strip() for mode in setting.split(",")} - {"", "none"}
+    wanted = set(offered)
     unknown = sorted(wanted - set(COMPILE_MODES))
     note = (
-        f"The server's {COMPILE_MODES_ENV} names unknown modes ({', '.join(unknown)}); known: {', '.join(COMPILE_MODES)}, none."
+        f"The server's {variable('compile_modes')} names unknown modes ({', '.join(unknown)}); "
+        f"known: {', '.join(COMPILE_MODES)}, none."
         if unknown
         else None
     )

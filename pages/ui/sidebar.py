@@ -14,16 +14,18 @@ from typing import Any
 import streamlit as st
 
 from yolo_explorer import ARCHITECTURES, ImageLoadError, available_devices
+from yolo_explorer.environment import variable
 from yolo_explorer.forward.preprocess import letterbox_size
 from yolo_explorer.model.checkpoints import WeightsError, task_note
 from yolo_explorer.model.config import COCO_CLASS_COUNT, YOLO11_SCALES
-from yolo_explorer.model.pretrained import FETCH_ENV, LICENCE, RELEASES, Release, fetching_enabled
+from yolo_explorer.model.pretrained import LICENCE, RELEASES, Release
 from yolo_explorer.model.weights import checkpoint_config
 from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.samples import SAMPLES
 
 from . import links
 from .compute import image_for, supported_dtypes_cached
+from .server import environment
 from .settings import BN_MODES, DEFAULT_DEPTH, DEFAULT_SIDE, DEFAULT_WIDTH, SIZES, WIDTHS, Photo, Settings, config_for
 from .weights import Weights, downloads, server_weights
 
@@ -206,9 +208,9 @@ def _offer_release(release: Release) -> None:
     """Where a YOLO11 scale has no trained weights: a button that fetches Ultralytics' checkpoint into the server's
     weights folder, once for every session (a session that asks while it downloads follows the same download),
     with a progress bar; everyone is offered it when it is there."""
-    if not fetching_enabled():
+    if not environment().fetch:
         st.caption(
-            f"Random weights. This server does not download weights ({FETCH_ENV}=off): ask for {release.file} in its "
+            f"Random weights. This server does not download weights ({variable('fetch')}=off): ask for {release.file} in its "
             "weights folder, or upload trained weights above."
         )
         return

@@ -41,12 +41,18 @@ def warm_up() -> float:
 
 
 def _first_page() -> None:
-    """Read the server's weights folder (its refusals go to the log now) and compute, into the shared
-    caches, what the first visitor's first page (the Overview) shows."""
+    """Read the server's configuration and its weights folder (refusals go to the log now) and compute, into the
+    shared caches, what the first visitor's first page (the Overview) shows."""
     from pages.ui import compute, views
+    from pages.ui.server import environment
     from pages.ui.settings import Settings
     from pages.ui.weights import server_weights
 
+    try:
+        environment()  # the server's configuration, read once for every session
+    except ValueError as err:
+        log.error("%s", err)  # every page says it too, until the server is restarted with the variable corrected
+        return
     server_weights()  # read once, before anyone asks
 
     settings = Settings.first_visit()

@@ -20,10 +20,13 @@ import streamlit as st
 import torch
 
 from yolo_explorer import build_model
+from yolo_explorer.environment import Environment, variable
 from yolo_explorer.model.checkpoints import Checkpoint, WeightsError, checkpoint_classes, checkpoint_task, read_checkpoint
 from yolo_explorer.model.config import BackboneConfig
-from yolo_explorer.model.pretrained import RELEASES, WEIGHTS_DIR_ENV, FetchError, Release, fetch, weights_folder
+from yolo_explorer.model.pretrained import RELEASES, FetchError, Release, fetch
 from yolo_explorer.model.weights import checkpoint_config, match_state_dict, scan_folder
+
+from .server import environment
 
 log = logging.getLogger("yolo_explorer.app")
 
@@ -97,8 +100,8 @@ class WeightsFolder:
 def server_weights() -> WeightsFolder:
     """The weights folder (`YOLO_EXPLORER_WEIGHTS_DIR`, else the per-user cache), read again only when its files
     change (a download, an instructor copying a file in): listing it costs microseconds per run."""
-    folder = weights_folder()
-    return _read_folder(str(folder), _listing(folder), WEIGHTS_DIR_ENV in os.environ)
+    env = environment()
+    return _read_folder(str(env.weights_dir), _listing(env.weights_dir), env.weights_dir_set)
 
 
 def _listing(folder: Path) -> tuple[tuple[str, int, int], ...] | None:
@@ -120,7 +123,7 @@ def _read_folder(path: str, listing: tuple | None, configured: bool) -> WeightsF
     try:
         files = scan_folder(path)
     except WeightsError as err:
-        log.warning("%s: %s", WEIGHTS_DIR_ENV, err)
+        log.warning("%s: %s", variable("weights_dir"), err)
         return WeightsFolder(path, refused=((path, str(err)),))
     usable, refused = [], []
     for f in files:
@@ -168,11 +171,13 @@ class Downloads:
             if download is None or download.finished.is_set():
                 download = Download(release)
                 self._downloads[release.name] = download
-                threading.Thread(target=self._run, args=(download,), name=f"fetch {release.name}", daemon=True).start()
+                threading.Thread(
+                    target=self._run, args=(download, environment()), name=f"fetch {release.name}", daemon=True
+                ).start()
             return download
 
     @staticmethod
-    def _run(download: Download) -> None:
+    def _run(download: Download, env: Environment) -> None:
         def progress(done: int, total: int | None) -> None:
             download.done, download.total, download.waiting = done, total, False
 
@@ -180,7 +185,7 @@ class Downloads:
             download.done, download.total, download.waiting = done, total, True
 
         try:
-            fetched = fetch(download.release, weights_folder(), progress=progress, wait=wait)
+            fetched = fetch(download.release, env.weights_dir, base_url=env.weights_url, progress=progress, wait=wait)
             log.info("fetched %s into %s (SHA-256 %s)", fetched.release.file, fetched.path.parent, fetched.sha256)
         except FetchError as err:
             download.error = str(err)

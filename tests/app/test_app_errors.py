@@ -62,10 +62,8 @@ def test_guard_shows_an_error_and_stops_the_page(kind, words):
     assert [m.value for m in at.markdown] == ["before"]
 
 
-def test_the_servers_memory_cap_refuses_a_forward_with_the_estimate(app, monkeypatch):
-    from yolo_explorer.deployment.memory import CAP_ENV
-
-    monkeypatch.setenv(CAP_ENV, "50")
+def test_the_servers_memory_cap_refuses_a_forward_with_the_estimate(app, server_env):
+    server_env("YOLO_EXPLORER_MAX_FORWARD_MB", "50")
     at = app()  # width 64 at 640: about 150 MiB with the margin
     assert not at.exception
     assert len(at.error) == 1 and "this server allows 50.0 MiB per forward" in at.error[0].value
@@ -73,3 +71,13 @@ def test_the_servers_memory_cap_refuses_a_forward_with_the_estimate(app, monkeyp
     assert at.metric  # the statistics above the forward are still shown
     at.get_by_key("width").set_value(8).run()
     assert not at.error  # a smaller config fits
+
+
+def test_a_misconfigured_server_says_so_on_every_page_and_keeps_serving(app, server_env):
+    server_env("YOLO_EXPLORER_MAX_FORWARD_MB", "lots")
+    at = app()
+    assert not at.exception and len(at.error) == 1
+    assert "the server is misconfigured: YOLO_EXPLORER_MAX_FORWARD_MB must be a number of MiB, got 'lots'" in at.error[0].value
+    server_env("YOLO_EXPLORER_MAX_FORWARD_MB", None)  # corrected and restarted: the app works again
+    at.run()
+    assert not at.exception and not at.error and at.metric

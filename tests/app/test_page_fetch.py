@@ -14,13 +14,13 @@ from yolo_explorer.model.pretrained import RELEASES
 
 
 @pytest.fixture
-def release(monkeypatch, tmp_path):
+def release(monkeypatch, tmp_path, server_env):
     """The app's weights folder (empty) and release server (local); the test's checkpoint stands in for
     Ultralytics' yolo11n.pt, whose pinned digest it takes."""
     monkeypatch.setitem(RELEASES, "yolo11n", STAND_IN)
-    monkeypatch.setenv("YOLO_EXPLORER_WEIGHTS_DIR", str(tmp_path / "weights"))
+    server_env("YOLO_EXPLORER_WEIGHTS_DIR", str(tmp_path / "weights"))
     with release_server() as url:
-        monkeypatch.setenv("YOLO_EXPLORER_WEIGHTS_URL", f"{url}/ok")
+        server_env("YOLO_EXPLORER_WEIGHTS_URL", f"{url}/ok")
         yield url
 
 
@@ -47,8 +47,8 @@ def test_one_click_fetches_the_weights_and_every_session_is_offered_them(app, re
     assert not [b for b in other.button if b.key == "fetch_yolo11n"]
 
 
-def test_two_sessions_asking_at_once_share_one_download(app, monkeypatch, release, one_parse_at_a_time):
-    monkeypatch.setenv("YOLO_EXPLORER_WEIGHTS_URL", f"{release}/slow")
+def test_two_sessions_asking_at_once_share_one_download(app, release, one_parse_at_a_time, server_env):
+    server_env("YOLO_EXPLORER_WEIGHTS_URL", f"{release}/slow")
     first, second = app(arch="yolo11n", side=128), app(arch="yolo11n", side=128)
     before = len([r for r in Handler.requests if r.startswith("/slow/")])
     clicks = [threading.Thread(target=lambda at=at: fetch_button(at).click().run()) for at in (first, second)]
@@ -62,8 +62,8 @@ def test_two_sessions_asking_at_once_share_one_download(app, monkeypatch, releas
         assert at.get_by_key("server_weights_YOLO11n").value == "yolo11n.pt"
 
 
-def test_a_failed_download_is_one_message_and_the_app_goes_on(app, monkeypatch, release, tmp_path):
-    monkeypatch.setenv("YOLO_EXPLORER_WEIGHTS_URL", f"{release}/portal")
+def test_a_failed_download_is_one_message_and_the_app_goes_on(app, release, tmp_path, server_env):
+    server_env("YOLO_EXPLORER_WEIGHTS_URL", f"{release}/portal")
     at = app(arch="yolo11n", side=128)
     fetch_button(at).click().run()
     assert not at.exception
@@ -73,14 +73,14 @@ def test_a_failed_download_is_one_message_and_the_app_goes_on(app, monkeypatch, 
     assert sorted(p.name for p in (tmp_path / "weights").iterdir() if not p.name.startswith(".")) == []
     assert "random weights" in at.caption[0].value and fetch_button(at).label.startswith("Get Ultralytics' trained")
     # fixed on the server's side, one more click fetches it
-    monkeypatch.setenv("YOLO_EXPLORER_WEIGHTS_URL", f"{release}/ok")
+    server_env("YOLO_EXPLORER_WEIGHTS_URL", f"{release}/ok")
     fetch_button(at).click().run()
     no_problems(at)
     assert at.get_by_key("server_weights_YOLO11n").value == "yolo11n.pt"
 
 
-def test_an_offline_server_offers_no_download(app, monkeypatch, release):
-    monkeypatch.setenv("YOLO_EXPLORER_FETCH", "off")
+def test_an_offline_server_offers_no_download(app, release, server_env):
+    server_env("YOLO_EXPLORER_FETCH", "off")
     at = app(arch="yolo11n", side=128)
     no_problems(at)
     assert not [b for b in at.button if b.key == "fetch_yolo11n"]

@@ -72,23 +72,23 @@ def test_a_failed_compile_is_explained_and_eager_still_works(app, monkeypatch):
     assert at.dataframe[0].value["run"].tolist() == ["tutorial w=8 128×128 b1 fp32 cpu"]
 
 
-def test_the_server_chooses_which_compile_modes_it_offers(monkeypatch):
+def test_the_server_chooses_which_compile_modes_it_offers(server_env):
     from pages.ui.settings import compile_modes
 
-    monkeypatch.delenv("YOLO_EXPLORER_COMPILE_MODES", raising=False)
+    server_env("YOLO_EXPLORER_COMPILE_MODES", None)
     assert compile_modes("cuda:0") == (["eager", "default", "reduce-overhead", "max-autotune"], None)
     assert compile_modes("cpu") == (["eager", "default"], None)
-    monkeypatch.setenv("YOLO_EXPLORER_COMPILE_MODES", "default, reduce-overhead")
+    server_env("YOLO_EXPLORER_COMPILE_MODES", "default, reduce-overhead")
     assert compile_modes("cuda:0") == (["eager", "default", "reduce-overhead"], None)
-    monkeypatch.setenv("YOLO_EXPLORER_COMPILE_MODES", "none")
+    server_env("YOLO_EXPLORER_COMPILE_MODES", "none")
     assert compile_modes("cpu") == (["eager"], None)
-    monkeypatch.setenv("YOLO_EXPLORER_COMPILE_MODES", "default,max-autotun")
+    server_env("YOLO_EXPLORER_COMPILE_MODES", "default,max-autotun")
     modes, note = compile_modes("cuda:0")
     assert modes == ["eager", "default"] and "unknown modes (max-autotun)" in note
 
 
-def test_a_server_without_compiling(app, monkeypatch):
-    monkeypatch.setenv("YOLO_EXPLORER_COMPILE_MODES", "none")
+def test_a_server_without_compiling(app, server_env):
+    server_env("YOLO_EXPLORER_COMPILE_MODES", "none")
     at = app(PAGE)
     no_problems(at)
     assert at.get_by_key("lat_compile").options == ["eager"] and at.get_by_key("lat_freeze").disabled
@@ -180,7 +180,7 @@ def test_an_export_that_fails_is_a_message_and_torch_goes_on(app, monkeypatch):
 
 
 @pytest.mark.slow  # exports, quantizes each unit
-def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, monkeypatch):
+def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, server_env):
     """After an int8 run: each unit's error as the engine measures it on the same export, ranked; then fp32, int8 and
     the two most sensitive kept in float, timed and checked, with the sentence computed from the table."""
     import numpy as np
@@ -196,7 +196,7 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
 
     for i in range(2):
         scene(70 + i, 160, 120)[0].save(tmp_path / f"photo{i}.jpg")
-    monkeypatch.setenv("YOLO_EXPLORER_CALIBRATION_DIR", str(tmp_path))
+    server_env("YOLO_EXPLORER_CALIBRATION_DIR", str(tmp_path))
     at = app(PAGE, arch="yolo11n", side=128)
     at.get_by_key("lat_runtime").set_value("ONNX Runtime").run()
     run_latency(at, lat_iters=3, lat_warmup=1, lat_dtype_onnx="int8")

@@ -21,11 +21,11 @@ def state_bytes(model: torch.nn.Module, prefix: str = "") -> bytes:
 
 
 @pytest.fixture
-def folder(tmp_path, monkeypatch):
+def folder(tmp_path, server_env):
     """A weights folder as an instructor leaves it: Ultralytics-style YOLO11n weights, a broken file."""
     (tmp_path / "yolo11n_sd.pt").write_bytes(state_bytes(build_backbone("yolo11n", seed=11), prefix="model."))
     (tmp_path / "broken.pt").write_bytes(b"PK\x03\x04 half a zip file")
-    monkeypatch.setenv("YOLO_EXPLORER_WEIGHTS_DIR", str(tmp_path))
+    server_env("YOLO_EXPLORER_WEIGHTS_DIR", str(tmp_path))
     return tmp_path
 
 
@@ -77,15 +77,15 @@ def test_other_architectures_are_untouched_and_uploads_still_win(app, folder):
     assert "trained weights (mine.pt)" in at.caption[0].value
 
 
-def test_the_warm_up_prepares_what_the_first_visitor_gets(tmp_path, monkeypatch):
+def test_the_warm_up_prepares_what_the_first_visitor_gets(tmp_path, server_env):
     """The server's warm-up computes the first page with the folder's weights for the default architecture."""
     from pages.ui.settings import Settings
 
     (tmp_path / "tutorial_w64.pt").write_bytes(state_bytes(build_backbone(width=64, seed=2)))
-    monkeypatch.setenv("YOLO_EXPLORER_WEIGHTS_DIR", str(tmp_path))
+    server_env("YOLO_EXPLORER_WEIGHTS_DIR", str(tmp_path))
     first = Settings.first_visit()
     assert first.weights is not None and first.weights.name == "tutorial_w64.pt" and first.batch_norm == "running"
-    monkeypatch.delenv("YOLO_EXPLORER_WEIGHTS_DIR")
+    server_env("YOLO_EXPLORER_WEIGHTS_DIR", None)
     assert Settings.first_visit().weights is None and Settings.first_visit().batch_norm == "batch"
 
 

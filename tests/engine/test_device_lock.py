@@ -14,15 +14,16 @@ import pytest
 
 from yolo_explorer import build_backbone, measure_latency
 from yolo_explorer.deployment import devices
-from yolo_explorer.deployment.devices import LOCK_DIR_ENV
 
 pytestmark = pytest.mark.slow  # processes that hold the device lock
 
 # Each process: wait at a barrier (all "ready" files present), then hold the CPU's lock for HOLD seconds.
 HOLDER = """
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
-from yolo_explorer.deployment.devices import device_lock
+from yolo_explorer.deployment.devices import device_lock, share_device_locks
+from yolo_explorer.environment import Environment
+share_device_locks(Environment.read(os.environ).lock_dir)  # as the app and the command line do at start-up
 barrier, me, n, hold = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 (barrier / f"{me}.ready").touch()
 while len(list(barrier.glob("*.ready"))) < n:
@@ -38,7 +39,7 @@ print(json.dumps({"start": start, "end": end, "waited_s": info["waited_s"], "tol
 
 
 def holders(tmp_path: Path, n: int, hold: float, lock_dir: str) -> list[subprocess.Popen]:
-    env = {**os.environ, LOCK_DIR_ENV: lock_dir}
+    env = {**os.environ, "YOLO_EXPLORER_LOCK_DIR": lock_dir}
     return [
         subprocess.Popen(
             [sys.executable, "-c", HOLDER, str(tmp_path), f"p{i}", str(n), str(hold)], env=env, stdout=subprocess.PIPE, text=True
@@ -69,8 +70,9 @@ def test_without_a_shared_lock_folder_processes_overlap(tmp_path):
 
 def test_a_latency_run_waits_for_another_process_forward_and_reports_it(tmp_path, monkeypatch):
     lock_dir = tmp_path / "locks"
-    monkeypatch.setenv(LOCK_DIR_ENV, str(lock_dir))
-    monkeypatch.setattr(devices, "_DEVICE_LOCKS", {})  # this process's locks, made again with the folder above
+    monkeypatch.setattr(devices, "_DEVICE_LOCKS", {})  # this process's locks, made again with the folder below
+    monkeypatch.setitem(devices._SHARED, "folder", None)  # restored after the test
+    devices.share_device_locks(lock_dir)
     (other,) = holders(tmp_path, 1, 1.5, str(lock_dir))
     deadline = time.time() + 60
     while not (tmp_path / "p0.holding").exists():

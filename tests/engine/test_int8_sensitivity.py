@@ -315,19 +315,19 @@ def test_the_latency_command_asks_a_custom_detector_for_its_own_photos_and_says_
     assert mixed["worst_score_change"] <= 0.05 and mixed["collapse"] is None
 
 
-def test_a_calibration_folder_gives_its_photos_and_says_what_it_left_out(tmp_path, monkeypatch):
+def test_a_calibration_folder_gives_its_photos_and_says_what_it_left_out(tmp_path):
     from PIL import Image
 
-    from yolo_explorer.deployment.onnx_models import CALIBRATION_DIR_ENV, calibration_folder
+    from yolo_explorer.deployment.onnx_models import calibration_folder
+    from yolo_explorer.environment import Environment
 
-    monkeypatch.delenv(CALIBRATION_DIR_ENV, raising=False)
-    assert calibration_folder(size=SIZE) == ([], [])  # no folder set: none
+    assert calibration_folder(Environment.read({}).calibration_dir, size=SIZE) == ([], [])  # no folder set: none
     for i in range(3):
         scene(60 + i, 200, 120)[0].save(tmp_path / f"photo{i}.jpg")
     (tmp_path / "broken.png").write_bytes(b"not a png")
     (tmp_path / "notes.txt").write_text("ignored")
-    monkeypatch.setenv(CALIBRATION_DIR_ENV, str(tmp_path))
-    photos, skipped = calibration_folder(size=SIZE)
+    served = Environment.read({"YOLO_EXPLORER_CALIBRATION_DIR": str(tmp_path)}).calibration_dir
+    photos, skipped = calibration_folder(served, size=SIZE)
     assert [name for name, _ in photos] == ["photo0.jpg", "photo1.jpg", "photo2.jpg"]
     assert photos[0][1].shape == (1, 3, SIZE, SIZE) and photos[0][1].dtype == np.float32
     assert len(skipped) == 1 and skipped[0].startswith("broken.png: ")

@@ -75,16 +75,15 @@ def test_estimate_matches_cuda_peak(arch, fields):
     assert measured == pytest.approx(e.peak_activation_bytes, rel=0.25)
 
 
-def test_a_configured_cap_refuses_with_the_estimate(monkeypatch):
-    from yolo_explorer.deployment.memory import CAP_ENV, InsufficientMemoryError, check_fits, configured_cap
+def test_a_servers_cap_refuses_with_the_estimate():
+    from yolo_explorer.deployment.memory import InsufficientMemoryError, check_fits
+    from yolo_explorer.environment import Environment
 
     estimate = estimate_forward_memory(make_config(width=16), 640)
-    monkeypatch.setenv(CAP_ENV, "1")
-    assert configured_cap() == 2**20
+    cap = Environment.read({"YOLO_EXPLORER_MAX_FORWARD_MB": "1"}).max_forward_bytes
+    assert cap == 2**20
     with pytest.raises(InsufficientMemoryError, match="this server allows 1.00 MiB per forward"):
-        check_fits(estimate, "cpu")
-    monkeypatch.setenv(CAP_ENV, "lots")
-    with pytest.raises(ValueError, match="must be a number of MiB"):
-        configured_cap()
-    monkeypatch.delenv(CAP_ENV)
+        check_fits(estimate, "cpu", cap_bytes=cap)
+    with pytest.raises(ValueError, match="YOLO_EXPLORER_MAX_FORWARD_MB must be a number of MiB, got 'lots'"):
+        Environment.read({"YOLO_EXPLORER_MAX_FORWARD_MB": "lots"})
     check_fits(estimate, "cpu")  # no cap: fits this machine

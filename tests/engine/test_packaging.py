@@ -103,5 +103,7 @@ def test_the_cli_runs_from_the_wheel_alone(wheel, tmp_path):
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stderr.strip().endswith(str(target / "yolo_explorer" / "cli" / "__init__.py"))  # the wheel's copy, not the checkout
+    assert run.stderr.strip().endswith(
+        str(target / "yolo_explorer" / "cli" / "__init__.py")
+    )  # the wheel's copy, not the checkout
     assert json.loads(run.stdout)["total"]["params"] == YOLO11N_BACKBONE_PARAMS

@@ -17,7 +17,8 @@ import pytest
 from release_server import CHECKPOINT, DATA, DIGEST, STAND_IN, Handler, release_server
 
 from yolo_explorer import build_detector, load_weights
-from yolo_explorer.model.pretrained import RELEASES, FetchError, Release, fetch, find_release, present, weights_folder
+from yolo_explorer.environment import Environment
+from yolo_explorer.model.pretrained import RELEASES, FetchError, Release, fetch, find_release, present
 
 
 @pytest.fixture(scope="module")
@@ -161,18 +162,17 @@ def test_a_file_already_there_that_is_not_the_release_is_left_alone(tmp_path):
     assert mine.read_bytes() == CHECKPOINT
 
 
-def test_the_catalogue_and_the_folder(tmp_path, monkeypatch):
+def test_the_catalogue_and_the_folder(tmp_path):
     assert find_release("yolo11s.pt") is RELEASES["yolo11s"] and RELEASES["yolo11n"].megabytes == "5.6 MB"
     with pytest.raises(KeyError, match="no release called 'yolo12n'"):
         find_release("yolo12n")
     assert all(r.sha256 for r in RELEASES.values() if r.task == "detect")  # every detection model is pinned
-    monkeypatch.setenv("YOLO_EXPLORER_WEIGHTS_DIR", str(tmp_path))
-    assert weights_folder() == tmp_path and present() == {}
+    folder = Environment.read({"YOLO_EXPLORER_WEIGHTS_DIR": str(tmp_path)}).weights_dir
+    assert folder == tmp_path and present(folder) == {}
     (tmp_path / "yolo11s.pt").write_bytes(b"x")
-    assert present() == {"yolo11s": tmp_path / "yolo11s.pt"}
-    monkeypatch.delenv("YOLO_EXPLORER_WEIGHTS_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert weights_folder() == tmp_path / "cache" / "yolo-explorer" / "weights"
+    assert present(folder) == {"yolo11s": tmp_path / "yolo11s.pt"}
+    cache = Environment.read({"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert cache.weights_dir == tmp_path / "cache" / "yolo-explorer" / "weights" and not cache.weights_dir_set
 
 
 @pytest.mark.slow

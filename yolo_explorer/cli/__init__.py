@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ..deployment.devices import share_device_locks
+from ..environment import Environment
 from . import assign, detect, features, latency, profile, stats, weights
 from .common import BadArgument, Parser, RunFailed, fit_imgsz
 
@@ -36,6 +38,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        args.env = Environment.read(os.environ)  # the one read of the environment; the engine is handed what it says
+    except ValueError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    share_device_locks(args.env.lock_dir)
+    try:
         if getattr(args, "imgsz", None) is not None:
             fit_imgsz(args)
         args.run(args)
@@ -49,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's documented remedy (signal module)
         return 0
     except Exception as err:  # a last resort: one line, not a traceback
-        if os.environ.get("YOLO_EXPLORER_DEBUG"):
+        if args.env.debug:
             raise
         print(f"{parser.prog}: failed: {type(err).__name__}: {err} (YOLO_EXPLORER_DEBUG=1 shows details)", file=sys.stderr)
         return 1

@@ -212,7 +212,7 @@ def checkpoint_of(args: argparse.Namespace) -> Checkpoint | None:
     if getattr(args, "checkpoint", None) is None:
         path = args.weights
         if not path.exists() and path.parent == Path(".") and path.name.removesuffix(".pt") in RELEASES:
-            fetched = present().get(path.name.removesuffix(".pt"))
+            fetched = present(args.env.weights_dir).get(path.name.removesuffix(".pt"))
             if fetched is None:
                 raise RunFailed(f"{path}: no such file; fetch it first: python -m yolo_explorer weights fetch {path.stem}")
             path = args.weights = fetched
@@ -269,9 +269,8 @@ def mismatch(config, checkpoint: Checkpoint, err: WeightsMismatchError) -> str:
 
 def check_memory(config, args: argparse.Namespace, device, dtype: str, batch: int = 1) -> None:
     try:
-        check_forward_fits(
-            config, args.imgsz, device, batch=batch, dtype=dtype, what=f"a batch of {batch} at {args.imgsz[0]}x{args.imgsz[1]}"
-        )
+        what = f"a batch of {batch} at {args.imgsz[0]}x{args.imgsz[1]}"
+        check_forward_fits(config, args.imgsz, device, batch=batch, dtype=dtype, what=what, cap_bytes=args.env.max_forward_bytes)
     except InsufficientMemoryError as err:
         raise RunFailed(str(err)) from None
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..model.pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, present, weights_folder
+from ..model.pretrained import LICENCE, RELEASES, FetchError, fetch, find_release, present
 from .common import BadArgument, Parser, RunFailed, Subcommands
 
 
@@ -17,18 +17,22 @@ def register(sub: Subcommands) -> None:
         q = actions.add_parser(action, help=text)
         if action == "fetch":
             q.add_argument("names", nargs="+", metavar="NAME", help=f"checkpoints to fetch: {', '.join(RELEASES)}")
-            q.add_argument("--url", help="fetch from this base URL instead (a mirror; default: Ultralytics' release)")
+            q.add_argument(
+                "--url",
+                help="fetch from this base URL instead (a mirror; default: YOLO_EXPLORER_WEIGHTS_URL, else Ultralytics' release)",
+            )
             q.add_argument("--timeout", type=float, default=30.0, help="seconds without data before giving up (default 30)")
         q.add_argument(
             "--dir",
             type=Path,
-            help=f"the weights folder (default: YOLO_EXPLORER_WEIGHTS_DIR, else {weights_folder()})",
+            help="the weights folder (default: YOLO_EXPLORER_WEIGHTS_DIR, else the per-user cache: "
+            "$XDG_CACHE_HOME/yolo-explorer/weights or ~/.cache/yolo-explorer/weights)",
         )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    folder = args.dir or weights_folder()
+    folder = args.dir or args.env.weights_dir
     if args.action == "list":
         here = present(folder)
         print(f"Ultralytics' YOLO11 checkpoints ({LICENCE}); weights folder: {folder}")
@@ -43,11 +47,11 @@ def run(args: argparse.Namespace) -> None:
         releases = [find_release(name) for name in args.names]
     except KeyError as err:
         raise BadArgument(err.args[0]) from None
-    failed = 0
+    failed, mirror = 0, args.url or args.env.weights_url
     for release in releases:
         bar = _ProgressBar(release.file)
         try:
-            fetched = fetch(release, folder, base_url=args.url, timeout=args.timeout, progress=bar, wait=bar.waiting)
+            fetched = fetch(release, folder, base_url=mirror, timeout=args.timeout, progress=bar, wait=bar.waiting)
         except FetchError as err:
             bar.close()
             print(f"{release.file}: {err}", file=sys.stderr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import tempfile
 import threading
@@ -17,8 +16,8 @@ import torch.nn.functional as F
 from filelock import FileLock, Timeout
 
 __all__ = [
+    "DEFAULT_LOCK_DIR",
     "DTYPES",
-    "LOCK_DIR_ENV",
     "available_devices",
     "check_device",
     "cudnn_benchmark",
@@ -26,6 +25,7 @@ __all__ = [
     "device_name",
     "dtype_from_name",
     "queue_for",
+    "share_device_locks",
     "supported_dtypes",
     "synchronize",
 ]
@@ -111,7 +111,6 @@ def synchronize(device: str | torch.device) -> None:
         torch.mps.synchronize()
 
 
-LOCK_DIR_ENV = "YOLO_EXPLORER_LOCK_DIR"  # where the processes of one host share their device locks; "none": per process
 log = logging.getLogger(__name__)
 
 
@@ -160,16 +159,22 @@ class _DeviceLock:
         self.threads.release()
 
 
+def share_device_locks(folder: Path | None) -> None:
+    """Where this process shares its device locks with the host's other processes (`Environment.lock_dir`, which the
+    app and the command line read at start-up; None: this process locks alone). Call it before the first forward:
+    a device's lock takes the folder when it is first used. Default: the temp dir's yolo-explorer-locks."""
+    _SHARED["folder"] = folder
+
+
 def _file_lock(key: str) -> FileLock | None:
-    """The host-wide lock file of a device, in YOLO_EXPLORER_LOCK_DIR (default: the temp dir's yolo-explorer-locks)."""
-    setting = os.environ.get(LOCK_DIR_ENV, "")
-    if setting.lower() == "none":
+    """The host-wide lock file of a device, in the folder `share_device_locks` set; None when locks are per process."""
+    folder = _SHARED["folder"]
+    if folder is None:
         return None
-    folder = Path(setting) if setting else Path(tempfile.gettempdir()) / "yolo-explorer-locks"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        log.warning("device locks are per process only: cannot create %s (%s); set %s", folder, err, LOCK_DIR_ENV)
+        log.warning("device locks are per process only: cannot create %s (%s); set YOLO_EXPLORER_LOCK_DIR", folder, err)
         return None
     return FileLock(folder / f"{key}.lock", thread_local=False)
 
@@ -184,6 +189,8 @@ def _lock_name(device: torch.device) -> str:
 
 
 _DEVICE_LOCKS: dict[str, _DeviceLock] = {}
+DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "yolo-explorer-locks"
+_SHARED: dict[str, Path | None] = {"folder": DEFAULT_LOCK_DIR}  # set by share_device_locks
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -193,7 +200,7 @@ def device_lock(device: str | torch.device, on_wait: Callable[[], None] | None =
 
     Every forward the engine runs for a caller (captures, latency runs) takes the lock of its device
     for its whole duration; the lock is shared by the threads of this process and, through a lock file,
-    by every process of this host (`YOLO_EXPLORER_LOCK_DIR`). Yields a dict whose "waited_s" says how
+    by every process of this host (`share_device_locks`). Yields a dict whose "waited_s" says how
     long the caller queued. Re-entrant within a thread.
 
     Args:

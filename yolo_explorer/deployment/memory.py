@@ -24,37 +24,15 @@ from ..present.formatting import human_bytes
 from .devices import check_device, dtype_from_name
 
 __all__ = [
-    "CAP_ENV",
     "InsufficientMemoryError",
     "MemoryEstimate",
     "check_fits",
     "check_forward_fits",
-    "configured_cap",
     "estimate_forward_memory",
     "free_memory",
 ]
 
 MARGIN = 1.25  # headroom over the estimate for allocator rounding and convolution workspaces
-CAP_ENV = "YOLO_EXPLORER_MAX_FORWARD_MB"  # a server's cap on the memory of one forward, in MiB
-
-
-def configured_cap() -> int | None:
-    """The cap on one forward's memory set by the YOLO_EXPLORER_MAX_FORWARD_MB environment variable
-    (MiB), in bytes, or None when it is unset.
-
-    Raises:
-        ValueError: the variable is set but is not a positive number.
-    """
-    value = os.environ.get(CAP_ENV, "").strip()
-    if not value:
-        return None
-    try:
-        mib = float(value)
-    except ValueError:
-        raise ValueError(f"{CAP_ENV} must be a number of MiB, got {value!r}") from None
-    if not mib > 0:
-        raise ValueError(f"{CAP_ENV} must be positive, got {value!r}")
-    return int(mib * 2**20)
 
 
 class InsufficientMemoryError(MemoryError):
@@ -141,14 +119,12 @@ def free_memory(device: str | torch.device) -> int | None:
 def check_fits(
     estimate: MemoryEstimate, device: str | torch.device, *, cap_bytes: int | None = None, what: str = "this forward"
 ) -> None:
-    """Refuse at once a forward that would not fit the device's free memory or the cap (by default the
-    one `configured_cap` reads from the environment).
+    """Refuse at once a forward that would not fit the device's free memory or the cap (a server's
+    `Environment.max_forward_bytes`; None: no cap).
 
     Raises:
         InsufficientMemoryError: with the estimate, the limit, and what to lower.
     """
-    if cap_bytes is None:
-        cap_bytes = configured_cap()
     need = int(estimate.total_bytes * MARGIN)
     limits = []
     free = free_memory(device)
@@ -174,6 +150,7 @@ def check_forward_fits(
     dtype: str = "fp32",
     what: str | None = None,
     estimator: Callable[[BackboneConfig, tuple[int, int], int, str], MemoryEstimate] | None = None,
+    cap_bytes: int | None = None,
 ) -> MemoryEstimate:
     """The one check made before every forward (pages, Compare's grids, the command line): estimate what a forward
     of `batch` images of `config` at `size` in `dtype` needs, and refuse it at once if it does not fit `device` or
@@ -182,6 +159,7 @@ def check_forward_fits(
     Args:
         estimator: how to estimate, as (config, (H, W), batch, dtype) -> MemoryEstimate; by default
             `estimate_forward_memory` (the app passes its cached copy of it).
+        cap_bytes: the server's cap on one forward (`Environment.max_forward_bytes`); None: no cap.
 
     Raises:
         InsufficientMemoryError: with the estimate, the limit, and what to lower.
@@ -191,5 +169,5 @@ def check_forward_fits(
         estimate = estimate_forward_memory(config, (h, w), batch=batch, dtype=dtype)
     else:
         estimate = estimator(config, (h, w), batch, dtype)
-    check_fits(estimate, device, what=what or f"a batch of {batch} of {config.label} at {h}x{w}")
+    check_fits(estimate, device, cap_bytes=cap_bytes, what=what or f"a batch of {batch} of {config.label} at {h}x{w}")
     return estimate

@@ -16,7 +16,6 @@ import functools
 import hashlib
 import io
 import logging
-import os
 import platform
 import re
 import tempfile
@@ -38,7 +37,6 @@ from ..samples import SAMPLES, sample_bytes
 from .modes import private_copy
 
 __all__ = [
-    "CALIBRATION_DIR_ENV",
     "CALIBRATORS",
     "ONNX_DTYPES",
     "OnnxExportError",
@@ -165,19 +163,17 @@ def calibration_images(size: int | str | Sequence[int] = 640) -> list[np.ndarray
     return [calibration_photo(sample_bytes(name), size) for name in SAMPLES]
 
 
-CALIBRATION_DIR_ENV = "YOLO_EXPLORER_CALIBRATION_DIR"  # a server's own photos for int8's calibration
 CALIBRATION_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_CALIBRATION_PHOTOS = 64
 
 
 def calibration_folder(
-    folder: Path | str | None = None, size: int | str | Sequence[int] = 640, *, limit: int = MAX_CALIBRATION_PHOTOS
+    folder: Path | str | None, size: int | str | Sequence[int] = 640, *, limit: int = MAX_CALIBRATION_PHOTOS
 ) -> tuple[list[tuple[str, np.ndarray]], list[str]]:
-    """The photos of a folder (default `YOLO_EXPLORER_CALIBRATION_DIR`; none when it is not set), each named by its
+    """The photos of a folder (a server's `Environment.calibration_dir`; None: no photos), each named by its
     file and letterboxed to `size` for int8, in name order, at most `limit`; and a line for each file left out (not a
     photo, unreadable). A folder that does not exist gives no photos and says so."""
-    folder = folder if folder is not None else os.environ.get(CALIBRATION_DIR_ENV)
-    if not folder:
+    if folder is None:
         return [], []
     path = Path(folder).expanduser()
     if not path.is_dir():

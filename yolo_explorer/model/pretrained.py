@@ -1,6 +1,6 @@
 """Ultralytics' trained YOLO11 checkpoints (its release assets), fetched once into a weights folder.
 
-    fetched = fetch("yolo11n")          # into weights_folder(): YOLO_EXPLORER_WEIGHTS_DIR, else a per-user cache
+    fetched = fetch("yolo11n", folder)  # e.g. Environment.read(os.environ).weights_dir
     fetched.path, fetched.sha256         # .../yolo11n.pt, "0ebbc80d…"
     load_weights(build_detector("yolo11n"), fetched.path)
 
@@ -37,27 +37,19 @@ from .detector import build_detector
 from .weights import checkpoint_config, match_state_dict
 
 __all__ = [
-    "BASE_URL_ENV",
     "DEFAULT_BASE_URL",
-    "FETCH_ENV",
     "FetchError",
     "Fetched",
     "LICENCE",
     "RELEASES",
     "Release",
-    "WEIGHTS_DIR_ENV",
     "fetch",
-    "fetching_enabled",
     "find_release",
     "present",
-    "weights_folder",
 ]
 
 RELEASE_TAG = "v8.3.0"  # the release YOLO11's checkpoints were published in
 DEFAULT_BASE_URL = f"https://github.com/ultralytics/assets/releases/download/{RELEASE_TAG}"
-BASE_URL_ENV = "YOLO_EXPLORER_WEIGHTS_URL"  # another place to fetch from: a mirror, a local server
-WEIGHTS_DIR_ENV = "YOLO_EXPLORER_WEIGHTS_DIR"  # the server's weights folder, offered to every session
-FETCH_ENV = "YOLO_EXPLORER_FETCH"  # "off": the app offers no download (an offline host)
 LICENCE = "AGPL-3.0"
 CHUNK = 256 * 1024
 
@@ -130,21 +122,6 @@ class Fetched:
     downloaded: bool
 
 
-def weights_folder() -> Path:
-    """The weights folder: `YOLO_EXPLORER_WEIGHTS_DIR` when set (a server's, shared by its class), else a
-    per-user cache (`$XDG_CACHE_HOME/yolo-explorer/weights`, by default `~/.cache/yolo-explorer/weights`)."""
-    configured = os.environ.get(WEIGHTS_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "yolo-explorer" / "weights"
-
-
-def fetching_enabled() -> bool:
-    """False when the server's `YOLO_EXPLORER_FETCH` is "off" (or "0", "no", "false"): an offline host."""
-    return os.environ.get(FETCH_ENV, "on").strip().lower() not in ("off", "0", "no", "false")
-
-
 def find_release(name: str) -> Release:
     """The release called `name` ("yolo11n" or "yolo11n.pt").
 
@@ -157,15 +134,15 @@ def find_release(name: str) -> Release:
     return release
 
 
-def present(folder: str | Path | None = None) -> dict[str, Path]:
+def present(folder: str | Path) -> dict[str, Path]:
     """The releases already in the folder, by name (a file of the release's name; its digest is not checked here)."""
-    root = Path(folder) if folder is not None else weights_folder()
+    root = Path(folder)
     return {name: root / r.file for name, r in RELEASES.items() if (root / r.file).is_file()}
 
 
 def fetch(
     name: str | Release,
-    folder: str | Path | None = None,
+    folder: str | Path,
     *,
     base_url: str | None = None,
     timeout: float = 30.0,
@@ -177,8 +154,8 @@ def fetch(
 
     Args:
         name: a release ("yolo11n"; see `RELEASES`), or a `Release` described by hand (another mirror's file).
-        folder: where to keep it (default `weights_folder()`), created if needed.
-        base_url: where the files are (default `YOLO_EXPLORER_WEIGHTS_URL`, else Ultralytics' release).
+        folder: where to keep it (`Environment.weights_dir`: a server's, or the per-user cache), created if needed.
+        base_url: where the files are (`Environment.weights_url`, a mirror; default Ultralytics' release).
         timeout: seconds without an answer or a byte before giving up.
         max_bytes: the largest file accepted.
         progress: called with (bytes so far, total or None) as the download goes.
@@ -192,8 +169,8 @@ def fetch(
         FetchError: anything else, with what happened and how to do it by hand; the folder is left as it was.
     """
     release = name if isinstance(name, Release) else find_release(name)
-    root = Path(folder) if folder is not None else weights_folder()
-    url = f"{(base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip('/')}/{release.file}"
+    root = Path(folder)
+    url = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{release.file}"
     destination = root / release.file
     by_hand = f"To do it by hand, download {url} and copy it to {destination}."
     try:
