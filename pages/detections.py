@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from yolo_explorer.detection.detections import PREDICT as PREDICT_NMS
+from pages.ui.controls import CONF, INPUT, INPUTS, IOU
 from yolo_explorer.detection.detections import Nms
 from yolo_explorer.detection.walkthrough import SIDES, Walkthrough, box_distributions
 from yolo_explorer.forward.preprocess import letterbox_size
@@ -24,7 +24,7 @@ from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.present.insights import levels_insight
 from yolo_explorer.present.rendering import boxes_image, png_bytes
 
-PREDICT, CANVAS = "As `yolo predict`", "The sidebar's whole size"
+PREDICT = INPUTS["predict"]
 
 
 @dataclass(frozen=True)
@@ -63,38 +63,32 @@ def main() -> None:
 def controls(settings: ui.Settings, trained: bool) -> Request:
     """The thresholds, the input and (with trained weights) the classes and the kind of suppression; a link to this
     view may set the thresholds and the input (conf=0.5&iou=0.45&input=full)."""
-    # a link to this view may set the thresholds and the input (conf=0.5&iou=0.45&input=full)
-    for name, key, low, high in (("conf", "det_conf", 0.05, 0.95), ("iou", "det_iou", 0.10, 0.95)):
-        linked = ui.links.linked(name)
-        if linked is not None:
-            value = ui.links.fraction(linked, low, high)
-            if value is None:
-                st.caption(
-                    f":material/link: The link's {name}={escape_markdown(linked[:40])} is not from {low} to {high} "
-                    "in steps of 0.05."
-                )
-            else:
-                st.session_state[key] = value
-    if ui.links.linked("input") == "full":
-        st.session_state["det_input"] = "The sidebar's whole size"
+    for control in (CONF, IOU, INPUT):  # a link to this view may set the thresholds and the input
+        linked = ui.links.linked(control.link)
+        if linked is None:
+            continue
+        try:
+            st.session_state[control.key] = control.parse(linked)
+        except ValueError as err:
+            st.caption(f":material/link: The link's {control.link}={escape_markdown(linked[:40])} is not {err}.")
 
     left, right = st.columns(2)
     conf = left.slider(
         "Score threshold",
-        0.05,
-        0.95,
-        PREDICT_NMS.conf,
-        0.05,
-        key="det_conf",
+        CONF.low,
+        CONF.high,
+        CONF.default,
+        CONF.step,
+        key=CONF.key,
         help="A box is kept when its best class score is above this.",
     )
     iou = right.slider(
         "IoU threshold (NMS)",
-        0.10,
-        0.95,
-        PREDICT_NMS.iou,
-        0.05,
-        key="det_iou",
+        IOU.low,
+        IOU.high,
+        IOU.default,
+        IOU.step,
+        key=IOU.key,
         help="Of two boxes of the same class overlapping more than this (intersection over union), the lower-scored is dropped.",
     )
 
@@ -102,18 +96,17 @@ def controls(settings: ui.Settings, trained: bool) -> Request:
         (h, w), _, _ = letterbox_size(ui.image_for(settings.photo).size, settings.size, rect=True)
     sizing = st.segmented_control(
         "Input",
-        [PREDICT, CANVAS],
-        default=PREDICT,
+        INPUT.values,
+        default=INPUT.default,
         required=True,
-        key="det_input",
+        key=INPUT.key,
         format_func=lambda o: f"{o}: {h}×{w}" if o == PREDICT else f"{o}: {settings.size_label}",
         help="Ultralytics' predict fits the photo in the input size and pads it only up to a multiple of 32 (its `rect`), "
         "which is what makes `yolo predict imgsz=640` and this page give the same boxes. The other pages pad to the whole size.",
     )
     rect = sizing == PREDICT
-    ui.links.publish_page("conf", None if conf == PREDICT_NMS.conf else f"{conf:.2f}")
-    ui.links.publish_page("iou", None if iou == PREDICT_NMS.iou else f"{iou:.2f}")
-    ui.links.publish_page("input", None if rect else "full")
+    for control, value in ((CONF, conf), (IOU, iou), (INPUT, sizing)):
+        ui.links.publish_page(control.link, control.text(value))
 
     agnostic, picked = False, None
     if trained:  # what to keep: only with trained weights are there boxes to filter

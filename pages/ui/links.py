@@ -19,15 +19,13 @@ from typing import Any
 
 import streamlit as st
 
-from yolo_explorer import ARCHITECTURES
 from yolo_explorer.present.formatting import escape_markdown
-from yolo_explorer.samples import SAMPLES
 
-from .settings import BN_MODES, DEFAULT_DEPTH, DEFAULT_WIDTH, SIZES, WIDTHS, Settings
+from .controls import ARCH, BATCH_NORM, CONF, DEPTH, INPUT, IOU, PART, PARTS, SAMPLE, SEED, SIDE, SIZE_WHAT, WIDTH, Control
+from .settings import Settings
 
 SIDEBAR = ("arch", "part", "w", "n", "seed", "bn", "size", "device", "dtype", "sample", "weights")
-PAGE = ("layer", "conf", "iou", "input")  # a page's own: Feature maps' layer, Detections' thresholds and input
-PARTS = {"backbone": "Backbone only", "detector": "Whole detector"}
+PAGE = ("layer", CONF.link, IOU.link, INPUT.link)  # a page's own: Feature maps' layer, Detections' thresholds and input
 RANDOM = "random"
 _MAX_SHOWN = 40  # characters of a refused value shown in the note
 _READ = "_link_read"  # the session's link was read (once, on its first run)
@@ -55,37 +53,31 @@ def read_link(
     if unknown:
         notes.append(f"unknown in this link, ignored: {', '.join(_shown(k) for k in unknown[:5])}")
 
-    def take(name: str, parse: Callable[[str], Any], what: str) -> Any:
-        if name not in query:
+    def take(control: Control) -> Any:
+        text = query.get(control.link)
+        if text is None:
             return None
         try:
-            return parse(query[name])
-        except (ValueError, KeyError, OverflowError):
-            notes.append(f"{name}={_shown(query[name])} is not {what}: the default instead")
+            return control.parse(text)
+        except ValueError as err:
+            notes.append(f"{control.link}={_shown(text)} is not {err}: the default instead")
             return None
 
-    arch = take("arch", lambda v: _member(v, ARCHITECTURES), f"an architecture ({', '.join(ARCHITECTURES)})")
-    if arch is not None:
-        values["arch"] = arch
-    part = take("part", lambda v: PARTS[v], "backbone or detector")
-    if part is not None:
-        if (arch or "tutorial") == "tutorial":
-            notes.append("part=detector needs a YOLO11 scale (arch=yolo11n ...): the tutorial is a backbone only")
-        else:
-            values["part"] = part
-    width = take("w", lambda v: _member(_integer(v), WIDTHS), f"a width from {WIDTHS[0]} to {WIDTHS[-1]} in steps of 8")
-    if width is not None:
-        values["width"] = width
-    depth = take("n", lambda v: _within(_integer(v), 1, 4), "a number of bottlenecks from 1 to 4")
-    if depth is not None:
-        values["depth"] = depth
-    seed = take("seed", lambda v: _within(_integer(v), 0, 2**31 - 1), "a seed from 0 to 2^31 - 1")
-    if seed is not None:
-        values["seed"] = seed
-    bn = take("bn", lambda v: _member(v, BN_MODES), "running or batch")
-    if bn is not None:
-        values["batch_norm"] = bn
-    size = take("size", _size, f"a size S or HxW, multiples of 32 from {SIZES[0]} to {SIZES[-1]}")
+    for control in (ARCH, PART, WIDTH, DEPTH, SEED, BATCH_NORM, SAMPLE):
+        value = take(control)
+        if value is not None:
+            values[control.key] = value
+    if values.get(PART.key) is not None and values.get(ARCH.key, ARCH.default) == "tutorial":
+        del values[PART.key]
+        notes.append("part=detector needs a YOLO11 scale (arch=yolo11n ...): the tutorial is a backbone only")
+    if "sample" in values:
+        values["source"] = "Sample"
+    size = None
+    if "size" in query:
+        try:
+            size = _size(query["size"])
+        except ValueError:
+            notes.append(f"size={_shown(query['size'])} is not {SIZE_WHAT}: the default instead")
     if size is not None:
         h, w = size
         values.update({"square": True, "side": h} if h == w else {"square": False, "height": h, "width_px": w})
@@ -101,9 +93,6 @@ def read_link(
             values["dtype"] = query["dtype"]
         else:
             notes.append(f"{device} does not run {_shown(query['dtype'])}: {dtypes(device)[0]} instead")
-    sample = take("sample", lambda v: _member(v, SAMPLES), f"a sample ({', '.join(SAMPLES)})")
-    if sample is not None:
-        values.update(source="Sample", sample=sample)
     return values, notes
 
 
@@ -115,19 +104,14 @@ def link_query(settings: Settings, sample: str | None, weights: str | None) -> d
         sample: the sample shown, or None for an upload or a snapshot (never put in a URL).
         weights: the server weights file chosen ("random" for random weights where the server offers some), or None.
     """
-    query: dict[str, str] = {}
+    chosen = [(ARCH, settings.arch), (SEED, settings.seed)]
     if settings.arch != "tutorial":
-        query["arch"] = settings.arch
-        if settings.detector:
-            query["part"] = "detector"
+        chosen.append((PART, PARTS["detector" if settings.detector else "backbone"]))
     else:
-        if settings.width != DEFAULT_WIDTH:
-            query["w"] = str(settings.width)
-        if settings.depth != DEFAULT_DEPTH:
-            query["n"] = str(settings.depth)
-    if settings.seed:
-        query["seed"] = str(settings.seed)
-    query["bn"] = settings.batch_norm
+        chosen += [(WIDTH, settings.width), (DEPTH, settings.depth)]
+    query = {control.link: text for control, value in chosen if (text := control.text(value)) is not None}
+    query = dict(sorted(query.items(), key=lambda item: SIDEBAR.index(item[0])))  # the sidebar's order
+    query["bn"] = settings.batch_norm  # always: its default follows the weights
     h, w = settings.size
     query["size"] = str(h) if h == w else f"{h}x{w}"
     if settings.device != "cpu":
@@ -201,41 +185,12 @@ def share(query: Mapping[str, str]) -> None:
         st.caption("Everything in the sidebar (a sample photo, not an upload) and this page's choices; open it to see this view.")
 
 
-def fraction(text: str, low: float, high: float, step: float = 0.05) -> float | None:
-    """A threshold from a link: a number from `low` to `high` on the slider's steps, else None."""
-    try:
-        value = float(text) if len(text) <= 8 else float("nan")
-    except ValueError:
-        return None
-    if not low <= value <= high:  # NaN and infinities too
-        return None
-    steps = round((value - low) / step)
-    return round(low + steps * step, 2) if abs(low + steps * step - value) <= 1e-6 else None
-
-
-def _member(value: Any, allowed) -> Any:
-    if value not in allowed:
-        raise ValueError(value)
-    return value
-
-
-def _integer(text: str) -> int:
-    if not text.isdigit() or len(text) > 10:
-        raise ValueError(text)
-    return int(text)
-
-
-def _within(value: int, low: int, high: int) -> int:
-    if not low <= value <= high:
-        raise ValueError(value)
-    return value
-
-
 def _size(text: str) -> tuple[int, int]:
+    """`size=640` or `size=480x640` (H×W), each side one of the sidebar's sizes."""
     parts = text.lower().split("x")
     if len(parts) not in (1, 2):
         raise ValueError(text)
-    sides = [_member(_integer(p), SIZES) for p in parts]
+    sides = [SIDE.parse(p) for p in parts]
     return (sides[0], sides[0]) if len(sides) == 1 else (sides[0], sides[1])
 
 

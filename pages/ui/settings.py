@@ -10,20 +10,17 @@ from yolo_explorer.deployment.int8_verdict import uses_samples
 from yolo_explorer.deployment.modes import COMPILE_MODES
 from yolo_explorer.detection.detections import class_names
 from yolo_explorer.environment import variable
-from yolo_explorer.model.config import COCO_CLASS_COUNT, TUTORIAL_WIDTHS
+from yolo_explorer.model.config import COCO_CLASS_COUNT
 from yolo_explorer.model.config import config_for as engine_config_for
 from yolo_explorer.samples import SAMPLES, sample_bytes
 
+from . import controls
 from .server import environment
 from .weights import Weights, server_weights
 
-WIDTHS = list(TUTORIAL_WIDTHS)  # every width the tutorial's config takes
-SIZES = list(range(128, 1281, 32))  # square sides and heights/widths the app offers: multiples of the largest stride
-DEFAULT_WIDTH, DEFAULT_DEPTH, DEFAULT_SIDE = 64, 2, 640  # the tutorial's own
-BN_MODES = {
-    "batch": "Batch statistics (as the tutorial's figures)",
-    "running": "Running statistics (eval mode, as deployed)",
-}
+WIDTHS = controls.WIDTH.values  # every width the tutorial's config takes
+SIZES = list(controls.SIZES)  # square sides and heights/widths the app offers: multiples of the largest stride
+DEFAULT_WIDTH, DEFAULT_DEPTH, DEFAULT_SIDE = controls.WIDTH.default, controls.DEPTH.default, controls.SIDE.default
 
 
 @dataclass(frozen=True)

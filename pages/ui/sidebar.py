@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from yolo_explorer import ARCHITECTURES, ImageLoadError, available_devices
+from yolo_explorer import ImageLoadError, available_devices
 from yolo_explorer.environment import variable
 from yolo_explorer.forward.preprocess import letterbox_size
 from yolo_explorer.model.checkpoints import WeightsError, task_note
@@ -25,15 +25,15 @@ from yolo_explorer.samples import SAMPLES
 
 from . import links
 from .compute import image_for, supported_dtypes_cached
+from .controls import ARCH, BATCH_NORM, BN_MODES, DEPTH, HEIGHT, PART, PARTS, SAMPLE, SEED, SIDE, SQUARE, WIDTH, WIDTH_PX
 from .server import environment
-from .settings import BN_MODES, DEFAULT_DEPTH, DEFAULT_SIDE, DEFAULT_WIDTH, SIZES, WIDTHS, Photo, Settings, config_for
+from .settings import Photo, Settings, config_for
 from .weights import Weights, downloads, server_weights
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff"]
 WEIGHT_TYPES = ["pt", "pth", "safetensors"]
 MAX_IMAGE_MB = 25  # per uploaded image (a checkpoint may be as large as the server takes: server.maxUploadSize)
 RANDOM = "random weights"
-PARTS = ["Backbone only", "Whole detector"]
 ARCH_LABELS = {
     "tutorial": "Tutorial (YOLOv11 series)",
     **{f"yolo11{s}": f"YOLO11{s} (Ultralytics)" for s in YOLO11_SCALES},
@@ -84,21 +84,17 @@ def sidebar_controls() -> Settings:
         arch = kept(
             st.selectbox,
             "Architecture",
-            key="arch",
-            default=next(iter(ARCHITECTURES)),
-            options=list(ARCHITECTURES),
+            **ARCH.widget(),
             format_func=ARCH_LABELS.get,
             help="The tutorial's simplified backbone, or Ultralytics' YOLO11: its backbone (layers 0-10), or the whole "
             "detector with its neck and head.",
         )
-        width, depth, detector = DEFAULT_WIDTH, DEFAULT_DEPTH, False
+        width, depth, detector = WIDTH.default, DEPTH.default, False
         if arch == "tutorial":
             width = kept(
                 st.select_slider,
                 "Base width w",
-                key="width",
-                default=DEFAULT_WIDTH,
-                options=WIDTHS,
+                **WIDTH.widget(),
                 help="Channels of the stem. Every stage doubles them: P3 has 4w, P4 8w, P5 16w channels.",
             )
         else:
@@ -108,24 +104,19 @@ def sidebar_controls() -> Settings:
                 kept(
                     st.segmented_control,
                     "Part",
-                    key="part",
-                    default=PARTS[0],
-                    options=PARTS,
+                    **PART.widget(),
                     required=True,
                     help="The backbone (layers 0-10, what the tutorial builds) or the whole detector Ultralytics ships: "
                     "the backbone, the neck (top-down FPN, bottom-up PAN, layers 11-22) and the Detect head (23).",
                 )
-                == PARTS[1]
+                == PARTS["detector"]
             )
         with st.expander("More backbone settings"):
             if arch == "tutorial":
                 depth = kept(
                     st.slider,
                     "Bottlenecks per C3k2 (n)",
-                    key="depth",
-                    default=DEFAULT_DEPTH,
-                    min_value=1,
-                    max_value=4,
+                    **DEPTH.widget(),
                     help="The tutorial uses n = 2.",
                 )
             chosen = config_for(arch, width, depth, detector)
@@ -135,15 +126,11 @@ def sidebar_controls() -> Settings:
             linked_bn = links.linked("bn")
             if linked_bn in BN_MODES:  # the link's choice, over the one that follows the weights
                 set_kept("batch_norm", linked_bn)
-            seed = int(
-                kept(st.number_input, "Seed of the random weights", key="seed", default=0, min_value=0, max_value=2**31 - 1)
-            )
+            seed = int(kept(st.number_input, "Seed of the random weights", **SEED.widget()))
             batch_norm = kept(
                 st.radio,
                 "BatchNorm statistics",
-                key="batch_norm",
-                default=next(iter(BN_MODES)),
-                options=list(BN_MODES),
+                **BATCH_NORM.widget(),
                 format_func=BN_MODES.get,
                 help="With random weights, running statistics (eval mode) shrink the activations about 3× per conv and the "
                 "maps look like blurred copies of the photo; batch statistics keep them at unit scale, as in the tutorial's "
@@ -163,13 +150,13 @@ def sidebar_controls() -> Settings:
             _offer_release(RELEASES[arch])
 
         st.subheader("Input")
-        if kept(st.toggle, "Square input", key="square", default=True):
-            side = kept(st.select_slider, "Input size (px)", key="side", default=DEFAULT_SIDE, options=SIZES)
+        if kept(st.toggle, "Square input", key=SQUARE.key, default=SQUARE.default):
+            side = kept(st.select_slider, "Input size (px)", **SIDE.widget())
             size = (side, side)
         else:
             size = (
-                kept(st.select_slider, "Height (px)", key="height", default=480, options=SIZES),
-                kept(st.select_slider, "Width (px)", key="width_px", default=640, options=SIZES),
+                kept(st.select_slider, "Height (px)", **HEIGHT.widget()),
+                kept(st.select_slider, "Width (px)", **WIDTH_PX.widget()),
             )
 
         st.subheader("Device")
@@ -365,9 +352,7 @@ def _photo() -> tuple[Photo, str | None]:
         if "snapshot" in st.session_state:
             return st.session_state["snapshot"][1], None
         st.caption("No snapshot yet: showing the sample below.")
-    name = kept(
-        st.selectbox, "Sample", key="sample", default=next(iter(SAMPLES)), options=list(SAMPLES), format_func=str.capitalize
-    )
+    name = kept(st.selectbox, "Sample", **SAMPLE.widget(), format_func=str.capitalize)
     st.caption(SAMPLES[name][1])
     return _sample(name), name
 

@@ -9,6 +9,7 @@ import pytest
 from helpers import APP, image_bytes, no_problems
 from streamlit.testing.v1 import AppTest
 
+from pages.ui.controls import CONF, CONTROLS, DEPTH, IOU, SEED, WIDTH
 from pages.ui.links import PAGE, SIDEBAR, link_query, read_link
 from pages.ui.settings import Photo, Settings
 
@@ -17,6 +18,28 @@ DEVICES = ["cpu", "cuda:0"]
 
 def dtypes(device: str) -> list[str]:
     return ["fp32", "bf16"] if device == "cpu" else ["fp32", "fp16", "bf16"]
+
+
+def test_every_value_of_every_control_survives_a_link():
+    """The controls table is the one source of the widgets' ranges and the links' parsers: every value a widget can
+    take is written into a link and read back as itself; values off the range or its steps are refused."""
+    for control in CONTROLS:
+        if control.link is None:
+            continue
+        if control.options:
+            values = control.values
+        else:  # a range: its first steps and its top
+            step = control.step or 1
+            values = [control.low + i * step for i in range(min(200, round((control.high - control.low) / step) + 1))]
+            values.append(control.high)
+        for value in values:
+            text = control.text(value)
+            assert text is None if value == control.default else control.parse(text) == pytest.approx(value), (control, value)
+        assert control.widget()["key"] == control.key
+    for control, bad in ((DEPTH, "5"), (DEPTH, "2.0"), (SEED, "-1"), (CONF, "0.33"), (CONF, "nan"), (IOU, "0.05"), (WIDTH, "12")):
+        with pytest.raises(ValueError, match=re.escape(control.what)):
+            control.parse(bad)
+    assert CONF.parse("0.5") == 0.5 and IOU.parse("0.45") == 0.45 and CONF.text(0.5) == "0.50"
 
 
 def test_a_link_sets_every_sidebar_setting():
