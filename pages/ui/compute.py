@@ -20,6 +20,7 @@ import streamlit as st
 from PIL import Image
 
 from yolo_explorer import ImageLoadError, build_model, extract_features, load_image, model_stats, model_summary, supported_dtypes
+from yolo_explorer.deployment.accuracy import OutputError
 from yolo_explorer.deployment.devices import dtype_from_name
 from yolo_explorer.deployment.int8_sensitivity import Int8Lab, Recipe, Sensitivity, precision_boxes
 from yolo_explorer.deployment.int8_verdict import BoxChanges, int8_photos
@@ -31,7 +32,7 @@ from yolo_explorer.deployment.onnx_models import (
     deployable,
     error_images,
 )
-from yolo_explorer.deployment.onnx_runtime import OutputError, output_errors
+from yolo_explorer.deployment.onnx_runtime import output_errors
 from yolo_explorer.deployment.peaks import Peaks, device_peaks
 from yolo_explorer.detection.assignment import Assignment, Truth, assign
 from yolo_explorer.detection.detections import PREDICT, DetectionResult, Nms, detections_from

@@ -197,3 +197,18 @@ def test_capture_on_cuda_equals_cpu(arch, fields):
     for name in ("P3", "P4", "P5"):
         assert acts_gpu[name].device.type == "cpu"
         torch.testing.assert_close(acts_gpu[name], acts_cpu[name], rtol=1e-3, atol=1e-5)
+
+
+def test_outputs_are_walked_as_the_model_returns_them():
+    """`forward.tensors` walks outputs in the order they are returned (a detector's neck first), and rebuilds them as
+    they were, a DetectorOutput included; what is not a tensor is left as it is."""
+    from yolo_explorer.forward.tensors import leaves, map_tensors
+    from yolo_explorer.model.detector import DetectorOutput
+
+    neck = tuple(torch.full((1, 2), float(i)) for i in range(3))
+    out = DetectorOutput(neck, torch.ones(1), torch.zeros(1), torch.full((1,), 5.0))
+    assert [t.flatten()[0].item() for t in leaves(out)] == [0.0, 1.0, 2.0, 1.0, 0.0, 5.0]
+    doubled = map_tensors(lambda t: t * 2, out)
+    assert isinstance(doubled, DetectorOutput) and isinstance(doubled.neck, tuple)
+    assert doubled.decoded.item() == 10.0 and doubled.neck[2][0, 1].item() == 4.0
+    assert map_tensors(lambda t: t * 2, [torch.ones(1), "label", None])[1:] == ["label", None]

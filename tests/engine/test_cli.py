@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -216,6 +217,13 @@ def test_latency_with_folded_batchnorm_reports_its_error():
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["mode"] == "fp32 + BN folded" and out["relative_error"] < 1e-5
+    assert [o["name"] for o in out["outputs"]] == ["P3", "P4", "P5"]  # each output named, as ONNX Runtime's
+    assert out["relative_error"] == max(o["relative_error"] for o in out["outputs"])
+    text = cli("latency", "--arch", "yolo11n", "--detector", "--imgsz", "64", "--iters", "1", "--dtype", "bf16", "--error")
+    assert text.returncode == 0, text.stderr
+    named = re.findall(r"^  (\w+): relative error ([\d.e+-]+), cosine similarity ([\d.]+)$", text.stdout, flags=re.M)
+    assert [n for n, _, _ in named] == ["P3", "P4", "P5", "boxes", "scores", "decoded"]
+    assert all(1e-4 < float(e) < 0.5 and 0.9 < float(c) < 1 for _, e, c in named)  # bf16 keeps 8 bits
 
 
 @pytest.mark.slow

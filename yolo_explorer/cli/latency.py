@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..deployment.accuracy import calibrated_copy, mode_error
+from ..deployment.accuracy import OutputError, calibrated_copy, mode_errors
 from ..deployment.devices import DTYPES
 from ..deployment.latency import RUNTIMES, LatencyRequest, measure
 from ..deployment.modes import CompileError, LatencyMode
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> None:
         if args.error and onnx is not None:
             errors = output_errors(model, onnx, error_images(args.imgsz), device=args.device)
         elif args.error:
-            errors = _mode_error(model, mode, args)
+            errors = _mode_errors(model, mode, args)
     except ValueError as err:
         raise BadArgument(str(err)) from None
     except (CompileError, RuntimeUnavailableError, OnnxExportError) as err:
@@ -122,34 +122,34 @@ def run(args: argparse.Namespace) -> None:
     remedies = Remedies(more_runs=f"more timed runs (--iters {max(100, 2 * args.iters)})", fewer_threads="--threads 1")
     notes = dict.fromkeys(n for r in results for n in timing_notes(r, load, os.cpu_count() or 1, remedies))
     if args.json:
-        if isinstance(errors, list):
+        extra = {}
+        if errors is not None:
             extra = {"relative_error": max(e.relative_error for e in errors), "outputs": [asdict(e) for e in errors]}
-        else:
-            extra = {"relative_error": errors} if errors is not None else {}
         out = [r.to_dict() | extra for r in results]
         print(json.dumps(out if args.sweep else out[0], indent=2))
         print_notes(notes)
         return
     print(latency_report(results, onnx.label if onnx else model.config.label, calibrated=args.weights is None))
-    if isinstance(errors, list):
-        unmirrored = " (int8's calibration saw them unmirrored)" if args.dtype == "int8" else ""
-        print(f"against float64, on the sample photos mirrored{unmirrored}:")
+    if errors is not None:
+        if onnx is not None:
+            unmirrored = " (int8's calibration saw them unmirrored)" if args.dtype == "int8" else ""
+            print(f"against float64, on the sample photos mirrored{unmirrored}:")
+        else:
+            underflow = ": random weights would underflow fp16" if args.dtype == "fp16" else ""
+            basis = "" if args.weights else f"; random weights: BatchNorm calibrated on the input first{underflow}"
+            print(f"against float64, on a random input{basis}:")
         for e in errors:
             print(f"  {e.name}: relative error {e.relative_error:.2e}, cosine similarity {e.cosine:.5f}")
-    elif errors is not None:
-        underflow = ": random weights would underflow fp16" if args.dtype == "fp16" else ""
-        basis = "" if args.weights else f" (random weights: BatchNorm calibrated on the input first{underflow})"
-        print(f"relative error against float64: {errors:.2e}{basis}")
     if args.save_onnx:
         print(f"wrote {args.save_onnx} ({len(onnx.data) / 2**20:.1f} MiB)")
     print_notes(notes)
 
 
-def _mode_error(model, mode: LatencyMode, args: argparse.Namespace) -> float:
-    """The mode's error against float64. Random weights in eval mode shrink the activations below fp16's
+def _mode_errors(model, mode: LatencyMode, args: argparse.Namespace) -> list[OutputError]:
+    """Each output's error in the mode against float64. Random weights in eval mode shrink the activations below fp16's
     range, which says nothing about the mode: without --weights the BatchNorm statistics are first
     calibrated on an input, as training would have set them."""
     if args.weights is None:
         x = torch.rand(2, model.config.in_channels, *args.imgsz, device=next(model.parameters()).device)
         model = calibrated_copy(model, x)
-    return mode_error(model, mode, size=args.imgsz, device=args.device)
+    return mode_errors(model, mode, size=args.imgsz, device=args.device)

@@ -32,6 +32,7 @@ from torch import nn
 from ..detection.detections import PREDICT, Detection, Nms, class_names, detections_from
 from ..forward.preprocess import letterbox
 from ..model.detector import DetectorOutput
+from .accuracy import OutputError
 from .int8_verdict import (
     BoxChanges,
     CalibrationCheck,
@@ -49,7 +50,7 @@ from .int8_verdict import (
 )
 from .latency import LatencyRequest, measure
 from .onnx_models import CALIBRATORS, OnnxModel, export_onnx, quantize_int8, require
-from .onnx_runtime import OutputError, compare_outputs, reference_outputs, run_onnx
+from .onnx_runtime import compare_outputs, reference_outputs, run_onnx
 from .timing import LatencyResult
 
 __all__ = [

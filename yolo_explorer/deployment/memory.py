@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
+from ..forward.tensors import leaves
 from ..model.config import BackboneConfig
 from ..model.detector import build_model
 from ..model.stats import parse_size
@@ -64,7 +64,7 @@ class _LiveBytes(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        for t in tree_leaves(out):
+        for t in leaves(out):
             if isinstance(t, torch.Tensor) and not t._is_view() and t not in self._tracked:
                 nbytes = t.untyped_storage().nbytes()
                 self._tracked.add(t)

@@ -20,13 +20,13 @@ from torch import nn
 
 from ..forward.heatmaps import rank_channels
 from ..model.detector import output_tensors
+from .accuracy import OutputError, output_error
 from .devices import check_device, device_lock
 from .modes import private_copy
 from .onnx_models import INPUT, OnnxModel, RuntimeUnavailableError, require
 from .timing import LatencyResult, check_counts, latency_result, time_runs
 
 __all__ = [
-    "OutputError",
     "QuantizedChannel",
     "compare_outputs",
     "measure_onnx_latency",
@@ -36,15 +36,6 @@ __all__ = [
     "run_onnx",
     "session",
 ]
-
-
-@dataclass(frozen=True)
-class OutputError:
-    """How far one output is from float64: relative error (Frobenius norm) and cosine similarity."""
-
-    name: str
-    relative_error: float
-    cosine: float
 
 
 @dataclass(frozen=True)
@@ -182,13 +173,7 @@ def reference_outputs(model: nn.Module, x: np.ndarray, *, chunk: int = 4) -> lis
 
 def compare_outputs(names: tuple[str, ...], outputs: list[np.ndarray], reference: list[torch.Tensor]) -> list[OutputError]:
     """Each output against its reference: relative error (Frobenius norm) and cosine similarity."""
-    errors = []
-    for name, out, ref in zip(names, outputs, reference, strict=True):
-        o, r = torch.from_numpy(np.asarray(out)).double().flatten(), ref.double().flatten()
-        relative = ((o - r).norm() / r.norm().clamp_min(1e-300)).item()
-        cosine = torch.nn.functional.cosine_similarity(o, r, dim=0, eps=1e-300).item()
-        errors.append(OutputError(name, relative, cosine))
-    return errors
+    return [output_error(n, torch.from_numpy(np.asarray(o)), r) for n, o, r in zip(names, outputs, reference, strict=True)]
 
 
 def output_errors(model: nn.Module, onnx: OnnxModel, x: np.ndarray, *, device: str = "cpu") -> list[OutputError]:

@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_map
 
 from ..deployment.devices import device_lock
+from .tensors import map_tensors
 
 __all__ = ["BatchNormStats", "capture_activations", "list_layers", "run_with_capture", "resolve_layer"]
 
@@ -93,7 +93,7 @@ def capture_activations(
     calls: dict[str, int] = {}
 
     def store(path: str, output: Any) -> None:
-        value = tree_map(lambda t: _detach(t, to_cpu), output)
+        value = map_tensors(lambda t: _detach(t, to_cpu), output)
         count = calls[path] = calls.get(path, 0) + 1
         for name, p in paths.items():
             if p != path:
@@ -161,7 +161,7 @@ def run_with_capture(
         torch.inference_mode(),
     ):
         outputs = model(x)
-    outputs = tree_map(lambda t: _detach(t, to_cpu), outputs)
+    outputs = map_tensors(lambda t: _detach(t, to_cpu), outputs)
     return outputs, acts
 
 

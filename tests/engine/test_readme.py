@@ -1,0 +1,28 @@
+"""The README's Python example runs as written (on the CPU, in a folder holding the photo.jpg and yolo11n.pt it
+names: a sample photo, and a YOLO11n detector's state_dict standing in for Ultralytics' checkpoint)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from yolo_explorer import build_detector
+from yolo_explorer.samples import sample_bytes
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.mark.slow  # an ONNX export and an int8 quantization, latency runs at 640
+def test_the_python_example_runs_as_written(tmp_path, monkeypatch):
+    section = README.read_text().split("\n## Python\n", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (tmp_path / "photo.jpg").write_bytes(sample_bytes("cat"))
+    torch.save(build_detector("yolo11n", num_classes=80).state_dict(), tmp_path / "yolo11n.pt")
+    monkeypatch.chdir(tmp_path)
+    names: dict = {}
+    exec(compile(code, str(README), "exec"), names)  # the README is ours: run it as a reader would
+    assert [r.batch for r in names["results"]] == [1, 2] and {r.dtype for r in names["results"]} == {"bf16"}
+    assert names["p3"].shape[1] == 256 and len(names["profile"].layers) >= 11  # the tutorial's 4w at w=64; YOLO11n's 0-10
