@@ -6,6 +6,8 @@ fragment, so changing a view control (layer, channels, colours, opacity) reruns 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -14,7 +16,7 @@ from PIL import Image
 
 from pages import ui
 from yolo_explorer import FeatureResult, list_layers
-from yolo_explorer.forward.heatmaps import RANKINGS, REDUCTIONS, rank_channels
+from yolo_explorer.forward.heatmaps import RANKINGS, REDUCTIONS, ChannelStats, rank_channels
 from yolo_explorer.model.config import PYRAMID
 from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.present.rendering import grid_image, npy_bytes, png_bytes
@@ -104,15 +106,32 @@ def explorer(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult,
 def views(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult, image: Image.Image) -> None:
     """The layer, the grid of channels, one channel enlarged, and the overlay on the photo."""
     name, fmap = pick_map(settings, model, base)
-    box = base.box
     c, h, w = fmap.shape
     st.caption(f"**{name}**: {c} channels of {h}×{w}, one cell per {round(settings.size[0] / h)} input pixels")
+    stats = ui.views.stats_of(settings.forward_key, name, fmap)  # rankings and the statistics table share it
+    grid = grid_controls(stats, c)
+    draw_grid(settings, name, fmap, grid)
+    channel = draw_channel(settings, name, fmap, stats, grid)
+    draw_overlay(settings, name, fmap, channel, image, base.box)
 
+
+@dataclass(frozen=True)
+class Grid:
+    """How the grid of channels is drawn: which channels (and by which ranking), on one colour scale or each its own."""
+
+    channels: list[int]
+    ranking: str | None  # the ranking that picked them, or None for a range
+    shared: bool
+    clip: float  # the share of extreme cells clipped from the colour range
+    colorscale: str
+
+
+def grid_controls(stats: ChannelStats, c: int) -> Grid:
+    """Which channels the grid shows (the strongest by a ranking, or a range) and how it colours them."""
     cols = st.columns([1.2, 1.2, 1.3, 1, 1.1, 1])
     mode = cols[0].radio("Channels", ["Strongest", "Range"], key="fm_mode", horizontal=True)
     count = cols[2].select_slider("How many", GRID_SIZES, value=16, key="fm_count")
-    key = settings.forward_key
-    stats = ui.views.stats_of(key, name, fmap)  # rankings and the statistics table share it
+    ranking = None
     if mode == "Strongest":
         ranking = cols[1].selectbox(
             "Ranked by", list(RANKINGS), index=list(RANKINGS).index("energy"), format_func=RANKINGS.get, key="fm_rank"
@@ -130,10 +149,15 @@ def views(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult, im
     )
     clip = 1.0 if contrast.startswith("1st") else 0.0
     colorscale = cols[5].selectbox("Colours", COLORSCALES, key="fm_colors")
+    return Grid(channels, ranking, shared, clip, colorscale)
 
-    title = f"{name}: {len(channels)} channels" + (f" ranked by {RANKINGS[ranking]}" if mode == "Strongest" else "")
-    grid = ui.views.grid_chart(key, name, tuple(channels), shared, clip, colorscale, title, fmap)
-    ui.show(grid, key="fm_grid")
+
+def draw_grid(settings: ui.Settings, name: str, fmap: torch.Tensor, grid: Grid) -> None:
+    channels, shared, colorscale = grid.channels, grid.shared, grid.colorscale
+    c, h, w = fmap.shape
+    title = f"{name}: {len(channels)} channels" + (f" ranked by {RANKINGS[grid.ranking]}" if grid.ranking else "")
+    chart = ui.views.grid_chart(settings.forward_key, name, tuple(channels), shared, grid.clip, colorscale, title, fmap)
+    ui.show(chart, key="fm_grid")
     st.caption(
         "Colours are scaled per channel unless 'shared' is chosen; the shared colour bar is in the map's own units. "
         "Bright cells are where a channel responds; compare how P3 follows edges and P5 whole regions."
@@ -160,6 +184,10 @@ def views(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult, im
         help=f"float32, shape ({c}, {h}, {w})",
     )
 
+
+def draw_channel(settings: ui.Settings, name: str, fmap: torch.Tensor, stats: ChannelStats, grid: Grid) -> int:
+    """One channel enlarged beside its statistics; returns the channel."""
+    channels, c = grid.channels, fmap.shape[0]
     st.subheader("One channel")
     channel = int(
         st.columns([1, 3])[0].selectbox(
@@ -171,7 +199,7 @@ def views(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult, im
     )
     big, numbers = st.columns([2, 1])
     with big:
-        ui.show(ui.views.channel_chart(key, name, channel, colorscale, fmap), key="fm_channel_map")
+        ui.show(ui.views.channel_chart(settings.forward_key, name, channel, grid.colorscale, fmap), key="fm_channel_map")
     row = stats.row(channel)
     rank = int(np.nonzero(rank_channels(stats, "energy") == channel)[0][0]) + 1
     numbers.dataframe(
@@ -192,7 +220,12 @@ def views(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult, im
         hide_index=True,
         width="stretch",
     )
+    return channel
 
+
+def draw_overlay(settings: ui.Settings, name: str, fmap: torch.Tensor, channel: int, image: Image.Image, box) -> None:
+    """A reduction of the channels (or the one channel) over the photo, the letterbox undone."""
+    c = fmap.shape[0]
     st.subheader("On the photo")
     o1, o2, o3 = st.columns([2, 1, 2])
     options = {"mean": "mean", "max": "max", "topk": "top-k mean", "channel": f"channel {channel}"}
@@ -211,7 +244,7 @@ def views(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult, im
     title = f"{name}: {label}, letterbox undone"
     # only what the reduction depends on is in the key: k counts for top-k, the channel for "channel"
     k_used, channel_used = (int(k) if how == "topk" else 0), (channel if how == "channel" else -1)
-    chart = ui.views.overlay_chart(key, name, how, k_used, channel_used, opacity, title, fmap, image, box)
+    chart = ui.views.overlay_chart(settings.forward_key, name, how, k_used, channel_used, opacity, title, fmap, image, box)
     ui.show(chart, key="fm_overlay")
     st.caption(
         "The padding is cut away and the resize undone, so every cell sits over the part of the photo it was computed from."

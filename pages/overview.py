@@ -5,12 +5,32 @@ from __future__ import annotations
 import streamlit as st
 
 from pages import ui
+from yolo_explorer.model.stats import ModelStats
 from yolo_explorer.present.formatting import human_bytes, human_count
 from yolo_explorer.present.insights import cost_insight, flow_insight, memory_insight, pyramid_insight, receptive_field_insight
 
 
 def main() -> None:
     settings = ui.current_settings()
+    heading(settings)
+    with ui.guard("computing the statistics"):
+        stats = ui.stats_for(settings.config, settings.size, settings.dtype)
+    for note in stats.notes:
+        st.warning(note, icon=":material/straighten:")
+    draw_totals(settings, stats)
+    st.subheader("Data flow")
+    ui.show(ui.views.flow_chart(settings.config, settings.size, settings.dtype), key="flow")
+    st.caption(flow_insight(stats))
+    draw_pyramid(settings, stats)
+    draw_layer_table(settings, stats)
+    st.subheader("Where the parameters and the compute sit")
+    ui.show(ui.views.cost_chart(settings.config, settings.size, settings.dtype), key="costs")
+    st.caption(cost_insight(stats))
+    st.caption(memory_insight(stats))
+    st.caption(receptive_field_insight(stats))
+
+
+def heading(settings: ui.Settings) -> None:
     if settings.detector:
         st.title(f"Inside the {settings.config.label}")
     else:
@@ -20,14 +40,10 @@ def main() -> None:
         + ("" if settings.weights else ": the shapes and costs are those of the trained model")
     )
 
-    with ui.guard("computing the statistics"):
-        stats = ui.stats_for(settings.config, settings.size, settings.dtype)
 
-    attention_macs = stats.attention_macs
-    has_attention = attention_macs > 0
-    for note in stats.notes:
-        st.warning(note, icon=":material/straighten:")
-
+def draw_totals(settings: ui.Settings, stats: ModelStats) -> None:
+    """The model's totals; for a detector, each part's share and Ultralytics' published figures beside them."""
+    has_attention = stats.attention_macs > 0
     cols = st.columns(5)
     cols[0].metric("Parameters", human_count(stats.params), help=f"{stats.params:,} exactly")
     cols[1].metric(
@@ -65,10 +81,9 @@ def main() -> None:
                 f"tutorial builds, holds {parts['backbone']['params'] / stats.params:.0%} of the parameters."
             )
 
-    st.subheader("Data flow")
-    ui.show(ui.views.flow_chart(settings.config, settings.size, settings.dtype), key="flow")
-    st.caption(flow_insight(stats))
 
+def draw_pyramid(settings: ui.Settings, stats: ModelStats) -> None:
+    """The mean of each pyramid level's channels on the photo, beside the model's input."""
     st.subheader("P3, P4 and P5 for this image" + (" (the neck's outputs, the head's inputs)" if settings.detector else ""))
     # only this section needs the photo: a photo that cannot be used leaves the table and the costs below
     result = ui.attempt(f"running the {settings.part} on the image", lambda: ui.features_for(settings))
@@ -83,6 +98,11 @@ def main() -> None:
                 ui.show(ui.views.mean_chart(settings.forward_key, info.name, title, 330, fmap), key=f"glance_{info.name}")
         st.caption(pyramid_insight(stats))
 
+
+def draw_layer_table(settings: ui.Settings, stats: ModelStats) -> None:
+    """Every layer's statistics, as a table and as CSV and JSON downloads, and what the MACs count."""
+    attention_macs = stats.attention_macs
+    has_attention = attention_macs > 0
     st.subheader("Per-layer statistics")
     table = ui.views.layer_table(settings.config, settings.size, settings.dtype)
     st.dataframe(
@@ -127,12 +147,6 @@ def main() -> None:
             else "."
         )
     )
-
-    st.subheader("Where the parameters and the compute sit")
-    ui.show(ui.views.cost_chart(settings.config, settings.size, settings.dtype), key="costs")
-    st.caption(cost_insight(stats))
-    st.caption(memory_insight(stats))
-    st.caption(receptive_field_insight(stats))
 
 
 main()

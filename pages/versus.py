@@ -8,8 +8,9 @@ import streamlit as st
 
 from pages import ui
 from yolo_explorer import make_config
-from yolo_explorer.model.config import YOLO11_SCALES
-from yolo_explorer.model.versus import stage_rows
+from yolo_explorer.model.config import YOLO11_SCALES, BackboneConfig
+from yolo_explorer.model.stats import ModelStats
+from yolo_explorer.model.versus import Difference, WidthMatch, stage_rows
 from yolo_explorer.present.formatting import human_count, shape_str
 
 
@@ -25,7 +26,21 @@ def main() -> None:
         "Every number comes from the meta device; each difference is measured by building YOLO11 without it."
     )
 
-    # the sidebar's backbone, when it changes, becomes this page's pick; the page's own picks stay otherwise
+    tutorial, yolo = controls(settings)
+    with ui.guard("comparing the backbones"):
+        t_stats = ui.stats_for(tutorial, settings.size, settings.dtype)
+        y_stats = ui.stats_for(yolo, settings.size, settings.dtype)
+        diffs = ui.differences_for(yolo, settings.size)
+        matches = ui.closest_widths_for(settings.size)
+    draw_totals(tutorial, yolo, t_stats, y_stats)
+    draw_stages(settings, tutorial, yolo, t_stats, y_stats)
+    draw_differences(yolo, diffs)
+    draw_closest(settings, matches)
+
+
+def controls(settings: ui.Settings) -> tuple[BackboneConfig, BackboneConfig]:
+    """The tutorial's width and the YOLO11 scale compared: the sidebar's backbone, when it changes, becomes this page's
+    pick; the page's own picks stay otherwise."""
     followed = (settings.arch, settings.width)
     if st.session_state.get("vs_followed") != followed:
         st.session_state["vs_followed"] = followed
@@ -45,14 +60,10 @@ def main() -> None:
         key="vs_scale",
         format_func=lambda s: f"YOLO11{s}",
     )
-    tutorial, yolo = make_config("tutorial", width=width), make_config(f"yolo11{scale}")
+    return make_config("tutorial", width=width), make_config(f"yolo11{scale}")
 
-    with ui.guard("comparing the backbones"):
-        t_stats = ui.stats_for(tutorial, settings.size, settings.dtype)
-        y_stats = ui.stats_for(yolo, settings.size, settings.dtype)
-        diffs = ui.differences_for(yolo, settings.size)
-        matches = ui.closest_widths_for(settings.size)
 
+def draw_totals(tutorial: BackboneConfig, yolo: BackboneConfig, t_stats: ModelStats, y_stats: ModelStats) -> None:
     cols = iter(st.columns(4))
     for what, t_value, y_value, extra in (
         ("Parameters", t_stats.params, y_stats.params, ""),
@@ -73,6 +84,11 @@ def main() -> None:
             help=f"{y_value:,}{extra}",
         )
 
+
+def draw_stages(
+    settings: ui.Settings, tutorial: BackboneConfig, yolo: BackboneConfig, t_stats: ModelStats, y_stats: ModelStats
+) -> None:
+    """The two backbones stage by stage: shapes, parameters, MACs, and where the compute sits."""
     st.subheader("Stage by stage")
     t_rows, y_rows = stage_rows(tutorial, t_stats), stage_rows(yolo, y_stats)
     table = pd.DataFrame(
@@ -112,6 +128,9 @@ def main() -> None:
         f"MACs), {yolo.label} in its {y_top.stage} ({y_top.macs / y_stats.macs:.0%})."
     )
 
+
+def draw_differences(yolo: BackboneConfig, diffs: list[Difference]) -> None:
+    """Each design choice of YOLO11 that the tutorial leaves out, explained and priced."""
     st.subheader(f"Where {yolo.label} differs from the tutorial")
     st.caption(
         "Each cost is YOLO11's figure minus that of the same YOLO11 without the choice: negative where the choice saves. "
@@ -125,6 +144,8 @@ def main() -> None:
             params.metric("params", signed(d.params), help=f"{d.params:+,}")
             macs.metric("MACs", signed(d.macs), help=f"{d.macs:+,}")
 
+
+def draw_closest(settings: ui.Settings, matches: list[WidthMatch]) -> None:
     st.subheader("The closest tutorial width to each YOLO11 scale")
     st.dataframe(
         pd.DataFrame(
