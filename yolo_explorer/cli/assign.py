@@ -11,12 +11,9 @@ from pathlib import Path
 from ..detection.assignment import Truth, assign, truth_problem
 from ..detection.detections import class_names
 from ..forward.features import extract_features
-from ..forward.preprocess import ImageLoadError, load_image
 from ..model.blocks import fold_batchnorm
-from ..present.insights import (
-    assignment_insight,
-)
-from .common import BadArgument, RunFailed, Subcommands, class_ids, model_args, model_on, positive
+from ..present.insights import assignment_insight
+from .common import BadArgument, Subcommands, class_ids, model_args, model_on, photo, positive
 
 
 def register(sub: Subcommands) -> None:
@@ -41,10 +38,7 @@ def register(sub: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    try:
-        image = load_image(args.image)
-    except ImageLoadError as err:
-        raise RunFailed(f"{args.image}: {err}") from None
+    image = photo(args.image)
     model = model_on(args)
     fold_batchnorm(model)  # running statistics, as the page and Ultralytics' predict run a model
     names = class_names(model.num_classes, model.class_names)
@@ -58,8 +52,8 @@ def run(args: argparse.Namespace) -> None:
     forward = extract_features(model, image, args.imgsz, (), batch_norm="running", rect=False)  # square, as training
     result = assign(forward.predictions, forward.box, truths, names)
     if args.json:
-        photo = {"model": model.config.label, "image": str(args.image), "image_size": [image.height, image.width]}
-        print(json.dumps(photo | result.to_dict(), indent=2))
+        about = {"model": model.config.label, "image": str(args.image), "image_size": [image.height, image.width]}
+        print(json.dumps(about | result.to_dict(), indent=2))
         return
     h, w = result.input_size
     print(

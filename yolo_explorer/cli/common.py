@@ -9,9 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, Protocol
 
+from PIL import Image
+
 from ..deployment.devices import check_device, dtype_from_name, supported_dtypes
 from ..deployment.memory import InsufficientMemoryError, check_forward_fits
 from ..deployment.modes import COMPILE_MODES, MODE_OPTIONS, LatencyMode
+from ..forward.preprocess import ImageLoadError, load_image
 from ..model.checkpoints import Checkpoint, WeightsError, checkpoint_classes, read_checkpoint, task_note
 from ..model.config import ARCHITECTURES, COCO_CLASS_COUNT, config_for, fit_size, max_stride
 from ..model.detector import build_model
@@ -51,22 +54,21 @@ def image_size(text: str) -> tuple[int, int]:
 
 def count(text: str) -> int:
     """A whole number, 0 or more (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is below 0")
-    return value
+    return _whole(text, 0, "a whole number, 0 or more")
 
 
 def positive(text: str) -> int:
+    """A whole number, 1 or more (argparse type)."""
+    return _whole(text, 1, "a positive integer")
+
+
+def _whole(text: str, least: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
 
 
@@ -265,6 +267,14 @@ def mismatch(config, checkpoint: Checkpoint, err: WeightsMismatchError) -> str:
     asked = config.backbone.label if whole else config.label  # "YOLO11s", not "YOLO11s detector, 4 classes"
     flags = flags_for(fits, checkpoint, whole)
     return f"these weights are {weights_of(fits, checkpoint)}, not {asked}'s: load them with {flags}"
+
+
+def photo(path: Path) -> Image.Image:
+    """The photo at `path` (--image), or RunFailed saying why it cannot be used."""
+    try:
+        return load_image(path)
+    except ImageLoadError as err:
+        raise RunFailed(f"{path}: {err}") from None
 
 
 def check_memory(config, args: argparse.Namespace, device, dtype: str, batch: int = 1) -> None:

@@ -11,12 +11,9 @@ from pathlib import Path
 from ..detection.detections import PREDICT, Nms, class_names, detect
 from ..detection.explain import explain
 from ..detection.walkthrough import Walkthrough, walkthrough
-from ..forward.preprocess import ImageLoadError, load_image
 from ..model.blocks import fold_batchnorm
-from ..present.insights import (
-    levels_insight,
-)
-from .common import BadArgument, RunFailed, Subcommands, class_ids, count, fraction, model_args, model_on, positive
+from ..present.insights import levels_insight
+from .common import BadArgument, Subcommands, class_ids, count, fraction, model_args, model_on, photo, positive
 
 
 def register(sub: Subcommands) -> None:
@@ -66,10 +63,7 @@ def run(args: argparse.Namespace) -> None:
         raise BadArgument(f"--out: write a .png or .jpg, not {args.out.name!r}")
     if args.explain_out is not None and not args.explain:
         raise BadArgument("--explain-out: say how many boxes to explain with --explain K")
-    try:
-        image = load_image(args.image)
-    except ImageLoadError as err:
-        raise RunFailed(f"{args.image}: {err}") from None
+    image = photo(args.image)
     model = model_on(args)
     fold_batchnorm(model)  # as Ultralytics' predict runs a model (its fuse()): the same outputs, faster
     names = class_names(model.num_classes, model.class_names)

@@ -9,8 +9,7 @@ import numpy as np
 
 from ..forward.features import extract_features
 from ..forward.heatmaps import rank_channels
-from ..forward.preprocess import ImageLoadError, load_image
-from .common import BadArgument, RunFailed, Subcommands, model_args, model_on, positive
+from .common import BadArgument, Subcommands, model_args, model_on, photo, positive
 
 
 def register(sub: Subcommands) -> None:
@@ -29,10 +28,7 @@ def register(sub: Subcommands) -> None:
 def run(args: argparse.Namespace) -> None:
     from ..present.rendering import grid_image
 
-    try:
-        image = load_image(args.image)
-    except ImageLoadError as err:
-        raise RunFailed(f"{args.image}: {err}") from None
+    image = photo(args.image)
     model = model_on(args)
     try:
         result = extract_features(model, image, args.imgsz, args.layers, batch_norm=args.bn)

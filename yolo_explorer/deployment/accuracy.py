@@ -34,18 +34,9 @@ def output_error(name: str, out: torch.Tensor, reference: torch.Tensor) -> Outpu
     return OutputError(name, relative, cosine)
 
 
-def mode_error(
-    model: nn.Module,
-    mode: LatencyMode,
-    *,
-    size: int | str | Sequence[int] = 640,
-    device: str = "cpu",
-    batch: int = 1,
-    seed: int = 0,
-) -> float:
-    """The largest relative error over the model's outputs (see `mode_errors`)."""
-    errors = mode_errors(model, mode, size=size, device=device, batch=batch, seed=seed)
-    return max(e.relative_error for e in errors)
+def mode_error(model: nn.Module, mode: LatencyMode, **options) -> float:
+    """The largest relative error over the model's outputs (`mode_errors`, which takes the same options)."""
+    return max(e.relative_error for e in mode_errors(model, mode, **options))
 
 
 def mode_errors(
