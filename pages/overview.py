@@ -7,7 +7,14 @@ import streamlit as st
 from pages import ui
 from yolo_explorer.model.stats import ModelStats
 from yolo_explorer.present.formatting import human_bytes, human_count
-from yolo_explorer.present.insights import cost_insight, flow_insight, memory_insight, pyramid_insight, receptive_field_insight
+from yolo_explorer.present.insights import (
+    cost_insight,
+    flow_insight,
+    info_flops_insight,
+    memory_insight,
+    pyramid_insight,
+    receptive_field_insight,
+)
 
 
 def main() -> None:
@@ -80,6 +87,7 @@ def draw_totals(settings: ui.Settings, stats: ModelStats) -> None:
                 "counted on this model (FLOPs by the same rule as torch.utils.flop_counter). The backbone alone, which the "
                 f"tutorial builds, holds {parts['backbone']['params'] / stats.params:.0%} of the parameters."
             )
+        st.caption(info_flops_insight(stats))
 
 
 def draw_pyramid(settings: ui.Settings, stats: ModelStats) -> None:

@@ -230,3 +230,24 @@ def test_to_dict_has_the_cli_json_shape():
     assert d["total"]["params"] == TOTALS[16]
     assert d["total"]["flops"] == conv_flops(build_backbone(width=16), torch.rand(1, 3, 480, 640))
     assert [row["params"] for row in d["stages"]] == [s.params for s in model_stats(make_config(width=16), 640).layers]
+
+
+@pytest.mark.parametrize("arch", ["yolo11n", "yolo11s", "yolo11m", "yolo11l", "yolo11x"])
+def test_ultralytics_info_says_our_flops_fused_and_books_batchnorm_unfused(arch):
+    """Ultralytics' own `info()` (tests/data/ultralytics_info.json, written by Ultralytics 8.4.190 with its thop):
+    fused, its GFLOPs are ours; unfused, ours plus 8 FLOPs per BatchNorm output, as the note under the figures says."""
+    import json
+    from pathlib import Path
+
+    from yolo_explorer.model.config import config_for
+    from yolo_explorer.present.insights import BATCHNORM_THOP_FLOPS, info_flops_insight
+
+    reference = json.loads((Path(__file__).parents[1] / "data" / "ultralytics_info.json").read_text())["models"][arch]
+    stats = model_stats(config_for(arch, detector=True), 640)
+    assert stats.params == reference["params"]
+    assert stats.flops / 1e9 == pytest.approx(reference["gflops_fused"], rel=1e-12)
+    unfused = stats.flops + BATCHNORM_THOP_FLOPS * stats.batchnorm_outputs
+    assert unfused / 1e9 == pytest.approx(reference["gflops_unfused"], rel=1e-12)
+    note = info_flops_insight(stats)
+    assert f"would say {reference['gflops_unfused']:.1f} GFLOPs" in note and f"{reference['gflops_fused']:.1f} fused" in note
+    assert info_flops_insight(model_stats(config_for(arch), 640)) is None  # a backbone alone: info() has no such model

@@ -9,6 +9,7 @@ from ..deployment.devices import DTYPES
 from ..model.detector import build_model
 from ..model.stats import DEFAULT_SUMMARY_COLUMNS, SUMMARY_COLUMNS, model_stats, model_summary
 from ..present.formatting import stats_table
+from ..present.insights import info_flops_insight
 from .common import BadArgument, Subcommands, load_into, model_args, model_config, positive
 
 
@@ -42,6 +43,9 @@ def run(args: argparse.Namespace) -> None:
         print(json.dumps(out, indent=2))
     else:
         print(stats_table(stats))
+        note = info_flops_insight(stats)
+        if note:
+            print(note.replace("`", ""))
         if summary is not None:
             print()
             print(summary.text)

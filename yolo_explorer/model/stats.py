@@ -81,6 +81,7 @@ class ModelStats:
     layers: tuple[LayerStats, ...]
     notes: tuple[str, ...] = field(default=())
     parts: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # ("backbone", layer names), neck, head
+    batchnorm_outputs: int = 0  # elements every BatchNorm outputs for one image (what folding them into convs saves)
 
     def part_totals(self) -> dict[str, dict[str, int]]:
         """Parameters, MACs and activation bytes of each part (backbone, neck, head) of a detector; empty for a
@@ -199,6 +200,7 @@ def model_stats(
     sizes: dict[str, int] = {}  # elements of each layer's outputs (the head returns three tensors)
     macs = dict.fromkeys(layers, 0)
     attention = dict.fromkeys(layers, 0)
+    batchnorm = {"outputs": 0}
     handles = []
     for name, layer in layers.items():
         handles.append(layer.register_forward_hook(_record_shape(shapes, sizes, name)))
@@ -207,6 +209,8 @@ def model_stats(
                 handles.append(sub.register_forward_hook(_count_conv_macs(macs, name)))
             elif isinstance(sub, Attention):
                 handles.append(sub.register_forward_hook(_count_attention_macs(macs, attention, name)))
+            elif isinstance(sub, nn.BatchNorm2d):
+                handles.append(sub.register_forward_hook(_count_outputs(batchnorm)))
     try:
         with torch.no_grad():
             model(torch.empty(1, config.in_channels, h, w, device="meta"))
@@ -255,6 +259,7 @@ def model_stats(
         layers=tuple(rows),
         notes=(note,) if note else (),
         parts=tuple(config.parts().items()),
+        batchnorm_outputs=batchnorm["outputs"],
     )
 
 
@@ -266,6 +271,13 @@ def _record_shape(shapes: dict[str, tuple[int, ...]], sizes: dict[str, int], nam
         else:
             shapes[name] = tuple(output.shape[1:])
             sizes[name] = output[0].numel()
+
+    return hook
+
+
+def _count_outputs(counts: dict[str, int]):
+    def hook(module: nn.Module, args: Any, output: torch.Tensor) -> None:
+        counts["outputs"] += output[0].numel()  # one image of the batch
 
     return hook
 

@@ -26,6 +26,7 @@ __all__ = [
     "int8_tradeoff_insight",
     "cost_insight",
     "flow_insight",
+    "info_flops_insight",
     "levels_insight",
     "memory_insight",
     "params_law_insight",
@@ -140,6 +141,26 @@ def _costs(stats: ModelStats) -> str:
         f"{macs:.0%} of the MACs."
     )
     return " ".join(parts)
+
+
+BATCHNORM_THOP_FLOPS = 8  # thop books a BatchNorm's 4 operations per output as 4 MACs; info() doubles MACs to FLOPs
+
+
+def info_flops_insight(stats: ModelStats) -> str | None:
+    """Why Ultralytics' `model.info()` says more GFLOPs than the flop counter does here (6.7 against 6.54 for YOLO11n):
+    on an unfused model its counter (thop) books every BatchNorm; fused, it says what is counted here. None but for a
+    whole detector (Ultralytics' info() describes detectors only)."""
+    if not stats.config.get("detector") or not stats.batchnorm_outputs:
+        return None
+    extra = BATCHNORM_THOP_FLOPS * stats.batchnorm_outputs
+    h, w = stats.input_shape[1:]
+    return (
+        f"Ultralytics' `model.info()` would say {(stats.flops + extra) / 1e9:.1f} GFLOPs for this model unfused at "
+        f"{h}×{w} and {stats.flops / 1e9:.1f} fused. Its counter (thop) books each BatchNorm's four operations per "
+        f"output element as four multiply-adds, {BATCHNORM_THOP_FLOPS} FLOPs × {stats.batchnorm_outputs:,} outputs = "
+        f"{extra / 1e9:.2f} GFLOPs; `fuse()`, which `predict` runs, folds every BatchNorm into its conv, and then it "
+        f"counts what torch.utils.flop_counter counts here, {stats.flops / 1e9:.2f} GFLOPs."
+    )
 
 
 def memory_insight(stats: ModelStats) -> str:
