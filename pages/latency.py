@@ -319,21 +319,8 @@ def draw_export(settings: ui.Settings) -> None:
         help="Open it in Netron (netron.app) to see the graph ONNX Runtime loads: in int8, every convolution between "
         "QuantizeLinear and DequantizeLinear nodes.",
     )
-    about.caption(
-        f"{exported.label} at {exported.size[0]}×{exported.size[1]} in {exported.dtype}, any batch size. "
-        + (
-            "Random weights: BatchNorm's statistics were first set from the four sample photos (as training would), so "
-            "the activations keep a unit scale; int8's calibration then sees the activations of random weights, and its "
-            "error says what int8 does to them, not what it does to a trained model's (load trained weights for that)."
-            if settings.weights is None
-            else f"Trained weights ({settings.weights.name}): int8's calibration sees what a deployment's would."
-            if settings.samples_fit
-            else f"Trained weights ({settings.weights.name}) of other classes than COCO's: this int8 was calibrated on the "
-            "four sample photos, which show it nothing of its classes, so its errors below say little about a deployment's "
-            "(its speed does not depend on them). “Can this int8 be trusted?” below calibrates and judges it on photos of "
-            "its own scenes."
-        )
-    )
+    h, w = exported.size
+    about.caption(f"{exported.label} at {h}×{w} in {exported.dtype}, any batch size. {export_note(settings, exported.dtype)}")
     with ui.guard("comparing ONNX Runtime's outputs with float64"):
         errors = ui.onnx_errors(exported.digest, reference, exported)
     st.dataframe(
@@ -344,10 +331,11 @@ def draw_export(settings: ui.Settings) -> None:
             "cosine similarity": st.column_config.NumberColumn(format="%.5f"),
         },
     )
+    unseen = " (images the int8 calibration did not see)" if exported.dtype == "int8" else ""
     st.caption(
-        "Against a float64 forward of the same model on the four sample photos mirrored (images the int8 calibration did "
-        "not see): the relative error is ‖ONNX − float64‖ / ‖float64‖ over each output, the cosine similarity 1 when the "
-        f"two point the same way. Worst here: {max(e.relative_error for e in errors):.1e}."
+        f"Against a float64 forward of the same model on the four sample photos mirrored{unseen}: the relative error is "
+        "‖ONNX − float64‖ / ‖float64‖ over each output, the cosine similarity 1 when the two point the same way."
+        f" Worst here: {max(e.relative_error for e in errors):.1e}."
     )
     if exported.dtype != "int8":
         return
@@ -363,6 +351,28 @@ def draw_export(settings: ui.Settings) -> None:
     st.caption(
         f"The same colour scale on both. This channel (the strongest of {pair.layer} in fp32) differs by "
         f"{pair.relative_error:.1%} (relative error) after int8: the ranges are coarser, small values round to zero."
+    )
+
+
+def export_note(settings: ui.Settings, dtype: str) -> str:
+    """What the exported model's weights mean for its errors; int8's calibration only where it is int8."""
+    int8 = dtype == "int8"
+    if settings.weights is None:
+        return "Random weights: BatchNorm's statistics were first set from the four sample photos (as training would), so " + (
+            "the activations keep a unit scale; int8's calibration then sees the activations of random weights, and its "
+            "error says what int8 does to them, not what it does to a trained model's (load trained weights for that)."
+            if int8
+            else "the activations keep a unit scale, as a trained model's do."
+        )
+    name = settings.weights.name
+    if not int8:
+        return f"Trained weights ({name})."
+    if settings.samples_fit:
+        return f"Trained weights ({name}): int8's calibration sees what a deployment's would."
+    return (
+        f"Trained weights ({name}) of other classes than COCO's: this int8 was calibrated on the four sample photos, which "
+        "show it nothing of its classes, so its errors below say little about a deployment's (its speed does not depend on "
+        "them). “Can this int8 be trusted?” below calibrates and judges it on photos of its own scenes."
     )
 
 

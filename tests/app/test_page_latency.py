@@ -154,8 +154,10 @@ def test_onnx_runtime_fp32_then_int8_with_errors_download_and_a_channel_side_by_
     assert (at.dataframe[0].value["relative error"] < 1e-4).all()  # the export computes what the model computes
     assert any(d.proto.label.startswith("Download .onnx") for d in at.get("download_button"))
     assert [m.label for m in at.metric][-1] == "Export"
+    assert not [c.value for c in at.caption if "calibration" in c.value]  # fp32 is not calibrated: no word of it
     run_latency(at, lat_iters=3, lat_warmup=1, lat_dtype_onnx="int8")
     no_problems(at)
+    assert any("int8's calibration then sees" in c.value for c in at.caption)
     errors = at.dataframe[0].value
     assert (errors["relative error"] > 1e-3).all()
     fp32_map, int8_map = (json.loads(c.proto.spec) for c in at.get("plotly_chart")[-3:-1])

@@ -152,6 +152,8 @@ def test_timing_notes_say_what_makes_a_timing_unreliable_and_what_to_do():
     assert noisy.startswith("Noisy measurement") and noisy.endswith("or with more runs.")
     (busy,) = timing_notes(steady, 1.5, 2, remedies)  # a load over half the cores: this run's threads wait for them
     assert "load 1.5 on 2 cores" in busy and busy.endswith("or with one thread.")
+    (alone,) = timing_notes(_timed([10.0] * 5, threads=1), 1.5, 2, remedies)  # already one thread: no such advice
+    assert "its one thread waits for cores" in alone and alone.endswith("when the machine is idle.")
     assert timing_notes(_timed([10.0] * 5, device="cuda:0"), 99.0, 2, remedies) == []  # the CPU's load, not a GPU's
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import tempfile
 import threading
@@ -99,7 +100,7 @@ def device_name(device: str | torch.device) -> str:
     if dev.type == "mps":
         return "Apple GPU (MPS)"
     cpu = platform.processor() or platform.machine()
-    return f"CPU {cpu} ({torch.get_num_threads()} threads)"
+    return f"CPU {cpu} ({os.cpu_count() or 1} cores)"  # the threads a run uses are its own (LatencyResult.threads)
 
 
 def synchronize(device: str | torch.device) -> None:

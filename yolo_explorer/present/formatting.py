@@ -64,7 +64,8 @@ def latency_report(results: Sequence[LatencyResult], label: str, *, calibrated: 
     first = results[0]
     h, w = first.input_size
     engine = "" if first.runtime == "onnxruntime" else f", torch {first.torch}"
-    lines = [f"{label}, {h}x{w} (HxW), {first.mode} on {first.device_name}{engine}, {first.threads} threads"]
+    threads = "1 thread" if first.threads == 1 else f"{first.threads} threads"
+    lines = [f"{label}, {h}x{w} (HxW), {first.mode} on {first.device_name}{engine}, {threads}"]
     if first.runtime == "onnxruntime":
         note = "; random weights: BatchNorm statistics set from the sample photos first" if calibrated else ""
         lines.append(f"export {first.export_s:.1f} s, session {first.compile_s:.1f} s, before timing{note}")

@@ -590,9 +590,10 @@ def timing_notes(result, load: float | None, cpus: int, remedies: Remedies) -> l
             f"{remedies.more_runs}."
         )
     if load is not None and load > 0.5 * cpus and result.device == "cpu":
+        threads = "its one thread waits" if result.threads == 1 else f"its {result.threads} threads wait on each other"
+        remedy = "" if result.threads == 1 else f", or with {remedies.fewer_threads}"
         notes.append(
             f"The CPU was busy before this run (load {load:.1f} on {cpus} cores): other processes share it, and "
-            f"{result.threads} thread(s) of this run wait for cores; the figures may be many times too slow. Time "
-            f"again when the machine is idle, or with {remedies.fewer_threads}."
+            f"{threads} for cores; the figures may be many times too slow. Time again when the machine is idle{remedy}."
         )
     return notes
