@@ -26,3 +26,25 @@ def test_the_python_example_runs_as_written(tmp_path, monkeypatch):
     exec(compile(code, str(README), "exec"), names)  # the README is ours: run it as a reader would
     assert [r.batch for r in names["results"]] == [1, 2] and {r.dtype for r in names["results"]} == {"bf16"}
     assert names["p3"].shape[1] == 256 and len(names["profile"].layers) >= 11  # the tutorial's 4w at w=64; YOLO11n's 0-10
+
+
+def test_every_command_line_example_parses():
+    """Each `python -m yolo_explorer …` line of the README names a command and flags the parser takes, with values
+    it accepts (what an example would do with its files is the command line's tests' business)."""
+    import shlex
+
+    from yolo_explorer.cli import build_parser
+
+    lines = [
+        line.split("#")[0].strip()
+        for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+        for line in block.splitlines()
+        if "-m yolo_explorer " in line
+    ]
+    assert len(lines) >= 25
+    for line in lines:
+        argv = shlex.split(line.split("-m yolo_explorer ", 1)[1])
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit:
+            pytest.fail(f"the README's example does not parse: {line}")
