@@ -47,6 +47,7 @@ from door import (  # deploy/door.py: a script's own folder is on its path
     read_users,
     self_signed,
 )
+from guard import Limits, held_logins, show_table, upload_limit  # deploy/guard.py
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,34 +81,40 @@ def haproxy_config(
     tls: Tls | None = None,
     http_port: int | None = None,
     users: list[User] | None = None,
+    limits: Limits | None = None,
+    runtime: Path | None = None,
 ) -> str:
     """HAProxy's configuration: one frontend for the class (with TLS, a plain-HTTP port that redirects to it; with
-    users, HTTP basic authentication on every path), one backend of replicas, a local status page."""
+    users, HTTP basic authentication on every path; the door's `limits`), one backend of replicas, a local status
+    page, and with `runtime` its runtime API on that unix socket (what deploy/serve reads the held logins from)."""
+    limits = limits or Limits(upload_bytes=upload_limit(ROOT / ".streamlit" / "config.toml"))
     servers = [f"    server {r.name} 127.0.0.1:{r.port} cookie {r.name}" for r in replicas]
     servers += [f"    server remote{i} {address} cookie remote{i}" for i, address in enumerate(also, start=1)]
-    door = []
+    binds, rules = [], []
     if tls is not None:
-        door.append(f"    bind {host}:{port} ssl crt {tls.pem} alpn http/1.1")
+        binds.append(f"    bind {host}:{port} ssl crt {tls.pem} alpn http/1.1")
         if http_port is not None:
-            door.append(f"    bind {host}:{http_port}")
+            binds.append(f"    bind {host}:{http_port}")
             # http://host:8080/page?x -> https://host:8501/page?x, before any credentials are asked for
-            door.append(
+            rules.append(
                 f"    http-request redirect location https://%[req.hdr(host),field(1,:)]:{port}%[capture.req.uri] "
                 "code 301 unless { ssl_fc }"
             )
-        door.append("    http-response set-header Strict-Transport-Security max-age=86400 if { ssl_fc }")
+        rules.append("    http-response set-header Strict-Transport-Security max-age=86400 if { ssl_fc }")
     else:
-        door.append(f"    bind {host}:{port}")
+        binds.append(f"    bind {host}:{port}")
+    door = binds + limits.connection_rules() + rules + limits.request_rules(USERLIST if users else None)
     if users:
         # every path: the pages, the websocket (/_stcore/stream), uploads, media, and /_stcore/health; HAProxy's own
         # checks go to the replicas directly
-        door.append(f'    http-request auth realm "{REALM}" unless {{ http_auth({USERLIST}) }}')
+        door.append(f'    http-request auth realm "{REALM}" unless {{ var(txn.ok) -m bool }}')
         door.append("    http-request del-header Authorization  # the replicas need not see the password")
     userlist = [f"userlist {USERLIST}", *(f"    user {u.name} password {u.hash}" for u in users)] if users else []
     return "\n".join(
         [
             "global",
             "    maxconn 4096",  # replicas going up or down are reported as warnings on stderr
+            *([f"    stats socket {runtime} mode 600 level admin"] if runtime else []),
             "defaults",
             "    mode http",
             "    option redispatch  # a session whose replica is down goes to another one",
@@ -115,9 +122,10 @@ def haproxy_config(
             "    timeout connect 5s",
             "    timeout client 120s",
             "    timeout server 600s  # a first forward at a large size on a busy CPU",
-            "    timeout http-request 60s",
+            f"    timeout http-request {limits.header_timeout_s}s  # a request's headers, slow clients cut off",
             "    timeout tunnel 8h  # the websocket of a session open for a whole class",
             *userlist,
+            *limits.tables(),
             "frontend class",
             *door,
             "    default_backend replicas",
@@ -214,6 +222,29 @@ def stop(procs: list[subprocess.Popen], grace_s: float = 15.0) -> None:
         proc.wait()
 
 
+class LoginWatch:
+    """Says on this script's output each name HAProxy holds back from an address, once per hold."""
+
+    def __init__(self, runtime: Path, limits: Limits):
+        self.runtime, self.limits, self.said = runtime, limits, set()
+
+    def report(self) -> None:
+        try:
+            held = held_logins(show_table(self.runtime))
+        except OSError:  # HAProxy starting or stopping: next time
+            return
+        now = {(h.address, h.user) for h in held}
+        for h in held:
+            if (h.address, h.user) not in self.said:
+                minutes = max(1, round(self.limits.login_hold_s / 60))
+                print(
+                    f"deploy/serve: {h.address}: {h.failures} failed logins as {h.user!r} in a minute, held back for "
+                    f"{minutes} min (429 until then; other names from there are let in)",
+                    flush=True,
+                )
+        self.said = now  # a name let in again and held later is said again
+
+
 class Stop(Exception):
     """SIGTERM or SIGINT arrived."""
 
@@ -272,7 +303,43 @@ def main(argv: list[str] | None = None) -> int:
         help="only these users (name:hash per line, as `deploy/users add FILE NAME` or `openssl passwd -6` writes): "
         "every path asks for a name and password",
     )
+    limits = parser.add_argument_group("the door's limits (the defaults suit 50 students behind one NAT address)")
+    limits.add_argument(
+        "--login-failures",
+        type=int,
+        default=Limits.login_failures,
+        metavar="N",
+        help="failed logins of one name from one address in a minute before that name is held back there "
+        "(default: %(default)s; a student mistypes 2 or 3 times, a script guesses 77 times a second)",
+    )
+    limits.add_argument(
+        "--login-hold", type=int, default=Limits.login_hold_s, metavar="S", help="seconds it is held back (default: %(default)s)"
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=int,
+        default=Limits.header_timeout_s,
+        metavar="S",
+        help="seconds a client has to send a request's headers (default: %(default)s; a browser needs milliseconds)",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=Limits.max_connections,
+        metavar="N",
+        help="connections one address may hold open (default: %(default)s; a browser opens up to 7, 50 of them 350)",
+    )
     args = parser.parse_args(argv)
+    try:
+        door_limits = Limits(
+            upload_bytes=upload_limit(ROOT / ".streamlit" / "config.toml"),
+            login_failures=args.login_failures,
+            login_hold_s=args.login_hold,
+            header_timeout_s=args.header_timeout,
+            max_connections=args.max_connections,
+        )
+    except ValueError as err:
+        parser.error(str(err))
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
     if not Path(args.haproxy).exists():
@@ -317,7 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="yolo-explorer-serve-"))
     stats_port = free_port({args.port, http_port, *(r.port for r in replicas)})
     config = workdir / "haproxy.cfg"
-    config.write_text(haproxy_config(args.host, args.port, replicas, stats_port, args.also, tls, http_port, users))
+    runtime = workdir / "haproxy.sock"  # HAProxy's runtime API: the held logins are read from it
+    config.write_text(
+        haproxy_config(args.host, args.port, replicas, stats_port, args.also, tls, http_port, users, door_limits, runtime)
+    )
+    watch = LoginWatch(runtime, door_limits) if users else None
     procs: list[subprocess.Popen] = []
     proxy = None
 
@@ -381,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Only the {len(users)} user(s) of {args.users} get in (HTTP basic authentication on every path).", flush=True)
         while True:
             time.sleep(1.0)
+            if watch is not None:
+                watch.report()
             if proxy.poll() is not None:
                 print(f"deploy/serve: HAProxy exited with {proxy.returncode}; stopping", file=sys.stderr)
                 return 1
