@@ -20,9 +20,9 @@ test: $(READY) system-packages lint
 	$(BIN)/python -m pytest
 
 # While editing: lint, and every engine and AppTest test that is not slow (no browsers, compiles, exports, fuzzing),
-# on two processes (pytest-xdist).
+# on two processes (pytest-xdist; worksteal: a process that runs out of tests takes some of the other's).
 test-quick: $(READY) lint
-	$(BIN)/python -m pytest -q -n 2 -m "not browser and not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not browser and not slow"
 
 lint: $(READY)
 	$(BIN)/ruff check .

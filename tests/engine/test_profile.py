@@ -49,21 +49,22 @@ def test_bf16_halves_the_bytes_and_folding_drops_batchnorm_statistics():
 
 
 def test_the_time_is_put_on_the_layer_that_spends_it():
-    """One layer made 40 ms slower gets those 40 ms, and the largest share."""
+    """One layer made 200 ms slower gets those 200 ms, and the largest share: the others, which take well under a
+    millisecond here, stay far below it even on a loaded machine (a 40 ms margin was not, with two test workers)."""
     model = build_backbone(width=8)
     layer = model.stage2_c3k2
     original = type(layer).forward
 
     def slow(self, x):
-        time.sleep(0.04)
+        time.sleep(0.2)
         return original(self, x)
 
     layer.forward = types.MethodType(slow, layer)  # this layer only (the copy profiled gets its own, bound to it)
-    profile = profile_layers(model, size=64, warmup=0, iters=2)
+    profile = profile_layers(model, size=64, warmup=0, iters=3)
     by_name = {layer.name: layer for layer in profile.layers}
-    assert by_name["stage2_c3k2"].ms >= 40 and max(profile.layers, key=lambda layer: layer.share).name == "stage2_c3k2"
-    assert all(v.ms < 40 for k, v in by_name.items() if k != "stage2_c3k2")
-    assert profile.forward_ms >= 40  # the plain forward pays it too
+    assert by_name["stage2_c3k2"].ms >= 200 and max(profile.layers, key=lambda layer: layer.share).name == "stage2_c3k2"
+    assert all(v.ms < 200 for k, v in by_name.items() if k != "stage2_c3k2")
+    assert profile.forward_ms >= 200  # the plain forward pays it too
 
 
 @pytest.mark.slow

@@ -152,6 +152,7 @@ def score(model, photos, feed=lambda image: image) -> tuple[float, float]:
     return hits / drawn, hits / max(kept, 1)
 
 
+@pytest.mark.slow  # 32 new photos through the detector (4-13 s); the shipped photos' truth stays in the quick loop
 def test_the_boxes_land_on_the_shapes_with_the_right_classes(trained, new_photos):
     """Recall and precision at IoU 0.5 with the class right, on 12 new photos: Ultralytics' validation of this
     model gave mAP50 0.99 on its own held-out photos, so a correct pipeline finds nearly every shape; 0.9 leaves
