@@ -251,20 +251,22 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 @contextlib.contextmanager
-def class_server(replicas: int, work: Path):
-    """deploy/serve with `replicas`, HTTPS (self-signed) and one class user, the test detector in its weights folder;
-    yields (base URL, the replicas' pids)."""
+def class_server(replicas: int, work: Path, users: tuple[str, ...] = (USER,), extra: tuple[str, ...] = ()):
+    """deploy/serve with `replicas`, HTTPS (self-signed) and the class's `users` (one password), the test detector in
+    its weights folder, and `extra` options; yields (base URL, the replicas' pids)."""
     weights = work / "weights"
     weights.mkdir(exist_ok=True)
     shutil.copyfile(ROOT / "tests" / "data" / "synthetic_yolo11n.pt", weights / "synthetic_yolo11n.pt")
-    users = work / "class.users"
-    subprocess.run([str(ROOT / "deploy" / "users"), "add", str(users), USER], input=PASSWORD + "\n", text=True, check=True)
+    names, users = users, work / "class.users"
+    for name in names:
+        add = [str(ROOT / "deploy" / "users"), "add", str(users), name]
+        subprocess.run(add, input=PASSWORD + "\n", text=True, check=True, capture_output=True)
     port = free_port()
     while any(not _free(p) for p in range(port, port + replicas + 1)):
         port = free_port()
     env = dict(os.environ, YOLO_EXPLORER_WEIGHTS_DIR=str(weights), XDG_DATA_HOME=str(work / "data"))
     command = [str(ROOT / "deploy" / "serve"), "--replicas", str(replicas), "--port", str(port), "--host", "127.0.0.1"]
-    command += ["--self-signed", "--users", str(users), "--http-port", "0"]
+    command += ["--self-signed", "--users", str(users), "--http-port", "0", *extra]
     log = open(work / "serve.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:

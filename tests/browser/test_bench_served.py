@@ -33,6 +33,13 @@ def test_a_class_walks_through_https_and_the_door():
     assert re.search(r"change the threshold\s+2\s", out)
 
 
+def test_the_door_benchmark():
+    """A guesser's 15 wrong passwords: ten checked, then the name held back; another name still gets in."""
+    out = bench("door.py", "--guesses", "15")
+    assert "10 answered 401, 5 answered 429" in out and "'teacher' with the right password: 200" in out
+    assert "15 answered 401" in out  # the throttle off: every guess checked
+
+
 def test_the_app_benchmark():
     out = bench("app.py", "--no-shots")
     assert "server up after" in out and "versus" in out
