@@ -19,7 +19,7 @@ from yolo_explorer.forward.preprocess import letterbox_size
 from yolo_explorer.model.checkpoints import WeightsError, task_note
 from yolo_explorer.model.config import COCO_CLASS_COUNT, YOLO11_SCALES
 from yolo_explorer.model.pretrained import LICENCE, RELEASES, Release
-from yolo_explorer.model.weights import checkpoint_config
+from yolo_explorer.model.weights import checkpoint_config, foreign_model
 from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.samples import SAMPLES
 
@@ -274,7 +274,8 @@ def _weights(config) -> tuple[Weights | None, str | None, str | None]:
         try:
             upload.check(config)
         except WeightsError as err:
-            upload, mismatch = None, str(err)
+            foreign = foreign_model(upload.checkpoint)
+            upload, mismatch = None, f"{upload.name} is {foreign}." if foreign else str(err)
     weights = upload or chosen
     in_use = weights and weights.digest
     if "weights_in_use" not in st.session_state or st.session_state["weights_in_use"] != in_use:

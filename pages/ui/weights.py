@@ -44,16 +44,18 @@ class Weights:
     state: dict[str, torch.Tensor] = field(repr=False, compare=False)
     origin: str = "upload"
     names: tuple[str, ...] | None = field(default=None, compare=False)
+    table: dict | None = field(default=None, repr=False, compare=False)  # an Ultralytics model's table, if it carries one
 
     @classmethod
     def read(cls, name: str, data: bytes) -> Weights:
         """Read an upload (raises `WeightsError` with a clear message on a bad file)."""
         checkpoint = read_checkpoint(data)
-        return cls(name, hashlib.sha256(data).hexdigest()[:16], checkpoint.state, names=checkpoint.names)
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        return cls(name, digest, checkpoint.state, names=checkpoint.names, table=checkpoint.table)
 
     @property
     def checkpoint(self) -> Checkpoint:
-        return Checkpoint(self.state, self.names)
+        return Checkpoint(self.state, self.names, self.table)
 
     @property
     def task(self) -> str | None:

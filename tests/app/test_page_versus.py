@@ -78,6 +78,18 @@ def test_uploaded_weights_are_used_and_a_mismatch_is_explained(app):
     assert "random weights (seed 0)" in at.caption[0].value
 
 
+def test_a_checkpoint_of_another_family_is_named_in_the_sidebar(app):
+    """A YOLO26 checkpoint as Ultralytics 8.4 saves it: the sidebar says what it is, not which tensors do not fit."""
+    from pathlib import Path
+
+    data = (Path(__file__).parents[1] / "data" / "ultralytics_tiny_yolo26.pt").read_bytes()
+    at = app(arch="yolo11n", side=128)
+    at.file_uploader(key="weights_upload").set_value(("yolo26n.pt", data, "application/octet-stream")).run()
+    no_problems(at)
+    (warning,) = [w.value for w in at.warning if "Using random weights" in w.value]
+    assert "yolo26n.pt is Ultralytics' YOLO26n (yolo26n.yaml, 1 class), a family this explorer does not build yet" in warning
+
+
 def test_ultralytics_weights_for_yolo11n_load(app):
     at = app(arch="yolo11n", side=128)
     data = _state_bytes(build_backbone("yolo11n", seed=5), prefix="model.")

@@ -248,3 +248,28 @@ def test_size_cap_and_unreadable_path(tmp_path):
         read_state_dict(b"x" * 2048, max_bytes=1024)
     with pytest.raises(WeightsError, match="cannot read"):
         read_state_dict(tmp_path / "nope.pt")
+
+
+def test_a_checkpoint_of_another_family_says_what_it_is(capsys):
+    """Ultralytics' checkpoints carry their model's table (`model.yaml`): read safely, it names a family this explorer
+    does not build (a YOLO26n saved by Ultralytics 8.4.190, tests/data/make_yolo26_checkpoint.py), in one line."""
+    from pathlib import Path
+
+    from yolo_explorer.cli import main
+    from yolo_explorer.model.checkpoints import read_checkpoint
+    from yolo_explorer.model.weights import foreign_model
+
+    data = Path(__file__).parents[1] / "data"
+    yolo26 = read_checkpoint(data / "ultralytics_tiny_yolo26.pt")
+    assert yolo26.model_file == "yolo26n.yaml" and yolo26.table["end2end"] is True and yolo26.table["reg_max"] == 1
+    assert [row[2] for row in yolo26.table["backbone"]][:2] == ["Conv", "Conv"]  # rows as Ultralytics writes them
+    assert foreign_model(yolo26).startswith("Ultralytics' YOLO26n (yolo26n.yaml, 1 class), a family this explorer")
+    assert foreign_model(read_checkpoint(data / "ultralytics_tiny_checkpoint.pt")) is None  # YOLO11: built here
+    assert (
+        main(
+            ["detect", "--weights", str(data / "ultralytics_tiny_yolo26.pt"), "--image", str(data / "photos" / "tiny_40x24.png")]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "these weights are Ultralytics' YOLO26n" in err

@@ -20,7 +20,14 @@ from ..model.config import ARCHITECTURES, COCO_CLASS_COUNT, config_for, fit_size
 from ..model.detector import build_model
 from ..model.pretrained import RELEASES, present
 from ..model.stats import parse_size
-from ..model.weights import WeightsMismatchError, checkpoint_config, fitting_config, load_weights, match_state_dict
+from ..model.weights import (
+    WeightsMismatchError,
+    checkpoint_config,
+    fitting_config,
+    foreign_model,
+    load_weights,
+    match_state_dict,
+)
 from ..present.formatting import human_count
 
 
@@ -257,6 +264,9 @@ def mismatch(config, checkpoint: Checkpoint, err: WeightsMismatchError) -> str:
     try:
         fits = fitting_config(checkpoint.state)
     except WeightsMismatchError:
+        foreign = foreign_model(checkpoint)
+        if foreign is not None:
+            return f"these weights are {foreign}"
         counts = {"missing": err.missing, "unexpected": err.unexpected, "of another shape": err.wrong_shape}
         differ = ", ".join(f"{len(keys)} {what}" for what, keys in counts.items() if keys)
         return (

@@ -21,8 +21,9 @@ import re
 import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -49,6 +50,7 @@ _TASK_LAST = re.compile(_HEAD + r"cv4\.0\.2\.weight$")  # the branch's last conv
 _CLASS_LOGITS = re.compile(_HEAD + r"cv3\.0\.2\.weight$")  # Detect's last class conv, level 0
 _MAX_NAME = 60  # characters kept of a class name read from a file
 _SHOW = 8  # entries listed in a message
+_MODEL_FILE = re.compile(r"^yolo[a-z0-9.-]{1,30}\.yaml$")
 
 
 class WeightsError(ValueError):
@@ -63,6 +65,13 @@ class Checkpoint:
 
     state: dict[str, torch.Tensor]
     names: tuple[str, ...] | None = None
+    table: dict[str, Any] | None = field(default=None, compare=False)  # an Ultralytics model's table (its `yaml`)
+
+    @property
+    def model_file(self) -> str | None:
+        """The model table's file name as Ultralytics keeps it ("yolo26n.yaml"), when it looks like one."""
+        name = Path(str((self.table or {}).get("yaml_file", ""))).name
+        return name if _MODEL_FILE.match(name) else None
 
 
 def read_checkpoint(source: str | Path | bytes, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES) -> Checkpoint:
@@ -234,7 +243,21 @@ def _pickled_model(data: bytes) -> Checkpoint | None:
     if not state:
         return None
     attributes = obj._inert_state if isinstance(obj._inert_state, Mapping) else {}
-    return Checkpoint(state, _clean_names(attributes.get("names")))
+    table = _plain(attributes.get("yaml"))
+    return Checkpoint(state, _clean_names(attributes.get("names")), table if isinstance(table, dict) else None)
+
+
+def _plain(value: object, depth: int = 0) -> object:
+    """`value` as plain data (dicts, lists, text, numbers), or None: what a model's table may hold, bounded."""
+    if depth > 8:
+        return None
+    if isinstance(value, Mapping) and len(value) <= 1000:
+        return {str(k)[:100]: _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and len(value) <= 1000:
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, str):
+        return value[:200]
+    return value if isinstance(value, (bool, int, float)) or value is None else None
 
 
 def _module_tree_state(root: _Inert) -> dict[str, torch.Tensor]:

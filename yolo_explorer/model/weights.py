@@ -43,6 +43,7 @@ from .detector import Detector, build_detector, with_classes
 
 __all__ = [
     "FolderFile",
+    "foreign_model",
     "WeightsMismatchError",
     "WeightsReport",
     "checkpoint_config",
@@ -248,6 +249,24 @@ def checkpoint_config(config: BackboneConfig, state_dict: Mapping[str, torch.Ten
     if getattr(config, "detector", False) and classes is not None and classes != config.num_classes:
         return with_classes(config, classes)
     return config
+
+
+def foreign_model(checkpoint: Checkpoint) -> str | None:
+    """What an Ultralytics checkpoint of a family this explorer does not build says it is, from the table it carries:
+    "Ultralytics' YOLO26n (yolo26n.yaml, 80 classes), a family this explorer does not build yet (it builds YOLO11 n-x
+    and the tutorial's backbone)"; None for YOLO11, for files without a table, and for a table of another name."""
+    file = checkpoint.model_file
+    if file is None or file.startswith("yolo11"):
+        return None
+    label = Path(file).stem.replace("yolo", "YOLO", 1)
+    classes = (checkpoint.table or {}).get("nc")
+    head = ""
+    if isinstance(classes, int) and classes > 0:
+        head = f", {classes} class" + ("es" if classes > 1 else "")
+    return (
+        f"Ultralytics' {label} ({file}{head}), a family this explorer does not build yet (it builds YOLO11 n-x and the "
+        "tutorial's backbone)"
+    )
 
 
 def fitting_config(state_dict: Mapping[str, torch.Tensor]) -> BackboneConfig:
