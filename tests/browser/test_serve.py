@@ -71,8 +71,8 @@ def test_weights_are_fetched_before_the_class_arrives(served):
 
 
 def test_serve_refuses_to_start_when_the_weights_cannot_be_fetched(tmp_path):
-    port = free_port_block(2)
     with file_server(tmp_path) as url:  # an empty release: 404
+        port = free_port_block(2)  # after the file server took its port: it could have taken port + 1 (CI, once)
         env = dict(os.environ, YOLO_EXPLORER_WEIGHTS_DIR=str(tmp_path / "weights"), YOLO_EXPLORER_WEIGHTS_URL=url)
         command = [str(ROOT / "deploy" / "serve"), "--replicas", "1", "--port", str(port), "--fetch", "yolo11n"]
         run = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
