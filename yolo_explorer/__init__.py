@@ -13,7 +13,7 @@ from .forward.heatmaps import channel_stats, map_to_original, quantize, rank_cha
 from .forward.preprocess import ImageLoadError, Letterbox, letterbox, load_image
 from .model.backbone import Backbone, FeatureInfo, build_backbone
 from .model.checkpoints import WeightsError
-from .model.config import ARCHITECTURES, LayerSpec, TutorialConfig, YOLO11Config, make_config
+from .model.config import ARCHITECTURES, FamilyConfig, LayerSpec, TutorialConfig, YOLO11Config, make_config
 from .model.detector import Detector, DetectorOutput, build_detector, build_model
 from .model.stats import LayerStats, ModelStats, Summary, model_stats, model_summary, parse_size
 from .model.weights import load_weights
@@ -36,6 +36,7 @@ __all__ = [
     "Summary",
     "TutorialConfig",
     "WeightsError",
+    "FamilyConfig",
     "YOLO11Config",
     "available_devices",
     "build_backbone",

@@ -3,6 +3,7 @@ options the sidebar offers and the server settings that shape them. No widgets h
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 
@@ -10,7 +11,7 @@ from yolo_explorer.deployment.int8_verdict import uses_samples
 from yolo_explorer.deployment.modes import COMPILE_MODES
 from yolo_explorer.detection.detections import class_names
 from yolo_explorer.environment import variable
-from yolo_explorer.model.config import COCO_CLASS_COUNT
+from yolo_explorer.model.config import COCO_CLASS_COUNT, FamilyConfig
 from yolo_explorer.model.config import config_for as engine_config_for
 from yolo_explorer.samples import SAMPLES, sample_bytes
 
@@ -57,9 +58,13 @@ class Settings:
     weights: Weights | None = field(default=None, compare=False)  # trained weights that fit the config
     detector: bool = False  # YOLO11: the whole detector (layers 0-23) instead of the backbone
     classes: int = COCO_CLASS_COUNT  # the detector head's classes (a checkpoint's head sets them)
+    model: FamilyConfig | None = None  # the model an uploaded checkpoint's own table describes (not a shipped family)
 
     @property
     def config(self):
+        if self.model is not None:
+            whole = dataclasses.replace(self.model, num_classes=self.classes)
+            return whole if self.detector else whole.backbone
         return config_for(self.arch, self.width, self.depth, self.detector, self.classes)
 
     @property

@@ -17,9 +17,10 @@ from yolo_explorer import ImageLoadError, available_devices
 from yolo_explorer.environment import variable
 from yolo_explorer.forward.preprocess import letterbox_size
 from yolo_explorer.model.checkpoints import WeightsError, task_note
-from yolo_explorer.model.config import COCO_CLASS_COUNT, YOLO11_SCALES
+from yolo_explorer.model.config import ARCHITECTURES, COCO_CLASS_COUNT, make_config
 from yolo_explorer.model.pretrained import LICENCE, RELEASES, Release
-from yolo_explorer.model.weights import checkpoint_config, foreign_model
+from yolo_explorer.model.table import TableError
+from yolo_explorer.model.weights import checkpoint_config, foreign_model, table_config
 from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.samples import SAMPLES
 
@@ -36,10 +37,12 @@ MAX_IMAGE_MB = 25  # per uploaded image (a checkpoint may be as large as the ser
 RANDOM = "random weights"
 ARCH_LABELS = {
     "tutorial": "Tutorial (YOLOv11 series)",
-    **{f"yolo11{s}": f"YOLO11{s} (Ultralytics)" for s in YOLO11_SCALES},
+    **{arch: f"{make_config(arch).label} (Ultralytics)" for arch in ARCHITECTURES if arch != "tutorial"},
 }
 
 
+_CARRIED = "_upload_model"  # (upload digest, the model its own table describes, or None): read once per upload
+_PENDING = "_upload_arch"  # the model an upload's table names (its arch, or "" for its own): switched to on the next run
 _DRAWN = "_sidebar_keys"  # the keys of every sidebar widget this session has drawn
 _NOW = "_sidebar_keys_now"  # the keys drawn in this run
 
@@ -79,6 +82,13 @@ def sidebar_controls() -> Settings:
     st.session_state[_NOW] = set()
     devices = _devices()
     links.apply_link(devices, supported_dtypes_cached, set_kept)  # a session's first run: what its link asks for
+    pending = st.session_state.pop(_PENDING, None)
+    if pending is not None:  # an upload's table named a model: its whole detector
+        if pending:
+            set_kept(ARCH.key, pending)
+        set_kept(PART.key, PARTS["detector"])
+    carried = st.session_state.get(_CARRIED)
+    own = carried[1] if carried is not None and carried[1] is not None and not carried[1].shipped else None
     with st.sidebar:
         st.subheader("Model")
         arch = kept(
@@ -86,11 +96,15 @@ def sidebar_controls() -> Settings:
             "Architecture",
             **ARCH.widget(),
             format_func=ARCH_LABELS.get,
-            help="The tutorial's simplified backbone, or Ultralytics' YOLO11: its backbone (layers 0-10), or the whole "
-            "detector with its neck and head.",
+            disabled=own is not None,
+            help="The tutorial's simplified backbone, or an Ultralytics family (YOLO26, YOLO12, YOLO11, YOLOv8) at a "
+            "scale n-x: its backbone, or the whole detector with its neck and head. An uploaded Ultralytics checkpoint "
+            "picks its own.",
         )
+        if own is not None:
+            st.caption(f":material/upload_file: Built from the table the uploaded checkpoint carries: **{own.label}**.")
         width, depth, detector = WIDTH.default, DEPTH.default, False
-        if arch == "tutorial":
+        if arch == "tutorial" and own is None:
             width = kept(
                 st.select_slider,
                 "Base width w",
@@ -98,28 +112,32 @@ def sidebar_controls() -> Settings:
                 help="Channels of the stem. Every stage doubles them: P3 has 4w, P4 8w, P5 16w channels.",
             )
         else:
-            d, w, cap = YOLO11_SCALES[arch[-1]]
-            st.caption(f"Scale {arch[-1]}: depth ×{d:g}, width ×{w:g}, at most {cap} channels before scaling.")
+            family = own.backbone if own is not None else make_config(arch)
+            d, w, cap = family.multiples
+            st.caption(f"Scale {family.scale}: depth ×{d:g}, width ×{w:g}, at most {cap:g} channels before scaling.")
+            parts = (own or make_config(arch, detector=True)).parts()
+            backbone, neck, head = (f"{p[0]}-{p[-1]}" if len(p) > 1 else p[0] for p in parts.values())
             detector = (
                 kept(
                     st.segmented_control,
                     "Part",
                     **PART.widget(),
                     required=True,
-                    help="The backbone (layers 0-10, what the tutorial builds) or the whole detector Ultralytics ships: "
-                    "the backbone, the neck (top-down FPN, bottom-up PAN, layers 11-22) and the Detect head (23).",
+                    help=f"The backbone (layers {backbone}, what the tutorial builds) or the whole detector Ultralytics "
+                    f"ships: the backbone, the neck (top-down FPN, bottom-up PAN, layers {neck}) and the Detect head "
+                    f"({head}).",
                 )
                 == PARTS["detector"]
             )
         with st.expander("More backbone settings"):
-            if arch == "tutorial":
+            if arch == "tutorial" and own is None:
                 depth = kept(
                     st.slider,
                     "Bottlenecks per C3k2 (n)",
                     **DEPTH.widget(),
                     help="The tutorial uses n = 2.",
                 )
-            chosen = config_for(arch, width, depth, detector)
+            chosen = config_for(arch, width, depth, detector) if own is None else (own if detector else own.backbone)
             weights, mismatch, server_pick = _weights(chosen)
             loads_into = checkpoint_config(chosen, weights.state) if weights is not None else chosen
             classes = getattr(loads_into, "num_classes", COCO_CLASS_COUNT)  # a detection checkpoint's head decides
@@ -140,13 +158,13 @@ def sidebar_controls() -> Settings:
             st.warning(f"Using random weights: {mismatch}", icon=":material/warning:")
         elif weights is not None:
             where = "the server's weights folder" if weights.origin == "server" else "your upload"
-            head = f", a head of {classes} classes" if detector and weights.classes else ""
+            head = f", a head of {classes} class{'es' if classes > 1 else ''}" if detector and weights.classes else ""
             if weights.task is not None:
                 head += f"; {task_note(weights.task)}"
             owner = f" Ultralytics' trained {weights.release.label}, {LICENCE}." if weights.release else ""
             name = escape_markdown(weights.name)
             st.caption(f":material/check_circle: Using {name} from {where} ({len(weights.state)} tensors{head}).{owner}")
-        elif arch != "tutorial":
+        elif arch in RELEASES and own is None:
             _offer_release(RELEASES[arch])
 
         st.subheader("Input")
@@ -184,7 +202,7 @@ def sidebar_controls() -> Settings:
         st.subheader("Image")
         photo, sample = _photo()
         _input_note(photo, size, detector)
-        settings = Settings(arch, width, depth, seed, size, device, dtype, batch_norm, photo, weights, detector, classes)
+        settings = Settings(arch, width, depth, seed, size, device, dtype, batch_norm, photo, weights, detector, classes, own)
         st.divider()
         links.publish(settings, sample, server_pick)
     keep_hidden()
@@ -270,6 +288,7 @@ def _weights(config) -> tuple[Weights | None, str | None, str | None]:
             + "; ".join(f"**{escape_markdown(name)}**: {escape_markdown(why)}" for name, why in folder.refused)
         )
     upload, mismatch = _weights_upload(), None
+    _follow_table(upload)
     if upload is not None:
         try:
             upload.check(config)
@@ -282,6 +301,27 @@ def _weights(config) -> tuple[Weights | None, str | None, str | None]:
         st.session_state["weights_in_use"] = in_use
         set_kept("batch_norm", "running" if weights else "batch")
     return weights, mismatch, pick if upload is None else None
+
+
+def _follow_table(upload: Weights | None) -> None:
+    """A new upload that carries its model's table picks the model, once: a shipped family's detector (the sidebar
+    switches to it), or the table itself (the architecture choice steps aside until the upload is removed). Either
+    takes one more run, started here."""
+    carried = st.session_state.get(_CARRIED)
+    if upload is None:
+        if st.session_state.pop(_CARRIED, None) is not None and carried[1] is not None and not carried[1].shipped:
+            st.rerun()  # back to the architecture chosen
+        return
+    if carried is not None and carried[0] == upload.digest:
+        return
+    try:
+        model = table_config(upload.checkpoint)
+    except TableError:
+        model = None  # the mismatch says what it is
+    st.session_state[_CARRIED] = (upload.digest, model)
+    if model is not None:
+        st.session_state[_PENDING] = model.arch if model.shipped else ""
+        st.rerun()
 
 
 def _weights_upload() -> Weights | None:

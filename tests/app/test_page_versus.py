@@ -78,16 +78,23 @@ def test_uploaded_weights_are_used_and_a_mismatch_is_explained(app):
     assert "random weights (seed 0)" in at.caption[0].value
 
 
-def test_a_checkpoint_of_another_family_is_named_in_the_sidebar(app):
-    """A YOLO26 checkpoint as Ultralytics 8.4 saves it: the sidebar says what it is, not which tensors do not fit."""
+def test_an_uploaded_checkpoint_picks_the_model_its_table_describes(app):
+    """A YOLO26 checkpoint as Ultralytics 8.4 saves it, at its own width (1/16) and class count: the sidebar builds the
+    model from the table the file carries, loads both branches of its head, and steps back when the upload goes."""
     from pathlib import Path
 
     data = (Path(__file__).parents[1] / "data" / "ultralytics_tiny_yolo26.pt").read_bytes()
     at = app(arch="yolo11n", side=128)
     at.file_uploader(key="weights_upload").set_value(("yolo26n.pt", data, "application/octet-stream")).run()
     no_problems(at)
-    (warning,) = [w.value for w in at.warning if "Using random weights" in w.value]
-    assert "yolo26n.pt is Ultralytics' YOLO26n (yolo26n.yaml, 1 class), a family this explorer does not build yet" in warning
+    assert not [w.value for w in at.warning if "Using random weights" in w.value]
+    built = "Built from the table the uploaded checkpoint carries: **yolo26-n (its own table) detector, 1 class**"
+    assert any(built in c.value for c in at.caption)
+    assert any("Using yolo26n\\.pt from your upload (708 tensors, a head of 1 class)" in c.value for c in at.caption)
+    assert at.selectbox(key="arch").disabled and at.session_state["part"] == "Whole detector"
+    at.file_uploader(key="weights_upload").set_value(None).run()
+    no_problems(at)
+    assert not at.selectbox(key="arch").disabled and at.selectbox(key="arch").value == "yolo11n"
 
 
 def test_ultralytics_weights_for_yolo11n_load(app):

@@ -1,7 +1,7 @@
 """Writes ultralytics_tiny_yolo26.pt: a YOLO26 checkpoint as Ultralytics 8.4 saves trained weights (the pickled
 DetectionModel in fp16 under "model", its table under `model.yaml`), at width 1/16 with one class (every layer at its
-channel floor: a few hundred kB). The explorer does not build YOLO26 yet; the tests check that it names what the
-checkpoint is in one line. Not part of the project; run once in the scratch venv (make_ultralytics_reference.py says
+channel floor: a few hundred kB): the tests build the model from the table it carries and load both branches of its
+head. Not part of the project; run once in the scratch venv (make_ultralytics_reference.py says
 how):
 
     /tmp/ultra/bin/python tests/data/make_yolo26_checkpoint.py tests/data

@@ -416,7 +416,7 @@ def test_a_class_filter_counts_and_keeps_only_those_classes():
 def test_config_validation():
     with pytest.raises(ValueError, match="num_classes"):
         make_config("yolo11n", detector=True, num_classes=0)
-    with pytest.raises(ValueError, match="YOLO11"):
+    with pytest.raises(ValueError, match="backbone only"):
         build_detector("tutorial")
     with pytest.raises(ValueError, match="build_detector"):
         build_backbone(config=make_config("yolo11n", detector=True))

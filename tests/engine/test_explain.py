@@ -15,7 +15,6 @@ from yolo_explorer.deployment.accuracy import calibrated_copy
 from yolo_explorer.detection.detections import detect
 from yolo_explorer.detection.explain import explain
 from yolo_explorer.model.blocks import fold_batchnorm
-from yolo_explorer.model.config import YOLO11_HEAD_SOURCES
 from yolo_explorer.model.detector import DetectorOutput
 from yolo_explorer.synthetic import scene
 
@@ -69,7 +68,7 @@ def test_the_cam_is_gradient_times_activation_by_finite_differences_on_the_neck(
     anchor, class_id = 64 + 5, 2
     why = explain(model, box, anchor, class_id)
     x = box.tensor().double()
-    layer = model.get_submodule(str(YOLO11_HEAD_SOURCES[1]))
+    layer = model.get_submodule(model.sources[model.head_name][1])  # P4's layer, 19
     nudge = {}
 
     def hook(module, args, output):

@@ -20,6 +20,7 @@ from safetensors.torch import save as save_safetensors
 
 from yolo_explorer import build_backbone
 from yolo_explorer.model.checkpoints import WeightsError, read_state_dict
+from yolo_explorer.model.detector import build_model
 from yolo_explorer.model.weights import WeightsMismatchError, load_weights
 
 DATA = Path(__file__).parents[1] / "data"
@@ -250,26 +251,36 @@ def test_size_cap_and_unreadable_path(tmp_path):
         read_state_dict(tmp_path / "nope.pt")
 
 
-def test_a_checkpoint_of_another_family_says_what_it_is(capsys):
-    """Ultralytics' checkpoints carry their model's table (`model.yaml`): read safely, it names a family this explorer
-    does not build (a YOLO26n saved by Ultralytics 8.4.190, tests/data/make_yolo26_checkpoint.py), in one line."""
+def test_a_checkpoint_opens_through_the_table_it_carries_or_says_why_it_cannot(capsys):
+    """Ultralytics' checkpoints carry their model's table (`model.yaml`), read safely as plain data: a YOLO26n saved by
+    Ultralytics 8.4.190 at width 1/16 with one class (tests/data/make_yolo26_checkpoint.py) is built from it, both
+    branches of its head load, and `detect` runs it with no --arch; a table naming a module not built here is said in
+    one line, with its row."""
+    import dataclasses
     from pathlib import Path
 
     from yolo_explorer.cli import main
     from yolo_explorer.model.checkpoints import read_checkpoint
-    from yolo_explorer.model.weights import foreign_model
+    from yolo_explorer.model.weights import foreign_model, table_config
 
     data = Path(__file__).parents[1] / "data"
     yolo26 = read_checkpoint(data / "ultralytics_tiny_yolo26.pt")
     assert yolo26.model_file == "yolo26n.yaml" and yolo26.table["end2end"] is True and yolo26.table["reg_max"] == 1
     assert [row[2] for row in yolo26.table["backbone"]][:2] == ["Conv", "Conv"]  # rows as Ultralytics writes them
-    assert foreign_model(yolo26).startswith("Ultralytics' YOLO26n (yolo26n.yaml, 1 class), a family this explorer")
-    assert foreign_model(read_checkpoint(data / "ultralytics_tiny_checkpoint.pt")) is None  # YOLO11: built here
-    assert (
-        main(
-            ["detect", "--weights", str(data / "ultralytics_tiny_yolo26.pt"), "--image", str(data / "photos" / "tiny_40x24.png")]
-        )
-        == 1
+    config = table_config(yolo26)
+    assert (config.family, config.scale, config.num_classes, config.shipped) == ("yolo26", "n", 1, False)  # width 1/16
+    model = build_model(config)
+    report = load_weights(model, yolo26)
+    assert report.loaded == len(yolo26.state) and model.get_submodule(model.head_name).end2end
+    assert foreign_model(yolo26) is None and foreign_model(read_checkpoint(data / "ultralytics_tiny_checkpoint.pt")) is None
+    photo = str(data / "photos" / "tiny_40x24.png")
+    assert main(["detect", "--weights", str(data / "ultralytics_tiny_yolo26.pt"), "--image", photo]) == 0
+    assert "ultralytics_tiny_yolo26.pt are yolo26-n (its own table)'s, with a 1-class detection head" in capsys.readouterr().err
+
+    table = dict(
+        yolo26.table, backbone=[*yolo26.table["backbone"][:2], [-1, 3, "C2", [128, True]], *yolo26.table["backbone"][3:]]
     )
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "these weights are Ultralytics' YOLO26n" in err
+    other = dataclasses.replace(yolo26, table=table)
+    said = foreign_model(other)
+    assert said.startswith("Ultralytics' yolo26n (yolo26n.yaml, 1 class), which this explorer cannot build: yolo26: row 2")
+    assert "unknown module 'C2'" in said

@@ -4,6 +4,8 @@ flags, and the way from those flags to a model on its device with its weights lo
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,10 +18,11 @@ from ..deployment.memory import InsufficientMemoryError, check_forward_fits
 from ..deployment.modes import COMPILE_MODES, MODE_OPTIONS, LatencyMode
 from ..forward.preprocess import ImageLoadError, load_image
 from ..model.checkpoints import Checkpoint, WeightsError, checkpoint_classes, read_checkpoint, task_note
-from ..model.config import ARCHITECTURES, COCO_CLASS_COUNT, config_for, fit_size, max_stride
+from ..model.config import ARCHITECTURES, COCO_CLASS_COUNT, FamilyConfig, config_for, fit_size, max_stride
 from ..model.detector import build_model
 from ..model.pretrained import RELEASES, present
 from ..model.stats import parse_size
+from ..model.table import TableError, read_table
 from ..model.weights import (
     WeightsMismatchError,
     checkpoint_config,
@@ -27,6 +30,7 @@ from ..model.weights import (
     foreign_model,
     load_weights,
     match_state_dict,
+    table_config,
 )
 from ..present.formatting import human_count
 
@@ -103,7 +107,19 @@ def model_args(p: argparse.ArgumentParser, whole: bool = False) -> None:
     """The model's flags; `whole`: a command of the whole detector (YOLO11n unless told otherwise)."""
     arch = "yolo11n" if whole else "tutorial"
     p.set_defaults(detector=whole, default_arch=arch)
-    p.add_argument("--arch", choices=list(ARCHITECTURES), help=f"architecture (default: the one --weights are for, else {arch})")
+    p.add_argument(
+        "--arch",
+        choices=list(ARCHITECTURES),
+        metavar="ARCH",
+        help=f"architecture: tutorial, or yolov8/yolo11/yolo12/yolo26 with a scale n/s/m/l/x (yolo26n) (default: the one "
+        f"--weights are for, else {arch})",
+    )
+    p.add_argument(
+        "--model",
+        type=Path,
+        help="a model table of your own, in Ultralytics' model-YAML format (yolo26-p2.yaml): built instead of --arch",
+    )
+    p.add_argument("--scale", help="with --model: the table's scale to build (default: the file name's, else its first)")
     p.add_argument("--width", type=int, help="tutorial only: base width, a multiple of 8 from 8 to 256 (default 64)")
     p.add_argument("--repeats", type=int, help="tutorial only: bottlenecks per C3k2 (default 2)")
     p.add_argument("--imgsz", type=image_size, default=(640, 640), help="input size S or HxW (default 640)")
@@ -112,7 +128,7 @@ def model_args(p: argparse.ArgumentParser, whole: bool = False) -> None:
         action="store_true",
         help="always the whole detector here (accepted, changes nothing)"
         if whole
-        else "YOLO11 only: the whole detector, layers 0-23 (backbone, neck, Detect head); default the backbone",
+        else "the whole detector (backbone, neck, Detect head) of an Ultralytics family; default the backbone",
     )
     p.add_argument(
         "--classes",
@@ -152,12 +168,31 @@ def timing_args(p: argparse.ArgumentParser, dtypes: list[str], whole_forward: bo
 
 
 def model_config(args: argparse.Namespace):
-    if args.arch is None:
-        args.arch = weights_arch(args) or args.default_arch
+    """The config the flags describe: --model's table, else --arch, else the architecture --weights are for (their own
+    table when they carry one), else the command's default; the head's class count from --classes or --weights."""
     if args.classes is not None and not args.detector:
         raise BadArgument("--classes applies to the whole detector: add --detector")
+    if getattr(args, "model", None) is not None and args.arch is not None:
+        raise BadArgument("give --arch or --model, not both")
+    if getattr(args, "scale", None) is not None and getattr(args, "model", None) is None:
+        raise BadArgument("--scale applies to --model (an --arch names its scale: yolo26s)")
+    base = None
+    if getattr(args, "model", None) is not None:
+        base = table_file_config(args)
+    elif args.arch is None:
+        base = weights_config(args)
     try:
-        config = config_for(args.arch, width=args.width, depth=args.repeats, detector=args.detector, classes=args.classes)
+        if base is None or base.arch == "tutorial":
+            arch = args.arch or (base.arch if base is not None else args.default_arch)
+            width = args.width or (base.width if base is not None else None)
+            depth = args.repeats or (base.depth if base is not None else None)
+            config = config_for(arch, width=width, depth=depth, detector=args.detector, classes=args.classes)
+        else:
+            if args.width is not None or args.repeats is not None:
+                raise ValueError(f"a width and a depth apply to the tutorial backbone; {base.label}'s scale fixes its own")
+            config = dataclasses.replace(base, detector=args.detector, num_classes=args.classes or COCO_CLASS_COUNT)
+            if not args.detector:
+                config = config.backbone
     except ValueError as err:
         raise BadArgument(str(err)) from None
     checkpoint = checkpoint_of(args)
@@ -166,29 +201,56 @@ def model_config(args: argparse.Namespace):
     return config
 
 
-def weights_arch(args: argparse.Namespace) -> str | None:
-    """The architecture --weights were trained for, when --arch is not given (the tutorial's width and depth too,
-    unless given); said on stderr. None without weights, or for weights that fit no architecture here."""
+def table_file_config(args: argparse.Namespace) -> FamilyConfig:
+    """--model's table at --scale (else the scale its file name says, as Ultralytics reads "yolo26n-p2.yaml", else its
+    first)."""
+    try:
+        table = read_table(args.model, name=_table_stem(args.model.stem))
+    except TableError as err:
+        raise BadArgument(f"--model {args.model}: {err}") from None
+    guessed = re.match(r"^yolo(?:e-)?v?\d+([nslmx])", args.model.stem)
+    scale = args.scale or (guessed[1] if guessed and guessed[1] in table.scale_letters else None)
+    scale = scale or table.scale or next(iter(table.scale_letters), "")
+    try:
+        return FamilyConfig(table.name, scale, detector=True, num_classes=table.nc, table=table)
+    except ValueError as err:
+        raise BadArgument(f"--model {args.model}: {err}") from None
+
+
+def _table_stem(stem: str) -> str:
+    """A table's name without the scale letter Ultralytics reads in its file name: "yolo26n-p2" -> "yolo26-p2"."""
+    match = re.match(r"^(yolo(?:e-)?v?\d+)[nslmx](.*)$", stem)
+    return match[1] + match[2] if match else stem
+
+
+def weights_config(args: argparse.Namespace):
+    """The model --weights were trained for, when neither --arch nor --model is given: the table an Ultralytics
+    checkpoint carries, else the architecture its tensors fit (the tutorial's width and depth too); said on stderr.
+    None without weights, or for weights that fit nothing here (loading them says why)."""
     checkpoint = checkpoint_of(args)
     if checkpoint is None:
         return None
     try:
-        config = fitting_config(checkpoint.state)
-    except WeightsError:
+        config = table_config(checkpoint)
+    except TableError:
         return None
-    if config.arch == "tutorial":
-        args.width = args.width or config.width
-        args.repeats = args.repeats or config.depth
+    if config is None:
+        try:
+            config = fitting_config(checkpoint.state)
+        except WeightsError:
+            return None
     hint = "" if args.detector or checkpoint_classes(checkpoint.state) is None else "; --detector for the whole detector"
     print(f"weights: {args.weights.name} are {weights_of(config, checkpoint)}{hint}", file=sys.stderr)
-    return config.arch
+    return config
 
 
 def weights_of(config, checkpoint: Checkpoint) -> str:
-    """What weights are, for `config` as `fitting_config` finds it: "YOLO11n's, with a 4-class detection head"."""
+    """What weights are, for `config` as `fitting_config` or `table_config` finds it: "YOLO11n's, with a 4-class
+    detection head"."""
     classes = checkpoint_classes(checkpoint.state)
     head = f", with a {classes}-class detection head" if classes is not None else ""
-    return f"{config.label}'s{head}"
+    name = config.backbone.label if getattr(config, "detector", False) else config.label
+    return f"{name}'s{head}"
 
 
 def flags_for(config, checkpoint: Checkpoint, whole: bool) -> str:
@@ -196,6 +258,8 @@ def flags_for(config, checkpoint: Checkpoint, whole: bool) -> str:
     if config.arch == "tutorial":
         return f"--arch tutorial --width {config.width} --repeats {config.depth}"
     detector = " (and --detector for the whole detector)" if checkpoint_classes(checkpoint.state) and not whole else ""
+    if not getattr(config, "shipped", True):  # the checkpoint's own table: the weights alone say what to build
+        return f"--weights alone (no --arch: they carry their table){detector}"
     return f"--arch {config.arch}{detector}"
 
 
@@ -261,16 +325,16 @@ def load_into(model, args: argparse.Namespace, check_only: bool = False) -> None
 def mismatch(config, checkpoint: Checkpoint, err: WeightsMismatchError) -> str:
     """One line for weights that do not fit the model asked for: what they are and the flags that load them, or
     how far they are from every architecture here."""
+    foreign = foreign_model(checkpoint)
+    if foreign is not None:
+        return f"these weights are {foreign}"
     try:
-        fits = fitting_config(checkpoint.state)
+        fits = table_config(checkpoint) or fitting_config(checkpoint.state)
     except WeightsMismatchError:
-        foreign = foreign_model(checkpoint)
-        if foreign is not None:
-            return f"these weights are {foreign}"
         counts = {"missing": err.missing, "unexpected": err.unexpected, "of another shape": err.wrong_shape}
         differ = ", ".join(f"{len(keys)} {what}" for what, keys in counts.items() if keys)
         return (
-            f"these weights fit no architecture here (YOLO11 n-x, the tutorial at any width); "
+            f"these weights fit no architecture here (YOLOv8, YOLO11, YOLO12, YOLO26 n-x, the tutorial at any width); "
             f"against {config.label}: {differ} tensors"
         )
     whole = getattr(config, "detector", False)

@@ -35,6 +35,7 @@ __all__ = [
     "class_names",
     "detect",
     "non_max_suppression",
+    "one_to_one",
     "score_maps",
     "suppress",
     "to_photo",
@@ -151,6 +152,40 @@ def non_max_suppression(
         kept.append(torch.cat((boxes[keep], scores[keep, None], best[keep, None].to(boxes.dtype)), dim=1))
         kept_anchors.append(anchors[keep])
     return (kept, kept_anchors) if return_anchors else kept
+
+
+def one_to_one(decoded: torch.Tensor, nms: Nms = PREDICT, *, top: int = MAX_DET) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Detections per image from an end-to-end head's one-to-one branch, without NMS: what Ultralytics' YOLO26 gives
+    with `nms=False`. The `top` (300) anchors by best class score are taken, then the `top` best (anchor, class) pairs
+    among them (one anchor may give two classes), then those above `nms.conf` (of `nms.classes`), at most
+    `nms.max_det`. With `nms.agnostic` each anchor gives its best class only.
+
+    Args:
+        decoded: (B, 4 + nc, A) of the one-to-one branch: (cx, cy, w, h) in input pixels and sigmoid scores.
+        top: the head's own cut (Ultralytics' `max_det` of the head, at least 300).
+
+    Returns:
+        (rows per image, (n, 6) of x1, y1, x2, y2, score, class, best score first; the anchor each came from).
+    """
+    if decoded.dim() != 3 or decoded.shape[1] < 5:
+        raise ValueError(f"expected decoded predictions (B, 4 + nc, A), got {tuple(decoded.shape)}")
+    kept, kept_anchors = [], []
+    for prediction in decoded.transpose(1, 2).float():  # (A, 4 + nc) per image
+        boxes, scores = _xyxy(prediction[:, :4]), prediction[:, 4:]  # (A, 4), (A, nc)
+        k = min(top, len(scores))
+        if nms.agnostic:
+            score, best = scores.max(dim=1)
+            score, anchors = score.topk(k)
+            best = best[anchors]
+        else:
+            anchors = scores.max(dim=1).values.topk(k).indices  # the k anchors with the best scores
+            score, pair = scores[anchors].flatten().topk(k)  # the k best (anchor, class) pairs among them
+            best, anchors = pair % scores.shape[1], anchors[pair // scores.shape[1]]
+        keep = candidate_mask(score, best, nms).nonzero().flatten()[: nms.max_det]
+        rows = torch.cat((boxes[anchors[keep]], score[keep, None], best[keep, None].to(boxes.dtype)), dim=1)
+        kept.append(rows)
+        kept_anchors.append(anchors[keep])
+    return kept, kept_anchors
 
 
 def candidate_mask(scores: torch.Tensor, best: torch.Tensor, nms: Nms) -> torch.Tensor:

@@ -12,10 +12,11 @@ __all__ = ["leaves", "map_tensors"]
 
 
 def leaves(out: Any) -> list[Any]:
-    """Every leaf of `out`, depth first: a backbone's (P3, P4, P5), a detector's P3, P4, P5, boxes, scores, decoded."""
+    """Every leaf of `out`, depth first: a backbone's (P3, P4, P5), a detector's P3, P4, P5, boxes, scores, decoded (and
+    its one-to-one branch's three). None (a branch a head does not have) is no leaf."""
     if isinstance(out, (tuple, list)):
         return [leaf for item in out for leaf in leaves(item)]
-    return [out]
+    return [] if out is None else [out]
 
 
 def map_tensors(fn: Callable[[torch.Tensor], Any], out: Any) -> Any:

@@ -10,12 +10,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import blocks, head, yolo11_blocks
+from . import blocks, head, yolo11_blocks, yolo12_blocks, yolov8_blocks
 from .config import BackboneConfig, LayerSpec, make_config
 from .head import DFL, Detect
+from .yolo12_blocks import A2C2f
 
 # LayerSpec.block -> factory(spec, input channels, **context): every block module's, gathered here once
-BLOCKS: dict[str, Any] = {**blocks.FACTORIES, **yolo11_blocks.FACTORIES, **head.FACTORIES}
+BLOCKS: dict[str, Any] = {
+    **blocks.FACTORIES,
+    **yolov8_blocks.FACTORIES,
+    **yolo11_blocks.FACTORIES,
+    **yolo12_blocks.FACTORIES,
+    **head.FACTORIES,
+}
 
 
 def build_block(spec: LayerSpec, c_in: int | tuple[int, ...], **context: Any) -> nn.Module:
@@ -64,10 +71,16 @@ class Backbone(nn.Module):
                 self.sources[spec.name] = spec.sources
                 c_in = tuple(self.layer_channels[s] for s in spec.sources)
                 strides = tuple(self.layer_strides[s] for s in spec.sources)
-                self.add_module(
-                    spec.name, build_block(spec, c_in, strides=strides) if spec.block == "detect" else build_block(spec, c_in)
-                )
-                channels, stride = (sum(c_in), strides[0]) if spec.block == "concat" else (4 + spec.num_classes, min(strides))
+                if spec.block == "detect":
+                    self.add_module(spec.name, build_block(spec, c_in, strides=strides))
+                    channels, stride = 4 + spec.num_classes, min(strides)
+                elif spec.block == "concat":
+                    self.add_module(spec.name, build_block(spec, c_in))
+                    channels, stride = sum(c_in), strides[0]
+                else:  # one input, not the previous layer's
+                    self.add_module(spec.name, build_block(spec, c_in[0]))
+                    channels, stride = spec.channels or c_in[0], strides[0]
+                    stride = stride // spec.stride if spec.block == "upsample" else stride * spec.stride
             elif spec.block == "upsample":
                 self.add_module(spec.name, build_block(spec, channels))
                 stride //= spec.stride
@@ -178,8 +191,11 @@ def _seeded(cls: type[Backbone], config: BackboneConfig, seed: int) -> Backbone:
                 fan_in = module.weight[0].numel()
                 bound = 1 / math.sqrt(fan_in)
                 nn.init.uniform_(module.bias, -bound, bound, generator=generator)
-        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        elif isinstance(module, nn.BatchNorm2d):
             module.reset_parameters()  # ones, zeros, and fresh running statistics: no randomness
+        elif isinstance(module, A2C2f) and module.gamma is not None:
+            with torch.no_grad():
+                module.gamma.fill_(0.01)  # the residual's starting scale
         elif next(module.parameters(recurse=False), None) is not None and not isinstance(module, nn.Conv2d):
             raise NotImplementedError(f"seeded initialisation of {type(module).__name__}")
     for module in model.modules():  # after its convolutions were drawn

@@ -99,28 +99,38 @@ class C3k2(nn.Module):
 
 
 class SPPF(nn.Module):
-    """Spatial pyramid pooling, fast: 1x1 conv to c_in // 2, the same k x k max-pool three times in a row,
-    concatenate the four maps (2 c_in channels), 1x1 conv to c_out.
+    """Spatial pyramid pooling, fast: 1x1 conv to c_in // 2, the same k x k max-pool `pools` times in a row,
+    concatenate the maps ((pools + 1) c_in / 2 channels), 1x1 conv to c_out.
 
-    The one `pool` module is called three times per forward (as in the tutorial); a capture of
-    "sppf.pool" therefore holds its three outputs, the 5x5, 9x9 and 13x13 pooled maps.
+    The one `pool` module is called `pools` times per forward (as in the tutorial); a capture of "sppf.pool"
+    therefore holds its outputs, the 5x5, 9x9 and 13x13 pooled maps for three pools of 5.
+
+    Args:
+        c_in, c_out: channels.
+        k: pooling window.
+        pools: max-pools in a row (3 in every family).
+        act: the first 1x1 conv ends in SiLU (the tutorial, YOLOv8-12) or in nothing (YOLO26).
+        residual: add the input to the output when the channels allow (YOLO26's table asks for it).
     """
 
-    def __init__(self, c_in: int, c_out: int, k: int = 5, **bn: float):
+    def __init__(self, c_in: int, c_out: int, k: int = 5, pools: int = 3, act: bool = True, residual: bool = False, **bn: float):
         super().__init__()
         hidden = c_in // 2
-        self.cv1 = ConvBNSiLU(c_in, hidden, 1, **bn)
-        self.cv2 = ConvBNSiLU(hidden * 4, c_out, 1, **bn)
+        self.cv1 = ConvBNSiLU(c_in, hidden, 1, act=act, **bn)
+        self.cv2 = ConvBNSiLU(hidden * (pools + 1), c_out, 1, **bn)
         self.pool = nn.MaxPool2d(k, stride=1, padding=k // 2)
+        self.pools = pools
+        self.add = residual and c_in == c_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = [self.cv1(x)]  # (B, c_in / 2, H, W)
-        y.extend(self.pool(y[-1]) for _ in range(3))
-        return self.cv2(torch.cat(y, dim=1))  # (B, 2 c_in, H, W) -> (B, c_out, H, W)
+        y.extend(self.pool(y[-1]) for _ in range(self.pools))
+        out = self.cv2(torch.cat(y, dim=1))  # (B, (pools + 1) c_in / 2, H, W) -> (B, c_out, H, W)
+        return x + out if self.add else out
 
     def receptive_field(self, rf: int, jump: int, side: int) -> tuple[int, int]:
         rf, jump = self.cv1.receptive_field(rf, jump, side)
-        rf += 3 * (self.pool.kernel_size - 1) * jump  # three stride-1 pools in a row
+        rf += self.pools * (self.pool.kernel_size - 1) * jump  # stride-1 pools in a row
         return self.cv2.receptive_field(rf, jump, side)
 
 
@@ -138,7 +148,7 @@ def _c3k2(spec: LayerSpec, c_in: int) -> nn.Module:
 
 
 def _sppf(spec: LayerSpec, c_in: int) -> nn.Module:
-    return SPPF(c_in, spec.channels, spec.kernel, **bn_args(spec))
+    return SPPF(c_in, spec.channels, spec.kernel, spec.pools, spec.activation, spec.residual, **bn_args(spec))
 
 
 # LayerSpec.block -> factory(spec, input channels): the tutorial's blocks (`backbone.BLOCKS` gathers every module's)

@@ -27,8 +27,6 @@ from typing import Any
 
 import torch
 
-from .config import YOLO11_HEAD_LAYER
-
 __all__ = [
     "DEFAULT_MAX_WEIGHT_BYTES",
     "Checkpoint",
@@ -44,7 +42,7 @@ __all__ = [
 
 DEFAULT_MAX_WEIGHT_BYTES = 512 * 2**20  # YOLO11x's whole detection model in fp32 is about 230 MB
 _WRAPPERS = ("state_dict", "model", "model_state_dict", "ema")  # keys that checkpoints nest a state_dict under
-_HEAD = rf"^(?:module\.)?(?:model\.)?{YOLO11_HEAD_LAYER}\."  # YOLO11's head, in any key layout
+_HEAD = r"^(?:module\.)?(?:model\.)?\d+\."  # a top-level layer (the head: only Detect has these branches), any key layout
 TASK_BRANCH = re.compile(_HEAD + r"(?:cv4|proto)\.")  # Segment, Pose, OBB heads' own branches
 _TASK_LAST = re.compile(_HEAD + r"cv4\.0\.2\.weight$")  # the branch's last conv at level 0
 _CLASS_LOGITS = re.compile(_HEAD + r"cv3\.0\.2\.weight$")  # Detect's last class conv, level 0

@@ -14,60 +14,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from .families import FAMILIES, FAMILY_NAMES
+from .layer_spec import LayerSpec
+from .table import ModelTable
+
 __all__ = [
     "ARCHITECTURES",
     "BackboneConfig",
     "LayerSpec",
     "PYRAMID",
     "TUTORIAL_WIDTHS",
+    "FamilyConfig",
     "TutorialConfig",
     "YOLO11Config",
-    "YOLO11_BACKBONE_LAYERS",
-    "YOLO11_HEAD_LAYER",
-    "YOLO11_HEAD_SOURCES",
     "YOLO11_SCALES",
+    "family_table",
+    "layer_strides",
     "COCO_CLASS_COUNT",
     "config_for",
     "fit_size",
     "make_config",
     "max_stride",
 ]
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """One top-level module of a backbone.
-
-    Args:
-        name: attribute name of the module, also the layer name users see ("stage2_c3k2").
-        block: kind of block, a key of `backbone.BLOCKS` ("conv", "c3k2", "sppf", "yolo11_c3k2", "c2psa").
-        channels: output channels.
-        kernel: kernel size (conv) or pooling window (sppf).
-        stride: spatial stride of the module.
-        repeats: number of inner blocks (C3k2, C2PSA).
-        shortcut: residual connections inside the inner blocks (C3k2).
-        expansion: hidden-channel ratio of the block (C3k2, C2PSA).
-        c3k: YOLO11's C3k2 only: inner blocks are C3k (True) or Bottlenecks (False).
-        bn_eps: BatchNorm epsilon of every conv in the module.
-        bn_momentum: BatchNorm momentum (only matters when training).
-        sources: the layers whose outputs it takes, by name (a Concat takes two, Detect three); empty for
-            the previous layer, as in a chain.
-        num_classes: Detect only: the number of classes it scores.
-    """
-
-    name: str
-    block: str
-    channels: int
-    kernel: int = 1
-    stride: int = 1
-    repeats: int = 1
-    shortcut: bool = True
-    expansion: float = 0.5
-    c3k: bool = False
-    bn_eps: float = 1e-5
-    bn_momentum: float = 0.1
-    sources: tuple[str, ...] = ()
-    num_classes: int = 0
 
 
 class BackboneConfig(Protocol):
@@ -166,34 +134,12 @@ class TutorialConfig:
         return f"tutorial w={self.width}" + (f" n={self.depth}" if self.depth != 2 else "")
 
 
-# Ultralytics YOLO11 scales: (depth multiple, width multiple, max channels), SPEC section 2
-YOLO11_SCALES: dict[str, tuple[float, float, int]] = {
-    "n": (0.50, 0.25, 1024),
-    "s": (0.50, 0.50, 1024),
-    "m": (0.50, 1.00, 512),
-    "l": (1.00, 1.00, 512),
-    "x": (1.00, 1.50, 512),
-}
-
-# YOLO11's neck (FPN top-down, PAN bottom-up) and head, layers 11-23 before scaling (SPEC section 3):
-# (block, sources by index, nominal channels, stride or repeats, extra LayerSpec fields)
-_YOLO11_NECK_PLAN: tuple[tuple[str, tuple[int, ...], int, int, dict[str, Any]], ...] = (
-    ("upsample", (), 0, 2, {}),
-    ("concat", (11, 6), 0, 0, {}),
-    ("yolo11_c3k2", (), 512, 2, {"c3k": False}),
-    ("upsample", (), 0, 2, {}),
-    ("concat", (14, 4), 0, 0, {}),
-    ("yolo11_c3k2", (), 256, 2, {"c3k": False}),
-    ("conv", (), 256, 2, {}),
-    ("concat", (17, 13), 0, 0, {}),
-    ("yolo11_c3k2", (), 512, 2, {"c3k": False}),
-    ("conv", (), 512, 2, {}),
-    ("concat", (20, 10), 0, 0, {}),
-    ("yolo11_c3k2", (), 1024, 2, {"c3k": True}),
-    ("detect", (16, 19, 22), 0, 0, {}),
-)
 NUM_CLASSES_RANGE = (1, 1000)
 COCO_CLASS_COUNT = 80  # the class count of a detector nobody has said otherwise of: COCO's, as Ultralytics' releases
+PYRAMID: tuple[str, ...] = ("P3", "P4", "P5")  # the feature levels every shipped family names, finest first
+YOLO11_SCALES: dict[str, tuple[float, float, int]] = {  # (depth multiple, width multiple, max channels), SPEC section 2
+    letter: tuple(value) for letter, value in FAMILIES["yolo11"]["scales"].items()
+}
 # Ultralytics' published size of each whole YOLO11 detector (its documentation's table, 80 classes, 640x640):
 # (parameters, FLOPs), shown beside the counts computed here
 ULTRALYTICS_PUBLISHED: dict[str, tuple[float, float]] = {
@@ -203,67 +149,54 @@ ULTRALYTICS_PUBLISHED: dict[str, tuple[float, float]] = {
     "l": (25.3e6, 86.9e9),
     "x": (56.9e6, 194.9e9),
 }
-# YOLO11's layers 0-10 before scaling: (block, nominal channels, stride or repeats, extra LayerSpec fields)
-_YOLO11_PLAN: tuple[tuple[str, int, int, dict[str, Any]], ...] = (
-    ("conv", 64, 2, {}),
-    ("conv", 128, 2, {}),
-    ("yolo11_c3k2", 256, 2, {"c3k": False, "expansion": 0.25}),
-    ("conv", 256, 2, {}),
-    ("yolo11_c3k2", 512, 2, {"c3k": False, "expansion": 0.25}),
-    ("conv", 512, 2, {}),
-    ("yolo11_c3k2", 512, 2, {"c3k": True}),
-    ("conv", 1024, 2, {}),
-    ("yolo11_c3k2", 1024, 2, {"c3k": True}),
-    ("sppf", 1024, 0, {"kernel": 5}),
-    ("c2psa", 1024, 2, {}),
-)
 
-PYRAMID: tuple[str, ...] = ("P3", "P4", "P5")  # the feature levels every config names, finest first
-YOLO11_BACKBONE_LAYERS = len(_YOLO11_PLAN)  # layers "0" ... "10" are the backbone
-YOLO11_HEAD_LAYER = str(YOLO11_BACKBONE_LAYERS + len(_YOLO11_NECK_PLAN) - 1)  # "23": Detect
-YOLO11_HEAD_SOURCES: tuple[str, ...] = tuple(str(i) for i in _YOLO11_NECK_PLAN[-1][1])  # ("16", "19", "22")
-_YOLO11_BACKBONE_OUTPUTS = ("4", "6", "10")  # the backbone's P3, P4, P5: what the neck's concatenations take, and its last
-_NECK = [str(i) for i in range(YOLO11_BACKBONE_LAYERS, int(YOLO11_HEAD_LAYER))]  # "11" ... "22"
-_DETECTOR_STAGES = {  # the neck's two halves (6 layers each) and the head
-    "neck: top-down (FPN)": tuple(_NECK[: len(_NECK) // 2]),
-    "neck: bottom-up (PAN)": tuple(_NECK[len(_NECK) // 2 :]),
-    "head": (YOLO11_HEAD_LAYER,),
-}
+
+@functools.cache
+def family_table(family: str) -> ModelTable:
+    """The shipped table of a family ("yolo26"), read once (tables are immutable)."""
+    try:
+        return ModelTable.read(FAMILIES[family], name=family)
+    except KeyError:
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}") from None
 
 
 @dataclass(frozen=True)
-class YOLO11Config:
-    """Layers 0-10 of an Ultralytics YOLO11 detection model, its backbone (SPEC section 2).
+class FamilyConfig:
+    """An Ultralytics detection model built from its layer table (`table.ModelTable`): YOLOv8, YOLO11, YOLO12, YOLO26,
+    or a user's own table (a YAML file, or the one a checkpoint carries). Layers are named by their index in the
+    Ultralytics model ("0", "1", ...), so that Ultralytics' `model.6.m.0.cv3` is this model's `6.m.0.cv3`.
 
-    Layers are named by their index in the Ultralytics model ("0" ... "10"), so that Ultralytics'
-    `model.6.m.0.cv3` is this backbone's `6.m.0.cv3`. P3, P4 and P5 are layers 4, 6 and 10.
-
-    With `detector=True` the config describes the whole detection model, layers 0-23 (SPEC section 3):
-    the same backbone, the neck (top-down FPN 11-16, bottom-up PAN 17-22) and the Detect head (23) with
-    `num_classes` classes. Its P3, P4 and P5 are then the neck's outputs, the inputs of Detect (layers
-    16, 19 and 22).
+    A backbone config (`detector=False`) is the table's backbone rows; its P3/P4/P5 are its last layers at strides 8,
+    16 and 32 (YOLO11: layers 4, 6, 10). A detector config is every row; its pyramid is what Detect takes (YOLO11:
+    16, 19, 22; YOLO12: 14, 17, 20; YOLOv8: 15, 18, 21). Everything that depends on the family is read off the table.
 
     Args:
-        scale: "n", "s", "m", "l" or "x".
+        family: a shipped family ("yolov8", "yolo11", "yolo12", "yolo26"), or the name of the `table` given.
+        scale: a letter of the table's scales ("n" ... "x"); "" for a table without scales.
         in_channels: channels of the input image (3 for RGB).
         detector: the whole detector (True) or the backbone only (False, the default).
         num_classes: classes of the detector's head (80 for COCO); ignored for a backbone.
+        table: a user's or a checkpoint's table; None takes the family's shipped one.
     """
 
+    family: str = "yolo11"
     scale: str = "n"
     in_channels: int = 3
     detector: bool = False
     num_classes: int = COCO_CLASS_COUNT
-
-    @property
-    def outputs(self) -> tuple[tuple[str, str], ...]:
-        """(feature name, layer producing it): the backbone's pyramid, or the neck's for a detector."""
-        layers = YOLO11_HEAD_SOURCES if self.detector else _YOLO11_BACKBONE_OUTPUTS
-        return tuple(zip(PYRAMID, layers, strict=True))
+    table: ModelTable = dataclasses.field(default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        if self.scale not in YOLO11_SCALES:
-            raise ValueError(f"YOLO11 scale must be one of {', '.join(YOLO11_SCALES)}, got {self.scale!r}")
+        if self.table is None:
+            object.__setattr__(self, "table", family_table(self.family))
+        elif not isinstance(self.table, ModelTable):
+            raise ValueError(f"table must be a ModelTable, got {type(self.table).__name__}")
+        letters = self.table.scale_letters
+        if letters and self.scale not in letters:
+            name = FAMILY_NAMES.get(self.family, self.family)
+            raise ValueError(f"{name} scale must be one of {', '.join(letters)}, got {self.scale!r}")
+        if not letters and self.scale:
+            raise ValueError(f"{self.family}'s table has no scales: give scale ''")
         lo, hi = IN_CHANNELS_RANGE
         if not _is_int(self.in_channels) or not lo <= self.in_channels <= hi:
             raise ValueError(f"in_channels must be an integer from {lo} to {hi}, got {self.in_channels!r}")
@@ -274,27 +207,44 @@ class YOLO11Config:
             raise ValueError(f"num_classes must be an integer from {lo} to {hi}, got {self.num_classes!r}")
 
     @property
-    def arch(self) -> str:
-        return f"yolo11{self.scale}"
+    def shipped(self) -> bool:
+        """A family this explorer ships the table of, with that table (not a user's)."""
+        return self.family in FAMILIES and self.table == family_table(self.family)
 
     @property
-    def backbone(self) -> YOLO11Config:
-        """The backbone-only config of the same scale."""
+    def arch(self) -> str:
+        """ "yolo26n" for a shipped family; a user's table: its name and scale ("my-model-n")."""
+        if self.shipped:
+            return f"{self.family}{self.scale}"
+        return f"{self.family}-{self.scale}" if self.scale else self.family
+
+    @property
+    def family_name(self) -> str:
+        """ "YOLO26", or a user's table's name."""
+        return FAMILY_NAMES.get(self.family, self.family) if self.shipped else self.family
+
+    @property
+    def backbone(self) -> FamilyConfig:
+        """The backbone-only config of the same table and scale."""
         return dataclasses.replace(self, detector=False, num_classes=COCO_CLASS_COUNT)
 
     @property
     def multiples(self) -> tuple[float, float, int]:
         """(depth multiple, width multiple, max channels) of the scale."""
-        return YOLO11_SCALES[self.scale]
+        return self.table.multiples_of(self.scale or None)
 
     @property
     def nominal_channels(self) -> tuple[int, ...]:
-        """Channels of layers 0-10 before scaling, as Ultralytics' model definition states them."""
-        return tuple(nominal for _, nominal, _, _ in _YOLO11_PLAN)
+        """Output channels of the backbone's layers before scaling, as the table states them (0 where a layer follows
+        its input: Upsample, Concat)."""
+        return tuple(
+            row.args[0] if row.module not in ("nn.Upsample", "Concat", "Detect") else 0
+            for row in self.table.rows[: self.table.backbone_rows]
+        )
 
     def channels(self, nominal: int) -> int:
-        """Output channels of a layer: the nominal count capped at max_channels, times the width
-        multiple, rounded up to a multiple of 8."""
+        """Output channels of a layer: the nominal count capped at max_channels, times the width multiple, rounded up
+        to a multiple of 8."""
         _, width, max_channels = self.multiples
         return math.ceil(min(nominal, max_channels) * width / 8) * 8
 
@@ -304,71 +254,107 @@ class YOLO11Config:
         return max(round(nominal * depth), 1) if nominal > 1 else nominal
 
     def layers(self) -> tuple[LayerSpec, ...]:
-        # the m, l and x scales use C3k inner blocks in every C3k2
-        all_c3k = self.scale in ("m", "l", "x")
-        bn = {"bn_eps": 1e-3, "bn_momentum": 0.03}
-        specs = []
-        for index, (block, nominal, number, extra) in enumerate(_YOLO11_PLAN):
-            fields: dict[str, Any] = {**bn, **extra}
-            if block == "conv":
-                fields.update(kernel=3, stride=number)
-            elif block in ("yolo11_c3k2", "c2psa"):
-                fields["repeats"] = self.repeats(number)
-                if block == "yolo11_c3k2":
-                    fields["c3k"] = fields["c3k"] or all_c3k
-            specs.append(LayerSpec(str(index), block, self.channels(nominal), **fields))
-        if not self.detector:
-            return tuple(specs)
-        for index, (block, sources, nominal, number, extra) in enumerate(_YOLO11_NECK_PLAN, start=len(specs)):
-            fields = {**bn, **extra, "sources": tuple(str(i) for i in sources)}
-            if block == "conv":
-                fields.update(kernel=3, stride=number)
-            elif block == "upsample":
-                fields["stride"] = number  # the scale factor
-            elif block == "yolo11_c3k2":
-                fields["repeats"] = self.repeats(number)
-                fields["c3k"] = fields["c3k"] or all_c3k
-            elif block == "detect":
-                fields["num_classes"] = self.num_classes
-            channels = self.channels(nominal) if nominal else 0  # Upsample, Concat and Detect follow their inputs
-            specs.append(LayerSpec(str(index), block, channels, **fields))
-        return tuple(specs)
+        specs = self.table.layers(self.scale or None, self.num_classes, self.in_channels)
+        return specs if self.detector else specs[: self.table.backbone_rows]
+
+    @property
+    def outputs(self) -> tuple[tuple[str, str], ...]:
+        """(feature name, layer producing it): what Detect takes for a detector; for a backbone its last layer at each
+        stride from 8 on. Levels are named by stride: P3 = 8, P4 = 16, P5 = 32."""
+        specs = self.layers()
+        strides = layer_strides(specs)
+        if self.detector:
+            layers = specs[-1].sources
+        else:
+            last = {strides[spec.name]: spec.name for spec in specs if strides[spec.name] >= 8}
+            layers = tuple(last[s] for s in sorted(last))
+        return tuple((f"P{int(math.log2(strides[layer]))}", layer) for layer in layers)
+
+    @property
+    def head_layer(self) -> str | None:
+        """The Detect layer's name ("23" for YOLO11), None for a backbone."""
+        return self.layers()[-1].name if self.detector else None
 
     def stages(self) -> dict[str, tuple[str, ...]]:
-        """Stage name -> its layers: each stage starts with a stride-2 conv, as in the tutorial."""
-        return {
-            "stem": ("0",),
-            "stage 1": ("1", "2"),
-            "stage 2 (P3)": ("3", "4"),
-            "stage 3 (P4)": ("5", "6"),
-            "stage 4 (P5)": ("7", "8", "9", "10"),
-        } | (_DETECTOR_STAGES if self.detector else {})
+        """Stage name -> its layers. The backbone: the stem, then a stage from each stride-2 conv, named by the level
+        it reaches ("stage 2 (P3)"); a detector's neck: top-down (FPN) up to its first stride-2 conv, bottom-up (PAN)
+        from there; then the head."""
+        specs = self.layers()
+        strides = layer_strides(specs)
+        backbone = specs[: self.table.backbone_rows]
+        stages: dict[str, list[str]] = {"stem": [backbone[0].name]}
+        current = "stem"
+        for spec in backbone[1:]:
+            if spec.block == "conv" and spec.stride == 2:
+                stride = strides[spec.name]
+                k = len(stages)
+                current = f"stage {k}" + (f" (P{int(math.log2(stride))})" if stride >= 8 else "")
+                stages[current] = []
+            stages[current].append(spec.name)
+        if self.detector:
+            neck = specs[self.table.backbone_rows : -1]
+            down = next((i for i, s in enumerate(neck) if s.block == "conv" and s.stride == 2), len(neck))
+            stages["neck: top-down (FPN)"] = [s.name for s in neck[:down]]
+            if neck[down:]:
+                stages["neck: bottom-up (PAN)"] = [s.name for s in neck[down:]]
+            stages["head"] = [specs[-1].name]
+        return {name: tuple(layers) for name, layers in stages.items() if layers}
 
     def parts(self) -> dict[str, tuple[str, ...]]:
         """Backbone, neck and head: the layers of each (a backbone config has only the first)."""
         names = [spec.name for spec in self.layers()]
+        cut = self.table.backbone_rows
         if not self.detector:
             return {"backbone": tuple(names)}
-        return {"backbone": tuple(names[:11]), "neck": tuple(names[11:23]), "head": tuple(names[23:])}
+        return {"backbone": tuple(names[:cut]), "neck": tuple(names[cut:-1]), "head": tuple(names[-1:])}
 
     def to_dict(self) -> dict[str, Any]:
-        fields = dataclasses.asdict(self)
-        if not self.detector:  # a backbone's description stays what it always was
-            del fields["detector"], fields["num_classes"]
-        return {"arch": self.arch, **fields}
+        fields: dict[str, Any] = {"arch": self.arch, "scale": self.scale, "in_channels": self.in_channels}
+        if not self.shipped:
+            fields["model"] = self.family
+        if self.detector:  # a backbone's description stays what it always was
+            fields.update(detector=True, num_classes=self.num_classes)
+        return fields
 
     @property
     def label(self) -> str:
+        name = f"{self.family_name}{self.scale}" if self.shipped else f"{self.arch} (its own table)"
         if not self.detector:
-            return f"YOLO11{self.scale}"
-        classes = "" if self.num_classes == COCO_CLASS_COUNT else f", {self.num_classes} classes"
-        return f"YOLO11{self.scale} detector{classes}"
+            return name
+        n = self.num_classes
+        classes = "" if n == COCO_CLASS_COUNT else f", {n} class" + ("es" if n > 1 else "")
+        return f"{name} detector{classes}"
+
+
+def YOLO11Config(scale: str = "n", **fields: Any) -> FamilyConfig:  # noqa: N802 (the name configs had before families)
+    """The config of a YOLO11 scale: `FamilyConfig("yolo11", scale, ...)`."""
+    return FamilyConfig("yolo11", scale, **fields)
+
+
+def layer_strides(specs: tuple[LayerSpec, ...]) -> dict[str, int]:
+    """Each layer's output stride in input pixels: a conv multiplies it, an upsample divides it, a layer with several
+    inputs takes its first input's (Concat joins maps of one stride; Detect's output has the finest)."""
+    strides: dict[str, int] = {}
+    stride = 1
+    for spec in specs:
+        if spec.sources:
+            stride = min(strides[s] for s in spec.sources) if spec.block == "detect" else strides[spec.sources[0]]
+        if spec.block == "conv":
+            stride *= spec.stride
+        elif spec.block == "upsample":
+            stride = max(stride // spec.stride, 1)
+        strides[spec.name] = stride
+    return strides
 
 
 # Named architectures: name -> factory of configs. New architectures register here.
 ARCHITECTURES: dict[str, Callable[..., BackboneConfig]] = {
     "tutorial": TutorialConfig,
-    **{f"yolo11{scale}": functools.partial(YOLO11Config, scale=scale) for scale in YOLO11_SCALES},
+    **{
+        f"{family}{scale}": functools.partial(FamilyConfig, family=family, scale=scale)
+        for family, table in FAMILIES.items()
+        for scale in table["scales"]
+    },
 }
 
 

@@ -1,11 +1,12 @@
-"""The whole YOLO11 detector: the backbone (layers 0-10), the neck (11-22) and the Detect head (23), named
-by Ultralytics' layer index so that a trained detection checkpoint's `model.16.cv1.conv.weight` is this
+"""A whole detector of any family: the backbone, the neck and the Detect head (YOLO11: layers 0-10, 11-22 and 23),
+named by Ultralytics' layer index so that a trained detection checkpoint's `model.16.cv1.conv.weight` is this
 model's `16.cv1.conv.weight`.
 
-    detector = build_detector("yolo11n")
+    detector = build_detector("yolo26n")
     out = detector(x)                       # DetectorOutput
-    out.neck                                # (P3, P4, P5): the inputs of Detect, layers 16, 19 and 22
-    out.boxes, out.scores, out.decoded      # (B, 64, A), (B, nc, A), (B, 4 + nc, A)
+    out.neck                                # (P3, P4, P5): the inputs of Detect (YOLO26: layers 16, 19 and 22)
+    out.boxes, out.scores, out.decoded      # (B, 4 x reg_max, A), (B, nc, A), (B, 4 + nc, A): the one-to-many branch
+    out.one2one                             # YOLO26's one-to-one branch (boxes, scores, decoded), else None
 
 `build_model(config)` builds whichever a config describes, a backbone or a detector.
 """
@@ -19,6 +20,7 @@ import torch
 
 from .backbone import Backbone, build_backbone, build_block, instantiate
 from .config import COCO_CLASS_COUNT, PYRAMID, BackboneConfig, make_config
+from .head import HeadOutput
 
 __all__ = ["Detector", "DetectorOutput", "build_detector", "build_model", "pyramid", "output_tensors"]
 
@@ -27,22 +29,25 @@ class DetectorOutput(NamedTuple):
     """What a detector computes for a batch (what Ultralytics' `DetectionModel` computes in eval mode).
 
     Attributes:
-        neck: (P3, P4, P5), the neck's outputs that Detect takes (layers 16, 19 and 22).
-        boxes: (B, 64, A) raw DFL logits, 16 per box side, A anchors over the three levels.
+        neck: (P3, P4, P5), the neck's outputs that Detect takes (YOLO11: layers 16, 19 and 22).
+        boxes: (B, 4 x reg_max, A) raw box outputs: 16 DFL logits per box side, or the side's distance (YOLO26); A
+            anchors over the levels.
         scores: (B, nc, A) raw class logits.
         decoded: (B, 4 + nc, A): (cx, cy, w, h) in input pixels and sigmoid class scores.
+        one2one: an end-to-end head's one-to-one branch, the same three (`head.HeadOutput`); None for others.
     """
 
     neck: tuple[torch.Tensor, ...]
     boxes: torch.Tensor
     scores: torch.Tensor
     decoded: torch.Tensor
+    one2one: HeadOutput | None = None
 
 
 class Detector(Backbone):
-    """Backbone, neck and head of a YOLO11 detection config (`YOLO11Config(detector=True)`).
+    """Backbone, neck and head of a detector config (`FamilyConfig(detector=True)`).
 
-    The layers run in index order; a layer with `sources` takes those layers' outputs (the neck's
+    The layers run in index order; a layer with `sources` takes those layers' outputs (YOLO11's neck's
     concatenations take backbone layers 4, 6 and 10, Detect takes 16, 19 and 22), any other the previous
     layer's. Only outputs that a later layer takes are kept during the forward.
     """
@@ -52,6 +57,7 @@ class Detector(Backbone):
             raise ValueError(f"{config.label} is a backbone config: build it with build_backbone")
         super().__init__(config)
         self._kept = {source for sources in self.sources.values() for source in sources}
+        self._joins = {spec.name for spec in config.layers() if spec.block in ("concat", "detect")}  # take a list
         self.head_name = next(reversed(self._modules))
         self.class_names: tuple[str, ...] | None = None  # the trained weights' own names (`load_weights` sets them)
 
@@ -75,11 +81,16 @@ class Detector(Backbone):
         kept: dict[str, Any] = {}
         for name, layer in self.named_children():
             sources = self.sources.get(name)
-            x = layer([kept[s] for s in sources]) if sources else layer(x)
+            if not sources:
+                x = layer(x)
+            elif name in self._joins:
+                x = layer([kept[s] for s in sources])
+            else:  # one input, not the previous layer's
+                x = layer(kept[sources[0]])
             if name in self._kept:
                 kept[name] = x
         neck = tuple(kept[s] for s in self.sources[self.head_name])
-        return DetectorOutput(neck, x.boxes, x.scores, x.decoded)
+        return DetectorOutput(neck, x.boxes, x.scores, x.decoded, x.one2one)
 
 
 def build_detector(
@@ -91,21 +102,21 @@ def build_detector(
     dtype: torch.dtype = torch.float32,
     config: BackboneConfig | None = None,
 ) -> Detector:
-    """Build a YOLO11 detector in eval mode with deterministic random weights.
+    """Build a detector in eval mode with deterministic random weights.
 
     The backbone layers are the modules `build_backbone(arch)` builds. The head starts with the biases
     Ultralytics gives an untrained one (class scores near 1e-4 to 1e-2): random weights detect nothing;
     load a trained checkpoint with `weights.load_weights`.
 
     Args:
-        arch: "yolo11n" ... "yolo11x".
+        arch: "yolov8n" ... "yolo26x" (`config.ARCHITECTURES` without the tutorial).
         num_classes: classes of the head (80 for COCO).
         seed, device, dtype: as `build_backbone`.
         config: a ready detector config instead of `arch` and `num_classes`.
     """
     if config is None:
-        if not arch.startswith("yolo11"):
-            raise ValueError(f"the whole detector exists for YOLO11 (yolo11n ... yolo11x), not {arch!r}: its backbone only")
+        if arch == "tutorial":
+            raise ValueError("the tutorial is a backbone only; the whole detector exists for the Ultralytics families")
         config = make_config(arch, detector=True, num_classes=num_classes)
     return instantiate(Detector, config, seed, device, dtype)
 

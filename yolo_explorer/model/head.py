@@ -8,6 +8,7 @@ detection checkpoint loads key for key.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -62,17 +63,21 @@ class DFL(nn.Module):
 
 
 class HeadOutput(NamedTuple):
-    """What Detect computes for a batch: raw DFL logits, raw class logits, and the decoded predictions.
+    """What Detect computes for a batch: raw box and class logits, the decoded predictions, and for an end-to-end
+    head (YOLO26) the same three from its one-to-one branch.
 
     Attributes:
-        boxes: (B, 4 x 16, A), per anchor 16 logits for each of the left, top, right and bottom distances.
+        boxes: (B, 4 x reg_max, A): per anchor reg_max logits for each of the left, top, right and bottom distances
+            (16 bins decoded by the DFL), or the four distances themselves (reg_max 1, YOLO26).
         scores: (B, nc, A), class logits.
         decoded: (B, 4 + nc, A): (cx, cy, w, h) in input pixels, then the sigmoid class scores.
+        one2one: the one-to-one branch's (boxes, scores, decoded), read without NMS; None for a head without one.
     """
 
     boxes: torch.Tensor
     scores: torch.Tensor
     decoded: torch.Tensor
+    one2one: HeadOutput | None = None
 
 
 def anchor_points(
@@ -99,42 +104,83 @@ def decode_boxes(distances: torch.Tensor, points: torch.Tensor, strides: torch.T
 
 
 class Detect(nn.Module):
-    """YOLO11's detection head over three levels (SPEC section 3).
+    """The detection head over the pyramid's levels (SPEC sections 3 and 4): YOLO11's, YOLOv8's and YOLO26's.
 
-    Per level i a box branch `cv2[i]` (3x3 conv, 3x3 conv, 1x1 conv to 4 x 16 logits) and a class branch
-    `cv3[i]` ([depthwise 3x3, 1x1], [depthwise 3x3, 1x1], 1x1 conv to nc logits); `dfl` turns each side's 16
-    logits into a distance. Channels: c2 = max(16, ch[0] // 4, 64), c3 = max(ch[0], min(nc, 100)).
+    Per level i a box branch `cv2[i]` (3x3 conv, 3x3 conv, 1x1 conv to 4 x reg_max logits) and a class branch
+    `cv3[i]` ([depthwise 3x3, 1x1], [depthwise 3x3, 1x1], 1x1 conv to nc logits; YOLOv8's "legacy" one is two plain
+    3x3 convs); `dfl` turns each side's 16 logits into a distance (YOLO26 predicts the distance itself: reg_max 1,
+    no DFL). Channels: c2 = max(16, ch[0] // 4, 4 x reg_max), c3 = max(ch[0], min(nc, 100)).
+
+    An end-to-end head (YOLO26) has a second copy of both branches, `one2one_cv2` and `one2one_cv3`, trained to give
+    one box per object, read by taking the top scores without NMS; both branches run in every forward.
 
     Args:
         channels: input channels of each level (the neck's P3, P4, P5).
         strides: stride of each level in input pixels (8, 16, 32).
         num_classes: classes scored.
+        reg_max: bins per box side (16), or 1 for a direct distance.
+        end2end: add the one-to-one branches.
+        legacy: YOLOv8's class branch.
     """
 
-    def __init__(self, channels: Sequence[int], strides: Sequence[int], num_classes: int = COCO_CLASS_COUNT, **bn: float):
+    def __init__(
+        self,
+        channels: Sequence[int],
+        strides: Sequence[int],
+        num_classes: int = COCO_CLASS_COUNT,
+        reg_max: int = REG_MAX,
+        end2end: bool = False,
+        legacy: bool = False,
+        **bn: float,
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.strides = tuple(strides)
-        c2 = max(16, channels[0] // 4, 4 * REG_MAX)
+        self.reg_max = reg_max
+        self.legacy = legacy
+        c2 = max(16, channels[0] // 4, 4 * reg_max)
         c3 = max(channels[0], min(num_classes, 100))
         self.cv2 = nn.ModuleList(
-            nn.Sequential(ConvBNSiLU(c, c2, 3, **bn), ConvBNSiLU(c2, c2, 3, **bn), nn.Conv2d(c2, 4 * REG_MAX, 1))
+            nn.Sequential(ConvBNSiLU(c, c2, 3, **bn), ConvBNSiLU(c2, c2, 3, **bn), nn.Conv2d(c2, 4 * reg_max, 1))
             for c in channels
         )
-        self.cv3 = nn.ModuleList(
-            nn.Sequential(
-                nn.Sequential(_depthwise(c, c, **bn), ConvBNSiLU(c, c3, 1, **bn)),
-                nn.Sequential(_depthwise(c3, c3, **bn), ConvBNSiLU(c3, c3, 1, **bn)),
-                nn.Conv2d(c3, num_classes, 1),
-            )
-            for c in channels
+        self.cv3 = nn.ModuleList(self._class_branch(c, c3, bn) for c in channels)
+        self.dfl = DFL(reg_max) if reg_max > 1 else nn.Identity()
+        if end2end:
+            self.one2one_cv2 = copy.deepcopy(self.cv2)
+            self.one2one_cv3 = copy.deepcopy(self.cv3)
+
+    def _class_branch(self, c: int, c3: int, bn: dict[str, float]) -> nn.Sequential:
+        if self.legacy:
+            return nn.Sequential(ConvBNSiLU(c, c3, 3, **bn), ConvBNSiLU(c3, c3, 3, **bn), nn.Conv2d(c3, self.num_classes, 1))
+        return nn.Sequential(
+            nn.Sequential(_depthwise(c, c, **bn), ConvBNSiLU(c, c3, 1, **bn)),
+            nn.Sequential(_depthwise(c3, c3, **bn), ConvBNSiLU(c3, c3, 1, **bn)),
+            nn.Conv2d(c3, self.num_classes, 1),
         )
-        self.dfl = DFL(REG_MAX)
+
+    @property
+    def end2end(self) -> bool:
+        """Whether the head has a one-to-one branch (YOLO26)."""
+        return hasattr(self, "one2one_cv2")
+
+    def branches(self) -> dict[str, tuple[nn.ModuleList, nn.ModuleList]]:
+        """(box branches, class branches) by name: "one2many" (NMS follows), and "one2one" for an end-to-end head."""
+        out = {"one2many": (self.cv2, self.cv3)}
+        if self.end2end:
+            out["one2one"] = (self.one2one_cv2, self.one2one_cv3)
+        return out
 
     def forward(self, xs: Sequence[torch.Tensor]) -> HeadOutput:
+        out = self._branch(xs, self.cv2, self.cv3)
+        if self.end2end:
+            out = out._replace(one2one=self._branch(xs, self.one2one_cv2, self.one2one_cv3))
+        return out
+
+    def _branch(self, xs: Sequence[torch.Tensor], box: nn.ModuleList, cls: nn.ModuleList) -> HeadOutput:
         b = xs[0].shape[0]
-        boxes = torch.cat([branch(x).view(b, 4 * REG_MAX, -1) for branch, x in zip(self.cv2, xs, strict=True)], dim=2)
-        scores = torch.cat([branch(x).view(b, self.num_classes, -1) for branch, x in zip(self.cv3, xs, strict=True)], dim=2)
+        boxes = torch.cat([branch(x).view(b, 4 * self.reg_max, -1) for branch, x in zip(box, xs, strict=True)], dim=2)
+        scores = torch.cat([branch(x).view(b, self.num_classes, -1) for branch, x in zip(cls, xs, strict=True)], dim=2)
         points, strides = anchor_points([tuple(x.shape[2:]) for x in xs], self.strides, boxes)
         decoded = torch.cat((decode_boxes(self.dfl(boxes), points, strides), scores.sigmoid()), dim=1)
         return HeadOutput(boxes, scores, decoded)
@@ -147,12 +193,13 @@ class Detect(nn.Module):
         return max(fields), min(jump for _, jump, _ in inputs)
 
     def bias_init(self) -> None:
-        """The starting biases Ultralytics gives an untrained head: box logits 2.0, class logits for about
-        one object in 100 cells over 80 classes at 640 pixels (sigmoid scores near 1e-4 to 1e-2)."""
+        """The starting biases Ultralytics gives an untrained head, in every branch: box logits 2.0, class logits for
+        about one object in 100 cells over 80 classes at 640 pixels (sigmoid scores near 1e-4 to 1e-2)."""
         with torch.no_grad():
-            for box, cls, stride in zip(self.cv2, self.cv3, self.strides, strict=True):
-                box[-1].bias.fill_(2.0)
-                cls[-1].bias.fill_(math.log(5 / self.num_classes / (640 / stride) ** 2))
+            for boxes, classes in self.branches().values():
+                for box, cls, stride in zip(boxes, classes, self.strides, strict=True):
+                    box[-1].bias.fill_(2.0)
+                    cls[-1].bias.fill_(math.log(5 / self.num_classes / (640 / stride) ** 2))
 
 
 def _depthwise(c_in: int, c_out: int, **bn: float) -> ConvBNSiLU:
@@ -177,7 +224,8 @@ def _concat(spec: LayerSpec, c_in: int | tuple[int, ...]) -> nn.Module:
 
 
 def _detect(spec: LayerSpec, c_in: int | tuple[int, ...], strides: tuple[int, ...] = (8, 16, 32)) -> nn.Module:
-    return Detect(tuple(c_in) if isinstance(c_in, tuple) else (c_in,), strides, spec.num_classes, **bn_args(spec))
+    channels = tuple(c_in) if isinstance(c_in, tuple) else (c_in,)
+    return Detect(channels, strides, spec.num_classes, spec.reg_max, spec.end2end, spec.legacy, **bn_args(spec))
 
 
 # LayerSpec.block -> factory(spec, input channels), gathered by `backbone.BLOCKS`

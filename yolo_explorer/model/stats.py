@@ -17,10 +17,12 @@ import torchinfo
 from torch import nn
 
 from ..deployment.devices import dtype_from_name
+from ..forward.tensors import leaves
 from .config import BackboneConfig
-from .detector import build_model
-from .head import HeadOutput
+from .detector import Detector, build_model
+from .head import Detect, HeadOutput
 from .yolo11_blocks import Attention, attention_macs
+from .yolo12_blocks import AreaAttention
 
 __all__ = [
     "LayerStats",
@@ -82,6 +84,19 @@ class ModelStats:
     notes: tuple[str, ...] = field(default=())
     parts: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # ("backbone", layer names), neck, head
     batchnorm_outputs: int = 0  # elements every BatchNorm outputs for one image (what folding them into convs saves)
+    # an end-to-end head's one-to-one branch (YOLO26), included in the head's counts: both branches run in the model's
+    # forward, a deployed model keeps one (Ultralytics' fuse()): (parameters, MACs) of one branch
+    second_branch: tuple[int, int] = (0, 0)
+
+    @property
+    def deployed_params(self) -> int:
+        """Parameters of the model as deployed with one branch of its head (all of them for a head with one)."""
+        return self.params - self.second_branch[0]
+
+    @property
+    def deployed_flops(self) -> int:
+        """FLOPs as deployed with one branch of its head: what Ultralytics' info() says after fuse()."""
+        return self.flops - 2 * self.second_branch[1]
 
     def part_totals(self) -> dict[str, dict[str, int]]:
         """Parameters, MACs and activation bytes of each part (backbone, neck, head) of a detector; empty for a
@@ -125,19 +140,23 @@ class ModelStats:
             row = asdict(layer)
             row["output_shape"] = list(layer.output_shape)
             stages.append(row)
-        return {
-            "config": self.config,
-            "input": list(self.input_shape),
-            "dtype": self.dtype,
-            "stages": stages,
-            "total": {
-                "params": self.params,
-                "macs": self.macs,
-                "flops": self.flops,
-                "activation_bytes": self.activation_bytes,
-            },
-            "notes": list(self.notes),
-        } | ({"parts": self.part_totals()} if len(self.parts) > 1 else {})
+        return (
+            {
+                "config": self.config,
+                "input": list(self.input_shape),
+                "dtype": self.dtype,
+                "stages": stages,
+                "total": {
+                    "params": self.params,
+                    "macs": self.macs,
+                    "flops": self.flops,
+                    "activation_bytes": self.activation_bytes,
+                },
+                "notes": list(self.notes),
+            }
+            | ({"parts": self.part_totals()} if len(self.parts) > 1 else {})
+            | ({"deployed": {"params": self.deployed_params, "flops": self.deployed_flops}} if any(self.second_branch) else {})
+        )
 
 
 def parse_size(size: int | str | Sequence[int]) -> tuple[int, int]:
@@ -202,12 +221,17 @@ def model_stats(
     attention = dict.fromkeys(layers, 0)
     batchnorm = {"outputs": 0}
     handles = []
+    branch = {"second": 0}  # MACs of an end-to-end head's one-to-one branch
+    head = layers[model.head_name] if isinstance(model, Detector) else None
+    second = [head.one2one_cv2, head.one2one_cv3] if isinstance(head, Detect) and head.end2end else []
+    for conv in (m for part in second for m in part.modules() if isinstance(m, nn.Conv2d)):
+        handles.append(conv.register_forward_hook(_count_conv_macs(branch, "second")))
     for name, layer in layers.items():
         handles.append(layer.register_forward_hook(_record_shape(shapes, sizes, name)))
         for sub in layer.modules():
             if isinstance(sub, nn.Conv2d):
                 handles.append(sub.register_forward_hook(_count_conv_macs(macs, name)))
-            elif isinstance(sub, Attention):
+            elif isinstance(sub, (Attention, AreaAttention)):
                 handles.append(sub.register_forward_hook(_count_attention_macs(macs, attention, name)))
             elif isinstance(sub, nn.BatchNorm2d):
                 handles.append(sub.register_forward_hook(_count_outputs(batchnorm)))
@@ -260,6 +284,7 @@ def model_stats(
         notes=(note,) if note else (),
         parts=tuple(config.parts().items()),
         batchnorm_outputs=batchnorm["outputs"],
+        second_branch=(sum(p.numel() for part in second for p in part.parameters()), branch["second"]),
     )
 
 
@@ -267,7 +292,7 @@ def _record_shape(shapes: dict[str, tuple[int, ...]], sizes: dict[str, int], nam
     def hook(module: nn.Module, args: Any, output: torch.Tensor | HeadOutput) -> None:
         if isinstance(output, HeadOutput):  # Detect: its decoded predictions (4 + nc, anchors) stand for it
             shapes[name] = tuple(output.decoded.shape[1:])
-            sizes[name] = sum(t[0].numel() for t in output)
+            sizes[name] = sum(t[0].numel() for t in leaves(output))  # both branches of an end-to-end head
         else:
             shapes[name] = tuple(output.shape[1:])
             sizes[name] = output[0].numel()

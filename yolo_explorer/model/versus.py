@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import TUTORIAL_WIDTHS, YOLO11_SCALES, LayerSpec, TutorialConfig, YOLO11Config
+from .config import TUTORIAL_WIDTHS, YOLO11_SCALES, FamilyConfig, LayerSpec, TutorialConfig, YOLO11Config
 from .stats import ModelStats, model_stats
 
 __all__ = ["Difference", "StageRow", "WidthMatch", "closest_widths", "differences", "stage_rows"]
@@ -59,7 +59,7 @@ class WidthMatch:
     macs_at_width: int
 
 
-def stage_rows(config: TutorialConfig | YOLO11Config, stats: ModelStats) -> list[StageRow]:
+def stage_rows(config: TutorialConfig | FamilyConfig, stats: ModelStats) -> list[StageRow]:
     """Group a backbone's per-layer statistics into its stages (stem, stages 1 to 4)."""
     by_name = {layer.name: layer for layer in stats.layers}
     rows = []
@@ -87,7 +87,7 @@ def _layer_label(name: str, block: str) -> str:
 class _Variant:
     """A YOLO11 config with its layer plan edited: the backbone without one design choice."""
 
-    base: YOLO11Config
+    base: FamilyConfig
     edit: Callable[[tuple[LayerSpec, ...]], tuple[LayerSpec, ...]]
 
     @property
@@ -119,7 +119,7 @@ class _Variant:
         return {"arch": self.arch}
 
 
-def differences(config: YOLO11Config, size: int | tuple[int, int] = 640) -> list[Difference]:
+def differences(config: FamilyConfig, size: int | tuple[int, int] = 640) -> list[Difference]:
     """Each place YOLO11 departs from the tutorial's plan, with its measured cost at `size`."""
     stats = model_stats(config, size)
     layers = {layer.name: layer for layer in stats.layers}

@@ -38,12 +38,16 @@ from .checkpoints import (
     read_bytes,
     read_checkpoint,
 )
-from .config import YOLO11_BACKBONE_LAYERS, YOLO11_HEAD_LAYER, YOLO11_SCALES, BackboneConfig, YOLO11Config, make_config
+from .config import ARCHITECTURES, BackboneConfig, FamilyConfig, family_table, make_config
 from .detector import Detector, build_detector, with_classes
+from .families import FAMILIES
+from .table import ModelTable, TableError
 
 __all__ = [
     "FolderFile",
     "foreign_model",
+    "table_config",
+    "table_name",
     "WeightsMismatchError",
     "WeightsReport",
     "checkpoint_config",
@@ -117,7 +121,7 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
     if branches and checkpoint_task(state) == "obb":
         raise WeightsMismatchError(
             "these are the weights of an oriented-box (OBB) model: its boxes turn by an angle "
-            f"({YOLO11_HEAD_LAYER}.cv4) that this detector does not predict, so its boxes would be wrong; nothing was "
+            f"({model.head_name}.cv4) that this detector does not predict, so its boxes would be wrong; nothing was "
             'loaded. Pick "backbone only" to use its backbone.',
             [],
             branches,
@@ -142,9 +146,10 @@ def match_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -
     if missing or unexpected or wrong_shape:
         arch = getattr(getattr(model, "config", None), "label", type(model).__name__)
         backbone_only = isinstance(model, Detector) and missing and not unexpected and not wrong_shape
-        backbone_only = backbone_only and all(int(k.split(".")[0]) >= YOLO11_BACKBONE_LAYERS for k in missing)
+        cut = model.config.table.backbone_rows if backbone_only else 0
+        backbone_only = backbone_only and all(int(k.split(".")[0]) >= cut for k in missing)
         hint = (
-            'These are backbone weights (layers 0-10) without a neck and head: pick "backbone only" to use them.'
+            f'These are backbone weights (layers 0-{cut - 1}) without a neck and head: pick "backbone only" to use them.'
             if backbone_only
             else "Pick the architecture (and width or scale) the weights were trained with."
         )
@@ -251,22 +256,51 @@ def checkpoint_config(config: BackboneConfig, state_dict: Mapping[str, torch.Ten
     return config
 
 
-def foreign_model(checkpoint: Checkpoint) -> str | None:
-    """What an Ultralytics checkpoint of a family this explorer does not build says it is, from the table it carries:
-    "Ultralytics' YOLO26n (yolo26n.yaml, 80 classes), a family this explorer does not build yet (it builds YOLO11 n-x
-    and the tutorial's backbone)"; None for YOLO11, for files without a table, and for a table of another name."""
-    file = checkpoint.model_file
-    if file is None or file.startswith("yolo11"):
+def table_config(checkpoint: Checkpoint) -> FamilyConfig | None:
+    """The whole detector an Ultralytics checkpoint's own table describes (`Checkpoint.table`, read as plain data): a
+    shipped family when the table is that family's (yolo26n.pt is YOLO26n), else the table itself (a P2 head, another
+    scale); the class count of its head. None for a file without a table.
+
+    Raises:
+        TableError: the table names a module or layout this explorer does not build (the message names the row).
+    """
+    if checkpoint.table is None:
         return None
-    label = Path(file).stem.replace("yolo", "YOLO", 1)
-    classes = (checkpoint.table or {}).get("nc")
-    head = ""
-    if isinstance(classes, int) and classes > 0:
-        head = f", {classes} class" + ("es" if classes > 1 else "")
-    return (
-        f"Ultralytics' {label} ({file}{head}), a family this explorer does not build yet (it builds YOLO11 n-x and the "
-        "tutorial's backbone)"
-    )
+    name, scale = table_name(checkpoint)
+    table = ModelTable.read(checkpoint.table, name=name)
+    if scale is None or scale not in table.scale_letters:
+        scale = table.scale or next(iter(table.scale_letters), "")
+    classes = checkpoint_classes(checkpoint.state) or table.nc
+    for family in FAMILIES:
+        if table.architecture == family_table(family).architecture:
+            return FamilyConfig(family, scale, detector=True, num_classes=classes)
+    return FamilyConfig(name, scale, detector=True, num_classes=classes, table=table)
+
+
+def table_name(checkpoint: Checkpoint) -> tuple[str, str | None]:
+    """(table name, scale) from the file name Ultralytics keeps ("yolo26n.yaml" -> ("yolo26", "n"), as its
+    `guess_model_scale` reads a name) and the scale it saved; ("model", None) when it has neither."""
+    file = checkpoint.model_file or "model.yaml"
+    stem = Path(file).stem
+    scale = (checkpoint.table or {}).get("scale")
+    match = re.match(r"^(yolo(?:e-)?v?\d+)([nslmx])(.*)$", stem)
+    if match:
+        return match[1] + match[3], scale if isinstance(scale, str) else match[2]
+    return stem, scale if isinstance(scale, str) else None
+
+
+def foreign_model(checkpoint: Checkpoint) -> str | None:
+    """What an Ultralytics checkpoint whose table this explorer cannot build says it is, in one line: "Ultralytics'
+    yolov8n-p6 (yolov8n-p6.yaml, 80 classes), which this explorer cannot build: row 14 ... unknown module 'C2' ...";
+    None for a buildable table and for files without one."""
+    try:
+        table_config(checkpoint)
+    except TableError as err:
+        file = checkpoint.model_file or "its table"
+        classes = (checkpoint.table or {}).get("nc")
+        head = f", {classes} class" + ("es" if classes > 1 else "") if isinstance(classes, int) and classes > 0 else ""
+        return f"Ultralytics' {Path(file).stem} ({file}{head}), which this explorer cannot build: {err}"
+    return None
 
 
 def fitting_config(state_dict: Mapping[str, torch.Tensor]) -> BackboneConfig:
@@ -280,7 +314,8 @@ def fitting_config(state_dict: Mapping[str, torch.Tensor]) -> BackboneConfig:
     """
     state = flatten_state(state_dict)
     closest: tuple[int, BackboneConfig, WeightsMismatchError] | None = None
-    for config in [make_config(f"yolo11{scale}") for scale in YOLO11_SCALES] + _tutorial_candidates(state):
+    families = [make_config(arch) for arch in ARCHITECTURES if arch != "tutorial"]
+    for config in families + _tutorial_candidates(state):
         try:
             match_state_dict(build_backbone(config=config, device="meta"), state)
         except WeightsMismatchError as err:
@@ -299,7 +334,8 @@ def fitting_config(state_dict: Mapping[str, torch.Tensor]) -> BackboneConfig:
         if keys
     )
     raise WeightsMismatchError(
-        f"fits none of the architectures (YOLO11 n-x, or the tutorial at any width); the closest is {config.label}: {detail}",
+        f"fits none of the architectures (YOLOv8, YOLO11, YOLO12 and YOLO26 n-x, or the tutorial at any width); "
+        f"the closest is {config.label}: {detail}",
         err.missing,
         err.unexpected,
         err.wrong_shape,
@@ -354,7 +390,7 @@ def scan_folder(folder: str | Path, *, max_bytes: int = DEFAULT_MAX_WEIGHT_BYTES
             checkpoint = read_checkpoint(data, max_bytes=max_bytes)
             state = checkpoint.state
             config = fitting_config(state)
-            if isinstance(config, YOLO11Config) and checkpoint_classes(state) is not None:
+            if isinstance(config, FamilyConfig) and checkpoint_classes(state) is not None:
                 # a whole detection model: kept whole, for the detector (its backbone takes layers 0-10)
                 whole = checkpoint_config(dataclasses.replace(config, detector=True), state)
                 matched, _, _ = match_state_dict(build_detector(config=whole, device="meta"), state)

@@ -15,7 +15,7 @@ from torch import nn
 from .blocks import Bottleneck, ConvBNSiLU, bn_args
 from .config import LayerSpec
 
-__all__ = ["FACTORIES", "C2PSA", "C3k", "C3k2", "Attention", "PSABlock", "attention_macs"]
+__all__ = ["FACTORIES", "C2PSA", "C3k", "C3k2", "Attention", "PSABlock", "attention_macs", "chain_field"]
 
 
 class C3k(nn.Module):
@@ -43,19 +43,35 @@ class C3k(nn.Module):
 class C3k2(nn.Module):
     """YOLO11's C3k2: as the tutorial's (split, chain n inner blocks keeping every output, concatenate,
     project), but the inner blocks are C3k (c3k=True) or Bottlenecks with expansion 0.5 (c3k=False),
-    and they are called `m`.
+    and they are called `m`. With `attn` (YOLO26's last C3k2) each inner block is a Bottleneck followed by
+    a PSABlock: attention over the whole map inside the neck.
 
     Channels: c_in -> 2c (cv1) -> halves of c -> n blocks of c -> (2 + n) c -> c_out (cv2), c = int(c_out * e).
     """
 
-    def __init__(self, c_in: int, c_out: int, n: int = 1, c3k: bool = False, e: float = 0.5, shortcut: bool = True, **bn: float):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        n: int = 1,
+        c3k: bool = False,
+        e: float = 0.5,
+        shortcut: bool = True,
+        attn: bool = False,
+        **bn: float,
+    ):
         super().__init__()
         self.c = int(c_out * e)
         self.cv1 = ConvBNSiLU(c_in, 2 * self.c, 1, **bn)
         self.cv2 = ConvBNSiLU((2 + n) * self.c, c_out, 1, **bn)
-        self.m = nn.ModuleList(
-            C3k(self.c, self.c, 2, shortcut, **bn) if c3k else Bottleneck(self.c, self.c, shortcut, e=0.5, **bn) for _ in range(n)
-        )
+        self.m = nn.ModuleList(self._inner(c3k, shortcut, attn, bn) for _ in range(n))
+
+    def _inner(self, c3k: bool, shortcut: bool, attn: bool, bn: dict[str, float]) -> nn.Module:
+        if attn:
+            return nn.Sequential(Bottleneck(self.c, self.c, shortcut, e=0.5, **bn), PSABlock(self.c, **bn))
+        if c3k:
+            return C3k(self.c, self.c, 2, shortcut, **bn)
+        return Bottleneck(self.c, self.c, shortcut, e=0.5, **bn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = list(self.cv1(x).chunk(2, dim=1))
@@ -65,8 +81,15 @@ class C3k2(nn.Module):
     def receptive_field(self, rf: int, jump: int, side: int) -> tuple[int, int]:
         rf, jump = self.cv1.receptive_field(rf, jump, side)
         for block in self.m:
-            rf, jump = block.receptive_field(rf, jump, side)
+            rf, jump = chain_field(block, rf, jump, side)
         return self.cv2.receptive_field(rf, jump, side)
+
+
+def chain_field(block: nn.Module, rf: int, jump: int, side: int) -> tuple[int, int]:
+    """(rf, jump) after a block, or after each block of an `nn.Sequential` in turn."""
+    for part in block if isinstance(block, nn.Sequential) else (block,):
+        rf, jump = part.receptive_field(rf, jump, side)
+    return rf, jump
 
 
 class Attention(nn.Module):
@@ -103,12 +126,17 @@ class Attention(nn.Module):
         # every output position sees every input position: the union of their windows
         return rf + (side - 1) * jump, jump
 
+    def product_macs(self, positions: int) -> int:
+        """Multiply-accumulates of the two attention products for one image of `positions` (H x W) positions:
+        q^T k is (N x key_dim)(key_dim x N), v attn^T is (head_dim x N)(N x N), per head."""
+        return self.heads * positions * positions * (self.key_dim + self.head_dim)
 
-def attention_macs(attention: Attention, positions: int) -> int:
-    """Multiply-accumulates of the two attention products for one image of `positions` (H x W)
-    positions: q^T k is (N x key_dim)(key_dim x N), v attn^T is (head_dim x N)(N x N), per head.
-    Module-based counters (torchinfo, conv hooks) do not see these: they are not modules."""
-    return attention.heads * positions * positions * (attention.key_dim + attention.head_dim)
+
+def attention_macs(attention: nn.Module, positions: int) -> int:
+    """Multiply-accumulates of an attention module's two matrix products for one image of `positions` (H x W)
+    positions (`product_macs` of `Attention` and of YOLO12's `AreaAttention`). Module-based counters (torchinfo,
+    conv hooks) do not see these: they are not modules."""
+    return attention.product_macs(positions)
 
 
 class PSABlock(nn.Module):
@@ -152,7 +180,7 @@ class C2PSA(nn.Module):
 
 
 def _c3k2(spec: LayerSpec, c_in: int) -> nn.Module:
-    return C3k2(c_in, spec.channels, spec.repeats, spec.c3k, spec.expansion, spec.shortcut, **bn_args(spec))
+    return C3k2(c_in, spec.channels, spec.repeats, spec.c3k, spec.expansion, spec.shortcut, spec.attention, **bn_args(spec))
 
 
 def _c2psa(spec: LayerSpec, c_in: int) -> nn.Module:

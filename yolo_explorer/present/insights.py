@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from ..detection.assignment import TruthAssignment
 from ..detection.object_size import ObjectSize
 from ..model.compare import CompareRow
-from ..model.config import YOLO11Config
 from ..model.stats import ModelStats
 from .formatting import human_bytes, human_count, shape_str
 
@@ -47,8 +46,10 @@ def backbone_of(stats: ModelStats) -> ModelStats:
     if len(stats.parts) < 2:
         return stats
     names = set(dict(stats.parts)["backbone"])
-    features = {layer: level for level, layer in YOLO11Config().outputs}  # the backbone's own P3, P4, P5
-    layers = tuple(dataclasses.replace(s, feature=features.get(s.name, "")) for s in stats.layers if s.name in names)
+    backbone = [layer for layer in stats.layers if layer.name in names]
+    last = {layer.stride: layer.name for layer in backbone if layer.stride >= 8}  # its last layer at each stride
+    features = {name: f"P{stride.bit_length() - 1}" for stride, name in last.items()}  # the backbone's own P3, P4, P5
+    layers = tuple(dataclasses.replace(s, feature=features.get(s.name, "")) for s in backbone)
     return dataclasses.replace(stats, layers=layers, parts=())
 
 
@@ -154,12 +155,19 @@ def info_flops_insight(stats: ModelStats) -> str | None:
         return None
     extra = BATCHNORM_THOP_FLOPS * stats.batchnorm_outputs
     h, w = stats.input_shape[1:]
+    fused = stats.deployed_flops
+    branch = (
+        f" and keeps one of the head's two branches (the other, {2 * stats.second_branch[1] / 1e9:.2f} GFLOPs, is the "
+        "same size and runs only in training or when asked for)"
+        if any(stats.second_branch)
+        else ""
+    )
     return (
         f"Ultralytics' `model.info()` would say {(stats.flops + extra) / 1e9:.1f} GFLOPs for this model unfused at "
-        f"{h}×{w} and {stats.flops / 1e9:.1f} fused. Its counter (thop) books each BatchNorm's four operations per "
+        f"{h}×{w} and {fused / 1e9:.1f} fused. Its counter (thop) books each BatchNorm's four operations per "
         f"output element as four multiply-adds, {BATCHNORM_THOP_FLOPS} FLOPs × {stats.batchnorm_outputs:,} outputs = "
-        f"{extra / 1e9:.2f} GFLOPs; `fuse()`, which `predict` runs, folds every BatchNorm into its conv, and then it "
-        f"counts what torch.utils.flop_counter counts here, {stats.flops / 1e9:.2f} GFLOPs."
+        f"{extra / 1e9:.2f} GFLOPs; `fuse()`, which `predict` runs, folds every BatchNorm into its conv{branch}, and "
+        f"then it counts what torch.utils.flop_counter counts here, {fused / 1e9:.2f} GFLOPs."
     )
 
 
