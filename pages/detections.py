@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from pages.ui.controls import CONF, INPUT, INPUTS, IOU
+from pages.ui.controls import BRANCH, BRANCH_OPTIONS, CONF, INPUT, INPUTS, IOU
 from yolo_explorer.detection.detections import Nms
 from yolo_explorer.detection.walkthrough import SIDES, Walkthrough, box_distributions
 from yolo_explorer.forward.preprocess import letterbox_size
@@ -33,6 +33,7 @@ class Request:
 
     nms: Nms
     rect: bool  # padded only to a multiple of 32, as `yolo predict` (else the sidebar's whole size)
+    branch: str = "one2many"  # the head's branch read: YOLO26 has a one-to-one one too (no NMS)
 
 
 def main() -> None:
@@ -40,19 +41,25 @@ def main() -> None:
     st.title("Detections")
     if not settings.detector:
         st.info(
-            "Detections come from the whole detector: pick a YOLO11 scale and **Whole detector** in the sidebar "
-            "(the tutorial builds the backbone only).",
+            "Detections come from the whole detector: pick an Ultralytics family (YOLO26, YOLO12, YOLO11, YOLOv8) and "
+            "**Whole detector** in the sidebar (the tutorial builds the backbone only).",
             icon=":material/info:",
         )
         return
     trained = settings.weights is not None and settings.weights.classes is not None
     request = controls(settings, trained)
     with ui.guard("running the detector on the image"):
-        result = ui.detections_for(settings, request.nms, request.rect)
+        result = ui.detections_for(settings, request.nms, request.rect, request.branch)
         image = ui.image_for(settings.photo)
     if trained:
         draw_boxes(settings, request, result, image)
-        walk(settings, request)
+        if request.branch == "one2one":
+            st.caption(
+                "No NMS to walk through: the one-to-one branch was trained to give each object one box, so its top "
+                "scores are read as they are (switch to the one-to-many branch to see NMS step by step)."
+            )
+        else:
+            walk(settings, request)
         why(settings, request, result, image)
         heading, notes = "Best class score per cell, before the threshold", None
     else:
@@ -63,7 +70,7 @@ def main() -> None:
 def controls(settings: ui.Settings, trained: bool) -> Request:
     """The thresholds, the input and (with trained weights) the classes and the kind of suppression; a link to this
     view may set the thresholds and the input (conf=0.5&iou=0.45&input=full)."""
-    for control in (CONF, IOU, INPUT):  # a link to this view may set the thresholds and the input
+    for control in (CONF, IOU, INPUT, BRANCH):  # a link to this view may set the thresholds, the input and the branch
         linked = ui.links.linked(control.link)
         if linked is None:
             continue
@@ -72,6 +79,20 @@ def controls(settings: ui.Settings, trained: bool) -> Request:
         except ValueError as err:
             st.caption(f":material/link: The link's {control.link}={escape_markdown(linked[:40])} is not {err}.")
 
+    branch = "one2many"
+    if settings.config.table.end2end:
+        chosen = st.segmented_control(
+            "Head branch",
+            BRANCH.values,
+            default=BRANCH.default,
+            required=True,
+            key=BRANCH.key,
+            help="YOLO26's head has two copies of its branches. The one-to-many one was trained to give several boxes per "
+            "object, read through NMS: what `yolo predict` runs by default since Ultralytics 8.4.142. The one-to-one one "
+            "was trained to give one box per object: its top scores are read without NMS (`predict(nms=False)`).",
+        )
+        branch = next(word for word, option in BRANCH_OPTIONS.items() if option == chosen)
+        ui.links.publish_page(BRANCH.link, branch)
     left, right = st.columns(2)
     conf = left.slider(
         "Score threshold",
@@ -90,6 +111,7 @@ def controls(settings: ui.Settings, trained: bool) -> Request:
         IOU.step,
         key=IOU.key,
         help="Of two boxes of the same class overlapping more than this (intersection over union), the lower-scored is dropped.",
+        disabled=branch == "one2one",
     )
 
     with ui.guard("reading the image"):
@@ -127,7 +149,7 @@ def controls(settings: ui.Settings, trained: bool) -> Request:
         )
         picked = tuple(sorted(names.index(name) for name in chosen)) or None
 
-    return Request(Nms(conf, iou, agnostic, picked), rect)
+    return Request(Nms(conf, iou, agnostic, picked), rect, branch)
 
 
 def draw_boxes(settings: ui.Settings, request: Request, result, image) -> None:
@@ -260,11 +282,18 @@ def draw_walk(walked: Walkthrough, box, output) -> None:
             + "."
         )
     bins = box_distributions(output, kept.anchor, box.size)
+    sides = ", ".join(f"{side} {px:.0f} px" for side, px in zip(SIDES, bins.expected_pixels, strict=True))
+    if not bins.probabilities[0]:  # YOLO26: no DFL
+        st.caption(
+            f"How the head draws that box: this head has no distribution focal loss (reg_max 1): each side's distance "
+            f"from the cell's centre is one number it predicts, here {sides} at stride {bins.stride}."
+        )
+        return
     ui.show(dfl_figure(bins.probabilities, bins.expected, SIDES), key="det_dfl")
     st.caption(
         "How the head draws that box: each side's distance from the cell's centre is a distribution over 0 to 15 cells "
         "(the distribution focal loss's 16 bins); the box uses each distribution's expected value (dotted), here "
-        + ", ".join(f"{side} {px:.0f} px" for side, px in zip(SIDES, bins.expected_pixels, strict=True))
+        + sides
         + f" at stride {bins.stride}."
     )
 

@@ -47,7 +47,8 @@ def controls(settings: ui.Settings) -> tuple[BackboneConfig, BackboneConfig]:
         if settings.arch == "tutorial":
             st.session_state["vs_width"] = settings.width
         else:
-            st.session_state["vs_scale"] = settings.arch.removeprefix("yolo11")
+            scale = getattr(settings.config, "scale", "")
+            st.session_state["vs_scale"] = scale if scale in YOLO11_SCALES else "n"  # another family: its scale letter
 
     st.session_state.setdefault("vs_width", 16)
     st.session_state.setdefault("vs_scale", "n")

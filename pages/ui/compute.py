@@ -209,11 +209,14 @@ def _detector_forward(key: tuple, _settings: Settings, _rect: bool) -> FeatureRe
     return extract_features(model, image, _settings.size, (), batch_norm=_settings.batch_norm, rect=_rect)
 
 
-def detections_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True) -> DetectionResult:
-    """The current photo's detections with these NMS settings: from the detector's forward (`detector_forward`,
-    once per photo and settings), then NMS for each set of thresholds."""
+def detections_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True, branch: str = "one2many") -> DetectionResult:
+    """The current photo's detections with these NMS settings, read from `branch` of the head: from the detector's
+    forward (`detector_forward`, once per photo and settings, both branches of a YOLO26), then NMS (or the one-to-one
+    top-k) for each set of thresholds."""
     forward = detector_forward(settings, rect)
-    return _detections(settings.forward_key, forward.box.size, nms, forward.box, forward.predictions, settings.class_names)
+    return _detections(
+        settings.forward_key, forward.box.size, nms, branch, forward.box, forward.predictions, settings.class_names
+    )
 
 
 def walk_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True) -> tuple[Walkthrough, FeatureResult]:
@@ -231,9 +234,15 @@ def _walk(forward_key: tuple, size: tuple[int, int], nms: Nms, _output: Detector
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _detections(
-    forward_key: tuple, size: tuple[int, int], nms: Nms, _box: Letterbox, _output: DetectorOutput, names: tuple[str, ...]
+    forward_key: tuple,
+    size: tuple[int, int],
+    nms: Nms,
+    branch: str,
+    _box: Letterbox,
+    _output: DetectorOutput,
+    names: tuple[str, ...],
 ) -> DetectionResult:
-    return detections_from(_output, _box, names, nms)
+    return detections_from(_output, _box, names, nms, branch=branch)
 
 
 def assignment_for(settings: Settings, truths: tuple[Truth, ...]) -> tuple[Assignment, Letterbox]:

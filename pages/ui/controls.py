@@ -28,6 +28,10 @@ BN_MODES = {
 }
 PARTS = {"backbone": "Backbone only", "detector": "Whole detector"}  # a link's word -> the widget's option
 INPUTS = {"predict": "As `yolo predict`", "full": "The sidebar's whole size"}  # Detections' input: a link's word -> option
+BRANCH_OPTIONS = {  # Detections' branch of a YOLO26 head: a link's word -> option
+    "one2many": "One-to-many + NMS (predict's default)",
+    "one2one": "One-to-one, no NMS (nms=False)",
+}
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,9 @@ SAMPLE = Control("sample", "sample", next(iter(SAMPLES)), _choice(SAMPLES), what
 CONF = Control("det_conf", "conf", PREDICT.conf, low=0.05, high=0.95, step=0.05, what="from 0.05 to 0.95 in steps of 0.05")
 IOU = Control("det_iou", "iou", PREDICT.iou, low=0.10, high=0.95, step=0.05, what="from 0.1 to 0.95 in steps of 0.05")
 INPUT = Control("det_input", "input", INPUTS["predict"], INPUTS, what="predict or full")
+BRANCH = Control("det_branch", "branch", BRANCH_OPTIONS["one2many"], BRANCH_OPTIONS, what="one2many or one2one")
 
-CONTROLS = (ARCH, PART, WIDTH, DEPTH, SEED, BATCH_NORM, SQUARE, SIDE, HEIGHT, WIDTH_PX, SAMPLE, CONF, IOU, INPUT)
+CONTROLS = (ARCH, PART, WIDTH, DEPTH, SEED, BATCH_NORM, SQUARE, SIDE, HEIGHT, WIDTH_PX, SAMPLE, CONF, IOU, INPUT, BRANCH)
 SIZE_WHAT = f"a size S or HxW, multiples of 32 from {SIZES[0]} to {SIZES[-1]}"
 
 

@@ -21,11 +21,27 @@ import streamlit as st
 
 from yolo_explorer.present.formatting import escape_markdown
 
-from .controls import ARCH, BATCH_NORM, CONF, DEPTH, INPUT, IOU, PART, PARTS, SAMPLE, SEED, SIDE, SIZE_WHAT, WIDTH, Control
+from .controls import (
+    ARCH,
+    BATCH_NORM,
+    BRANCH,
+    CONF,
+    DEPTH,
+    INPUT,
+    IOU,
+    PART,
+    PARTS,
+    SAMPLE,
+    SEED,
+    SIDE,
+    SIZE_WHAT,
+    WIDTH,
+    Control,
+)
 from .settings import Settings
 
 SIDEBAR = ("arch", "part", "w", "n", "seed", "bn", "size", "device", "dtype", "sample", "weights")
-PAGE = ("layer", CONF.link, IOU.link, INPUT.link)  # a page's own: Feature maps' layer, Detections' thresholds and input
+PAGE = ("layer", CONF.link, IOU.link, INPUT.link, BRANCH.link)  # a page's own: Feature maps' layer, Detections' choices
 RANDOM = "random"
 _MAX_SHOWN = 40  # characters of a refused value shown in the note
 _READ = "_link_read"  # the session's link was read (once, on its first run)

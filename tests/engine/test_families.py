@@ -153,3 +153,21 @@ def test_the_one_to_one_top_k_is_ultralytics(name):
         assert anchors.tolist() == entry[f"nms_large{suffix}_idx"].tolist()
         (rows,), _ = one_to_one(large_out.one2one.decoded, Nms(conf=conf, iou=iou))
         torch.testing.assert_close(rows, entry[f"e2e_large{suffix}"], rtol=1e-4, atol=1e-3)
+
+
+def test_detect_says_which_branch_it_ran_and_offers_both(capsys):
+    """`detect` reads YOLO26's one-to-many branch through NMS by default (predict's default since 8.4.142) and its
+    one-to-one branch without NMS with --branch one2one; the same boxes as the engine's two readings."""
+    from yolo_explorer.cli import main
+
+    tiny = str(DATA / "ultralytics_tiny_yolo26.pt")
+    photo = str(DATA / "photos" / "tiny_40x24.png")
+    for branch in ("one2many", "one2one"):
+        assert main(["detect", "--weights", tiny, "--image", photo, "--imgsz", "128", "--branch", branch, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["branch"] == branch and out["model"] == "yolo26-n (its own table) detector, 1 class"
+    assert main(["detect", "--weights", tiny, "--image", photo, "--imgsz", "128"]) == 0
+    assert "the one-to-many branch, NMS per class at IoU 0.70; --branch one2one for the NMS-free one" in capsys.readouterr().out
+    assert main(["detect", "--arch", "yolo11n", "--image", photo, "--branch", "one2one"]) == 2
+    assert "YOLO11n detector has one branch" in capsys.readouterr().err
+    assert main(["detect", "--weights", tiny, "--image", photo, "--branch", "one2one", "--steps"]) == 2

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..detection.detections import PREDICT, Nms, class_names, detect
+from ..detection.detections import BRANCHES, PREDICT, Nms, class_names, detect
 from ..detection.explain import explain
 from ..detection.walkthrough import Walkthrough, walkthrough
 from ..model.blocks import fold_batchnorm
@@ -19,7 +19,7 @@ from .common import BadArgument, Subcommands, class_ids, count, fraction, model_
 def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "detect",
-        help="the whole YOLO11 detector on one image: the boxes NMS keeps (table, JSON, a picture), as `yolo predict`",
+        help="the whole detector on one image: the boxes NMS keeps (table, JSON, a picture), as `yolo predict`",
     )
     model_args(p, whole=True)
     p.add_argument("--image", required=True, type=Path, help="image file")
@@ -35,6 +35,13 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--only", nargs="+", metavar="CLASS", help="keep only these classes, by name or index (person 2 ...)")
     p.add_argument("--agnostic", action="store_true", help="suppress overlapping boxes across classes (default per class)")
     p.add_argument("--max-det", type=positive, default=PREDICT.max_det, help="boxes kept at most (default %(default)s)")
+    p.add_argument(
+        "--branch",
+        choices=list(BRANCHES),
+        default="one2many",
+        help="YOLO26's head has two: one2many, read through NMS (what `yolo predict` runs by default since Ultralytics "
+        "8.4.142), or one2one, its top scores without NMS (`predict(nms=False)`) (default %(default)s)",
+    )
     p.add_argument(
         "--steps",
         action="store_true",
@@ -63,8 +70,13 @@ def run(args: argparse.Namespace) -> None:
         raise BadArgument(f"--out: write a .png or .jpg, not {args.out.name!r}")
     if args.explain_out is not None and not args.explain:
         raise BadArgument("--explain-out: say how many boxes to explain with --explain K")
+    if args.steps and args.branch == "one2one":
+        raise BadArgument("--steps walks NMS, which the one-to-one branch does without: drop --steps or use --branch one2many")
     image = photo(args.image)
     model = model_on(args)
+    end2end = getattr(model.get_submodule(model.head_name), "end2end", False)
+    if args.branch == "one2one" and not end2end:
+        raise BadArgument(f"--branch one2one: {model.config.label} has one branch (the one-to-one branch is YOLO26's)")
     fold_batchnorm(model)  # as Ultralytics' predict runs a model (its fuse()): the same outputs, faster
     names = class_names(model.num_classes, model.class_names)
     only = class_ids(args.only, names) if args.only else None
@@ -75,7 +87,7 @@ def run(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     nms = Nms(args.conf, args.iou, args.agnostic, only, args.max_det)
-    result = detect(model, image, args.imgsz, nms, rect=args.rect, keep_predictions=args.steps)
+    result = detect(model, image, args.imgsz, nms, rect=args.rect, keep_predictions=args.steps, branch=args.branch)
     h, w = result.box.size
     if args.out is not None:
         from ..present.rendering import boxes_image
@@ -96,10 +108,15 @@ def run(args: argparse.Namespace) -> None:
     else:
         suppression = "across classes" if args.agnostic else "per class"
         among = f" of {', '.join(names[i] for i in only)}" if only else ""
+        how = f"NMS {suppression} at IoU {args.iou:.2f}"
+        if args.branch == "one2one":
+            how = "the one-to-one branch's top scores, no NMS" + (", one class per cell" if args.agnostic else "")
+        elif end2end:
+            how = f"the one-to-many branch, {how}; --branch one2one for the NMS-free one"
         print(
             f"{model.config.label}, {image.height}x{image.width} photo (HxW) letterboxed to {h}x{w}: "
             f"{len(result.detections)} boxes kept of {result.candidates} cells above {args.conf:.2f}{among} "
-            f"(NMS {suppression} at IoU {args.iou:.2f}; best score anywhere {result.best_score:.3g})"
+            f"({how}; best score anywhere {result.best_score:.3g})"
         )
         if result.detections:
             width = max(len("class"), *(len(d.name) for d in result.detections))

@@ -36,7 +36,7 @@ import torch
 from ..forward.preprocess import Letterbox
 from ..model.config import PYRAMID
 from ..model.detector import DetectorOutput
-from ..model.head import REG_MAX, anchor_points
+from ..model.head import anchor_points
 from .detections import Cell, anchor_cells
 
 __all__ = [
@@ -191,8 +191,12 @@ def predicted_boxes(
     logits = output.boxes[0].detach().float().T  # (A, 4 x bins)
     points, anchor_strides = anchor_points(grids, strides, logits)
     points, anchor_strides = points.T, anchor_strides.T  # (A, 2), (A, 1): in cells, as make_anchors gives them
-    bins = torch.arange(REG_MAX, dtype=logits.dtype)
-    distances = logits.view(-1, 4, REG_MAX).softmax(2).matmul(bins)  # (A, 4): left, top, right, bottom, in cells
+    reg_max = logits.shape[1] // 4  # 16 bins per side, or 1: YOLO26 predicts the distance itself (no DFL)
+    if reg_max > 1:
+        bins = torch.arange(reg_max, dtype=logits.dtype)
+        distances = logits.view(-1, 4, reg_max).softmax(2).matmul(bins)  # (A, 4): left, top, right, bottom, in cells
+    else:
+        distances = logits
     left_top, right_bottom = distances.chunk(2, -1)
     boxes = torch.cat((points - left_top, points + right_bottom), -1) * anchor_strides
     scores = output.scores[0].detach().float().T.sigmoid()

@@ -29,7 +29,9 @@ __all__ = [
     "Detection",
     "Nms",
     "DetectionResult",
+    "BRANCHES",
     "anchor_cells",
+    "branch_output",
     "candidate_mask",
     "class_color",
     "class_names",
@@ -320,10 +322,12 @@ class DetectionResult:
     best_score: float
     candidates: int
     predictions: DetectorOutput | None = field(default=None, repr=False, compare=False)
+    branch: str = "one2many"  # the head's branch read: "one2many" (+ NMS) or YOLO26's "one2one" (top-k, no NMS)
 
     def to_dict(self) -> dict:
         """The photo's and input's sizes (H, W), the candidates, the best score and every box kept."""
         return {
+            "branch": self.branch,
             "image_size": [self.box.original[1], self.box.original[0]],
             "input_size": list(self.box.size),
             "candidates": self.candidates,
@@ -368,6 +372,28 @@ def score_maps(output: DetectorOutput, names: Sequence[str] = PYRAMID) -> dict[s
     return maps
 
 
+BRANCHES: dict[str, str] = {  # a head's branch -> how its boxes are read
+    "one2many": "the one-to-many branch and NMS",
+    "one2one": "the one-to-one branch, top-k without NMS",
+}
+
+
+def branch_output(output: DetectorOutput, branch: str) -> DetectorOutput:
+    """`output` with the given branch's boxes, scores and decoded predictions in front: itself for "one2many", the
+    one-to-one branch's (YOLO26) for "one2one".
+
+    Raises:
+        ValueError: an unknown branch, or "one2one" for a head without one.
+    """
+    if branch not in BRANCHES:
+        raise ValueError(f"a head's branch is one2many or one2one, not {branch!r}")
+    if branch == "one2many":
+        return output
+    if output.one2one is None:
+        raise ValueError("this head has one branch: the one-to-one branch is YOLO26's (end2end)")
+    return output._replace(boxes=output.one2one.boxes, scores=output.one2one.scores, decoded=output.one2one.decoded)
+
+
 def detections_from(
     output: DetectorOutput,
     box: Letterbox,
@@ -375,19 +401,26 @@ def detections_from(
     nms: Nms = PREDICT,
     *,
     keep_predictions: bool = False,
+    branch: str = "one2many",
 ) -> DetectionResult:
-    """Suppress the first image's predictions and map the kept boxes back to the photo (with `keep_predictions`, the
-    result also holds `output`)."""
-    (kept,), (anchors,) = non_max_suppression(output.decoded[:1], nms, return_anchors=True)
+    """Read the first image's predictions from `branch` (the one-to-many one through NMS, as `yolo predict` does by
+    default, or YOLO26's one-to-one one by top-k without NMS, as with `nms=False`) and map the kept boxes back to the
+    photo (with `keep_predictions`, the result also holds `output`)."""
+    read = branch_output(output, branch)
+    if branch == "one2one":
+        (kept,), (anchors,) = one_to_one(read.decoded[:1], nms)
+    else:
+        (kept,), (anchors,) = non_max_suppression(read.decoded[:1], nms, return_anchors=True)
     cells = anchor_cells(anchors.tolist(), [tuple(level.shape[2:]) for level in output.neck], box.size)
-    scores, best = output.decoded[0, 4:].max(dim=0)
+    scores, best = read.decoded[0, 4:].max(dim=0)
     return DetectionResult(
         box=box,
         detections=to_photo(kept, box, names, cells, anchors.tolist()),
-        score_maps=score_maps(output),
+        score_maps=score_maps(read),
         best_score=float(scores.max()),
         candidates=int(candidate_mask(scores, best, nms).sum()),
         predictions=output if keep_predictions else None,
+        branch=branch,
     )
 
 
@@ -399,6 +432,7 @@ def detect(
     *,
     rect: bool = True,
     keep_predictions: bool = False,
+    branch: str = "one2many",
 ) -> DetectionResult:
     """Letterbox the photo, run the detector once (under its device's lock), suppress, map back: what
     Ultralytics' `predict(imgsz=size)` does, and with the same weights the same boxes.
@@ -407,7 +441,11 @@ def detect(
         size: S or (H, W) the photo is fitted in.
         rect: as Ultralytics' predict, pad only up to a multiple of 32 (a 1920x1080 photo at 640 runs at
             384x640); False pads to the whole `size`.
+        branch: "one2many" (NMS), what predict runs by default since Ultralytics 8.4.142, also for YOLO26; or
+            "one2one", YOLO26's NMS-free branch (`predict(nms=False)`).
     """
+    if branch == "one2one" and not getattr(model.get_submodule(model.head_name), "end2end", False):
+        raise ValueError(f"{model.config.label} has one branch: the one-to-one branch is YOLO26's (end2end)")
     forward = extract_features(model, image, size, (), batch_norm="running", rect=rect)
     names = class_names(model.num_classes, model.class_names)
-    return detections_from(forward.predictions, forward.box, names, nms, keep_predictions=keep_predictions)
+    return detections_from(forward.predictions, forward.box, names, nms, keep_predictions=keep_predictions, branch=branch)

@@ -23,7 +23,6 @@ import torch
 
 from ..model.config import PYRAMID
 from ..model.detector import DetectorOutput
-from ..model.head import REG_MAX
 from .detections import MAX_WH, PREDICT, Cell, Nms, anchor_cells, candidate_mask, suppress
 
 __all__ = ["BoxBins", "Candidate", "LevelCount", "Step", "Walkthrough", "box_distributions", "walkthrough"]
@@ -116,7 +115,7 @@ class BoxBins:
 
     anchor: int
     stride: int
-    probabilities: tuple[tuple[float, ...], ...]  # 4 x REG_MAX
+    probabilities: tuple[tuple[float, ...], ...]  # 4 x 16 (4 empty rows for a head without a DFL)
     expected: tuple[float, ...]  # 4 distances, in cells
 
     @property
@@ -165,11 +164,16 @@ def walkthrough(
 
 
 def box_distributions(output: DetectorOutput, anchor: int, input_size: tuple[int, int]) -> BoxBins:
-    """The DFL's four distributions behind the box of `anchor` (first image): the softmax of each side's REG_MAX
-    logits in `output.boxes`, and their expectations, the distances in cells the decoded box is made of."""
-    logits = output.boxes[0, :, anchor].float().view(4, REG_MAX)  # side-major, as the DFL reads them
-    probabilities = logits.softmax(dim=1)
-    expected = (probabilities * torch.arange(REG_MAX, dtype=probabilities.dtype)).sum(dim=1)
+    """The DFL's four distributions behind the box of `anchor` (first image): the softmax of each side's 16 logits in
+    `output.boxes`, and their expectations, the distances in cells the decoded box is made of. A head without a DFL
+    (YOLO26: one number per side) has no distribution: `probabilities` is empty and `expected` its four numbers."""
+    bins = output.boxes.shape[1] // 4
+    logits = output.boxes[0, :, anchor].float().view(4, bins)  # side-major, as the DFL reads them
+    if bins == 1:
+        probabilities, expected = logits[:, :0], logits[:, 0]
+    else:
+        probabilities = logits.softmax(dim=1)
+        expected = (probabilities * torch.arange(bins, dtype=probabilities.dtype)).sum(dim=1)
     grids = [tuple(level.shape[2:]) for level in output.neck]
     (cell,) = anchor_cells([anchor], grids, input_size)
     return BoxBins(anchor, cell.stride, tuple(tuple(row) for row in probabilities.tolist()), tuple(expected.tolist()))

@@ -1,0 +1,61 @@
+"""Every page with every family the explorer builds (YOLOv8, YOLO12, YOLO26 beside YOLO11), backbone and whole
+detector; and YOLO26's two head branches on the Detections page, with a checkpoint Ultralytics saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import no_problems
+
+PAGES = [
+    "overview.py",
+    "model_summary.py",
+    "feature_maps.py",
+    "detections.py",
+    "object_size.py",
+    "label_assignment.py",
+    "latency.py",
+    "layer_profile.py",
+    "compare.py",
+    "versus.py",
+]
+YOLO26 = (Path(__file__).parents[1] / "data" / "ultralytics_tiny_yolo26.pt").read_bytes()
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("arch", ["yolov8n", "yolo12n", "yolo26n"])
+def test_every_page_shows_every_family(app, arch, page):
+    at = app(page, arch=arch, side=128)
+    no_problems(at)
+    at.get_by_key("part").set_value("Whole detector").run()
+    no_problems(at)
+
+
+def test_yolo26s_two_branches_on_the_detections_page(app):
+    at = app("detections.py", side=128)
+    at.file_uploader(key="weights_upload").set_value(("yolo26n.pt", YOLO26, "application/octet-stream")).run()
+    at.get_by_key("det_conf").set_value(0.05).run()
+    no_problems(at)
+    branch = at.get_by_key("det_branch")
+    assert branch.value == "One-to-many + NMS (predict's default)" and not at.get_by_key("det_iou").disabled
+    branch.set_value("One-to-one, no NMS (nms=False)").run()
+    no_problems(at)
+    assert at.get_by_key("det_iou").disabled
+    assert any("No NMS to walk through" in c.value for c in at.caption)
+
+
+def test_a_family_without_a_second_branch_offers_none(app):
+    at = app("detections.py", arch="yolo12n", side=128)
+    at.get_by_key("part").set_value("Whole detector").run()
+    no_problems(at)
+    with pytest.raises(KeyError):
+        at.get_by_key("det_branch")
+
+
+def test_every_page_shows_a_yolo26_checkpoint_built_from_its_table(app):
+    at = app("overview.py", side=128)
+    at.file_uploader(key="weights_upload").set_value(("yolo26n.pt", YOLO26, "application/octet-stream")).run()
+    for page in PAGES:
+        at.switch_page(page).run()
+        no_problems(at)
