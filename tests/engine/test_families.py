@@ -171,3 +171,13 @@ def test_detect_says_which_branch_it_ran_and_offers_both(capsys):
     assert main(["detect", "--arch", "yolo11n", "--image", photo, "--branch", "one2one"]) == 2
     assert "YOLO11n detector has one branch" in capsys.readouterr().err
     assert main(["detect", "--weights", tiny, "--image", photo, "--branch", "one2one", "--steps"]) == 2
+
+
+@pytest.mark.parametrize("arch", ["yolov8s", "yolo12n", "yolo26n"])
+def test_weights_alone_say_their_family(arch):
+    """A whole detector's state_dict in Ultralytics' layout fits its own family: YOLO26's backbone has YOLO11's keys
+    and shapes (its SPPF differs in an activation and a residual), so its head decides."""
+    from yolo_explorer.model.weights import fitting_config
+
+    state = {f"model.{k}": v for k, v in build_model(make_config(arch, detector=True), device="cpu").state_dict().items()}
+    assert fitting_config(state) == make_config(arch)

@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 _ULTRALYTICS_KEY = re.compile(r"^model\.(\d+)\.(.+)$")
+_LAYER_KEY = re.compile(r"^(?:module\.)?(?:model\.)?(\d+)\.")  # a top-level layer's index, in any key layout
 _SHOW = 8  # keys listed per kind of mismatch
 
 
@@ -314,10 +315,22 @@ def fitting_config(state_dict: Mapping[str, torch.Tensor]) -> BackboneConfig:
     """
     state = flatten_state(state_dict)
     closest: tuple[int, BackboneConfig, WeightsMismatchError] | None = None
-    families = [make_config(arch) for arch in ARCHITECTURES if arch != "tutorial"]
-    for config in families + _tutorial_candidates(state):
+    # a family is a candidate when its table has as many layers as the state (its backbone's, or all of them)
+    layers = {int(m[1]) for key in state if (m := _LAYER_KEY.match(key))}
+    count = max(layers) + 1 if layers else None
+    families = [
+        config
+        for config in (make_config(arch) for arch in ARCHITECTURES if arch != "tutorial")
+        if count is None or count in (config.table.backbone_rows, len(config.table.rows))
+    ]
+    classes = checkpoint_classes(state)
+    for config in _tutorial_candidates(state) + families:
         try:
-            match_state_dict(build_backbone(config=config, device="meta"), state)
+            if classes is not None and isinstance(config, FamilyConfig):  # a whole detector: its head tells families apart
+                whole = dataclasses.replace(config, detector=True, num_classes=classes)
+                match_state_dict(build_detector(config=whole, device="meta"), state)
+            else:
+                match_state_dict(build_backbone(config=config, device="meta"), state)
         except WeightsMismatchError as err:
             problems = len(err.missing) + len(err.unexpected) + len(err.wrong_shape)
             if not problems:  # it fits, but holds NaN or infinite values
