@@ -60,18 +60,17 @@ def test_fused_as_deployed_is_ultralytics_fuse(name):
     assert f"{reference['flops']:.1f} GFLOPs for this model unfused" in said and f"{reference['fused_flops']:.1f} fused" in said
     model = build_model(config, device="cpu")
     head = model.get_submodule(model.head_name)
-    variants = {"fused_": ()}
+    variants = {"fused_": "one2many"}
     if head.end2end:
         second = sum(p.numel() for m in (head.one2one_cv2, head.one2one_cv3) for p in m.parameters())
         assert stats.second_branch[0] == second and stats.deployed_params == stats.params - second
-        variants = {"fused_": ("one2one_cv2", "one2one_cv3"), "fused_end2end_": ("cv2", "cv3")}
+        variants = {"fused_": "one2many", "fused_end2end_": "one2one"}  # end2end selects the one-to-one branch
     else:
         assert stats.second_branch == (0, 0) and stats.deployed_flops == stats.flops
     fold_batchnorm(model)
-    for prefix, dropped in variants.items():
+    for prefix, branch in variants.items():
         deployed = copy.deepcopy(model)
-        for attribute in dropped:
-            delattr(deployed.get_submodule(model.head_name), attribute)
+        deployed.get_submodule(model.head_name).keep_branch(branch)
         keys = {key: list(value.shape) for key, value in deployed.state_dict().items()}
         assert keys == {key.removeprefix("model."): shape for key, shape in reference[f"{prefix}keys"].items()}
         assert sum(p.numel() for p in deployed.parameters()) == reference[f"{prefix}params"]
@@ -181,3 +180,19 @@ def test_weights_alone_say_their_family(arch):
 
     state = {f"model.{k}": v for k, v in build_model(make_config(arch, detector=True), device="cpu").state_dict().items()}
     assert fitting_config(state) == make_config(arch)
+
+
+def test_a_head_kept_with_one_branch_computes_that_branch():
+    """`keep_branch`, as a deployed YOLO26 (and `detect`) runs: the kept branch's outputs, the same as the whole head's."""
+    model, x, _ = drawn("yolo26n")
+    with torch.no_grad():
+        both = model(x)
+        for branch in ("one2many", "one2one"):
+            deployed = copy.deepcopy(model)
+            deployed.get_submodule(deployed.head_name).keep_branch(branch)
+            out = deployed(x)
+            expected = both.one2one if branch == "one2one" else both
+            torch.testing.assert_close(out.decoded, expected.decoded, rtol=0, atol=0)
+            assert (out.one2one is not None) == (branch == "one2one")
+    with pytest.raises(ValueError, match="one branch"):
+        build_model(make_config("yolo11n", detector=True)).get_submodule("23").keep_branch("one2one")

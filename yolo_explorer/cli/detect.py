@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> None:
     if args.branch == "one2one" and not end2end:
         raise BadArgument(f"--branch one2one: {model.config.label} has one branch (the one-to-one branch is YOLO26's)")
     fold_batchnorm(model)  # as Ultralytics' predict runs a model (its fuse()): the same outputs, faster
+    if end2end:  # and with the one branch it reads (its outputs then stand in front, where explanations look)
+        model.get_submodule(model.head_name).keep_branch(args.branch)
     names = class_names(model.num_classes, model.class_names)
     only = class_ids(args.only, names) if args.only else None
     if args.weights is None:

@@ -166,12 +166,30 @@ class Detect(nn.Module):
 
     def branches(self) -> dict[str, tuple[nn.ModuleList, nn.ModuleList]]:
         """(box branches, class branches) by name: "one2many" (NMS follows), and "one2one" for an end-to-end head."""
-        out = {"one2many": (self.cv2, self.cv3)}
+        out = {"one2many": (self.cv2, self.cv3)} if self.cv2 is not None else {}
         if self.end2end:
             out["one2one"] = (self.one2one_cv2, self.one2one_cv3)
         return out
 
+    def keep_branch(self, branch: str) -> None:
+        """Keep one branch of an end-to-end head, as a deployed model does (Ultralytics' `fuse()`): "one2many" drops
+        the one-to-one copy; "one2one" drops the one-to-many branches, and the one-to-one branch's outputs then stand
+        in front of `HeadOutput` too. For a copy of a model (a shared one keeps both)."""
+        if branch not in ("one2many", "one2one"):
+            raise ValueError(f"a head's branch is one2many or one2one, not {branch!r}")
+        if not self.end2end:
+            if branch == "one2one":
+                raise ValueError("this head has one branch: the one-to-one branch is YOLO26's (end2end)")
+            return
+        if branch == "one2many":
+            del self.one2one_cv2, self.one2one_cv3
+        else:
+            self.cv2 = self.cv3 = None
+
     def forward(self, xs: Sequence[torch.Tensor]) -> HeadOutput:
+        if self.cv2 is None:  # only the one-to-one branch kept
+            one2one = self._branch(xs, self.one2one_cv2, self.one2one_cv3)
+            return one2one._replace(one2one=one2one)
         out = self._branch(xs, self.cv2, self.cv3)
         if self.end2end:
             out = out._replace(one2one=self._branch(xs, self.one2one_cv2, self.one2one_cv3))
@@ -188,7 +206,8 @@ class Detect(nn.Module):
     def receptive_field_of(self, inputs: Sequence[tuple[int, int, int]]) -> tuple[int, int]:
         """The widest field of any prediction: each level's input through its deeper branch."""
         fields = []
-        for (rf, jump, _), box, cls in zip(inputs, self.cv2, self.cv3, strict=True):
+        boxes, classes = (self.cv2, self.cv3) if self.cv2 is not None else (self.one2one_cv2, self.one2one_cv3)
+        for (rf, jump, _), box, cls in zip(inputs, boxes, classes, strict=True):
             fields.append(max(_branch_field(box, rf, jump), _branch_field(cls, rf, jump)))
         return max(fields), min(jump for _, jump, _ in inputs)
 
