@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from release_server import CHECKPOINT, DATA, DIGEST, STAND_IN, Handler, release_server
 
-from yolo_explorer import build_detector, load_weights
+from yolo_explorer import ARCHITECTURES, build_detector, load_weights
 from yolo_explorer.environment import Environment
 from yolo_explorer.model.pretrained import RELEASES, FetchError, Release, fetch, find_release, present
 
@@ -164,9 +164,13 @@ def test_a_file_already_there_that_is_not_the_release_is_left_alone(tmp_path):
 
 def test_the_catalogue_and_the_folder(tmp_path):
     assert find_release("yolo11s.pt") is RELEASES["yolo11s"] and RELEASES["yolo11n"].megabytes == "5.6 MB"
-    with pytest.raises(KeyError, match="no release called 'yolo12n'"):
-        find_release("yolo12n")
+    with pytest.raises(KeyError, match="no release called 'yolo13n'"):
+        find_release("yolo13n")
     assert all(r.sha256 for r in RELEASES.values() if r.task == "detect")  # every detection model is pinned
+    # every family's detectors, each from the release of Ultralytics' assets that holds it
+    assert {r.arch for r in RELEASES.values() if r.task == "detect"} == {a for a in ARCHITECTURES if a != "tutorial"}
+    assert RELEASES["yolo26n"].url == "https://github.com/ultralytics/assets/releases/download/v8.4.0/yolo26n.pt"
+    assert RELEASES["yolo11n"].url == "https://github.com/ultralytics/assets/releases/download/v8.3.0/yolo11n.pt"
     folder = Environment.read({"YOLO_EXPLORER_WEIGHTS_DIR": str(tmp_path)}).weights_dir
     assert folder == tmp_path and present(folder) == {}
     (tmp_path / "yolo11s.pt").write_bytes(b"x")
@@ -188,7 +192,7 @@ def test_the_command_line_lists_fetches_and_uses_a_checkpoint_by_name(server, tm
     refused = cli("weights", "fetch", "yolo11n", env=env)
     assert refused.returncode == 1 and "not the published 0ebbc80d" in refused.stderr and "To do it by hand" in refused.stderr
     assert leftovers(tmp_path) == []
-    assert cli("weights", "fetch", "yolo12n", env=env).returncode == 2
+    assert cli("weights", "fetch", "yolo13n", env=env).returncode == 2
 
     # a release without a pinned digest takes the file whose digest it prints and keeps
     fetched = cli("weights", "fetch", "yolo11n-pose", env=env)

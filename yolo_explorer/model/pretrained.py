@@ -1,4 +1,5 @@
-"""Ultralytics' trained YOLO11 checkpoints (its release assets), fetched once into a weights folder.
+"""Ultralytics' trained checkpoints (its release assets: YOLO11, YOLO26, YOLO12, YOLOv8), fetched once into a weights
+folder.
 
     fetched = fetch("yolo11n", folder)  # e.g. Environment.read(os.environ).weights_dir
     fetched.path, fetched.sha256         # .../yolo11n.pt, "0ebbc80d…"
@@ -49,7 +50,8 @@ __all__ = [
 ]
 
 RELEASE_TAG = "v8.3.0"  # the release YOLO11's checkpoints were published in
-DEFAULT_BASE_URL = f"https://github.com/ultralytics/assets/releases/download/{RELEASE_TAG}"
+RELEASES_URL = "https://github.com/ultralytics/assets/releases/download"
+DEFAULT_BASE_URL = f"{RELEASES_URL}/{RELEASE_TAG}"
 LICENCE = "AGPL-3.0"
 CHUNK = 256 * 1024
 
@@ -72,10 +74,16 @@ class Release:
     task: str
     size: int | None
     sha256: str | None
+    tag: str = RELEASE_TAG  # the release of Ultralytics' assets that holds it
 
     @property
     def file(self) -> str:
         return f"{self.name}.pt"
+
+    @property
+    def url(self) -> str:
+        """Where Ultralytics publishes it."""
+        return f"{RELEASES_URL}/{self.tag}/{self.file}"
 
     @property
     def label(self) -> str:
@@ -103,6 +111,29 @@ RELEASES: dict[str, Release] = {
         ),
         *(Release(f"yolo11{s}-seg", f"yolo11{s}", "segment", None, None) for s in "smlx"),
         *(Release(f"yolo11{s}-pose", f"yolo11{s}", "pose", None, None) for s in "nsmlx"),
+        # YOLO26 (Ultralytics' default since 8.4), YOLO12 and YOLOv8 from release v8.4.0: each digest and size the same
+        # in two or more public projects of different owners, two of which state they read them from GitHub's own
+        # record of the release's assets (found with a code search on 2026-12-07)
+        *(
+            Release(name, name, "detect", size, digest, "v8.4.0")
+            for name, size, digest in (
+                ("yolo26n", 5_544_453, "9b09cc8bf347f0fc8a5f7657480587f25db09b34bf33b0652110fb03a8ad4fef"),
+                ("yolo26s", 20_422_725, "646f8bc3fe0a656803d95c294f7852321748cb29d13466a1af8862e2db384a1b"),
+                ("yolo26m", 44_255_705, "401cea9ab23ad19246ff7744859816bc599f350e93c9dd30367b6f0a0745d0b7"),
+                ("yolo26l", 53_211_173, "9fe3c544f2b19bebad7ea41e76d7ad3d88b7c2f10d11d24430c5311f6b32db26"),
+                ("yolo26x", 118_667_365, "9fdd44a31c504547ffb81d2c6d9e6dac3493c8eaa8b0398d3f43bae6c7003e92"),
+                ("yolo12n", 5_595_063, "419ff3dca37d69bacc93a50fa0c186a1c6f9fe62fae0f108b0872829689e9ca6"),
+                ("yolo12s", 19_006_455, "e915c2c4286e3f6f8610ef106fa3f94a7b8c19b30eccede5887e22c33ef75f58"),
+                ("yolo12m", 40_904_955, "4c6d179786eddf6134ee469ae2f4ce04cbe4e9d1a47d6b669d9cd6b9c6c513d8"),
+                ("yolo12l", 53_699_086, "0babd8dc8f775bb64bb052debdff3d8b9e9b57efa9d7bfa11c84bb82c3fec336"),
+                ("yolo12x", 119_322_638, "682ce8dadee004dbe964950f1bf3eda451671815a6ed62db80b398916b9b7c6f"),
+                ("yolov8n", 6_549_796, "f59b3d833e2ff32e194b5bb8e08d211dc7c5bdf144b90d2c8412c47ccfc83b36"),
+                ("yolov8s", 22_588_772, "1f47a78bf100391c2a140b7ac73a1caae18c32779be7d310658112f7ac9aa78a"),
+                ("yolov8m", 52_136_884, "5d4a90cdc7a21786cc59cd19778e9eafff836df9e2da32524737c7ee6efe4fe5"),
+                ("yolov8l", 87_792_836, "64c9115303f6a25575f82200d1b22ec409fa6bd7d08d0313884fc20d919478cd"),
+                ("yolov8x", 136_890_692, "3df4ada6b4dad6d657868f2fdf7faecfb34dcfccf3a25c4b82079064718524c8"),
+            )
+        ),
     )
 }
 
@@ -155,7 +186,8 @@ def fetch(
     Args:
         name: a release ("yolo11n"; see `RELEASES`), or a `Release` described by hand (another mirror's file).
         folder: where to keep it (`Environment.weights_dir`: a server's, or the per-user cache), created if needed.
-        base_url: where the files are (`Environment.weights_url`, a mirror; default Ultralytics' release).
+        base_url: where the files are (`Environment.weights_url`, a mirror holding them by name; default the release
+            of Ultralytics' assets that holds each).
         timeout: seconds without an answer or a byte before giving up.
         max_bytes: the largest file accepted.
         progress: called with (bytes so far, total or None) as the download goes.
@@ -170,7 +202,7 @@ def fetch(
     """
     release = name if isinstance(name, Release) else find_release(name)
     root = Path(folder)
-    url = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/{release.file}"
+    url = f"{base_url.rstrip('/')}/{release.file}" if base_url else release.url
     destination = root / release.file
     by_hand = f"To do it by hand, download {url} and copy it to {destination}."
     try:
