@@ -162,13 +162,18 @@ def draw_boxes(settings: ui.Settings, request: Request, result, image) -> None:
     kind = "class-agnostic" if nms.agnostic else "class-aware"
     capped = f" ({nms.max_det} at most, as Ultralytics' `max_det`)" if len(result.detections) == nms.max_det else ""
     folded = ", BatchNorm folded as Ultralytics' predict runs it" if settings.batch_norm == "running" else ""
+    how = f"by {kind} NMS at IoU {nms.iou:.2f}"
+    if request.branch == "one2one":
+        how = "from the one-to-one branch's top scores, without NMS"
+    elif settings.config.table.end2end:
+        how = f"from the one-to-many branch {how}"
     st.caption(
         f"{settings.config.label} with {escape_markdown(settings.weights.name)}, letterboxed to {input_h}×{input_w}, "
         f"eval mode{folded}. "
         f"{len(result.detections)} boxes kept of {result.candidates} cells above {conf:.2f}{among}, "
-        f"by {kind} NMS at IoU {nms.iou:.2f}{capped}."
+        f"{how}{capped}."
     )
-    chart_key = (settings.forward_key, nms)
+    chart_key = (settings.forward_key, nms, request.branch)
     ui.show(ui.views.detections_chart(chart_key, image, result.detections), key="det_boxes")
     if result.detections:
         table = pd.DataFrame(
@@ -319,7 +324,7 @@ def why(settings: ui.Settings, request: Request, result, image) -> None:
         labels,
         default=labels[: min(2, len(labels))],
         max_selections=3,
-        key=f"det_why_{settings.forward_key}",  # another photo or model starts a new choice
+        key=f"det_why_{settings.forward_key}_{request.branch}",  # another photo, model or branch starts a new choice
         help="Each costs one backward pass through the detector.",
     )
     st.caption(
@@ -331,8 +336,8 @@ def why(settings: ui.Settings, request: Request, result, image) -> None:
     for label in chosen:
         detection = result.detections[labels.index(label)]
         with ui.guard("explaining the box"):
-            explained = ui.explanation_for(settings, detection.anchor, detection.class_id, request.rect)
-            key = (settings.forward_key, result.box.size, detection.anchor, detection.class_id)
+            explained = ui.explanation_for(settings, detection.anchor, detection.class_id, request.rect, request.branch)
+            key = (settings.forward_key, result.box.size, detection.anchor, detection.class_id, request.branch)
             cam, saliency = ui.views.explanation_charts(key, image, explained, result.box, detection.box)
         row, col = explained.cell
         st.markdown(

@@ -258,17 +258,17 @@ def _assignment(key: tuple, _box: Letterbox, _output: DetectorOutput, _settings:
     return assign(_output, _box, truths, _settings.class_names)
 
 
-def explanation_for(settings: Settings, anchor: int, class_id: int, rect: bool = True) -> Explanation:
-    """What raised the class score of one kept box (its `anchor` and class) on the Detections page's forward: one
-    backward through the same model, shared by every session."""
+def explanation_for(settings: Settings, anchor: int, class_id: int, rect: bool = True, branch: str = "one2many") -> Explanation:
+    """What raised the class score of one kept box (its `anchor` and class, from `branch` of the head) on the Detections
+    page's forward: one backward through the same model, shared by every session."""
     forward = detector_forward(settings, rect)
-    return _explanation((settings.forward_key, forward.box.size, anchor, class_id), forward.box, settings)
+    return _explanation((settings.forward_key, forward.box.size, anchor, class_id, branch), forward.box, settings)
 
 
 @st.cache_resource(max_entries=32, show_spinner="Explaining the box (one backward pass)…")
 def _explanation(key: tuple, _box: Letterbox, _settings: Settings) -> Explanation:
-    _, _, anchor, class_id = key
-    return explain(model_for(_settings, folded=True), _box, anchor, class_id)
+    _, _, anchor, class_id, branch = key
+    return explain(model_for(_settings, folded=True), _box, anchor, class_id, branch)
 
 
 @dataclass(frozen=True)

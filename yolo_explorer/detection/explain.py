@@ -24,7 +24,7 @@ from ..deployment.devices import device_lock
 from ..forward.capture import capture_activations
 from ..forward.preprocess import Letterbox
 from ..model.config import PYRAMID
-from .detections import anchor_cells
+from .detections import anchor_cells, branch_output
 
 __all__ = ["Explanation", "explain"]
 
@@ -72,12 +72,13 @@ class Explanation:
         }
 
 
-def explain(model: nn.Module, box: Letterbox, anchor: int, class_id: int) -> Explanation:
+def explain(model: nn.Module, box: Letterbox, anchor: int, class_id: int, branch: str = "one2many") -> Explanation:
     """Explain the class score of `anchor` for `class_id` on the letterboxed input `box` (one forward and one
     backward, running BatchNorm statistics, under the model's and its device's locks; no weight gradient is kept).
 
     Args:
         model: a detector (its forward returns a `DetectorOutput`).
+        branch: the head's branch the box came from ("one2one": YOLO26's NMS-free one).
 
     Raises:
         ValueError: an anchor or class the head does not have.
@@ -85,7 +86,7 @@ def explain(model: nn.Module, box: Letterbox, anchor: int, class_id: int) -> Exp
     param = next(model.parameters())
     x = box.tensor().to(param.device, param.dtype).requires_grad_(True)
     with device_lock(x.device), capture_activations(model, (), batch_norm="running"), torch.enable_grad():
-        output = model(x)
+        output = branch_output(model(x), branch)
         classes, anchors = output.scores.shape[1:]
         if not 0 <= anchor < anchors or not 0 <= class_id < classes:
             raise ValueError(f"no prediction {anchor} of class {class_id}: the head has {anchors} anchors and {classes} classes")
