@@ -79,6 +79,14 @@ def draw_totals(settings: ui.Settings, stats: ModelStats) -> None:
                 for part, t in parts.items()
             )
         )
+        if any(stats.second_branch):
+            params, macs = stats.second_branch
+            st.caption(
+                f"These totals count both of the head's branches, as the model's forward runs them: {human_count(params)} "
+                f"parameters and {human_count(macs)} MACs are the one-to-one copy. A deployed model keeps one branch "
+                f"(Ultralytics' `fuse()`): {human_count(stats.deployed_params)} parameters, "
+                f"{human_count(stats.deployed_flops)} FLOPs."
+            )
         published = ui.views.published_comparison(settings.config)
         if published is not None:
             st.dataframe(published, hide_index=True, width="content")

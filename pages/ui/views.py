@@ -86,8 +86,10 @@ def detector_rows(scales: tuple[str, ...], sides: tuple[int, ...], dtype: str) -
 @shared
 def published_comparison(config: BackboneConfig) -> pd.DataFrame | None:
     """A whole 80-class YOLO11 detector's parameters and GFLOPs at 640x640, counted here, beside Ultralytics'
-    published ones; None for any other model (Ultralytics publishes no figure for it)."""
+    published ones; None for any other model (no published figure of another family is checked here yet)."""
     if not getattr(config, "detector", False) or config.num_classes != COCO_CLASS_COUNT:
+        return None
+    if config.family != "yolo11" or not config.shipped:
         return None
     stats = stats_for(config, (640, 640), "fp32")
     params, flops = ULTRALYTICS_PUBLISHED[config.scale]

@@ -59,3 +59,20 @@ def test_every_page_shows_a_yolo26_checkpoint_built_from_its_table(app):
     for page in PAGES:
         at.switch_page(page).run()
         no_problems(at)
+
+
+def test_the_overview_of_yolo26_says_what_both_branches_and_one_cost(app):
+    """Its totals count both branches of the head; the caption gives the one-to-one copy's share and what a deployed
+    model with one branch costs (Ultralytics' fuse()), the engine's numbers; no published table of another family."""
+    from yolo_explorer.model.config import make_config
+    from yolo_explorer.model.stats import model_stats
+    from yolo_explorer.present.formatting import human_count
+
+    at = app("overview.py", arch="yolo26n", side=128)
+    at.get_by_key("part").set_value("Whole detector").run()
+    no_problems(at)
+    stats = model_stats(make_config("yolo26n", detector=True), 128)
+    said = next(c.value for c in at.caption if "both of the head's branches" in c.value)
+    assert f"{human_count(stats.second_branch[0])} parameters and {human_count(stats.second_branch[1])} MACs" in said
+    assert f"{human_count(stats.deployed_params)} parameters, {human_count(stats.deployed_flops)} FLOPs" in said
+    assert not at.dataframe or not any("Ultralytics' table" in str(d.value) for d in at.dataframe)
