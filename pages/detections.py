@@ -1,4 +1,4 @@
-"""Detections: the whole YOLO11 detector on the photo. With trained weights, the boxes that NMS keeps
+"""Detections: the whole detector (any family) on the photo. With trained weights, the boxes that NMS keeps
 (class-aware or across classes, of all classes or those chosen), mapped back through the letterbox; with
 random weights, the best class score of every cell of P3, P4 and P5 instead (what the head predicts before
 any threshold).

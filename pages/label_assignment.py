@@ -1,4 +1,4 @@
-"""Label assignment: which cells of P3, P4 and P5 learn an object when YOLO11 trains. Draw ground-truth boxes on the
+"""Label assignment: which cells of P3, P4 and P5 learn an object when a YOLO detector trains. Draw ground-truth boxes on the
 photo (drag, or type them; with trained weights they start as the detector's own boxes), and see the candidates whose
 centre lies inside each, the alignment metric that ranks them (score^alpha x CIoU^beta, from the model's own
 predictions), the top-k it picks and the cells that learn each box, as Ultralytics' task-aligned assigner decides.
@@ -26,17 +26,24 @@ def main() -> None:
     settings = ui.current_settings()
     st.title("Which cells learn an object?")
     st.caption(
-        "When YOLO11 trains, each object of a photo is given to a few cells of P3, P4 and P5, which learn to predict its "
+        "When a YOLO detector trains, each object of a photo is given to a few cells of P3, P4 and P5, which learn to "
+        "predict its "
         'class and box; every other cell learns "no object". Ultralytics\' task-aligned assigner chooses them from the '
         "model's own predictions, at every step of training. Drag boxes on the photo (or type them) to see its choice."
     )
     if not settings.detector:
         st.info(
-            "Label assignment is about the detector's head: pick a YOLO11 scale and **Whole detector** in the sidebar "
-            "(the tutorial builds the backbone only).",
+            "Label assignment is about the detector's head: pick an Ultralytics family and **Whole detector** in the "
+            "sidebar (the tutorial builds the backbone only).",
             icon=":material/info:",
         )
         return
+    if settings.config.table.end2end:
+        st.caption(
+            ":material/call_split: YOLO26's head has two branches, and each is taught by its own assignment. This page "
+            "shows the one-to-many branch's (the 10 best-aligned cells per object); the one-to-one branch takes the 7 "
+            "best and keeps one cell per object, which is why it needs no NMS."
+        )
     trained = settings.weights is not None and settings.weights.classes is not None
     with ui.guard("reading the image"):
         image = ui.image_for(settings.photo)

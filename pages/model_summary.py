@@ -49,7 +49,8 @@ def main() -> None:
         "parameters but no mult-adds, because it is never called itself. torchinfo's total mult-adds include "
         "2 × channels for each BatchNorm (its parameter count), which is why it reads slightly above the Overview's MACs."
         + (
-            " For YOLO11 it also misses the attention's two matrix products, which are not modules; the Overview counts them."
+            " For a model with attention (YOLO11, YOLO12, YOLO26) it also misses the attention's two matrix products, which "
+            "are not modules; the Overview counts them."
             if settings.arch != "tutorial"
             else ""
         )

@@ -85,7 +85,7 @@ def read_link(
             values[control.key] = value
     if values.get(PART.key) is not None and values.get(ARCH.key, ARCH.default) == "tutorial":
         del values[PART.key]
-        notes.append("part=detector needs a YOLO11 scale (arch=yolo11n ...): the tutorial is a backbone only")
+        notes.append("part=detector needs an Ultralytics family (arch=yolo26n ...): the tutorial is a backbone only")
     if "sample" in values:
         values["source"] = "Sample"
     size = None

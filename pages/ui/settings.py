@@ -56,7 +56,7 @@ class Settings:
     batch_norm: str
     photo: Photo
     weights: Weights | None = field(default=None, compare=False)  # trained weights that fit the config
-    detector: bool = False  # YOLO11: the whole detector (layers 0-23) instead of the backbone
+    detector: bool = False  # an Ultralytics family: the whole detector (YOLO11: layers 0-23) instead of the backbone
     classes: int = COCO_CLASS_COUNT  # the detector head's classes (a checkpoint's head sets them)
     model: FamilyConfig | None = None  # the model an uploaded checkpoint's own table describes (not a shipped family)
 

@@ -210,7 +210,7 @@ def sidebar_controls() -> Settings:
 
 
 def _offer_release(release: Release) -> None:
-    """Where a YOLO11 scale has no trained weights: a button that fetches Ultralytics' checkpoint into the server's
+    """Where a family's scale has no trained weights: a button that fetches Ultralytics' checkpoint into the server's
     weights folder, once for every session (a session that asks while it downloads follows the same download),
     with a progress bar; everyone is offered it when it is there."""
     if not environment().fetch:

@@ -87,7 +87,7 @@ def test_a_link_sets_every_sidebar_setting():
         ({"size": "641"}, "size=641 is not a size"),
         ({"size": "640x640x3"}, "size=640x640x3 is not a size"),
         ({"n": "<script>alert(1)</script>"}, "n=<script>alert(1)</script> is not a number of bottlenecks"),
-        ({"part": "detector"}, "part=detector needs a YOLO11 scale"),
+        ({"part": "detector"}, "part=detector needs an Ultralytics family"),
         ({"device": "cuda:7"}, "device cuda:7 is not on this server: cpu instead"),
         ({"dtype": "fp16"}, "cpu does not run fp16: fp32 instead"),
         ({"sample": "../../etc/passwd"}, "sample=../../etc/passwd is not a sample"),

@@ -60,3 +60,10 @@ def test_the_detector_screenshots(tmp_path):
     shots = sorted(p.name for p in tmp_path.glob("*.png"))
     assert shots == sorted(re.findall(r"/([a-z_0-9]+\.png)", out)) and len(shots) == 6
     assert all((tmp_path / name).stat().st_size > 10_000 for name in shots)  # a drawn page, not an empty one
+
+
+def test_the_yolo26_screenshots(tmp_path):
+    out = bench("family_shots.py", "--out", str(tmp_path))
+    shots = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert shots == sorted(re.findall(r"/([a-z_0-9]+\.png)", out)) and len(shots) == 3
+    assert all((tmp_path / name).stat().st_size > 10_000 for name in shots)  # a drawn page, not an empty one
