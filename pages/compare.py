@@ -7,9 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from yolo_explorer import make_config, measure_latency
+from yolo_explorer import ARCHITECTURES, make_config, measure_latency
 from yolo_explorer.deployment.memory import check_forward_fits
 from yolo_explorer.model.config import ULTRALYTICS_PUBLISHED, YOLO11_SCALES, BackboneConfig
+from yolo_explorer.model.families import FAMILY_NAMES
 from yolo_explorer.present.insights import activation_law_insight, params_law_insight, pixels_law_insight
 from yolo_explorer.present.model_figures import scaling_plot
 
@@ -21,7 +22,7 @@ def caption(text: str | None) -> None:
 
 def main() -> None:
     settings = ui.current_settings()
-    if settings.detector:  # the whole YOLO11 detectors, scale against scale
+    if settings.detector:  # whole detectors of any family, scale against scale
         compare_detectors(settings)
     else:
         compare_widths(settings)
@@ -52,25 +53,36 @@ def time_grid(
 
 
 def compare_detectors(settings: ui.Settings) -> None:
-    """The five whole YOLO11 detectors at the chosen input sizes: exact totals, the backbone's share, Ultralytics'
-    published figures, MACs against pixels, and latency on demand."""
-    st.title("Compare the YOLO11 detectors")
+    """Whole detectors at the chosen input sizes, the sidebar's family at every scale unless other models are picked
+    (YOLO11n beside YOLO26n ...): exact totals, the backbone's share, what a YOLO26 deployed with one branch costs,
+    Ultralytics' published YOLO11 figures, MACs against pixels, and latency on demand."""
+    family = getattr(settings.config, "family", "yolo11") if getattr(settings.config, "shipped", False) else "yolo11"
+    st.title(f"Compare the {FAMILY_NAMES[family]} detectors")
     st.caption(
         "The whole detectors (backbone, neck and head, 80 classes) at several input sizes, from the meta device (no "
-        "forward); latency runs only on demand. Pick *Backbone only* in the sidebar to compare the tutorial's widths."
+        "forward); latency runs only on demand. Add models of other families to set them side by side (YOLO11n and "
+        "YOLO26n). Pick *Backbone only* in the sidebar to compare the tutorial's widths."
     )
     left, right = st.columns(2)
-    scales = left.multiselect("Scales", list(YOLO11_SCALES), default=list(YOLO11_SCALES), key="cmp_scales")
+    offered = [arch for arch in ARCHITECTURES if arch != "tutorial"]
+    archs = left.multiselect(
+        "Models",
+        offered,
+        default=[arch for arch in offered if arch.startswith(family) and arch[len(family) :] in YOLO11_SCALES],
+        key=f"cmp_models_{family}",  # another family in the sidebar starts from its own five
+        format_func=lambda arch: make_config(arch).label,
+    )
     sides = sorted(right.multiselect("Input sizes (square)", ui.SIZES, default=[320, 640, 1280], key="cmp_det_sizes"))
-    if not scales or not sides:
-        st.info("Pick at least one scale and one size.")
+    if not archs or not sides:
+        st.info("Pick at least one model and one size.")
         return
     with ui.guard("computing the detectors"):
-        rows = ui.views.detector_rows(tuple(scales), tuple(sides), settings.dtype)
+        rows = ui.views.detector_rows(tuple(archs), tuple(sides), settings.dtype)
+    two_branches = any(r.deployed_macs != r.macs for r in rows)
     table = pd.DataFrame(
         [
             {
-                "model": f"YOLO11{r.scale}",
+                "model": r.label,
                 "input": r.size_label,
                 "params": r.params,
                 "MACs": r.macs,
@@ -78,8 +90,15 @@ def compare_detectors(settings: ui.Settings) -> None:
                 "backbone's share of params": r.backbone_params / r.params,
                 "backbone's share of MACs": r.backbone_macs / r.macs,
                 "activation bytes": r.activation_bytes,
+                **(
+                    {"deployed (one branch): params": r.deployed_params, "deployed GFLOPs": 2 * r.deployed_macs / 1e9}
+                    if two_branches
+                    else {}
+                ),
                 "Ultralytics: params, GFLOPs at 640": (
                     f"{ULTRALYTICS_PUBLISHED[r.scale][0] / 1e6:.1f} M, {ULTRALYTICS_PUBLISHED[r.scale][1] / 1e9:.1f}"
+                    if r.arch.startswith("yolo11")
+                    else ""
                 ),
             }
             for r in rows
@@ -94,12 +113,19 @@ def compare_detectors(settings: ui.Settings) -> None:
             "MACs": st.column_config.NumberColumn(format="localized"),
             "activation bytes": st.column_config.NumberColumn(format="localized"),
             "GFLOPs": st.column_config.NumberColumn(format="%.2f"),
+            "deployed (one branch): params": st.column_config.NumberColumn(format="localized"),
+            "deployed GFLOPs": st.column_config.NumberColumn(format="%.2f"),
             "backbone's share of params": st.column_config.NumberColumn(format="percent"),
             "backbone's share of MACs": st.column_config.NumberColumn(format="percent"),
         },
     )
-    series = {f"YOLO11{scale}": [r.macs for r in rows if r.scale == scale] for scale in scales}
-    pixels = [r.pixels for r in rows if r.scale == scales[0]]
+    if two_branches:
+        st.caption(
+            "YOLO26's totals count both branches of its head, as its forward runs them; *deployed* is the model with one "
+            "branch, as Ultralytics' `fuse()` keeps it (and `info()` counts it)."
+        )
+    series = {make_config(arch).label: [r.macs for r in rows if r.arch == arch] for arch in archs}
+    pixels = [r.pixels for r in rows if r.arch == archs[0]]
     ui.show(
         scaling_plot(
             pixels, series, {}, x_title="input pixels", y_title="MACs", title="MACs of each detector against input pixels"
@@ -112,14 +138,11 @@ def compare_detectors(settings: ui.Settings) -> None:
     st.caption(f"Times every detector and size above on {settings.device} in {settings.dtype}, batch 1, random weights.")
     iters = st.slider("Timed runs per combination", 1, 20, 3, key="cmp_det_iters")
     if st.button("Time them all", icon=":material/timer:", key="cmp_det_time"):
-        combos = [
-            (f"YOLO11{r.scale} at {r.size_label}", make_config(f"yolo11{r.scale}", detector=True), (r.height, r.width_px))
-            for r in rows
-        ]
+        combos = [(f"{r.label} at {r.size_label}", make_config(r.arch, detector=True), (r.height, r.width_px)) for r in rows]
         with ui.guard("timing the detectors"):
             timings = time_grid(settings, combos, iters)
         st.session_state["cmp_det_latency"] = [
-            {"model": f"YOLO11{r.scale}", "input": r.size_label, "median ms": ms, "images/s": rate}
+            {"model": r.label, "input": r.size_label, "median ms": ms, "images/s": rate}
             for r, (ms, rate) in zip(rows, timings, strict=True)
         ]
     if st.session_state.get("cmp_det_latency"):

@@ -52,7 +52,11 @@ def main() -> None:
     )
     right.markdown(
         f"**One forward** of {settings.config.label} gives "
-        + ("the neck's P3, P4 and P5 (layers 16, 19, 22, the head's inputs)" if settings.detector else "P3, P4 and P5")
+        + (
+            f"the neck's P3, P4 and P5 (layers {', '.join(layer for _, layer in settings.config.outputs)}, the head's inputs)"
+            if settings.detector
+            else "P3, P4 and P5"
+        )
         + " below; changing the channels, the colours or the "
         "opacity reuses it, and any other layer costs one more forward, kept for next time."
     )

@@ -78,9 +78,9 @@ def layer_table(config: BackboneConfig, size: tuple[int, int], dtype: str) -> pd
 
 
 @shared
-def detector_rows(scales: tuple[str, ...], sides: tuple[int, ...], dtype: str) -> list[DetectorRow]:
-    """The Compare page's whole-detector totals for every scale x square size."""
-    return compare_detectors(scales, [(side, side) for side in sides], dtype=dtype)
+def detector_rows(archs: tuple[str, ...], sides: tuple[int, ...], dtype: str) -> list[DetectorRow]:
+    """The Compare page's whole-detector totals for every model x square size."""
+    return compare_detectors(archs, [(side, side) for side in sides], dtype=dtype)
 
 
 @shared

@@ -76,3 +76,27 @@ def test_the_overview_of_yolo26_says_what_both_branches_and_one_cost(app):
     assert f"{human_count(stats.second_branch[0])} parameters and {human_count(stats.second_branch[1])} MACs" in said
     assert f"{human_count(stats.deployed_params)} parameters, {human_count(stats.deployed_flops)} FLOPs" in said
     assert not at.dataframe or not any("Ultralytics' table" in str(d.value) for d in at.dataframe)
+
+
+def test_compare_follows_the_sidebars_family_and_sets_families_side_by_side(app):
+    """YOLO26's five scales by default, with what each costs deployed with one branch (Ultralytics' info() after fuse(),
+    from the reference Ultralytics wrote); YOLO11n added beside them."""
+    import json
+
+    reference = json.loads((Path(__file__).parents[1] / "data" / "ultralytics_families.json").read_text())["models"]
+    at = app("compare.py", arch="yolo26n", side=128)
+    at.get_by_key("part").set_value("Whole detector").run()
+    no_problems(at)
+    assert at.title[0].value == "Compare the YOLO26 detectors"
+    table = at.dataframe[0].value
+    assert len(table) == 5 * 3
+    row = table[(table["model"] == "YOLO26n") & (table["input"] == "640")].iloc[0]
+    assert row["params"] == reference["yolo26n"]["params"]
+    assert row["deployed GFLOPs"] == pytest.approx(reference["yolo26n"]["fused_flops"], abs=1e-9)
+    assert row["Ultralytics: params, GFLOPs at 640"] == ""
+    models = at.multiselect(key="cmp_models_yolo26")
+    models.set_value([*models.value, "yolo11n"]).run()
+    no_problems(at)
+    table = at.dataframe[0].value
+    eleven = table[(table["model"] == "YOLO11n") & (table["input"] == "640")].iloc[0]
+    assert eleven["params"] == reference["yolo11n"]["params"] and eleven["Ultralytics: params, GFLOPs at 640"] == "2.6 M, 6.5"

@@ -58,9 +58,10 @@ def compare_grid(
 
 @dataclass(frozen=True)
 class DetectorRow(_AtSize):
-    """Totals of one whole YOLO11 detector (80 classes) at one input size, with its backbone's share."""
+    """Totals of one whole detector (80 classes) at one input size, with its backbone's share and, for an end-to-end
+    head (YOLO26), what a deployed model with one of its two branches costs."""
 
-    scale: str
+    arch: str  # "yolo26n"
     height: int
     width_px: int
     params: int
@@ -68,17 +69,39 @@ class DetectorRow(_AtSize):
     activation_bytes: int
     backbone_params: int
     backbone_macs: int
+    deployed_params: int
+    deployed_macs: int
+    label: str = ""  # "YOLO26n"
+
+    @property
+    def scale(self) -> str:
+        return self.arch[-1]
 
 
-def compare_detectors(scales: Sequence[str], sizes: Sequence[tuple[int, int]], *, dtype: str = "fp32") -> list[DetectorRow]:
-    """Totals of the whole YOLO11 detectors for every scale x size, from meta-device statistics (no forward)."""
+def compare_detectors(archs: Sequence[str], sizes: Sequence[tuple[int, int]], *, dtype: str = "fp32") -> list[DetectorRow]:
+    """Totals of whole detectors ("yolo26n", "yolo11s", ...) for every model x size, from meta-device statistics (no
+    forward)."""
     rows = []
-    for scale in scales:
-        config = make_config(f"yolo11{scale}", detector=True)
+    for arch in archs:
+        config = make_config(arch, detector=True)
         for h, w in sizes:
             s = model_stats(config, (h, w), dtype)
             backbone = s.part_totals()["backbone"]
-            rows.append(DetectorRow(scale, h, w, s.params, s.macs, s.activation_bytes, backbone["params"], backbone["macs"]))
+            rows.append(
+                DetectorRow(
+                    arch,
+                    h,
+                    w,
+                    s.params,
+                    s.macs,
+                    s.activation_bytes,
+                    backbone["params"],
+                    backbone["macs"],
+                    s.deployed_params,
+                    s.macs - s.second_branch[1],
+                    config.backbone.label,
+                )
+            )
     return rows
 
 
