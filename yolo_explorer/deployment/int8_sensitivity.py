@@ -358,7 +358,7 @@ class Int8Lab:
     def _levels(self) -> list[tuple[str, int]]:
         """Each level's name and cell count, in Detect's order (from fp32's neck outputs: every output before "boxes",
         "scores" and "decoded")."""
-        names = self.fp32.outputs[:-3]
+        names = self.fp32.outputs[: self.fp32.outputs.index("boxes")]
         return [(name, int(np.prod(level.shape[2:]))) for name, level in zip(names, self._fp32_outputs, strict=False)]
 
     def _reach(self) -> tuple[LevelReach, ...]:
@@ -501,7 +501,7 @@ def onnx_detections(onnx: OnnxModel, image, names: Sequence[str] | None = None, 
     box = letterbox(image, onnx.size)
     outputs = dict(zip(onnx.outputs, run_onnx(onnx, box.tensor().numpy()), strict=True))
     tensor = {name: torch.from_numpy(value) for name, value in outputs.items()}
-    neck = tuple(tensor[name] for name in onnx.outputs[:3])
+    neck = tuple(tensor[name] for name in onnx.outputs[: onnx.outputs.index("boxes")])
     output = DetectorOutput(neck, tensor["boxes"], tensor["scores"], tensor["decoded"])
     names = class_names(tensor["scores"].shape[1], names)
     return detections_from(output, box, names, nms).detections

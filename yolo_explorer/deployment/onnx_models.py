@@ -126,6 +126,8 @@ def export_onnx(model: nn.Module, *, size: int | str | Sequence[int] = 640) -> O
     names = tuple(info.name for info in clone.feature_info) if hasattr(clone, "feature_info") else ()
     if isinstance(clone, Detector):
         names += ("boxes", "scores", "decoded")
+        if getattr(clone.get_submodule(clone.head_name), "end2end", False):  # YOLO26: its one-to-one branch too
+            names += ("one2one_boxes", "one2one_scores", "one2one_decoded")
     label = config.label if config is not None else type(model).__name__
     start = time.perf_counter()
     try:

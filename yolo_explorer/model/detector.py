@@ -139,8 +139,11 @@ def pyramid(output: Any) -> tuple[torch.Tensor, ...]:
 
 
 def output_tensors(output: Any, names: tuple[str, ...] = PYRAMID) -> dict[str, torch.Tensor]:
-    """Every tensor a forward returns, by name: P3/P4/P5, and a detector's boxes, scores and decoded."""
+    """Every tensor a forward returns, by name: P3/P4/P5, and a detector's boxes, scores and decoded (and YOLO26's
+    one-to-one branch's, one2one_boxes ...)."""
     tensors = dict(zip(names, pyramid(output), strict=True))
     if isinstance(output, DetectorOutput):
         tensors.update(boxes=output.boxes, scores=output.scores, decoded=output.decoded)
+        if output.one2one is not None:
+            tensors.update({f"one2one_{name}": getattr(output.one2one, name) for name in ("boxes", "scores", "decoded")})
     return tensors
