@@ -39,8 +39,19 @@ ULTRALYTICS = textwrap.dedent(
     photo, weights, imgsz, threads, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     nms = False if sys.argv[6] == "one2one" else None  # None: predict's default (one-to-many and NMS for YOLO26)
     torch.set_num_threads(threads)
-    sys.modules.pop("torchvision", None)  # Ultralytics' own NMS: torchvision's compiled ops do not load here
     from ultralytics import YOLO
+    from ultralytics.utils import nms as nms_module
+    original = nms_module.non_max_suppression
+    def without_torchvision(*args, **kwargs):  # Ultralytics' own NMS: torchvision's compiled ops do not load here
+        torchvision = sys.modules.pop("torchvision", None)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if torchvision is not None:
+                sys.modules["torchvision"] = torchvision
+    for module in list(sys.modules.values()):
+        if getattr(module, "non_max_suppression", None) is original:
+            module.non_max_suppression = without_torchvision
     model = YOLO(weights)
     image = cv2.imread(photo)  # decoded before timing, as ours
     for _ in range(3):
