@@ -17,6 +17,7 @@ from typing import Any
 from yolo_explorer import ARCHITECTURES
 from yolo_explorer.detection.detections import PREDICT
 from yolo_explorer.model.config import TUTORIAL_WIDTHS
+from yolo_explorer.model.families import FAMILIES
 from yolo_explorer.samples import SAMPLES
 
 __all__ = ["CONTROLS", "Control", "by_link"]
@@ -98,7 +99,9 @@ def _choice(words: Sequence[str]) -> dict[str, str]:
     return {word: word for word in words}
 
 
-ARCH = Control("arch", "arch", "tutorial", _choice(ARCHITECTURES), what=f"an architecture ({', '.join(ARCHITECTURES)})")
+# the tutorial, then the families newest first (YOLO26, Ultralytics' default, at the top), each at its scales n-x
+_ARCHS = ["tutorial", *(arch for family in reversed(FAMILIES) for arch in ARCHITECTURES if arch.startswith(family))]
+ARCH = Control("arch", "arch", "tutorial", _choice(_ARCHS), what=f"an architecture ({', '.join(_ARCHS)})")
 PART = Control("part", "part", PARTS["backbone"], PARTS, what="backbone or detector")
 WIDTH = Control(
     "width",

@@ -296,6 +296,54 @@ def test_the_whole_detector_with_a_trained_checkpoint(server, page, tmp_path):
     assert not problems(page)
 
 
+def test_an_uploaded_yolo26_checkpoint_opens_its_own_model_and_both_branches(server, page, tmp_path):
+    """A YOLO26n checkpoint Ultralytics trained (tests/data/synthetic_yolo26n.pt), uploaded with the tutorial chosen:
+    the sidebar builds YOLO26n's whole detector from the table the file carries, and the Detections page reads either
+    branch of its head with the boxes the engine keeps for each."""
+    from yolo_explorer import build_model, load_image, load_weights
+    from yolo_explorer.detection.detections import detect
+    from yolo_explorer.model.blocks import fold_batchnorm
+    from yolo_explorer.model.checkpoints import read_checkpoint
+    from yolo_explorer.model.weights import table_config
+    from yolo_explorer.synthetic import scene
+
+    photo = tmp_path / "shapes.jpg"
+    scene(4242, 960, 640)[0].save(photo, quality=90)
+    checkpoint = read_checkpoint(ROOT / "tests" / "data" / "synthetic_yolo26n.pt")
+    deployed = build_model(table_config(checkpoint))
+    load_weights(deployed, checkpoint)
+    fold_batchnorm(deployed)
+    expected = {b: detect(deployed, load_image(photo), 640, branch=b).detections for b in ("one2many", "one2one")}
+
+    page.goto(server)
+    settle(page)
+    page.locator('[data-testid="stSidebar"] [data-testid="stExpander"]').first.click()
+    page.locator('[data-testid="stFileUploader"]', has_text="Trained weights").locator('input[type="file"]').set_input_files(
+        str(ROOT / "tests" / "data" / "synthetic_yolo26n.pt")
+    )
+    expect(page.locator("h1")).to_have_text("Inside the YOLO26n detector, 4 classes", timeout=60_000)
+    expect(page.get_by_text("a head of 4 classes", exact=False)).to_be_visible(timeout=60_000)
+    settle(page)
+    expect(page.get_by_text("both of the head's branches", exact=False)).to_be_visible()
+    page.locator('[data-testid="stSidebar"] [role="radio"]', has_text="Upload").click()
+    page.locator('[data-testid="stFileUploader"]', has_text="Image file").locator('input[type="file"]').set_input_files(
+        str(photo)
+    )
+    expect(page.get_by_text("Detections runs 448×640", exact=False)).to_be_visible(timeout=60_000)
+    page.locator('[data-testid="stTopNavLink"]', has_text="Detections").click()
+    settle(page)
+    kept = f"{len(expected['one2many'])} boxes kept of"
+    expect(page.get_by_text(kept, exact=False)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("from the one-to-many branch by class-aware NMS", exact=False)).to_be_visible()
+    page.locator('[data-testid="stButtonGroup"]', has_text="Head branch").get_by_text("One-to-one, no NMS").click()
+    settle(page)
+    expect(page.get_by_text("from the one-to-one branch's top scores, without NMS", exact=False)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(f"{len(expected['one2one'])} boxes kept of", exact=False)).to_be_visible()
+    expect(page.get_by_text("No NMS to walk through", exact=False)).to_be_visible()
+    assert "branch=one2one" in page.url
+    assert not problems(page)
+
+
 def test_concurrent_sessions_each_see_their_own_backbone(server, browser):
     """Three users switch architecture at the same moment; each page shows its own numbers and maps."""
     sessions = [
