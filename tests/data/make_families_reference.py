@@ -13,7 +13,9 @@ weights downloaded. Writes
   at 640 (`get_flops`, what info() prints), unfused and after `fuse()` (BatchNorm folded, the unused branch of an
   end-to-end head dropped). `fuse()` keeps the branch `end2end` selects, and a model built from the YAML selects the
   one-to-many branch (its `end2end` is False until set): so for YOLO26 also "fused_end2end_*", the same after
-  `model.end2end = True`, which keeps the one-to-one branch instead. And under "variants", tables a user may bring
+  `model.end2end = True`, which keeps the one-to-one branch instead; and "drawn": with weights drawn as below (seed
+  1000 + the model's place in name order) and a 64x96 input, each layer's output and the head's raw outputs as
+  fingerprints (sum, sum of magnitudes, sum of squares, in float64). And under "variants", tables a user may bring
   (Ultralytics' yolo26n-p2, yolo26s-p6, yolov8n-p6, and yolo11n with 5 classes): keys, parameters, Detect's inputs.
 - ultralytics_families_out.pt: for yolov8n, yolo12n, yolo26n (nc=80) and a yolo26n with 3 classes, eval mode, every
   weight and BatchNorm statistic drawn in key order by `drawn_state` of make_ultralytics_reference.py (the DFL's fixed
@@ -127,6 +129,24 @@ def run_layers(model, x: torch.Tensor):
     return outputs, y, preds
 
 
+def moments(t: torch.Tensor) -> list[float]:
+    """Sum, sum of magnitudes and sum of squares of a tensor, in float64: a fingerprint of every value."""
+    t = t.double()
+    return [float(t.sum()), float(t.abs().sum()), float(t.pow(2).sum())]
+
+
+def drawn_entry(name: str, seed: int) -> dict:
+    """Every scale's forward with drawn weights, as fingerprints (the n scales' outputs are stored whole): each
+    top-level layer's output but Detect's, and the head's raw boxes and scores (of both branches for YOLO26), for a
+    64x96 input drawn after the weights."""
+    model, generator, _ = drawn_model(name, 80, seed)
+    x = torch.rand(1, 3, 64, 96, generator=generator)
+    outputs, _, preds = run_layers(model, x)
+    branches = preds if "one2one" in preds else {"one2many": preds}
+    head = {f"{branch}_{part}": moments(out[part]) for branch, out in branches.items() for part in ("boxes", "scores")}
+    return {"seed": seed, "x": moments(x), "layers": [moments(outputs[i]) for i in sorted(outputs)], "head": head}
+
+
 def output_entry(name: str, nc: int, seed: int) -> dict:
     from ultralytics.utils import nms
 
@@ -207,6 +227,9 @@ def main(out: Path) -> None:
                 f"({time.time() - start:.0f} s)",
                 flush=True,
             )
+    for index, name in enumerate(sorted(models)):
+        models[name]["drawn"] = drawn_entry(name, 1000 + index)
+        print(f"{name}: drawn forward ({time.time() - start:.0f} s)", flush=True)
     for name, params in KNOWN_PARAMS.items():
         assert models[name]["params"] == params, (name, models[name]["params"], params)
     for name, params in KNOWN_FUSED_PARAMS.items():

@@ -196,3 +196,41 @@ def test_a_head_kept_with_one_branch_computes_that_branch():
             assert (out.one2one is not None) == (branch == "one2one")
     with pytest.raises(ValueError, match="one branch"):
         build_model(make_config("yolo11n", detector=True)).get_submodule("23").keep_branch("one2one")
+
+
+def _moments(t: torch.Tensor) -> list[float]:
+    t = t.double()
+    return [float(t.sum()), float(t.abs().sum()), float(t.pow(2).sum())]
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_every_scale_computes_what_ultralytics_does(name):
+    """Every family at every scale (YOLO12's l and x with their scaled residual, the m/l/x C3k blocks), with weights
+    drawn the same way: each layer's output and the head's raw outputs have Ultralytics' fingerprints (sum, sum of
+    magnitudes, sum of squares) to 1e-4."""
+    drawn = REFERENCE[name]["drawn"]
+    model = build_model(make_config(name, detector=True))
+    generator = torch.Generator().manual_seed(drawn["seed"])
+    state = model.state_dict()
+    with torch.no_grad():
+        for key, shape in REFERENCE[name]["keys"].items():
+            own = key.removeprefix("model.")
+            if key.endswith("num_batches_tracked") or own.endswith("dfl.conv.weight"):
+                continue
+            state[own].copy_(draw(key, shape, generator))
+        x = torch.rand(1, 3, 64, 96, generator=generator)
+        assert _moments(x) == pytest.approx(drawn["x"], rel=1e-12)
+        seen = {}
+        layers = list(model.children())[:-1]
+        hooks = [layer.register_forward_hook(lambda m, a, o, i=i: seen.__setitem__(i, o)) for i, layer in enumerate(layers)]
+        out = model(x)
+        for hook in hooks:
+            hook.remove()
+    assert len(seen) == len(drawn["layers"])
+    for index, expected in enumerate(drawn["layers"]):
+        assert _moments(seen[index]) == pytest.approx(expected, rel=1e-4, abs=1e-3), f"layer {index}"
+    heads = {"one2many": out} | ({"one2one": out.one2one} if out.one2one is not None else {})
+    assert sorted(f"{b}_{p}" for b in heads for p in ("boxes", "scores")) == sorted(drawn["head"])
+    for branch, head in heads.items():
+        for part in ("boxes", "scores"):
+            assert _moments(getattr(head, part)) == pytest.approx(drawn["head"][f"{branch}_{part}"], rel=1e-4, abs=1e-3)
