@@ -28,6 +28,7 @@ DISTRIBUTIONS = {
     "safetensors": "safetensors",
     "filelock": "filelock",
     "cv2": "opencv-python-headless",
+    "yaml": "pyyaml",
 }
 OPTIONAL = {"onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime"}  # the [onnx] extra, imported when used
 
