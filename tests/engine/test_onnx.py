@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import cli
 
-from yolo_explorer import build_backbone, make_config, model_stats
+from yolo_explorer import build_backbone, build_model, make_config, model_stats
 from yolo_explorer.cli import main
 from yolo_explorer.deployment.accuracy import calibrated_copy
 from yolo_explorer.deployment.onnx_models import (
@@ -56,6 +56,20 @@ def test_any_batch_size_runs_and_matches_torch(exported, yolo):
     with torch.inference_mode():
         reference = yolo(torch.from_numpy(x))
     assert [o.shape for o in outputs] == [tuple(r.shape) for r in reference]
+
+
+@pytest.mark.parametrize("arch", ["yolo12n", "yolo26n"])
+def test_attention_families_export_for_any_batch(arch):
+    """YOLO12's area attention multiplies batched matrices: traced with an example batch of 1, the exporter fixed the
+    batch at 1 and refused the dynamic one (fixed by tracing a batch of 2). Whole detectors, batches 1 and 3."""
+    model = build_model(make_config(arch, detector=True), seed=2).eval()
+    exported = export_onnx(model, size=96)
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).random((batch, 3, 96, 96), dtype=np.float32)
+        outputs = dict(zip(exported.outputs, run_onnx(exported, x), strict=True))
+        with torch.inference_mode():
+            reference = model(torch.from_numpy(x))
+        np.testing.assert_allclose(outputs["decoded"], reference.decoded.numpy(), rtol=1e-3, atol=1e-3)
 
 
 def test_int8_is_qdq_with_per_channel_weights_and_stays_close(exported, yolo):

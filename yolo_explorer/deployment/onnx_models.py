@@ -134,7 +134,7 @@ def export_onnx(model: nn.Module, *, size: int | str | Sequence[int] = 640) -> O
         with _quiet_exporter():
             program = torch.onnx.export(
                 clone,
-                (torch.rand(1, in_channels, h, w),),
+                (torch.rand(2, in_channels, h, w),),  # batch 2: an example of 1 lets the tracer specialise it
                 dynamo=True,
                 input_names=[INPUT],
                 output_names=list(names) or None,

@@ -90,6 +90,9 @@ class ModelTable:
         reg_max: bins per box side (16; 1 for YOLO26).
         multiples: (depth, width, max channels) of a table without scales.
         scale: the scale the table was saved at, when it says (a checkpoint's table does).
+        legacy: Detect's class branch held as YOLOv8's (True) or as the depthwise one (False) whatever the rows say;
+            None follows Ultralytics' rule. Never read from a file: it lets a change between families be priced on
+            its own (`changes`).
     """
 
     name: str
@@ -101,6 +104,7 @@ class ModelTable:
     reg_max: int = 16
     multiples: tuple[float, float, float] = (1.0, 1.0, math.inf)
     scale: str | None = field(default=None, compare=False)
+    legacy: bool | None = None
 
     @classmethod
     def read(cls, table: Mapping[str, Any], name: str = "model") -> ModelTable:
@@ -146,7 +150,22 @@ class ModelTable:
         build the same model at any scale and class count (a checkpoint's table against a shipped family's)."""
         head = self.detect_row
         rows = (*self.rows[:-1], Row(head.index, head.sources, head.repeats, head.module, ()))
-        return rows, self.backbone_rows, tuple(sorted(self.scales)), self.end2end, self.reg_max, self.multiples
+        return rows, self.backbone_rows, tuple(sorted(self.scales)), self.end2end, self.reg_max, self.multiples, self.legacy
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table as plain data in Ultralytics' format (what `read` takes, and a model YAML holds): `from` is -1 for
+        the previous layer, absolute indices otherwise."""
+        rows = [[_from(row), row.repeats, row.module, list(row.args)] for row in self.rows]
+        out: dict[str, Any] = {"nc": self.nc}
+        if self.end2end:
+            out["end2end"] = True
+        if self.reg_max != 16:
+            out["reg_max"] = self.reg_max
+        if self.scales:
+            out["scales"] = {letter: list(value) for letter, value in self.scales}
+        else:
+            out["depth_multiple"], out["width_multiple"] = self.multiples[:2]
+        return out | {"backbone": rows[: self.backbone_rows], "head": rows[self.backbone_rows :]}
 
     @property
     def scale_letters(self) -> tuple[str, ...]:
@@ -173,11 +192,11 @@ class ModelTable:
         ratio 1.2."""
         depth, width, max_channels = self.multiples_of(scale)
         classes = self.nc if num_classes is None else num_classes
-        modern = False
+        modern = False if self.legacy is None else not self.legacy
         channels: list[int] = []
         specs = []
         for row in self.rows:
-            modern = modern or row.module in _MODERN
+            modern = modern or (self.legacy is None and row.module in _MODERN)
             c_in = [in_channels if s < 0 else channels[s] for s in row.sources] if row.index else [in_channels]
             spec, c_out = _spec(row, c_in, depth, width, max_channels, scale, classes, modern, self)
             channels.append(c_out)
@@ -399,6 +418,12 @@ def _value(arg: object, nc: int) -> object:
     if isinstance(arg, list):
         return tuple(arg)
     return arg
+
+
+def _from(row: Row) -> int | list[int]:
+    """A row's `from` as Ultralytics writes it: -1 for the previous layer, absolute indices otherwise."""
+    froms = [-1 if s == row.index - 1 else s for s in row.sources]
+    return froms[0] if len(froms) == 1 else froms
 
 
 def _show_from(sources: tuple[int, ...], index: int) -> str:
