@@ -40,6 +40,7 @@ PAGES = [
     PageEntry("layer_profile.py", "Profile", ":material/speed:", "profile"),
     PageEntry("compare.py", "Compare", ":material/compare_arrows:", "compare"),
     PageEntry("versus.py", "Tutorial vs YOLO11", ":material/difference:", "versus"),
+    PageEntry("changes.py", "What changed", ":material/alt_route:", "changes"),
 ]
 
 

@@ -19,6 +19,7 @@ PAGES = [
     "layer_profile.py",
     "compare.py",
     "versus.py",
+    "changes.py",
 ]
 YOLO26 = (Path(__file__).parents[1] / "data" / "ultralytics_tiny_yolo26.pt").read_bytes()
 

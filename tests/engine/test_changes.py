@@ -8,14 +8,16 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from data.make_changes_reference import keys_digest
 from helpers import cli
 
-from yolo_explorer.deployment.route_latency import deployed, route_latency
+from yolo_explorer.deployment.route_latency import deployed, route_latency, within_noise
+from yolo_explorer.deployment.timing import latency_result
 from yolo_explorer.model.changes import ROUTES, family_bill, route
 from yolo_explorer.model.config import FamilyConfig
 from yolo_explorer.model.detector import build_model
-from yolo_explorer.model.published import PUBLISHED, published
+from yolo_explorer.model.published import PUBLISHED, counted_as_published, published
 from yolo_explorer.model.stats import model_stats
 from yolo_explorer.model.table import ModelTable
 from yolo_explorer.present.insights import BATCHNORM_THOP_FLOPS
@@ -131,8 +133,10 @@ def test_published_sizes_are_the_deployed_counts_with_attention_products_left_ou
     printed digit too (YOLO11's are cut, not rounded), or 0.2 % (YOLO12x: 59.21 M printed as 59.1)."""
     for scale, figures in PUBLISHED[family].items():
         stats = model_stats(FamilyConfig(family, scale, detector=True), 640)
-        assert abs((stats.deployed_flops - 2 * stats.attention_macs) / 1e9 - figures.flops_b) < 0.1, scale
-        assert abs(stats.deployed_params / 1e6 - figures.params_m) < max(0.1, 0.002 * figures.params_m), scale
+        params, gflops = counted_as_published(family, scale)
+        assert gflops == (stats.deployed_flops - 2 * stats.attention_macs) / 1e9 and params == stats.deployed_params / 1e6
+        assert abs(gflops - figures.flops_b) < 0.1, scale
+        assert abs(params - figures.params_m) < max(0.1, 0.002 * figures.params_m), scale
     assert published(family, "n") is PUBLISHED[family]["n"] and published("my-model", "n") is None
 
 
@@ -148,6 +152,7 @@ def test_cli_prints_the_bill_and_its_json():
         "YOLO26s detector",
     ]
     assert "published YOLO26s: mAP50-95 48.6, 47.8 without NMS (e2e)" in done.stdout
+    assert "20.7 GFLOPs at 640 (here: 9.5 M, 20.7 GFLOPs with attention" in done.stdout  # counted at 640
     done = cli("changes", "--to", "yolo12", "--imgsz", "64", "--latency", "torch", "--rounds", "1", "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
@@ -156,3 +161,12 @@ def test_cli_prints_the_bill_and_its_json():
     assert data["published"]["yolo12"]["cpu_onnx_ms"] is None and "yolo12.md" in data["published"]["yolo12"]["source"]
     done = cli("changes", "--from", "yolo26", "--to", "yolo11")
     assert done.returncode == 2 and "no route from 'yolo26' to 'yolo11'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_difference_smaller_than_the_runs_spread_is_within_noise():
+    def result(times):
+        return latency_result(times, torch.device("cpu"), batch=1, input_size=(64, 64), dtype="fp32", threads=1, warmup=0)
+
+    steady, noisy = result([10.0, 10.1, 10.2, 10.1]), result([9.0, 12.0, 10.5, 11.5])
+    assert not within_noise(steady, result([12.0, 12.1, 12.2, 12.1]))  # 2 ms apart, each within 0.2 of its median
+    assert within_noise(steady, noisy)  # 0.9 ms apart; the noisy median is uncertain by 0.7 ms (IQR 1.5, 4 runs)

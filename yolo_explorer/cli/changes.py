@@ -7,11 +7,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..deployment.route_latency import RUNTIMES, route_latency
+from ..deployment.route_latency import RUNTIMES, route_latency, within_noise
 from ..model.changes import ROUTES, Bill, family_bill
 from ..model.config import FamilyConfig, fit_size
 from ..model.families import FAMILY_NAMES
-from ..model.published import SOURCES, published
+from ..model.published import SOURCES, counted_as_published, published
 from ..present.formatting import human_bytes, human_count
 from .common import BadArgument, Subcommands, image_size, positive
 
@@ -69,6 +69,7 @@ def report(bill: Bill, times: dict) -> str:
     h, w = bill.start.input_shape[1:]
     lines = [f"{bill.source.label} → {bill.target.label}, {h}x{w} (HxW): each change priced against the model before it"]
     medians = {runtime: [r.median_ms for r in results] for runtime, results in times.items()}
+    noise = {runtime: [False, *(within_noise(a, b) for a, b in zip(rs, rs[1:], strict=False))] for runtime, rs in times.items()}
     head = f"{'change':<52}{'layers':<18}{'params':>10}{'MACs':>10}{'memory':>11}{'deployed':>10}"
     head += "".join(f"{runtime + ' ms':>16}" for runtime in medians)
     lines.append(head)
@@ -78,8 +79,8 @@ def report(bill: Bill, times: dict) -> str:
         sign = "+" if signed else ""
         text = f"{title[:51]:<52}{layers[:17]:<18}"
         text += f"{_count(params, sign):>10}{_count(macs, sign):>10}{_bytes(memory, sign):>11}{_count(deployed, sign):>10}"
-        for ms in medians.values():
-            text += f"{ms[i] - ms[i - 1]:>+16.2f}" if signed else f"{ms[i]:>16.2f}"
+        for runtime, ms in medians.items():
+            text += (f"{ms[i] - ms[i - 1]:>+15.2f}" + ("~" if noise[runtime][i] else " ")) if signed else f"{ms[i]:>15.2f} "
         return text
 
     start = bill.start
@@ -100,19 +101,22 @@ def report(bill: Bill, times: dict) -> str:
     )
     for runtime, results in times.items():
         r = results[0]
-        lines.append(f"{runtime}: medians of {len(r.times_ms)} runs each ({r.mode}, {r.device_name}), the models timed in turns")
-    for family, stats in ((bill.source.family, bill.start), (bill.target.family, bill.end)):
+        lines.append(
+            f"{runtime}: medians of {len(r.times_ms)} runs each ({r.mode}, {r.device_name}), the models timed in turns; "
+            "~: not told apart from noise (the medians differ by less than twice their standard error)"
+        )
+    for family in (bill.source.family, bill.target.family):
         figures = published(family, bill.source.scale)
         if figures is None:
             continue
-        thop = (stats.deployed_flops - 2 * stats.attention_macs) / 1e9
+        params, gflops = counted_as_published(family, bill.source.scale)
         e2e = f", {figures.map50_95_e2e} without NMS (e2e)" if figures.map50_95_e2e else ""
         cpu = f"{figures.cpu_onnx_ms} ms CPU ONNX, " if figures.cpu_onnx_ms else ""
         lines.append(
             f"published {FAMILY_NAMES[family]}{bill.source.scale}: mAP50-95 {figures.map50_95}{e2e}; {cpu}{figures.t4_ms} ms "
             f"T4 TensorRT; {figures.params_m} M params, {figures.flops_b} GFLOPs at 640 "
-            f"(here: {stats.deployed_params / 1e6:.1f} M, "
-            f"{thop:.1f} GFLOPs with attention's matrix products left out as Ultralytics' counter does; "
+            f"(here: {params:.1f} M, "
+            f"{gflops:.1f} GFLOPs with attention's matrix products left out as Ultralytics' counter does; "
             f"{SOURCES[family].split(';')[0]})"
         )
     return "\n".join(lines)

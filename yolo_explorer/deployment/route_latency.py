@@ -22,7 +22,7 @@ from ..model.stats import model_stats, parse_size
 from .devices import check_device, device_lock
 from .timing import LatencyResult, check_counts, cpu_threads, latency_result, time_runs
 
-__all__ = ["RUNTIMES", "route_latency"]
+__all__ = ["RUNTIMES", "route_latency", "within_noise"]
 
 RUNTIMES = ("torch", "onnxruntime")
 
@@ -133,3 +133,15 @@ def route_latency(
         )
         for runner, kept in zip(runners, times, strict=True)
     ]
+
+
+def within_noise(before: LatencyResult, after: LatencyResult) -> bool:
+    """Whether two runs' medians differ by less than twice the standard error of their difference: a change whose time
+    this machine cannot tell from its noise. A median of n runs has a standard error of about 0.93 IQR / sqrt(n) (1.253
+    sigma / sqrt(n), sigma estimated as the interquartile range / 1.349), robust to the odd slow run."""
+
+    def error(r: LatencyResult) -> float:
+        iqr = float(np.subtract(*np.percentile(r.times_ms, [75, 25])))
+        return 0.93 * iqr / len(r.times_ms) ** 0.5
+
+    return abs(after.median_ms - before.median_ms) < 2 * (error(before) ** 2 + error(after) ** 2) ** 0.5

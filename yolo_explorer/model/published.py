@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PUBLISHED", "SOURCES", "Published", "published"]
+__all__ = ["PUBLISHED", "SOURCES", "Published", "counted_as_published", "published"]
 
 
 @dataclass(frozen=True)
@@ -83,3 +83,13 @@ SOURCES: dict[str, str] = {
 def published(family: str, scale: str) -> Published | None:
     """Ultralytics' published figures for a shipped family's scale, None for anything else (a user's table)."""
     return PUBLISHED.get(family, {}).get(scale)
+
+
+def counted_as_published(family: str, scale: str) -> tuple[float, float]:
+    """(parameters in millions, GFLOPs) of a shipped detector counted here the way Ultralytics' table counts them: at
+    640, deployed (one head branch), and with attention's matrix products left out (its counter counts none)."""
+    from .config import FamilyConfig
+    from .stats import model_stats
+
+    stats = model_stats(FamilyConfig(family, scale, detector=True), 640)
+    return stats.deployed_params / 1e6, (stats.deployed_flops - 2 * stats.attention_macs) / 1e9

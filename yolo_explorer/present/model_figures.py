@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -13,6 +14,7 @@ from .figure_style import BLOCK_COLORS, OTHER_COLOR, base_layout
 from .formatting import human_bytes, human_count, shape_str
 
 __all__ = [
+    "change_waterfall",
     "cost_bars",
     "detector_flow_diagram",
     "flow_diagram",
@@ -298,3 +300,46 @@ def scaling_plot(
     fig.update_xaxes(type="log", title=x_title, exponentformat="SI")
     fig.update_yaxes(type="log", title=y_title, exponentformat="SI")
     return base_layout(fig, 380, title=dict(text=title, x=0, font=dict(size=14)))
+
+
+def change_waterfall(
+    start: tuple[str, float], changes: Sequence[tuple[str, float]], end: tuple[str, float], *, title: str, unit: str = ""
+) -> go.Figure:
+    """A waterfall from one model to another: the first model's total, one bar per change (up: it costs, down: it
+    saves), and the second model's total, which the bars reach exactly.
+
+    Args:
+        start, end: (label, total) of the two models.
+        changes: (label, signed amount) of each change, in order.
+        title: the figure's title.
+        unit: a suffix for hover values ("ms"); counts are written with SI prefixes.
+    """
+
+    def text(value: float, signed: bool) -> str:
+        amount = abs(value) if signed else value
+        shown = f"{amount:.2f} {unit}" if unit else human_count(amount)
+        return ("+" if value > 0 else "−" if value < 0 else "±") + shown if signed else shown
+
+    labels = [textwrap.fill(label, 22).replace("\n", "<br>") for label in (start[0], *(label for label, _ in changes), end[0])]
+    values = [start[1], *(value for _, value in changes), end[1]]
+    fig = go.Figure(
+        go.Waterfall(
+            x=labels,
+            y=values,
+            measure=["absolute", *(["relative"] * len(changes)), "total"],
+            text=[text(start[1], False), *(text(v, True) for _, v in changes), text(end[1], False)],
+            textposition="outside",
+            hovertemplate="%{x}<br>%{text}<extra></extra>",
+            increasing=dict(marker=dict(color="#e45756")),
+            decreasing=dict(marker=dict(color="#54a24b")),
+            totals=dict(marker=dict(color="#4c78a8")),
+            connector=dict(line=dict(color="#9aa5b1", width=1)),
+        )
+    )
+    running = [start[1] + sum(v for _, v in changes[: i + 1]) for i in range(len(changes))]
+    lowest, highest = min(start[1], end[1], *running), max(start[1], end[1], *running)
+    if lowest > 0:  # start near the smallest total: the changes are a few percent of it
+        fig.update_yaxes(range=[0.8 * lowest, highest + 0.15 * (highest - 0.8 * lowest)])
+    fig.update_yaxes(title=unit or None)
+    fig.update_xaxes(tickangle=0)
+    return base_layout(fig, 440, title=title, showlegend=False)
