@@ -12,9 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import cli
 
 from yolo_explorer import build_model, load_image, load_weights
-from yolo_explorer.detection.detections import detect
+from yolo_explorer.detection.detections import PREDICT, detect
+from yolo_explorer.detection.two_heads import PREDICT_MODES, compare_heads
+from yolo_explorer.forward.features import extract_features
 from yolo_explorer.model.blocks import fold_batchnorm
 from yolo_explorer.model.checkpoints import read_checkpoint
 from yolo_explorer.model.weights import table_config
@@ -86,3 +89,58 @@ def test_both_branches_find_the_shapes_drawn(trained, branch, least_precision):
                 unmatched.remove(best)
         kept, drawn = kept + len(detections), drawn + len(shapes)
     assert hits / drawn >= 0.95 and hits / kept >= least_precision, (branch, hits, kept, drawn)
+
+
+def heads_on(trained, key: str):
+    forward = extract_features(trained, load_image(photo_path(key)), int(key.split("@")[1]), (), batch_norm="running", rect=True)
+    return compare_heads(forward.predictions, forward.box, CLASSES, PREDICT)
+
+
+@pytest.mark.parametrize("key", sorted(RUNS))
+def test_both_heads_from_one_forward_are_predicts_two_modes(trained, key):
+    """`detect --branch both` reads one forward twice: its one-to-many boxes are predict(nms=True)'s (and nms=None's),
+    its one-to-one boxes predict(nms=False)'s; every box of each is in a pair or left alone, never both."""
+    heads = heads_on(trained, key)
+    for branch, result in (("one2many", heads.one2many), ("one2one", heads.one2one)):
+        theirs = RUNS[key][branch]
+        assert [d.class_id for d in result.detections] == [int(c) for *_, c in theirs.tolist()]
+        assert [d.score for d in result.detections] == pytest.approx([s for *_, s, _ in theirs.tolist()], abs=1e-4)
+    assert len(heads.pairs) + len(heads.only_one2many) == len(heads.one2many.detections)
+    assert len(heads.pairs) + len(heads.only_one2one) == len(heads.one2one.detections)
+    assert all(a.class_id == b.class_id and overlap >= 0.5 for a, b, overlap in heads.pairs)
+    assert list(heads.scores_one2one) == [d.score for d in heads.one2one.detections]
+    assert len(heads.scores_one2many) == heads.one2many.candidates
+    assert dict(PREDICT_MODES) == {"nms=None (the default)": "one2many", "nms=True": "one2many", "nms=False": "one2one"}
+
+
+def test_the_duplicates_are_the_one_to_one_boxes_nms_would_remove(trained):
+    """On the 10 shipped photos at 320 the one-to-one branch gives 25 boxes for 20 shapes: 5 duplicates, each of the
+    class of a better box it overlaps past NMS's IoU (0.7), and NMS of the one-to-many branch leaves none."""
+    duplicates = pairs = 0
+    for key in sorted(
+        k for k in RUNS if k.endswith("@320") and not k.startswith("tiny") and (DATA / "photos" / k.split("@")[0]).exists()
+    ):
+        heads = heads_on(trained, key)
+        duplicates += len(heads.duplicates)
+        pairs += len(heads.pairs)
+        for kept, duplicate, overlap in heads.duplicates:
+            assert kept.class_id == duplicate.class_id and overlap > PREDICT.iou and kept.score >= duplicate.score
+    assert duplicates == 5 and pairs == 20
+
+
+def test_detect_both_prints_the_two_heads_side_by_side():
+    key = next(k for k in sorted(RUNS) if k.endswith("@320") and (DATA / "photos" / k.split("@")[0]).exists())
+    args = ["detect", "--weights", str(DATA / "synthetic_yolo26n.pt"), "--image", str(photo_path(key)), "--imgsz", "320"]
+    done = cli(*args, "--branch", "both", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert [d["score"] for d in data["one2many"]["detections"]] == pytest.approx(RUNS[key]["one2many"][:, 4].tolist(), abs=1e-4)
+    assert [d["score"] for d in data["one2one"]["detections"]] == pytest.approx(RUNS[key]["one2one"][:, 4].tolist(), abs=1e-4)
+    assert len(data["pairs"]) + len(data["only_one2one"]) == len(data["one2one"]["detections"])
+    assert data["predict"]["nms=False"] == "one2one" and data["one2one"]["branch"] == "one2one"
+    done = cli(*args, "--branch", "both")
+    assert done.returncode == 0 and "objects found by each" in done.stdout and "nms=False reads the one-to-one" in done.stdout
+    done = cli(*args, "--branch", "both", "--steps")
+    assert done.returncode == 2 and "--branch both compares" in done.stderr
+    done = cli("detect", "--arch", "yolo11n", "--image", str(photo_path(key)), "--branch", "both")
+    assert done.returncode == 2 and "has one branch" in done.stderr

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from ..detection.detections import BRANCHES, PREDICT, Nms, class_names, detect
 from ..detection.explain import explain
+from ..detection.two_heads import PREDICT_MODES, compare_heads
 from ..detection.walkthrough import Walkthrough, walkthrough
+from ..forward.features import extract_features
 from ..model.blocks import fold_batchnorm
 from ..present.insights import levels_insight
 from .common import BadArgument, Subcommands, class_ids, count, fraction, model_args, model_on, photo, positive
@@ -37,10 +39,11 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--max-det", type=positive, default=PREDICT.max_det, help="boxes kept at most (default %(default)s)")
     p.add_argument(
         "--branch",
-        choices=list(BRANCHES),
+        choices=[*BRANCHES, "both"],
         default="one2many",
         help="YOLO26's head has two: one2many, read through NMS (what `yolo predict` runs by default since Ultralytics "
-        "8.4.142), or one2one, its top scores without NMS (`predict(nms=False)`) (default %(default)s)",
+        "8.4.142), or one2one, its top scores without NMS (`predict(nms=False)`); both: the two side by side, from one "
+        "forward: the boxes both keep, those only one keeps, the one-to-one branch's duplicates (default %(default)s)",
     )
     p.add_argument(
         "--steps",
@@ -72,13 +75,15 @@ def run(args: argparse.Namespace) -> None:
         raise BadArgument("--explain-out: say how many boxes to explain with --explain K")
     if args.steps and args.branch == "one2one":
         raise BadArgument("--steps walks NMS, which the one-to-one branch does without: drop --steps or use --branch one2many")
+    if args.branch == "both" and (args.steps or args.explain or args.out is not None):
+        raise BadArgument("--branch both compares the branches' boxes; --steps, --explain and --out read one branch: pick it")
     image = photo(args.image)
     model = model_on(args)
     end2end = getattr(model.get_submodule(model.head_name), "end2end", False)
-    if args.branch == "one2one" and not end2end:
-        raise BadArgument(f"--branch one2one: {model.config.label} has one branch (the one-to-one branch is YOLO26's)")
+    if args.branch != "one2many" and not end2end:
+        raise BadArgument(f"--branch {args.branch}: {model.config.label} has one branch (the one-to-one branch is YOLO26's)")
     fold_batchnorm(model)  # as Ultralytics' predict runs a model (its fuse()): the same outputs, faster
-    if end2end:  # and with the one branch it reads (its outputs then stand in front, where explanations look)
+    if end2end and args.branch != "both":  # the one branch it reads (its outputs then stand in front, where explanations look)
         model.get_submodule(model.head_name).keep_branch(args.branch)
     names = class_names(model.num_classes, model.class_names)
     only = class_ids(args.only, names) if args.only else None
@@ -89,6 +94,9 @@ def run(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     nms = Nms(args.conf, args.iou, args.agnostic, only, args.max_det)
+    if args.branch == "both":
+        _print_both(args, model, image, nms, names)
+        return
     result = detect(model, image, args.imgsz, nms, rect=args.rect, keep_predictions=args.steps, branch=args.branch)
     h, w = result.box.size
     if args.out is not None:
@@ -142,6 +150,46 @@ def run(args: argparse.Namespace) -> None:
         print(f"wrote {len(explained) * 2} pictures to {args.explain_out}", file=sys.stderr)
     if args.out is not None:
         print(f"wrote {args.out}", file=sys.stderr)
+
+
+def _print_both(args: argparse.Namespace, model, image, nms: Nms, names) -> None:
+    """`detect --branch both`: YOLO26's two branches on the photo, from one forward."""
+    forward = extract_features(model, image, args.imgsz, (), batch_norm="running", rect=args.rect)
+    heads = compare_heads(forward.predictions, forward.box, names, nms)
+    if args.json:
+        print(json.dumps({"model": model.config.label, "image": str(args.image), **nms.to_dict(), **heads.to_dict()}, indent=2))
+        return
+    h, w = forward.box.size
+    many, one = heads.one2many, heads.one2one
+    print(
+        f"{model.config.label}, {image.height}x{image.width} photo (HxW) letterboxed to {h}x{w}, score over {args.conf:.2f}: "
+        f"the one-to-many branch and NMS (IoU {args.iou:.2f}) keep {len(many.detections)} boxes of {many.candidates} "
+        f"candidates; the one-to-one branch's top scores, no NMS, give {len(one.detections)}"
+    )
+    print(f"both: {len(heads.pairs)} objects found by each (same class, IoU {heads.match_iou} or more)")
+
+    def line(d) -> str:
+        x1, y1, x2, y2 = d.box
+        where = f"{d.cell.level} cell {d.cell.row}, {d.cell.col}"
+        return f"  {d.name} {d.score:.3f} at ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}), {where}"
+
+    print(f"only through NMS: {len(heads.only_one2many)}")
+    for d in heads.only_one2many:
+        print(line(d))
+    print(f"only one-to-one: {len(heads.only_one2one)}")
+    for d in heads.only_one2one:
+        print(line(d))
+    print(
+        f"one-to-one duplicates (over a better box of their class past IoU {args.iou:.2f}: what NMS would remove): "
+        f"{len(heads.duplicates)}"
+    )
+    for kept, duplicate, overlap in heads.duplicates:
+        print(line(duplicate) + f", IoU {overlap:.2f} with {kept.name} {kept.score:.3f}")
+    for label, scores in (("one-to-many candidates", heads.scores_one2many), ("one-to-one boxes", heads.scores_one2one)):
+        if scores:
+            middle = scores[len(scores) // 2]
+            print(f"scores of the {label}: {len(scores)}, highest {scores[0]:.3f}, median {middle:.3f}, lowest {scores[-1]:.3f}")
+    print("Ultralytics' predict (8.4.142 on): " + "; ".join(f"{mode} reads {BRANCHES[b]}" for mode, b in PREDICT_MODES))
 
 
 def _write_explanations(folder: Path, image, box, explained) -> None:
