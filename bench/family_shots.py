@@ -3,10 +3,11 @@
 - overview_yolo26.png: Overview of the whole YOLO26n detector (its data flow, neck and head, both head branches in its
   totals, what deploying one costs);
 - detections_yolo26_one2many.png and detections_yolo26_one2one.png: Detections with a trained YOLO26n on a new photo
-  of shapes, read through its one-to-many branch and NMS (what `yolo predict` runs by default) and through its
-  one-to-one branch without NMS. No checkpoint can be downloaded on the machine these are made on, so the trained
-  weights are the test detector tests/data/synthetic_yolo26n.pt (a YOLO26n Ultralytics trained here on photos of
-  coloured shapes, 4 classes), offered from the server's weights folder; the photo is a scene it never saw.
+  of shapes, read through its one-to-many branch and NMS (what `yolo predict` runs by default) and through its one-to-
+  one branch without NMS; detections_yolo26_both.png: the whole page, with both heads side by side. No checkpoint can
+  be downloaded on the machine these are made on, so the trained weights are the test detector
+  tests/data/synthetic_yolo26n.pt (a YOLO26n Ultralytics trained here on photos of coloured shapes, 4 classes),
+  offered from the server's weights folder; the photo is a scene it never saw.
 
 Run: python bench/family_shots.py [--out DIR]
 """
@@ -61,6 +62,11 @@ def main() -> None:
                 upload(page, photo)
                 page.get_by_text("boxes kept of", exact=False).wait_for(timeout=120_000)
                 shoot(page, f"detections_yolo26_{branch}.png", 3, 1900)
+                if branch == "one2many":  # and further down, both heads side by side
+                    page.set_viewport_size({"width": 1500, "height": 4400})  # the page scrolls inside: show it all
+                    time.sleep(3)
+                    page.screenshot(path=str(out / "detections_yolo26_both.png"))
+                    names.append("detections_yolo26_both.png")
                 page.close()
         browser.close()
     shutil.rmtree(work, ignore_errors=True)

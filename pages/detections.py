@@ -16,10 +16,11 @@ import streamlit as st
 
 from pages import ui
 from pages.ui.controls import BRANCH, BRANCH_OPTIONS, CONF, INPUT, INPUTS, IOU
-from yolo_explorer.detection.detections import Nms
+from yolo_explorer.detection.detections import BRANCHES, Nms
+from yolo_explorer.detection.two_heads import PREDICT_MODES
 from yolo_explorer.detection.walkthrough import SIDES, Walkthrough, box_distributions
 from yolo_explorer.forward.preprocess import letterbox_size
-from yolo_explorer.present.detection_figures import dfl_figure, nms_step_figure
+from yolo_explorer.present.detection_figures import branch_scores_figure, dfl_figure, nms_step_figure
 from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.present.insights import levels_insight
 from yolo_explorer.present.rendering import boxes_image, png_bytes
@@ -53,6 +54,8 @@ def main() -> None:
         image = ui.image_for(settings.photo)
     if trained:
         draw_boxes(settings, request, result, image)
+        if settings.config.table.end2end:
+            draw_both_heads(settings, request)
         if request.branch == "one2one":
             st.caption(
                 "No NMS to walk through: the one-to-one branch was trained to give each object one box, so its top "
@@ -233,6 +236,60 @@ def draw_boxes(settings: ui.Settings, request: Request, result, image) -> None:
     else:
         among = " among the classes chosen" if picked else ""
         st.info(f"Nothing scores above {conf:.2f} here{among}: lower the score threshold.", icon=":material/search_off:")
+
+
+def draw_both_heads(settings: ui.Settings, request: Request) -> None:
+    """YOLO26's two branches on the photo with the same thresholds: what both keep, what one keeps alone, the one-to-one
+    branch's duplicates, both score distributions, and which one `yolo predict` reads."""
+    st.subheader("Both heads on this photo")
+    with ui.guard("reading both branches"):
+        heads = ui.two_heads_for(settings, request.nms, request.rect)
+    cols = st.columns(4)
+    cols[0].metric("One-to-many + NMS", len(heads.one2many.detections), help=f"of {heads.one2many.candidates} candidates")
+    cols[1].metric("One-to-one, no NMS", len(heads.one2one.detections))
+    cols[2].metric("Found by both", len(heads.pairs), help=f"same class, IoU {heads.match_iou} or more")
+    cols[3].metric("One-to-one duplicates", len(heads.duplicates), help="what NMS would have removed")
+    rows = [("only through NMS", d, "") for d in heads.only_one2many]
+    duplicates = {id(dup): (kept, overlap) for kept, dup, overlap in heads.duplicates}
+    for d in heads.only_one2one:
+        kept, overlap = duplicates.get(id(d), (None, 0.0))
+        note = f"duplicate of {kept.name} {kept.score:.2f} (IoU {overlap:.2f})" if kept else ""
+        rows.append(("only one-to-one", d, note))
+    if rows:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "kept": kind,
+                        "class": d.name,
+                        "score": d.score,
+                        "x1": d.box[0],
+                        "y1": d.box[1],
+                        "x2": d.box[2],
+                        "y2": d.box[3],
+                        "level": d.cell.level,
+                        "cell": f"{d.cell.row}, {d.cell.col}",
+                        "note": note,
+                    }
+                    for kind, d, note in rows
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "score": st.column_config.NumberColumn(format="%.3f"),
+                **{c: st.column_config.NumberColumn(format="%.0f") for c in ("x1", "y1", "x2", "y2")},
+            },
+        )
+    else:
+        st.caption("Both branches keep the same objects here.")
+    ui.show(branch_scores_figure(heads.scores_one2many, heads.scores_one2one, request.nms.conf), key="det_branch_scores")
+    modes = "; ".join(f"`{mode}` reads {BRANCHES[branch]}" for mode, branch in PREDICT_MODES)
+    st.caption(
+        "The one-to-many branch was trained to give several boxes per object, and NMS keeps the best of each cluster; the "
+        "one-to-one branch was trained to give one, so where it has not learnt that yet its duplicates stay. Ultralytics' "
+        f"predict (8.4.142 on): {modes}."
+    )
 
 
 @st.fragment

@@ -27,6 +27,7 @@ from .compute import (
     stats_for,
     summary_for,
     supported_dtypes_cached,
+    two_heads_for,
     walk_for,
 )
 from .entrypoint import current_settings, frame
@@ -72,6 +73,7 @@ __all__ = [
     "summary_for",
     "supported_dtypes_cached",
     "views",
+    "two_heads_for",
     "walk_for",
 ]
 

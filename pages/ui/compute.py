@@ -37,6 +37,7 @@ from yolo_explorer.deployment.peaks import Peaks, device_peaks
 from yolo_explorer.detection.assignment import Assignment, Truth, assign
 from yolo_explorer.detection.detections import PREDICT, DetectionResult, Nms, detections_from
 from yolo_explorer.detection.explain import Explanation, explain
+from yolo_explorer.detection.two_heads import TwoHeads, compare_heads
 from yolo_explorer.detection.walkthrough import Walkthrough, walkthrough
 from yolo_explorer.forward.preprocess import Letterbox, letterbox_size
 from yolo_explorer.model.blocks import fold_batchnorm
@@ -217,6 +218,20 @@ def detections_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True, br
     return _detections(
         settings.forward_key, forward.box.size, nms, branch, forward.box, forward.predictions, settings.class_names
     )
+
+
+def two_heads_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True) -> TwoHeads:
+    """Both branches of a YOLO26's head on the current photo with these thresholds, from the same forward as
+    `detections_for`; shared by every session."""
+    forward = detector_forward(settings, rect)
+    return _two_heads(settings.forward_key, forward.box.size, nms, forward.box, forward.predictions, settings.class_names)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _two_heads(
+    forward_key: tuple, size: tuple[int, int], nms: Nms, _box: Letterbox, _output: DetectorOutput, names: tuple[str, ...]
+) -> TwoHeads:
+    return compare_heads(_output, _box, names, nms)
 
 
 def walk_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True) -> tuple[Walkthrough, FeatureResult]:

@@ -101,3 +101,38 @@ def test_compare_follows_the_sidebars_family_and_sets_families_side_by_side(app)
     table = at.dataframe[0].value
     eleven = table[(table["model"] == "YOLO11n") & (table["input"] == "640")].iloc[0]
     assert eleven["params"] == reference["yolo11n"]["params"] and eleven["Ultralytics: params, GFLOPs at 640"] == "2.6 M, 6.5"
+
+
+def test_both_heads_of_a_trained_yolo26_on_a_photo_of_shapes(app):
+    """The trained YOLO26n on one of its test photos: the two branches side by side are the engine's (`compare_heads` of
+    the same forward), the one-to-one duplicates named in the table, the predict modes said."""
+    from yolo_explorer import build_model, load_image, load_weights
+    from yolo_explorer.detection.detections import PREDICT
+    from yolo_explorer.detection.two_heads import compare_heads
+    from yolo_explorer.forward.features import extract_features
+    from yolo_explorer.model.blocks import fold_batchnorm
+    from yolo_explorer.model.checkpoints import read_checkpoint
+    from yolo_explorer.model.weights import table_config
+
+    data = Path(__file__).parents[1] / "data"
+    photo = next(p for p in sorted((data / "photos").glob("*.png")) if not p.name.startswith("tiny"))
+    at = app("detections.py", side=320)
+    weights = (data / "synthetic_yolo26n.pt").read_bytes()
+    at.file_uploader(key="weights_upload").set_value(("synthetic_yolo26n.pt", weights, "application/octet-stream")).run()
+    at.get_by_key("source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value((photo.name, photo.read_bytes(), "image/png")).run()
+    no_problems(at)
+    checkpoint = read_checkpoint(data / "synthetic_yolo26n.pt")
+    model = build_model(table_config(checkpoint))
+    load_weights(model, checkpoint)
+    fold_batchnorm(model)
+    forward = extract_features(model, load_image(photo), 320, (), batch_norm="running", rect=True)
+    heads = compare_heads(forward.predictions, forward.box, model.class_names, PREDICT)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["One-to-many + NMS"] == str(len(heads.one2many.detections))
+    assert metrics["One-to-one, no NMS"] == str(len(heads.one2one.detections))
+    assert metrics["Found by both"] == str(len(heads.pairs)) and metrics["One-to-one duplicates"] == str(len(heads.duplicates))
+    table = at.dataframe[1].value
+    assert len(table) == len(heads.only_one2many) + len(heads.only_one2one)
+    assert sum(note.startswith("duplicate of") for note in table["note"]) == len(heads.duplicates) > 0
+    assert any("`nms=False` reads the one-to-one branch" in c.value for c in at.caption)

@@ -14,6 +14,7 @@ from ..detection.detections import class_color
 from .figure_style import base_layout, jpeg_source, plotly_text
 
 __all__ = [
+    "branch_scores_figure",
     "assignment_figure",
     "box_select_figure",
     "detections_figure",
@@ -249,3 +250,19 @@ def dfl_figure(probabilities: Sequence[Sequence[float]], expected: Sequence[floa
     fig.update_xaxes(title_text="distance (cells)", dtick=5)
     fig.update_yaxes(range=[0, 1], tickformat=".0%")  # one scale for the four sides
     return base_layout(fig, 260)
+
+
+def branch_scores_figure(one2many: Sequence[float], one2one: Sequence[float], conf: float) -> go.Figure:
+    """The scores each branch of a YOLO26's head gives over the threshold: the one-to-many branch's candidates (what
+    NMS sorts through) beside the one-to-one branch's boxes (what it keeps), as two histograms over the same bins."""
+    fig = go.Figure()
+    bins = dict(start=conf, end=1.0, size=(1.0 - conf) / 20)
+    for name, scores, color in (
+        ("one-to-many candidates (before NMS)", one2many, "#4c78a8"),
+        ("one-to-one boxes (no NMS)", one2one, "#f58518"),
+    ):
+        fig.add_trace(go.Histogram(x=list(scores), name=f"{name}: {len(scores)}", xbins=bins, marker_color=color, opacity=0.75))
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=1.12, x=0))
+    fig.update_xaxes(title="score", range=[conf, 1.0])
+    fig.update_yaxes(title="boxes")
+    return base_layout(fig, 300, title="Scores over the threshold, by branch")
