@@ -14,12 +14,15 @@ import streamlit as st
 from PIL import Image
 
 from pages import ui
-from yolo_explorer.detection.assignment import Assignment, Truth, TruthAssignment, truth_problem
+from yolo_explorer.detection.assignment import Assignment, Truth, TruthAssignment, progloss_weights, truth_problem
 from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.present.insights import assignment_insight
 
 CORNERS = ("x1", "y1", "x2", "y2")
 SHOWN = 15  # candidates listed per box unless every one is asked for
+
+
+BRANCH_LABELS = {"one2many": "One-to-many (top 10)", "one2one": "One-to-one (top 7, then 1)"}
 
 
 def main() -> None:
@@ -38,12 +41,7 @@ def main() -> None:
             icon=":material/info:",
         )
         return
-    if settings.config.table.end2end:
-        st.caption(
-            ":material/call_split: YOLO26's head has two branches, and each is taught by its own assignment. This page "
-            "shows the one-to-many branch's (the 10 best-aligned cells per object); the one-to-one branch takes the 7 "
-            "best and keeps one cell per object, which is why it needs no NMS."
-        )
+    branch = branch_control(settings) if settings.config.table.end2end else "one2many"
     trained = settings.weights is not None and settings.weights.classes is not None
     with ui.guard("reading the image"):
         image = ui.image_for(settings.photo)
@@ -52,11 +50,37 @@ def main() -> None:
         st.info("Add a box: drag one on the photo, or add a row to the table.", icon=":material/add_box:")
         return
     with ui.guard("assigning the boxes to cells"):
-        result, box = ui.assignment_for(settings, truths)
+        result, box = ui.assignment_for(settings, truths, branch)
     if not trained:
         draw_random_note(settings)
     draw_levels(settings, result, box, truths)
     draw_candidates(result)
+
+
+def branch_control(settings: ui.Settings) -> str:
+    """YOLO26: which branch's assignment to show, and ProgLoss's weight between the two over training."""
+    left, right = st.columns([2, 3])
+    branch = left.segmented_control(
+        "Head branch",
+        list(BRANCH_LABELS),
+        default="one2many",
+        required=True,
+        key="as_branch",
+        format_func=BRANCH_LABELS.get,
+        help="YOLO26's head has two branches, each taught by its own assigner on its own predictions: the one-to-many "
+        "branch's gives each object its 10 best-aligned cells, the one-to-one branch's takes the 7 best and keeps one, "
+        "which is why that branch needs no NMS.",
+    )
+    with right:
+        epochs = st.number_input("Epochs of training", 1, 1000, 100, key="as_epochs")
+        epoch = st.slider("Epoch", 1, epochs, min(epochs, max(1, epochs // 2)), key=f"as_epoch_{epochs}")
+        many, one = progloss_weights(epoch - 1, epochs)
+        st.caption(
+            f"ProgLoss in epoch {epoch} of {epochs}: loss = {many:.2f} × one-to-many + {one:.2f} × one-to-one. The "
+            "one-to-many weight falls linearly from 0.80 in the first epoch to 0.10 in the last (Ultralytics' `E2ELoss`, "
+            "updated after each epoch): early on both branches learn from many cells, later mostly from one."
+        )
+    return branch
 
 
 def _rows_key(settings: ui.Settings) -> str:
@@ -176,6 +200,11 @@ def draw_levels(settings: ui.Settings, result: Assignment, box, truths: tuple[Tr
         f"{result.topk} learn the box (filled dots, larger for a higher target score). A cell two boxes pick goes to "
         "the one its box overlaps most (a cross on the other). A box narrower than one P4 cell "
         f"({result.min_side:.0f} px) is first widened to it."
+        + (
+            f" The one-to-one branch then keeps only each box's {result.topk2} best cell: one cell per object."
+            if result.topk2
+            else ""
+        )
     )
     photo = (box.left, box.top, box.left + box.resized[0], box.top + box.resized[1])  # the input without its padding
     chart = ui.views.assignment_chart((settings.forward_key, result.input_size, truths), box.image, result, photo)

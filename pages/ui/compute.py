@@ -260,17 +260,19 @@ def _detections(
     return detections_from(_output, _box, names, nms, branch=branch)
 
 
-def assignment_for(settings: Settings, truths: tuple[Truth, ...]) -> tuple[Assignment, Letterbox]:
-    """The task-aligned assignment of these ground-truth boxes to the cells of the current photo's forward, on the
-    sidebar's whole square input as training feeds the model (its mosaics are square), and that input."""
+def assignment_for(settings: Settings, truths: tuple[Truth, ...], branch: str = "one2many") -> tuple[Assignment, Letterbox]:
+    """The task-aligned assignment of these ground-truth boxes to the cells of the current photo's forward (of YOLO26's
+    `branch`, by its own assigner), on the sidebar's whole square input as training feeds the model (its mosaics are
+    square), and that input."""
     forward = detector_forward(settings, rect=False)
-    return _assignment((settings.forward_key, forward.box.size, truths), forward.box, forward.predictions, settings), forward.box
+    key = (settings.forward_key, forward.box.size, truths, branch)
+    return _assignment(key, forward.box, forward.predictions, settings), forward.box
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _assignment(key: tuple, _box: Letterbox, _output: DetectorOutput, _settings: Settings) -> Assignment:
-    _, _, truths = key
-    return assign(_output, _box, truths, _settings.class_names)
+    _, _, truths, branch = key
+    return assign(_output, _box, truths, _settings.class_names, branch=branch)
 
 
 def explanation_for(settings: Settings, anchor: int, class_id: int, rect: bool = True, branch: str = "one2many") -> Explanation:

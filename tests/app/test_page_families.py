@@ -136,3 +136,21 @@ def test_both_heads_of_a_trained_yolo26_on_a_photo_of_shapes(app):
     assert len(table) == len(heads.only_one2many) + len(heads.only_one2one)
     assert sum(note.startswith("duplicate of") for note in table["note"]) == len(heads.duplicates) > 0
     assert any("`nms=False` reads the one-to-one branch" in c.value for c in at.caption)
+
+
+def test_label_assignment_shows_either_branchs_assigner_and_progloss(app):
+    from yolo_explorer.detection.assignment import progloss_weights
+
+    at = app("label_assignment.py", side=128)
+    at.file_uploader(key="weights_upload").set_value(("yolo26n.pt", YOLO26, "application/octet-stream")).run()
+    no_problems(at)
+    many = at.subheader[0].value
+    at.get_by_key("as_branch").set_value("one2one").run()
+    no_problems(at)
+    assert any("keeps only each box's 1 best cell" in c.value for c in at.caption)
+    assert int(at.subheader[0].value.split()[0]) <= len(at.data_editor[0].value) < int(many.split()[0])  # one cell per box
+    at.get_by_key("as_epochs").set_value(30).run()
+    at.get_by_key("as_epoch_30").set_value(30).run()
+    no_problems(at)
+    many_weight, one_weight = progloss_weights(29, 30)
+    assert any(f"loss = {many_weight:.2f} × one-to-many + {one_weight:.2f} × one-to-one" in c.value for c in at.caption)

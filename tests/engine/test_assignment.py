@@ -15,7 +15,18 @@ from helpers import TRAINED
 from PIL import Image
 
 from yolo_explorer import letterbox
-from yolo_explorer.detection.assignment import ALPHA, BETA, TOPK, Truth, assign, ciou, predicted_boxes, task_aligned_assign
+from yolo_explorer.detection.assignment import (
+    ALPHA,
+    BETA,
+    BRANCH_TOPK,
+    TOPK,
+    Truth,
+    assign,
+    ciou,
+    predicted_boxes,
+    progloss_weights,
+    task_aligned_assign,
+)
 from yolo_explorer.detection.detections import class_names
 from yolo_explorer.detection.object_size import box_iou
 from yolo_explorer.present.insights import assignment_insight
@@ -42,9 +53,10 @@ def _per_image(case: dict, i: int):
     )
 
 
-def _check_against(case: dict, i: int, min_side: float) -> None:
-    scores, boxes, points, labels, truths, real = _per_image(case, i)
-    steps = task_aligned_assign(scores, boxes, points, labels, truths, min_side=min_side)
+def _check_against(case: dict, i: int, min_side: float, inputs: dict | None = None, **assigner) -> None:
+    """Our assignment of image i of a reference case (its inputs, or those of `inputs`) against Ultralytics'."""
+    scores, boxes, points, labels, truths, real = _per_image(inputs or case, i)
+    steps = task_aligned_assign(scores, boxes, points, labels, truths, min_side=min_side, **assigner)
     m = len(labels)
     if "mask_in_gts" in case:  # the intermediate steps (the random case keeps them)
         inside = case["mask_in_gts"][i, real]
@@ -248,3 +260,37 @@ def test_the_assign_command_prints_the_engines_assignment(tmp_path, trained, tra
     ):
         refused = cli(*args, "--box", bad)
         assert refused.returncode == 2 and says in refused.stderr, refused.stderr
+
+
+@pytest.fixture(scope="module")
+def one_to_one():
+    return torch.load(REFERENCE.parent / "ultralytics_assignment_e2e.pt", weights_only=False)
+
+
+def test_yolo26s_one_to_one_assigner_is_top_7_then_1(one_to_one):
+    """E2ELoss (Ultralytics 8.4.190) trains the one-to-one branch with top-k 7 then top-k2 1, alpha and beta as the
+    one-to-many branch's (top-k 10): the parameters `BRANCH_TOPK` says."""
+    parameters = one_to_one["assigner"]
+    assert (parameters["topk"], parameters["topk2"]) == BRANCH_TOPK["one2one"] and BRANCH_TOPK["one2many"] == (TOPK, None)
+    assert (parameters["alpha"], parameters["beta"], parameters["stride_val"]) == (ALPHA, BETA, 16)
+
+
+@pytest.mark.parametrize("image", [0, 1])
+def test_the_one_to_one_branch_gets_ultralytics_single_cell_per_box(reference, one_to_one, image):
+    case = one_to_one["random"]
+    _check_against(case, image, 16, inputs=reference["random"], topk=7, topk2=1)
+    assert (case["fg_mask"][image].sum() <= reference["random"]["inputs"]["mask_gt"][image].sum()).item()  # one per box at most
+
+
+@pytest.mark.parametrize("photo", [0, 1])
+def test_a_trained_models_one_to_one_assignment_is_ultralytics(reference, one_to_one, photo):
+    _check_against(one_to_one["trained"][photo], 0, 16, inputs=reference["trained"][photo], topk=7, topk2=1)
+
+
+def test_progloss_weights_are_e2elosss_over_training(one_to_one):
+    for epochs, weights in one_to_one["progloss"].items():
+        ours = [progloss_weights(epoch, epochs) for epoch in range(epochs)]
+        assert [w for pair in ours for w in pair] == pytest.approx([w for pair in weights for w in pair], abs=1e-12), epochs
+    assert progloss_weights(0, 30) == pytest.approx((0.8, 0.2)) and progloss_weights(29, 30) == pytest.approx((0.1, 0.9))
+    with pytest.raises(ValueError, match="epoch must be from 0 to 29"):
+        progloss_weights(30, 30)

@@ -15,6 +15,7 @@ import torch
 from helpers import cli
 
 from yolo_explorer import build_model, load_image, load_weights
+from yolo_explorer.detection.assignment import Truth, assign
 from yolo_explorer.detection.detections import PREDICT, detect
 from yolo_explorer.detection.two_heads import PREDICT_MODES, compare_heads
 from yolo_explorer.forward.features import extract_features
@@ -144,3 +145,24 @@ def test_detect_both_prints_the_two_heads_side_by_side():
     assert done.returncode == 2 and "--branch both compares" in done.stderr
     done = cli("detect", "--arch", "yolo11n", "--image", str(photo_path(key)), "--branch", "both")
     assert done.returncode == 2 and "has one branch" in done.stderr
+
+
+def test_assign_gives_each_box_one_cell_of_the_one_to_one_branch(trained):
+    """`assign --branch one2one`: the one-to-one branch's own predictions, top 7 then 1: one cell per box, the best by
+    metric among that branch's candidates; the one-to-many branch's assignment gives each box up to 10."""
+    name = "alpha_400x300.png"
+    truths = [Truth(tuple(box), int(c)) for c, *box in TRUTH[name]]
+    forward = extract_features(trained, load_image(DATA / "photos" / name), 320, (), batch_norm="running", rect=False)
+    one = assign(forward.predictions, forward.box, truths, CLASSES, branch="one2one")
+    many = assign(forward.predictions, forward.box, truths, CLASSES)
+    assert (one.topk, one.topk2, many.topk, many.topk2) == (7, 1, 10, None)
+    assert all(len(t.positives) == 1 and t.positives[0] is t.candidates[0] for t in one.truths if not t.starved)
+    assert all(1 < len(t.positives) <= 10 for t in many.truths)
+    done = cli(
+        "assign", "--weights", str(DATA / "synthetic_yolo26n.pt"), "--image", str(DATA / "photos" / name), "--imgsz", "320",
+        *(arg for c, *box in TRUTH[name] for arg in ("--box", ",".join(f"{v:.3f}" for v in box) + f":{c}")),
+        "--branch", "one2one", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["branch"] == "one2one" and data["topk2"] == 1 and data["foreground"] == one.foreground

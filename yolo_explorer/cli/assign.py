@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..detection.assignment import Truth, assign, truth_problem
+from ..detection.assignment import BRANCH_TOPK, Truth, assign, truth_problem
 from ..detection.detections import class_names
 from ..forward.features import extract_features
 from ..model.blocks import fold_batchnorm
@@ -30,6 +30,13 @@ def register(sub: Subcommands) -> None:
         metavar="X1,Y1,X2,Y2[:CLASS]",
         help="a ground-truth box in the photo's pixels, with its class by name or index (default 0); repeat for more",
     )
+    p.add_argument(
+        "--branch",
+        choices=list(BRANCH_TOPK),
+        default="one2many",
+        help="YOLO26: whose assignment, the one-to-many branch's (top 10) or the one-to-one branch's (top 7, then one cell "
+        "per box) (default %(default)s)",
+    )
     p.add_argument("--show", type=positive, default=10, help="candidates listed per box, best metric first (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights, without --weights (default 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda:N or mps (default cpu)")
@@ -50,7 +57,10 @@ def run(args: argparse.Namespace) -> None:
     if args.weights is None:
         print("random weights: the scores and boxes the metric ranks are a random network's; pass --weights", file=sys.stderr)
     forward = extract_features(model, image, args.imgsz, (), batch_norm="running", rect=False)  # square, as training
-    result = assign(forward.predictions, forward.box, truths, names)
+    try:
+        result = assign(forward.predictions, forward.box, truths, names, branch=args.branch)
+    except ValueError as err:
+        raise BadArgument(str(err)) from None
     if args.json:
         about = {"model": model.config.label, "image": str(args.image), "image_size": [image.height, image.width]}
         print(json.dumps(about | result.to_dict(), indent=2))
@@ -59,7 +69,9 @@ def run(args: argparse.Namespace) -> None:
     print(
         f"{model.config.label}, {image.height}x{image.width} photo (HxW) in a {h}x{w} input: {result.foreground} of "
         f"{result.anchors} cells learn a box (task-aligned assigner: top {result.topk} of score^{result.alpha:g} x "
-        f"CIoU^{result.beta:g} among the cells whose centre is inside the box)"
+        f"CIoU^{result.beta:g} among the cells whose centre is inside the box"
+        + (f", then the best {result.topk2} per box: YOLO26's one-to-one branch" if result.topk2 else "")
+        + ")"
     )
     for truth in result.truths:
         print(assignment_insight(truth, result.topk))

@@ -37,7 +37,7 @@ from ..forward.preprocess import Letterbox
 from ..model.config import PYRAMID
 from ..model.detector import DetectorOutput
 from ..model.head import anchor_points
-from .detections import Cell, anchor_cells
+from .detections import Cell, anchor_cells, branch_output
 
 __all__ = [
     "ALPHA",
@@ -49,8 +49,10 @@ __all__ = [
     "Truth",
     "TruthAssignment",
     "assign",
+    "BRANCH_TOPK",
     "ciou",
     "predicted_boxes",
+    "progloss_weights",
     "task_aligned_assign",
     "truth_problem",
 ]
@@ -59,6 +61,24 @@ __all__ = [
 # the smallest side a box is widened to is its second stride); tests/test_assignment.py reads them from the criterion
 TOPK, ALPHA, BETA = 10, 0.5, 6.0
 EPS = 1e-9
+# YOLO26's E2ELoss trains each branch with its own assigner: (top-k, top-k2) per branch, alpha and beta as above
+BRANCH_TOPK: dict[str, tuple[int, int | None]] = {"one2many": (TOPK, None), "one2one": (7, 1)}
+# ProgLoss: the one-to-many loss's weight falls from 0.8 to 0.1 over training, the one-to-one's is 1 minus it
+PROGLOSS_START, PROGLOSS_END = 0.8, 0.1
+
+
+def progloss_weights(epoch: int, epochs: int) -> tuple[float, float]:
+    """(one-to-many, one-to-one) weights of YOLO26's loss during `epoch` (0 to epochs - 1) of `epochs`, as Ultralytics'
+    `E2ELoss` applies them: its weight is updated once at the end of each epoch, falling linearly from 0.8 in the first
+    epoch to 0.1 in the last, so the one-to-one branch's rises from 0.2 to 0.9.
+
+    Raises:
+        ValueError: an epoch outside 0 to epochs - 1.
+    """
+    if not isinstance(epochs, int) or epochs < 1 or not isinstance(epoch, int) or not 0 <= epoch < epochs:
+        raise ValueError(f"epoch must be from 0 to {epochs - 1} of {epochs} epochs, got {epoch}")
+    one2many = max(1 - epoch / max(epochs - 1, 1), 0) * (PROGLOSS_START - PROGLOSS_END) + PROGLOSS_END
+    return one2many, max(1.0 - one2many, 0.0)
 
 
 def ciou(box1: torch.Tensor, box2: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
@@ -124,6 +144,7 @@ def task_aligned_assign(
     topk: int = TOPK,
     alpha: float = ALPHA,
     beta: float = BETA,
+    topk2: int | None = None,
 ) -> AssignmentTensors:
     """The task-aligned assignment of one image.
 
@@ -135,6 +156,8 @@ def task_aligned_assign(
         truths: (M, 4) ground-truth boxes, (x1, y1, x2, y2) in input pixels.
         min_side: a box side shorter than this is widened to it before candidates are chosen (Ultralytics' second
             stride, 16 for YOLO11).
+        topk2: after conflicts are resolved, keep only each box's `topk2` best positives (YOLO26's one-to-one branch
+            trains with top-k 7, then 1: one cell per box); None keeps them all (the one-to-many branch).
 
     Raises:
         ValueError: no ground truth, mismatched shapes, a class outside the scores, or `topk` above the anchor count.
@@ -169,6 +192,9 @@ def task_aligned_assign(
     several = picked.sum(0) > 1  # (A,) anchors two or more boxes picked
     most = torch.zeros(inside.shape, dtype=torch.bool).scatter_(0, overlaps.max(0).indices[None], True)
     positive = torch.where(several[None], most, picked)
+    if topk2 is not None and topk2 != topk:  # Ultralytics' second top-k, over the metric of what is left
+        kept = torch.topk(metric * positive, topk2, dim=-1, largest=True).indices
+        positive &= torch.zeros(inside.shape, dtype=torch.bool).scatter_(1, kept, True)
 
     foreground, truth = positive.to(torch.int8).max(0)
     aligned = metric * positive
@@ -287,6 +313,8 @@ class Assignment:
     alpha: float
     beta: float
     min_side: float
+    topk2: int | None = None  # YOLO26's one-to-one branch: one cell per box after the top-k
+    branch: str = "one2many"
 
     @property
     def foreground(self) -> int:
@@ -301,7 +329,9 @@ class Assignment:
         """`assign --json`'s assignment: the assigner's parameters, and per box its candidates with the metric's parts."""
         return {
             "input_size": list(self.input_size),
+            "branch": self.branch,
             "topk": self.topk,
+            "topk2": self.topk2,
             "alpha": self.alpha,
             "beta": self.beta,
             "min_side": self.min_side,
@@ -356,12 +386,14 @@ def assign(
     truths: Sequence[Truth],
     names: Sequence[str],
     *,
-    topk: int = TOPK,
+    topk: int | None = None,
     alpha: float = ALPHA,
     beta: float = BETA,
+    branch: str = "one2many",
 ) -> Assignment:
     """The task-aligned assignment of `truths` (boxes on the photo) to the cells of the detector's first image, with
-    every candidate's parts.
+    every candidate's parts. `branch`: whose predictions and assigner, the one-to-many branch's (top-k 10) or YOLO26's
+    one-to-one branch's (top-k 7, then one cell per box); `topk` overrides the first top-k.
 
     Raises:
         ValueError: no box, a box with no area or off the photo, a class the head does not have, or a `topk` above the
@@ -376,21 +408,23 @@ def assign(
             raise ValueError(f"box {n}: {problem}")
         x1, y1, x2, y2 = truth.box
         rows.append((*box.to_letterbox(x1, y1), *box.to_letterbox(x2, y2)))
-    scores, predicted, points, _ = predicted_boxes(output, box.size)
+    first, topk2 = BRANCH_TOPK.get(branch, (TOPK, None))  # an unknown branch: branch_output says so
+    topk = first if topk is None else topk
+    scores, predicted, points, _ = predicted_boxes(branch_output(output, branch), box.size)
     grids = [tuple(level.shape[2:]) for level in output.neck]
     level_strides = [box.size[0] // h for h, _ in grids]
     min_side = float(level_strides[1] if len(level_strides) > 1 else level_strides[0])
     truth_boxes = torch.tensor(rows, dtype=torch.float32)
     labels = torch.tensor([t.class_id for t in truths])
     steps = task_aligned_assign(
-        scores, predicted, points, labels, truth_boxes, min_side=min_side, topk=topk, alpha=alpha, beta=beta
+        scores, predicted, points, labels, truth_boxes, min_side=min_side, topk=topk, alpha=alpha, beta=beta, topk2=topk2
     )
     assigned = [
         _truth_assignment(n, truth, rows[n], names, steps, scores, predicted, points, grids, box.size, min_side)
         for n, truth in enumerate(truths)
     ]
     levels = tuple((name, s, g) for name, s, g in zip(PYRAMID, level_strides, grids, strict=False))
-    return Assignment(box.size, levels, tuple(assigned), topk, alpha, beta, min_side)
+    return Assignment(box.size, levels, tuple(assigned), topk, alpha, beta, min_side, topk2, branch)
 
 
 def _truth_assignment(n, truth, row, names, steps, scores, predicted, points, grids, input_size, min_side):

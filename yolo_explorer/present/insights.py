@@ -432,7 +432,7 @@ def assignment_insight(truth: TruthAssignment, topk: int) -> str:
     best = truth.candidates[0]
     text += (
         f"; the {sum(picked.values())} with the highest metric are {per_level(picked)}; "
-        f"{len(truth.positives)} learn it ({per_level(positives)})"
+        f"{len(truth.positives)} learn{'s' if len(truth.positives) == 1 else ''} it ({per_level(positives)})"
     )
     taken = sum(1 for c in truth.candidates if c.taken_by is not None)
     if taken:
