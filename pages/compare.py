@@ -9,8 +9,9 @@ import streamlit as st
 from pages import ui
 from yolo_explorer import ARCHITECTURES, make_config, measure_latency
 from yolo_explorer.deployment.memory import check_forward_fits
-from yolo_explorer.model.config import ULTRALYTICS_PUBLISHED, YOLO11_SCALES, BackboneConfig
+from yolo_explorer.model.config import YOLO11_SCALES, BackboneConfig
 from yolo_explorer.model.families import FAMILY_NAMES
+from yolo_explorer.model.published import published
 from yolo_explorer.present.insights import activation_law_insight, params_law_insight, pixels_law_insight
 from yolo_explorer.present.model_figures import scaling_plot
 
@@ -95,11 +96,7 @@ def compare_detectors(settings: ui.Settings) -> None:
                     if two_branches
                     else {}
                 ),
-                "Ultralytics: params, GFLOPs at 640": (
-                    f"{ULTRALYTICS_PUBLISHED[r.scale][0] / 1e6:.1f} M, {ULTRALYTICS_PUBLISHED[r.scale][1] / 1e9:.1f}"
-                    if r.arch.startswith("yolo11")
-                    else ""
-                ),
+                "Ultralytics: params, GFLOPs at 640": _published(r.arch),
             }
             for r in rows
         ]
@@ -147,6 +144,13 @@ def compare_detectors(settings: ui.Settings) -> None:
         ]
     if st.session_state.get("cmp_det_latency"):
         st.dataframe(pd.DataFrame(st.session_state["cmp_det_latency"]), hide_index=True, width="stretch")
+
+
+def _published(arch: str) -> str:
+    """Ultralytics' published size of a shipped detector ("2.6 M, 6.5"), "" where it publishes none."""
+    config = make_config(arch)
+    figures = published(config.family, config.scale)
+    return f"{figures.params_m} M, {figures.flops_b}" if figures else ""
 
 
 def compare_widths(settings: ui.Settings) -> None:

@@ -91,9 +91,11 @@ def draw_totals(settings: ui.Settings, stats: ModelStats) -> None:
         if published is not None:
             st.dataframe(published, hide_index=True, width="content")
             st.caption(
-                "Ultralytics' table rounds its counts (its GFLOPs are at 640×640 for 80 classes); the exact figures here are "
-                "counted on this model (FLOPs by the same rule as torch.utils.flop_counter). The backbone alone, which the "
-                f"tutorial builds, holds {parts['backbone']['params'] / stats.params:.0%} of the parameters."
+                "Ultralytics' table rounds its counts (its GFLOPs are at 640×640 for 80 classes, of the fused model with one "
+                "head branch, and its counter counts no matrix product, so attention's are left out: the second row counts "
+                "that way); the exact figures here are counted on this model (FLOPs by the same rule as "
+                "torch.utils.flop_counter). Its speeds are its machines'. Sources: the *What changed* page. The backbone "
+                f"alone holds {parts['backbone']['params'] / stats.params:.0%} of the parameters."
             )
         st.caption(info_flops_insight(stats))
 

@@ -29,7 +29,8 @@ from yolo_explorer.detection.object_size import ObjectSize, over_sizes
 from yolo_explorer.forward.heatmaps import ChannelStats, channel_stats, map_to_original, quantize, reduce_channels
 from yolo_explorer.forward.preprocess import letterbox
 from yolo_explorer.model.compare import CompareRow, DetectorRow, compare_detectors, compare_grid, fit_laws
-from yolo_explorer.model.config import COCO_CLASS_COUNT, ULTRALYTICS_PUBLISHED
+from yolo_explorer.model.config import COCO_CLASS_COUNT
+from yolo_explorer.model.published import counted_as_published, published
 from yolo_explorer.model.versus import stage_rows
 from yolo_explorer.present.detection_figures import assignment_figure, box_select_figure, detections_figure, sizes_plot
 from yolo_explorer.present.formatting import human_bytes, human_count, stats_csv, stats_rows
@@ -85,18 +86,33 @@ def detector_rows(archs: tuple[str, ...], sides: tuple[int, ...], dtype: str) ->
 
 @shared
 def published_comparison(config: BackboneConfig) -> pd.DataFrame | None:
-    """A whole 80-class YOLO11 detector's parameters and GFLOPs at 640x640, counted here, beside Ultralytics'
-    published ones; None for any other model (no published figure of another family is checked here yet)."""
-    if not getattr(config, "detector", False) or config.num_classes != COCO_CLASS_COUNT:
+    """A shipped 80-class detector's parameters and GFLOPs at 640x640 counted here, as trained and the way Ultralytics
+    counts them (deployed with one head branch, attention's matrix products left out), beside Ultralytics' published
+    figures (`model.published`, sourced); None for a backbone, a user's table or another class count."""
+    if not getattr(config, "detector", False) or config.num_classes != COCO_CLASS_COUNT or not config.shipped:
         return None
-    if config.family != "yolo11" or not config.shipped:
+    figures = published(config.family, config.scale)
+    if figures is None:
         return None
     stats = stats_for(config, (640, 640), "fp32")
-    params, flops = ULTRALYTICS_PUBLISHED[config.scale]
+    params, gflops = counted_as_published(config.family, config.scale)
+    speed = f"{figures.cpu_onnx_ms} ms CPU ONNX, " if figures.cpu_onnx_ms else ""
+    e2e = f" ({figures.map50_95_e2e} without NMS)" if figures.map50_95_e2e else ""
     return pd.DataFrame(
         [
-            {"": "counted here", "parameters": f"{stats.params:,}", "GFLOPs at 640×640": f"{stats.flops / 1e9:.2f}"},
-            {"": "Ultralytics' table", "parameters": f"{params / 1e6:.1f} M", "GFLOPs at 640×640": f"{flops / 1e9:.1f}"},
+            {"": "counted here", "parameters": f"{stats.params:,}", "GFLOPs at 640×640": f"{stats.flops / 1e9:.2f}", "COCO": ""},
+            {
+                "": "counted as Ultralytics counts",
+                "parameters": f"{params * 1e6:,.0f}",
+                "GFLOPs at 640×640": f"{gflops:.2f}",
+                "COCO": "",
+            },
+            {
+                "": "Ultralytics' table",
+                "parameters": f"{figures.params_m} M",
+                "GFLOPs at 640×640": f"{figures.flops_b}",
+                "COCO": f"mAP50-95 {figures.map50_95}{e2e}; {speed}{figures.t4_ms} ms T4",
+            },
         ]
     )
 

@@ -46,8 +46,9 @@ def test_overview_draws_the_neck_and_head_with_subtotals_and_published_totals(ap
     assert subtotals["total"] == YOLO11_DETECTOR["n"][0] and subtotals["23"] == 464_912
     assert table.set_index("layer").loc["12", "block"] == "Concat" and table.set_index("layer").loc["12", "params"] == 0
     published = at.dataframe[0].value
-    assert published["parameters"].tolist() == [f"{YOLO11_DETECTOR['n'][0]:,}", "2.6 M"]
-    assert published["GFLOPs at 640×640"].tolist() == [f"{YOLO11_DETECTOR['n'][1] / 1e9:.2f}", "6.5"]
+    n = YOLO11_DETECTOR["n"]  # YOLO11 has one head branch; its only attention's products are C2PSA's, at P5
+    assert published["parameters"].tolist() == [f"{n[0]:,}", f"{n[0]:,}", "2.6 M"]
+    assert published["GFLOPs at 640×640"].tolist() == [f"{n[1] / 1e9:.2f}", "6.48", "6.5"]
     flow = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert len(flow["layout"]["shapes"]) == 25  # the input and 24 layers
     lateral = [a for a in flow["layout"]["annotations"] if a.get("arrowcolor") == "#d62728"]

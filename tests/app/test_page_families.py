@@ -64,7 +64,8 @@ def test_every_page_shows_a_yolo26_checkpoint_built_from_its_table(app):
 
 def test_the_overview_of_yolo26_says_what_both_branches_and_one_cost(app):
     """Its totals count both branches of the head; the caption gives the one-to-one copy's share and what a deployed
-    model with one branch costs (Ultralytics' fuse()), the engine's numbers; no published table of another family."""
+    model with one branch costs (Ultralytics' fuse()), the engine's numbers; Ultralytics' published figures beside the
+    count made the way Ultralytics counts (deployed, attention products left out)."""
     from yolo_explorer.model.config import make_config
     from yolo_explorer.model.stats import model_stats
     from yolo_explorer.present.formatting import human_count
@@ -76,7 +77,10 @@ def test_the_overview_of_yolo26_says_what_both_branches_and_one_cost(app):
     said = next(c.value for c in at.caption if "both of the head's branches" in c.value)
     assert f"{human_count(stats.second_branch[0])} parameters and {human_count(stats.second_branch[1])} MACs" in said
     assert f"{human_count(stats.deployed_params)} parameters, {human_count(stats.deployed_flops)} FLOPs" in said
-    assert not at.dataframe or not any("Ultralytics' table" in str(d.value) for d in at.dataframe)
+    published = next(d.value for d in at.dataframe if "Ultralytics' table" in str(d.value))
+    assert list(published["parameters"]) == ["2,572,280", "2,417,452", "2.4 M"]  # both branches, one, the table's
+    assert list(published["GFLOPs at 640×640"])[1:] == ["5.36", "5.4"]
+    assert "40.1 without NMS" in published["COCO"].iloc[2]
 
 
 def test_compare_follows_the_sidebars_family_and_sets_families_side_by_side(app):
@@ -94,7 +98,7 @@ def test_compare_follows_the_sidebars_family_and_sets_families_side_by_side(app)
     row = table[(table["model"] == "YOLO26n") & (table["input"] == "640")].iloc[0]
     assert row["params"] == reference["yolo26n"]["params"]
     assert row["deployed GFLOPs"] == pytest.approx(reference["yolo26n"]["fused_flops"], abs=1e-9)
-    assert row["Ultralytics: params, GFLOPs at 640"] == ""
+    assert row["Ultralytics: params, GFLOPs at 640"] == "2.4 M, 5.4"
     models = at.multiselect(key="cmp_models_yolo26")
     models.set_value([*models.value, "yolo11n"]).run()
     no_problems(at)
