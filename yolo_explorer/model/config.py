@@ -140,15 +140,6 @@ PYRAMID: tuple[str, ...] = ("P3", "P4", "P5")  # the feature levels every shippe
 YOLO11_SCALES: dict[str, tuple[float, float, int]] = {  # (depth multiple, width multiple, max channels), SPEC section 2
     letter: tuple(value) for letter, value in FAMILIES["yolo11"]["scales"].items()
 }
-# Ultralytics' published size of each whole YOLO11 detector (its documentation's table, 80 classes, 640x640):
-# (parameters, FLOPs), shown beside the counts computed here
-ULTRALYTICS_PUBLISHED: dict[str, tuple[float, float]] = {
-    "n": (2.6e6, 6.5e9),
-    "s": (9.4e6, 21.5e9),
-    "m": (20.1e6, 68.0e9),
-    "l": (25.3e6, 86.9e9),
-    "x": (56.9e6, 194.9e9),
-}
 
 
 @functools.cache
