@@ -220,7 +220,8 @@ def detector_section(scale: Scale) -> None:
     figures, and CPU latency of YOLO11n/s whole against their backbone alone, with NMS timed apart."""
     from yolo_explorer import build_detector
     from yolo_explorer.detection.detections import non_max_suppression
-    from yolo_explorer.model.config import ULTRALYTICS_PUBLISHED, YOLO11_SCALES
+    from yolo_explorer.model.config import YOLO11_SCALES
+    from yolo_explorer.model.published import published
 
     print("\n## whole YOLO11 detectors (80 classes), statistics at 640x640 from the meta device")
     for letter in YOLO11_SCALES:
@@ -228,11 +229,11 @@ def detector_section(scale: Scale) -> None:
         t = statistics.median(timed(lambda c=config: model_stats(c, 640), scale.reps))
         stats = model_stats(config, 640)
         parts = stats.part_totals()
-        params, flops = ULTRALYTICS_PUBLISHED[letter]
+        figures = published("yolo11", letter)
         shares = ", ".join(f"{part} {v['params'] / stats.params:.0%}/{v['macs'] / stats.macs:.0%}" for part, v in parts.items())
         print(
-            f"YOLO11{letter}: {stats.params:>11,} params ({params / 1e6:.1f} M published), {stats.flops / 1e9:7.2f} GFLOPs "
-            f"({flops / 1e9:.1f} published); params/MACs {shares}; model_stats {ms(t)}"
+            f"YOLO11{letter}: {stats.params:>11,} params ({figures.params_m:.1f} M published), {stats.flops / 1e9:7.2f} GFLOPs "
+            f"({figures.flops_b:.1f} published); params/MACs {shares}; model_stats {ms(t)}"
         )
 
     size = scale.size
