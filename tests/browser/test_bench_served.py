@@ -65,5 +65,11 @@ def test_the_detector_screenshots(tmp_path):
 def test_the_yolo26_screenshots(tmp_path):
     out = bench("family_shots.py", "--out", str(tmp_path))
     shots = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert shots == sorted(re.findall(r"/([a-z_0-9]+\.png)", out)) and len(shots) == 3
+    assert shots == sorted(re.findall(r"/([a-z_0-9]+\.png)", out)) and len(shots) == 4
     assert all((tmp_path / name).stat().st_size > 10_000 for name in shots)  # a drawn page, not an empty one
+
+
+def test_the_what_changed_screenshot(tmp_path):
+    out = bench("changes_shots.py", "--out", str(tmp_path))
+    shot = tmp_path / "changes_yolo11_yolo26.png"
+    assert str(shot) in out and shot.stat().st_size > 10_000
