@@ -12,14 +12,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from pages import ui
 from yolo_explorer import FeatureResult, list_layers
-from yolo_explorer.forward.heatmaps import RANKINGS, REDUCTIONS, ChannelStats, rank_channels
+from yolo_explorer.forward.attention import attention_blocks
+from yolo_explorer.forward.heatmaps import RANKINGS, REDUCTIONS, ChannelStats, map_to_original, rank_channels
 from yolo_explorer.model.config import PYRAMID
 from yolo_explorer.present.formatting import escape_markdown
-from yolo_explorer.present.rendering import grid_image, npy_bytes, png_bytes
+from yolo_explorer.present.rendering import grid_image, heat_image, npy_bytes, png_bytes
 
 GRID_SIZES = [4, 9, 16, 25, 36, 49, 64]
 COLORSCALES = ["Viridis", "Inferno", "Cividis", "Magma", "Greys", "RdBu"]
@@ -64,7 +65,54 @@ def main() -> None:
         settings.batch_norm
     ]
     right.caption(f"{settings.weights_label.capitalize()}; BatchNorm uses {bn_mode}. Change it under *More backbone settings*.")
-    explorer(settings, ui.model_for(settings), base, image)
+    model = ui.model_for(settings)
+    explorer(settings, model, base, image)
+    blocks = attention_blocks(model)
+    if blocks:
+        where_attention_looks(settings, blocks, image)
+
+
+def where_attention_looks(settings: ui.Settings, blocks: dict[str, str], image: Image.Image) -> None:
+    """For a cell of an attention block's map, its softmax row over the photo: where that cell looks (a fragment: moving
+    the cell reruns only this)."""
+    st.subheader("Where attention looks")
+    left, middle, right = st.columns([2, 1, 1])
+    block = left.selectbox(
+        "Attention block",
+        list(blocks),
+        key="fm_attn_block",
+        format_func=lambda name: f"{name} ({blocks[name]})",
+        help="Every attention module of the model: C2PSA's at P5 (YOLO11, YOLO26), YOLO26's PSABlock in its last C3k2, "
+        "YOLO12's area attention (strips of rows at P4, global at P5).",
+    )
+    with ui.guard("reading the attention"):
+        grid = ui.attention_for(settings, block, (0, 0)).grid
+    row = middle.slider("Cell row", 0, grid[0] - 1, grid[0] // 2, key=f"fm_attn_row_{grid[0]}")
+    col = right.slider("Cell column", 0, grid[1] - 1, grid[1] // 2, key=f"fm_attn_col_{grid[1]}")
+    with ui.guard("reading the attention"):
+        found = ui.attention_for(settings, block, (row, col))
+    heat = map_to_original(found.mean, found.box)
+    picture = heat_image(image, heat)
+    (h, w), (first, last) = found.grid, found.strip_rows
+    step = found.box.size[0] / h  # the cell in input pixels, then on the photo: a cyan square marks the query
+    corners = [found.box.to_original(col * step + dx, row * step + dy) for dx, dy in ((0, 0), (step, step))]
+    ImageDraw.Draw(picture).rectangle([*corners[0], *corners[1]], outline="#00e5ff", width=max(2, image.width // 300))
+    st.image(
+        picture,
+        caption=f"{block}: where cell ({row}, {col}) of its {h}×{w} map (the cyan square) looks, "
+        f"{found.heads.shape[0]} heads averaged",
+        width="stretch",
+    )
+    strips = (
+        f" This block cuts the map into {found.strips} strips and attends within each: the cell sees rows {first} to {last} "
+        "only, the rest of the photo is dark."
+        if found.strips > 1
+        else " Global attention: every cell can look anywhere on the photo."
+    )
+    st.caption(
+        f"The softmax row of the cell's query over every key: {found.share_within(1):.0%} of its attention falls on its own "
+        f"3×3 neighbourhood.{strips} The weights are the block's own (what its forward multiplies the values by)."
+    )
 
 
 def pick_map(settings: ui.Settings, model: torch.nn.Module, base: FeatureResult) -> tuple[str, torch.Tensor]:

@@ -8,6 +8,7 @@ import streamlit as st
 from . import int8, links, views
 from .compute import (
     assignment_for,
+    attention_for,
     check_memory,
     closest_widths_for,
     compile_times,
@@ -42,6 +43,7 @@ __all__ = [
     "Photo",
     "Settings",
     "assignment_for",
+    "attention_for",
     "attempt",
     "check_memory",
     "closest_widths_for",

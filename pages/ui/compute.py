@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import streamlit as st
+import torch
 from PIL import Image
 
 from yolo_explorer import ImageLoadError, build_model, extract_features, load_image, model_stats, model_summary, supported_dtypes
@@ -39,6 +40,7 @@ from yolo_explorer.detection.detections import PREDICT, DetectionResult, Nms, de
 from yolo_explorer.detection.explain import Explanation, explain
 from yolo_explorer.detection.two_heads import TwoHeads, compare_heads
 from yolo_explorer.detection.walkthrough import Walkthrough, walkthrough
+from yolo_explorer.forward.attention import AttentionRow, attention_input, row_of
 from yolo_explorer.forward.preprocess import Letterbox, letterbox_size
 from yolo_explorer.model.blocks import fold_batchnorm
 from yolo_explorer.model.config import PYRAMID
@@ -218,6 +220,20 @@ def detections_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True, br
     return _detections(
         settings.forward_key, forward.box.size, nms, branch, forward.box, forward.predictions, settings.class_names
     )
+
+
+def attention_for(settings: Settings, block: str, cell: tuple[int, int]) -> AttentionRow:
+    """Where `cell` of attention block `block` looks on the current photo: one forward per photo and block (its `qkv`
+    output, shared by every session); each cell's row is then computed from it, no forward."""
+    model = model_for(settings)
+    qkv, box = _attention_input(settings.forward_key, block, settings)
+    h, w = qkv.shape[2:]
+    return row_of(model, block, qkv, box, (min(cell[0], h - 1), min(cell[1], w - 1)))
+
+
+@st.cache_resource(max_entries=16, show_spinner="Reading the attention…")
+def _attention_input(forward_key: tuple, block: str, _settings: Settings) -> tuple[torch.Tensor, Letterbox]:
+    return attention_input(model_for(_settings), image_for(_settings.photo), _settings.size, block)
 
 
 def two_heads_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True) -> TwoHeads:

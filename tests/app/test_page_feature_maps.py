@@ -123,3 +123,24 @@ def test_bad_uploads_are_explained(app, name, data):
     assert not at.get("plotly_chart")
     at.get_by_key("source").set_value("Sample").run()
     no_problems(at)
+
+
+def test_where_attention_looks_is_the_engines_row(app):
+    """YOLO12n's area attention at P4: the cell chosen, its strip named, the share said the engine's."""
+    from yolo_explorer import build_model, load_image, make_config
+    from yolo_explorer.forward.attention import attention_row
+    from yolo_explorer.samples import sample_bytes
+
+    at = app("feature_maps.py", arch="yolo12n", side=256)
+    at.get_by_key("part").set_value("Whole detector").run()
+    no_problems(at)
+    block = at.get_by_key("fm_attn_block")
+    assert block.options[0].startswith("6.m.0.0.attn") and "4 strips" in block.options[0]
+    block.set_value("6.m.0.0.attn").run()
+    at.get_by_key("fm_attn_row_16").set_value(5).run()  # a 256x256 input: P4 is 16x16, strips of 4 rows
+    at.get_by_key("fm_attn_col_16").set_value(3).run()
+    no_problems(at)
+    model = build_model(make_config("yolo12n", detector=True), seed=0).eval()
+    found = attention_row(model, load_image(sample_bytes("astronaut")), (256, 256), "6.m.0.0.attn", (5, 3))
+    said = next(c.value for c in at.caption if "of its attention falls on its own" in c.value)
+    assert f"{found.share_within(1):.0%} of its attention" in said and "rows 4 to 7 only" in said

@@ -112,15 +112,23 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        n = h * w
-        q, k, v = (
-            self.qkv(x)
-            .view(b, self.heads, 2 * self.key_dim + self.head_dim, n)
-            .split([self.key_dim, self.key_dim, self.head_dim], dim=2)
-        )  # (B, heads, key_dim | key_dim | head_dim, N)
-        attn = ((q.transpose(-2, -1) @ k) * self.scale).softmax(dim=-1)  # (B, heads, N, N)
+        qkv = self.qkv(x)
+        v = self._split(qkv)[2]  # (B, heads, head_dim, N)
+        attn = self.weights(qkv)  # (B, heads, N, N)
         out = (v @ attn.transpose(-2, -1)).view(b, c, h, w) + self.pe(v.reshape(b, c, h, w))
         return self.proj(out)
+
+    def weights(self, qkv: torch.Tensor) -> torch.Tensor:
+        """The attention of every position over every position, (B, heads, N, N), from `qkv`'s output (B, C', H, W):
+        row i is where position i (row-major) looks; each row sums to 1. What `forward` multiplies the values by."""
+        q, k, _ = self._split(qkv)
+        return ((q.transpose(-2, -1) @ k) * self.scale).softmax(dim=-1)
+
+    def _split(self, qkv: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        b, _, h, w = qkv.shape
+        return qkv.view(b, self.heads, 2 * self.key_dim + self.head_dim, h * w).split(
+            [self.key_dim, self.key_dim, self.head_dim], dim=2
+        )  # (B, heads, key_dim | key_dim | head_dim, N)
 
     def receptive_field(self, rf: int, jump: int, side: int) -> tuple[int, int]:
         # every output position sees every input position: the union of their windows

@@ -42,19 +42,30 @@ class AreaAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        n, inner = h * w, self.heads * self.head_dim
-        if n % self.area:
-            raise ValueError(f"area attention cuts {h}x{w} = {n} positions into {self.area} strips: pick a size that divides")
-        qkv = self.qkv(x).flatten(2).transpose(1, 2)  # (B, N, 3 inner)
-        strips, per = b * self.area, n // self.area
-        q, k, v = (
-            qkv.reshape(strips, per, self.heads, 3 * self.head_dim).permute(0, 2, 3, 1).split(self.head_dim, dim=2)
-        )  # 3 x (B areas, heads, head_dim, N / areas)
-        attn = ((q * self.head_dim**-0.5).transpose(-2, -1) @ k).softmax(dim=-1)  # (B areas, heads, N/areas, N/areas)
+        inner = self.heads * self.head_dim
+        qkv = self.qkv(x)
+        v = self._split(qkv)[2]  # (B areas, heads, head_dim, N / areas)
+        attn = self.weights(qkv)  # (B areas, heads, N/areas, N/areas)
         out = (v @ attn.transpose(-2, -1)).permute(0, 3, 1, 2)  # (B areas, N / areas, heads, head_dim)
         out = out.reshape(b, h, w, inner).permute(0, 3, 1, 2)
         values = v.permute(0, 3, 1, 2).reshape(b, h, w, inner).permute(0, 3, 1, 2)
         return self.proj(out + self.pe(values))
+
+    def weights(self, qkv: torch.Tensor) -> torch.Tensor:
+        """The attention within each strip, (B x areas, heads, N/areas, N/areas), from `qkv`'s output (B, C', H, W):
+        strip s holds positions s N/areas to (s + 1) N/areas - 1 (row-major), and row i of it is where its i-th position
+        looks; each row sums to 1. What `forward` multiplies the values by."""
+        q, k, _ = self._split(qkv)
+        return ((q * self.head_dim**-0.5).transpose(-2, -1) @ k).softmax(dim=-1)
+
+    def _split(self, qkv: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        b, _, h, w = qkv.shape
+        n = h * w
+        if n % self.area:
+            raise ValueError(f"area attention cuts {h}x{w} = {n} positions into {self.area} strips: pick a size that divides")
+        strips, per = b * self.area, n // self.area
+        flat = qkv.flatten(2).transpose(1, 2)  # (B, N, 3 inner)
+        return flat.reshape(strips, per, self.heads, 3 * self.head_dim).permute(0, 2, 3, 1).split(self.head_dim, dim=2)
 
     def product_macs(self, positions: int) -> int:
         """Multiply-accumulates of q^T k and v attn^T for one image of `positions` positions: per strip and head
