@@ -4,6 +4,7 @@ strip, and YOLO12's strips are whole rows of the map."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -64,3 +65,25 @@ def test_a_cells_row_on_the_photo(models):
         attention_row(models["yolo11n"], image, 320, "9", (0, 0))
     with pytest.raises(ValueError, match="outside the block's 8x8 map"):
         attention_row(models["yolo11n"], image, 256, "10.m.0.attn", (8, 0), rect=False)
+
+
+def test_the_features_command_lists_and_draws_attention(tmp_path, models):
+    from helpers import cli
+
+    image = tmp_path / "cat.jpg"
+    image.write_bytes(sample_bytes("cat"))
+    done = cli(
+        "features", "--arch", "yolo26n", "--detector", "--image", str(image), "--out", str(tmp_path), "--attention", "list"
+    )
+    assert done.returncode == 0 and done.stdout.split() == ["10.m.0.attn", "global", "22.m.0.1.attn", "global"]
+    args = ["features", "--arch", "yolo12n", "--detector", "--image", str(image), "--imgsz", "320", "--out", str(tmp_path)]
+    done = cli(*args, "--attention", "6.m.0.0.attn", "--cell", "7,2", "--layers", "P4")
+    assert done.returncode == 0, done.stderr
+    found = attention_row(models["yolo12n"], load_image(sample_bytes("cat")), 320, "6.m.0.0.attn", (7, 2))
+    first, last = found.strip_rows
+    assert f"cell 7, 2 of its 20x20 map attends over rows {first} to {last} of its 4 strips" in done.stdout
+    saved = np.load(tmp_path / "attention_6.m.0.0.attn_r7c2.npy")
+    np.testing.assert_allclose(saved, found.heads.numpy(), atol=1e-6)
+    assert (tmp_path / "attention_6.m.0.0.attn_r7c2.png").stat().st_size > 1000
+    done = cli(*args, "--attention", "9")
+    assert done.returncode == 2 and "is not an attention block" in done.stderr
