@@ -44,7 +44,7 @@ def main() -> None:
     key = (source, target, scale, size, settings.device)
     results = st.session_state.get("chg_times", {}).get(key, {})
     draw_totals(bill)
-    draw_bill(bill, {runtime: [r.median_ms for r in rs] for runtime, rs in results.items()})
+    draw_bill(bill, {runtime: [r.median_ms for r in rs] for runtime, rs in results.items()}, settings)
     noisy = {
         runtime: [step.change.title for step, a, b in zip(bill.steps, rs, rs[1:], strict=False) if within_noise(a, b)]
         for runtime, rs in results.items()
@@ -101,7 +101,7 @@ def draw_totals(bill: Bill) -> None:
         )
 
 
-def draw_bill(bill: Bill, times: dict[str, list[float]]) -> None:
+def draw_bill(bill: Bill, times: dict[str, list[float]], settings: ui.Settings) -> None:
     st.subheader("The bill, change by change")
     rows = [
         {
@@ -165,11 +165,34 @@ def draw_bill(bill: Bill, times: dict[str, list[float]]) -> None:
     )
     ui.show(figure, key="chg_waterfall")
     st.caption("Red bars cost, green bars save; the axis starts near the smallest total, so small changes show.")
-    for step in bill.steps:
+    trained = settings.detector and settings.weights is not None and settings.weights.classes is not None
+    on_target = trained and getattr(settings.config, "shipped", False) and settings.config.arch == bill.target.arch
+    for index, step in enumerate(bill.steps):
         with st.expander(f"{step.change.title} · layers {', '.join(map(str, step.rows or step.removed))}"):
             st.write(step.change.explanation)
             if step.change.same_weights:
                 st.caption("Every weight keeps its name and shape: a trained model can run with or without this change.")
+                if on_target:
+                    draw_effect(settings, bill, index)
+                else:
+                    st.caption(
+                        f"With trained {bill.target.label} weights in the sidebar, this shows what the change does on your photo."
+                    )
+
+
+def draw_effect(settings: ui.Settings, bill: Bill, index: int) -> None:
+    """On the sidebar's photo with its trained weights: the model as it is against the same weights with this change
+    undone."""
+    with ui.guard("running the model with and without the change"):
+        effect = ui.change_effect_for(settings, bill.source.family, bill.target.family, index)
+    layers = ", ".join(f"layer {name}'s output by {change:.0%}" for name, change in effect.layers)
+    median = effect.median_score_change
+    moved = f", their scores by {median:.3f} (median)" if median is not None else ""
+    st.markdown(
+        f"**On your photo, with your weights:** undoing this change moves {layers}. The model keeps "
+        f"{len(effect.with_change.detections)} boxes as it is and {len(effect.without_change.detections)} without the "
+        f"change; {effect.same} are the same objects (class, IoU 0.5){moved}."
+    )
 
 
 def draw_latency(bill: Bill, settings: ui.Settings, key: tuple) -> None:

@@ -9,6 +9,7 @@ from . import int8, links, views
 from .compute import (
     assignment_for,
     attention_for,
+    change_effect_for,
     check_memory,
     closest_widths_for,
     compile_times,
@@ -44,6 +45,7 @@ __all__ = [
     "Settings",
     "assignment_for",
     "attention_for",
+    "change_effect_for",
     "attempt",
     "check_memory",
     "closest_widths_for",

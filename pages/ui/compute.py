@@ -36,6 +36,7 @@ from yolo_explorer.deployment.onnx_models import (
 from yolo_explorer.deployment.onnx_runtime import output_errors
 from yolo_explorer.deployment.peaks import Peaks, device_peaks
 from yolo_explorer.detection.assignment import Assignment, Truth, assign
+from yolo_explorer.detection.change_effect import ChangeEffect, change_effect
 from yolo_explorer.detection.detections import PREDICT, DetectionResult, Nms, detections_from
 from yolo_explorer.detection.explain import Explanation, explain
 from yolo_explorer.detection.two_heads import TwoHeads, compare_heads
@@ -43,6 +44,7 @@ from yolo_explorer.detection.walkthrough import Walkthrough, walkthrough
 from yolo_explorer.forward.attention import AttentionRow, attention_input, row_of
 from yolo_explorer.forward.preprocess import Letterbox, letterbox_size
 from yolo_explorer.model.blocks import fold_batchnorm
+from yolo_explorer.model.changes import family_bill, without_change
 from yolo_explorer.model.config import PYRAMID
 from yolo_explorer.model.detector import DetectorOutput
 from yolo_explorer.model.versus import Difference, WidthMatch, closest_widths, differences
@@ -234,6 +236,23 @@ def attention_for(settings: Settings, block: str, cell: tuple[int, int]) -> Atte
 @st.cache_resource(max_entries=16, show_spinner="Reading the attention…")
 def _attention_input(forward_key: tuple, block: str, _settings: Settings) -> tuple[torch.Tensor, Letterbox]:
     return attention_input(model_for(_settings), image_for(_settings.photo), _settings.size, block)
+
+
+def change_effect_for(settings: Settings, source: str, target: str, index: int) -> ChangeEffect:
+    """What change `index` of the route does on the current photo with the sidebar's trained weights (a model of the
+    route's target): the model as it is against a copy of its weights with that change undone; shared by every session."""
+    return _change_effect((settings.forward_key, source, target, index), settings)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Running the model with and without the change…")
+def _change_effect(key: tuple, _settings: Settings) -> ChangeEffect:
+    _, source, target, index = key
+    config = _settings.config
+    bill = family_bill(source, target, config.scale, _settings.size, num_classes=config.num_classes)
+    without = without_change(bill, index)
+    layers = tuple(map(str, bill.steps[index].rows))
+    model = model_for(_settings)
+    return change_effect(model, without, layers, image_for(_settings.photo), _settings.size, PREDICT)
 
 
 def two_heads_for(settings: Settings, nms: Nms = PREDICT, rect: bool = True) -> TwoHeads:

@@ -59,3 +59,36 @@ def test_latency_of_the_route_fills_the_table(app):
     no_problems(at)
     at.get_by_key("chg_scale").set_value("s").run()  # another scale: no times for it yet
     assert "torch ms" not in at.dataframe[0].value.columns
+
+
+def test_a_trained_yolo26_shows_what_the_sppf_change_does_on_the_photo(app):
+    """With trained YOLO26n weights (Ultralytics trained them here on shapes) and one of its photos, the SPPF change,
+    the one that keeps the weights, is undone on the same weights: the page says how far layer 9 moves and the boxes
+    each keeps, the engine's (`change_effect`)."""
+    from pathlib import Path
+
+    from yolo_explorer import build_model, load_image, load_weights
+    from yolo_explorer.detection.change_effect import change_effect
+    from yolo_explorer.detection.detections import PREDICT
+    from yolo_explorer.model.changes import without_change
+    from yolo_explorer.model.checkpoints import read_checkpoint
+    from yolo_explorer.model.weights import table_config
+
+    data = Path(__file__).parents[1] / "data"
+    photo = data / "photos" / "alpha_400x300.png"
+    at = app(PAGE, side=320)
+    weights = (data / "synthetic_yolo26n.pt").read_bytes()
+    at.file_uploader(key="weights_upload").set_value(("synthetic_yolo26n.pt", weights, "application/octet-stream")).run()
+    at.get_by_key("source").set_value("Upload").run()
+    at.file_uploader(key="upload").set_value((photo.name, photo.read_bytes(), "image/png")).run()
+    no_problems(at)
+    checkpoint = read_checkpoint(data / "synthetic_yolo26n.pt")
+    model = build_model(table_config(checkpoint))
+    load_weights(model, checkpoint)
+    bill = family_bill("yolo11", "yolo26", "n", (320, 320), num_classes=4)
+    effect = change_effect(model.eval(), without_change(bill, 0), ["9"], load_image(photo), (320, 320), PREDICT)
+    said = next(m.value for m in at.markdown if m.value.startswith("**On your photo, with your weights:**"))
+    assert f"layer 9's output by {effect.layers[0][1]:.0%}" in said
+    assert f"{len(effect.with_change.detections)} boxes as it is and {len(effect.without_change.detections)} without" in said
+    with pytest.raises(ValueError, match="changes the weights"):
+        without_change(bill, 1)

@@ -14,7 +14,7 @@ from helpers import cli
 
 from yolo_explorer.deployment.route_latency import deployed, route_latency, within_noise
 from yolo_explorer.deployment.timing import latency_result
-from yolo_explorer.model.changes import ROUTES, family_bill, route
+from yolo_explorer.model.changes import ROUTES, family_bill, route, without_change
 from yolo_explorer.model.config import FamilyConfig
 from yolo_explorer.model.detector import build_model
 from yolo_explorer.model.published import PUBLISHED, counted_as_published, published
@@ -170,3 +170,16 @@ def test_a_difference_smaller_than_the_runs_spread_is_within_noise():
     steady, noisy = result([10.0, 10.1, 10.2, 10.1]), result([9.0, 12.0, 10.5, 11.5])
     assert not within_noise(steady, result([12.0, 12.1, 12.2, 12.1]))  # 2 ms apart, each within 0.2 of its median
     assert within_noise(steady, noisy)  # 0.9 ms apart; the noisy median is uncertain by 0.7 ms (IQR 1.5, 4 runs)
+
+
+@pytest.mark.parametrize("scale", "nsmlx")
+def test_a_change_that_keeps_the_weights_can_be_undone_alone_on_the_target(scale):
+    bill = family_bill("yolo11", "yolo26", scale, 64, num_classes=4)
+    undone = without_change(bill, 0)
+    ours, theirs = undone.table.rows, bill.target.table.rows
+    assert [i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b] == [9]
+    assert ours[9] == bill.source.table.rows[9]  # YOLO11's SPPF: SiLU on its first conv, no residual
+    shapes = [{k: tuple(v.shape) for k, v in build_model(c, device="meta").state_dict().items()} for c in (undone, bill.target)]
+    assert shapes[0] == shapes[1] and undone.num_classes == 4
+    with pytest.raises(ValueError, match="changes the weights"):
+        without_change(bill, 3)

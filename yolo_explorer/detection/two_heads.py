@@ -22,7 +22,7 @@ from ..forward.preprocess import Letterbox
 from ..model.detector import DetectorOutput
 from .detections import Detection, DetectionResult, Nms, candidate_mask, detections_from
 
-__all__ = ["MATCH_IOU", "PREDICT_MODES", "TwoHeads", "compare_heads"]
+__all__ = ["MATCH_IOU", "PREDICT_MODES", "TwoHeads", "compare_heads", "match_boxes"]
 
 MATCH_IOU = 0.5  # two boxes of one class overlapping this much are one object found twice (COCO's loosest match)
 PREDICT_MODES: tuple[tuple[str, str], ...] = (  # Ultralytics' predict(nms=...) -> the branch it reads
@@ -86,7 +86,7 @@ def compare_heads(
     """
     many = detections_from(output, box, names, nms, branch="one2many")
     one = detections_from(output, box, names, nms, branch="one2one")
-    pairs, only_many, only_one = _match(many.detections, one.detections, match_iou)
+    pairs, only_many, only_one = match_boxes(many.detections, one.detections, match_iou)
     duplicates = []
     for j, later in enumerate(one.detections):  # best score first: a box overlapping a better one of its class
         for earlier in one.detections[:j]:
@@ -111,7 +111,7 @@ def compare_heads(
     )
 
 
-def _match(
+def match_boxes(
     a: Sequence[Detection], b: Sequence[Detection], threshold: float
 ) -> tuple[list[tuple[Detection, Detection, float]], list[Detection], list[Detection]]:
     """Pairs of one class overlapping at least `threshold`, matched as COCO's evaluation matches: each box of `b`, best

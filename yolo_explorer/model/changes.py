@@ -24,7 +24,7 @@ from .families import FAMILY_NAMES
 from .stats import ModelStats, model_stats
 from .table import ModelTable
 
-__all__ = ["ROUTES", "Bill", "Change", "Step", "family_bill", "route"]
+__all__ = ["ROUTES", "Bill", "Change", "Step", "family_bill", "route", "without_change"]
 
 _Rows = list[list[Any]]  # [sources (absolute), repeats, module, args] per layer
 
@@ -451,3 +451,23 @@ def _touched(before: FamilyConfig, after: FamilyConfig) -> tuple[tuple[int, ...]
         tuple(i for i, row in enumerate(new_rows) if row not in old_rows),
         tuple(i for i, row in enumerate(old_rows) if row not in new_rows),
     )
+
+
+def without_change(bill: Bill, index: int) -> FamilyConfig:
+    """The route's target with change `index` (of `bill.steps`) alone undone: the layers it touched as they were before
+    it. Only for a change that keeps every weight's name and shape (`Change.same_weights`), so that trained weights of
+    the target run in it unchanged: what that one change does to a trained model's output.
+
+    Raises:
+        ValueError: a change that alters the weights.
+    """
+    step = bill.steps[index]
+    if not step.change.same_weights:
+        raise ValueError(f"{step.change.title!r} changes the weights: trained weights cannot run without it")
+    before, target = _Plan.of(bill.configs[index].table), _Plan.of(bill.target.table)
+    rows = list(target.rows)
+    for i in step.rows:
+        rows[i] = before.rows[i]
+    plan = dataclasses.replace(target, rows=tuple(rows))
+    table = plan.table(bill.target.table, f"{bill.target.family} without {step.change.key}")
+    return FamilyConfig(table.name, bill.target.scale, detector=True, num_classes=bill.target.num_classes, table=table)
