@@ -67,6 +67,7 @@ def test_a_cells_row_on_the_photo(models):
         attention_row(models["yolo11n"], image, 256, "10.m.0.attn", (8, 0), rect=False)
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_the_features_command_lists_and_draws_attention(tmp_path, models):
     from helpers import cli
 

@@ -140,6 +140,7 @@ def test_published_sizes_are_the_deployed_counts_with_attention_products_left_ou
     assert published(family, "n") is PUBLISHED[family]["n"] and published("my-model", "n") is None
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_cli_prints_the_bill_and_its_json():
     done = cli("changes", "--from", "yolo11", "--to", "yolo26", "--scale", "s", "--imgsz", "300")
     assert done.returncode == 0, done.stderr

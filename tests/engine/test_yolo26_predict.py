@@ -129,6 +129,7 @@ def test_the_duplicates_are_the_one_to_one_boxes_nms_would_remove(trained):
     assert duplicates == 5 and pairs == 20
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_detect_both_prints_the_two_heads_side_by_side():
     key = next(k for k in sorted(RUNS) if k.endswith("@320") and (DATA / "photos" / k.split("@")[0]).exists())
     args = ["detect", "--weights", str(DATA / "synthetic_yolo26n.pt"), "--image", str(photo_path(key)), "--imgsz", "320"]
@@ -147,6 +148,7 @@ def test_detect_both_prints_the_two_heads_side_by_side():
     assert done.returncode == 2 and "has one branch" in done.stderr
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_assign_gives_each_box_one_cell_of_the_one_to_one_branch(trained):
     """`assign --branch one2one`: the one-to-one branch's own predictions, top 7 then 1: one cell per box, the best by
     metric among that branch's candidates; the one-to-many branch's assignment gives each box up to 10."""
