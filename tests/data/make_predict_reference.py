@@ -35,7 +35,7 @@ _spec = importlib.util.spec_from_file_location("synthetic", Path(__file__).paren
 synthetic = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic)
 
-scene = synthetic.scene
+scene, yolo_labels = synthetic.scene, synthetic.yolo_labels
 
 SAMPLES = Path(__file__).resolve().parents[2] / "yolo_explorer" / "samples"
 SIZES = (320, 640)
@@ -50,6 +50,7 @@ def write_photos(folder: Path) -> dict[str, list]:
     def save(name: str, seed: int, width: int, height: int) -> Image.Image:
         image, shapes = scene(seed, width, height)
         truth[name] = [[s.class_id, *s.box] for s in shapes]
+        (folder / name).with_suffix(".txt").write_text(yolo_labels(shapes, width, height))  # YOLO's labels, upright
         return image
 
     save("wide_1920x1080.jpg", 1, 1920, 1080).save(folder / "wide_1920x1080.jpg", quality=85)
@@ -117,7 +118,7 @@ def main() -> None:
     sys.modules.pop("torchvision", None)  # Ultralytics' own NMS (TorchNMS), as make_ultralytics_reference.py
     photos = out / "photos"
     write_photos(photos)
-    paths = sorted(photos.glob("*.*")) + sorted(SAMPLES.glob("*.jpg"))
+    paths = sorted(p for p in photos.glob("*.*") if p.suffix not in (".json", ".txt")) + sorted(SAMPLES.glob("*.jpg"))
     paths = [p for p in paths if p.suffix != ".json"]
     checkpoint = out / "synthetic_yolo11n.pt"
     model = YOLO(str(checkpoint))

@@ -33,7 +33,7 @@ def main() -> None:
     from train_synthetic_detector import _nms_without_torchvision
 
     _nms_without_torchvision()  # Ultralytics' own NMS (TorchNMS): torchvision's compiled ops do not load here
-    paths = sorted(p for p in (out / "photos").glob("*.*") if p.suffix != ".json") + sorted(SAMPLES.glob("*.jpg"))
+    paths = sorted(p for p in (out / "photos").glob("*.*") if p.suffix not in (".json", ".txt")) + sorted(SAMPLES.glob("*.jpg"))
     reference = {"ultralytics": ultralytics.__version__, "runs": {}}
     for mode, nms in MODES.items():
         model = YOLO(str(out / "synthetic_yolo26n.pt"))  # a fresh model per mode: predict fuses the branch it runs

@@ -237,10 +237,10 @@ def test_the_latency_command_prints_sensitivity_and_the_trade_off(tmp_path):
     run = cli(*args, "--sensitivity", "--keep-float-top", "2", "--iters", "3", "--json")
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    assert [v["name"] for v in out["variants"]] == ["fp32", "int8", "mixed"]
+    assert [v["name"] for v in out["variants"]] == ["fp32", "int8", "weighted", "mixed"]
     assert len(out["sensitivity"]) == len(out["units"]) == 12
     worst = sorted(out["sensitivity"], key=lambda r: min(e["cosine"] for e in r["alone"]))[:2]
-    assert out["variants"][2]["kept_float"] == [r["unit"] for r in worst]
+    assert out["variants"][3]["kept_float"] == [r["unit"] for r in worst]
     text = cli(*args, "--keep-float", "10.m.0.attn", "--calibrator", "percentile", "--iters", "3")
     assert text.returncode == 0, text.stderr
     assert (

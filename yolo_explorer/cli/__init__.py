@@ -1,5 +1,5 @@
-"""Command line: `python -m yolo_explorer stats | detect | assign | features | latency | profile | changes | weights`, one module
-per command, each registering its own subparser and its `run`.
+"""Command line: `python -m yolo_explorer stats | detect | assign | features | latency | int8 | profile | changes |
+weights`, one module per command, each registering its own subparser and its `run`.
 
 Exit status: 0 done, 1 a bad image or a failed run, 2 a bad argument. Errors are one line, never a
 traceback (set YOLO_EXPLORER_DEBUG=1 to see one).
@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 from ..deployment.devices import share_device_locks
 from ..environment import Environment
-from . import assign, changes, detect, features, latency, profile, stats, weights
+from . import assign, changes, detect, features, int8, latency, profile, stats, weights
 from .common import BadArgument, Parser, RunFailed, fit_imgsz
 
 __all__ = ["main"]
 
-COMMANDS = (stats, detect, assign, features, latency, profile, changes, weights)  # in the order help lists them
+COMMANDS = (stats, detect, assign, features, latency, int8, profile, changes, weights)  # in the order help lists them
 
 
 def build_parser() -> Parser:

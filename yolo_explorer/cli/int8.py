@@ -1,5 +1,6 @@
-"""`latency --runtime onnxruntime --dtype int8` with sensitivity, mixed precision or another calibration: the
-photos int8 is calibrated and judged on, and the report."""
+"""`int8`: trained detectors' int8 side by side (verdicts, scores against fp32's, the best threshold, Ultralytics'
+recipe, the units to keep in float); and `latency --runtime onnxruntime --dtype int8` with sensitivity, mixed precision
+or another calibration: the photos int8 is calibrated and judged on, and the report."""
 
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ from ..present.insights import (
     box_changes_insight,
     calibration_insight,
     int8_tradeoff_insight,
-    variant_subject,
     verdict_insight,
 )
 from .common import BadArgument, RunFailed, model_on
@@ -195,17 +195,165 @@ def int8_trust(args: argparse.Namespace, request: LatencyRequest) -> None:
             print(line)
     names = [e.name for e in variants[0].errors]
     print("cosine with float64 per output:")
-    print(f"{'':<8}{'median ms':>10}" + "".join(f"{n:>{max(len(n), 7) + 2}}" for n in names))
+    print(f"{'':<10}{'median ms':>10}" + "".join(f"{n:>{max(len(n), 7) + 2}}" for n in names))
     for v in variants:
         kept = f"  (float: {', '.join(v.kept_float)})" if v.kept_float else ""
         cells = "".join(f"{e.cosine:>{max(len(e.name), 7) + 2}.5f}" for e in v.errors)
-        print(f"{v.name:<8}{v.latency.median_ms:>10.2f}{cells}{kept}")
+        print(f"{v.name:<10}{v.latency.median_ms:>10.2f}{cells}{kept}")
     print(int8_tradeoff_insight(variants, judged))
     for v in variants[1:]:
         if v.verdict is not None:
-            print(verdict_insight(v.verdict, variant_subject(v.kept_float)))
+            print(verdict_insight(v.verdict, v.subject))
     for name, c in changes.items():
         print(f"{name} on {args.image.name}: {box_changes_insight(c)}")
     if args.weights is None:
         print("random weights (BatchNorm set from the samples): their errors compound through the layers; a trained "
               "model's sensitivities differ, so pass --weights", file=sys.stderr)  # fmt: skip
+
+
+def register(sub) -> None:
+    """`int8`: a trained detector's int8 summed up, and other detectors' beside it (`--beside`), judged alike."""
+    from ..deployment.int8_sensitivity import BRANCHES
+    from ..deployment.onnx_models import CALIBRATORS
+    from .common import model_args, positive
+
+    p = sub.add_parser(
+        "int8",
+        help="int8 of a trained detector beside another's (YOLO11n's beside YOLO26n's): verdicts, scores against fp32's, "
+        "the best score threshold, Ultralytics' recipe, the units to keep in float",
+    )
+    model_args(p, whole=True)
+    p.add_argument(
+        "--beside", action="append", type=Path, default=[], metavar="WEIGHTS",
+        help="more trained weights, judged alike and shown side by side (repeat for more)",
+    )  # fmt: skip
+    p.add_argument(
+        "--calibration", nargs="+", type=Path, metavar="PHOTO",
+        help="photos or folders of the models' own scenes: every other photo (8 at most) is kept aside to judge on. YOLO "
+        "label files beside them (photo.txt, or labels/ beside images/) make the thresholds judged against the truth",
+    )  # fmt: skip
+    p.add_argument("--judge", nargs="+", type=Path, metavar="PHOTO", help="judge on these photos or folders (then every "
+                   "--calibration photo calibrates)")  # fmt: skip
+    p.add_argument(
+        "--branch", choices=list(BRANCHES), default="one2many",
+        help="an end-to-end head's branch to judge: one2many (through NMS, predict's default) or one2one (no NMS, as "
+        "YOLO26 exports); other heads are read through NMS",
+    )  # fmt: skip
+    p.add_argument("--sensitivity", action="store_true", help="rank the units and find the fewest to keep in float "
+                   "(2 quantizations per unit)")  # fmt: skip
+    p.add_argument("--calibrator", choices=list(CALIBRATORS), default="minmax", help="ONNX Runtime's calibrator (default minmax)")
+    p.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default one per output channel)")
+    p.add_argument("--calibration-photos", type=positive, metavar="N", help="calibrate on the first N photos only")
+    p.add_argument("--seed", type=int, default=0, help="seed of random weights (default 0)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=run_report, device="cpu", image=None)
+
+
+def run_report(args: argparse.Namespace) -> None:
+    from ..deployment.int8_report import int8_report
+
+    if args.weights is None:
+        raise BadArgument("int8 judges trained weights: pass --weights (and --beside for more)")
+    reports = []
+    for weights in [args.weights, *args.beside]:
+        arch = args.arch if weights == args.weights else None  # each of --beside is read as its own table says
+        one = argparse.Namespace(**{**vars(args), "weights": weights, "arch": arch, "checkpoint": None})
+        model = model_on(one, "fp32")
+        if not isinstance(model, Detector):
+            raise BadArgument(f"{weights}: int8's report judges a detector's boxes, and these weights are a backbone's")
+        photos = _int8_photos(one, model)
+        photos = _with_labels(photos, [*(args.calibration or ()), *(args.judge or ())], args.imgsz, model.num_classes)
+        try:
+            recipe = Recipe(args.calibrator, args.calibration_photos, not args.per_tensor)
+            model, fp32 = deployable(model, size=args.imgsz)
+            branch = args.branch if "one2one_decoded" in fp32.outputs else "one2many"
+            lab = Int8Lab.build(model, recipe=recipe, photos=photos, fp32=fp32, branch=branch)
+            rows = None
+            if args.sensitivity:
+                print(f"{fp32.label}: {2 * len(lab.units)} quantizations of {len(lab.units)} units…", file=sys.stderr)
+                rows = lab.sensitivity()
+            reports.append(int8_report(lab, rows))
+        except ValueError as err:
+            raise BadArgument(f"{weights}: {err}") from None
+        except (RuntimeUnavailableError, OnnxExportError) as err:
+            raise RunFailed(str(err)) from None
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=2))
+        return
+    print(report_table(reports))
+
+
+def _with_labels(photos: Int8Photos, paths: Sequence[Path], size: tuple[int, int], classes: int) -> Int8Photos:
+    """The photos with the truths of those that come with YOLO label files (in the folders or beside the files given)."""
+    from dataclasses import replace
+
+    from ..detection.labels import labels_for
+
+    wanted = set(photos.calibrate_labels) | set(photos.judged_labels)
+    truths = {}
+    for path in paths:
+        folder, names = (path, [n for n in wanted if (path / n).is_file()]) if path.is_dir() else (path.parent, [path.name])
+        found, problems = labels_for(folder, [n for n in names if n in wanted], size, classes)
+        truths |= found
+        for line in problems:
+            if "no label file" not in line:
+                print(f"labels: {line}", file=sys.stderr)
+    return replace(photos, truths=truths)
+
+
+def report_table(reports: Sequence) -> str:
+    """Reports side by side: one column per model, one row per figure."""
+    first = reports[0]
+    lines = [
+        f"int8 at {first.size[0]}x{first.size[1]} (ONNX Runtime), calibrated on {photo_list(first.calibrated)}; judged on "
+        f"{photo_list(first.judged)}; score thresholds judged against "
+        + ("the truth (the photos' labels)" if first.against == "truth" else f"fp32's boxes at {first.against.split()[-1]}")
+    ]
+    heads = [f"{r.model.split(' detector')[0]} ({'one-to-one' if r.branch == 'one2one' else 'NMS'})" for r in reports]
+    width = max(24, *(len(h) + 2 for h in heads))
+    rows: list[tuple[str, list[str]]] = [("", heads)]
+
+    def cell(p, what: str) -> str:
+        if p is None:
+            return "-"
+        if what == "verdict":
+            v = p.verdict
+            if v is None:
+                return "the reference"
+            return f"{v.status} {v.kept}/{v.reference}" + (f", {len(v.new)} new" if v.new else "")
+        if what == "scores":
+            s = p.spread
+            if s is None or s.compression is None:
+                return "-"
+            return f"x{s.compression:.3f}, {s.distinct} value{'' if s.distinct == 1 else 's'}"
+        if what == "change":
+            v = p.verdict
+            return "-" if v is None or v.worst_change is None else f"{v.worst_change:.3f}"
+        best = p.sweep.best
+        return f"{best.conf:.2f} (F1 {best.f1:.3f})" if best.f1 else "none: no box finds one"
+
+    def find(r, name):
+        return next((p for p in r.precisions if p.name == name), None)
+
+    for name, label in (("fp32", "fp32"), ("int8", "int8"), ("weighted", "weighted nodes only"), ("mixed", "mixed")):
+        if all(find(r, name) is None for r in reports):
+            continue
+        if name == "mixed":
+            rows.append(("mixed: kept in float", [", ".join(r.keep) or "-" for r in reports]))
+        for what, text in (("verdict", "verdict"), ("scores", "score / fp32's"), ("change", "worst score change"),
+                           ("threshold", "best threshold")):  # fmt: skip
+            if name == "fp32" and what != "threshold":
+                continue
+            rows.append((f"{label}: {text}", [cell(find(r, name), what) for r in reports]))
+    left = max(len(r[0]) for r in rows) + 2
+    lines += [f"{name:<{left}}" + "".join(f"{c:<{width}}" for c in cells) for name, cells in rows]
+    for r in reports:
+        warning = calibration_insight(r.check, CLI_REMEDY)
+        if warning:
+            lines.append(f"{r.model}: warning: {warning}")
+        for p in r.precisions[1:]:
+            if p.verdict is not None:
+                lines.append(f"{r.model}: {verdict_insight(p.verdict, p.subject)}")
+    if not any(r.ranked for r in reports):
+        lines.append("(--sensitivity ranks the units and finds the fewest to keep in float)")
+    return "\n".join(lines)

@@ -54,16 +54,22 @@ from .onnx_runtime import compare_outputs, reference_outputs, run_onnx
 from .timing import LatencyResult
 
 __all__ = [
+    "BRANCHES",
+    "WEIGHTED_OPS",
     "Int8Lab",
     "Recipe",
     "Sensitivity",
     "Unit",
+    "VARIANTS",
     "Variant",
     "compare_precisions",
     "onnx_detections",
     "precision_boxes",
     "units_of",
 ]
+
+BRANCHES = {"one2many": "decoded", "one2one": "one2one_decoded"}  # a branch -> the output its boxes are read from
+WEIGHTED_OPS = frozenset({"Conv", "Gemm", "MatMul"})  # Ultralytics 8.4.190's ONNX int8 quantizes these nodes only
 
 # the finer cuts, by block type: module name inside the block -> what it is
 FINER = {
@@ -204,6 +210,8 @@ class Int8Lab:
         photos: the calibration photos and the judged ones.
         nms: the suppression with which a detector's boxes are compared (Ultralytics' predict defaults).
         cache: ONNX Runtime's calibration cache (JSON), written by the first quantization.
+        branch: which of an end-to-end head's branches a detector's boxes are read from: "one2many" (through NMS, as
+            Ultralytics' predict reads YOLO26 by default) or "one2one" (its top scores, no NMS: YOLO26's export).
     """
 
     fp32: OnnxModel
@@ -217,6 +225,7 @@ class Int8Lab:
     _folder: tempfile.TemporaryDirectory | None = field(repr=False, default=None)
     _check: CalibrationCheck | None = field(repr=False, default=None)
     step_s: float | None = None  # seconds the last quantization and its error run took (what a sensitivity step costs)
+    branch: str = "one2many"
 
     @classmethod
     def build(
@@ -228,15 +237,21 @@ class Int8Lab:
         photos: Int8Photos | Sequence[np.ndarray] | None = None,
         fp32: OnnxModel | None = None,
         nms: Nms = PREDICT,
+        branch: str = "one2many",
     ) -> Int8Lab:
         """Export `model` (unless `fp32` is its export), split the photos (an `Int8Photos` as it is; letterboxed arrays
         by `split_photos`; by default the samples), keep `recipe.photos` of the calibration ones, and compute the
         float64 reference on the judged ones.
 
         Raises:
-            ValueError: fewer calibration photos than the recipe asks for, or none.
+            ValueError: fewer calibration photos than the recipe asks for, or none; the one-to-one branch of a model
+                without one.
         """
         fp32 = fp32 or export_onnx(model, size=size)
+        if branch not in BRANCHES:
+            raise ValueError(f"branch must be one of {', '.join(BRANCHES)}, not {branch!r}")
+        if branch == "one2one" and "one2one_decoded" not in fp32.outputs:
+            raise ValueError(f"{fp32.label} has no one-to-one branch: only an end-to-end head (YOLO26) has")
         if photos is None:
             photos = int8_photos((), size=fp32.size, samples=True)
         elif not isinstance(photos, Int8Photos):
@@ -254,11 +269,21 @@ class Int8Lab:
             nms=nms,
             cache=Path(folder.name) / "calibration.json",
             _folder=folder,
+            branch=branch,
         )
 
     @property
     def detector(self) -> bool:
         return "decoded" in self.fp32.outputs
+
+    @property
+    def decoded(self) -> str:
+        """The output a detector's boxes are read from: the branch's decoded boxes and scores."""
+        return BRANCHES[self.branch]
+
+    def boxes_of(self, decoded: np.ndarray, nms: Nms | None = None) -> list[list[Detection]]:
+        """Each judged photo's boxes from a run's decoded output, read as the lab's branch is read."""
+        return detections_of(decoded, nms or self.nms, branch=self.branch)
 
     @property
     def judged(self) -> tuple[str, ...]:
@@ -276,8 +301,11 @@ class Int8Lab:
         shown = ", ".join(u.name for u in self.units)
         raise ValueError(f"no unit {name!r} in {self.fp32.label}: the units are {shown}")
 
-    def quantize(self, *, exclude: Sequence[str] = (), only: Sequence[str] | None = None) -> OnnxModel:
-        """int8 with the units `exclude` kept in float, or with only the units `only` in int8.
+    def quantize(
+        self, *, exclude: Sequence[str] = (), only: Sequence[str] | None = None, weighted_only: bool = False
+    ) -> OnnxModel:
+        """int8 with the units `exclude` kept in float, or with only the units `only` in int8; with `weighted_only`,
+        only the nodes with weights (`WEIGHTED_OPS`) in int8, as Ultralytics' own ONNX export quantizes.
 
         Raises:
             ValueError: a unit that does not exist, or `only` empty.
@@ -285,6 +313,8 @@ class Int8Lab:
         if only is not None and not only:
             raise ValueError("name at least one unit to quantize")
         excluded = [node for name in exclude for node in self.unit(name).nodes]
+        if weighted_only:
+            excluded += [node for node, op in self._op_types.items() if op not in WEIGHTED_OPS]
         chosen = None if only is None else [node for name in only for node in self.unit(name).nodes]
         return quantize_int8(
             self.fp32,
@@ -318,11 +348,24 @@ class Int8Lab:
         errors = compare_outputs(onnx.outputs, outputs, self.reference)
         if not self.detector:
             return errors, None
-        at = onnx.outputs.index("decoded")
+        at = onnx.outputs.index(self.decoded)
         ours, ref = outputs[at], self.reference[at]
         errors += compare_outputs(("decoded boxes", "decoded scores"), [ours[:, :4], ours[:, 4:]], [ref[:, :4], ref[:, 4:]])
-        boxes = detections_of(ours, self.nms)
+        boxes = self.boxes_of(ours)
         return errors, judge(self._fp32_boxes, boxes, conf=self.nms.conf)
+
+    @functools.cached_property
+    def _op_types(self) -> dict[str, str]:
+        require("onnx")
+        import onnx
+
+        return {node.name: node.op_type for node in onnx.load_from_string(self.fp32.data).graph.node}
+
+    def decoded_of(self, onnx: OnnxModel) -> np.ndarray:
+        """A detector's decoded output (the lab's branch) from `onnx` on the judged photos."""
+        if onnx is self.fp32:
+            return self._fp32_outputs[self.fp32.outputs.index(self.decoded)]
+        return run_onnx(onnx, self.error_batch)[onnx.outputs.index(self.decoded)]
 
     def errors(self, onnx: OnnxModel) -> list[OutputError]:
         """Each output of `onnx` on the judged photos against the float64 reference (as `assess`)."""
@@ -338,8 +381,7 @@ class Int8Lab:
 
     @functools.cached_property
     def _fp32_boxes(self) -> list[list[Detection]]:
-        decoded = self._fp32_outputs[self.fp32.outputs.index("decoded")]
-        return detections_of(decoded, self.nms)
+        return self.boxes_of(self.decoded_of(self.fp32))
 
     def check(self) -> CalibrationCheck | None:
         """For a detector, what its calibration can hold (computed once; calibrates first if no variant has): how many
@@ -368,11 +410,11 @@ class Int8Lab:
             self.quantize(only=[self.units[0].name])  # writes the calibration cache
         ranges = json.loads(self.cache.read_text())["data"]
         levels = self._levels()
-        tops = level_tops(self._fp32_outputs[self.fp32.outputs.index("decoded")], levels)
+        tops = level_tops(self.decoded_of(self.fp32), levels)
         scores: dict[str, list[float]] = {name: [] for name, _ in levels}
         for box in (box for photo in self._fp32_boxes for box in photo):
             scores[level_of(box.anchor, levels)].append(box.score)
-        logits = _class_logits(self.fp32)
+        logits = _class_logits(self.fp32, "one2one_scores" if self.branch == "one2one" else "scores")
         highest = [_highest(ranges, tensor, logits.producers) for tensor in logits.tensors]
         return tuple(
             LevelReach(name, sigmoid(top), tops[name], tuple(sorted(scores[name], reverse=True)))
@@ -385,8 +427,8 @@ class Int8Lab:
         found = 0
         for start in range(0, len(self.photos.calibrate), 8):
             batch = np.ascontiguousarray(np.concatenate(self.photos.calibrate[start : start + 8]).astype(np.float32))
-            decoded = run_onnx(self.fp32, batch)[self.fp32.outputs.index("decoded")]
-            found += sum(map(len, detections_of(decoded, self.nms)))
+            decoded = run_onnx(self.fp32, batch)[self.fp32.outputs.index(self.decoded)]
+            found += sum(map(len, self.boxes_of(decoded)))
         return found
 
     def sensitivity(self, progress: Callable[[int, int, str], None] | None = None) -> list[Sensitivity]:
@@ -426,13 +468,13 @@ class _Logits:
     producers: dict[str, object]
 
 
-def _class_logits(fp32: OnnxModel) -> _Logits:
-    """The class logits of each level in a detector's graph: the inputs of the Concat that makes the "scores" output."""
+def _class_logits(fp32: OnnxModel, output: str = "scores") -> _Logits:
+    """The class logits of each level in a detector's graph: the inputs of the Concat that makes the `output` scores."""
     import onnx
 
     graph = onnx.load_from_string(fp32.data).graph
     producers = {out: node for node in graph.node for out in node.output}
-    scores = producers.get("scores")
+    scores = producers.get(output)
     return _Logits(tuple(scores.input) if scores is not None and scores.op_type == "Concat" else (), producers)
 
 
@@ -450,8 +492,9 @@ def _highest(ranges: dict, tensor: str, producers: dict) -> float | None:
 
 @dataclass(frozen=True)
 class Variant:
-    """One precision of the same export, timed and checked: "fp32", "int8", or "mixed" (int8 with `kept_float` in
-    float)."""
+    """One precision of the same export, timed and checked: "fp32", "int8", "weighted" (int8 of the nodes with weights
+    only, Ultralytics' own ONNX recipe: the head's decoding and every other node stay float), or "mixed" (int8 with
+    `kept_float` in float)."""
 
     name: str
     kept_float: tuple[str, ...]
@@ -463,6 +506,16 @@ class Variant:
     def worst(self, outputs: Sequence[str] | None = None) -> float:
         return min(e.cosine for e in self.errors if outputs is None or e.name in outputs)
 
+    @property
+    def subject(self) -> str:
+        """How a sentence names it: "int8", "int8 with 23, 22 in float", "int8 of the weighted nodes only"."""
+        if self.name == "weighted":
+            return "int8 of the weighted nodes only (Ultralytics' recipe)"
+        return self.name if not self.kept_float else f"int8 with {', '.join(self.kept_float)} in float"
+
+
+VARIANTS = ("fp32", "int8", "weighted", "mixed")  # in the order `compare_precisions` gives them
+
 
 def compare_precisions(
     lab: Int8Lab,
@@ -472,10 +525,10 @@ def compare_precisions(
     *,
     on_progress: Callable[[str], None] | None = None,
 ) -> list[Variant]:
-    """fp32, full int8 and (with `keep`) int8 with those units in float: each one's errors against float64, a
-    detector's verdict on the judged photos, and its latency, timed alike (`request`'s batch, counts and threads; ONNX
-    Runtime)."""
-    chosen = [("fp32", (), lab.fp32), ("int8", (), lab.quantize())]
+    """fp32, full int8, int8 of the weighted nodes only (Ultralytics' ONNX export: `WEIGHTED_OPS`) and (with `keep`)
+    int8 with those units in float: each one's errors against float64, a detector's verdict on the judged photos, and
+    its latency, timed alike (`request`'s batch, counts and threads; ONNX Runtime)."""
+    chosen = [("fp32", (), lab.fp32), ("int8", (), lab.quantize()), ("weighted", (), lab.quantize(weighted_only=True))]
     if keep:
         chosen.append(("mixed", tuple(keep), lab.quantize(exclude=keep)))
     variants = []

@@ -18,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 
-from ..detection.detections import COCO_CLASSES, PREDICT, Detection, Nms, class_names, non_max_suppression
+from ..detection.assignment import Truth
+from ..detection.detections import COCO_CLASSES, PREDICT, Detection, Nms, class_names, non_max_suppression, one_to_one
 from ..detection.object_size import box_iou
 from ..model.config import COCO_CLASS_COUNT
 
@@ -64,6 +65,7 @@ class Int8Photos:
     Attributes:
         mirrored: there was one photo only: it calibrates, and it is judged on mirrored (a weaker test, said so).
         samples: the built-in sample photos are among them.
+        truths: the objects of the photos that come with labels, by photo label, in the input's pixels.
     """
 
     calibrate: tuple[np.ndarray, ...] = field(repr=False)
@@ -72,6 +74,15 @@ class Int8Photos:
     judged_labels: tuple[str, ...]
     mirrored: bool = False
     samples: bool = False
+    truths: Mapping[str, tuple[Truth, ...]] = field(default_factory=dict, repr=False)
+
+    @property
+    def judged_truths(self) -> list[tuple[Truth, ...]] | None:
+        """The truth boxes of every judged photo (in the input's pixels), in their order; None unless each has its
+        labels (a photo without objects has an empty label file)."""
+        if not self.judged_labels or any(label not in self.truths for label in self.judged_labels):
+            return None
+        return [self.truths[label] for label in self.judged_labels]
 
     def first(self, n: int | None) -> Int8Photos:
         """The same split with only the first `n` calibration photos (all when None).
@@ -437,7 +448,14 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def detections_of(decoded: np.ndarray, nms: Nms = PREDICT) -> list[list[Detection]]:
-    """Each photo's boxes from a batch of decoded predictions (B, 4 + nc, A), in input pixels, with their anchors."""
-    rows, anchors = non_max_suppression(torch.from_numpy(np.ascontiguousarray(decoded)), nms, return_anchors=True)
+def detections_of(decoded: np.ndarray, nms: Nms = PREDICT, *, branch: str = "one2many") -> list[list[Detection]]:
+    """Each photo's boxes from a batch of decoded predictions (B, 4 + nc, A), in input pixels, with their anchors:
+    through NMS (`branch` "one2many"), or an end-to-end head's one-to-one branch read by its top scores ("one2one")."""
+    tensor = torch.from_numpy(np.ascontiguousarray(decoded))
+    if branch == "one2one":
+        rows, anchors = one_to_one(tensor, nms)
+    elif branch == "one2many":
+        rows, anchors = non_max_suppression(tensor, nms, return_anchors=True)
+    else:
+        raise ValueError(f"branch must be one2many or one2one, not {branch!r}")
     return [_rows_to_detections(r, a.tolist()) for r, a in zip(rows, anchors, strict=True)]

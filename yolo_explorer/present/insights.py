@@ -34,7 +34,6 @@ __all__ = [
     "receptive_field_insight",
     "roofline_insight",
     "stage_totals",
-    "variant_subject",
     "verdict_insight",
 ]
 
@@ -459,6 +458,12 @@ def int8_tradeoff_insight(variants: Sequence, judged: Sequence[str]) -> str:
 
     text = f"Full int8 runs {speed:.2f}× the speed of fp32 ({int8.latency.median_ms:.2f} vs {fp32.latency.median_ms:.2f} ms) "
     text += f"and {result(int8)}"
+    weighted = by.get("weighted")
+    if weighted is not None:
+        text += (
+            f"; int8 of the weighted nodes only (Ultralytics' ONNX recipe: Conv, Gemm and MatMul) {result(weighted)} at "
+            f"{weighted.latency.median_ms:.2f} ms"
+        )
     mixed = by.get("mixed")
     if mixed is None:
         return text + "."
@@ -481,11 +486,6 @@ _VERDICT_WORDS = {
     "fails": "fails a deployer's check",
     "unjudged": "cannot be judged (no box on the judged photos)",
 }
-
-
-def variant_subject(kept_float: Sequence[str] = ()) -> str:
-    """How a sentence names an int8 variant: "int8", or "int8 with 23, 22 in float"."""
-    return "int8" if not kept_float else f"int8 with {', '.join(kept_float)} in float"
 
 
 def verdict_insight(verdict, subject: str = "int8") -> str:
