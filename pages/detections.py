@@ -20,7 +20,7 @@ from yolo_explorer.detection.detections import BRANCHES, Nms
 from yolo_explorer.detection.two_heads import PREDICT_MODES
 from yolo_explorer.detection.walkthrough import SIDES, Walkthrough, box_distributions
 from yolo_explorer.forward.preprocess import letterbox_size
-from yolo_explorer.present.detection_figures import branch_scores_figure, dfl_figure, nms_step_figure
+from yolo_explorer.present.detection_figures import branch_scores_figure, dfl_figure, nms_step_figure, reliability_figure
 from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.present.insights import levels_insight
 from yolo_explorer.present.rendering import boxes_image, png_bytes
@@ -284,11 +284,39 @@ def draw_both_heads(settings: ui.Settings, request: Request) -> None:
     else:
         st.caption("Both branches keep the same objects here.")
     ui.show(branch_scores_figure(heads.scores_one2many, heads.scores_one2one, request.nms.conf), key="det_branch_scores")
+    draw_reliability(settings, request, heads)
     modes = "; ".join(f"`{mode}` reads {BRANCHES[branch]}" for mode, branch in PREDICT_MODES)
     st.caption(
         "The one-to-many branch was trained to give several boxes per object, and NMS keeps the best of each cluster; the "
         "one-to-one branch was trained to give one, so where it has not learnt that yet its duplicates stay. Ultralytics' "
         f"predict (8.4.142 on): {modes}."
+    )
+
+
+def draw_reliability(settings: ui.Settings, request: Request, heads) -> None:
+    """Each branch's boxes against the photo's objects (a label file uploaded here, or the boxes drawn on Label
+    assignment): how many find one, and how often a box of each score does."""
+    image = ui.image_for(settings.photo)
+    truths, problem = ui.truths.uploaded(settings, image.size, key="det_truth")
+    source = "the uploaded label file"
+    if problem:
+        st.warning(escape_markdown(problem), icon=":material/edit_off:")
+    if truths is None:
+        truths, source = ui.truths.drawn(settings), "the boxes drawn on Label assignment"
+    if not truths:
+        st.caption(
+            "To see whether a score means what it says, give the photo's objects: upload its YOLO label file above, or "
+            "draw them on Label assignment (edit its table: it starts as the detector's own boxes)."
+        )
+        return
+    reliable = heads.reliability(truths, request.nms.conf)
+    ui.show(reliability_figure(reliable), key="det_reliability")
+    many, one = reliable["one2many"], reliable["one2one"]
+    st.caption(
+        f"Against {len(truths)} objects from {source} (same class, IoU {many.iou:g} or more, each object once): the "
+        f"one-to-many branch and NMS keep {len(many.hits)} boxes, {many.found} of which find one; the one-to-one branch "
+        f"{len(one.hits)}, {one.found}. A branch whose markers lie under the diagonal scores its boxes higher than they "
+        "deserve; one photo gives few boxes per bin, so read the ticks as much as the line."
     )
 
 

@@ -107,7 +107,7 @@ def controls(settings: ui.Settings, image: Image.Image, trained: bool) -> tuple[
     names = settings.class_names
     key = _rows_key(settings)
     if key not in st.session_state:
-        st.session_state[key] = _default_rows(settings, image, trained)
+        st.session_state[key] = st.session_state[f"{key}_start"] = _default_rows(settings, image, trained)
     version = st.session_state.setdefault("as_version", 0)
     rows = st.session_state[key]
     left, right = st.columns([3, 2])
@@ -158,6 +158,7 @@ def controls(settings: ui.Settings, image: Image.Image, trained: bool) -> tuple[
             truths.append(truth)
     if problems:
         st.warning("Left out: " + "; ".join(escape_markdown(p) for p in problems) + ".", icon=":material/edit_off:")
+    ui.truths.keep_drawn(settings, tuple(truths), edited=current != st.session_state.get(f"{key}_start"))
     return tuple(truths)
 
 

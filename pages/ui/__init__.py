@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from . import int8, links, views
+from . import int8, links, truths, views
 from .compute import (
     assignment_for,
     attention_for,
@@ -77,6 +77,7 @@ __all__ = [
     "summary_for",
     "supported_dtypes_cached",
     "views",
+    "truths",
     "two_heads_for",
     "walk_for",
 ]

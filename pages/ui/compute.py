@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -39,6 +39,7 @@ from yolo_explorer.detection.assignment import Assignment, Truth, assign
 from yolo_explorer.detection.change_effect import ChangeEffect, change_effect
 from yolo_explorer.detection.detections import PREDICT, DetectionResult, Nms, detections_from
 from yolo_explorer.detection.explain import Explanation, explain
+from yolo_explorer.detection.labels import labels_for
 from yolo_explorer.detection.two_heads import TwoHeads, compare_heads
 from yolo_explorer.detection.walkthrough import Walkthrough, walkthrough
 from yolo_explorer.forward.attention import AttentionRow, attention_input, row_of
@@ -342,10 +343,11 @@ class Int8Sources:
         return self.photo is None and not self.uploads and not self.server and not self.samples
 
 
-def int8_lab_for(settings: Settings, recipe: Recipe, sources: Int8Sources) -> tuple[Int8Lab, tuple]:
+def int8_lab_for(settings: Settings, recipe: Recipe, sources: Int8Sources, branch: str = "one2many") -> tuple[Int8Lab, tuple]:
     """The current model's fp32 export (the one the Latency page times) calibrated by `recipe` on the photos of
     `sources` (the server's folder, the uploads, the sidebar's photo, then the samples; every other one kept aside to
-    judge on), its calibration checked; shared by every session. Returns the lab and its key (for `sensitivity_for`).
+    judge on; the server's photos with YOLO label files beside them bring their truth), its calibration checked, its
+    boxes read from `branch`; shared by every session. Returns the lab and its key (for `sensitivity_for`).
 
     Raises:
         ImageLoadError: the sidebar's photo is not an image.
@@ -354,7 +356,7 @@ def int8_lab_for(settings: Settings, recipe: Recipe, sources: Int8Sources) -> tu
     model, fp32 = onnx_for(settings, "fp32")
     if sources.photo is not None:
         image_for(sources.photo)  # a bad image fails here, before any work (uploads are checked by `unreadable`)
-    key = (fp32.digest, recipe, sources.key)
+    key = (fp32.digest, recipe, sources.key, branch)
     return _int8_lab(key, model, fp32, sources), key
 
 
@@ -381,14 +383,17 @@ def _server_calibration(size: tuple[int, int], folder: str | None) -> tuple[int,
 
 @st.cache_resource(max_entries=4, show_spinner="Calibrating int8 (once for every variant) and checking the calibration…")
 def _int8_lab(key: tuple, _model: Backbone, _fp32: OnnxModel, _sources: Int8Sources) -> Int8Lab:
-    recipe = key[1]
-    own = calibration_folder(environment().calibration_dir, size=_fp32.size)[0] if _sources.server else []
+    recipe, branch = key[1], key[3]
+    folder = environment().calibration_dir
+    own = calibration_folder(folder, size=_fp32.size)[0] if _sources.server else []
+    detector = "decoded" in _fp32.outputs
+    truths = labels_for(folder, [label for label, _ in own], _fp32.size, _model.num_classes)[0] if own and detector else {}
     for photo in _sources.uploads:  # decoded here only: dozens of uploads would evict every session's photos from image_for
         own.append((photo.label, calibration_photo(photo.data, _fp32.size)))
     if _sources.photo is not None:
         own.append((_sources.photo.label, calibration_photo(image_for(_sources.photo), _fp32.size)))
-    photos = int8_photos(own, size=_fp32.size, samples=_sources.samples)
-    lab = Int8Lab.build(_model, recipe=recipe, photos=photos, fp32=_fp32)
+    photos = replace(int8_photos(own, size=_fp32.size, samples=_sources.samples), truths=truths)
+    lab = Int8Lab.build(_model, recipe=recipe, photos=photos, fp32=_fp32, branch=branch)
     lab.probe()  # calibrates, and times one step for the estimate
     lab.check()  # what the calibration can hold, computed once for every session
     return lab

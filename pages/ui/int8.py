@@ -1,7 +1,8 @@
 """The Latency page's "Can this int8 be trusted?" section: which photos int8 is calibrated on and judged on (the
 model's own first), what is wrong with that calibration (said first), which units int8 breaks (each in int8 alone, and
-all but it), and mixed precision timed beside fp32 and full int8 with each one's verdict on the judged photos and the
-boxes each keeps on the sidebar's photo.
+all but it), and mixed precision timed beside fp32, full int8 and Ultralytics' recipe (the weighted nodes only) with
+each one's verdict on the judged photos, its scores against fp32's cell by cell and the threshold it wants, and the
+boxes each keeps on the sidebar's photo. For YOLO26, which head's boxes are judged (one-to-many + NMS, or one-to-one).
 
 `draw(settings)` is the whole section (a fragment: its buttons rerun only it); `controls` returns the recipe and the
 photos' sources, the `draw_*` functions show what the engine (`int8_sensitivity`, `int8_verdict`) computed."""
@@ -11,18 +12,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from yolo_explorer.deployment.int8_sensitivity import Int8Lab, Recipe, Sensitivity, compare_precisions
+from yolo_explorer.deployment.int8_report import PrecisionScores, precision_scores
+from yolo_explorer.deployment.int8_scores import TRUTH_IOU
+from yolo_explorer.deployment.int8_sensitivity import VARIANTS, Int8Lab, Recipe, Sensitivity, compare_precisions
 from yolo_explorer.deployment.int8_verdict import MATCH_IOU, SCORE_TOLERANCE
 from yolo_explorer.deployment.latency import LatencyRequest
 from yolo_explorer.deployment.onnx_models import CALIBRATORS, MAX_CALIBRATION_PHOTOS
 from yolo_explorer.environment import variable
-from yolo_explorer.present.deployment_figures import sensitivity_bars
+from yolo_explorer.present.deployment_figures import int8_scores_figure, sensitivity_bars
 from yolo_explorer.present.formatting import escape_markdown, photo_list
 from yolo_explorer.present.insights import (
     box_changes_insight,
     calibration_insight,
     int8_tradeoff_insight,
-    variant_subject,
     verdict_insight,
 )
 
@@ -47,11 +49,12 @@ TRADE = "int8_trade"  # the last fp32 / int8 / mixed comparison of this session
 def draw(settings: Settings, request: LatencyRequest) -> None:
     st.subheader("Can this int8 be trusted?")
     recipe, sources, skipped = controls(settings)
+    branch = branch_control(settings)
     if sources.empty:
         st.warning("Choose at least one source of photos above: int8 is calibrated on some and judged on the others.")
         return
     with guard("calibrating int8"):
-        lab, key = int8_lab_for(settings, recipe, sources)
+        lab, key = int8_lab_for(settings, recipe, sources, branch)
     warning = calibration_insight(lab.check(), UI_REMEDY)
     if warning:
         st.warning(escape_markdown(warning), icon=":material/warning:")
@@ -110,6 +113,25 @@ def controls(settings: Settings) -> tuple[Recipe, Int8Sources, list[str]]:
     skipped = [*(f"server's {s}" for s in server_skipped), *skipped]
     sources = Int8Sources(settings.photo if with_photo else None, uploads, with_server, with_samples)
     return Recipe(calibrator, None, per_channel), sources, skipped
+
+
+def branch_control(settings: Settings) -> str:
+    """For an end-to-end head (YOLO26), which branch's boxes int8 is judged by; others have one."""
+    if not (settings.detector and settings.config.table.end2end):
+        return "one2many"
+    return st.segmented_control(
+        "Judge the boxes of",
+        list(BRANCH_LABELS),
+        default="one2many",
+        required=True,
+        format_func=BRANCH_LABELS.get,
+        key="int8_branch",
+        help="YOLO26 has two heads: Ultralytics' predict reads the one-to-many branch through NMS by default; its export "
+        "(end2end) ships the one-to-one branch, read by its top scores without NMS. int8 can keep one and break the other.",
+    )
+
+
+BRANCH_LABELS = {"one2many": "one-to-many + NMS (predict)", "one2one": "one-to-one, no NMS (export)"}
 
 
 def _names(settings: Settings) -> str:
@@ -263,12 +285,16 @@ def draw_mixed(settings: Settings, request: LatencyRequest, lab: Int8Lab, key: t
         with guard("timing fp32, int8 and mixed"):
             model = model_for(settings, dtype="fp32")
             bar = st.progress(0.0, text="fp32…")
-            order = ["fp32", "int8", "mixed"]
+            steps = len(VARIANTS) - (not keep)
             variants = compare_precisions(
-                lab, model, request, keep, on_progress=lambda name: bar.progress(order.index(name) / 3, text=f"{name}…")
+                lab, model, request, keep, on_progress=lambda name: bar.progress(VARIANTS.index(name) / steps, text=f"{name}…")
             )
+            scores = None
+            if lab.detector:
+                bar.progress(0.99, text="scores and thresholds…")
+                scores = [precision_scores(lab, v.name, v.subject, v.onnx, v.kept_float) for v in variants]
             bar.empty()
-            st.session_state[TRADE] = (key, variants)
+            st.session_state[TRADE] = (key, variants, scores)
     last = st.session_state.get(TRADE)
     if not last or last[0] != key:
         return
@@ -311,10 +337,63 @@ def draw_mixed(settings: Settings, request: LatencyRequest, lab: Int8Lab, key: t
         },
     )  # fmt: skip
     lines = [int8_tradeoff_insight(variants, judged)]
-    lines += [verdict_insight(v.verdict, variant_subject(v.kept_float)) for v in variants[1:] if v.verdict is not None]
+    lines += [verdict_insight(v.verdict, v.subject) for v in variants[1:] if v.verdict is not None]
     st.markdown("\n\n".join(escape_markdown(line) for line in lines))
+    if last[2]:
+        draw_scores(lab, last[2])
     if lab.detector and settings.weights is not None:
         draw_boxes(settings, variants, lab)
+
+
+def draw_scores(lab: Int8Lab, scores: list[PrecisionScores]) -> None:
+    """Each variant's scores against fp32's, cell by cell, and the score threshold each precision wants."""
+    conf = lab.nms.conf
+    st.markdown("**Scores and thresholds**")
+    figure = int8_scores_figure({p.name: p.spread for p in scores if p.spread is not None}, conf)
+    st.plotly_chart(figure, width="stretch", key="int8_scores", config={"displaylogo": False})
+    against = scores[0].sweep.against
+    truth = against == "truth"
+    rows = []
+    for p in scores:
+        best, here = p.sweep.best, p.sweep.at(conf)
+        spread = p.spread
+        rows.append(
+            {
+                "precision": p.name,
+                "score / fp32's": spread.compression if spread else None,
+                "different scores": spread.distinct if spread else None,
+                f"dropped under {conf:g}": spread.lost if spread else None,
+                "best threshold": best.conf if best.f1 else None,
+                "F1 there": best.f1,
+                f"F1 at {conf:g}": here.f1,
+                "found / boxes": f"{here.found}/{here.boxes} of {here.targets}",
+            }
+        )
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        column_config={
+            "score / fp32's": st.column_config.NumberColumn(
+                format="×%.3f", help=f"The median of int8's score / fp32's over the cells fp32 scores over {conf:g}"
+            ),
+            "different scores": st.column_config.NumberColumn(help="How many values those cells' scores take"),
+            "best threshold": st.column_config.NumberColumn(format="%.2f"),
+            "F1 there": st.column_config.NumberColumn(format="%.3f"),
+            f"F1 at {conf:g}": st.column_config.NumberColumn(format="%.3f"),
+            "found / boxes": st.column_config.TextColumn(help=f"At {conf:g}: boxes that find a target, boxes, targets"),
+        },
+    )
+    st.caption(
+        (
+            f"Thresholds judged against the truth (the YOLO label files beside the server's photos), IoU {TRUTH_IOU:g} "
+            "with its class, as COCO's evaluation matches."
+            if truth
+            else f"Thresholds judged against fp32's own boxes at {conf:g} (IoU {TRUTH_IOU:g}, same class): which threshold "
+            "gives them back. Put YOLO label files beside the server's photos to judge against the truth."
+        )
+        + " A score can rise as well as fall: full int8 rounds scores and box pixels with one scale when they leave the "
+        "head in one tensor; Ultralytics' own ONNX export therefore quantizes only the nodes with weights."
+    )
 
 
 def draw_boxes(settings: Settings, variants, lab: Int8Lab) -> None:

@@ -3,6 +3,7 @@ detector; and YOLO26's two head branches on the Detections page, with a checkpoi
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -112,11 +113,13 @@ def test_both_heads_of_a_trained_yolo26_on_a_photo_of_shapes(app):
     the same forward), the one-to-one duplicates named in the table, the predict modes said."""
     from yolo_explorer import build_model, load_image, load_weights
     from yolo_explorer.detection.detections import PREDICT
+    from yolo_explorer.detection.labels import read_labels
     from yolo_explorer.detection.two_heads import compare_heads
     from yolo_explorer.forward.features import extract_features
     from yolo_explorer.model.blocks import fold_batchnorm
     from yolo_explorer.model.checkpoints import read_checkpoint
     from yolo_explorer.model.weights import table_config
+    from yolo_explorer.present.formatting import escape_markdown
 
     data = Path(__file__).parents[1] / "data"
     photo = next(p for p in sorted((data / "photos").glob("*.png")) if not p.name.startswith("tiny"))
@@ -140,6 +143,28 @@ def test_both_heads_of_a_trained_yolo26_on_a_photo_of_shapes(app):
     assert len(table) == len(heads.only_one2many) + len(heads.only_one2one)
     assert sum(note.startswith("duplicate of") for note in table["note"]) == len(heads.duplicates) > 0
     assert any("`nms=False` reads the one-to-one branch" in c.value for c in at.caption)
+    assert any(c.value.startswith("To see whether a score means what it says") for c in at.caption)
+
+    # the photo's objects from its YOLO label file: each branch's boxes matched to them (part 1's reliability view)
+    labels = photo.with_suffix(".txt")
+    digest = hashlib.sha256(photo.read_bytes()).hexdigest()[:16]
+    at.file_uploader(key=f"det_truth_{digest}").set_value((labels.name, labels.read_bytes(), "text/plain")).run()
+    no_problems(at)
+    image = load_image(photo)
+    truths = read_labels(labels, image.size, (image.height, image.width), len(model.class_names))
+    reliable = heads.reliability(truths, PREDICT.conf)
+    many, one = reliable["one2many"], reliable["one2one"]
+    caption = next(c.value for c in at.caption if c.value.startswith("Against"))
+    assert f"Against {len(truths)} objects from the uploaded label file" in caption
+    assert (
+        f"keep {len(many.hits)} boxes, {many.found} of which find one; the one-to-one branch {len(one.hits)}, {one.found}"
+        in caption
+    )
+    assert many.found == len(truths)  # the trained model finds every drawn shape through NMS
+    at.file_uploader(key=f"det_truth_{digest}").set_value(("bad.txt", b"0 0.5 0.5 2 0.1\n", "text/plain")).run()
+    no_problems(at)
+    said = escape_markdown("bad.txt line 1: the box is not in fractions of the photo")
+    assert any(said in w.value for w in at.warning)
 
 
 def test_label_assignment_shows_either_branchs_assigner_and_progloss(app):

@@ -233,7 +233,7 @@ def test_int8_trust_measures_each_unit_and_times_mixed_precision(app, tmp_path, 
     next(b for b in at.button if b.label == "Time fp32, int8 and mixed").click().run()
     no_problems(at)
     trade = next(d.value for d in at.dataframe if "speed-up" in d.value.columns)
-    assert list(trade["precision"]) == ["fp32", "int8", "mixed"] and trade["speed-up"].iloc[0] == 1.0
+    assert list(trade["precision"]) == ["fp32", "int8", "weighted", "mixed"] and trade["speed-up"].iloc[0] == 1.0
     int8 = {e.name: e.cosine for e in lab.errors(lab.quantize())}
     assert trade.loc[1, "P5"] == pytest.approx(int8["P5"], abs=1e-6)
     sentence = next(m.value for m in at.markdown if m.value.startswith("Full int8 runs"))
@@ -260,6 +260,7 @@ def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_w
 
     from helpers import TRAINED, detector_app, image_bytes, upload
 
+    from yolo_explorer.deployment.int8_report import precision_scores
     from yolo_explorer.deployment.int8_sensitivity import Int8Lab
     from yolo_explorer.deployment.int8_verdict import int8_photos
     from yolo_explorer.forward.preprocess import letterbox, load_image
@@ -299,13 +300,21 @@ def test_int8_trust_of_a_custom_detector_calibrates_on_its_own_photos_and_says_w
     next(b for b in at.button if b.label == "Time fp32, int8 and mixed").click().run()
     no_problems(at)
     trade = next(d.value for d in at.dataframe if "speed-up" in d.value.columns)
-    assert list(trade["verdict"]) == ["the reference", "fails", "passes"]
+    assert list(trade["verdict"]) == ["the reference", "fails", "passes", "passes"]  # Ultralytics' recipe passes too
 
     model = trained_detector
     photos = [(f"upload: {name}", letterbox(load_image(data), 320).tensor().numpy()) for name, data, _ in files]
     lab = Int8Lab.build(model.eval(), size=320, photos=int8_photos(photos, size=(320, 320), samples=False))
     mixed = lab.verdict(lab.quantize(exclude=["23"]))
     assert mixed.status == "passes"
+    scores = next(d.value for d in at.dataframe if "best threshold" in d.value.columns)
+    assert list(scores["precision"]) == ["fp32", "int8", "weighted", "mixed"]
+    weighted = precision_scores(lab, "weighted", "", lab.quantize(weighted_only=True))
+    row = scores[scores["precision"] == "weighted"].iloc[0]
+    assert row["best threshold"] == weighted.sweep.best.conf
+    assert row["score / fp32's"] == pytest.approx(weighted.spread.compression)
+    assert scores[scores["precision"] == "int8"].iloc[0]["different scores"] <= 2  # the scores round onto a step or two
+    assert any("Thresholds judged against fp32's own boxes at 0.25" in c.value for c in at.caption)  # uploads: no labels
     sentence = verdict_insight(mixed, "int8 with 23 in float")
     assert any(escape_markdown(sentence) in m.value for m in at.markdown)
     assert trade.loc[2, "boxes kept"] == f"{mixed.kept}/{mixed.reference}"

@@ -17,6 +17,7 @@ from helpers import cli
 from yolo_explorer import build_model, load_image, load_weights
 from yolo_explorer.detection.assignment import Truth, assign
 from yolo_explorer.detection.detections import PREDICT, detect
+from yolo_explorer.detection.labels import read_labels
 from yolo_explorer.detection.two_heads import PREDICT_MODES, compare_heads
 from yolo_explorer.forward.features import extract_features
 from yolo_explorer.model.blocks import fold_batchnorm
@@ -129,6 +130,47 @@ def test_the_duplicates_are_the_one_to_one_boxes_nms_would_remove(trained):
     assert duplicates == 5 and pairs == 20
 
 
+def test_each_branchs_reliability_counts_the_shapes_its_boxes_find(trained):
+    """Both branches' boxes against the drawn shapes (the label files shipped beside the photos): the objects found are
+    those the independent matching above counts, and every box over the threshold sits in one score bin."""
+    for branch in ("one2many", "one2one"):
+        found = boxes = 0
+        for name, shapes in TRUTH.items():
+            if name.startswith("tiny"):
+                continue
+            image = load_image(DATA / "photos" / name)
+            forward = extract_features(trained, image, 320, (), batch_norm="running", rect=True)
+            heads = compare_heads(forward.predictions, forward.box, CLASSES, PREDICT)
+            labels = read_labels((DATA / "photos" / name).with_suffix(".txt"), image.size, (image.height, image.width), 4)
+            reliable = heads.reliability(labels, PREDICT.conf)[branch]
+            result = heads.one2many if branch == "one2many" else heads.one2one
+            hits, unmatched = 0, list(shapes)
+            for d in result.detections:
+                best = max(unmatched, key=lambda t: iou(d.box, t[1:]) if t[0] == d.class_id else -1, default=None)
+                if best is not None and best[0] == d.class_id and iou(d.box, best[1:]) >= 0.5:
+                    hits += 1
+                    unmatched.remove(best)
+            assert reliable.found == hits and reliable.truths == len(shapes), (branch, name)
+            assert sum(n for _, _, n, _, _ in reliable.bins()) == len(result.detections)
+            found, boxes = found + reliable.found, boxes + len(reliable.hits)
+        assert found == 20 and boxes == (20 if branch == "one2many" else 25)  # the one-to-one branch's 5 duplicates miss
+
+
+def test_reliability_bins_the_scores_from_the_threshold_to_one():
+    from yolo_explorer.detection.detections import Detection
+    from yolo_explorer.detection.two_heads import reliability
+
+    def box(score, x, cls=0):
+        return Detection((x, 0.0, x + 10.0, 10.0), score, cls, "a")
+
+    truths = [Truth((0.0, 0.0, 10.0, 10.0), 0), Truth((20.0, 0.0, 30.0, 10.0), 0)]
+    r = reliability([box(0.3, 50), box(0.95, 0), box(1.0, 1), box(0.5, 20)], truths, conf=0.25)
+    assert r.scores == (1.0, 0.95, 0.5, 0.3) and r.hits == (True, False, True, False)  # 0.95 overlaps the taken one
+    assert (r.found, r.precision, r.recall) == (2, 0.5, 1.0)
+    bins = r.bins(3)
+    assert [n for _, _, n, _, _ in bins] == [1, 1, 2] and bins[2][4] == 0.5 and bins[2][1] == 1.0
+
+
 @pytest.mark.slow  # the CLI in a subprocess
 def test_detect_both_prints_the_two_heads_side_by_side():
     key = next(k for k in sorted(RUNS) if k.endswith("@320") and (DATA / "photos" / k.split("@")[0]).exists())
@@ -144,6 +186,16 @@ def test_detect_both_prints_the_two_heads_side_by_side():
     assert done.returncode == 0 and "objects found by each" in done.stdout and "nms=False reads the one-to-one" in done.stdout
     done = cli(*args, "--branch", "both", "--steps")
     assert done.returncode == 2 and "--branch both compares" in done.stderr
+    labels = photo_path(key).with_suffix(".txt")
+    done = cli(*args, "--branch", "both", "--truth", str(labels), "--json")
+    assert done.returncode == 0, done.stderr
+    reliable = json.loads(done.stdout)["reliability"]
+    assert reliable["one2many"]["truths"] == len(TRUTH[photo_path(key).name]) == reliable["one2many"]["found"]
+    assert sum(b["boxes"] for b in reliable["one2one"]["bins"]) == reliable["one2one"]["boxes"]
+    done = cli(*args, "--branch", "both", "--truth", str(labels))
+    assert done.returncode == 0 and "find an object" in done.stdout
+    done = cli(*args, "--truth", str(labels))
+    assert done.returncode == 2 and "--truth goes with --branch both" in done.stderr
     done = cli("detect", "--arch", "yolo11n", "--image", str(photo_path(key)), "--branch", "both")
     assert done.returncode == 2 and "has one branch" in done.stderr
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..detection.detections import BRANCHES, PREDICT, Nms, class_names, detect
 from ..detection.explain import explain
+from ..detection.labels import read_labels
 from ..detection.two_heads import PREDICT_MODES, compare_heads
 from ..detection.walkthrough import Walkthrough, walkthrough
 from ..forward.features import extract_features
@@ -46,6 +47,13 @@ def register(sub: Subcommands) -> None:
         "forward: the boxes both keep, those only one keeps, the one-to-one branch's duplicates (default %(default)s)",
     )
     p.add_argument(
+        "--truth",
+        type=Path,
+        metavar="LABELS",
+        help="with --branch both: the photo's objects as a YOLO label file (class cx cy w h, fractions of the photo): "
+        "each branch's boxes matched to them, and how often a box of each score finds one (reliability)",
+    )
+    p.add_argument(
         "--steps",
         action="store_true",
         help="also show the way there: the output's shape, candidates per level, and NMS step by step (kept, suppressed)",
@@ -75,6 +83,8 @@ def run(args: argparse.Namespace) -> None:
         raise BadArgument("--explain-out: say how many boxes to explain with --explain K")
     if args.steps and args.branch == "one2one":
         raise BadArgument("--steps walks NMS, which the one-to-one branch does without: drop --steps or use --branch one2many")
+    if args.truth is not None and args.branch != "both":
+        raise BadArgument("--truth goes with --branch both (each branch's boxes against the photo's objects)")
     if args.branch == "both" and (args.steps or args.explain or args.out is not None):
         raise BadArgument("--branch both compares the branches' boxes; --steps, --explain and --out read one branch: pick it")
     image = photo(args.image)
@@ -156,8 +166,18 @@ def _print_both(args: argparse.Namespace, model, image, nms: Nms, names) -> None
     """`detect --branch both`: YOLO26's two branches on the photo, from one forward."""
     forward = extract_features(model, image, args.imgsz, (), batch_norm="running", rect=args.rect)
     heads = compare_heads(forward.predictions, forward.box, names, nms)
+    reliable = None
+    if args.truth is not None:
+        try:  # in the photo's own pixels: "letterboxed" to the photo's size, which changes nothing
+            truths = read_labels(args.truth, image.size, (image.height, image.width), len(names))
+        except (ValueError, OSError) as err:
+            raise BadArgument(f"--truth {args.truth}: {err}") from None
+        reliable = heads.reliability(truths, nms.conf)
     if args.json:
-        print(json.dumps({"model": model.config.label, "image": str(args.image), **nms.to_dict(), **heads.to_dict()}, indent=2))
+        out = {"model": model.config.label, "image": str(args.image), **nms.to_dict(), **heads.to_dict()}
+        if reliable is not None:
+            out["reliability"] = {branch: r.to_dict() for branch, r in reliable.items()}
+        print(json.dumps(out, indent=2))
         return
     h, w = forward.box.size
     many, one = heads.one2many, heads.one2one
@@ -190,6 +210,22 @@ def _print_both(args: argparse.Namespace, model, image, nms: Nms, names) -> None
             middle = scores[len(scores) // 2]
             print(f"scores of the {label}: {len(scores)}, highest {scores[0]:.3f}, median {middle:.3f}, lowest {scores[-1]:.3f}")
     print("Ultralytics' predict (8.4.142 on): " + "; ".join(f"{mode} reads {BRANCHES[b]}" for mode, b in PREDICT_MODES))
+    if reliable is not None:
+        print(reliability_text(reliable))
+
+
+def reliability_text(reliable: dict) -> str:
+    """Each branch's boxes against the photo's objects, and per score bin how many found one."""
+    lines = []
+    for branch, r in reliable.items():
+        lines.append(
+            f"{BRANCHES[branch]}: {r.found} of its {len(r.hits)} boxes find one of the {r.truths} objects "
+            f"(same class, IoU {r.iou} or more)"
+        )
+        for low, high, n, mean, share in r.bins():
+            if n:
+                lines.append(f"  scores {low:.2f}-{high:.2f}: {n} boxes, mean score {mean:.3f}, {share:.0%} find an object")
+    return "\n".join(lines)
 
 
 def _write_explanations(folder: Path, image, box, explained) -> None:

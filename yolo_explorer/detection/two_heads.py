@@ -22,7 +22,7 @@ from ..forward.preprocess import Letterbox
 from ..model.detector import DetectorOutput
 from .detections import Detection, DetectionResult, Nms, candidate_mask, detections_from
 
-__all__ = ["MATCH_IOU", "PREDICT_MODES", "TwoHeads", "compare_heads", "match_boxes"]
+__all__ = ["MATCH_IOU", "PREDICT_MODES", "Reliability", "TwoHeads", "compare_heads", "match_boxes", "reliability"]
 
 MATCH_IOU = 0.5  # two boxes of one class overlapping this much are one object found twice (COCO's loosest match)
 PREDICT_MODES: tuple[tuple[str, str], ...] = (  # Ultralytics' predict(nms=...) -> the branch it reads
@@ -58,6 +58,14 @@ class TwoHeads:
     scores_one2many: tuple[float, ...]
     scores_one2one: tuple[float, ...]
     match_iou: float = MATCH_IOU
+
+    def reliability(self, truths: Sequence, conf: float, iou: float = MATCH_IOU) -> dict[str, Reliability]:
+        """Each branch's boxes (kept over `conf`) against the objects `truths` (with `box` and `class_id` in the photo's
+        pixels)."""
+        return {
+            "one2many": reliability(self.one2many.detections, truths, conf, iou),
+            "one2one": reliability(self.one2one.detections, truths, conf, iou),
+        }
 
     def to_dict(self) -> dict:
         """What `detect --branch both --json` prints."""
@@ -142,3 +150,74 @@ def _iou_matrix(a: Sequence[tuple[float, ...]], b: Sequence[tuple[float, ...]]) 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return float(_iou_matrix([a], [b])[0, 0])
+
+
+RELIABILITY_BINS = 5  # score bins from the threshold to 1
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """A branch's boxes against the truth: each box's score and whether it found an object (its class, IoU at least
+    `iou`, each object once, best box first, as COCO's evaluation matches), and per score bin the share that did. A
+    score is reliable where a bin's share is near its scores (of boxes scored about 0.8, about 8 in 10 find an object).
+
+    Attributes:
+        scores, hits: per box, best first.
+        truths: the objects there are; conf: the threshold the boxes were kept at.
+    """
+
+    scores: tuple[float, ...]
+    hits: tuple[bool, ...]
+    truths: int
+    conf: float
+    iou: float = MATCH_IOU
+
+    @property
+    def found(self) -> int:
+        return sum(self.hits)
+
+    @property
+    def precision(self) -> float | None:
+        return self.found / len(self.hits) if self.hits else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.found / self.truths if self.truths else None
+
+    def bins(self, count: int = RELIABILITY_BINS) -> list[tuple[float, float, int, float | None, float | None]]:
+        """`count` equal score bins from the threshold to 1: (low, high, boxes, their mean score, the share that found
+        an object), the last bin closed at 1."""
+        edges = [self.conf + (1 - self.conf) * i / count for i in range(count + 1)]
+        rows = []
+        for i, (low, high) in enumerate(zip(edges, edges[1:], strict=False)):
+            inside = [
+                (s, h) for s, h in zip(self.scores, self.hits, strict=True) if low <= s < high or (i == count - 1 and s == high)
+            ]
+            mean = sum(s for s, _ in inside) / len(inside) if inside else None
+            share = sum(h for _, h in inside) / len(inside) if inside else None
+            rows.append((low, high, len(inside), mean, share))
+        return rows
+
+    def to_dict(self) -> dict:
+        return {
+            "truths": self.truths,
+            "boxes": len(self.hits),
+            "found": self.found,
+            "precision": self.precision,
+            "recall": self.recall,
+            "iou": self.iou,
+            "boxes_by_score": [{"score": s, "found_an_object": h} for s, h in zip(self.scores, self.hits, strict=True)],
+            "bins": [
+                {"low": low, "high": high, "boxes": n, "mean_score": mean, "found_share": share}
+                for low, high, n, mean, share in self.bins()
+            ],
+        }
+
+
+def reliability(detections: Sequence[Detection], truths: Sequence, conf: float, iou: float = MATCH_IOU) -> Reliability:
+    """`detections` (one branch's, in the photo's pixels) against `truths` (objects with `box` and `class_id` in the same
+    pixels)."""
+    ordered = sorted(detections, key=lambda d: -d.score)
+    pairs, _, _ = match_boxes(list(truths), ordered, iou)
+    found = {id(d) for _, d, _ in pairs}
+    return Reliability(tuple(d.score for d in ordered), tuple(id(d) in found for d in ordered), len(truths), conf, iou)

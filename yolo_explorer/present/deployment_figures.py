@@ -4,13 +4,18 @@ int8 sensitivity."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
 from .figure_style import BLOCK_COLORS, OTHER_COLOR, base_layout
 
+if TYPE_CHECKING:
+    from ..deployment.int8_scores import ScoreSpread
+
 __all__ = [
+    "int8_scores_figure",
     "latency_box",
     "latency_history",
     "roofline",
@@ -201,3 +206,33 @@ def roofline(
         ],
     )
     return base_layout(go.Figure(data, layout=layout), 460, legend=dict(orientation="h", y=-0.2))
+
+
+INT8_COLORS = {"int8": "#e45756", "weighted": "#4c78a8", "mixed": "#54a24b"}
+
+
+def int8_scores_figure(spreads: Mapping[str, ScoreSpread], conf: float) -> go.Figure:
+    """Each int8 variant's score of a cell against fp32's score of the same cell (the cells either scores at least
+    `int8_scores.FLOOR`, on the judged photos): on the diagonal the score is kept, under it compressed, on a horizontal
+    line collapsed onto one value; the threshold drawn on both axes."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1.3], y=[0, 1.3], mode="lines", line=dict(color="#999", dash="dot"), name="the same score"))
+    for name, spread in spreads.items():
+        ratio = f"median ×{spread.compression:.3f}" if spread.compression is not None else "no box"
+        fig.add_trace(
+            go.Scattergl(
+                x=spread.fp32,
+                y=spread.variant,
+                mode="markers",
+                marker=dict(size=5, color=INT8_COLORS.get(name, "#b279a2"), opacity=0.6),
+                name=f"{name}: {ratio}, {spread.distinct} value{'' if spread.distinct == 1 else 's'} over {conf:g}",
+                hovertemplate="fp32 %{x:.3f}<br>" + name + " %{y:.3f}<extra></extra>",
+            )
+        )
+    top = max([1.0, *(float(s.variant.max()) for s in spreads.values() if s.variant.size)]) + 0.02
+    for axis in ("x", "y"):
+        getattr(fig, f"add_{'v' if axis == 'x' else 'h'}line")(conf, line=dict(color="#666", width=1, dash="dash"))
+    fig.update_xaxes(title="fp32's score of the cell", range=[0, 1.02])
+    fig.update_yaxes(title="int8's score of the same cell", range=[0, top])
+    fig.update_layout(legend=dict(orientation="h", y=1.18, x=0))
+    return base_layout(fig, 380, title="Scores, cell by cell: fp32 against int8")

@@ -3,7 +3,8 @@ label assignment, the DFL's distributions."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -13,7 +14,11 @@ from plotly.subplots import make_subplots
 from ..detection.detections import class_color
 from .figure_style import base_layout, jpeg_source, plotly_text
 
+if TYPE_CHECKING:
+    from ..detection.two_heads import Reliability
+
 __all__ = [
+    "reliability_figure",
     "branch_scores_figure",
     "assignment_figure",
     "box_select_figure",
@@ -266,3 +271,46 @@ def branch_scores_figure(one2many: Sequence[float], one2one: Sequence[float], co
     fig.update_xaxes(title="score", range=[conf, 1.0])
     fig.update_yaxes(title="boxes")
     return base_layout(fig, 300, title="Scores over the threshold, by branch")
+
+
+def reliability_figure(reliable: Mapping[str, Reliability]) -> go.Figure:
+    """Per branch, how often a box of a score finds an object: per score bin its boxes' mean score against the share
+    that found one (on the diagonal a score means what it says; under it, boxes score more than they find), each
+    marker sized by its boxes; every box drawn as a tick at 1 (found one) or 0 (did not)."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="#999", dash="dot"), name="a score means what it says")
+    )
+    colors = {"one2many": "#4c78a8", "one2one": "#f58518"}
+    names = {"one2many": "one-to-many + NMS", "one2one": "one-to-one, no NMS"}
+    for branch, r in reliable.items():
+        bins = [b for b in r.bins() if b[2]]
+        color = colors.get(branch, "#54a24b")
+        fig.add_trace(
+            go.Scatter(
+                x=[b[3] for b in bins],
+                y=[b[4] for b in bins],
+                mode="lines+markers",
+                marker=dict(size=[8 + 3 * b[2] ** 0.5 for b in bins], color=color),
+                line=dict(color=color),
+                name=f"{names.get(branch, branch)}: {r.found} of {len(r.hits)} boxes find one of {r.truths} objects",
+                customdata=[[b[0], b[1], b[2]] for b in bins],
+                hovertemplate="scores %{customdata[0]:.2f}-%{customdata[1]:.2f}: %{customdata[2]} boxes, "
+                "mean %{x:.3f}, %{y:.0%} find an object<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=list(r.scores),
+                y=[1.04 if h else -0.04 for h in r.hits],
+                mode="markers",
+                marker=dict(symbol="line-ns-open", size=12, color=color),
+                showlegend=False,
+                hovertemplate="a box scored %{x:.3f}<extra></extra>",
+            )
+        )
+    conf = min((r.conf for r in reliable.values()), default=0.0)
+    fig.update_xaxes(title="score", range=[conf, 1.0])
+    fig.update_yaxes(title="share that finds an object", range=[-0.08, 1.08], tickformat=".0%")
+    fig.update_layout(legend=dict(orientation="h", y=1.2, x=0))
+    return base_layout(fig, 340, title="Reliability: does a score of 0.8 find an object 8 times in 10?")
