@@ -366,7 +366,7 @@ def draw_scores(lab: Int8Lab, scores: list[PrecisionScores]) -> None:
                 "best threshold": best.conf if best.f1 else None,
                 "F1 there": best.f1,
                 f"F1 at {conf:g}": here.f1,
-                "found / boxes": f"{here.found}/{here.boxes} of {here.targets}",
+                f"at {conf:g}": f"{here.found} of {here.boxes} boxes find one of {here.targets}",
             }
         )
     st.dataframe(
@@ -380,7 +380,9 @@ def draw_scores(lab: Int8Lab, scores: list[PrecisionScores]) -> None:
             "best threshold": st.column_config.NumberColumn(format="%.2f"),
             "F1 there": st.column_config.NumberColumn(format="%.3f"),
             f"F1 at {conf:g}": st.column_config.NumberColumn(format="%.3f"),
-            "found / boxes": st.column_config.TextColumn(help=f"At {conf:g}: boxes that find a target, boxes, targets"),
+            f"at {conf:g}": st.column_config.TextColumn(
+                help=f"Over {conf:g}: the boxes that find a target (an object, or one of fp32's boxes), of how many"
+            ),
         },
     )
     st.caption(

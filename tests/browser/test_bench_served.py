@@ -69,6 +69,14 @@ def test_the_yolo26_screenshots(tmp_path):
     assert all((tmp_path / name).stat().st_size > 10_000 for name in shots)  # a drawn page, not an empty one
 
 
+def test_the_int8_by_family_screenshots(tmp_path):
+    out = bench("int8_family_shots.py", "--out", str(tmp_path))
+    shots = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert shots == sorted(re.findall(r"/([a-z_0-9]+\.png)", out))
+    assert shots == ["detections_yolo26_reliability.png", "int8_yolo26_scores.png"]
+    assert all((tmp_path / name).stat().st_size > 10_000 for name in shots)  # a drawn page, not an empty one
+
+
 def test_the_what_changed_screenshot(tmp_path):
     out = bench("changes_shots.py", "--out", str(tmp_path))
     shot = tmp_path / "changes_yolo11_yolo26.png"

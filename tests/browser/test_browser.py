@@ -355,6 +355,69 @@ def test_an_uploaded_yolo26_checkpoint_opens_its_own_model_and_both_branches(ser
     assert not problems(page)
 
 
+def test_yolo26s_lenses_two_heads_reliability_and_what_changed_on_the_users_photo(server, page, tmp_path):
+    """The lenses of YOLO11 -> YOLO26 with a trained YOLO26n: both heads side by side on the user's photo, its objects
+    given as a YOLO label file (each branch's boxes matched to them), and the What changed page's bill with the SPPF
+    change undone on that photo with those weights."""
+    from yolo_explorer import build_model, load_image, load_weights
+    from yolo_explorer.detection.detections import PREDICT
+    from yolo_explorer.detection.labels import read_labels
+    from yolo_explorer.detection.two_heads import compare_heads
+    from yolo_explorer.forward.features import extract_features
+    from yolo_explorer.model.blocks import fold_batchnorm
+    from yolo_explorer.model.checkpoints import read_checkpoint
+    from yolo_explorer.model.weights import table_config
+    from yolo_explorer.synthetic import scene, yolo_labels
+
+    photo, labels = tmp_path / "shapes.png", tmp_path / "shapes.txt"
+    image, shapes = scene(4243, 640, 480)
+    image.save(photo)
+    labels.write_text(yolo_labels(shapes, 640, 480))
+    checkpoint = read_checkpoint(ROOT / "tests" / "data" / "synthetic_yolo26n.pt")
+    model = build_model(table_config(checkpoint))
+    load_weights(model, checkpoint)
+    fold_batchnorm(model)
+    forward = extract_features(model, load_image(photo), 640, (), batch_norm="running", rect=True)
+    heads = compare_heads(forward.predictions, forward.box, model.class_names, PREDICT)
+    truths = read_labels(labels, (640, 480), (480, 640), 4)
+    reliable = heads.reliability(truths, PREDICT.conf)
+
+    page.goto(server)
+    settle(page)
+    page.locator('[data-testid="stSidebar"] [data-testid="stExpander"]').first.click()
+    page.locator('[data-testid="stFileUploader"]', has_text="Trained weights").locator('input[type="file"]').set_input_files(
+        str(ROOT / "tests" / "data" / "synthetic_yolo26n.pt")
+    )
+    expect(page.locator("h1")).to_have_text("Inside the YOLO26n detector, 4 classes", timeout=60_000)
+    settle(page)
+    page.locator('[data-testid="stSidebar"] [role="radio"]', has_text="Upload").click()
+    page.locator('[data-testid="stFileUploader"]', has_text="Image file").locator('input[type="file"]').set_input_files(
+        str(photo)
+    )
+    expect(page.get_by_text("Detections runs 480×640", exact=False)).to_be_visible(timeout=60_000)
+    open_page(page, "Detections")
+    expect(page.get_by_text("Both heads on this photo")).to_be_visible(timeout=60_000)
+    both = page.locator('[data-testid="stMetric"]', has_text="Found by both")
+    expect(both).to_contain_text(str(len(heads.pairs)))
+    expect(page.get_by_text("To see whether a score means what it says", exact=False)).to_be_visible()
+    page.locator('[data-testid="stFileUploader"]', has_text="YOLO label file").locator('input[type="file"]').set_input_files(
+        str(labels)
+    )
+    many = reliable["one2many"]
+    expect(page.get_by_text(f"Against {len(truths)} objects from the uploaded label file", exact=False)).to_be_visible(
+        timeout=60_000
+    )
+    expect(page.get_by_text(f"keep {len(many.hits)} boxes, {many.found} of which find one", exact=False)).to_be_visible()
+    expect(page.locator(".js-plotly-plot", has_text="Reliability")).to_be_visible()
+
+    open_page(page, "What changed")
+    expect(page.get_by_text("The bill, change by change")).to_be_visible(timeout=60_000)
+    expect(page.locator(".js-plotly-plot", has_text="deployed MACs")).to_be_visible()
+    page.locator('[data-testid="stExpander"]', has_text="SPPF").first.click()
+    expect(page.get_by_text("On your photo, with your weights:", exact=False)).to_be_visible(timeout=60_000)
+    assert not problems(page)
+
+
 def test_concurrent_sessions_each_see_their_own_backbone(server, browser):
     """Three users switch architecture at the same moment; each page shows its own numbers and maps."""
     sessions = [

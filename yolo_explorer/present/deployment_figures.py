@@ -234,5 +234,5 @@ def int8_scores_figure(spreads: Mapping[str, ScoreSpread], conf: float) -> go.Fi
         getattr(fig, f"add_{'v' if axis == 'x' else 'h'}line")(conf, line=dict(color="#666", width=1, dash="dash"))
     fig.update_xaxes(title="fp32's score of the cell", range=[0, 1.02])
     fig.update_yaxes(title="int8's score of the same cell", range=[0, top])
-    fig.update_layout(legend=dict(orientation="h", y=1.18, x=0))
-    return base_layout(fig, 380, title="Scores, cell by cell: fp32 against int8")
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
+    return base_layout(fig, 440, title="Scores, cell by cell: fp32 against int8")

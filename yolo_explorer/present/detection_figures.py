@@ -312,5 +312,5 @@ def reliability_figure(reliable: Mapping[str, Reliability]) -> go.Figure:
     conf = min((r.conf for r in reliable.values()), default=0.0)
     fig.update_xaxes(title="score", range=[conf, 1.0])
     fig.update_yaxes(title="share that finds an object", range=[-0.08, 1.08], tickformat=".0%")
-    fig.update_layout(legend=dict(orientation="h", y=1.2, x=0))
-    return base_layout(fig, 340, title="Reliability: does a score of 0.8 find an object 8 times in 10?")
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
+    return base_layout(fig, 400, title="Reliability: does a score of 0.8 find an object 8 times in 10?")
