@@ -112,9 +112,13 @@ def test_start_again_gives_back_the_photos_own_boxes(app):
     key = _rows_key(at)
     first = at.session_state[key]
     at.session_state[key] = [{"class": "dog", "x1": 1, "y1": 2, "x2": 30, "y2": 40}]
+    truths = key.replace("as_rows_", "truths_")  # what the other pages read as the photo's objects
+    assert at.session_state[truths] is None  # the detector's own boxes judge nothing
     at.session_state["as_version"] = 3
     at.run()
     assert at.session_state[key][0]["class"] == "dog"
+    (kept,) = at.session_state[truths]  # edited: kept for Detections' reliability
+    assert kept.box == (1.0, 2.0, 30.0, 40.0) and kept.class_id == at.session_state["settings"].class_names.index("dog")
     next(b for b in at.button if b.label == "Start again").click().run()
     no_problems(at)
-    assert at.session_state[key] == first
+    assert at.session_state[key] == first and at.session_state[truths] is None
