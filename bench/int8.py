@@ -102,7 +102,7 @@ def calibration_domains(size: int, iters: int) -> list[str]:
         check = lab.check()
         reach = ", ".join(f"{r.level} {r.cap:.3f} ({len(r.over)}/{len(r.scores)} over)" for r in check.reach if r.scores)
         for keep in (["23"], ["23", "23.cv3"]):
-            _, _, mixed = compare_precisions(lab, model, request, keep)
+            mixed = compare_precisions(lab, model, request, keep)[-1]
             scores = next(e.cosine for e in mixed.errors if e.name == "decoded scores")
             lines.append(
                 f"| {name} | {size} | {check.boxes} | {reach} | {'sound' if check.sound else 'flagged'} | {', '.join(keep)} | "
