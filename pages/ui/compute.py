@@ -48,6 +48,7 @@ from yolo_explorer.model.blocks import fold_batchnorm
 from yolo_explorer.model.changes import family_bill, without_change
 from yolo_explorer.model.config import PYRAMID
 from yolo_explorer.model.detector import DetectorOutput
+from yolo_explorer.model.graph import ModelGraph, model_graph
 from yolo_explorer.model.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.model.weights import load_weights
 
@@ -130,6 +131,16 @@ def model_for(settings: Settings, dtype: str | None = None, *, folded: bool = Fa
 @st.cache_data(max_entries=64, show_spinner=False)
 def stats_for(config: BackboneConfig, size: tuple[int, int], dtype: str) -> ModelStats:
     return model_stats(config, size, dtype)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Laying out the model's graph…")
+def graph_for(config: BackboneConfig, size: tuple[int, int], dtype: str, by_part: bool = False) -> ModelGraph:
+    """The model's graph from the statistics every page shows, laid out once and shared by every session (a repaint
+    runs no forward and no layout)."""
+    graph = model_graph(stats_for(config, size, dtype), config.label, config.layers())
+    graph = graph.by_part() if by_part else graph
+    graph.layout  # noqa: B018 (laid out here, once, for every session)
+    return graph
 
 
 @st.cache_data(max_entries=32, show_spinner="Running torchinfo on a weightless copy…")

@@ -30,6 +30,7 @@ class PageEntry(NamedTuple):
 
 PAGES = [
     PageEntry("overview.py", "Overview", ":material/account_tree:", "overview"),
+    PageEntry("graph.py", "Model graph", ":material/schema:", "graph"),
     PageEntry("model_summary.py", "Model summary", ":material/list_alt:", "model_summary"),
     PageEntry("feature_maps.py", "Feature maps", ":material/grid_view:", "feature_maps"),
     PageEntry("detections.py", "Detections", ":material/center_focus_strong:", "detections"),

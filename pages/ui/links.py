@@ -24,11 +24,13 @@ from yolo_explorer.present.formatting import escape_markdown
 from .controls import (
     ARCH,
     BATCH_NORM,
+    BESIDE,
     BRANCH,
     CONF,
     DEPTH,
     INPUT,
     IOU,
+    PAINT,
     PART,
     PARTS,
     SAMPLE,
@@ -41,7 +43,8 @@ from .controls import (
 from .settings import Settings
 
 SIDEBAR = ("arch", "part", "w", "n", "seed", "bn", "size", "device", "dtype", "sample", "weights")
-PAGE = ("layer", CONF.link, IOU.link, INPUT.link, BRANCH.link)  # a page's own: Feature maps' layer, Detections' choices
+# a page's own: Feature maps' and Model graph's layer, Detections' choices, Model graph's paint
+PAGE = ("layer", CONF.link, IOU.link, INPUT.link, BRANCH.link, PAINT.link, BESIDE.link)
 RANDOM = "random"
 _MAX_SHOWN = 40  # characters of a refused value shown in the note
 _READ = "_link_read"  # the session's link was read (once, on its first run)

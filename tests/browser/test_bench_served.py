@@ -77,6 +77,14 @@ def test_the_int8_by_family_screenshots(tmp_path):
     assert all((tmp_path / name).stat().st_size > 10_000 for name in shots)  # a drawn page, not an empty one
 
 
+def test_the_model_graph_benchmark_and_screenshots(tmp_path):
+    out = bench("graph_shots.py", "--out", str(tmp_path))
+    assert re.search(r"yolo26x at 640: first visit [0-9.]+ s, laid out [0-9.]+ s, repaint [0-9.]+ s", out)
+    shots = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert shots == sorted(re.findall(r"/([a-z_0-9]+\.png)", out)) == ["graph_yolo11n_yolo26n.png", "graph_yolo26n.png"]
+    assert all((tmp_path / name).stat().st_size > 10_000 for name in shots)
+
+
 def test_the_what_changed_screenshot(tmp_path):
     out = bench("changes_shots.py", "--out", str(tmp_path))
     shot = tmp_path / "changes_yolo11_yolo26.png"

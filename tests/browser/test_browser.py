@@ -418,6 +418,36 @@ def test_yolo26s_lenses_two_heads_reliability_and_what_changed_on_the_users_phot
     assert not problems(page)
 
 
+def test_the_model_graph_opens_a_clicked_layer_and_its_export_opens_offline(server, page, browser, tmp_path):
+    """A YOLO11n detector's graph: a click on layer 16's node opens its detail beside the graph, the link names it, and
+    the view downloaded as HTML draws the same graph from the file alone (no server, no network)."""
+    page.goto(f"{server}/graph?arch=yolo11n&part=detector&size=320&paint=params")
+    settle(page)
+    expect(page.locator("h1")).to_have_text("Model graph")
+    expect(page.get_by_text("Click a layer of the graph", exact=False)).to_be_visible()
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    nodes = chart.locator(".scatterlayer .trace").nth(2).locator("path.point")
+    expect(nodes).to_have_count(24)  # layers 0-23
+    nodes.nth(16).click(force=True)
+    expect(page.get_by_role("heading", name="16 C3k2")).to_be_visible(timeout=60_000)
+    settle(page)
+    expect(page.get_by_text("the head reads it as", exact=False)).to_be_visible()
+    expect(page.locator('[data-testid="stCode"]', has_text="def forward")).to_be_visible()
+    assert "layer=16" in page.url and "paint=params" in page.url
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download this view (HTML, opens offline)").click()
+    html = tmp_path / "graph.html"
+    info.value.save_as(html)
+    assert "<script src=" not in html.read_text()
+    offline = browser.new_context(offline=True)
+    view = offline.new_page()
+    view.goto(html.as_uri())
+    expect(view.locator(".js-plotly-plot .scatterlayer .trace").nth(2).locator("path.point")).to_have_count(24)
+    expect(view.get_by_text("painted by parameters", exact=False)).to_be_visible()
+    offline.close()
+    assert not problems(page)
+
+
 def test_concurrent_sessions_each_see_their_own_backbone(server, browser):
     """Three users switch architecture at the same moment; each page shows its own numbers and maps."""
     sessions = [

@@ -1,0 +1,237 @@
+"""Model graph: the whole model as one picture, painted by any of the numbers the other pages show; a click on a layer
+opens its detail beside the graph (its numbers, its feature maps on the photo, its block's own forward), and the view
+downloads as one HTML file that opens offline."""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+import pandas as pd
+import streamlit as st
+
+from pages import ui
+from pages.ui.controls import BESIDE, PAINT
+from pages.ui.sidebar import ARCH_LABELS
+from yolo_explorer.model.config import config_for
+from yolo_explorer.model.graph import INPUT, METRICS, GraphNode, ModelGraph, align
+from yolo_explorer.present.formatting import escape_markdown
+from yolo_explorer.present.graph_figures import graph_figure, metric_text
+
+SELECTED = "graph_selected"  # the layer whose detail is open, by model: {graph key: node name}
+SOURCE_LINES = 30  # the most lines of a block's forward shown
+SHORT = {"macs": "MACs", "params": "Parameters", "activation_bytes": "Activation memory", "receptive_field": "Receptive field",
+         "stride": "Stride"}  # fmt: skip
+
+
+def main() -> None:
+    settings = ui.current_settings()
+    st.title("Model graph")
+    st.caption(
+        f"{settings.config.label} at {settings.size_label}: every layer, the tensors between them with their shapes, "
+        "painted by one number (the same numbers as the Overview's table). Click a layer for its detail."
+    )
+    metric, by_part, shapes, beside = controls(settings)
+    with ui.guard("laying out the graph"):
+        graph = ui.graph_for(settings.config, settings.size, settings.dtype, by_part)
+    if beside:
+        draw_beside(settings, graph, beside, metric, by_part, shapes)
+        return
+    key = (settings.config, settings.size, by_part)
+    selected = _selected(graph, key)
+    figure = graph_figure(graph, metric, selected=selected, shapes=shapes)
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        event = st.plotly_chart(
+            figure,
+            width="stretch",
+            key=f"graph_chart_{by_part}",
+            on_select="rerun",
+            selection_mode="points",
+            config={"displaylogo": False, "toImageButtonOptions": {"format": "svg", "filename": _file_name(settings, metric)}},
+        )
+    clicked = _clicked(event)
+    if clicked is not None and clicked != selected:
+        st.session_state.setdefault(SELECTED, {})[key] = clicked
+        st.rerun()
+    with right:
+        if selected is None:
+            st.info("Click a layer of the graph to see its detail here.", icon=":material/touch_app:")
+        else:
+            detail(settings, graph.node(selected), by_part)
+        export(settings, graph, metric, selected, shapes)
+
+
+def controls(settings: ui.Settings) -> tuple[str, bool, bool, str]:
+    """Paint by which number, layers or parts, shapes on the edges, and another model beside; a link may set the number
+    and the model beside (paint=params&beside=yolo26n)."""
+    for control in (PAINT, BESIDE):
+        linked = ui.links.linked(control.link)
+        if linked is None:
+            continue
+        try:
+            st.session_state[control.key] = control.parse(linked)
+        except ValueError as err:
+            st.caption(f":material/link: The link's {control.link}={escape_markdown(linked[:40])} is not {err}.")
+    chosen = st.segmented_control(
+        "Paint by", PAINT.values, default=PAINT.default, required=True, key=PAINT.key,
+        help="Each layer's colour on one scale from the smallest value to the largest; hover a layer for all of them.",
+    )  # fmt: skip
+    metric = next(word for word, label in METRICS.items() if label == chosen)
+    ui.links.publish_page(PAINT.link, None if chosen == PAINT.default else metric)
+    cols = st.columns([2, 2, 3], vertical_alignment="bottom")
+    by_part = cols[0].toggle("Parts only", key="graph_parts", help="Backbone, neck and head one node each, their layers summed.")
+    shapes = cols[1].toggle("Tensor shapes", value=True, key="graph_shapes", help="Each edge labelled with its tensor's shape.")
+    choices = [a for a in BESIDE.values if a != settings.arch and not (settings.detector and a == "tutorial")]
+    if st.session_state.get(BESIDE.key) not in choices:
+        st.session_state[BESIDE.key] = ""
+    beside = cols[2].selectbox(
+        "Beside", choices, key=BESIDE.key, format_func=lambda a: ARCH_LABELS.get(a, a) if a else "nothing",
+        help="Another model at the same size, its layers aligned with these by their place in the table.",
+    )  # fmt: skip
+    ui.links.publish_page(BESIDE.link, beside or None)
+    return metric, by_part, shapes, beside
+
+
+def draw_beside(settings: ui.Settings, graph: ModelGraph, arch: str, metric: str, by_part: bool, shapes: bool) -> None:
+    """The two models side by side on one colour scale, the layers that differ ringed in red; or this model painted by
+    its difference from the other."""
+    classes = settings.config.num_classes if settings.detector else None
+    with ui.guard(f"laying out {arch}'s graph"):
+        config = config_for(arch, detector=settings.detector, classes=classes)
+        other = ui.graph_for(config, settings.size, settings.dtype, by_part)
+    pairs = align(graph, other)
+    differ = [p for p in pairs if not p.same]
+    difference = st.toggle(
+        f"Paint {graph.title} by its difference from {other.title}", key="graph_difference",
+        help="Each layer's value less the other model's layer at the same place (blue: less, red: more).",
+    )  # fmt: skip
+    values = [v for g in (graph, other) for n, v in g.values(metric).items() if g.node(n).part != INPUT]
+    scale = (min(values), max(values))
+    left, right = st.columns(2, gap="small")
+    with left:
+        diff = {p.left.name: p.difference(metric) for p in pairs if p.left is not None} if difference else None
+        title = f"{graph.title} less {other.title}: {METRICS[metric]}" if difference else None
+        figure = graph_figure(
+            graph, metric, shapes=shapes, scale=scale, marked=[p.left.name for p in differ if p.left], difference=diff,
+            title=title,
+        )  # fmt: skip
+        ui.show(figure, key="graph_left")
+    with right:
+        figure = graph_figure(other, metric, shapes=shapes, scale=scale, marked=[p.right.name for p in differ if p.right])
+        ui.show(figure, key="graph_right")
+    same = len(pairs) - len(differ)
+    st.caption(
+        f"{same} of {len(pairs)} places hold the same layer in both (block, output shape, parameters, definition); the "
+        f"{len(differ)} others are ringed in red. Both graphs share one colour scale."
+    )
+    if differ:
+        rows = [
+            {
+                "layer": (p.left or p.right).name,
+                graph.title: f"{p.left.block} {'×'.join(map(str, p.left.shape))}" if p.left else "",
+                other.title: f"{p.right.block} {'×'.join(map(str, p.right.shape))}" if p.right else "",
+                f"{METRICS[metric]}: difference": p.difference(metric),
+            }
+            for p in differ
+        ]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _selected(graph: ModelGraph, key: tuple) -> str | None:
+    """The layer whose detail is open: a link's (layer=16), else this session's last click on this graph."""
+    linked = ui.links.linked("layer")
+    names = {n.name for n in graph.nodes}
+    chosen = st.session_state.setdefault(SELECTED, {})
+    if linked is not None:
+        if linked in names:
+            chosen[key] = linked
+        else:
+            st.caption(f":material/link: The link's layer {escape_markdown(linked[:60])} is not a node of this graph.")
+    selected = chosen.get(key)
+    selected = selected if selected in names else None
+    ui.links.publish_page("layer", selected)
+    return selected
+
+
+def _clicked(event) -> str | None:
+    """The node a click selected (a point's customdata is its name)."""
+    points = (getattr(event, "selection", None) or {}).get("points") or []
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, list):
+            data = data[0] if data else None
+        if isinstance(data, str):
+            return data
+    return None
+
+
+def detail(settings: ui.Settings, node: GraphNode, by_part: bool) -> None:
+    """A node's numbers, its output on the photo and its block's forward."""
+    st.subheader(node.label)
+    shape = "×".join(map(str, node.shape))
+    where = f"{node.block}, in the {node.part}" if node.part != INPUT else "the photo, letterboxed"
+    st.markdown(
+        f"{escape_markdown(where)}; output **{shape}**" + (f"; the head reads it as **{node.feature}**" if node.feature else "")
+    )
+    if node.part == INPUT:
+        st.image(ui.image_for(settings.photo), caption=escape_markdown(settings.photo.label), width="stretch")
+        return
+    cols = st.columns(2)
+    for i, metric in enumerate(METRICS):
+        cols[i % 2].metric(SHORT[metric], metric_text(metric, node.values[metric]))
+    if by_part:
+        st.caption("Layers " + ", ".join(node.layers) + ". Show every layer to open one.")
+        return
+    if node.block != "Detect":
+        with ui.guard(f"running the photo to layer {node.name}"):
+            result = ui.features_for(settings, (node.name,))
+            image = ui.image_for(settings.photo)
+        fmap = result.maps.get(node.name)
+        if fmap is not None and not isinstance(fmap, tuple) and fmap.dim() == 3:
+            title = f"{node.label}: mean over its {fmap.shape[0]} channels, on the photo"
+            chart = ui.views.overlay_chart(settings.forward_key, node.name, "mean", 0, -1, 0.6, title, fmap, image, result.box)
+            ui.show(chart, key="graph_overlay")
+    with ui.guard("reading the block's source"):
+        module = ui.model_for(settings).get_submodule(node.name)
+    code = _forward_source(type(module))
+    if code:
+        st.caption(f"How {type(module).__name__} computes its output (the engine's own `forward`):")
+        st.code(code, language="python")
+
+
+def _forward_source(cls: type) -> str | None:
+    """The first lines of a block class's forward."""
+    try:
+        lines = textwrap.dedent(inspect.getsource(cls.forward)).splitlines()
+    except (OSError, TypeError):
+        return None
+    return "\n".join(lines[:SOURCE_LINES] + (["    ..."] if len(lines) > SOURCE_LINES else []))
+
+
+def export(settings: ui.Settings, graph: ModelGraph, metric: str, selected: str | None, shapes: bool) -> None:
+    """The view as one HTML file that opens offline (Plotly's library inside), and the graph's numbers as JSON."""
+    import json
+
+    def html() -> str:
+        figure = graph_figure(graph, metric, selected=selected, shapes=shapes)
+        return figure.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
+
+    st.download_button(
+        "Download this view (HTML, opens offline)", html, file_name=_file_name(settings, metric) + ".html",
+        mime="text/html", on_click="ignore", icon=":material/download:",
+    )  # fmt: skip
+    st.download_button(
+        "Download the graph's numbers (JSON)", lambda: json.dumps(graph.to_dict(), indent=1),
+        file_name=_file_name(settings, metric) + ".json", mime="application/json", on_click="ignore",
+        icon=":material/data_object:",
+    )  # fmt: skip
+    st.caption("The chart's camera button saves it as SVG.")
+
+
+def _file_name(settings: ui.Settings, metric: str) -> str:
+    h, w = settings.size
+    return f"graph_{settings.config.label.split(',')[0].replace(' ', '_')}_{h}x{w}_{metric}"
+
+
+main()

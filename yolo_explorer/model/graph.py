@@ -1,0 +1,236 @@
+"""The whole model as one graph: a node per layer of its table (the input first), an edge per tensor one layer hands
+another, labelled with its shape at the chosen input size, the levels the head reads (P3, P4, P5) marked. Every number
+a node carries is the statistic the other pages show (`ModelStats`, from the meta device): the graph has none of its
+own. The layout is Sugiyama's layered one (igraph's `layout_sugiyama`), computed once per graph; a long edge (a skip
+connection from the backbone to the neck) bends through the layers it crosses instead of cutting through their nodes.
+
+    graph = model_graph(model_stats(config, (640, 640)), config.label)
+    graph.node("2").values["macs"], graph.edges[0].shape
+    graph.layout.positions["23"], graph.layout.paths[("16", "23")]     # (x, y), and an edge's polyline
+    graph.by_part()                                                      # backbone -> neck -> head, summed
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .layer_spec import LayerSpec
+from .stats import LayerStats, ModelStats
+
+__all__ = ["INPUT", "METRICS", "Aligned", "GraphEdge", "GraphLayout", "GraphNode", "ModelGraph", "align", "model_graph"]
+
+INPUT = "input"  # the node of the photo's input tensor
+METRICS: dict[str, str] = {  # what a node can be painted by -> its name on the page (each one a `LayerStats` field)
+    "macs": "MACs",
+    "params": "parameters",
+    "activation_bytes": "activation memory",
+    "receptive_field": "receptive field",
+    "stride": "stride",
+}
+SUMMED = ("macs", "params", "activation_bytes")  # what a part's node sums over its layers (the rest: its last layer's)
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """One layer (or the input, or a whole part).
+
+    Attributes:
+        name: the layer's name as the model names it ("2", "stage2_c3k2"), "input", or a part's name.
+        label: what the node shows ("2 C3k2").
+        block: its block type ("C3k2", "Detect").
+        part: "input", "backbone", "neck" or "head".
+        shape: its output's shape, (C, H, W) (the head: (4 + classes, anchors)).
+        feature: "P3", "P4" or "P5" where the head reads it, else "".
+        values: each of `METRICS` for it.
+        layers: the layers it stands for (a part's node: all of them; a layer's: itself).
+        spec: the layer's definition (its `LayerSpec`: block, channels, flags), when the graph was given them.
+    """
+
+    name: str
+    label: str
+    block: str
+    part: str
+    shape: tuple[int, ...]
+    feature: str = ""
+    values: Mapping[str, float] = field(default_factory=dict)
+    layers: tuple[str, ...] = ()
+    spec: object | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    """A tensor `source` hands `target`, and its shape."""
+
+    source: str
+    target: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GraphLayout:
+    """Where each node sits ((x, y): x across, y down, one unit per layer of the layout) and each edge's polyline."""
+
+    positions: Mapping[str, tuple[float, float]]
+    paths: Mapping[tuple[str, str], tuple[tuple[float, float], ...]]
+
+    @property
+    def width(self) -> float:
+        return max((x for x, _ in self.positions.values()), default=0.0) + 1
+
+    @property
+    def depth(self) -> float:
+        return max((y for _, y in self.positions.values()), default=0.0) + 1
+
+
+@dataclass(frozen=True)
+class ModelGraph:
+    """The nodes in the model's order (the input first) and the edges between them."""
+
+    title: str
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[GraphEdge, ...]
+
+    def node(self, name: str) -> GraphNode:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(f"no node {name!r} in the graph of {self.title}")
+
+    def values(self, metric: str) -> dict[str, float]:
+        """Each node's value of `metric` (a key of `METRICS`)."""
+        if metric not in METRICS:
+            raise ValueError(f"paint by one of {', '.join(METRICS)}, not {metric!r}")
+        return {n.name: n.values[metric] for n in self.nodes}
+
+    @functools.cached_property
+    def layout(self) -> GraphLayout:
+        return _sugiyama(self)
+
+    def by_part(self) -> ModelGraph:
+        """The same model with each part (backbone, neck, head) one node: the parts' layers summed (`SUMMED`), the rest
+        of their values and their shape their last layer's; an edge where a layer of one part feeds one of another."""
+        parts: dict[str, list[GraphNode]] = {}
+        for node in self.nodes:
+            parts.setdefault(node.part, []).append(node)
+        merged = []
+        for part, nodes in parts.items():
+            if part == INPUT:
+                merged.append(nodes[0])
+                continue
+            last = nodes[-1]
+            values = {m: (sum(n.values[m] for n in nodes) if m in SUMMED else last.values[m]) for m in METRICS}
+            features = ", ".join(n.feature for n in nodes if n.feature)
+            label = f"{part} ({len(nodes)} layers)" if len(nodes) > 1 else f"{part}: {last.label}"
+            merged.append(GraphNode(part, label, last.block, part, last.shape, features, values, tuple(n.name for n in nodes)))
+        part_of = {n.name: n.part for n in self.nodes}
+        edges, seen = [], set()
+        for edge in self.edges:
+            pair = (part_of[edge.source], part_of[edge.target])
+            if pair[0] != pair[1] and pair not in seen:
+                seen.add(pair)
+                edges.append(GraphEdge(*pair, edge.shape))
+        return ModelGraph(self.title, tuple(merged), tuple(edges))
+
+    def to_dict(self) -> dict:
+        layout = self.layout
+        return {
+            "title": self.title,
+            "nodes": [
+                {
+                    "name": n.name,
+                    "label": n.label,
+                    "block": n.block,
+                    "part": n.part,
+                    "shape": list(n.shape),
+                    "feature": n.feature,
+                    "values": dict(n.values),
+                    "position": list(layout.positions[n.name]),
+                }
+                for n in self.nodes
+            ],
+            "edges": [{"source": e.source, "target": e.target, "shape": list(e.shape)} for e in self.edges],
+        }
+
+
+def model_graph(stats: ModelStats, title: str = "", specs: Sequence[LayerSpec] = ()) -> ModelGraph:
+    """The graph of the model `stats` describes: a layer takes the previous one's output unless it names its sources
+    (a Concat, the head), and the first layer takes the input; `specs` (the config's `layers()`) give each node its
+    definition."""
+    spec_of = {spec.name: spec for spec in specs}
+    part_of = {name: part for part, names in stats.parts for name in names}
+    c, h, w = stats.input_shape
+    nodes = [GraphNode(INPUT, f"input {h}×{w}", "input", INPUT, (c, h, w), "", dict.fromkeys(METRICS, 0.0), (INPUT,))]
+    edges = []
+    shapes = {INPUT: (c, h, w)}
+    previous = INPUT
+    for layer in stats.layers:
+        nodes.append(_node(layer, part_of.get(layer.name, "backbone"), spec_of.get(layer.name)))
+        for source in layer.sources or (previous,):
+            edges.append(GraphEdge(source, layer.name, shapes[source]))
+        shapes[layer.name] = tuple(layer.output_shape)
+        previous = layer.name
+    return ModelGraph(title, tuple(nodes), tuple(edges))
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """A layer of one model beside the layer of another at the same place of their tables (the same index; the input
+    beside the input), or beside nothing where one table is longer.
+
+    Attributes:
+        same: both are there, of one block type with one output shape and as many parameters, and (where the graphs
+            know them) one definition: YOLO26's SPPF has YOLO11's weights but not its forward.
+    """
+
+    left: GraphNode | None
+    right: GraphNode | None
+
+    @property
+    def same(self) -> bool:
+        if self.left is None or self.right is None:
+            return False
+        a, b = self.left, self.right
+        same_spec = a.spec is None or b.spec is None or a.spec == b.spec
+        return a.block == b.block and a.shape == b.shape and a.values["params"] == b.values["params"] and same_spec
+
+    def difference(self, metric: str) -> float | None:
+        """The left's value of `metric` less the right's (None where one is missing)."""
+        if self.left is None or self.right is None:
+            return None
+        return self.left.values[metric] - self.right.values[metric]
+
+
+def align(left: ModelGraph, right: ModelGraph) -> tuple[Aligned, ...]:
+    """Two models' layers side by side by their place in their tables: YOLO11n's layer 16 beside YOLO26n's layer 16 (the
+    same tables, row for row, where the families share them); a layer only one model has stands alone."""
+    others = {n.name: n for n in right.nodes}
+    pairs = [Aligned(n, others.pop(n.name, None)) for n in left.nodes]
+    return tuple(pairs + [Aligned(None, n) for n in right.nodes if n.name in others])
+
+
+def _node(layer: LayerStats, part: str, spec: LayerSpec | None) -> GraphNode:
+    values = {metric: float(getattr(layer, metric)) for metric in METRICS}
+    label = f"{layer.name} {layer.block}" if layer.name.isdigit() else layer.name
+    shape = tuple(layer.output_shape)
+    return GraphNode(layer.name, label, layer.block, part, shape, layer.feature, values, (layer.name,), spec)
+
+
+def _sugiyama(graph: ModelGraph) -> GraphLayout:
+    """igraph's layered layout; an edge's polyline runs through the control points igraph routes it by where it spans
+    more than one layer (`Layout.edge_routing`)."""
+    import igraph
+
+    names = [n.name for n in graph.nodes]
+    index = {name: i for i, name in enumerate(names)}
+    pairs = [(e.source, e.target) for e in graph.edges]
+    g = igraph.Graph(n=len(names), edges=[(index[a], index[b]) for a, b in pairs], directed=True)
+    layout = g.layout_sugiyama()
+    positions = {name: (float(x), float(y)) for name, (x, y) in zip(names, layout.coords, strict=True)}
+    routing = getattr(layout, "edge_routing", None) or [[] for _ in pairs]
+    paths = {
+        (a, b): (positions[a], *((float(x), float(y)) for x, y in bends), positions[b])
+        for (a, b), bends in zip(pairs, routing, strict=True)
+    }
+    return GraphLayout(positions, paths)
