@@ -50,8 +50,8 @@ def main() -> None:
             selection_mode="points",
             config={"displaylogo": False, "toImageButtonOptions": {"format": "svg", "filename": _file_name(settings, metric)}},
         )
-    clicked = _clicked(event)
-    if clicked is not None and clicked != selected:
+    clicked = _clicked(event)  # a click kept from another model's graph names no node of this one: ignored
+    if clicked is not None and clicked != selected and clicked in {n.name for n in graph.nodes}:
         st.session_state.setdefault(SELECTED, {})[key] = clicked
         st.rerun()
     with right:
