@@ -29,6 +29,7 @@ DISTRIBUTIONS = {
     "filelock": "filelock",
     "cv2": "opencv-python-headless",
     "yaml": "pyyaml",
+    "igraph": "igraph",  # the model graph's layout
 }
 OPTIONAL = {"onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime"}  # the [onnx] extra, imported when used
 
