@@ -73,14 +73,7 @@ def main() -> None:
 def controls(settings: ui.Settings, trained: bool) -> Request:
     """The thresholds, the input and (with trained weights) the classes and the kind of suppression; a link to this
     view may set the thresholds and the input (conf=0.5&iou=0.45&input=full)."""
-    for control in (CONF, IOU, INPUT, BRANCH):  # a link to this view may set the thresholds, the input and the branch
-        linked = ui.links.linked(control.link)
-        if linked is None:
-            continue
-        try:
-            st.session_state[control.key] = control.parse(linked)
-        except ValueError as err:
-            st.caption(f":material/link: The link's {control.link}={escape_markdown(linked[:40])} is not {err}.")
+    ui.links.set_from_link(CONF, IOU, INPUT, BRANCH)  # a link to this view may set the thresholds, the input, the branch
 
     branch = "one2many"
     if settings.config.table.end2end:

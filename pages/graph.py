@@ -65,14 +65,7 @@ def main() -> None:
 def controls(settings: ui.Settings) -> tuple[str, bool, bool, str]:
     """Paint by which number, layers or parts, shapes on the edges, and another model beside; a link may set the number
     and the model beside (paint=params&beside=yolo26n)."""
-    for control in (PAINT, BESIDE):
-        linked = ui.links.linked(control.link)
-        if linked is None:
-            continue
-        try:
-            st.session_state[control.key] = control.parse(linked)
-        except ValueError as err:
-            st.caption(f":material/link: The link's {control.link}={escape_markdown(linked[:40])} is not {err}.")
+    ui.links.set_from_link(PAINT, BESIDE)
     chosen = st.segmented_control(
         "Paint by", PAINT.values, default=PAINT.default, required=True, key=PAINT.key,
         help="Each layer's colour on one scale from the smallest value to the largest; hover a layer for all of them.",

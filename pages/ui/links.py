@@ -164,6 +164,19 @@ def linked(name: str) -> str | None:
     return link.pop(name, None)
 
 
+def set_from_link(*controls: Control) -> None:
+    """Set each page control's widget from the value the session's link gave it (once), and say under the control
+    what a refused value is not."""
+    for control in controls:
+        value = linked(control.link)
+        if value is None:
+            continue
+        try:
+            st.session_state[control.key] = control.parse(value)
+        except ValueError as err:
+            st.caption(f":material/link: The link's {control.link}={escape_markdown(value[:40])} is not {err}.")
+
+
 def note(text: str) -> None:
     """Add a note about the link (a value a page could not use)."""
     st.session_state.setdefault(_NOTES, []).append(text)
