@@ -12,16 +12,18 @@ import streamlit as st
 
 from pages import ui
 from pages.ui.controls import BESIDE, PAINT
+from pages.ui.graph_paint import measured
 from pages.ui.sidebar import ARCH_LABELS
 from yolo_explorer.model.config import config_for
-from yolo_explorer.model.graph import INPUT, METRICS, GraphNode, ModelGraph, align
+from yolo_explorer.model.graph import INPUT, MEASURED, METRICS, PAINTS, GraphNode, ModelGraph, align
 from yolo_explorer.present.formatting import escape_markdown
 from yolo_explorer.present.graph_figures import graph_figure, metric_text
 
 SELECTED = "graph_selected"  # the layer whose detail is open, by model: {graph key: node name}
 SOURCE_LINES = 30  # the most lines of a block's forward shown
 SHORT = {"macs": "MACs", "params": "Parameters", "activation_bytes": "Activation memory", "receptive_field": "Receptive field",
-         "stride": "Stride"}  # fmt: skip
+         "stride": "Stride", "time": "Measured time", "activation": "Activation strength", "int8": "int8 error",
+         "why": "Why-this-box share"}  # fmt: skip
 
 
 def main() -> None:
@@ -35,12 +37,27 @@ def main() -> None:
     with ui.guard("laying out the graph"):
         graph = ui.graph_for(settings.config, settings.size, settings.dtype, by_part)
     if beside:
+        if metric in MEASURED:
+            st.info(
+                f"{MEASURED[metric].capitalize()} is measured on one model; two models side by side are painted by a "
+                "number both have: MACs here (choose another above).",
+                icon=":material/info:",
+            )  # fmt: skip
+            metric = "macs"
         draw_beside(settings, graph, beside, metric, by_part, shapes)
         return
+    how = ""
+    if metric in MEASURED:
+        found = measured(settings, graph, metric)
+        if found is None:
+            metric = "macs"
+        else:
+            graph, how = found
     key = (settings.config, settings.size, by_part)
     selected = _selected(graph, key)
     figure = graph_figure(graph, metric, selected=selected, shapes=shapes)
     left, right = st.columns([3, 2], gap="medium")
+    name = _file_name(settings, metric)
     with left:
         event = st.plotly_chart(
             figure,
@@ -48,8 +65,10 @@ def main() -> None:
             key=f"graph_chart_{by_part}",
             on_select="rerun",
             selection_mode="points",
-            config={"displaylogo": False, "toImageButtonOptions": {"format": "svg", "filename": _file_name(settings, metric)}},
+            config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": name}},
         )
+        if how:
+            st.caption(how)
     clicked = _clicked(event)  # a click kept from another model's graph names no node of this one: ignored
     if clicked is not None and clicked != selected and clicked in {n.name for n in graph.nodes}:
         st.session_state.setdefault(SELECTED, {})[key] = clicked
@@ -70,7 +89,7 @@ def controls(settings: ui.Settings) -> tuple[str, bool, bool, str]:
         "Paint by", PAINT.values, default=PAINT.default, required=True, key=PAINT.key,
         help="Each layer's colour on one scale from the smallest value to the largest; hover a layer for all of them.",
     )  # fmt: skip
-    metric = next(word for word, label in METRICS.items() if label == chosen)
+    metric = next(word for word, label in PAINTS.items() if label == chosen)
     ui.links.publish_page(PAINT.link, None if chosen == PAINT.default else metric)
     cols = st.columns([2, 2, 3], vertical_alignment="bottom")
     by_part = cols[0].toggle("Parts only", key="graph_parts", help="Backbone, neck and head one node each, their layers summed.")
@@ -171,7 +190,8 @@ def detail(settings: ui.Settings, node: GraphNode, by_part: bool) -> None:
         st.image(ui.image_for(settings.photo), caption=escape_markdown(settings.photo.label), width="stretch")
         return
     cols = st.columns(2)
-    for i, metric in enumerate(METRICS):
+    shown = [m for m in PAINTS if m in node.values]
+    for i, metric in enumerate(shown):
         cols[i % 2].metric(SHORT[metric], metric_text(metric, node.values[metric]))
     if by_part:
         st.caption("Layers " + ", ".join(node.layers) + ". Show every layer to open one.")
@@ -208,7 +228,8 @@ def export(settings: ui.Settings, graph: ModelGraph, metric: str, selected: str 
 
     def html() -> str:
         figure = graph_figure(graph, metric, selected=selected, shapes=shapes)
-        return figure.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
+        config = {"displaylogo": False, "toImageButtonOptions": {"format": "svg", "filename": _file_name(settings, metric)}}
+        return figure.to_html(include_plotlyjs=True, full_html=True, config=config)
 
     st.download_button(
         "Download this view (HTML, opens offline)", html, file_name=_file_name(settings, metric) + ".html",
@@ -219,7 +240,7 @@ def export(settings: ui.Settings, graph: ModelGraph, metric: str, selected: str 
         file_name=_file_name(settings, metric) + ".json", mime="application/json", on_click="ignore",
         icon=":material/data_object:",
     )  # fmt: skip
-    st.caption("The chart's camera button saves it as SVG.")
+    st.caption("The chart's camera button saves it as PNG (twice the screen's pixels, for a projector); the HTML file's as SVG.")
 
 
 def _file_name(settings: ui.Settings, metric: str) -> str:

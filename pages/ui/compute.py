@@ -43,6 +43,7 @@ from yolo_explorer.detection.labels import labels_for
 from yolo_explorer.detection.two_heads import TwoHeads, compare_heads
 from yolo_explorer.detection.walkthrough import Walkthrough, walkthrough
 from yolo_explorer.forward.attention import AttentionRow, attention_input, row_of
+from yolo_explorer.forward.heatmaps import channel_stats, strength
 from yolo_explorer.forward.preprocess import Letterbox, letterbox_size
 from yolo_explorer.model.blocks import fold_batchnorm
 from yolo_explorer.model.changes import family_bill, without_change
@@ -322,17 +323,43 @@ def _assignment(key: tuple, _box: Letterbox, _output: DetectorOutput, _settings:
     return assign(_output, _box, truths, _settings.class_names, branch=branch)
 
 
-def explanation_for(settings: Settings, anchor: int, class_id: int, rect: bool = True, branch: str = "one2many") -> Explanation:
+def explanation_for(
+    settings: Settings,
+    anchor: int,
+    class_id: int,
+    rect: bool = True,
+    branch: str = "one2many",
+    layers: tuple[str, ...] = (),
+) -> Explanation:
     """What raised the class score of one kept box (its `anchor` and class, from `branch` of the head) on the Detections
-    page's forward: one backward through the same model, shared by every session."""
+    page's forward: one backward through the same model, shared by every session; with `layers`, the map's share at
+    each of those layers too (the Model graph's painting)."""
     forward = detector_forward(settings, rect)
-    return _explanation((settings.forward_key, forward.box.size, anchor, class_id, branch), forward.box, settings)
+    return _explanation((settings.forward_key, forward.box.size, anchor, class_id, branch, layers), forward.box, settings)
 
 
 @st.cache_resource(max_entries=32, show_spinner="Explaining the box (one backward pass)…")
 def _explanation(key: tuple, _box: Letterbox, _settings: Settings) -> Explanation:
-    _, _, anchor, class_id, branch = key
-    return explain(model_for(_settings, folded=True), _box, anchor, class_id, branch)
+    _, _, anchor, class_id, branch, layers = key
+    return explain(model_for(_settings, folded=True), _box, anchor, class_id, branch, layers)
+
+
+def strengths_for(settings: Settings, layers: tuple[str, ...]) -> dict[str, float]:
+    """Each of `layers`' activation strength on the current photo (the root mean square of its output, from the Feature
+    maps page's channel statistics): one forward capturing them all, shared by every session. A layer whose output is
+    not one map (the head) has none."""
+    result = features_for(settings, layers)
+    return _strengths(settings.forward_key, layers, result)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _strengths(key: tuple, layers: tuple[str, ...], _result: FeatureResult) -> dict[str, float]:
+    maps = {name: _result.maps.get(name) for name in layers}
+    return {
+        name: strength(channel_stats(fmap), fmap.shape[1] * fmap.shape[2])
+        for name, fmap in maps.items()
+        if isinstance(fmap, torch.Tensor) and fmap.dim() == 3
+    }
 
 
 @dataclass(frozen=True)
@@ -421,6 +448,12 @@ def sensitivity_for(lab: Int8Lab, key: tuple, progress=None) -> list[Sensitivity
             while len(store) > 8:
                 store.pop(next(iter(store)))
         return store[key]
+
+
+def known_sensitivity(key: tuple) -> list[Sensitivity] | None:
+    """The sensitivity ranking under `key` if some session measured it (nothing is computed, and nothing waits for a
+    session measuring one: a dict's get is atomic)."""
+    return _sensitivity_store()[0].get(key)
 
 
 @st.cache_resource

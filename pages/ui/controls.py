@@ -18,7 +18,7 @@ from yolo_explorer import ARCHITECTURES
 from yolo_explorer.detection.detections import PREDICT
 from yolo_explorer.model.config import TUTORIAL_WIDTHS
 from yolo_explorer.model.families import FAMILIES
-from yolo_explorer.model.graph import METRICS
+from yolo_explorer.model.graph import METRICS, PAINTS
 from yolo_explorer.samples import SAMPLES
 
 __all__ = ["CONTROLS", "Control", "by_link"]
@@ -123,7 +123,7 @@ CONF = Control("det_conf", "conf", PREDICT.conf, low=0.05, high=0.95, step=0.05,
 IOU = Control("det_iou", "iou", PREDICT.iou, low=0.10, high=0.95, step=0.05, what="from 0.1 to 0.95 in steps of 0.05")
 INPUT = Control("det_input", "input", INPUTS["predict"], INPUTS, what="predict or full")
 BRANCH = Control("det_branch", "branch", BRANCH_OPTIONS["one2many"], BRANCH_OPTIONS, what="one2many or one2one")
-PAINT = Control("graph_metric", "paint", METRICS["macs"], METRICS, what=f"one of {', '.join(METRICS)}")  # Model graph
+PAINT = Control("graph_metric", "paint", METRICS["macs"], PAINTS, what=f"one of {', '.join(PAINTS)}")  # Model graph
 BESIDE = Control("graph_beside", "beside", "", _choice(["", *_ARCHS]), what="an architecture")  # Model graph: no model
 
 CONTROLS = (

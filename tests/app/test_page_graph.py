@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from helpers import APP, no_problems
 from streamlit.testing.v1 import AppTest
 
@@ -84,3 +85,109 @@ def test_yolo11n_beside_yolo26n_rings_the_changed_layers_and_paints_the_differen
     left = _nodes(at)
     assert left == {p.left.name: p.difference("macs") for p in pairs if p.left.name != "input"}
     assert left["23"] > 0 and left["9"] == 0  # the DFL head costs YOLO11 more; SPPF's change costs nothing
+
+
+def _grey(at) -> set[str]:
+    """The nodes drawn without a value (the input, and what a measurement says nothing of)."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    trace = next(t for t in spec["data"] if "input" in (t.get("customdata") or []))
+    return set(trace["customdata"])
+
+
+def test_activation_strength_is_each_layers_root_mean_square_on_the_photo_and_time_is_the_profile_pages():
+    """Painted by activation strength: each layer's output on the sidebar's photo, its root mean square (a direct
+    forward with hooks on the page's model); by measured time: nothing runs until the button, then the profile the
+    Profile page shows (one measurement, two pages)."""
+    import torch
+
+    from yolo_explorer import build_model, letterbox, load_image
+    from yolo_explorer.samples import sample_bytes
+
+    at = _linked(arch="yolo11n", part="detector", size="128", paint="activation")
+    no_problems(at)
+    assert at.get_by_key("graph_metric").value == "activation strength"
+    settings = at.session_state["settings"]
+    model = build_model(settings.config, seed=settings.seed)
+    if settings.batch_norm == "batch":  # the tutorial's figures: each BatchNorm normalises with the photo's statistics
+        model.train()
+    else:
+        model.eval()
+    outputs = {}
+    for name, module in model.named_children():
+        module.register_forward_hook(lambda m, a, out, name=name: outputs.__setitem__(name, out))
+    x = letterbox(load_image(sample_bytes(settings.photo.label.removeprefix("sample: "))), 128).tensor()
+    with torch.no_grad():
+        model(x)
+    painted = _nodes(at)
+    expected = {n: float(o.double().pow(2).mean().sqrt()) for n, o in outputs.items() if isinstance(o, torch.Tensor)}
+    assert painted.keys() == expected.keys() and "23" not in painted and "23" in _grey(at)  # the head: not one map
+    for name, value in expected.items():
+        assert painted[name] == pytest.approx(value, rel=1e-4), name
+    assert any("root mean square" in c.value for c in at.caption)
+
+    at.get_by_key("graph_metric").set_value("measured time").run()
+    no_problems(at)
+    assert "profile" not in at.session_state and any("press the button" in i.value for i in at.info)
+    next(b for b in at.button if b.key == "graph_profile").click().run()
+    no_problems(at)
+    profile = at.session_state["profile"][0]
+    assert _nodes(at) == {layer.name: layer.ms for layer in profile.layers}
+    assert at.query_params["paint"] == "time"
+    at.switch_page("layer_profile.py").run()  # the Profile page shows the same measurement without a press
+    no_problems(at)
+    assert at.dataframe[0].value["layer"].tolist() == [layer.name for layer in profile.layers]
+
+
+@pytest.mark.slow  # quantizes the model once per unit, twice
+def test_int8_error_is_each_layers_worst_unit_of_the_latency_pages_sensitivity():
+    import numpy as np
+
+    from yolo_explorer import build_model, make_config
+    from yolo_explorer.deployment.int8_sensitivity import Int8Lab, layer_errors
+    from yolo_explorer.deployment.int8_verdict import int8_photos
+    from yolo_explorer.deployment.onnx_models import deployable
+    from yolo_explorer.forward.preprocess import letterbox, load_image
+    from yolo_explorer.samples import sample_bytes
+
+    at = _linked(arch="yolo11n", size="128", paint="int8")
+    no_problems(at)
+    button = next(b for b in at.button if b.key == "graph_int8")
+    assert button.label.startswith("Measure each layer's int8 error (24 quantizations")
+    button.click().run()
+    no_problems(at)
+    model, fp32 = deployable(build_model(make_config("yolo11n"), seed=0).eval(), size=128, calibrate_batchnorm=True)
+    astronaut = letterbox(load_image(sample_bytes("astronaut")), 128).tensor().numpy()  # the sidebar's photo
+    lab = Int8Lab.build(model, fp32=fp32, photos=int8_photos([("sample: astronaut", astronaut)], size=(128, 128), samples=True))
+    expected = layer_errors(lab.sensitivity())
+    painted = _nodes(at)
+    assert painted.keys() == expected.keys()
+    np.testing.assert_allclose([painted[n] for n in expected], list(expected.values()), atol=1e-6)
+    assert any("1 − the worst cosine" in c.value for c in at.caption)
+
+
+@pytest.mark.slow  # a trained detector, one backward
+def test_why_this_box_share_at_every_layer_is_the_engines_and_grey_where_the_score_does_not_look(trained_detector):
+    from helpers import TRAINED, photo_upload, upload
+
+    from yolo_explorer import load_image
+    from yolo_explorer.detection.detections import detect
+    from yolo_explorer.detection.explain import explain
+    from yolo_explorer.model.blocks import fold_batchnorm
+    from yolo_explorer.synthetic import scene
+
+    at = _linked(arch="yolo11n", part="detector", size="320")
+    at = upload(at, "best.pt", TRAINED.read_bytes())
+    image, _ = scene(778, 800, 600)
+    photo_upload(at, image)
+    at.get_by_key("graph_metric").set_value("Why-this-box share").run()
+    no_problems(at)
+    fold_batchnorm(trained_detector)
+    result = detect(trained_detector, load_image(at.session_state["settings"].photo.data), 320)
+    first = result.detections[0]
+    assert at.get_by_key("graph_why_box").value == 0
+    layers = [str(i) for i in range(24)]
+    why = explain(trained_detector, result.box, first.anchor, first.class_id, layers=layers)
+    painted = _nodes(at)
+    assert painted == pytest.approx({n: s for n, s in why.layer_shares.items() if s is not None}, abs=1e-5)
+    assert {n for n, s in why.layer_shares.items() if s is None} | {"input"} == _grey(at)
+    assert any(f"{why.share:.0%} at {why.level}" in c.value for c in at.caption)

@@ -150,6 +150,28 @@ def test_a_trained_box_is_explained_on_its_own_level_near_its_own_cell(trained_d
         explain(model, box, 10**6, 0)
 
 
+def test_a_box_s_map_at_every_layer_has_the_share_of_its_own_level_and_none_where_the_score_does_not_look(
+    trained_detector,
+):
+    """The Model graph paints each layer by `layer_shares`: at the layer that is the predicting level the share is the
+    explanation's own; a neck layer that feeds only another level (and so not this cell's score) has none; the photo's
+    input layer (its grid the stride-2 first conv's) has one in [0, 1]."""
+    model = trained_detector
+    image, _ = scene(41, 800, 600)
+    result = detect(model, image, 320, rect=False)
+    kept = result.detections[0]
+    layers = [name for name, _ in model.named_children() if name.isdigit()]
+    why = explain(model, result.box, kept.anchor, kept.class_id, layers=layers)
+    level = next(info.module for info in model.feature_info if info.name == why.level)
+    assert why.layer_shares[level] == pytest.approx(why.share, abs=1e-6)
+    assert 0 < why.layer_shares["0"] <= 1
+    others = [info.module for info in model.feature_info if info.module != level and int(info.module) > int(level)]
+    assert others and all(why.layer_shares[name] is None for name in others)  # computed after the box's level
+    assert why.layer_shares[layers[-1]] is None  # the head's output is not one map
+    with pytest.raises(AttributeError):
+        explain(model, result.box, kept.anchor, kept.class_id, layers=["no_such_layer"])
+
+
 @pytest.mark.slow  # CLI subprocesses
 def test_detect_explain_says_why_each_box_was_found(tmp_path, trained_detector):
     """`detect --explain 2 --json`: each box's level, cell and map share as the engine finds them; --explain-out writes

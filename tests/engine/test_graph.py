@@ -96,6 +96,30 @@ def test_the_figure_paints_each_layer_by_the_chosen_number():
         graph.values("latency")
 
 
+def test_a_measured_number_painted_on_layers_and_on_parts_without_laying_out_again():
+    graph, stats = _graph("yolo11n")
+    times = {layer.name: 0.5 + int(layer.name) for layer in stats.layers}  # a profile's milliseconds, say
+    painted = graph.painted("time", times)
+    assert painted.layout is graph.layout  # the layout is computed once per graph
+    assert painted.values("time") == {INPUT: None, **times}
+    shares = {name: (None if int(name) > 16 else 0.1 * int(name)) for name in times}  # a box of P3: later layers none
+    why = graph.painted("why", shares)
+    fig = graph_figure(why, "why")
+    painted_trace = next(t for t in fig.data if t.customdata is not None and "1" in t.customdata)
+    grey = next(t for t in fig.data if t.customdata is not None and INPUT in t.customdata)
+    assert set(grey.customdata) == {INPUT} | {n for n, s in shares.items() if s is None}
+    assert list(painted_trace.marker.color) == [s for s in shares.values() if s is not None]
+    parts = graph.by_part()
+    summed = parts.painted("time", times).node("neck")
+    assert summed.values["time"] == pytest.approx(sum(times[n] for n in summed.layers))  # times add up
+    assert parts.painted("why", shares).node("neck").values["why"] == pytest.approx(1.6)  # the rest: the largest
+    assert parts.painted("why", shares).node("head").values["why"] is None
+    with pytest.raises(ValueError, match="is measured"):
+        graph.values("time")
+    with pytest.raises(ValueError, match="paint a measured number"):
+        graph.painted("macs", times)
+
+
 @pytest.mark.parametrize("scale", ["n", "s", "m"])
 @pytest.mark.parametrize(("source", "target"), [("yolo11", "yolo26"), ("yolo11", "yolo12"), ("yolov8", "yolo11")])
 def test_two_models_beside_each_other_differ_where_the_changes_between_them_touch(source, target, scale):

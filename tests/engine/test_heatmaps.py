@@ -8,7 +8,14 @@ import torch
 from PIL import Image
 
 from yolo_explorer import build_backbone, extract_features
-from yolo_explorer.forward.heatmaps import channel_stats, map_to_original, quantize, rank_channels, reduce_channels
+from yolo_explorer.forward.heatmaps import (
+    channel_stats,
+    map_to_original,
+    quantize,
+    rank_channels,
+    reduce_channels,
+    strength,
+)
 from yolo_explorer.forward.preprocess import letterbox
 
 
@@ -27,6 +34,10 @@ def test_channel_stats_against_numpy(fmap):
     np.testing.assert_allclose(s.frac_nonpositive, (flat <= 0).mean(1))
     np.testing.assert_allclose(s.energy, np.sqrt((flat**2).sum(1)), rtol=1e-5)
     assert s.row(2)["max"] == pytest.approx(float(flat[2].max()))
+
+
+def test_strength_is_the_root_mean_square_of_the_whole_map(fmap):
+    assert strength(channel_stats(fmap), 5 * 7) == pytest.approx(float(np.sqrt((fmap.astype(np.float64) ** 2).mean())), rel=1e-6)
 
 
 def test_batched_map_and_bad_shapes(fmap):

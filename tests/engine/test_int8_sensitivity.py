@@ -17,7 +17,7 @@ from helpers import TRAINED, cli
 
 from yolo_explorer import build_backbone, build_detector
 from yolo_explorer.deployment.accuracy import calibrated_copy
-from yolo_explorer.deployment.int8_sensitivity import Int8Lab, Recipe, onnx_detections, units_of
+from yolo_explorer.deployment.int8_sensitivity import Int8Lab, Recipe, layer_errors, onnx_detections, units_of
 from yolo_explorer.deployment.int8_verdict import Int8Photos, box_changes, int8_photos
 from yolo_explorer.deployment.onnx_models import calibration_images, export_onnx, quantize_int8
 from yolo_explorer.deployment.onnx_runtime import output_errors, reference_outputs, run_onnx
@@ -111,6 +111,10 @@ def test_a_units_sensitivity_is_a_direct_onnx_runtime_run_of_that_graph(lab, bac
         cosine = torch.nn.functional.cosine_similarity(torch.from_numpy(out).double().flatten(), ref.flatten(), dim=0)
         assert error.cosine == pytest.approx(float(cosine), abs=1e-9)
     assert row.worst("alone") > min(e.cosine for e in lab.errors(lab.quantize()))  # one unit costs less than all
+    errors = layer_errors(rows)  # what the Model graph paints: a layer's worst unit alone, as 1 - cosine
+    assert errors["8"] == pytest.approx(1 - row.worst("alone"))
+    assert errors["10"] == pytest.approx(max(1 - r.worst("alone") for r in rows if r.unit.name.split(".")[0] == "10"))
+    assert set(errors) == {r.unit.name.split(".")[0] for r in rows}
     top = lab.most_sensitive(3, rows)
     assert len(top) == 3 and rows[[r.unit.name for r in rows].index(top[0])].worst("alone") == min(r.worst("alone") for r in rows)
 

@@ -63,6 +63,7 @@ __all__ = [
     "VARIANTS",
     "Variant",
     "compare_precisions",
+    "layer_errors",
     "onnx_detections",
     "precision_boxes",
     "units_of",
@@ -196,6 +197,17 @@ class Sensitivity:
     def worst(self, which: str = "alone", outputs: Sequence[str] | None = None) -> float:
         """The lowest cosine similarity over `outputs` (default all; 1 is no error)."""
         return min(e.cosine for e in getattr(self, which) if outputs is None or e.name in outputs)
+
+
+def layer_errors(rows: Sequence[Sensitivity], outputs: Sequence[str] | None = None) -> dict[str, float]:
+    """Each layer's int8 error, as the sensitivity ranking measured it: 1 - the worst cosine over `outputs` (default
+    all) with one of its units alone in int8, the rest float; a layer cut finer ("10" and "10.m.0.attn") takes its
+    worst unit's."""
+    errors: dict[str, float] = {}
+    for row in rows:
+        layer = row.unit.name.split(".")[0]
+        errors[layer] = max(errors.get(layer, 0.0), 1 - row.worst("alone", outputs))
+    return errors
 
 
 @dataclass

@@ -73,9 +73,10 @@ def extract_features(
 
 
 def _first_image(value: Any) -> Any:
+    """The first image of a captured output (a tuple's, each of its tensors'; a head's missing branch stays None)."""
     if isinstance(value, tuple):
         return tuple(_first_image(v) for v in value)
-    return value[0].float()
+    return value[0].float() if isinstance(value, torch.Tensor) else value
 
 
 def max_stride(model: Backbone) -> int:

@@ -22,6 +22,7 @@ __all__ = [
     "quantize",
     "rank_channels",
     "reduce_channels",
+    "strength",
 ]
 
 Ranking = Literal["mean", "max", "energy"]
@@ -75,6 +76,12 @@ def channel_stats(fmap: torch.Tensor | np.ndarray) -> ChannelStats:
         frac_nonpositive=(t <= 0).float().mean(1).numpy(),
         energy=t.norm(dim=1).numpy(),
     )
+
+
+def strength(stats: ChannelStats, positions: int) -> float:
+    """A map's activation strength: the root mean square of all its values, from its channels' L2 energy (the Feature
+    maps page's) over its `positions` (H x W): sqrt(sum of energy^2 / (C x H x W))."""
+    return float(np.sqrt(np.square(stats.energy.astype(np.float64)).sum() / (len(stats.energy) * positions)))
 
 
 def rank_channels(fmap: torch.Tensor | np.ndarray | ChannelStats, by: Ranking = "energy") -> np.ndarray:

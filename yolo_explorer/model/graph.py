@@ -8,18 +8,34 @@ connection from the backbone to the neck) bends through the layers it crosses in
     graph.node("2").values["macs"], graph.edges[0].shape
     graph.layout.positions["23"], graph.layout.paths[("16", "23")]     # (x, y), and an edge's polyline
     graph.by_part()                                                      # backbone -> neck -> head, summed
+    graph.painted("time", {layer.name: layer.ms for layer in profile.layers})   # a measured number painted on it
+
+The numbers a forward measures (each layer's time, the photo's activation strength, int8's error, a Why-this-box map's
+share: `MEASURED`) are painted on a copy of the graph with `painted`; the layout is the same object, computed once.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .layer_spec import LayerSpec
 from .stats import LayerStats, ModelStats
 
-__all__ = ["INPUT", "METRICS", "Aligned", "GraphEdge", "GraphLayout", "GraphNode", "ModelGraph", "align", "model_graph"]
+__all__ = [
+    "INPUT",
+    "MEASURED",
+    "METRICS",
+    "PAINTS",
+    "Aligned",
+    "GraphEdge",
+    "GraphLayout",
+    "GraphNode",
+    "ModelGraph",
+    "align",
+    "model_graph",
+]
 
 INPUT = "input"  # the node of the photo's input tensor
 METRICS: dict[str, str] = {  # what a node can be painted by -> its name on the page (each one a `LayerStats` field)
@@ -29,7 +45,14 @@ METRICS: dict[str, str] = {  # what a node can be painted by -> its name on the 
     "receptive_field": "receptive field",
     "stride": "stride",
 }
-SUMMED = ("macs", "params", "activation_bytes")  # what a part's node sums over its layers (the rest: its last layer's)
+MEASURED: dict[str, str] = {  # what a forward on the photo (or a timing, or int8) measures -> its name on the page
+    "time": "measured time",
+    "activation": "activation strength",
+    "int8": "int8 error",
+    "why": "Why-this-box share",
+}
+PAINTS: dict[str, str] = METRICS | MEASURED  # everything a node can be painted by
+SUMMED = ("macs", "params", "activation_bytes", "time")  # what a part's node sums over its layers
 
 
 @dataclass(frozen=True)
@@ -77,7 +100,9 @@ class GraphLayout:
 
     @property
     def width(self) -> float:
-        return max((x for x, _ in self.positions.values()), default=0.0) + 1
+        """Across, the rightmost node or edge bend (a long edge is routed beside the nodes it passes) + 1."""
+        bends = (x for path in self.paths.values() for x, _ in path)
+        return max((*(x for x, _ in self.positions.values()), *bends), default=0.0) + 1
 
     @property
     def depth(self) -> float:
@@ -98,11 +123,29 @@ class ModelGraph:
                 return node
         raise KeyError(f"no node {name!r} in the graph of {self.title}")
 
-    def values(self, metric: str) -> dict[str, float]:
-        """Each node's value of `metric` (a key of `METRICS`)."""
-        if metric not in METRICS:
-            raise ValueError(f"paint by one of {', '.join(METRICS)}, not {metric!r}")
+    def values(self, metric: str) -> dict[str, float | None]:
+        """Each node's value of `metric` (a key of `PAINTS`; a measured one only once `painted`: None where the
+        measurement has no value for a node)."""
+        if metric not in PAINTS:
+            raise ValueError(f"paint by one of {', '.join(PAINTS)}, not {metric!r}")
+        if metric in MEASURED and any(metric not in n.values for n in self.nodes):
+            raise ValueError(f"{MEASURED[metric]} is measured: paint it on the graph first (ModelGraph.painted)")
         return {n.name: n.values[metric] for n in self.nodes}
+
+    def painted(self, metric: str, values: Mapping[str, float | None]) -> ModelGraph:
+        """This graph with `values` (layer name -> value of the measured `metric`) on its nodes: a part's node sums its
+        layers' times and takes the largest of the other numbers; a node with no value gets None (the input always).
+        The copy shares this graph's layout (nothing is laid out again)."""
+        if metric not in MEASURED:
+            raise ValueError(f"paint a measured number ({', '.join(MEASURED)}), not {metric!r}")
+        nodes = []
+        for node in self.nodes:
+            known = [float(values[n]) for n in node.layers if values.get(n) is not None]
+            value = None if node.part == INPUT or not known else sum(known) if metric in SUMMED else max(known)
+            nodes.append(replace(node, values={**node.values, metric: value}))
+        graph = ModelGraph(self.title, tuple(nodes), self.edges)
+        graph.__dict__["layout"] = self.layout  # the cached property, shared
+        return graph
 
     @functools.cached_property
     def layout(self) -> GraphLayout:
@@ -199,7 +242,8 @@ class Aligned:
         """The left's value of `metric` less the right's (None where one is missing)."""
         if self.left is None or self.right is None:
             return None
-        return self.left.values[metric] - self.right.values[metric]
+        a, b = self.left.values.get(metric), self.right.values.get(metric)
+        return None if a is None or b is None else a - b
 
 
 def align(left: ModelGraph, right: ModelGraph) -> tuple[Aligned, ...]:

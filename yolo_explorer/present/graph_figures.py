@@ -11,24 +11,39 @@ from collections.abc import Collection, Mapping
 
 import plotly.graph_objects as go
 
-from ..model.graph import METRICS, ModelGraph
+from ..model.graph import METRICS, PAINTS, ModelGraph
 from .figure_style import base_layout, plotly_text
-from .formatting import human_bytes, human_count
+from .formatting import human_bytes, human_count, human_ms
 
 __all__ = ["ROW_PX", "graph_figure", "metric_text"]
 
 ROW_PX = 46  # height of one layer of the layout
 FEATURE_COLOR = "#f58518"  # the ring of a level the head reads (P3, P4, P5)
+GREY = "#9aa5b1"  # a node with no value: the input, or a layer a measurement says nothing of
 DIFFERENT_COLOR = "#d62728"  # the ring of a layer another model has otherwise (its block, its shape) or not at all
 
 
-def metric_text(metric: str, value: float) -> str:
-    """A node's value as the other pages write it."""
+def metric_text(metric: str, value: float | None) -> str:
+    """A node's value as the other pages write it ("none" where a measurement has none for it)."""
+    if value is None:
+        return "none"
+    if metric == "time":
+        return human_ms(value)
+    if metric == "why":
+        return f"{value:.0%}"
+    if metric == "int8":
+        return f"{value:.2g}"
+    if metric == "activation":
+        return f"{value:.3g}"
     if metric == "activation_bytes":
         return human_bytes(value)
     if metric in ("receptive_field", "stride"):
         return f"{value:,.0f}" + (" px" if metric == "receptive_field" else "")
     return human_count(value)
+
+
+def _label(node) -> str:
+    return plotly_text(node.label) + (f"  <b>{node.feature}</b>" if node.feature else "")
 
 
 def _hover(graph: ModelGraph) -> list[str]:
@@ -38,7 +53,7 @@ def _hover(graph: ModelGraph) -> list[str]:
         parts = [f"<b>{plotly_text(node.label)}</b>", f"{plotly_text(node.block)}, {node.part}", f"output {shape}"]
         if node.feature:
             parts.append(f"the head reads it as {node.feature}")
-        parts += [f"{METRICS[m]}: {metric_text(m, node.values[m])}" for m in METRICS]
+        parts += [f"{PAINTS[m]}: {metric_text(m, node.values[m])}" for m in PAINTS if m in node.values]
         if len(node.layers) > 1:
             parts.append(f"layers {', '.join(node.layers)}")
         lines.append("<br>".join(parts))
@@ -57,15 +72,16 @@ def graph_figure(
     difference: Mapping[str, float | None] | None = None,
     title: str | None = None,
 ) -> go.Figure:
-    """The graph painted by `metric` (a key of `METRICS`): each node's colour on one scale from the smallest value to
-    the largest (or `scale`, shared with another graph; the input, which has none, grey), `selected` ringed, `marked`
-    nodes ringed in red (where another model differs), each edge labelled with its tensor's shape (`shapes`). With
-    `difference` (node -> this model's value less another's, None where it has no counterpart) the nodes are painted by
-    it on a diverging scale centred on 0. A node's name is its point's `customdata`, for a click to say which it was."""
+    """The graph painted by `metric` (a key of `PAINTS`; a measured one once `painted`): each node's colour on one scale
+    from the smallest value to the largest (or `scale`, shared with another graph; a node with no value, the input
+    among them, grey), `selected` ringed, `marked` nodes ringed in red (where another model differs), each edge labelled
+    with its tensor's shape (`shapes`). With `difference` (node -> this model's value less another's, None where it has
+    no counterpart: grey) the nodes are painted by it on a diverging scale centred on 0. A node's name is its point's
+    `customdata`, for a click to say which it was."""
     layout = graph.layout
     values = graph.values(metric)
     if difference is not None:
-        values = {name: (0.0 if v is None else v) for name, v in difference.items()}
+        values = dict(difference)  # None: no counterpart, drawn grey
     fig = go.Figure()
     xs, ys, label_x, label_y, label_text = [], [], [], [], []
     for edge in graph.edges:
@@ -85,17 +101,18 @@ def graph_figure(
             )
         )  # fmt: skip
     names = [n.name for n in graph.nodes]
-    painted = [n for n in graph.nodes if n.part != "input"]
+    painted = [n for n in graph.nodes if n.part != "input" and values.get(n.name) is not None]
+    grey = [n for n in graph.nodes if n not in painted]  # the input, and what a measurement has no value for
     numbers = [values[n.name] for n in painted]
     low, high = scale or ((min(numbers), max(numbers)) if numbers else (0.0, 1.0))
     if difference is not None:
-        reach = max([abs(v) for v in numbers] + [1.0])
+        reach = max([abs(v) for v in numbers] + [1.0 if metric in METRICS else 1e-9])
         low, high = -reach, reach
     hover = dict(zip(names, _hover(graph), strict=True))
     ticks = [low + (high - low) * i / 4 for i in range(5)]
     diverging = difference is not None
     colorbar = dict(
-        title=dict(text=("difference in " if diverging else "") + METRICS[metric], side="right"),
+        title=dict(text=("difference in " if diverging else "") + PAINTS[metric], side="right"),
         thickness=12,
         len=0.5,
         y=0.75,
@@ -114,7 +131,7 @@ def graph_figure(
                 symbol="square", size=22, color=numbers, colorscale="RdBu_r" if diverging else "Viridis", cmin=low,
                 cmax=high if high > low else low + 1, line=outline, colorbar=colorbar,
             ),
-            text=[plotly_text(n.label) + (f"  <b>{n.feature}</b>" if n.feature else "") for n in painted],
+            text=[_label(n) for n in painted],
             textposition="middle right",
             textfont=dict(size=11),
             customdata=[n.name for n in painted],
@@ -123,13 +140,12 @@ def graph_figure(
             showlegend=False,
         )
     )  # fmt: skip
-    source = graph.nodes[0]
     fig.add_trace(
         go.Scatter(
-            x=[layout.positions[source.name][0]], y=[layout.positions[source.name][1]], mode="markers+text",
-            marker=dict(symbol="square", size=22, color="#9aa5b1"), text=[plotly_text(source.label)],
-            textposition="middle right", customdata=[source.name], hovertext=[hover[source.name]],
-            hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
+            x=[layout.positions[n.name][0] for n in grey], y=[layout.positions[n.name][1] for n in grey],
+            mode="markers+text", marker=dict(symbol="square", size=22, color=GREY), text=[_label(n) for n in grey],
+            textposition="middle right", textfont=dict(size=11), customdata=[n.name for n in grey],
+            hovertext=[hover[n.name] for n in grey], hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
         )
     )  # fmt: skip
     rings = [n for n in marked if n in layout.positions]
@@ -156,5 +172,5 @@ def graph_figure(
     fig.update_xaxes(visible=False, range=[-0.6, layout.width + 0.9])
     fig.update_yaxes(visible=False, autorange="reversed")
     height = height or int(ROW_PX * layout.depth + 80)
-    title = plotly_text(title or f"{graph.title}, painted by {METRICS[metric]}")
+    title = plotly_text(title or f"{graph.title}, painted by {PAINTS[metric]}")
     return base_layout(fig, height, title=title, dragmode=False, hovermode="closest")
