@@ -26,6 +26,14 @@ def test_int8_runs_its_three_tables():
     assert len(tables) == 3 and "| YOLO11n detector" in out
 
 
+def test_graph_layouts_measures_igraph_on_yolo11n():
+    """The other layout libraries are not the project's: reported as not installed, skipped."""
+    out = bench("graph_layouts.py", "--quick")
+    assert "# igraph: igraph " in out
+    rows = [line for line in out.splitlines() if line.startswith("| yolo11n ")]
+    assert len(rows) == 1 and "| igraph " in rows[0]
+
+
 def test_gpu_script_checks_itself_on_a_cpu(tmp_path):
     out = bench("gpu.py", "--device", "cpu", "--quick", "--out", str(tmp_path))
     assert "benchmark took" in out and (tmp_path / "gpu.txt").read_text().strip()
