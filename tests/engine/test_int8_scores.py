@@ -163,6 +163,13 @@ def test_ultralytics_recipe_keeps_the_scores_full_int8_loses(name):
         assert len({(p.found, p.boxes) for p in full.sweep.points}) == 1
     assert _made_by(lab.quantize(), "decoded") == "DequantizeLinear"  # the Concat's output rounded to int8
     assert _made_by(lab.quantize(weighted_only=True), "decoded") == "Concat"  # float
+    # layer by layer (the Model graph's fp32 beside int8): every layer keeps its output within a few percent, the head's
+    # outputs are what collapses; the recipe keeps the head too
+    drift, kept = lab.layer_drift(lab.quantize()), lab.layer_drift(lab.quantize(weighted_only=True))
+    judged = [e.cosine for e in lab.errors(lab.quantize()) if e.name in lab.judged]
+    layers = max(v for layer, v in drift.items() if layer != "23")
+    assert drift["23"] == pytest.approx(1 - min(judged)) and drift["23"] > 4 * layers  # YOLO11n's 1.0, YOLO26n's 0.05
+    assert layers < 0.02 and kept["23"] < 0.01
 
 
 def _made_by(onnx_model, output: str) -> str:

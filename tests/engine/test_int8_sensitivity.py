@@ -119,6 +119,23 @@ def test_a_units_sensitivity_is_a_direct_onnx_runtime_run_of_that_graph(lab, bac
     assert len(top) == 3 and rows[[r.unit.name for r in rows].index(top[0])].worst("alone") == min(r.worst("alone") for r in rows)
 
 
+def test_layer_drift_is_where_int8_s_error_builds_up_layer_by_layer(lab):
+    """Each layer's output in a variant against the float export's (the Model graph's fp32 beside int8): nothing in
+    int8, no drift; one unit in int8, none before it; the layer that makes P4 drifts as the P4 output does, computed
+    here with numpy from two plain ONNX Runtime runs."""
+    assert max(lab.layer_drift(lab.quantize(exclude=[u.name for u in lab.units])).values()) < 1e-9
+    one = lab.layer_drift(lab.quantize(only=["6"]))
+    assert list(one) == [str(i) for i in range(11)]  # every layer of the backbone, in order
+    assert all(one[str(i)] < 1e-9 for i in range(6)) and one["6"] > 1e-4
+    full = lab.quantize()
+    drift = lab.layer_drift(full)
+    _, batch = _split()
+    at = lab.fp32.outputs.index("P4")
+    ours, ref = run_onnx(full, batch)[at].ravel().astype(np.float64), run_onnx(lab.fp32, batch)[at].ravel().astype(np.float64)
+    assert drift["6"] == pytest.approx(1 - ours @ ref / np.linalg.norm(ours) / np.linalg.norm(ref), abs=1e-9)
+    assert drift["10"] > drift["0"] > 0  # it builds up
+
+
 def test_every_unit_in_float_is_fp32_and_full_int8_is_todays(lab, backbone):
     everything = lab.quantize(exclude=[u.name for u in lab.units])
     assert not any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in _graph(everything).node)

@@ -32,7 +32,7 @@ from torch import nn
 from ..detection.detections import PREDICT, Detection, Nms, class_names, detections_from
 from ..forward.preprocess import letterbox
 from ..model.detector import DetectorOutput
-from .accuracy import OutputError
+from .accuracy import OutputError, output_error
 from .int8_verdict import (
     BoxChanges,
     CalibrationCheck,
@@ -387,6 +387,58 @@ class Int8Lab:
         """A detector's boxes from `onnx` against fp32's on the judged photos (None for a backbone)."""
         return self.assess(onnx)[1]
 
+    def layer_drift(self, onnx: OnnxModel) -> dict[str, float]:
+        """Where a variant's error builds up: each layer's output in `onnx` against the same tensor of the float export,
+        on the judged photos, as 1 - cosine (0: unchanged). A tensor inside an int8 graph is the float its node computes
+        from dequantized inputs, before its own rounding. The head, whose outputs are the model's, takes the worst of
+        the `judged` outputs; a layer whose output tensor the variant renamed is left out."""
+        tensors = self._layer_tensors
+        present = _node_outputs(onnx) & set(tensors.values())
+        names = [layer for layer, tensor in tensors.items() if tensor in present]
+        ours = _run_with(onnx, [tensors[n] for n in names], self.error_batch)
+        ref = dict(zip(tensors, _run_with(self.fp32, list(tensors.values()), self.error_batch), strict=True))
+        drift = {
+            name: 1 - output_error(name, torch.from_numpy(out), torch.from_numpy(ref[name])).cosine
+            for name, out in zip(names, ours, strict=True)
+        }
+        head = self._head_layer
+        if head is not None:
+            drift[head] = 1 - min(e.cosine for e in self.errors(onnx) if e.name in self.judged)
+        return drift
+
+    @functools.cached_property
+    def _layer_tensors(self) -> dict[str, str]:
+        """Each layer's output tensor in the float export (the last one its nodes hand another layer or the model's
+        outputs), in layer order; the head's are the model's outputs (`_head_layer`)."""
+        require("onnx")
+        import onnx
+
+        graph = onnx.load_from_string(self.fp32.data).graph
+        layer_of = {node: unit.name.split(".")[0] for unit in self.units for node in unit.nodes}
+        producer = {out: layer_of.get(node.name) for node in graph.node for out in node.output}
+        handed = {out for node in graph.node for out in node.input if producer.get(out) not in (None, layer_of.get(node.name))}
+        handed |= {o.name for o in graph.output}
+        tensors: dict[str, str] = {}
+        for node in graph.node:
+            layer = layer_of.get(node.name)
+            for out in node.output:
+                if layer is not None and out in handed:
+                    tensors[layer] = out
+        head = self._head_layer
+        return {layer: tensor for layer, tensor in tensors.items() if layer != head}
+
+    @functools.cached_property
+    def _head_layer(self) -> str | None:
+        """The layer that computes a detector's decoded output (None for a backbone)."""
+        if not self.detector:
+            return None
+        require("onnx")
+        import onnx
+
+        graph = onnx.load_from_string(self.fp32.data).graph
+        node = next(n for n in graph.node if self.decoded in n.output)
+        return next(unit.name.split(".")[0] for unit in self.units if node.name in unit.nodes)
+
     @functools.cached_property
     def _fp32_outputs(self) -> list[np.ndarray]:
         return run_onnx(self.fp32, self.error_batch)
@@ -472,6 +524,25 @@ class Int8Lab:
             raise ValueError(f"keep 1 to {len(self.units)} units in float, not {k}")
         rows = rows if rows is not None else self.sensitivity()
         return [row.unit.name for row in sorted(rows, key=lambda r: r.worst("alone", self.judged))[:k]]
+
+
+def _node_outputs(model: OnnxModel) -> set[str]:
+    require("onnx")
+    import onnx
+
+    return {out for node in onnx.load_from_string(model.data).graph.node for out in node.output}
+
+
+def _run_with(model: OnnxModel, tensors: Sequence[str], batch: np.ndarray) -> list[np.ndarray]:
+    """`tensors` of `model` (inner ones made outputs of a copy) on `batch`."""
+    require("onnx")
+    import onnx
+
+    proto = onnx.load_from_string(model.data)
+    del proto.graph.output[:]
+    proto.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in tensors)
+    copy = replace(model, data=proto.SerializeToString(), outputs=tuple(tensors))
+    return run_onnx(copy, batch)
 
 
 @dataclass(frozen=True)
