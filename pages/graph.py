@@ -21,9 +21,10 @@ from yolo_explorer.present.graph_figures import graph_figure, metric_text
 
 SELECTED = "graph_selected"  # the layer whose detail is open, by model: {graph key: node name}
 SOURCE_LINES = 30  # the most lines of a block's forward shown
+INT8 = "int8"  # Beside: this model quantized
 SHORT = {"macs": "MACs", "params": "Parameters", "activation_bytes": "Activation memory", "receptive_field": "Receptive field",
          "stride": "Stride", "time": "Measured time", "activation": "Activation strength", "int8": "int8 error",
-         "why": "Why-this-box share"}  # fmt: skip
+         "drift": "int8 drift", "why": "Why-this-box share"}  # fmt: skip
 
 
 def main() -> None:
@@ -36,16 +37,13 @@ def main() -> None:
     metric, by_part, shapes, beside = controls(settings)
     with ui.guard("laying out the graph"):
         graph = ui.graph_for(settings.config, settings.size, settings.dtype, by_part)
-    if beside:
-        if metric in MEASURED:
-            st.info(
-                f"{MEASURED[metric].capitalize()} is measured on one model; two models side by side are painted by a "
-                "number both have: MACs here (choose another above).",
-                icon=":material/info:",
-            )  # fmt: skip
-            metric = "macs"
-        draw_beside(settings, graph, beside, metric, by_part, shapes)
-        return
+    if beside and beside != INT8 and metric in MEASURED:
+        st.info(
+            f"{MEASURED[metric].capitalize()} is measured on one model; two models side by side are painted by a "
+            "number both have: MACs here (choose another above).",
+            icon=":material/info:",
+        )  # fmt: skip
+        metric = "macs"
     how = ""
     if metric in MEASURED:
         found = measured(settings, graph, metric)
@@ -53,9 +51,16 @@ def main() -> None:
             metric = "macs"
         else:
             graph, how = found
+    if beside == INT8:
+        draw_int8_beside(settings, graph, metric, shapes, how)
+        return
+    if beside:
+        draw_beside(settings, graph, beside, metric, by_part, shapes)
+        return
     key = (settings.config, settings.size, by_part)
     selected = _selected(graph, key)
-    figure = graph_figure(graph, metric, selected=selected, shapes=shapes)
+    marked = graph.rises("drift") if metric == "drift" else ()
+    figure = graph_figure(graph, metric, selected=selected, shapes=shapes, marked=marked)
     left, right = st.columns([3, 2], gap="medium")
     name = _file_name(settings, metric)
     with left:
@@ -77,7 +82,7 @@ def main() -> None:
         if selected is None:
             st.info("Click a layer of the graph to see its detail here.", icon=":material/touch_app:")
         else:
-            detail(settings, graph.node(selected), by_part)
+            detail(settings, graph.node(selected), by_part, metric, shapes)
         export(settings, graph, metric, selected, shapes)
 
 
@@ -95,11 +100,13 @@ def controls(settings: ui.Settings) -> tuple[str, bool, bool, str]:
     by_part = cols[0].toggle("Parts only", key="graph_parts", help="Backbone, neck and head one node each, their layers summed.")
     shapes = cols[1].toggle("Tensor shapes", value=True, key="graph_shapes", help="Each edge labelled with its tensor's shape.")
     choices = [a for a in BESIDE.values if a != settings.arch and not (settings.detector and a == "tutorial")]
+    label = {INT8: f"{settings.config.label} in int8", **ARCH_LABELS}
     if st.session_state.get(BESIDE.key) not in choices:
         st.session_state[BESIDE.key] = ""
     beside = cols[2].selectbox(
-        "Beside", choices, key=BESIDE.key, format_func=lambda a: ARCH_LABELS.get(a, a) if a else "nothing",
-        help="Another model at the same size, its layers aligned with these by their place in the table.",
+        "Beside", choices, key=BESIDE.key, format_func=lambda a: label.get(a, a) if a else "nothing",
+        help="Another model at the same size, its layers aligned with these by their place in the table; or this model "
+        "quantized to int8, each layer painted by how far its output drifts from float's.",
     )  # fmt: skip
     ui.links.publish_page(BESIDE.link, beside or None)
     return metric, by_part, shapes, beside
@@ -150,6 +157,34 @@ def draw_beside(settings: ui.Settings, graph: ModelGraph, arch: str, metric: str
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
+def draw_int8_beside(settings: ui.Settings, graph: ModelGraph, metric: str, shapes: bool, how: str) -> None:
+    """This model in fp32 (painted by `metric`) beside itself in int8, each layer painted by its output's drift from
+    fp32's on the judged photos; ringed where the drift is made (over twice what the layer reads)."""
+    if metric == "drift":
+        drifted, drift_how = graph, how
+    else:
+        found = measured(settings, graph, "drift")
+        if found is None:
+            return
+        drifted, drift_how = found
+    rises = drifted.rises("drift")
+    left, right = st.columns(2, gap="small")
+    with left:
+        ui.show(graph_figure(graph, metric, shapes=shapes, title=f"{graph.title} in fp32: {PAINTS[metric]}"), key="graph_left")
+        if how and metric != "drift":
+            st.caption(how)
+    with right:
+        figure = graph_figure(drifted, "drift", shapes=shapes, marked=rises, title=f"{graph.title} in int8: drift from fp32")
+        ui.show(figure, key="graph_right")
+        st.caption(drift_how)
+    values = drifted.values("drift")
+    worst = sorted((n for n in drifted.nodes if values[n.name] is not None), key=lambda n: -values[n.name])[:6]
+    rows = [
+        {"layer": n.name, "block": n.block, "drift (1 − cosine)": values[n.name], "made here": n.name in rises} for n in worst
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
 def _selected(graph: ModelGraph, key: tuple) -> str | None:
     """The layer whose detail is open: a link's (layer=16), else this session's last click on this graph."""
     linked = ui.links.linked("layer")
@@ -178,8 +213,8 @@ def _clicked(event) -> str | None:
     return None
 
 
-def detail(settings: ui.Settings, node: GraphNode, by_part: bool) -> None:
-    """A node's numbers, its output on the photo and its block's forward."""
+def detail(settings: ui.Settings, node: GraphNode, by_part: bool, metric: str, shapes: bool) -> None:
+    """A node's numbers, its parts (on a toggle), its output on the photo and its block's forward."""
     st.subheader(node.label)
     shape = "×".join(map(str, node.shape))
     where = f"{node.block}, in the {node.part}" if node.part != INPUT else "the photo, letterboxed"
@@ -191,11 +226,12 @@ def detail(settings: ui.Settings, node: GraphNode, by_part: bool) -> None:
         return
     cols = st.columns(2)
     shown = [m for m in PAINTS if m in node.values]
-    for i, metric in enumerate(shown):
-        cols[i % 2].metric(SHORT[metric], metric_text(metric, node.values[metric]))
+    for i, number in enumerate(shown):
+        cols[i % 2].metric(SHORT[number], metric_text(number, node.values[number]))
     if by_part:
         st.caption("Layers " + ", ".join(node.layers) + ". Show every layer to open one.")
         return
+    draw_parts(settings, node, metric, shapes)
     if node.block != "Detect":
         with ui.guard(f"running the photo to layer {node.name}"):
             result = ui.features_for(settings, (node.name,))
@@ -211,6 +247,36 @@ def detail(settings: ui.Settings, node: GraphNode, by_part: bool) -> None:
     if code:
         st.caption(f"How {type(module).__name__} computes its output (the engine's own `forward`):")
         st.code(code, language="python")
+
+
+def draw_parts(settings: ui.Settings, node: GraphNode, metric: str, shapes: bool) -> None:
+    """On a toggle, the layer opened into its parts (its modules and the operations between them, traced), painted by
+    `metric` where parts have it (a measured number is the layer's own: they are painted by MACs)."""
+    if node.block in ONE_OPERATION:
+        return
+    if not st.toggle("Open it into its parts", key="graph_open_parts", help=PARTS_HELP):
+        return
+    try:
+        parts = ui.parts_for(settings.config, settings.size, settings.dtype, node.name)
+    except ValueError as err:  # a layer of one operation
+        st.caption(escape_markdown(str(err)))
+        return
+    paint = metric if metric in METRICS else "macs"
+    figure = graph_figure(parts, paint, shapes=shapes, title=f"{parts.title}, painted by {METRICS[paint]}")
+    ui.show(figure, key="graph_parts_chart")
+    modules = [n for n in parts.nodes if n.part != INPUT and n.values["params"] > 0]
+    st.caption(
+        f"{len(parts.nodes) - 1} parts, traced from one run of the layer: {len(modules)} with weights, the rest the "
+        "operations between them (split, cat, +, matmul, softmax). Their MACs and parameters add up to the layer's; "
+        "the ringed node is what the layer hands on."
+    )
+
+
+ONE_OPERATION = ("Concat", "Upsample")  # layers with nothing inside to open
+PARTS_HELP = (
+    "The layer's own modules (a C3k2's cv1, its bottlenecks, cv2; an attention's qkv, products, softmax and projection) "
+    "and the operations between them, each with its shape and cost."
+)
 
 
 def _forward_source(cls: type) -> str | None:

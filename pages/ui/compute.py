@@ -50,6 +50,7 @@ from yolo_explorer.model.changes import family_bill, without_change
 from yolo_explorer.model.config import PYRAMID
 from yolo_explorer.model.detector import DetectorOutput
 from yolo_explorer.model.graph import ModelGraph, model_graph
+from yolo_explorer.model.graph_parts import block_graph
 from yolo_explorer.model.versus import Difference, WidthMatch, closest_widths, differences
 from yolo_explorer.model.weights import load_weights
 
@@ -140,6 +141,18 @@ def graph_for(config: BackboneConfig, size: tuple[int, int], dtype: str, by_part
     runs no forward and no layout)."""
     graph = model_graph(stats_for(config, size, dtype), config.label, config.layers())
     graph = graph.by_part() if by_part else graph
+    graph.layout  # noqa: B018 (laid out here, once, for every session)
+    return graph
+
+
+@st.cache_resource(max_entries=64, show_spinner="Opening the layer into its parts…")
+def parts_for(config: BackboneConfig, size: tuple[int, int], dtype: str, name: str, depth: int = 1) -> ModelGraph:
+    """One layer's parts as a graph (`block_graph`, traced on a weightless copy), laid out once for every session.
+
+    Raises:
+        ValueError: a layer of one operation (Upsample, Concat).
+    """
+    graph = block_graph(config, name, size, depth=depth, dtype=dtype)
     graph.layout  # noqa: B018 (laid out here, once, for every session)
     return graph
 
@@ -448,6 +461,17 @@ def sensitivity_for(lab: Int8Lab, key: tuple, progress=None) -> list[Sensitivity
             while len(store) > 8:
                 store.pop(next(iter(store)))
         return store[key]
+
+
+def drift_for(lab: Int8Lab, key: tuple, variant: str) -> dict[str, float]:
+    """Each layer's int8 drift (`Int8Lab.layer_drift`) of `variant` ("int8": full, "weighted": the weighted nodes only)
+    of the lab under `key`: one quantization and two runs, shared by every session."""
+    return _drift((*key, variant), lab)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Quantizing and running int8 layer by layer…")
+def _drift(key: tuple, _lab: Int8Lab) -> dict[str, float]:
+    return _lab.layer_drift(_lab.quantize(weighted_only=key[-1] == "weighted"))
 
 
 def known_sensitivity(key: tuple) -> list[Sensitivity] | None:

@@ -124,7 +124,9 @@ IOU = Control("det_iou", "iou", PREDICT.iou, low=0.10, high=0.95, step=0.05, wha
 INPUT = Control("det_input", "input", INPUTS["predict"], INPUTS, what="predict or full")
 BRANCH = Control("det_branch", "branch", BRANCH_OPTIONS["one2many"], BRANCH_OPTIONS, what="one2many or one2one")
 PAINT = Control("graph_metric", "paint", METRICS["macs"], PAINTS, what=f"one of {', '.join(PAINTS)}")  # Model graph
-BESIDE = Control("graph_beside", "beside", "", _choice(["", *_ARCHS]), what="an architecture")  # Model graph: no model
+BESIDE = Control(
+    "graph_beside", "beside", "", _choice(["", "int8", *_ARCHS]), what="an architecture, or int8"
+)  # Model graph: nothing beside, this model in int8, or another model
 
 CONTROLS = (
     ARCH, PART, WIDTH, DEPTH, SEED, BATCH_NORM, SQUARE, SIDE, HEIGHT, WIDTH_PX, SAMPLE, CONF, IOU, INPUT, BRANCH, PAINT, BESIDE

@@ -20,6 +20,7 @@ from yolo_explorer.present.formatting import escape_markdown, human_ms
 from .compute import (
     Int8Sources,
     detections_for,
+    drift_for,
     explanation_for,
     int8_lab_for,
     known_sensitivity,
@@ -96,13 +97,20 @@ def _activation(settings: Settings, layers: tuple[str, ...]) -> tuple[dict, str]
     return values, how
 
 
+def default_lab(settings: Settings):
+    """The Latency page's int8 lab with its default choices (MinMax, per-channel weights; the sidebar's photo, the
+    server's photos, the samples where they fit the weights), and its key."""
+    served = server_calibration(settings.size)[0]
+    sources = Int8Sources(settings.photo, (), bool(served), settings.samples_fit)
+    with guard("calibrating int8"):
+        return int8_lab_for(settings, Recipe(), sources)
+
+
 def _int8(settings: Settings, layers: tuple[str, ...]) -> tuple[dict, str] | None:
     """The session's int8 sensitivity ranking of this model (the Latency page's), or the default recipe's, measured on
     a press."""
     served = server_calibration(settings.size)[0]
-    sources = Int8Sources(settings.photo, (), bool(served), settings.samples_fit)
-    with guard("calibrating int8"):
-        lab, key = int8_lab_for(settings, Recipe(), sources)
+    lab, key = default_lab(settings)
     last = st.session_state.get("int8_sensitivity_key")
     if last is not None and last[0] == key[0] and known_sensitivity(last) is not None:
         key = last  # what the Latency page measured for this model, with its recipe and photos
@@ -138,6 +146,29 @@ def _int8(settings: Settings, layers: tuple[str, ...]) -> tuple[dict, str] | Non
     return layer_errors(rows, lab.judged), how
 
 
+INT8_VARIANTS = {"int8": "full int8", "weighted": "weighted nodes only (Ultralytics' recipe)"}
+
+
+def _drift(settings: Settings, layers: tuple[str, ...]) -> tuple[dict, str]:
+    """Each layer's output in int8 against fp32's, on the judged photos (one quantization and two runs, shared)."""
+    variant = st.segmented_control(
+        "int8 of", list(INT8_VARIANTS), default="int8", required=True, format_func=INT8_VARIANTS.get,
+        key="graph_int8_variant",
+        help="Full int8 (every node ONNX Runtime can quantize), or only the nodes with weights (Conv, MatMul), as "
+        "Ultralytics' own ONNX int8 export does: the head's decoding stays float.",
+    )  # fmt: skip
+    lab, key = default_lab(settings)
+    with guard("running int8 layer by layer"):
+        drift = drift_for(lab, key, variant)
+    how = (
+        f"{INT8_VARIANTS[variant].capitalize()} of the Latency page's default calibration, on the judged photos: each "
+        "layer's output against fp32's as 1 − cosine (0: unchanged). Error is made where a layer's drift jumps over "
+        "what it reads (ringed), and carried elsewhere; the head takes the worst of the outputs a deployment ships "
+        f"({', '.join(lab.judged)})."
+    )
+    return drift, how
+
+
 def _why(settings: Settings, layers: tuple[str, ...]) -> tuple[dict, str] | None:
     """One kept box's HiResCAM at every layer: the share of it near the box's cell (the Detections page's number at
     the level that predicted the box)."""
@@ -164,4 +195,4 @@ def _why(settings: Settings, layers: tuple[str, ...]) -> tuple[dict, str] | None
     return dict(why.layer_shares), how
 
 
-PAINTERS = {"time": _time, "activation": _activation, "int8": _int8, "why": _why}  # one for each of `MEASURED`
+PAINTERS = {"time": _time, "activation": _activation, "int8": _int8, "drift": _drift, "why": _why}  # one for each of `MEASURED`

@@ -191,3 +191,70 @@ def test_why_this_box_share_at_every_layer_is_the_engines_and_grey_where_the_sco
     assert painted == pytest.approx({n: s for n, s in why.layer_shares.items() if s is not None}, abs=1e-5)
     assert {n for n, s in why.layer_shares.items() if s is None} | {"input"} == _grey(at)
     assert any(f"{why.share:.0%} at {why.level}" in c.value for c in at.caption)
+
+
+@pytest.mark.slow  # exports, calibrates and quantizes a detector
+def test_fp32_beside_int8_paints_each_layers_drift_and_rings_where_it_is_made():
+    """beside=int8: the model in fp32 beside itself in int8, each layer's output against fp32's as the engine's
+    `layer_drift` finds it on a lab built here as the Latency page builds its default one; the recipe's variant keeps
+    the head."""
+    import numpy as np
+
+    from yolo_explorer import build_model
+    from yolo_explorer.deployment.int8_sensitivity import Int8Lab
+    from yolo_explorer.deployment.int8_verdict import int8_photos
+    from yolo_explorer.deployment.onnx_models import deployable
+    from yolo_explorer.forward.preprocess import letterbox, load_image
+    from yolo_explorer.model.graph import model_graph
+    from yolo_explorer.samples import sample_bytes
+
+    at = _linked(arch="yolo11n", part="detector", size="128", beside="int8")
+    no_problems(at)
+    assert at.get_by_key("graph_beside").value == "int8"
+    config = config_for("yolo11n", detector=True)
+    model, fp32 = deployable(build_model(config, seed=0).eval(), size=128, calibrate_batchnorm=True)
+    astronaut = letterbox(load_image(sample_bytes("astronaut")), 128).tensor().numpy()
+    lab = Int8Lab.build(model, fp32=fp32, photos=int8_photos([("sample: astronaut", astronaut)], size=(128, 128), samples=True))
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 2 and "in int8: drift from fp32" in charts[1]["layout"]["title"]["text"]
+
+    def painted(spec) -> dict:
+        trace = next(t for t in spec["data"] if len(t.get("customdata") or []) > 1)
+        return dict(zip(trace["customdata"], trace["marker"]["color"], strict=True))
+
+    assert painted(charts[0]) == {layer.name: layer.macs for layer in model_stats(config, (128, 128), "fp32").layers}
+    for variant, drift in (("int8", lab.layer_drift(lab.quantize())), ("weighted", None)):
+        if variant == "weighted":
+            at.get_by_key("graph_int8_variant").set_value("weighted").run()
+            no_problems(at)
+            drift = lab.layer_drift(lab.quantize(weighted_only=True))
+        right = painted(json.loads(at.get("plotly_chart")[1].proto.spec))
+        assert right.keys() == drift.keys()
+        np.testing.assert_allclose([right[n] for n in drift], list(drift.values()), atol=1e-6)
+        graph = model_graph(model_stats(config, (128, 128), "fp32"), config.label).painted("drift", drift)
+        table = at.dataframe[0].value
+        assert list(table["layer"]) == sorted(drift, key=lambda n: -drift[n])[:6]
+        assert set(table.loc[table["made here"], "layer"]) == set(graph.rises("drift")) & set(table["layer"])
+
+
+def test_a_layer_opens_into_its_traced_parts_painted_by_the_same_number():
+    """C2PSA (YOLO11n's layer 10) opened: the engine's `block_graph` of it, its attention's products among the parts,
+    painted by parameters as the graph is; a Concat has nothing to open."""
+    from yolo_explorer.model.graph_parts import block_graph
+
+    at = _linked(arch="yolo11n", part="detector", size="320", paint="params", layer="10")
+    no_problems(at)
+    at.get_by_key("graph_open_parts").set_value(True).run()
+    no_problems(at)
+    parts = block_graph(config_for("yolo11n", detector=True), "10", (320, 320))
+    spec = json.loads(next(c for c in at.get("plotly_chart") if "layer 10 (C2PSA)" in c.proto.spec).proto.spec)
+    trace = next(t for t in spec["data"] if len(t.get("customdata") or []) > 1)
+    assert dict(zip(trace["customdata"], trace["marker"]["color"], strict=True)) == {
+        n.name: n.values["params"] for n in parts.nodes if n.part != "input"
+    }
+    assert any(n.block == "matmul" for n in parts.nodes) and "painted by parameters" in spec["layout"]["title"]["text"]
+    assert sum(n.values["params"] for n in parts.nodes) == _nodes(at)["10"]  # the parts add up to the layer
+    assert any("add up to the layer's" in c.value for c in at.caption)
+    at = _linked(arch="yolo11n", part="detector", size="320", layer="12")  # a Concat: no toggle
+    no_problems(at)
+    assert not [t for t in at.toggle if t.key == "graph_open_parts"]

@@ -114,6 +114,10 @@ def test_a_measured_number_painted_on_layers_and_on_parts_without_laying_out_aga
     assert summed.values["time"] == pytest.approx(sum(times[n] for n in summed.layers))  # times add up
     assert parts.painted("why", shares).node("neck").values["why"] == pytest.approx(1.6)  # the rest: the largest
     assert parts.painted("why", shares).node("head").values["why"] is None
+    drift = {name: 0.01 * (1 + int(name) % 3) for name in times} | {"23": 0.9}  # made at 23 (0.03 before), 1, 4, ...
+    rises = graph.painted("drift", drift).rises("drift")
+    assert "23" in rises and "2" not in rises  # 0.03 over 0.02 read: carried
+    assert rises == [n for n in drift if drift[n] > 2 * max((drift.get(e.source) or 0) for e in graph.edges if e.target == n)]
     with pytest.raises(ValueError, match="is measured"):
         graph.values("time")
     with pytest.raises(ValueError, match="paint a measured number"):

@@ -49,6 +49,7 @@ MEASURED: dict[str, str] = {  # what a forward on the photo (or a timing, or int
     "time": "measured time",
     "activation": "activation strength",
     "int8": "int8 error",
+    "drift": "int8 drift",
     "why": "Why-this-box share",
 }
 PAINTS: dict[str, str] = METRICS | MEASURED  # everything a node can be painted by
@@ -150,6 +151,23 @@ class ModelGraph:
     @functools.cached_property
     def layout(self) -> GraphLayout:
         return _sugiyama(self)
+
+    def rises(self, metric: str, factor: float = 2.0, floor: float = 1e-3) -> list[str]:
+        """The nodes whose value of `metric` is over `factor` times the largest of what they read (and over `floor`):
+        where a number such as int8's drift is made rather than carried from the layers before."""
+        values = self.values(metric)
+        sources: dict[str, list[str]] = {}
+        for edge in self.edges:
+            sources.setdefault(edge.target, []).append(edge.source)
+        found = []
+        for node in self.nodes:
+            value = values[node.name]
+            if value is None or value <= floor:
+                continue
+            before = [values[s] for s in sources.get(node.name, []) if values[s] is not None]
+            if value > factor * max(before, default=0.0):
+                found.append(node.name)
+        return found
 
     def by_part(self) -> ModelGraph:
         """The same model with each part (backbone, neck, head) one node: the parts' layers summed (`SUMMED`), the rest

@@ -31,7 +31,7 @@ def metric_text(metric: str, value: float | None) -> str:
         return human_ms(value)
     if metric == "why":
         return f"{value:.0%}"
-    if metric == "int8":
+    if metric in ("int8", "drift"):
         return f"{value:.2g}"
     if metric == "activation":
         return f"{value:.3g}"
