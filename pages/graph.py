@@ -22,6 +22,8 @@ from yolo_explorer.present.graph_figures import graph_figure, metric_text
 SELECTED = "graph_selected"  # the layer whose detail is open, by model: {graph key: node name}
 SOURCE_LINES = 30  # the most lines of a block's forward shown
 INT8 = "int8"  # Beside: this model quantized
+BESIDE_SELECTED = "graph_beside_selected"  # the place selected in two graphs side by side: {their key: node name}
+BESIDE_SEEN = "graph_beside_seen"  # each side-by-side chart's last click, by chart key
 SHORT = {"macs": "MACs", "params": "Parameters", "activation_bytes": "Activation memory", "receptive_field": "Receptive field",
          "stride": "Stride", "time": "Measured time", "activation": "Activation strength", "int8": "int8 error",
          "drift": "int8 drift", "why": "Why-this-box share"}  # fmt: skip
@@ -82,7 +84,7 @@ def main() -> None:
         if selected is None:
             st.info("Click a layer of the graph to see its detail here.", icon=":material/touch_app:")
         else:
-            detail(settings, graph.node(selected), by_part, metric, shapes)
+            detail(settings, graph.node(selected), by_part, metric)
         export(settings, graph, metric, selected, shapes)
 
 
@@ -127,18 +129,26 @@ def draw_beside(settings: ui.Settings, graph: ModelGraph, arch: str, metric: str
     )  # fmt: skip
     values = [v for g in (graph, other) for n, v in g.values(metric).items() if g.node(n).part != INPUT]
     scale = (min(values), max(values))
+    sync = (settings.config, config, settings.size, by_part)
+    names = {n.name for g in (graph, other) for n in g.nodes}
+    selected = _synced(sync, names)
     left, right = st.columns(2, gap="small")
     with left:
         diff = {p.left.name: p.difference(metric) for p in pairs if p.left is not None} if difference else None
         title = f"{graph.title} less {other.title}: {METRICS[metric]}" if difference else None
         figure = graph_figure(
             graph, metric, shapes=shapes, scale=scale, marked=[p.left.name for p in differ if p.left], difference=diff,
-            title=title,
+            title=title, selected=selected,
         )  # fmt: skip
-        ui.show(figure, key="graph_left")
+        _synced_chart(figure, "graph_left", sync, names)
     with right:
-        figure = graph_figure(other, metric, shapes=shapes, scale=scale, marked=[p.right.name for p in differ if p.right])
-        ui.show(figure, key="graph_right")
+        figure = graph_figure(
+            other, metric, shapes=shapes, scale=scale, marked=[p.right.name for p in differ if p.right], selected=selected
+        )  # fmt: skip
+        _synced_chart(figure, "graph_right", sync, names)
+    if selected is not None:
+        pair = next(p for p in pairs if (p.left or p.right).name == selected)
+        _place_table(pair, graph.title, other.title)
     same = len(pairs) - len(differ)
     st.caption(
         f"{same} of {len(pairs)} places hold the same layer in both (block, output shape, parameters, definition); the "
@@ -168,20 +178,74 @@ def draw_int8_beside(settings: ui.Settings, graph: ModelGraph, metric: str, shap
             return
         drifted, drift_how = found
     rises = drifted.rises("drift")
+    sync = (settings.config, INT8, settings.size)
+    names = {n.name for n in graph.nodes}
+    selected = _synced(sync, names)
     left, right = st.columns(2, gap="small")
     with left:
-        ui.show(graph_figure(graph, metric, shapes=shapes, title=f"{graph.title} in fp32: {PAINTS[metric]}"), key="graph_left")
+        title = f"{graph.title} in fp32: {PAINTS[metric]}"
+        _synced_chart(graph_figure(graph, metric, shapes=shapes, title=title, selected=selected), "graph_left", sync, names)
         if how and metric != "drift":
             st.caption(how)
     with right:
-        figure = graph_figure(drifted, "drift", shapes=shapes, marked=rises, title=f"{graph.title} in int8: drift from fp32")
-        ui.show(figure, key="graph_right")
+        title = f"{graph.title} in int8: drift from fp32"
+        figure = graph_figure(drifted, "drift", shapes=shapes, marked=rises, title=title, selected=selected)
+        _synced_chart(figure, "graph_right", sync, names)
         st.caption(drift_how)
+    if selected is not None and selected != INPUT:
+        node = drifted.node(selected)
+        reads = [e.source for e in drifted.edges if e.target == selected]
+        before = ", ".join(f"{s} {metric_text('drift', drifted.node(s).values.get('drift'))}" for s in reads)
+        st.markdown(
+            f"**{escape_markdown(node.label)}**: {PAINTS[metric]} {metric_text(metric, graph.node(selected).values[metric])} "
+            f"in fp32; int8 drift **{metric_text('drift', node.values['drift'])}**, reading {escape_markdown(before)}."
+        )
     values = drifted.values("drift")
     worst = sorted((n for n in drifted.nodes if values[n.name] is not None), key=lambda n: -values[n.name])[:6]
     rows = [
         {"layer": n.name, "block": n.block, "drift (1 − cosine)": values[n.name], "made here": n.name in rises} for n in worst
     ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _synced(key: tuple, names: set[str]) -> str | None:
+    """The place selected in both graphs side by side (a click on either)."""
+    chosen = st.session_state.setdefault(BESIDE_SELECTED, {}).get(key)
+    return chosen if chosen in names else None
+
+
+def _synced_chart(figure, chart: str, key: tuple, names: set[str]) -> None:
+    """One of two graphs side by side: a new click on it selects that place in both. Each chart keeps its last point
+    selected, so only a click that changed since this chart's last one counts (else the two would take turns)."""
+    event = st.plotly_chart(
+        figure, width="stretch", key=chart, on_select="rerun", selection_mode="points",
+        config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}},
+    )  # fmt: skip
+    clicked = _clicked(event)
+    seen = st.session_state.setdefault(BESIDE_SEEN, {})
+    if clicked != seen.get(chart):
+        seen[chart] = clicked
+        if clicked in names and clicked != st.session_state[BESIDE_SELECTED].get(key):
+            st.session_state[BESIDE_SELECTED][key] = clicked
+            st.rerun()
+
+
+def _place_table(pair, left: str, right: str) -> None:
+    """One place of two graphs side by side: every number of each model's layer there, and their difference."""
+    rows = [
+        {
+            "": METRICS[m],
+            left: metric_text(m, pair.left.values[m]) if pair.left else "",
+            right: metric_text(m, pair.right.values[m]) if pair.right else "",
+            "difference": pair.difference(m),
+        }
+        for m in METRICS
+    ]
+    name = (pair.left or pair.right).name
+    blocks = " / ".join(p.block for p in (pair.left, pair.right) if p is not None)
+    st.markdown(
+        f"**Place {escape_markdown(name)}** ({escape_markdown(blocks)}): " + ("the same layer" if pair.same else "differs")
+    )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
@@ -213,7 +277,7 @@ def _clicked(event) -> str | None:
     return None
 
 
-def detail(settings: ui.Settings, node: GraphNode, by_part: bool, metric: str, shapes: bool) -> None:
+def detail(settings: ui.Settings, node: GraphNode, by_part: bool, metric: str) -> None:
     """A node's numbers, its parts (on a toggle), its output on the photo and its block's forward."""
     st.subheader(node.label)
     shape = "×".join(map(str, node.shape))
@@ -231,7 +295,7 @@ def detail(settings: ui.Settings, node: GraphNode, by_part: bool, metric: str, s
     if by_part:
         st.caption("Layers " + ", ".join(node.layers) + ". Show every layer to open one.")
         return
-    draw_parts(settings, node, metric, shapes)
+    draw_parts(settings, node, metric)
     if node.block != "Detect":
         with ui.guard(f"running the photo to layer {node.name}"):
             result = ui.features_for(settings, (node.name,))
@@ -249,7 +313,7 @@ def detail(settings: ui.Settings, node: GraphNode, by_part: bool, metric: str, s
         st.code(code, language="python")
 
 
-def draw_parts(settings: ui.Settings, node: GraphNode, metric: str, shapes: bool) -> None:
+def draw_parts(settings: ui.Settings, node: GraphNode, metric: str) -> None:
     """On a toggle, the layer opened into its parts (its modules and the operations between them, traced), painted by
     `metric` where parts have it (a measured number is the layer's own: they are painted by MACs)."""
     if node.block in ONE_OPERATION:
@@ -262,13 +326,13 @@ def draw_parts(settings: ui.Settings, node: GraphNode, metric: str, shapes: bool
         st.caption(escape_markdown(str(err)))
         return
     paint = metric if metric in METRICS else "macs"
-    figure = graph_figure(parts, paint, shapes=shapes, title=f"{parts.title}, painted by {METRICS[paint]}")
+    figure = graph_figure(parts, paint, shapes=False, title=f"{parts.title}, painted by {METRICS[paint]}")
     ui.show(figure, key="graph_parts_chart")
     modules = [n for n in parts.nodes if n.part != INPUT and n.values["params"] > 0]
     st.caption(
         f"{len(parts.nodes) - 1} parts, traced from one run of the layer: {len(modules)} with weights, the rest the "
         "operations between them (split, cat, +, matmul, softmax). Their MACs and parameters add up to the layer's; "
-        "the ringed node is what the layer hands on."
+        "the ringed node is what the layer hands on; hover a part for its shape."
     )
 
 

@@ -159,7 +159,7 @@ def test_int8_error_is_each_layers_worst_unit_of_the_latency_pages_sensitivity()
     astronaut = letterbox(load_image(sample_bytes("astronaut")), 128).tensor().numpy()  # the sidebar's photo
     lab = Int8Lab.build(model, fp32=fp32, photos=int8_photos([("sample: astronaut", astronaut)], size=(128, 128), samples=True))
     expected = layer_errors(lab.sensitivity())
-    painted = _nodes(at)
+    painted = {name: 10**colour for name, colour in _nodes(at).items()}  # int8's errors: on a logarithmic scale
     assert painted.keys() == expected.keys()
     np.testing.assert_allclose([painted[n] for n in expected], list(expected.values()), atol=1e-6)
     assert any("1 − the worst cosine" in c.value for c in at.caption)
@@ -228,9 +228,9 @@ def test_fp32_beside_int8_paints_each_layers_drift_and_rings_where_it_is_made():
             at.get_by_key("graph_int8_variant").set_value("weighted").run()
             no_problems(at)
             drift = lab.layer_drift(lab.quantize(weighted_only=True))
-        right = painted(json.loads(at.get("plotly_chart")[1].proto.spec))
+        right = painted(json.loads(at.get("plotly_chart")[1].proto.spec))  # drift: on a logarithmic scale
         assert right.keys() == drift.keys()
-        np.testing.assert_allclose([right[n] for n in drift], list(drift.values()), atol=1e-6)
+        np.testing.assert_allclose([10 ** right[n] for n in drift], [max(v, 1e-6) for v in drift.values()], rtol=1e-6)
         graph = model_graph(model_stats(config, (128, 128), "fp32"), config.label).painted("drift", drift)
         table = at.dataframe[0].value
         assert list(table["layer"]) == sorted(drift, key=lambda n: -drift[n])[:6]

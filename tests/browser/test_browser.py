@@ -434,6 +434,9 @@ def test_the_model_graph_opens_a_clicked_layer_and_its_export_opens_offline(serv
     expect(page.get_by_text("the head reads it as", exact=False)).to_be_visible()
     expect(page.locator('[data-testid="stCode"]', has_text="def forward")).to_be_visible()
     assert "layer=16" in page.url and "paint=params" in page.url
+    page.get_by_text("Open it into its parts").click()  # the layer's traced parts, a graph of their own
+    expect(page.locator(".js-plotly-plot", has_text="layer 16 (C3k2)")).to_be_visible(timeout=60_000)
+    settle(page)
     with page.expect_download() as info:
         page.get_by_role("button", name="Download this view (HTML, opens offline)").click()
     html = tmp_path / "graph.html"
@@ -451,6 +454,23 @@ def test_the_model_graph_opens_a_clicked_layer_and_its_export_opens_offline(serv
     expect(page.get_by_text("Click a layer of the graph", exact=False)).to_be_visible(timeout=60_000)
     settle(page)
     expect(page.locator("h1")).to_have_text("Model graph")
+    assert not problems(page)
+
+
+def test_two_models_side_by_side_select_one_place_in_both(server, page):
+    """YOLO11n beside YOLO26n: a click on either graph selects that place in both (ringed, its numbers side by side),
+    and a later click on the other graph wins (the first chart's kept selection does not take it back)."""
+    page.goto(f"{server}/graph?arch=yolo11n&part=detector&size=320&beside=yolo26n")
+    settle(page)
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    expect(charts).to_have_count(2)
+    charts.nth(0).locator(".scatterlayer .trace").nth(2).locator("path.point").nth(16).click(force=True)
+    expect(page.get_by_text("Place 16 (C3k2 / C3k2): differs")).to_be_visible(timeout=60_000)
+    settle(page)
+    charts.nth(1).locator(".scatterlayer .trace").nth(2).locator("path.point").nth(10).click(force=True)
+    expect(page.get_by_text("Place 10 (C2PSA / C2PSA): the same layer")).to_be_visible(timeout=60_000)
+    settle(page)
+    expect(page.get_by_text("Place 10 (C2PSA / C2PSA)")).to_be_visible()  # and it stays
     assert not problems(page)
 
 

@@ -6,6 +6,7 @@ crosses."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,10 @@ def test_a_measured_number_painted_on_layers_and_on_parts_without_laying_out_aga
     assert parts.painted("why", shares).node("head").values["why"] is None
     drift = {name: 0.01 * (1 + int(name) % 3) for name in times} | {"23": 0.9}  # made at 23 (0.03 before), 1, 4, ...
     rises = graph.painted("drift", drift).rises("drift")
+    fig = graph_figure(graph.painted("drift", drift), "drift")  # decades apart: coloured by their logarithm
+    nodes = next(t for t in fig.data if t.customdata is not None and "23" in t.customdata)
+    assert list(nodes.marker.color) == pytest.approx([math.log10(drift[n]) for n in nodes.customdata])
+    assert nodes.marker.colorbar.title.text == "int8 drift (log)" and list(nodes.marker.colorbar.ticktext) == ["0.01", "0.1"]
     assert "23" in rises and "2" not in rises  # 0.03 over 0.02 read: carried
     assert rises == [n for n in drift if drift[n] > 2 * max((drift.get(e.source) or 0) for e in graph.edges if e.target == n)]
     with pytest.raises(ValueError, match="is measured"):

@@ -7,6 +7,7 @@ hover), edges as the layout routes them with their tensor shapes, the levels the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 
 import plotly.graph_objects as go
@@ -19,6 +20,8 @@ __all__ = ["ROW_PX", "graph_figure", "metric_text"]
 
 ROW_PX = 46  # height of one layer of the layout
 FEATURE_COLOR = "#f58518"  # the ring of a level the head reads (P3, P4, P5)
+LOGARITHMIC = ("int8", "drift")  # numbers that span decades (an error of 1e-4 beside one of 1): a logarithmic scale
+LOG_FLOOR = 1e-6  # the least value such a scale shows
 GREY = "#9aa5b1"  # a node with no value: the input, or a layer a measurement says nothing of
 DIFFERENT_COLOR = "#d62728"  # the ring of a layer another model has otherwise (its block, its shape) or not at all
 
@@ -111,13 +114,21 @@ def graph_figure(
     hover = dict(zip(names, _hover(graph), strict=True))
     ticks = [low + (high - low) * i / 4 for i in range(5)]
     diverging = difference is not None
+    shown = ticks
+    if metric in LOGARITHMIC and not diverging and numbers:  # decades apart: coloured by their logarithm
+        numbers = [math.log10(max(v, LOG_FLOOR)) for v in numbers]
+        low, high = math.log10(max(low, LOG_FLOOR)), math.log10(max(high, LOG_FLOOR))
+        ticks = [float(t) for t in range(math.ceil(low), math.floor(high) + 1)] or [low, high]
+        shown = [10**t for t in ticks]
     colorbar = dict(
-        title=dict(text=("difference in " if diverging else "") + PAINTS[metric], side="right"),
+        title=dict(
+            text=("difference in " if diverging else "") + PAINTS[metric] + (" (log)" if shown is not ticks else ""), side="right"
+        ),
         thickness=12,
         len=0.5,
         y=0.75,
         tickvals=ticks,
-        ticktext=[("+" if diverging and t > 0 else "") + metric_text(metric, t) for t in ticks],
+        ticktext=[("+" if diverging and t > 0 else "") + metric_text(metric, t) for t in shown],
     )
     outline = dict(
         width=[3 if n.feature else 1 for n in painted], color=[FEATURE_COLOR if n.feature else "#ffffff" for n in painted]
