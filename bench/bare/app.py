@@ -1,8 +1,9 @@
 """The floor for `bench/capacity.py`: a bare Streamlit app of yolo-explorer's shape, and nothing else.
 
-The same sidebar widgets, top navigation with six pages, and one page (Feature maps) with five 80x80
-Plotly heatmaps, the last one in a fragment under an opacity slider. No model, no caching, no figure
-work beyond building five small heatmaps: what one visitor costs Streamlit itself.
+The same sidebar widgets, top navigation with seven pages, one page (Feature maps) with five 80x80
+Plotly heatmaps, the last one in a fragment under an opacity slider, and one (Model graph) with the Model
+graph page's controls over a Plotly graph of 25 nodes (4 with "Parts only"), clickable. No model, no
+caching, no figure work beyond these small figures: what one visitor costs Streamlit itself.
 
     streamlit run bench/bare/app.py
 """
@@ -66,6 +67,32 @@ def feature_maps() -> None:
     view()
 
 
+PAINT = ["MACs", "parameters", "activation memory", "receptive field", "stride", "measured time"]
+
+
+def model_graph() -> None:
+    """The cheapest page of the Model graph page's shape: its controls and one clickable scatter of nodes and edges."""
+    st.title("Model graph")
+    chosen = st.segmented_control("Paint by", PAINT, default="MACs", required=True, key="paint")
+    cols = st.columns([2, 2, 3], vertical_alignment="bottom")
+    parts = cols[0].toggle("Parts only", key="parts")
+    shapes = cols[1].toggle("Tensor shapes", value=True, key="shapes")
+    cols[2].selectbox("Beside", ["", "yolo11n", "yolo26n"], key="beside", format_func=lambda a: a or "nothing")
+    n = 4 if parts else 25
+    rng = np.random.default_rng(PAINT.index(chosen))
+    x, y, value = rng.random(n), np.arange(n, dtype=float), rng.random(n)
+    edges = go.Scatter(x=np.repeat(x, 2)[1:-1], y=np.repeat(y, 2)[1:-1], mode="lines", hoverinfo="skip")
+    nodes = go.Scatter(x=x, y=y, mode="markers+text", text=[f"{i} {chosen}" for i in range(n)], marker=dict(size=24, color=value))
+    fig = go.Figure([edges, nodes])
+    if shapes:
+        fig.update_traces(textposition="middle right", selector=dict(mode="markers+text"))
+    fig.update_layout(height=700, showlegend=False, margin=dict(l=0, r=0, t=20, b=0))
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(fig, key=f"graph_{parts}", on_select="rerun", selection_mode="points")
+    right.info("Click a layer of the graph to see its detail here.")
+
+
 def latency() -> None:
     st.title("Latency")
     with st.form("latency_form"):
@@ -76,6 +103,7 @@ def latency() -> None:
 sidebar()
 pages = [
     st.Page(lambda: text_page("Overview"), title="Overview", url_path="overview", default=True),
+    st.Page(model_graph, title="Model graph", url_path="graph"),
     st.Page(lambda: text_page("Model summary"), title="Model summary", url_path="model_summary"),
     st.Page(feature_maps, title="Feature maps", url_path="feature_maps"),
     st.Page(latency, title="Latency", url_path="latency"),
