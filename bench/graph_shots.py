@@ -2,7 +2,7 @@
 
 - graph_yolo26n.png: YOLO26n's whole detector painted by MACs, layer 16 (P3) clicked open beside the graph;
 - graph_yolo11n_yolo26n.png: YOLO11n beside YOLO26n, painted by the difference in MACs, the layers that differ ringed;
-- graph_yolo11n_parts.png: YOLO11n's C2PSA (layer 10) clicked and opened into its traced parts;
+- graph_yolo11n_parts.png: YOLO11n's C2PSA (layer 10) clicked and opened into its traced parts, in its place;
 - graph_yolo11n_int8.png: YOLO11n in fp32 beside itself in int8, each layer painted by its output's drift;
 - graph_yolo11n_activation.png: YOLO11n painted by each layer's activation strength on the sample photo.
 
@@ -85,9 +85,10 @@ def main() -> None:
             page.set_viewport_size({"width": 1500, "height": 1400})
             page.goto(f"{server.url}/graph?arch=yolo11n&part=detector&layer=10")
             drawn(page, 2)
-            page.get_by_text("Open it into its parts").click()
-            drawn(page, 3)
-            shoot(page, out / "graph_yolo11n_parts.png", names, 1700)
+            page.get_by_role("button", name="Open it into its parts").click()
+            page.get_by_text("Opened into their parts", exact=False).wait_for()
+            drawn(page, 1)
+            shoot(page, out / "graph_yolo11n_parts.png", names, 2000)
             page.goto(f"{server.url}/graph?arch=yolo11n&part=detector&size=320&beside=int8")
             drawn(page, 2)
             shoot(page, out / "graph_yolo11n_int8.png", names, 2050)

@@ -23,6 +23,7 @@ SELECTED = "graph_selected"  # the layer whose detail is open, by model: {graph 
 SOURCE_LINES = 30  # the most lines of a block's forward shown
 INT8 = "int8"  # Beside: this model quantized
 BESIDE_SELECTED = "graph_beside_selected"  # the place selected in two graphs side by side: {their key: node name}
+OPENED = "graph_opened"  # the layers opened into their parts, by graph: {graph key: [layer names]}
 BESIDE_SEEN = "graph_beside_seen"  # each side-by-side chart's last click, by chart key
 SHORT = {"macs": "MACs", "params": "Parameters", "activation_bytes": "Activation memory", "receptive_field": "Receptive field",
          "stride": "Stride", "time": "Measured time", "activation": "Activation strength", "int8": "int8 error",
@@ -46,6 +47,9 @@ def main() -> None:
             icon=":material/info:",
         )  # fmt: skip
         metric = "macs"
+    key = (settings.config, settings.size, by_part)
+    if not (beside or by_part):
+        graph = _with_opened(settings, graph, key)
     how = ""
     if metric in MEASURED:
         found = measured(settings, graph, metric)
@@ -59,7 +63,6 @@ def main() -> None:
     if beside:
         draw_beside(settings, graph, beside, metric, by_part, shapes)
         return
-    key = (settings.config, settings.size, by_part)
     selected = _selected(graph, key)
     marked = graph.rises("drift") if metric == "drift" else ()
     figure = graph_figure(graph, metric, selected=selected, shapes=shapes, marked=marked)
@@ -84,7 +87,7 @@ def main() -> None:
         if selected is None:
             st.info("Click a layer of the graph to see its detail here.", icon=":material/touch_app:")
         else:
-            detail(settings, graph.node(selected), by_part, metric)
+            detail(settings, graph.node(selected), by_part, key)
         export(settings, graph, metric, selected, shapes)
 
 
@@ -277,8 +280,9 @@ def _clicked(event) -> str | None:
     return None
 
 
-def detail(settings: ui.Settings, node: GraphNode, by_part: bool, metric: str) -> None:
-    """A node's numbers, its parts (on a toggle), its output on the photo and its block's forward."""
+def detail(settings: ui.Settings, node: GraphNode, by_part: bool, key: tuple) -> None:
+    """A node's numbers, a button that opens its layer into its parts in the graph (or closes it), its output on the
+    photo and its module's forward."""
     st.subheader(node.label)
     shape = "×".join(map(str, node.shape))
     where = f"{node.block}, in the {node.part}" if node.part != INPUT else "the photo, letterboxed"
@@ -295,51 +299,64 @@ def detail(settings: ui.Settings, node: GraphNode, by_part: bool, metric: str) -
     if by_part:
         st.caption("Layers " + ", ".join(node.layers) + ". Show every layer to open one.")
         return
-    draw_parts(settings, node, metric)
+    layer, inside, _ = node.name.partition("/")  # a part of an opened layer: "16/m.0"
+    opened = st.session_state.setdefault(OPENED, {}).setdefault(key, [])
+    close = inside and st.button(f"Close layer {layer}", icon=":material/unfold_less:", key="graph_close", help=CLOSE_HELP)
+    can_open = not inside and node.block not in ONE_OPERATION
+    if can_open and st.button("Open it into its parts", icon=":material/unfold_more:", key="graph_open", help=PARTS_HELP):
+        opened.append(layer)
+        st.session_state[SELECTED][key] = None
+        st.rerun()
+    if close:
+        opened.remove(layer)
+        st.session_state[SELECTED][key] = layer
+        st.rerun()
+    if not node.layers:
+        st.caption(
+            f"An operation of layer {escape_markdown(layer)}'s forward, between its modules: it has no weights and "
+            "counts no MACs of its own unless it multiplies two activations (attention's products)."
+        )
+        return
+    path = node.layers[0]
     if node.block != "Detect":
-        with ui.guard(f"running the photo to layer {node.name}"):
-            result = ui.features_for(settings, (node.name,))
+        with ui.guard(f"running the photo to {path}"):
+            result = ui.features_for(settings, (path,))
             image = ui.image_for(settings.photo)
-        fmap = result.maps.get(node.name)
+        fmap = result.maps.get(path)
         if fmap is not None and not isinstance(fmap, tuple) and fmap.dim() == 3:
             title = f"{node.label}: mean over its {fmap.shape[0]} channels, on the photo"
-            chart = ui.views.overlay_chart(settings.forward_key, node.name, "mean", 0, -1, 0.6, title, fmap, image, result.box)
+            chart = ui.views.overlay_chart(settings.forward_key, path, "mean", 0, -1, 0.6, title, fmap, image, result.box)
             ui.show(chart, key="graph_overlay")
     with ui.guard("reading the block's source"):
-        module = ui.model_for(settings).get_submodule(node.name)
+        module = ui.model_for(settings).get_submodule(path)
     code = _forward_source(type(module))
     if code:
         st.caption(f"How {type(module).__name__} computes its output (the engine's own `forward`):")
         st.code(code, language="python")
 
 
-def draw_parts(settings: ui.Settings, node: GraphNode, metric: str) -> None:
-    """On a toggle, the layer opened into its parts (its modules and the operations between them, traced), painted by
-    `metric` where parts have it (a measured number is the layer's own: they are painted by MACs)."""
-    if node.block in ONE_OPERATION:
-        return
-    if not st.toggle("Open it into its parts", key="graph_open_parts", help=PARTS_HELP):
-        return
-    try:
-        parts = ui.parts_for(settings.config, settings.size, settings.dtype, node.name)
-    except ValueError as err:  # a layer of one operation
-        st.caption(escape_markdown(str(err)))
-        return
-    paint = metric if metric in METRICS else "macs"
-    figure = graph_figure(parts, paint, shapes=False, title=f"{parts.title}, painted by {METRICS[paint]}")
-    ui.show(figure, key="graph_parts_chart")
-    modules = [n for n in parts.nodes if n.part != INPUT and n.values["params"] > 0]
-    st.caption(
-        f"{len(parts.nodes) - 1} parts, traced from one run of the layer: {len(modules)} with weights, the rest the "
-        "operations between them (split, cat, +, matmul, softmax). Their MACs and parameters add up to the layer's; "
-        "the ringed node is what the layer hands on; hover a part for its shape."
-    )
+def _with_opened(settings: ui.Settings, graph: ModelGraph, key: tuple) -> ModelGraph:
+    """The graph with the layers this session opened replaced by their parts (each traced once for every session)."""
+    opened = st.session_state.setdefault(OPENED, {}).setdefault(key, [])
+    for name in list(opened):
+        try:
+            graph = graph.expanded(name, ui.parts_for(settings.config, settings.size, settings.dtype, name))
+        except (KeyError, ValueError):  # not a layer of this graph, or one of one operation
+            opened.remove(name)
+    if opened:
+        st.caption(
+            f":material/unfold_more: Opened into their parts: layer{'s' if len(opened) > 1 else ''} "
+            f"{', '.join(opened)} (their modules and the operations between them, traced; their MACs and parameters "
+            "add up to the layer's). Click a part for its detail, and close it there."
+        )
+    return graph
 
 
 ONE_OPERATION = ("Concat", "Upsample")  # layers with nothing inside to open
+CLOSE_HELP = "Its parts back into one node."
 PARTS_HELP = (
-    "The layer's own modules (a C3k2's cv1, its bottlenecks, cv2; an attention's qkv, products, softmax and projection) "
-    "and the operations between them, each with its shape and cost."
+    "Its own modules (a C3k2's cv1, its bottlenecks, cv2; an attention's qkv, products, softmax and projection) and the "
+    "operations between them, each with its shape and cost, in the graph in its place."
 )
 
 

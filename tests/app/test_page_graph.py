@@ -237,24 +237,32 @@ def test_fp32_beside_int8_paints_each_layers_drift_and_rings_where_it_is_made():
         assert set(table.loc[table["made here"], "layer"]) == set(graph.rises("drift")) & set(table["layer"])
 
 
-def test_a_layer_opens_into_its_traced_parts_painted_by_the_same_number():
-    """C2PSA (YOLO11n's layer 10) opened: the engine's `block_graph` of it, its attention's products among the parts,
-    painted by parameters as the graph is; a Concat has nothing to open."""
+def test_a_layer_opens_into_its_traced_parts_in_the_graph_and_closes_again():
+    """C2PSA (YOLO11n's layer 10) opened: in the graph, its place taken by the engine's `block_graph` of it (its
+    attention's products among the parts) painted by parameters as the rest, wired to layer 9 and to what reads 10; a
+    part's detail (its module's output and forward) closes it again; a Concat has nothing to open."""
     from yolo_explorer.model.graph_parts import block_graph
 
     at = _linked(arch="yolo11n", part="detector", size="320", paint="params", layer="10")
     no_problems(at)
-    at.get_by_key("graph_open_parts").set_value(True).run()
+    before = _nodes(at)
+    next(b for b in at.button if b.key == "graph_open").click().run()
     no_problems(at)
     parts = block_graph(config_for("yolo11n", detector=True), "10", (320, 320))
-    spec = json.loads(next(c for c in at.get("plotly_chart") if "layer 10 (C2PSA)" in c.proto.spec).proto.spec)
-    trace = next(t for t in spec["data"] if len(t.get("customdata") or []) > 1)
-    assert dict(zip(trace["customdata"], trace["marker"]["color"], strict=True)) == {
-        n.name: n.values["params"] for n in parts.nodes if n.part != "input"
-    }
-    assert any(n.block == "matmul" for n in parts.nodes) and "painted by parameters" in spec["layout"]["title"]["text"]
-    assert sum(n.values["params"] for n in parts.nodes) == _nodes(at)["10"]  # the parts add up to the layer
-    assert any("add up to the layer's" in c.value for c in at.caption)
-    at = _linked(arch="yolo11n", part="detector", size="320", layer="12")  # a Concat: no toggle
+    inside = {f"10/{n.name}": n.values["params"] for n in parts.nodes if n.part != "input"}
+    assert any(n.block == "matmul" for n in parts.nodes) and sum(inside.values()) == before["10"]
+    assert _nodes(at) == {**{k: v for k, v in before.items() if k != "10"}, **inside}
+    assert any("Opened into their parts: layer 10" in c.value for c in at.caption)
+    selected = at.session_state["graph_selected"]
+    selected[next(iter(selected))] = "10/cv1"
+    at.session_state["graph_selected"] = selected
+    at.run()
     no_problems(at)
-    assert not [t for t in at.toggle if t.key == "graph_open_parts"]
+    assert at.subheader[0].value == "10: cv1 ConvBNSiLU"
+    assert any("def forward" in c.value for c in at.code) and len(at.get("plotly_chart")) == 2  # its output on the photo
+    next(b for b in at.button if b.key == "graph_close").click().run()
+    no_problems(at)
+    assert _nodes(at) == before and at.subheader[0].value == "10 C2PSA"
+    at = _linked(arch="yolo11n", part="detector", size="320", layer="12")  # a Concat: nothing to open
+    no_problems(at)
+    assert not [b for b in at.button if b.key == "graph_open"]

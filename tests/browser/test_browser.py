@@ -419,8 +419,9 @@ def test_yolo26s_lenses_two_heads_reliability_and_what_changed_on_the_users_phot
 
 
 def test_the_model_graph_opens_a_clicked_layer_and_its_export_opens_offline(server, page, browser, tmp_path):
-    """A YOLO11n detector's graph: a click on layer 16's node opens its detail beside the graph, the link names it, and
-    the view downloaded as HTML draws the same graph from the file alone (no server, no network)."""
+    """A YOLO11n detector's graph: a click on layer 16's node opens its detail beside the graph, the link names it, its
+    button opens the layer into its five parts in place, and the view downloaded as HTML draws the same graph from the
+    file alone (no server, no network)."""
     page.goto(f"{server}/graph?arch=yolo11n&part=detector&size=320&paint=params")
     settle(page)
     expect(page.locator("h1")).to_have_text("Model graph")
@@ -434,9 +435,10 @@ def test_the_model_graph_opens_a_clicked_layer_and_its_export_opens_offline(serv
     expect(page.get_by_text("the head reads it as", exact=False)).to_be_visible()
     expect(page.locator('[data-testid="stCode"]', has_text="def forward")).to_be_visible()
     assert "layer=16" in page.url and "paint=params" in page.url
-    page.get_by_text("Open it into its parts").click()  # the layer's traced parts, a graph of their own
-    expect(page.locator(".js-plotly-plot", has_text="layer 16 (C3k2)")).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Open it into its parts").click()  # the layer's traced parts, in its place
+    expect(page.get_by_text("Opened into their parts: layer 16", exact=False)).to_be_visible(timeout=60_000)
     settle(page)
+    expect(chart.locator(".scatterlayer .trace").nth(2).locator("path.point")).to_have_count(23 + 5)  # cv1 ... cv2
     with page.expect_download() as info:
         page.get_by_role("button", name="Download this view (HTML, opens offline)").click()
     html = tmp_path / "graph.html"
@@ -445,7 +447,7 @@ def test_the_model_graph_opens_a_clicked_layer_and_its_export_opens_offline(serv
     offline = browser.new_context(offline=True)
     view = offline.new_page()
     view.goto(html.as_uri())
-    expect(view.locator(".js-plotly-plot .scatterlayer .trace").nth(2).locator("path.point")).to_have_count(24)
+    expect(view.locator(".js-plotly-plot .scatterlayer .trace").nth(2).locator("path.point")).to_have_count(28)
     expect(view.get_by_text("painted by parameters", exact=False)).to_be_visible()
     offline.close()
     # another model in the sidebar: the click on layer 16 names no node of the tutorial's graph, and is let go

@@ -71,6 +71,8 @@ def test_every_layer_sits_below_what_it_reads_and_edges_run_down(arch):
         ys = [y for _, y in path]
         assert ys == sorted(ys) and len(set(ys)) == len(ys)  # one point per layer crossed, downwards
     assert layout.depth == max(y for _, y in layout.positions.values()) + 1
+    xs = [x for path in layout.paths.values() for x, _ in path]
+    assert min(xs) == 0 and max(xs) < layout.width  # what the figure's x range shows: every node and bend
 
 
 def test_parts_sum_their_layers_as_the_overview_does():
@@ -127,6 +129,28 @@ def test_a_measured_number_painted_on_layers_and_on_parts_without_laying_out_aga
         graph.values("time")
     with pytest.raises(ValueError, match="paint a measured number"):
         graph.painted("macs", times)
+
+
+def test_a_layer_opened_in_place_is_wired_to_what_it_reads_and_to_what_reads_it():
+    from yolo_explorer.model.graph_parts import block_graph
+
+    config = config_for("yolo11n", detector=True)
+    graph = model_graph(model_stats(config, SIZE, "fp32"), config.label)
+    readers = sorted(e.target for e in graph.edges if e.source == "16")  # P3: the next layer, and Detect
+    opened = graph.expanded("16", block_graph(config, "16", SIZE))
+    assert "16" not in {n.name for n in opened.nodes} and opened.node("16/cv2").feature == "P3"
+    assert sorted(e.target for e in opened.edges if e.source == "16/cv2") == readers
+    assert [(e.source, e.target) for e in opened.edges if e.target == "16/cv1"] == [("15", "16/cv1")]
+    assert opened.node("16/m.0").layers == ("16.m.0",) and opened.node("16/cat").layers == ()  # an operation: none
+    head = opened.expanded("23", block_graph(config, "23", SIZE))
+    wired = {(e.source, e.target) for e in head.edges if e.target.startswith("23/")}
+    assert {("16/cv2", "23/cv2.0"), ("19", "23/cv2.1"), ("22", "23/cv2.2")} <= wired
+    assert len(head.layout.positions) == len(head.nodes)  # laid out afresh
+    assert min(x for x, _ in head.layout.positions.values()) >= 0  # igraph puts this one's widest layers left of 0
+    painted = head.painted("time", {"15": 1.0, "16.m.0": 2.0})  # a measured number reaches a module part
+    assert painted.node("16/m.0").values["time"] == 2.0 and painted.node("16/cat").values["time"] is None
+    with pytest.raises(ValueError, match="read 1 tensors and the layer 3"):
+        graph.expanded("23", block_graph(config, "16", SIZE))
 
 
 @pytest.mark.parametrize("scale", ["n", "s", "m"])

@@ -169,6 +169,52 @@ class ModelGraph:
                 found.append(node.name)
         return found
 
+    def expanded(self, name: str, parts: ModelGraph) -> ModelGraph:
+        """This graph with layer `name` replaced by `parts` (its `graph_parts.block_graph`): each part a node named
+        "name/part", the tensors into the layer wired to the parts that read them (the parts' inputs, in the order of
+        the layer's sources), and what the layer hands on leaving the part that makes its output. The layer's level
+        (P3) moves to that part; a module part stands for its module ("16.m.0": a measured number may paint it), an
+        operation for none. The copy is laid out afresh.
+
+        Raises:
+            KeyError: no such layer.
+            ValueError: `parts` has as many inputs as the layer has sources, or an output, not.
+        """
+        layer = self.node(name)
+        into = [e for e in self.edges if e.target == name]
+        inputs = [n.name for n in parts.nodes if n.part == INPUT]
+        outputs = [n.name for n in parts.nodes if n.feature]
+        if len(inputs) != len(into) or not outputs:
+            raise ValueError(f"the parts of {name} read {len(inputs)} tensors and the layer {len(into)}, or make none")
+        source = {part: edge.source for part, edge in zip(inputs, into, strict=True)}
+        last = outputs[-1] if layer.block != "Detect" else outputs[0]  # what the next layer reads (a head: nothing)
+
+        def renamed(part: str) -> str:
+            return source.get(part) or f"{name}/{part}"
+
+        nodes = []
+        for node in self.nodes:
+            if node.name != name:
+                nodes.append(node)
+                continue
+            for part in parts.nodes:
+                if part.part != INPUT:
+                    feature = layer.feature if part.name == last else ""
+                    module = part.layers == (f"{name}.{part.name}",)  # else an operation: it stands for no module
+                    nodes.append(
+                        replace(
+                            part, name=renamed(part.name), label=f"{name}: {part.label}", feature=feature, spec=None,
+                            layers=part.layers if module else (),
+                        )
+                    )  # fmt: skip
+        edges = []
+        for edge in self.edges:
+            if edge.target == name:
+                continue
+            edges.append(replace(edge, source=renamed(last)) if edge.source == name else edge)
+        edges += [GraphEdge(renamed(e.source), renamed(e.target), e.shape) for e in parts.edges]
+        return ModelGraph(self.title, tuple(nodes), tuple(edges))
+
     def by_part(self) -> ModelGraph:
         """The same model with each part (backbone, neck, head) one node: the parts' layers summed (`SUMMED`), the rest
         of their values and their shape their last layer's; an edge where a layer of one part feeds one of another."""
@@ -280,8 +326,9 @@ def _node(layer: LayerStats, part: str, spec: LayerSpec | None) -> GraphNode:
 
 
 def _sugiyama(graph: ModelGraph) -> GraphLayout:
-    """igraph's layered layout; an edge's polyline runs through the control points igraph routes it by where it spans
-    more than one layer (`Layout.edge_routing`)."""
+    """igraph's layered layout, shifted to start at x = 0 (igraph may place a graph's widest layers left of it); an
+    edge's polyline runs through the control points igraph routes it by where it spans more than one layer
+    (`Layout.edge_routing`)."""
     import igraph
 
     names = [n.name for n in graph.nodes]
@@ -289,10 +336,11 @@ def _sugiyama(graph: ModelGraph) -> GraphLayout:
     pairs = [(e.source, e.target) for e in graph.edges]
     g = igraph.Graph(n=len(names), edges=[(index[a], index[b]) for a, b in pairs], directed=True)
     layout = g.layout_sugiyama()
-    positions = {name: (float(x), float(y)) for name, (x, y) in zip(names, layout.coords, strict=True)}
     routing = getattr(layout, "edge_routing", None) or [[] for _ in pairs]
+    left = min((x for x, _ in [*layout.coords, *(p for bends in routing for p in bends)]), default=0.0)  # can be < 0
+    positions = {name: (float(x - left), float(y)) for name, (x, y) in zip(names, layout.coords, strict=True)}
     paths = {
-        (a, b): (positions[a], *((float(x), float(y)) for x, y in bends), positions[b])
+        (a, b): (positions[a], *((float(x - left), float(y)) for x, y in bends), positions[b])
         for (a, b), bends in zip(pairs, routing, strict=True)
     }
     return GraphLayout(positions, paths)
