@@ -45,25 +45,47 @@ _CARRIED = "_upload_model"  # (upload digest, the model its own table describes,
 _PENDING = "_upload_arch"  # the model an upload's table names (its arch, or "" for its own): switched to on the next run
 _DRAWN = "_sidebar_keys"  # the keys of every sidebar widget this session has drawn
 _NOW = "_sidebar_keys_now"  # the keys drawn in this run
+_WRITTEN = "_sidebar_written"  # the keys code gave a value in this run (Streamlit's new values: no widget value too)
 
 
 def kept(widget: Callable[..., Any], label: str, *, key: str, default: Any, **kwargs: Any) -> Any:
     """Draw the sidebar widget `widget` under `key` and return its value; `default` is its value before any choice.
 
-    The widget takes its value from Session State (set before it is drawn: the default, a link, or code that
-    changed it), never a default of its own, so Streamlit never warns of two sources. Every page's run draws the
-    sidebar from the same script (`pages/main.py`), so a widget keeps its value across pages by itself; one that a
-    run does not draw (the tutorial's width under YOLO11) is kept by `keep_hidden`.
+    The widget's value lives in Session State (set before it is drawn: the default, a link, or code that changed it).
+    In a run that gave it that value from code, the widget is drawn without a value of its own (Streamlit would warn
+    of two sources); in every other run it is also handed that value as its own (`value`, `index`, `default`): a
+    widget drawn again on another page is then shown at its value even where the browser lost its state on the way
+    (a fresh browser's first page switch sometimes showed the width slider at its first option, 8, and sent it with
+    the next rerun). Every page's run draws the sidebar from the same script (`pages/main.py`), so a widget keeps its
+    value across pages; one that a run does not draw (the tutorial's width under YOLO11) is kept by `keep_hidden`.
     """
-    st.session_state.setdefault(key, default)
+    written = st.session_state.setdefault(_WRITTEN, set())
+    if key not in st.session_state:
+        st.session_state[key] = default
+        written.add(key)
     st.session_state.setdefault(_DRAWN, set()).add(key)
     st.session_state[_NOW].add(key)
+    if key not in written:
+        kwargs |= _own_value(widget, st.session_state[key], kwargs.get("options"))
     return widget(label, key=key, **kwargs)
+
+
+def _own_value(widget: Callable[..., Any], value: Any, options: Any) -> dict[str, Any]:
+    """The argument that gives `widget` its value (none where the value is not one of its options)."""
+    if widget in (st.selectbox, st.radio):
+        options = list(options or ())
+        return {"index": options.index(value)} if value in options else {}
+    if widget in (st.segmented_control, st.pills):
+        return {"default": value} if value in list(options or ()) else {}
+    if widget is st.select_slider and value not in list(options or ()):
+        return {}
+    return {"value": value}  # select_slider, slider, number_input, toggle, checkbox
 
 
 def set_kept(key: str, value: Any) -> None:
     """Change a sidebar widget's value from code, before the widget is drawn in this run."""
     st.session_state[key] = value
+    st.session_state.setdefault(_WRITTEN, set()).add(key)
 
 
 def keep_hidden() -> None:
@@ -80,6 +102,7 @@ def keep_hidden() -> None:
 def sidebar_controls() -> Settings:
     """Draw the shared sidebar and return the current settings (and put them in the URL: `links`)."""
     st.session_state[_NOW] = set()
+    st.session_state[_WRITTEN] = set()
     devices = _devices()
     links.apply_link(devices, supported_dtypes_cached, set_kept)  # a session's first run: what its link asks for
     pending = st.session_state.pop(_PENDING, None)

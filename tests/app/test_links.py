@@ -184,3 +184,37 @@ def test_detections_open_with_the_linked_thresholds_and_input():
     no_problems(bad)
     assert bad.get_by_key("det_conf").value == 0.25 and bad.get_by_key("det_iou").value == 0.70
     assert any("conf=0.333 is not from 0.05 to 0.95" in c.value.replace("\\", "") for c in bad.caption)
+
+
+def test_sidebar_widgets_given_their_own_value_never_warn_of_two_sources(monkeypatch):
+    """The sidebar's widgets are drawn with their Session State value as their own (a fresh browser's page switch
+    then cannot show another): never in a run where code set that value (a link, a model an upload names), where
+    Streamlit logs that the widget 'was created with a default value but also had its value set via the Session State
+    API'. A link sets every sidebar value, pages switch, values change, the architecture switches and back."""
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # logged once per process
+    said: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = said.append
+    logger = logging.getLogger(policies.__name__)
+    logger.addHandler(handler)
+    try:
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.query_params.update(w="32", n="3", seed="7", bn="running", size="480x640", sample="cat")
+        at.run()
+        no_problems(at)
+        for page in ("feature_maps.py", "overview.py", "compare.py"):
+            at.switch_page(page).run()
+            no_problems(at)
+        assert at.session_state["width"] == 32 and at.select_slider(key="width").value == 32
+        at.select_slider(key="width").set_value(48).run()
+        at.selectbox(key="arch").set_value("yolo11n").run()
+        at.selectbox(key="arch").set_value("tutorial").run()
+        no_problems(at)
+        assert at.select_slider(key="width").value == 48  # kept while hidden, and shown at it again
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in said if "default value" in r.getMessage()] == []
