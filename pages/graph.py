@@ -94,9 +94,10 @@ def main() -> None:
 def controls(settings: ui.Settings) -> tuple[str, bool, bool, str]:
     """Paint by which number, layers or parts, shapes on the edges, and another model beside; a link may set the number
     and the model beside (paint=params&beside=yolo26n)."""
+    st.session_state.setdefault(PAINT.key, PAINT.default)  # its value from Session State only: a link may set it
     ui.links.set_from_link(PAINT, BESIDE)
     chosen = st.segmented_control(
-        "Paint by", PAINT.values, default=PAINT.default, required=True, key=PAINT.key,
+        "Paint by", PAINT.values, required=True, key=PAINT.key,
         help="Each layer's colour on one scale from the smallest value to the largest; hover a layer for all of them.",
     )  # fmt: skip
     metric = next(word for word, label in PAINTS.items() if label == chosen)
@@ -312,9 +313,12 @@ def detail(settings: ui.Settings, node: GraphNode, by_part: bool, key: tuple) ->
         st.session_state[SELECTED][key] = layer
         st.rerun()
     if not node.layers:
+        again = node.name.rpartition("#")[0] if "#" in node.name else ""
         st.caption(
-            f"An operation of layer {escape_markdown(layer)}'s forward, between its modules: it has no weights and "
-            "counts no MACs of its own unless it multiplies two activations (attention's products)."
+            f"{escape_markdown(again)} run again: the same module (its weights, if any, counted at its first call)."
+            if again and node.block[:1].isupper()
+            else f"An operation of layer {escape_markdown(layer)}'s forward, between its modules: it has no weights "
+            "and counts no MACs of its own unless it multiplies two activations (attention's products)."
         )
         return
     path = node.layers[0]
@@ -341,8 +345,11 @@ def _with_opened(settings: ui.Settings, graph: ModelGraph, key: tuple) -> ModelG
     for name in list(opened):
         try:
             graph = graph.expanded(name, ui.parts_for(settings.config, settings.size, settings.dtype, name))
-        except (KeyError, ValueError):  # not a layer of this graph, or one of one operation
+        except KeyError:  # not a layer of this graph
             opened.remove(name)
+        except Exception as err:  # noqa: BLE001 (a layer that cannot be opened closes, and the page says why)
+            opened.remove(name)
+            st.warning(f"Layer {escape_markdown(name)} could not be opened: {ui.explain(err, 'opening it')}")
     if opened:
         st.caption(
             f":material/unfold_more: Opened into their parts: layer{'s' if len(opened) > 1 else ''} "

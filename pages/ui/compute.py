@@ -359,15 +359,19 @@ def _explanation(key: tuple, _box: Letterbox, _settings: Settings) -> Explanatio
 
 def strengths_for(settings: Settings, layers: tuple[str, ...]) -> dict[str, float]:
     """Each of `layers`' activation strength on the current photo (the root mean square of its output, from the Feature
-    maps page's channel statistics): one forward capturing them all, shared by every session. A layer whose output is
-    not one map (the head) has none."""
-    result = features_for(settings, layers)
-    return _strengths(settings.forward_key, layers, result)
+    maps page's channel statistics): one forward capturing them all, its numbers shared by every session (the maps are
+    not kept). A layer whose output is not one map (the head) has none."""
+    image_for(settings.photo)  # a bad image fails here, before any model work
+    check_memory(settings, what=f"a forward of {settings.config.label} at {settings.size_label}")
+    return _strengths(settings.forward_key, layers, settings)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def _strengths(key: tuple, layers: tuple[str, ...], _result: FeatureResult) -> dict[str, float]:
-    maps = {name: _result.maps.get(name) for name in layers}
+@st.cache_data(max_entries=32, show_spinner="Running the photo through every layer…")
+def _strengths(key: tuple, layers: tuple[str, ...], _settings: Settings) -> dict[str, float]:
+    result = extract_features(
+        model_for(_settings), image_for(_settings.photo), _settings.size, layers, batch_norm=_settings.batch_norm
+    )
+    maps = {name: result.maps.get(name) for name in layers}
     return {
         name: strength(channel_stats(fmap), fmap.shape[1] * fmap.shape[2])
         for name, fmap in maps.items()

@@ -19,6 +19,7 @@ from yolo_explorer.present.formatting import escape_markdown, human_ms
 
 from .compute import (
     Int8Sources,
+    check_memory,
     detections_for,
     drift_for,
     explanation_for,
@@ -64,6 +65,7 @@ def _time(settings: Settings, layers: tuple[str, ...]) -> tuple[dict, str] | Non
             st.info("Each layer's time is measured, not computed: press the button (or profile on the Profile page).")
             return None
         with guard("timing every layer"), st.spinner("Timing every layer…"):
+            check_memory(settings, what=f"a forward of {settings.config.label} at {settings.size_label}")
             profile = profile_layers(
                 model_for(settings), size=settings.size, device=settings.device, mode=LatencyMode(dtype=settings.dtype),
                 iters=PROFILE_RUNS,
@@ -112,8 +114,9 @@ def _int8(settings: Settings, layers: tuple[str, ...]) -> tuple[dict, str] | Non
     served = server_calibration(settings.size)[0]
     lab, key = default_lab(settings)
     last = st.session_state.get("int8_sensitivity_key")
-    if last is not None and last[0] == key[0] and known_sensitivity(last) is not None:
-        key = last  # what the Latency page measured for this model, with its recipe and photos
+    latency = last is not None and last != key and last[0] == key[0] and known_sensitivity(last) is not None
+    if latency:
+        key = last  # what the Latency page measured for this export, with its recipe and photos (the judged outputs alike)
     rows = known_sensitivity(key)
     if rows is None:
         estimate = lab.estimate_s()
@@ -138,10 +141,11 @@ def _int8(settings: Settings, layers: tuple[str, ...]) -> tuple[dict, str] | Non
         with guard("measuring each unit's int8 error"):
             rows = sensitivity_for(lab, key, progress)
         bar.empty()
+    recipe = "the recipe and photos chosen on the Latency page" if latency else "MinMax, per-channel weights"
     how = (
         "Each layer alone in int8, the rest in float: 1 − the worst cosine of the outputs "
-        f"({', '.join(lab.judged)}) with float's on the judged photos (the Latency page's sensitivity ranking; a layer "
-        "cut finer takes its worst part)."
+        f"({', '.join(lab.judged)}) with float's on the judged photos (the Latency page's sensitivity ranking, with "
+        f"{recipe}; a layer cut finer takes its worst part)."
     )
     return layer_errors(rows, lab.judged), how
 

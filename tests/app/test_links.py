@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers import APP, image_bytes, no_problems
+from helpers import APP, ROOT, image_bytes, no_problems
 from streamlit.testing.v1 import AppTest
 
 from pages.ui.controls import CONF, CONTROLS, DEPTH, IOU, SEED, WIDTH
@@ -186,35 +186,42 @@ def test_detections_open_with_the_linked_thresholds_and_input():
     assert any("conf=0.333 is not from 0.05 to 0.95" in c.value.replace("\\", "") for c in bad.caption)
 
 
-def test_sidebar_widgets_given_their_own_value_never_warn_of_two_sources(monkeypatch):
+TWO_SOURCES = """
+import logging, sys
+sys.path.insert(0, "tests")
+from helpers import APP, no_problems
+from streamlit.testing.v1 import AppTest
+
+said = []
+handler = logging.Handler(logging.WARNING)
+handler.emit = said.append
+logging.getLogger("streamlit.elements.lib.policies").addHandler(handler)  # its own logger: no propagation
+at = AppTest.from_file(APP, default_timeout=180)
+at.query_params.update(w="32", n="3", seed="7", bn="running", size="480x640", sample="cat")
+at.run()
+no_problems(at)
+for page in ("feature_maps.py", "overview.py", "compare.py"):
+    at.switch_page(page).run()
+    no_problems(at)
+assert at.session_state["width"] == 32 and at.select_slider(key="width").value == 32
+at.select_slider(key="width").set_value(48).run()
+at.selectbox(key="arch").set_value("yolo11n").run()
+at.selectbox(key="arch").set_value("tutorial").run()
+no_problems(at)
+assert at.select_slider(key="width").value == 48, "kept while hidden, and shown at it again"
+print("SAID", [r.getMessage() for r in said if "default value" in r.getMessage()])
+"""
+
+
+@pytest.mark.slow  # a process of its own: Streamlit logs the warning once per process
+def test_sidebar_widgets_given_their_own_value_never_warn_of_two_sources():
     """The sidebar's widgets are drawn with their Session State value as their own (a fresh browser's page switch
     then cannot show another): never in a run where code set that value (a link, a model an upload names), where
     Streamlit logs that the widget 'was created with a default value but also had its value set via the Session State
     API'. A link sets every sidebar value, pages switch, values change, the architecture switches and back."""
-    import logging
+    import subprocess
+    import sys
 
-    from streamlit.elements.lib import policies
-
-    monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # logged once per process
-    said: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = said.append
-    logger = logging.getLogger(policies.__name__)
-    logger.addHandler(handler)
-    try:
-        at = AppTest.from_file(APP, default_timeout=180)
-        at.query_params.update(w="32", n="3", seed="7", bn="running", size="480x640", sample="cat")
-        at.run()
-        no_problems(at)
-        for page in ("feature_maps.py", "overview.py", "compare.py"):
-            at.switch_page(page).run()
-            no_problems(at)
-        assert at.session_state["width"] == 32 and at.select_slider(key="width").value == 32
-        at.select_slider(key="width").set_value(48).run()
-        at.selectbox(key="arch").set_value("yolo11n").run()
-        at.selectbox(key="arch").set_value("tutorial").run()
-        no_problems(at)
-        assert at.select_slider(key="width").value == 48  # kept while hidden, and shown at it again
-    finally:
-        logger.removeHandler(handler)
-    assert [r.getMessage() for r in said if "default value" in r.getMessage()] == []
+    run = subprocess.run([sys.executable, "-c", TWO_SOURCES], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "SAID []" in run.stdout, run.stdout[-2000:]

@@ -172,6 +172,25 @@ def test_a_box_s_map_at_every_layer_has_the_share_of_its_own_level_and_none_wher
         explain(model, result.box, kept.anchor, kept.class_id, layers=["no_such_layer"])
 
 
+def test_the_share_near_a_cell_laid_onto_a_finer_or_coarser_grid():
+    """The predicting cell's 3x3 neighbourhood in input pixels, on a layer's grid: twice as fine (cell (2, 3) of 16 px:
+    pixels 16-64 down, 32-80 across, rows 2-7 and columns 4-9 of 8 px), four times as coarse (cell (5, 5) of 8 px:
+    pixels 32-56, row and column 1 of 32 px), and at the grid's corner (clamped to rows and columns 0-1)."""
+    from yolo_explorer.detection.explain import _share_at
+
+    fine = torch.zeros(20, 20)
+    fine[2, 4] = fine[7, 9] = 1  # the neighbourhood's corners
+    fine[8, 10] = fine[1, 3] = 1  # just outside it
+    assert _share_at(fine, 2, 3, stride=16, layer_stride=8) == pytest.approx(0.5)
+    coarse = torch.zeros(5, 5)
+    coarse[1, 1], coarse[2, 2] = 3, 1
+    assert _share_at(coarse, 5, 5, stride=8, layer_stride=32) == pytest.approx(0.75)
+    corner = torch.zeros(6, 6)
+    corner[1, 1], corner[2, 2] = 1, 1
+    assert _share_at(corner, 0, 0, stride=16, layer_stride=16) == pytest.approx(0.5)
+    assert _share_at(torch.zeros(4, 4), 0, 0, stride=16, layer_stride=16) is None  # no map: no share
+
+
 @pytest.mark.slow  # CLI subprocesses
 def test_detect_explain_says_why_each_box_was_found(tmp_path, trained_detector):
     """`detect --explain 2 --json`: each box's level, cell and map share as the engine finds them; --explain-out writes

@@ -93,7 +93,7 @@ def explain(
         model: a detector (its forward returns a `DetectorOutput`).
         branch: the head's branch the box came from ("one2one": YOLO26's NMS-free one).
         layers: module names whose map's share to compute too (`layer_shares`); a layer whose output is not one
-            (1, C, H, W) tensor (the head) has none.
+            (1, C, H, W) tensor (the head) has none; a module called several times, its first call's.
 
     Raises:
         ValueError: an anchor or class the head does not have.
@@ -108,7 +108,7 @@ def explain(
     def keep(name: str):
         def hook(module: nn.Module, args, output) -> None:
             if threading.get_ident() == owner and isinstance(output, torch.Tensor) and output.dim() == 4:
-                outputs[name] = output
+                outputs.setdefault(name, output)  # a module called again (SPPF's pool): its first call
 
         return hook
 

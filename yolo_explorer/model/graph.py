@@ -154,7 +154,8 @@ class ModelGraph:
 
     def rises(self, metric: str, factor: float = 2.0, floor: float = 1e-3) -> list[str]:
         """The nodes whose value of `metric` is over `factor` times the largest of what they read (and over `floor`):
-        where a number such as int8's drift is made rather than carried from the layers before."""
+        where a number such as int8's drift is made rather than carried from the layers before. The input reads as 0;
+        a node reading one that has no value (an opened layer's operation) is never one."""
         values = self.values(metric)
         sources: dict[str, list[str]] = {}
         for edge in self.edges:
@@ -162,10 +163,10 @@ class ModelGraph:
         found = []
         for node in self.nodes:
             value = values[node.name]
-            if value is None or value <= floor:
+            read = [0.0 if self.node(s).part == INPUT else values[s] for s in sources.get(node.name, [])]
+            if value is None or value <= floor or None in read:  # what it reads unknown: it cannot be told
                 continue
-            before = [values[s] for s in sources.get(node.name, []) if values[s] is not None]
-            if value > factor * max(before, default=0.0):
+            if value > factor * max(read, default=0.0):
                 found.append(node.name)
         return found
 
