@@ -81,7 +81,9 @@ def test_the_model_graph_benchmark_and_screenshots(tmp_path):
     out = bench("graph_shots.py", "--out", str(tmp_path))
     assert re.search(r"yolo26x at 640: first visit [0-9.]+ s, laid out [0-9.]+ s, repaint [0-9.]+ s", out)
     shots = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert shots == sorted(re.findall(r"/([a-z_0-9]+\.png)", out)) == ["graph_yolo11n_yolo26n.png", "graph_yolo26n.png"]
+    named = ["graph_yolo11n_activation.png", "graph_yolo11n_int8.png", "graph_yolo11n_parts.png"]
+    named += ["graph_yolo11n_yolo26n.png", "graph_yolo26n.png"]
+    assert shots == sorted(re.findall(r"/([a-z_0-9]+\.png)", out)) == named
     assert all((tmp_path / name).stat().st_size > 10_000 for name in shots)
 
 
