@@ -27,11 +27,11 @@ from .compute import (
     known_sensitivity,
     model_for,
     peaks_for,
-    sensitivity_for,
     server_calibration,
     strengths_for,
 )
 from .guard import guard
+from .int8 import measure_sensitivity
 from .settings import Settings
 
 PROFILE = "profile"  # the Profile page's last (Profile, Peaks) of this session: the graph reads and writes the same
@@ -133,14 +133,7 @@ def _int8(settings: Settings, layers: tuple[str, ...]) -> tuple[dict, str] | Non
         if not pressed:
             st.info("int8's error per layer is measured: press the button (or measure on the Latency page's int8 section).")
             return None
-        bar = st.progress(0.0, text="Quantizing…")
-
-        def progress(done: int, total: int, label: str) -> None:
-            bar.progress(done / total, text=f"{label}: {done} of {total}" if label else "done")
-
-        with guard("measuring each unit's int8 error"):
-            rows = sensitivity_for(lab, key, progress)
-        bar.empty()
+        rows = measure_sensitivity(lab, key)
     recipe = "the recipe and photos chosen on the Latency page" if latency else "MinMax, per-channel weights"
     how = (
         "Each layer alone in int8, the rest in float: 1 − the worst cosine of the outputs "

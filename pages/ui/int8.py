@@ -206,14 +206,7 @@ def draw_sensitivity(lab: Int8Lab, key: tuple) -> list[Sensitivity] | None:
     )
     if not (pressed or done):
         return None
-    bar = st.progress(0.0, text="Quantizing…")
-
-    def progress(done_steps: int, total: int, label: str) -> None:
-        bar.progress(done_steps / total, text=f"{label}: {done_steps} of {total}" if label else "done")
-
-    with guard("measuring each unit's int8 error"):
-        rows = sensitivity_for(lab, key, progress)
-    bar.empty()
+    rows = measure_sensitivity(lab, key)
     st.session_state["int8_sensitivity_key"] = key
     judged = lab.judged
     ranked = sorted(rows, key=lambda r: r.worst("alone", judged))
@@ -255,6 +248,19 @@ def draw_sensitivity(lab: Int8Lab, key: tuple) -> list[Sensitivity] | None:
         f"Worst alone: {escape_markdown(worst.unit.label)} (cosine {worst.worst('alone', judged):.5f}). A unit whose 'all "
         "but it' is far better than full int8 is one to keep in float; when none is, the error builds up over many units."
     )
+    return rows
+
+
+def measure_sensitivity(lab: Int8Lab, key: tuple) -> list[Sensitivity]:
+    """Every unit's sensitivity (`sensitivity_for`, shared by every session) with a progress bar while it runs."""
+    bar = st.progress(0.0, text="Quantizing…")
+
+    def progress(done_steps: int, total: int, label: str) -> None:
+        bar.progress(done_steps / total, text=f"{label}: {done_steps} of {total}" if label else "done")
+
+    with guard("measuring each unit's int8 error"):
+        rows = sensitivity_for(lab, key, progress)
+    bar.empty()
     return rows
 
 
